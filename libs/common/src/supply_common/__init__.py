@@ -1,0 +1,1 @@
+"""Shared base of the Supply Store services."""

@@ -1,0 +1,48 @@
+"""The contract between the services: the sale shape, its codec and hash, and the event envelope."""
+
+from supply_common.contract.codec import (
+    METADATA_FIELD,
+    canonical,
+    decimal_text,
+    from_document,
+    from_extended_json,
+    rfc3339,
+    sale_hash,
+    to_document,
+)
+from supply_common.contract.envelope import SCHEMA_VERSION, Actor, EventType, SaleEvent
+from supply_common.contract.sale import (
+    ITEM_CATALOGUE,
+    PURCHASE_METHODS,
+    STORES,
+    Customer,
+    EventSale,
+    Item,
+    Sale,
+    SaleBody,
+    sale_total,
+)
+
+__all__ = [
+    "ITEM_CATALOGUE",
+    "METADATA_FIELD",
+    "PURCHASE_METHODS",
+    "SCHEMA_VERSION",
+    "STORES",
+    "Actor",
+    "Customer",
+    "EventSale",
+    "EventType",
+    "Item",
+    "Sale",
+    "SaleBody",
+    "SaleEvent",
+    "canonical",
+    "decimal_text",
+    "from_document",
+    "from_extended_json",
+    "rfc3339",
+    "sale_hash",
+    "sale_total",
+    "to_document",
+]

@@ -1,0 +1,137 @@
+"""Conversions of a sale between its three forms, and the one content hash.
+
+- canonical JSON: what events carry and what the hash is computed over; decimals as normalised
+  strings ("866.5", never "866.50"), dates as RFC 3339 UTC with milliseconds, keys in dataset order;
+- BSON document: the dataset document (ObjectId, date, Decimal128, int), as MongoDB holds it;
+- MongoDB Extended JSON (`mongoexport` output, canonical or relaxed), as the dataset is shipped.
+
+Both sides of the replication (the sales-writer's digest and the projector's copy) hash through
+`sale_hash`, so equal content gives equal hashes whatever form it came from.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from bson import Decimal128, ObjectId
+from bson.int64 import Int64
+from bson.json_util import JSONOptions, JSONMode
+from bson.json_util import loads as bson_loads
+
+from supply_common.contract.sale import Sale
+
+METADATA_FIELD: Final = "_supply"
+"""The one namespaced field of a MongoDB sale document that is not part of the dataset."""
+
+_EXTENDED_JSON: Final = JSONOptions(json_mode=JSONMode.RELAXED, tz_aware=True, tzinfo=UTC)
+
+
+def decimal_text(value: Decimal) -> str:
+    """The shortest exact text of a decimal: 866.50 -> "866.5", 40.00 -> "40"."""
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0.0") else text
+
+
+def rfc3339(value: datetime) -> str:
+    """UTC, millisecond precision, `Z` suffix: `2015-03-23T21:06:49.506Z`."""
+    value = value.astimezone(UTC)
+    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+
+
+def canonical(sale: Sale) -> dict[str, Any]:
+    """The sale as canonical JSON-ready data, in dataset field order."""
+    return {
+        "_id": sale.id,
+        "saleDate": rfc3339(sale.saleDate),
+        "items": [
+            {
+                "name": item.name,
+                "tags": list(item.tags),
+                "price": decimal_text(item.price),
+                "quantity": item.quantity,
+            }
+            for item in sale.items
+        ],
+        "storeLocation": sale.storeLocation,
+        "customer": {
+            "gender": sale.customer.gender,
+            "age": sale.customer.age,
+            "email": sale.customer.email,
+            "satisfaction": sale.customer.satisfaction,
+        },
+        "couponUsed": sale.couponUsed,
+        "purchaseMethod": sale.purchaseMethod,
+    }
+
+
+def canonical_bytes(sale: Sale) -> bytes:
+    return json.dumps(canonical(sale), ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+
+
+def sale_hash(sale: Sale) -> str:
+    """SHA-256 (hex) of the canonical JSON with sorted keys: the drift-control fingerprint."""
+    return hashlib.sha256(canonical_bytes(sale)).hexdigest()
+
+
+def to_document(sale: Sale) -> dict[str, Any]:
+    """The dataset document with BSON types, without metadata."""
+    return {
+        "_id": ObjectId(sale.id),
+        "saleDate": sale.saleDate.astimezone(UTC),
+        "items": [
+            {
+                "name": item.name,
+                "tags": list(item.tags),
+                "price": Decimal128(decimal_text(item.price)),
+                "quantity": item.quantity,
+            }
+            for item in sale.items
+        ],
+        "storeLocation": sale.storeLocation,
+        "customer": {
+            "gender": sale.customer.gender,
+            "age": sale.customer.age,
+            "email": sale.customer.email,
+            "satisfaction": sale.customer.satisfaction,
+        },
+        "couponUsed": sale.couponUsed,
+        "purchaseMethod": sale.purchaseMethod,
+    }
+
+
+def _plain(value: Any) -> Any:
+    """BSON types to the JSON-ish values the pydantic model validates."""
+    if isinstance(value, ObjectId):
+        return str(value)
+    if isinstance(value, Decimal128):
+        return value.to_decimal()
+    if isinstance(value, Int64):
+        return int(value)
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, Mapping):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_plain(item) for item in value]
+    return value
+
+
+def from_document(document: Mapping[str, Any]) -> Sale:
+    """A MongoDB document (metadata ignored) back to a validated sale."""
+    fields = {key: value for key, value in document.items() if key != METADATA_FIELD}
+    return Sale.model_validate(_plain(fields))
+
+
+def from_extended_json(text: str | bytes) -> Sale:
+    """One `mongoexport` record (canonical or relaxed Extended JSON) to a validated sale."""
+    return from_document(bson_loads(text, json_options=_EXTENDED_JSON))
+
+
+def extended_json_value(text: str | bytes) -> Any:
+    """Decode Extended JSON without validating (for reporting what a bad record held)."""
+    return bson_loads(text, json_options=_EXTENDED_JSON)

@@ -1,0 +1,141 @@
+"""The sale in the shape of the public "Supply Store" dataset.
+
+One sale is the same thing in three places: a request body (validated here), the `data` of an event
+(JSON with decimals as strings and dates as RFC 3339), and a MongoDB document (BSON types). This
+module owns the validation rules; `codec` owns the conversions and the content hash.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Annotated, Final, Literal
+
+from email_validator import EmailNotValidError, validate_email
+from pydantic import (
+    AfterValidator,
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    StrictStr,
+    StringConstraints,
+)
+
+STORES: Final = ("Denver", "Seattle", "London", "Austin", "New York", "San Diego")
+PURCHASE_METHODS: Final = ("Online", "Phone", "In store")
+ITEM_CATALOGUE: Final[dict[str, tuple[str, ...]]] = {
+    "printer paper": ("office", "stationary"),
+    "notepad": ("office", "writing", "school"),
+    "pens": ("writing", "office", "school", "stationary"),
+    "backpack": ("school", "travel", "kids"),
+    "envelopes": ("stationary", "office", "general"),
+    "binder": ("school", "general", "organization"),
+    "laptop": ("electronics", "school", "office"),
+}
+
+MAX_ITEMS: Final = 100
+MAX_TAGS: Final = 20
+MAX_PRICE: Final = Decimal("9999999999.99")
+MAX_QUANTITY: Final = 1_000_000
+
+StoreLocation = Literal["Denver", "Seattle", "London", "Austin", "New York", "San Diego"]
+PurchaseMethod = Literal["Online", "Phone", "In store"]
+ObjectIdStr = Annotated[
+    StrictStr,
+    StringConstraints(pattern=r"^[0-9a-f]{24}$"),
+    Field(description="A MongoDB ObjectId as 24 lowercase hex digits.", examples=["5bd761dcae323e45a93ccfe8"]),
+]
+Name = Annotated[StrictStr, StringConstraints(strip_whitespace=False, min_length=1, max_length=100)]
+Tag = Annotated[StrictStr, StringConstraints(min_length=1, max_length=50)]
+
+
+def _email(value: str) -> str:
+    """Check the syntax but keep the address exactly as given, as the dataset does."""
+    try:
+        validate_email(value, check_deliverability=False, allow_smtputf8=True)
+    except EmailNotValidError as exc:
+        raise ValueError(str(exc)) from exc
+    return value
+
+
+def millisecond_utc(value: datetime) -> datetime:
+    """Dates are kept in UTC at millisecond precision, the resolution of a BSON date."""
+    value = value.astimezone(UTC)
+    return value.replace(microsecond=value.microsecond // 1000 * 1000)
+
+
+def _not_blank(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be blank")
+    return value
+
+
+Email = Annotated[StrictStr, StringConstraints(max_length=254), AfterValidator(_email)]
+SaleDate = Annotated[AwareDatetime, AfterValidator(millisecond_utc)]
+Price = Annotated[
+    Decimal,
+    Field(ge=0, le=MAX_PRICE, decimal_places=2, description="Unit price, at most 2 decimals.", examples=["40.01"]),
+]
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True, populate_by_name=True, allow_inf_nan=False)
+
+
+class Item(_Model):
+    name: Annotated[Name, AfterValidator(_not_blank)] = Field(description="What was sold.")
+    tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
+    price: Price
+    quantity: StrictInt = Field(ge=1, le=MAX_QUANTITY)
+
+
+class Customer(_Model):
+    gender: Annotated[StrictStr, StringConstraints(min_length=1, max_length=16)] = Field(examples=["F"])
+    age: StrictInt = Field(ge=0, le=120)
+    email: Email = Field(examples=["cauho@witwuta.sv"])
+    satisfaction: StrictInt = Field(ge=1, le=5, description="1 (worst) to 5 (best).")
+
+
+class SaleBody(_Model):
+    """A sale as a client sends it: the dataset document without `_id`."""
+
+    saleDate: SaleDate = Field(description="RFC 3339 with a time zone; kept in UTC to the millisecond.")
+    items: list[Item] = Field(min_length=1, max_length=MAX_ITEMS)
+    storeLocation: StoreLocation
+    customer: Customer
+    couponUsed: StrictBool
+    purchaseMethod: PurchaseMethod
+
+
+class Sale(SaleBody):
+    """A whole dataset document, `_id` included."""
+
+    id: ObjectIdStr = Field(alias="_id")
+
+    def body(self) -> SaleBody:
+        return SaleBody.model_validate(self.model_dump(exclude={"id"}))
+
+
+class EventItem(Item):
+    """Event payloads ignore fields they do not know (additive changes within a schema version)."""
+
+
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class EventCustomer(Customer):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class EventSale(Sale):
+    model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+    items: list[EventItem] = Field(min_length=1, max_length=MAX_ITEMS)  # type: ignore[assignment]
+    customer: EventCustomer  # type: ignore[assignment]
+
+
+def sale_total(items: list[Item]) -> Decimal:
+    """Sum of price x quantity over the lines, exact."""
+    return sum((item.price * item.quantity for item in items), Decimal(0))

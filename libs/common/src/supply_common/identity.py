@@ -1,0 +1,49 @@
+"""The caller's identity as the gateway forwards it, and role checks for routes.
+
+The gateway verifies the token, drops any identity headers the client sent, and forwards
+`X-User-Id`, `X-User-Role`, `X-User-Email`. Services check roles again from these headers, so a
+route is never open just because a request bypassed the gateway's table.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Final, Literal, get_args
+
+from fastapi import Depends, Header
+
+from supply_common.problems import ProblemError
+
+Role = Literal["customer", "technical_worker", "senior_management"]
+ROLES: Final[tuple[str, ...]] = get_args(Role)
+
+
+@dataclass(frozen=True)
+class Identity:
+    user_id: str
+    role: Role
+    email: str
+
+
+def current_identity(
+    x_user_id: Annotated[str | None, Header(include_in_schema=False)] = None,
+    x_user_role: Annotated[str | None, Header(include_in_schema=False)] = None,
+    x_user_email: Annotated[str | None, Header(include_in_schema=False)] = None,
+) -> Identity:
+    if not x_user_id or not x_user_role or x_user_role not in ROLES:
+        raise ProblemError(401, "Not signed in", "This route needs a signed-in user.")
+    return Identity(user_id=x_user_id, role=x_user_role, email=x_user_email or "")  # type: ignore[arg-type]
+
+
+def require_roles(*roles: Role) -> Callable[..., Identity]:
+    """A dependency that lets only the given roles through (403 otherwise)."""
+    allowed = frozenset(roles)
+
+    def dependency(identity: Annotated[Identity, Depends(current_identity)]) -> Identity:
+        if identity.role not in allowed:
+            raise ProblemError(403, "Forbidden", "Your role may not do this.")
+        return identity
+
+    dependency.__doc__ = f"Allowed roles: {', '.join(sorted(allowed))}."
+    return dependency

@@ -1,0 +1,80 @@
+"""Kafka helpers: the project's topics, created by code, and the producer every service uses."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+
+from supply_common.settings import KafkaSettings
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class TopicSpec:
+    name: str
+    partitions: int
+    config: dict[str, str] = field(default_factory=dict)
+
+
+def project_topics(settings: KafkaSettings) -> list[TopicSpec]:
+    """`sales.events` is a compacted changelog keyed by sale id; the DLQ keeps everything for 30 days."""
+    return [
+        TopicSpec(
+            settings.sales_topic,
+            settings.sales_topic_partitions,
+            {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000", "segment.ms": "3600000"},
+        ),
+        TopicSpec(settings.dlq_topic, 1, {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)}),
+    ]
+
+
+async def ensure_topics(settings: KafkaSettings, timeout_s: float = 30.0) -> list[str]:
+    """Create the project's topics where missing; idempotent. Returns the names it created."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=10_000)
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while True:
+        try:
+            await admin.start()
+            break
+        except KafkaError:
+            if asyncio.get_running_loop().time() > deadline:
+                raise
+            await asyncio.sleep(0.5)
+    created: list[str] = []
+    try:
+        existing = set(await admin.list_topics())
+        for spec in project_topics(settings):
+            if spec.name in existing:
+                continue
+            try:
+                await admin.create_topics(
+                    [NewTopic(spec.name, spec.partitions, replication_factor=1, topic_configs=spec.config)]
+                )
+                created.append(spec.name)
+                log.info("created topic", extra={"topic": spec.name, "partitions": spec.partitions})
+            except TopicAlreadyExistsError:
+                pass
+    finally:
+        await admin.close()
+    return created
+
+
+def make_producer(settings: KafkaSettings, **overrides: object) -> AIOKafkaProducer:
+    """The one producer configuration: idempotent, acks=all, ordered per partition."""
+    options: dict[str, object] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "enable_idempotence": True,
+        "acks": "all",
+        "linger_ms": 2,
+        "request_timeout_ms": 10_000,
+        "retry_backoff_ms": 200,
+        "max_batch_size": 1_048_576,
+    }
+    options.update(overrides)
+    return AIOKafkaProducer(**options)  # type: ignore[arg-type]

@@ -1,0 +1,58 @@
+"""The settings base each service subclasses. Values come from the environment (see .env.example)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+
+
+class ServiceSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_file=".env", env_file_encoding="utf-8", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    log_level: str = "INFO"
+    host: str = "127.0.0.1"
+    port: int = 8000
+    max_body_bytes: int = Field(1_048_576, description="Requests with larger bodies get 413.")
+
+
+class MySQLSettings(BaseSettings):
+    """`MYSQL_URL` names the server and credentials; each service appends its own database."""
+
+    mysql_url: SecretStr = SecretStr("mysql+pymysql://supply@127.0.0.1:3306")
+    mysql_database: str = "sales"
+    mysql_pool_size: int = 20
+    mysql_connect_timeout_s: int = 3
+
+    def database_url(self) -> str:
+        url = make_url(self.mysql_url.get_secret_value()).set(database=self.mysql_database)
+        return url.update_query_dict({"charset": "utf8mb4"}).render_as_string(hide_password=False)
+
+
+class KafkaSettings(BaseSettings):
+    kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    sales_topic: str = "sales.events"
+    dlq_topic: str = "sales.events.dlq"
+    sales_topic_partitions: int = 6
+
+
+class MongoSettings(BaseSettings):
+    mongo_url: SecretStr = SecretStr("mongodb://127.0.0.1:27017")
+    mongo_database: str = "supply_store"
+
+
+class ProductionGuard(BaseSettings):
+    """Mixin: settings listed in `required_in_production` must be set explicitly outside development."""
+
+    required_in_production: tuple[str, ...] = ()
+
+    @model_validator(mode="after")
+    def _required_outside_development(self) -> ProductionGuard:
+        if getattr(self, "environment", "development") == "production":
+            missing = [name for name in self.required_in_production if name not in self.model_fields_set]
+            if missing:
+                raise ValueError(f"set {', '.join(n.upper() for n in missing)} in production")
+        return self

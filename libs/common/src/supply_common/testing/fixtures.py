@@ -1,0 +1,132 @@
+"""pytest fixtures for the real servers (loaded as a pytest plugin by every test run).
+
+Each server is taken, in order, from its env URL (`MYSQL_URL`, `KAFKA_BOOTSTRAP_SERVERS`,
+`MONGO_URL`); else from a testcontainers container when a Docker engine answers; else from the
+project's own local stack (`deploy/local/stack up`). A server that cannot be had fails the test
+that needs it: it never turns into a skip.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from supply_common.testing.stack import repo_root, stack_env
+
+
+def _docker_container(kind: str) -> Any | None:
+    """Start a container of `kind` if a Docker engine answers, else None."""
+    try:
+        if kind == "mysql":
+            from testcontainers.mysql import MySqlContainer
+
+            container: Any = MySqlContainer("mysql:8.4", username="root", password="test", dbname="sales")
+        elif kind == "kafka":
+            from testcontainers.kafka import KafkaContainer
+
+            container = KafkaContainer("apache/kafka:3.9.1").with_kraft()
+        else:
+            from testcontainers.mongodb import MongoDbContainer
+
+            container = MongoDbContainer("mongo:7")
+        container.start()
+    except Exception:  # noqa: BLE001 - no Docker engine (DockerException) or no image: use the local stack
+        return None
+    return container
+
+
+class _Servers:
+    """Resolves each server once per test session and stops what it started."""
+
+    def __init__(self) -> None:
+        self.urls: dict[str, str] = {}
+        self.containers: list[Any] = []
+
+    def url(self, kind: str) -> str:
+        if kind in self.urls:
+            return self.urls[kind]
+        env_name = {"mysql": "MYSQL_URL", "kafka": "KAFKA_BOOTSTRAP_SERVERS", "mongo": "MONGO_URL"}[kind]
+        value = os.environ.get(env_name)
+        if not value and os.environ.get("SUPPLY_TEST_USE_DOCKER", "1") == "1":
+            container = _docker_container(kind)
+            if container is not None:
+                self.containers.append(container)
+                if kind == "mysql":
+                    value = container.get_connection_url().rsplit("/", 1)[0]
+                elif kind == "kafka":
+                    value = container.get_bootstrap_server()
+                else:
+                    value = container.get_connection_url()
+        if not value:
+            component = {"mysql": "mariadb", "kafka": "kafka", "mongo": "ferretdb"}[kind]
+            try:
+                value = stack_env(start=[component])[env_name]
+            except (subprocess.CalledProcessError, KeyError, OSError) as exc:
+                pytest.fail(f"{kind} could not be had (env {env_name} unset, no Docker, local stack failed): {exc}")
+        self.urls[kind] = value
+        return value
+
+    def close(self) -> None:
+        for container in self.containers:
+            container.stop()
+
+
+@pytest.fixture(scope="session")
+def _servers() -> Iterator[_Servers]:
+    servers = _Servers()
+    yield servers
+    servers.close()
+
+
+@pytest.fixture(scope="session")
+def mysql_url(_servers: _Servers) -> str:
+    """Server URL without a database, e.g. `mysql+pymysql://user:pw@127.0.0.1:3306`."""
+    return _servers.url("mysql")
+
+
+@pytest.fixture(scope="session")
+def kafka_bootstrap(_servers: _Servers) -> str:
+    return _servers.url("kafka")
+
+
+@pytest.fixture(scope="session")
+def mongo_url(_servers: _Servers) -> str:
+    return _servers.url("mongo")
+
+
+def random_name(prefix: str) -> str:
+    """Random ids per test instead of truncating shared tables."""
+    return f"{prefix}_{secrets.token_hex(4)}"
+
+
+@pytest.fixture(scope="session")
+def project_root() -> Path:
+    return repo_root()
+
+
+@pytest.fixture
+def fresh_mysql_database(mysql_url: str) -> Iterator[Callable[[str], str]]:
+    """A factory making throwaway databases named `test_<prefix>_<random>`; dropped afterwards."""
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(mysql_url + "/?charset=utf8mb4", pool_pre_ping=True)
+    made: list[str] = []
+
+    def make(prefix: str) -> str:
+        name = random_name(f"test_{prefix}")
+        with engine.begin() as connection:
+            connection.execute(text(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4 COLLATE utf8mb4_unicode_ci"))
+        made.append(name)
+        return name
+
+    yield make
+    with engine.begin() as connection:
+        for name in made:
+            connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
+    engine.dispose()

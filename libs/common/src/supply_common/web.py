@@ -1,0 +1,313 @@
+"""HTTP plumbing every service shares: request ids, body limits, problem details, health and metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import re
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import pymysql
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse, Response
+from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout
+from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from supply_common.logs import request_id_var
+from supply_common.problems import PROBLEM_JSON, FieldError, ProblemError
+
+log = logging.getLogger(__name__)
+
+REQUEST_ID_HEADER = "x-request-id"
+_SANE_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+HTTP_REQUESTS = Counter("http_requests_total", "HTTP requests answered.", ["service", "method", "route", "status"])
+HTTP_LATENCY = Histogram(
+    "http_request_duration_seconds",
+    "Time to answer an HTTP request.",
+    ["service", "method", "route"],
+    buckets=(0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+
+
+def sane_request_id(value: str | None) -> str:
+    """Keep a client's request id if it is short and plain, else make one."""
+    return value if value and _SANE_REQUEST_ID.match(value) else uuid.uuid4().hex
+
+
+class RequestContextMiddleware:
+    """Sets the request id for logs, echoes it, and records request metrics under the route template."""
+
+    def __init__(self, app: ASGIApp, service: str) -> None:
+        self.app = app
+        self.service = service
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        headers = dict(scope.get("headers") or [])
+        request_id = sane_request_id(headers.get(b"x-request-id", b"").decode("latin-1") or None)
+        token = request_id_var.set(request_id)
+        scope.setdefault("state", {})["request_id"] = request_id
+        started = time.perf_counter()
+        status = 500
+
+        async def send_with_id(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message.setdefault("headers", [])
+                message["headers"] = [
+                    *[(k, v) for k, v in message["headers"] if k.lower() != b"x-request-id"],
+                    (b"x-request-id", request_id.encode()),
+                ]
+            await send(message)
+
+        try:
+            await self.app(scope, receive, send_with_id)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            HTTP_REQUESTS.labels(self.service, scope["method"], template, str(status)).inc()
+            HTTP_LATENCY.labels(self.service, scope["method"], template).observe(time.perf_counter() - started)
+            request_id_var.reset(token)
+
+
+class _BodyTooLarge(Exception):
+    pass
+
+
+class BodySizeLimitMiddleware:
+    """Refuses bodies over the limit with 413, by Content-Length up front or while streaming.
+
+    `overrides` maps a path prefix to its own limit (an import endpoint takes large files).
+    """
+
+    def __init__(self, app: ASGIApp, limit: int, overrides: Mapping[str, int] | None = None) -> None:
+        self.app = app
+        self.limit = limit
+        self.overrides = dict(overrides or {})
+
+    def _limit_for(self, path: str) -> int:
+        for prefix, limit in self.overrides.items():
+            if path.startswith(prefix):
+                return limit
+        return self.limit
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        limit = self._limit_for(scope["path"])
+        for key, value in scope.get("headers") or []:
+            if key == b"content-length":
+                try:
+                    declared = int(value)
+                except ValueError:
+                    declared = -1
+                if declared < 0 or declared > limit:
+                    await _send_problem(send, _too_large(limit))
+                    return
+        received = 0
+        started = False
+
+        async def limited_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            if message["type"] == "http.request":
+                received += len(message.get("body", b""))
+                if received > limit:
+                    raise _BodyTooLarge
+            return message
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            if message["type"] == "http.response.start":
+                started = True
+            await send(message)
+
+        try:
+            await self.app(scope, limited_receive, tracking_send)
+        except _BodyTooLarge:
+            if not started:
+                await _send_problem(send, _too_large(limit))
+
+
+def _too_large(limit: int) -> ProblemError:
+    return ProblemError(413, "Request body too large", f"The body must be at most {limit} bytes.")
+
+
+async def _send_problem(send: Send, error: ProblemError) -> None:
+    response = problem_response(error)
+    await send({"type": "http.response.start", "status": response.status_code, "headers": response.raw_headers})
+    await send({"type": "http.response.body", "body": response.body})
+
+
+def problem_response(error: ProblemError, instance: str | None = None) -> JSONResponse:
+    return JSONResponse(
+        error.body(instance),
+        status_code=error.problem.status,
+        headers=error.headers,
+        media_type=PROBLEM_JSON,
+    )
+
+
+def _location(loc: Sequence[int | str]) -> str:
+    parts = [str(part) for part in loc]
+    if parts and parts[0] in ("body", "query", "path", "header", "cookie"):
+        kind, rest = parts[0], parts[1:]
+        if kind != "body" and rest:
+            return f"{kind}.{'.'.join(rest)}"
+        parts = rest
+    return ".".join(parts) or "body"
+
+
+def validation_problem(errors: Sequence[Mapping[str, Any]]) -> ProblemError:
+    field_errors = [FieldError(field=_location(error.get("loc", ())), reason=str(error.get("msg"))) for error in errors]
+    detail = "; ".join(f"{e.field}: {e.reason}" for e in field_errors[:5])
+    return ProblemError(422, "Invalid request", detail, errors=field_errors)
+
+
+def _is_unavailable(exc: Exception) -> str | None:
+    """Name the dependency when an exception means a store cannot be reached right now."""
+    if isinstance(exc, PoolTimeout):
+        return "database"
+    if isinstance(exc, DBAPIError) and (exc.connection_invalidated or _is_connection_error(exc.orig)):
+        return "database"
+    if isinstance(exc, ConnectionFailure | AutoReconnect | NetworkTimeout):
+        return "document store"
+    return None
+
+
+def _is_connection_error(orig: BaseException | None) -> bool:
+    if isinstance(orig, pymysql.err.InterfaceError):
+        return True
+    if isinstance(orig, pymysql.err.OperationalError) and orig.args:
+        return orig.args[0] in (2003, 2006, 2013, 2055, 1927, 1053)
+    return False
+
+
+def install_problem_handlers(app: FastAPI) -> None:
+    async def on_problem(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, ProblemError)
+        return problem_response(exc, request.url.path)
+
+    async def on_http(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Request refused")
+        detail = exc.detail if isinstance(exc.detail, str) else None
+        error = ProblemError(exc.status_code, title, detail, headers=dict(exc.headers or {}))
+        return problem_response(error, request.url.path)
+
+    async def on_validation(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        return problem_response(validation_problem(exc.errors()), request.url.path)
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        dependency = _is_unavailable(exc)
+        if dependency:
+            log.warning("dependency unavailable", extra={"dependency": dependency, "error": repr(exc)[:300]})
+            error = ProblemError(
+                503, "Service unavailable", f"The {dependency} cannot be reached; try again shortly.",
+                headers={"Retry-After": "2"},
+            )
+        else:
+            log.exception("unhandled error", extra={"path": request.url.path})
+            error = ProblemError(500, "Internal error", "Something went wrong on our side.")
+        return problem_response(error, request.url.path)
+
+    app.add_exception_handler(ProblemError, on_problem)
+    app.add_exception_handler(StarletteHTTPException, on_http)
+    app.add_exception_handler(RequestValidationError, on_validation)
+    app.add_exception_handler(Exception, on_unexpected)
+
+
+CheckResult = Literal["ok", "degraded"]
+
+
+@dataclass(frozen=True)
+class ReadinessCheck:
+    """A named probe of a real dependency. `critical` failures make /readyz answer 503; others report
+    `degraded` and keep the service in rotation (a relay behind a down broker, say)."""
+
+    name: str
+    probe: Callable[[], Awaitable[object]]
+    critical: bool = True
+    timeout_s: float = 2.0
+
+
+async def _run_check(check: ReadinessCheck) -> tuple[str, str, bool]:
+    try:
+        result = await asyncio.wait_for(check.probe(), check.timeout_s)
+    except Exception as exc:  # noqa: BLE001 - any failure of a probe is a "not ready"
+        return check.name, f"error: {type(exc).__name__}: {str(exc)[:200]}", check.critical
+    if result == "degraded":
+        return check.name, "degraded", False
+    return check.name, "ok", False
+
+
+def install_health(app: FastAPI, checks: Sequence[ReadinessCheck] | Callable[[], Sequence[ReadinessCheck]]) -> None:
+    @app.get("/livez", include_in_schema=False)
+    async def livez() -> dict[str, str]:
+        return {"status": "alive"}
+
+    @app.get("/readyz", include_in_schema=False)
+    async def readyz() -> Response:
+        current = checks() if callable(checks) else checks
+        results = await asyncio.gather(*(_run_check(check) for check in current))
+        failed = any(critical for _, _, critical in results)
+        status = "unready" if failed else ("degraded" if any(r != "ok" for _, r, _ in results) else "ready")
+        return JSONResponse(
+            {"status": status, "checks": {name: result for name, result, _ in results}},
+            status_code=503 if failed else 200,
+        )
+
+    @app.get("/metrics", include_in_schema=False)
+    async def metrics() -> Response:
+        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+
+
+Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+@asynccontextmanager
+async def _no_lifespan(_: FastAPI) -> AsyncIterator[None]:
+    yield
+
+
+def create_app(
+    *,
+    service: str,
+    title: str,
+    description: str = "",
+    version: str = "0.1.0",
+    max_body_bytes: int = 1_048_576,
+    body_limit_overrides: Mapping[str, int] | None = None,
+    checks: Sequence[ReadinessCheck] | Callable[[], Sequence[ReadinessCheck]] = (),
+    lifespan: Lifespan | None = None,
+    **fastapi_kwargs: Any,
+) -> FastAPI:
+    """A FastAPI app with the shared middleware, problem handlers, /livez, /readyz and /metrics."""
+    app = FastAPI(
+        title=title,
+        description=description,
+        version=version,
+        lifespan=lifespan or _no_lifespan,
+        **fastapi_kwargs,
+    )
+    install_problem_handlers(app)
+    install_health(app, checks)
+    app.add_middleware(BodySizeLimitMiddleware, limit=max_body_bytes, overrides=body_limit_overrides)
+    app.add_middleware(RequestContextMiddleware, service=service)
+    return app

@@ -1,0 +1,87 @@
+"""Canaries for the stack: each real server answers the way the services rely on."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from bson import Decimal128, ObjectId
+from pymongo import MongoClient
+from sqlalchemy import create_engine, text
+
+from supply_common.kafka import ensure_topics, make_producer
+from supply_common.settings import KafkaSettings
+from supply_common.testing.fixtures import random_name
+
+pytestmark = pytest.mark.integration
+
+
+def test_mariadb_round_trip_through_sqlalchemy(mysql_url: str, fresh_mysql_database) -> None:
+    database = fresh_mysql_database("smoke")
+    engine = create_engine(f"{mysql_url}/{database}?charset=utf8mb4")
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (id INT PRIMARY KEY, price DECIMAL(12,2), note VARCHAR(50))"))
+        connection.execute(text("INSERT INTO t VALUES (1, 866.50, :note)"), {"note": "d'Artagnan \u2713"})
+    with engine.connect() as connection:
+        row = connection.execute(text("SELECT price, note FROM t WHERE id = 1")).one()
+    engine.dispose()
+    assert row.price == Decimal("866.50")
+    assert row.note == "d'Artagnan \u2713"
+
+
+async def test_kafka_produce_consume_round_trip_with_a_key(kafka_bootstrap: str) -> None:
+    settings = KafkaSettings(
+        kafka_bootstrap_servers=kafka_bootstrap,
+        sales_topic=random_name("smoke.sales"),
+        dlq_topic=random_name("smoke.dlq"),
+    )
+    created = await ensure_topics(settings)
+    assert set(created) == {settings.sales_topic, settings.dlq_topic}
+    assert await ensure_topics(settings) == []
+
+    producer = make_producer(settings)
+    await producer.start()
+    try:
+        metadata = await producer.send_and_wait(settings.sales_topic, b'{"hello":1}', key=b"5bd761dcae323e45a93ccfe8")
+    finally:
+        await producer.stop()
+
+    consumer = AIOKafkaConsumer(
+        settings.sales_topic,
+        bootstrap_servers=kafka_bootstrap,
+        group_id=random_name("smoke"),
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+    )
+    await consumer.start()
+    try:
+        record = await asyncio.wait_for(consumer.getone(), timeout=30)
+    finally:
+        await consumer.stop()
+    assert record.key == b"5bd761dcae323e45a93ccfe8"
+    assert record.value == b'{"hello":1}'
+    assert record.partition == metadata.partition
+
+
+def test_ferretdb_upsert_and_find_with_decimal128_and_date(mongo_url: str) -> None:
+    client: MongoClient = MongoClient(mongo_url, tz_aware=True, serverSelectionTimeoutMS=10_000)
+    database = client[random_name("test_smoke")]
+    try:
+        oid = ObjectId()
+        when = datetime(2015, 3, 23, 21, 6, 49, 506000, tzinfo=UTC)
+        database.sales.update_one(
+            {"_id": oid},
+            {"$set": {"saleDate": when, "items": [{"name": "pens", "price": Decimal128("56.12"), "quantity": 5}]}},
+            upsert=True,
+        )
+        found = database.sales.find_one({"_id": oid})
+    finally:
+        client.drop_database(database.name)
+        client.close()
+    assert found is not None
+    assert found["saleDate"] == when
+    assert found["items"][0]["price"] == Decimal128("56.12")
+    assert isinstance(found["items"][0]["quantity"], int)

@@ -1,0 +1,138 @@
+"""The sale shape, its codec and hash, and the envelope: what every service relies on."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from bson import Decimal128, ObjectId
+from bson.json_util import JSONOptions, loads
+from pydantic import ValidationError
+
+from supply_common.contract import (
+    METADATA_FIELD,
+    SaleBody,
+    SaleEvent,
+    canonical,
+    from_document,
+    from_extended_json,
+    sale_hash,
+    to_document,
+)
+
+from supply_common.testing import SAMPLE_DATASET
+
+
+def sample_lines() -> list[str]:
+    return SAMPLE_DATASET.read_text().splitlines()
+
+
+def test_every_sample_record_round_trips_to_the_identical_bson_document() -> None:
+    options = JSONOptions(tz_aware=True)
+    for line in sample_lines():
+        original = loads(line, json_options=options)
+        assert to_document(from_extended_json(line)) == original
+
+
+def test_bson_types_are_those_of_the_dataset() -> None:
+    document = to_document(from_extended_json(sample_lines()[0]))
+    assert isinstance(document["_id"], ObjectId)
+    assert isinstance(document["saleDate"], datetime)
+    assert isinstance(document["items"][0]["price"], Decimal128)
+    assert type(document["items"][0]["quantity"]) is int
+    assert type(document["customer"]["age"]) is int
+
+
+def test_hash_ignores_form_but_not_content() -> None:
+    sale = from_extended_json(sample_lines()[1])
+    document = to_document(sale) | {METADATA_FIELD: {"version": 3}}
+    assert sale_hash(from_document(document)) == sale_hash(sale)
+    changed = sale.model_copy(update={"couponUsed": not sale.couponUsed})
+    assert sale_hash(changed) != sale_hash(sale)
+
+
+def test_decimals_are_normalised_so_mysql_scale_does_not_change_the_hash() -> None:
+    sale = from_extended_json(sample_lines()[1])
+    data = canonical(sale)
+    assert "866.5" in {item["price"] for item in data["items"]}
+    data["items"][3]["price"] = "866.50"
+    assert sale_hash(from_document(data)) == sale_hash(sale)
+
+
+def test_relaxed_extended_json_with_iso_dates_is_accepted() -> None:
+    record = {
+        "_id": {"$oid": "5bd761dcae323e45a93ccfe8"},
+        "saleDate": {"$date": "2015-03-23T21:06:49.506Z"},
+        "items": [{"name": "pens", "tags": ["office"], "price": {"$numberDecimal": "1.5"}, "quantity": 2}],
+        "storeLocation": "Denver",
+        "customer": {"gender": "F", "age": 30, "email": "a@example.com", "satisfaction": 4},
+        "couponUsed": False,
+        "purchaseMethod": "Phone",
+    }
+    sale = from_extended_json(json.dumps(record))
+    assert sale.saleDate == datetime(2015, 3, 23, 21, 6, 49, 506000, tzinfo=UTC)
+    assert sale.items[0].price == Decimal("1.5")
+
+
+def _body(**changes: object) -> dict[str, object]:
+    body: dict[str, object] = {
+        "saleDate": "2024-05-01T10:00:00.123456+02:00",
+        "items": [{"name": "pens", "tags": ["office"], "price": "2.50", "quantity": 3}],
+        "storeLocation": "London",
+        "customer": {"gender": "M", "age": 40, "email": "x@example.org", "satisfaction": 5},
+        "couponUsed": True,
+        "purchaseMethod": "Online",
+    }
+    body.update(changes)
+    return body
+
+
+def test_dates_are_kept_in_utc_to_the_millisecond() -> None:
+    sale = SaleBody.model_validate(_body())
+    assert sale.saleDate == datetime(2024, 5, 1, 8, 0, 0, 123000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    ("changes", "field"),
+    [
+        ({"items": []}, "items"),
+        ({"items": [{"name": "", "tags": [], "price": "1", "quantity": 1}]}, "items.0.name"),
+        ({"items": [{"name": "a", "tags": [], "price": "-1", "quantity": 1}]}, "items.0.price"),
+        ({"items": [{"name": "a", "tags": [], "price": "1.005", "quantity": 1}]}, "items.0.price"),
+        ({"items": [{"name": "a", "tags": [], "price": "1", "quantity": 0}]}, "items.0.quantity"),
+        ({"items": [{"name": "a", "tags": [], "price": "1", "quantity": "2"}]}, "items.0.quantity"),
+        ({"purchaseMethod": "Fax"}, "purchaseMethod"),
+        ({"storeLocation": {"$ne": None}}, "storeLocation"),
+        ({"couponUsed": "yes"}, "couponUsed"),
+        ({"saleDate": "2024-05-01T10:00:00"}, "saleDate"),
+        ({"customer": {"gender": "M", "age": 121, "email": "x@example.org", "satisfaction": 5}}, "customer.age"),
+        ({"customer": {"gender": "M", "age": 1, "email": "not-an-email", "satisfaction": 5}}, "customer.email"),
+        ({"customer": {"gender": "M", "age": 1, "email": "x@example.org", "satisfaction": 6}}, "customer.satisfaction"),
+        ({"role": "admin"}, "role"),
+    ],
+)
+def test_invalid_sales_are_refused_naming_the_field(changes: dict[str, object], field: str) -> None:
+    with pytest.raises(ValidationError) as caught:
+        SaleBody.model_validate(_body(**changes))
+    locations = {".".join(str(p) for p in error["loc"]) for error in caught.value.errors()}
+    assert any(loc == field or loc.startswith(field + ".") for loc in locations), locations
+
+
+def test_envelope_round_trips_and_enforces_data_rules() -> None:
+    sale = from_extended_json(sample_lines()[0])
+    event = SaleEvent.for_change(
+        event_type="sale.updated", sale_id=sale.id, version=2, occurred_at=datetime.now(UTC), sale=sale
+    )
+    decoded = SaleEvent.from_bytes(event.to_bytes())
+    assert decoded == event
+    assert json.loads(event.to_bytes())["data"] == canonical(sale)
+    raw = json.loads(event.to_bytes()) | {"unknown_later_field": 1}
+    assert SaleEvent.from_bytes(json.dumps(raw).encode()).version == 2
+    with pytest.raises(ValueError, match="data: null"):
+        SaleEvent.from_bytes(json.dumps(raw | {"event_type": "sale.deleted"}).encode())
+    with pytest.raises(ValueError, match="carries the sale"):
+        SaleEvent.from_bytes(json.dumps(raw | {"data": None}).encode())
+    with pytest.raises(ValueError):
+        SaleEvent.from_bytes(b"\xff not json")
