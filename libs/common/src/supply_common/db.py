@@ -23,7 +23,7 @@ def make_engine(settings: MySQLSettings, **overrides: object) -> Engine:
         },
     }
     options.update(overrides)
-    return create_engine(settings.database_url(), **options)  # type: ignore[arg-type]
+    return create_engine(settings.database_url(), **options)
 
 
 def ping(engine: Engine) -> None:

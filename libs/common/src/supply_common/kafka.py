@@ -77,4 +77,4 @@ def make_producer(settings: KafkaSettings, **overrides: object) -> AIOKafkaProdu
         "max_batch_size": 1_048_576,
     }
     options.update(overrides)
-    return AIOKafkaProducer(**options)  # type: ignore[arg-type]
+    return AIOKafkaProducer(**options)

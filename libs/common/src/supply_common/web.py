@@ -16,10 +16,10 @@ import pymysql
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
+from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -219,7 +219,9 @@ def install_problem_handlers(app: FastAPI) -> None:
         if dependency:
             log.warning("dependency unavailable", extra={"dependency": dependency, "error": repr(exc)[:300]})
             error = ProblemError(
-                503, "Service unavailable", f"The {dependency} cannot be reached; try again shortly.",
+                503,
+                "Service unavailable",
+                f"The {dependency} cannot be reached; try again shortly.",
                 headers={"Retry-After": "2"},
             )
         else:

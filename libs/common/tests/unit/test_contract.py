@@ -10,7 +10,6 @@ import pytest
 from bson import Decimal128, ObjectId
 from bson.json_util import JSONOptions, loads
 from pydantic import ValidationError
-
 from supply_common.contract import (
     METADATA_FIELD,
     SaleBody,
@@ -21,7 +20,6 @@ from supply_common.contract import (
     sale_hash,
     to_document,
 )
-
 from supply_common.testing import SAMPLE_DATASET
 
 

@@ -12,7 +12,6 @@ from supply_common.contract.envelope import SaleEvent
 app = typer.Typer(add_completion=False, help="The event contract's checked-in artefacts.")
 
 
-
 @app.callback()
 def main() -> None:
     """The event contract's checked-in artefacts."""

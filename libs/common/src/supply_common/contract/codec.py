@@ -20,7 +20,7 @@ from typing import Any, Final
 
 from bson import Decimal128, ObjectId
 from bson.int64 import Int64
-from bson.json_util import JSONOptions, JSONMode
+from bson.json_util import JSONMode, JSONOptions
 from bson.json_util import loads as bson_loads
 
 from supply_common.contract.sale import Sale

@@ -122,7 +122,6 @@ class Sale(SaleBody):
 class EventItem(Item):
     """Event payloads ignore fields they do not know (additive changes within a schema version)."""
 
-
     model_config = ConfigDict(extra="ignore", frozen=True)
 
 
@@ -133,7 +132,7 @@ class EventCustomer(Customer):
 class EventSale(Sale):
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
     items: list[EventItem] = Field(min_length=1, max_length=MAX_ITEMS)  # type: ignore[assignment]
-    customer: EventCustomer  # type: ignore[assignment]
+    customer: EventCustomer
 
 
 def sale_total(items: list[Item]) -> Decimal:

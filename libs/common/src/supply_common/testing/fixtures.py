@@ -26,7 +26,7 @@ def _docker_container(kind: str) -> Any | None:
         if kind == "mysql":
             from testcontainers.mysql import MySqlContainer
 
-            container: Any = MySqlContainer("mysql:8.4", username="root", password="test", dbname="sales")
+            container: Any = MySqlContainer("mysql:8.4", username="root", password="test", dbname="sales")  # noqa: S106
         elif kind == "kafka":
             from testcontainers.kafka import KafkaContainer
 
