@@ -1,0 +1,1 @@
+"""Sales, their versions and events: rules only, no I/O."""

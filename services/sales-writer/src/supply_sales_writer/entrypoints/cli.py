@@ -1,16 +1,124 @@
-"""`sales-writer` command line."""
+"""`sales-writer` command line: serve, migrate, relay, import, generate."""
 
 from __future__ import annotations
 
-import typer
+import asyncio
+import contextlib
+import signal
+import sys
+from pathlib import Path
+from typing import Annotated
 
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+from supply_common.kafka import ensure_topics
+from supply_common.logs import configure_logging
 from supply_common.serve import run_app
+
+from supply_sales_writer.adapters.migrate import create_database, upgrade
+from supply_sales_writer.bootstrap import bootstrap, make_sales_engine
 from supply_sales_writer.config import SalesWriterSettings
+from supply_sales_writer.domain.generator import generate_lines
+from supply_sales_writer.domain.importing import read_all
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Supply Store sales-writer.")
+console = Console(stderr=True)
 
 
 @app.command()
 def serve() -> None:
-    """Serve the HTTP API."""
+    """Serve the HTTP API (with the outbox relay running inside)."""
     run_app("supply_sales_writer.entrypoints.app:build_app", SalesWriterSettings(), "sales-writer")
+
+
+@app.command()
+def migrate(
+    create: Annotated[bool, typer.Option(help="Create the database first if it is missing.")] = True,
+) -> None:
+    """Bring the `sales` schema to the latest revision."""
+    settings = SalesWriterSettings()
+    configure_logging("sales-writer", settings.log_level)
+    if create:
+        create_database(settings.database_url())
+    engine = make_sales_engine(settings)
+    try:
+        upgrade(engine)
+    finally:
+        engine.dispose()
+    console.print(f"schema of [bold]{settings.mysql_database}[/] is up to date")
+
+
+@app.command()
+def relay(
+    topics: Annotated[bool, typer.Option(help="Create the Kafka topics if missing.")] = True,
+) -> None:
+    """Run the outbox relay alone, until SIGTERM or Ctrl-C."""
+    settings = SalesWriterSettings()
+    configure_logging("sales-writer-relay", settings.log_level)
+    system = bootstrap(settings)
+
+    async def main() -> None:
+        if topics:
+            with contextlib.suppress(Exception):
+                await ensure_topics(settings, timeout_s=10)
+        task = asyncio.create_task(system.relay.run())
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, task.cancel)
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+    try:
+        asyncio.run(main())
+    finally:
+        system.engine.dispose()
+
+
+def _chunks(path: Path, progress: Progress, task: int) -> object:
+    with path.open("rb") as handle:
+        while chunk := handle.read(1 << 16):
+            progress.advance(task, len(chunk))  # type: ignore[arg-type]
+            yield chunk
+
+
+@app.command("import")
+def import_file(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="mongoexport output (array or lines).")],
+    batch: Annotated[int, typer.Option(help="Records per transaction.")] = 0,
+    show_errors: Annotated[int, typer.Option(help="How many rejected records to list.")] = 20,
+) -> None:
+    """Import a dataset file, keeping each sale's `_id`. Re-importing the same file changes nothing."""
+    settings = SalesWriterSettings()
+    configure_logging("sales-writer", "WARNING")
+    system = bootstrap(settings)
+    importer = system.service.importer(batch_size=batch or settings.import_batch_size)
+    columns = (TextColumn("importing"), BarColumn(), TransferSpeedColumn(), TimeRemainingColumn())
+    try:
+        with Progress(*columns, console=console) as progress:
+            task = progress.add_task("import", total=file.stat().st_size)
+            importer.feed(read_all(_chunks(file, progress, task)))  # type: ignore[arg-type]
+            result = importer.finish()
+    finally:
+        system.engine.dispose()
+    for error in result.errors[:show_errors]:
+        console.print(f"[red]rejected[/] line {error['line']}: {error['reason']}")
+    typer.echo(
+        f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}, rejected {result.rejected}"
+    )
+
+
+@app.command()
+def generate(
+    count: Annotated[int, typer.Argument(min=0, help="How many sales.")],
+    out: Annotated[Path | None, typer.Option(help="File to write (default: standard output).")] = None,
+    seed: Annotated[int | None, typer.Option(help="Same seed, same file.")] = None,
+) -> None:
+    """Write synthetic sales as mongoexport JSON lines, following the dataset's distributions."""
+    target = out.open("w", encoding="utf-8") if out else sys.stdout
+    try:
+        for line in generate_lines(count, seed):
+            target.write(line + "\n")
+    finally:
+        if out:
+            target.close()

@@ -1,0 +1,56 @@
+"""Remembered results of creates made with an Idempotency-Key."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, delete, insert, select
+
+from supply_sales_writer.adapters.repository import db_time, from_db_time
+from supply_sales_writer.adapters.schema import idempotency_keys
+
+
+@dataclass(frozen=True)
+class Remembered:
+    request_hash: str
+    sale_id: str
+    version: int
+    status_code: int
+    response: str
+    created_at: datetime
+
+
+class IdempotencyStore:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def find(self, key: str) -> Remembered | None:
+        row = self.connection.execute(select(idempotency_keys).where(idempotency_keys.c.idem_key == key)).first()
+        if row is None:
+            return None
+        return Remembered(
+            row.request_hash, row.sale_id, row.version, row.status_code, row.response, from_db_time(row.created_at)
+        )
+
+    def forget(self, key: str) -> None:
+        self.connection.execute(delete(idempotency_keys).where(idempotency_keys.c.idem_key == key))
+
+    def remember(self, key: str, entry: Remembered) -> None:
+        self.connection.execute(
+            insert(idempotency_keys).values(
+                idem_key=key,
+                request_hash=entry.request_hash,
+                sale_id=entry.sale_id,
+                version=entry.version,
+                status_code=entry.status_code,
+                response=entry.response,
+                created_at=db_time(entry.created_at),
+            )
+        )
+
+    def purge(self, created_before: datetime) -> int:
+        result = self.connection.execute(
+            delete(idempotency_keys).where(idempotency_keys.c.created_at < db_time(created_before))
+        )
+        return result.rowcount

@@ -1,0 +1,193 @@
+"""The outbox relay: publishes committed outbox rows to Kafka in id order, then marks them.
+
+At least once: a crash between the broker's ack and the mark republishes the batch (a duplicate
+that version-guarded consumers ignore), never loses it. Several relays may run at once; each
+claims rows the others do not hold (`FOR UPDATE SKIP LOCKED`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
+from typing import Literal
+
+from aiokafka import AIOKafkaProducer
+from prometheus_client import Counter, Gauge, Histogram
+from sqlalchemy import Connection, Engine
+from supply_common.kafka import make_producer
+from supply_common.settings import KafkaSettings
+
+from supply_sales_writer.adapters import outbox
+from supply_sales_writer.adapters.outbox import OutboxRow
+
+log = logging.getLogger(__name__)
+
+BACKLOG = Gauge("sales_writer_outbox_backlog", "Outbox rows not yet published.")
+OLDEST_AGE = Gauge("sales_writer_outbox_oldest_unpublished_age_seconds", "Age of the oldest unpublished row.")
+PUBLISH_LATENCY = Histogram(
+    "sales_writer_publish_latency_seconds",
+    "From the commit of a change to the broker's ack of its event.",
+    buckets=(0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60),
+)
+PUBLISHED = Counter("sales_writer_events_published_total", "Events acknowledged by the broker.")
+RELAY_ERRORS = Counter("sales_writer_relay_errors_total", "Relay cycles that failed (broker or database).")
+
+AfterPublish = Callable[[list[OutboxRow]], Awaitable[None]]
+ProducerFactory = Callable[[], AIOKafkaProducer]
+
+
+class Relay:
+    def __init__(
+        self,
+        engine: Engine,
+        kafka: KafkaSettings,
+        *,
+        batch_size: int = 500,
+        poll_interval_s: float = 0.2,
+        retention: timedelta = timedelta(hours=24),
+        maintenance: Callable[[], object] | None = None,
+        maintenance_interval_s: float = 60.0,
+        after_publish: AfterPublish | None = None,
+        producer_factory: ProducerFactory | None = None,
+    ) -> None:
+        self.engine = engine
+        self.kafka = kafka
+        self.batch_size = batch_size
+        self.poll_interval_s = poll_interval_s
+        self.retention = retention
+        self.maintenance = maintenance
+        self.maintenance_interval_s = maintenance_interval_s
+        self.after_publish = after_publish
+        self.producer_factory = producer_factory or (lambda: make_producer(kafka, request_timeout_ms=5_000))
+        self.healthy = False
+        self.last_error: str | None = None
+        self._producer: AIOKafkaProducer | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._wakeup: asyncio.Event | None = None
+        self._next_maintenance = 0.0
+        self._next_gauges = 0.0
+
+    def status(self) -> Literal["ok", "degraded"]:
+        return "ok" if self.healthy else "degraded"
+
+    def wake(self) -> None:
+        """Safe from any thread: a local commit wrote outbox rows."""
+        loop, event = self._loop, self._wakeup
+        if loop is None or event is None or loop.is_closed():
+            return
+        with contextlib.suppress(RuntimeError):
+            loop.call_soon_threadsafe(event.set)
+
+    async def run(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._wakeup = asyncio.Event()
+        backoff = 0.2
+        try:
+            while True:
+                try:
+                    published = await self.publish_once()
+                    self.healthy, self.last_error, backoff = True, None, 0.2
+                    await self._housekeeping()
+                except asyncio.CancelledError:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - broker or database away: degrade and retry
+                    RELAY_ERRORS.inc()
+                    if self.healthy or self.last_error is None:
+                        log.warning("relay cycle failed", extra={"error": repr(exc)[:300]})
+                    self.healthy, self.last_error = False, repr(exc)[:300]
+                    await self._close_producer()
+                    await asyncio.sleep(backoff)
+                    backoff = min(backoff * 2, 2.0)
+                    continue
+                if published < self.batch_size:
+                    await self._idle()
+        finally:
+            self.healthy = False
+            await self._close_producer()
+
+    async def _idle(self) -> None:
+        assert self._wakeup is not None
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wakeup.wait(), self.poll_interval_s)
+        self._wakeup.clear()
+
+    async def _started_producer(self) -> AIOKafkaProducer:
+        if self._producer is None:
+            producer = self.producer_factory()
+            try:
+                await producer.start()
+            except BaseException:
+                with contextlib.suppress(Exception):
+                    await asyncio.wait_for(producer.stop(), 2)
+                raise
+            self._producer = producer
+        return self._producer
+
+    async def _close_producer(self) -> None:
+        producer, self._producer = self._producer, None
+        if producer is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(producer.stop(), 5)
+
+    async def publish_once(self) -> int:
+        """Claim, publish and mark one batch; returns how many rows were published."""
+        producer = await self._started_producer()
+        connection = await asyncio.to_thread(self.engine.connect)
+        try:
+            rows = await asyncio.to_thread(_begin_and_claim, connection, self.batch_size)
+            if not rows:
+                return 0
+            pending = [await producer.send(row.topic, row.payload, key=row.key) for row in rows]
+            await asyncio.gather(*pending)
+            acked = datetime.now(UTC)
+            for row in rows:
+                PUBLISH_LATENCY.observe(max(0.0, (acked - row.created_at).total_seconds()))
+            PUBLISHED.inc(len(rows))
+            if self.after_publish is not None:
+                await self.after_publish(rows)
+            await asyncio.to_thread(_mark_and_commit, connection, [row.id for row in rows], acked)
+            return len(rows)
+        finally:
+            await asyncio.to_thread(connection.close)
+
+    async def _housekeeping(self) -> None:
+        now = time.monotonic()
+        if now >= self._next_gauges:
+            self._next_gauges = now + 1.0
+            await asyncio.to_thread(self.update_gauges)
+        if now >= self._next_maintenance:
+            self._next_maintenance = now + self.maintenance_interval_s
+            await asyncio.to_thread(self.purge)
+            if self.maintenance is not None:
+                await asyncio.to_thread(self.maintenance)
+
+    def update_gauges(self) -> outbox.OutboxStats:
+        with self.engine.connect() as connection:
+            current = outbox.stats(connection)
+        BACKLOG.set(current.backlog)
+        oldest = current.oldest_unpublished_at
+        OLDEST_AGE.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0)
+        return current
+
+    def purge(self) -> int:
+        total = 0
+        while True:
+            with self.engine.begin() as connection:
+                purged = outbox.purge(connection, datetime.now(UTC) - self.retention)
+            total += purged
+            if purged < 10_000:
+                return total
+
+
+def _begin_and_claim(connection: Connection, limit: int) -> list[OutboxRow]:
+    connection.begin()
+    return outbox.claim(connection, limit)
+
+
+def _mark_and_commit(connection: Connection, ids: list[int], at: datetime) -> None:
+    outbox.mark_published(connection, ids, at)
+    connection.commit()

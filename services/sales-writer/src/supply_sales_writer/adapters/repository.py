@@ -1,0 +1,206 @@
+"""Sales in MySQL: one row per sale, item rows and tag rows with their positions."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Connection, delete, func, insert, select, update
+from supply_common.contract import Sale, sale_hash
+
+from supply_sales_writer.adapters.schema import deleted_sales, sale_item_tags, sale_items, sales
+from supply_sales_writer.domain.model import Stored
+
+
+def db_time(moment: datetime) -> datetime:
+    """Naive UTC at millisecond precision, as DATETIME(3) holds it."""
+    moment = moment.astimezone(UTC)
+    return moment.replace(tzinfo=None, microsecond=moment.microsecond // 1000 * 1000)
+
+
+def from_db_time(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC)
+
+
+@dataclass(frozen=True)
+class VersionedSale:
+    sale: Sale
+    version: int
+
+
+def _sale_row(sale: Sale, version: int, now: datetime) -> dict[str, Any]:
+    return {
+        "id": sale.id,
+        "version": version,
+        "sale_date": db_time(sale.saleDate),
+        "store_location": sale.storeLocation,
+        "purchase_method": sale.purchaseMethod,
+        "coupon_used": sale.couponUsed,
+        "customer_gender": sale.customer.gender,
+        "customer_age": sale.customer.age,
+        "customer_email": sale.customer.email,
+        "customer_satisfaction": sale.customer.satisfaction,
+        "content_hash": sale_hash(sale),
+        "updated_at": now,
+    }
+
+
+class SaleRepository:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def current_version(self, sale_id: str, *, lock: bool = False) -> int | None:
+        query = select(sales.c.version).where(sales.c.id == sale_id)
+        if lock:
+            query = query.with_for_update()
+        return self.connection.execute(query).scalar_one_or_none()
+
+    def deleted_version(self, sale_id: str, *, lock: bool = False) -> int | None:
+        query = select(deleted_sales.c.last_version).where(deleted_sales.c.sale_id == sale_id)
+        if lock:
+            query = query.with_for_update()
+        return self.connection.execute(query).scalar_one_or_none()
+
+    def stored(self, ids: Sequence[str]) -> dict[str, Stored]:
+        """Version, content hash and deleted version of each id, locked for the transaction."""
+        known: dict[str, Stored] = {}
+        if not ids:
+            return known
+        rows = self.connection.execute(
+            select(sales.c.id, sales.c.version, sales.c.content_hash).where(sales.c.id.in_(ids)).with_for_update()
+        )
+        for sale_id, version, content_hash in rows:
+            known[sale_id] = Stored(version=version, content_hash=content_hash)
+        deleted = self.connection.execute(
+            select(deleted_sales.c.sale_id, deleted_sales.c.last_version)
+            .where(deleted_sales.c.sale_id.in_(ids))
+            .with_for_update()
+        )
+        for sale_id, last_version in deleted.tuples():
+            known.setdefault(sale_id, Stored(deleted_version=last_version))
+        return known
+
+    def add(self, entries: Sequence[tuple[Sale, int]], now: datetime) -> None:
+        """Insert new sales; ids that were deleted before stop being listed as deleted."""
+        if not entries:
+            return
+        now = db_time(now)
+        self.connection.execute(insert(sales), [_sale_row(sale, v, now) | {"created_at": now} for sale, v in entries])
+        self._insert_lines([sale for sale, _ in entries])
+        self.connection.execute(delete(deleted_sales).where(deleted_sales.c.sale_id.in_([s.id for s, _ in entries])))
+
+    def replace(self, entries: Sequence[tuple[Sale, int]], now: datetime) -> None:
+        """Overwrite existing sales with new content at the given versions."""
+        if not entries:
+            return
+        now = db_time(now)
+        ids = [sale.id for sale, _ in entries]
+        self.connection.execute(delete(sale_item_tags).where(sale_item_tags.c.sale_id.in_(ids)))
+        self.connection.execute(delete(sale_items).where(sale_items.c.sale_id.in_(ids)))
+        for sale, version in entries:
+            row = _sale_row(sale, version, now)
+            self.connection.execute(update(sales).where(sales.c.id == row.pop("id")).values(**row))
+        self._insert_lines([sale for sale, _ in entries])
+
+    def remove(self, sale_id: str, last_version: int, now: datetime) -> None:
+        self.connection.execute(delete(sale_item_tags).where(sale_item_tags.c.sale_id == sale_id))
+        self.connection.execute(delete(sale_items).where(sale_items.c.sale_id == sale_id))
+        self.connection.execute(delete(sales).where(sales.c.id == sale_id))
+        self.connection.execute(delete(deleted_sales).where(deleted_sales.c.sale_id == sale_id))
+        self.connection.execute(
+            insert(deleted_sales).values(sale_id=sale_id, last_version=last_version, deleted_at=db_time(now))
+        )
+
+    def _insert_lines(self, batch: Iterable[Sale]) -> None:
+        items: list[dict[str, Any]] = []
+        tags: list[dict[str, Any]] = []
+        for sale in batch:
+            for position, item in enumerate(sale.items):
+                items.append(
+                    {
+                        "sale_id": sale.id,
+                        "position": position,
+                        "name": item.name,
+                        "price": item.price,
+                        "quantity": item.quantity,
+                    }
+                )
+                tags.extend(
+                    {"sale_id": sale.id, "item_position": position, "position": index, "tag": tag}
+                    for index, tag in enumerate(item.tags)
+                )
+        if items:
+            self.connection.execute(insert(sale_items), items)
+        if tags:
+            self.connection.execute(insert(sale_item_tags), tags)
+
+    def get(self, sale_id: str) -> VersionedSale | None:
+        found = self.load(select(sales).where(sales.c.id == sale_id))
+        return found[0] if found else None
+
+    def page(self, after: str | None, limit: int) -> list[VersionedSale]:
+        """Sales in id order, starting after `after`."""
+        query = select(sales).order_by(sales.c.id).limit(limit)
+        if after:
+            query = query.where(sales.c.id > after)
+        return self.load(query)
+
+    def many(self, ids: Sequence[str]) -> list[VersionedSale]:
+        return self.load(select(sales).where(sales.c.id.in_(ids)).order_by(sales.c.id)) if ids else []
+
+    def deleted_versions(self, ids: Sequence[str]) -> dict[str, int]:
+        if not ids:
+            return {}
+        rows = self.connection.execute(
+            select(deleted_sales.c.sale_id, deleted_sales.c.last_version).where(deleted_sales.c.sale_id.in_(ids))
+        )
+        return {sale_id: version for sale_id, version in rows}
+
+    def count(self) -> int:
+        return self.connection.execute(select(func.count()).select_from(sales)).scalar_one()
+
+    def load(self, query: Any) -> list[VersionedSale]:
+        rows = self.connection.execute(query).mappings().all()
+        if not rows:
+            return []
+        ids = [row["id"] for row in rows]
+        lines: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for item in self.connection.execute(
+            select(sale_items)
+            .where(sale_items.c.sale_id.in_(ids))
+            .order_by(sale_items.c.sale_id, sale_items.c.position)
+        ).mappings():
+            lines[item["sale_id"]].append(
+                {"name": item["name"], "tags": [], "price": item["price"], "quantity": item["quantity"]}
+            )
+        for tag in self.connection.execute(
+            select(sale_item_tags)
+            .where(sale_item_tags.c.sale_id.in_(ids))
+            .order_by(sale_item_tags.c.sale_id, sale_item_tags.c.item_position, sale_item_tags.c.position)
+        ).mappings():
+            lines[tag["sale_id"]][tag["item_position"]]["tags"].append(tag["tag"])
+        return [
+            VersionedSale(
+                Sale.model_validate(
+                    {
+                        "_id": row["id"],
+                        "saleDate": from_db_time(row["sale_date"]),
+                        "items": lines[row["id"]],
+                        "storeLocation": row["store_location"],
+                        "customer": {
+                            "gender": row["customer_gender"],
+                            "age": row["customer_age"],
+                            "email": row["customer_email"],
+                            "satisfaction": row["customer_satisfaction"],
+                        },
+                        "couponUsed": bool(row["coupon_used"]),
+                        "purchaseMethod": row["purchase_method"],
+                    }
+                ),
+                row["version"],
+            )
+            for row in rows
+        ]

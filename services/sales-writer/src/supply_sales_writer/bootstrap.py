@@ -1,0 +1,72 @@
+"""The composition root: settings, engine, use cases and relay wired together once."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+
+from sqlalchemy import Engine
+from supply_common.db import make_engine
+
+from supply_sales_writer.adapters.outbox import OutboxRow
+from supply_sales_writer.adapters.relay import AfterPublish, ProducerFactory, Relay
+from supply_sales_writer.config import SalesWriterSettings
+from supply_sales_writer.service_layer.services import SalesService
+from supply_sales_writer.service_layer.unit_of_work import UnitOfWork
+
+
+@dataclass
+class System:
+    settings: SalesWriterSettings
+    engine: Engine
+    service: SalesService
+    relay: Relay
+
+    def new_relay(self, **overrides: object) -> Relay:
+        """Another relay over the same outbox (tests and `sales-writer relay`)."""
+        options: dict[str, object] = {
+            "batch_size": self.settings.relay_batch_size,
+            "poll_interval_s": self.settings.relay_poll_interval_s,
+            "retention": timedelta(seconds=self.settings.outbox_retention_s),
+            "maintenance": self.service.purge_idempotency_keys,
+        }
+        options.update(overrides)
+        return Relay(self.engine, self.settings, **options)  # type: ignore[arg-type]
+
+
+async def _exit_after_publish(rows: list[OutboxRow]) -> None:
+    os._exit(70)
+
+
+def make_sales_engine(settings: SalesWriterSettings) -> Engine:
+    """Read committed: claims and inserts of the outbox must not block each other on gap locks."""
+    return make_engine(settings, isolation_level="READ COMMITTED")
+
+
+def bootstrap(
+    settings: SalesWriterSettings | None = None,
+    *,
+    engine: Engine | None = None,
+    after_publish: AfterPublish | None = None,
+    producer_factory: ProducerFactory | None = None,
+) -> System:
+    settings = settings or SalesWriterSettings()
+    engine = engine or make_sales_engine(settings)
+    if after_publish is None and settings.relay_fault == "exit_after_publish":
+        after_publish = _exit_after_publish
+    relay = Relay(
+        engine,
+        settings,
+        batch_size=settings.relay_batch_size,
+        poll_interval_s=settings.relay_poll_interval_s,
+        retention=timedelta(seconds=settings.outbox_retention_s),
+        after_publish=after_publish,
+        producer_factory=producer_factory,
+    )
+    service = SalesService(
+        lambda: UnitOfWork(engine, settings.sales_topic, relay.wake),
+        idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_s),
+    )
+    relay.maintenance = service.purge_idempotency_keys
+    return System(settings, engine, service, relay)

@@ -1,0 +1,86 @@
+"""Version rules of a sale: optimistic concurrency, monotonic versions, and what an import does."""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Final, Literal
+
+FIRST_VERSION: Final = 1
+_ETAG = re.compile(r'^(?:W/)?"([1-9][0-9]{0,9})"$|^([1-9][0-9]{0,9})$')
+
+
+class SaleNotFound(Exception):
+    def __init__(self, sale_id: str) -> None:
+        super().__init__(f"no sale {sale_id}")
+        self.sale_id = sale_id
+
+
+class PreconditionRequired(Exception):
+    """A change was asked for without saying which version it was based on."""
+
+
+class MalformedPrecondition(ValueError):
+    pass
+
+
+class VersionMismatch(Exception):
+    def __init__(self, current: int) -> None:
+        super().__init__(f"the sale is at version {current}")
+        self.current = current
+
+
+class IdempotencyKeyReused(Exception):
+    """The same Idempotency-Key came with a different request."""
+
+
+def etag(version: int) -> str:
+    return f'"{version}"'
+
+
+def parse_if_match(header: str | None) -> frozenset[int]:
+    """The versions an `If-Match` header accepts: `"3"`, `W/"3"`, `3`, or a comma-separated list.
+
+    A missing header raises PreconditionRequired; `*` and anything else unreadable raise
+    MalformedPrecondition (a change must name the version it was based on).
+    """
+    if header is None or not header.strip():
+        raise PreconditionRequired
+    versions: set[int] = set()
+    for part in header.split(","):
+        match = _ETAG.match(part.strip())
+        if not match:
+            raise MalformedPrecondition(f'expected "<version>", got {part.strip()[:40]!r}')
+        versions.add(int(match.group(1) or match.group(2)))
+    return frozenset(versions)
+
+
+def check_version(expected: frozenset[int], current: int) -> None:
+    if current not in expected:
+        raise VersionMismatch(current)
+
+
+def version_after_delete(last_version: int | None) -> int:
+    """The first version of a sale created under an id: after a delete, versions keep rising."""
+    return FIRST_VERSION if last_version is None else last_version + 1
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What is known of an id before an import touches it."""
+
+    version: int | None = None
+    content_hash: str | None = None
+    deleted_version: int | None = None
+
+
+ImportAction = Literal["create", "update", "unchanged"]
+
+
+def import_action(stored: Stored, content_hash: str) -> tuple[ImportAction, int | None]:
+    """Same content changes nothing; other content is a new version; an unknown id is a create."""
+    if stored.version is None:
+        return "create", version_after_delete(stored.deleted_version)
+    if stored.content_hash == content_hash:
+        return "unchanged", None
+    return "update", stored.version + 1

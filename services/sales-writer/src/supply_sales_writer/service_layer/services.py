@@ -1,0 +1,284 @@
+"""The sales-writer's use cases. Each runs in one unit of work; events go to the outbox only."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, TypeVar
+
+from bson import ObjectId
+from pymysql.constants import ER
+from sqlalchemy.exc import DBAPIError, IntegrityError
+from supply_common.contract import Actor, EventType, Sale, SaleBody, SaleEvent, canonical, sale_hash
+
+from supply_sales_writer.adapters.idempotency import Remembered
+from supply_sales_writer.adapters.repository import VersionedSale
+from supply_sales_writer.domain.events import change_event
+from supply_sales_writer.domain.importing import Parsed, Rejected
+from supply_sales_writer.domain.model import (
+    FIRST_VERSION,
+    IdempotencyKeyReused,
+    SaleNotFound,
+    Stored,
+    check_version,
+    import_action,
+)
+from supply_sales_writer.service_layer.unit_of_work import UnitOfWorkFactory
+
+Clock = Callable[[], datetime]
+T = TypeVar("T")
+_RETRYABLE = (ER.LOCK_DEADLOCK, ER.LOCK_WAIT_TIMEOUT, ER.DUP_ENTRY)
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def sale_view(sale: Sale, version: int) -> dict[str, Any]:
+    """The response shape of one sale."""
+    return {"id": sale.id, "version": version, "sale": canonical(sale)}
+
+
+def with_id(body: SaleBody, sale_id: str) -> Sale:
+    return Sale.model_validate({**dict(body), "_id": sale_id})
+
+
+def request_hash(body: SaleBody, actor: Actor) -> str:
+    """Fingerprint of a create request: same user and same content (whatever its formatting)."""
+    content = json.dumps(canonical(with_id(body, "0" * 24)), sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(f"{actor.user_id}\n{content}".encode()).hexdigest()
+
+
+def _retrying(attempt: Callable[[], T], tries: int = 3) -> T:
+    """Run a whole transaction again after a deadlock or a lost insert race."""
+    for remaining in range(tries - 1, -1, -1):
+        try:
+            return attempt()
+        except DBAPIError as exc:
+            code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
+            if remaining == 0 or code not in _RETRYABLE:
+                raise
+            time.sleep(0.01)
+    raise AssertionError("unreachable")
+
+
+@dataclass(frozen=True)
+class Created:
+    view: dict[str, Any]
+    replayed: bool = False
+
+
+@dataclass
+class SalesService:
+    uow: UnitOfWorkFactory
+    clock: Clock = utc_now
+    idempotency_ttl: timedelta = timedelta(hours=24)
+
+    def get(self, sale_id: str) -> VersionedSale:
+        with self.uow() as uow:
+            found = uow.sales.get(sale_id)
+        if found is None:
+            raise SaleNotFound(sale_id)
+        return found
+
+    def create(self, body: SaleBody, actor: Actor, idempotency_key: str | None = None) -> Created:
+        fingerprint = request_hash(body, actor) if idempotency_key else ""
+        try:
+            return self._create(body, actor, idempotency_key, fingerprint)
+        except IntegrityError:
+            if idempotency_key is None:
+                raise
+            return self._create(body, actor, idempotency_key, fingerprint)
+
+    def _create(self, body: SaleBody, actor: Actor, key: str | None, fingerprint: str) -> Created:
+        with self.uow() as uow:
+            if key is not None:
+                remembered = uow.idempotency.find(key)
+                if remembered is not None and remembered.created_at < self.clock() - self.idempotency_ttl:
+                    uow.idempotency.forget(key)
+                    remembered = None
+                if remembered is not None:
+                    if remembered.request_hash != fingerprint:
+                        raise IdempotencyKeyReused
+                    return Created(json.loads(remembered.response), replayed=True)
+            sale = with_id(body, str(ObjectId()))
+            occurred = self.clock()
+            uow.sales.add([(sale, FIRST_VERSION)], occurred)
+            uow.outbox.add([change_event("sale.created", sale.id, FIRST_VERSION, occurred, sale, actor)])
+            view = sale_view(sale, FIRST_VERSION)
+            if key is not None:
+                uow.idempotency.remember(
+                    key, Remembered(fingerprint, sale.id, FIRST_VERSION, 201, json.dumps(view), occurred)
+                )
+            uow.commit()
+        return Created(view)
+
+    def update(self, sale_id: str, body: SaleBody, expected: frozenset[int], actor: Actor) -> dict[str, Any]:
+        with self.uow() as uow:
+            current = uow.sales.current_version(sale_id, lock=True)
+            if current is None:
+                raise SaleNotFound(sale_id)
+            check_version(expected, current)
+            sale = with_id(body, sale_id)
+            version = current + 1
+            occurred = self.clock()
+            uow.sales.replace([(sale, version)], occurred)
+            uow.outbox.add([change_event("sale.updated", sale_id, version, occurred, sale, actor)])
+            uow.commit()
+        return sale_view(sale, version)
+
+    def delete(self, sale_id: str, expected: frozenset[int], actor: Actor) -> int:
+        with self.uow() as uow:
+            current = uow.sales.current_version(sale_id, lock=True)
+            if current is None:
+                raise SaleNotFound(sale_id)
+            check_version(expected, current)
+            version = current + 1
+            occurred = self.clock()
+            uow.sales.remove(sale_id, version, occurred)
+            uow.outbox.add([change_event("sale.deleted", sale_id, version, occurred, None, actor)])
+            uow.commit()
+        return version
+
+    def digest(self, after: str | None, limit: int) -> list[dict[str, Any]]:
+        with self.uow() as uow:
+            page = uow.sales.page(after, limit)
+        return [{"id": v.sale.id, "version": v.version, "hash": sale_hash(v.sale)} for v in page]
+
+    def republish(self, ids: Sequence[str] | None, batch: int = 500) -> tuple[int, list[str]]:
+        """Re-emit the current state (a deleted id: its delete) as repair events; `None` means all.
+
+        Returns how many events went to the outbox and the ids MySQL has never known.
+        """
+        count = 0
+        unknown: list[str] = []
+        if ids is None:
+            after: str | None = None
+            while True:
+                with self.uow() as uow:
+                    page = uow.sales.page(after, batch)
+                    if not page:
+                        break
+                    occurred = self.clock()
+                    uow.outbox.add([self._repair(v, occurred) for v in page])
+                    uow.commit()
+                count += len(page)
+                after = page[-1].sale.id
+            return count, unknown
+        wanted = list(dict.fromkeys(ids))
+        for start in range(0, len(wanted), batch):
+            chunk = wanted[start : start + batch]
+            with self.uow() as uow:
+                current = uow.sales.many(chunk)
+                found = {v.sale.id for v in current}
+                deleted = uow.sales.deleted_versions([i for i in chunk if i not in found])
+                occurred = self.clock()
+                events = [self._repair(v, occurred) for v in current]
+                events += [
+                    change_event("sale.deleted", sale_id, version, occurred, None, repair=True)
+                    for sale_id, version in deleted.items()
+                ]
+                uow.outbox.add(events)
+                uow.commit()
+            count += len(events)
+            unknown += [i for i in chunk if i not in found and i not in deleted]
+        return count, unknown
+
+    @staticmethod
+    def _repair(current: VersionedSale, occurred: datetime) -> SaleEvent:
+        return change_event("sale.updated", current.sale.id, current.version, occurred, current.sale, repair=True)
+
+    def purge_idempotency_keys(self) -> int:
+        with self.uow() as uow:
+            purged = uow.idempotency.purge(self.clock() - self.idempotency_ttl)
+            uow.commit()
+        return purged
+
+    def importer(self, actor: Actor | None = None, batch_size: int = 500) -> Importer:
+        return Importer(self, actor or Actor(), batch_size)
+
+
+@dataclass
+class ImportResult:
+    created: int = 0
+    updated: int = 0
+    unchanged: int = 0
+    rejected: int = 0
+    errors: list[dict[str, Any]] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "created": self.created,
+            "updated": self.updated,
+            "unchanged": self.unchanged,
+            "rejected": self.rejected,
+            "errors": self.errors,
+        }
+
+
+class Importer:
+    """Takes parsed records in order and writes them in batches, one transaction per batch.
+
+    Same content as stored: unchanged (no version, no event). Other content: a new version and an
+    update event. Unknown id: a create (after a delete, at the next version). Records repeating an
+    id within a batch close the batch first, so they apply in file order.
+    """
+
+    MAX_ERRORS = 1000
+
+    def __init__(self, service: SalesService, actor: Actor, batch_size: int) -> None:
+        self.service = service
+        self.actor = actor
+        self.batch_size = batch_size
+        self.result = ImportResult()
+        self._pending: dict[str, Sale] = {}
+
+    def feed(self, records: Iterable[Parsed | Rejected]) -> None:
+        for record in records:
+            if isinstance(record, Rejected):
+                self.result.rejected += 1
+                if len(self.result.errors) < self.MAX_ERRORS:
+                    self.result.errors.append({"line": record.line, "reason": record.reason})
+                continue
+            if record.sale.id in self._pending:
+                self.flush()
+            self._pending[record.sale.id] = record.sale
+            if len(self._pending) >= self.batch_size:
+                self.flush()
+
+    def flush(self) -> None:
+        if self._pending:
+            batch = list(self._pending.values())
+            counts = _retrying(lambda: self._write(batch))
+            self._pending.clear()
+            self.result.created += counts[0]
+            self.result.updated += counts[1]
+            self.result.unchanged += counts[2]
+
+    def finish(self) -> ImportResult:
+        self.flush()
+        return self.result
+
+    def _write(self, batch: list[Sale]) -> tuple[int, int, int]:
+        with self.service.uow() as uow:
+            stored = uow.sales.stored([sale.id for sale in batch])
+            occurred = self.service.clock()
+            creates: list[tuple[Sale, int]] = []
+            updates: list[tuple[Sale, int]] = []
+            events: list[SaleEvent] = []
+            for sale in batch:
+                action, version = import_action(stored.get(sale.id, Stored()), sale_hash(sale))
+                if version is None:
+                    continue
+                (creates if action == "create" else updates).append((sale, version))
+                kind: EventType = "sale.created" if action == "create" else "sale.updated"
+                events.append(change_event(kind, sale.id, version, occurred, sale, self.actor))
+            uow.sales.add(creates, occurred)
+            uow.sales.replace(updates, occurred)
+            uow.outbox.add(events)
+            uow.commit()
+        return len(creates), len(updates), len(batch) - len(creates) - len(updates)
