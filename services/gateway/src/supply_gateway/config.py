@@ -2,8 +2,40 @@
 
 from __future__ import annotations
 
+from pydantic import Field
 from supply_common.settings import ServiceSettings
 
 
 class GatewaySettings(ServiceSettings):
     port: int = 8000
+
+    auth_url: str = "http://127.0.0.1:8001"
+    sales_writer_url: str = "http://127.0.0.1:8002"
+    projector_url: str = "http://127.0.0.1:8003"
+
+    upstream_connect_timeout_s: float = 1.0
+    upstream_read_timeout_s: float = 10.0
+    import_read_timeout_s: float = 300.0
+    breaker_failures: int = Field(5, description="Consecutive transport failures that open an upstream's circuit.")
+    breaker_cooldown_s: float = 5.0
+
+    jwks_ttl_s: float = 300.0
+    jwks_min_refetch_s: float = Field(10.0, description="An unknown key id refetches the keys at most this often.")
+    jwks_max_stale_s: float = 3600.0
+
+    rate_credentials_per_min: float = Field(10.0, description="Login and register, per client address.")
+    rate_credentials_burst: int = 5
+    rate_public_per_s: float = 20.0
+    rate_public_burst: int = 60
+    rate_user_per_s: float = 50.0
+    rate_user_burst: int = 200
+
+    import_max_body_bytes: int = 64 * 1024 * 1024
+    cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty turns CORS off.")
+    cookie_secure: bool = Field(False, description="Mark session cookies Secure even on plain-http requests.")
+    refresh_cookie_max_age_s: int = 14 * 24 * 3600
+    trust_forwarded_for: bool = Field(False, description="Take the client address from X-Forwarded-For.")
+
+    @property
+    def cors_origin_list(self) -> list[str]:
+        return [origin.strip() for origin in self.cors_origins.split(",") if origin.strip()]

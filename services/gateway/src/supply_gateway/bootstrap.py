@@ -1,0 +1,75 @@
+"""The composition root: settings in, a wired `Gateway` out."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import httpx
+
+from supply_gateway.adapters.tokens import KeyStore, TokenVerifier
+from supply_gateway.adapters.upstream import Timeouts, Upstream, UpstreamFailure
+from supply_gateway.config import GatewaySettings
+from supply_gateway.domain.breaker import CircuitBreaker
+from supply_gateway.domain.policy import AUTH, PROJECTOR, WRITER, Policy, RateClass
+from supply_gateway.domain.ratelimit import Limit, RateLimiter
+from supply_gateway.service_layer.gateway import Gateway, RateLimits
+
+
+def bootstrap(
+    settings: GatewaySettings,
+    *,
+    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    policy: Policy | None = None,
+    clock: Callable[[], float] | None = None,
+) -> Gateway:
+    """Wire the gateway. Tests pass their own transports (e.g. `httpx.MockTransport`) per upstream."""
+    transports = transports or {}
+    timeouts = Timeouts(
+        connect_s=settings.upstream_connect_timeout_s,
+        read_s=settings.upstream_read_timeout_s,
+        long_read_s=settings.import_read_timeout_s,
+    )
+    clock_kwargs: dict[str, Any] = {"clock": clock} if clock else {}
+    upstreams = {
+        name: Upstream(
+            name,
+            url,
+            timeouts=timeouts,
+            breaker=CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s, **clock_kwargs),
+            transport=transports.get(name),
+        )
+        for name, url in (
+            (AUTH, settings.auth_url),
+            (WRITER, settings.sales_writer_url),
+            (PROJECTOR, settings.projector_url),
+        )
+    }
+
+    async def fetch_jwks() -> Any:
+        try:
+            response = await upstreams[AUTH].send("GET", "/.well-known/jwks.json", stream=False)
+        except UpstreamFailure as exc:
+            raise OSError(str(exc)) from exc
+        response.raise_for_status()
+        return response.json()
+
+    keys = KeyStore(
+        fetch_jwks,
+        ttl_s=settings.jwks_ttl_s,
+        min_refetch_s=settings.jwks_min_refetch_s,
+        max_stale_s=settings.jwks_max_stale_s,
+        **clock_kwargs,
+    )
+    limits = RateLimits(
+        {
+            RateClass.CREDENTIALS: RateLimiter(
+                Limit.per_minute(settings.rate_credentials_per_min, settings.rate_credentials_burst), **clock_kwargs
+            ),
+            RateClass.ADDRESS: RateLimiter(
+                Limit(settings.rate_public_per_s, settings.rate_public_burst), **clock_kwargs
+            ),
+            RateClass.USER: RateLimiter(Limit(settings.rate_user_per_s, settings.rate_user_burst), **clock_kwargs),
+        }
+    )
+    return Gateway(policy=policy or Policy(), verifier=TokenVerifier(keys), upstreams=upstreams, limits=limits)

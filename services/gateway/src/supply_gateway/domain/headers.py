@@ -1,0 +1,60 @@
+"""Which headers cross the gateway, in each direction."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from supply_common.identity import Identity
+
+IDENTITY_PREFIX = "x-user-"
+
+REQUEST_HEADERS = frozenset(
+    {
+        "accept",
+        "accept-language",
+        "content-type",
+        "content-length",
+        "if-match",
+        "if-none-match",
+        "idempotency-key",
+    }
+)
+RESPONSE_HEADERS = frozenset(
+    {
+        "content-type",
+        "content-length",
+        "etag",
+        "location",
+        "retry-after",
+        "cache-control",
+        "www-authenticate",
+        "content-disposition",
+    }
+)
+
+
+def upstream_request_headers(
+    client_headers: Iterable[tuple[str, str]],
+    identity: Identity | None,
+    request_id: str,
+    authorization: str | None = None,
+) -> dict[str, str]:
+    """The headers an upstream gets: a short allow-list of the client's, never the client's
+    `X-User-*`, then the verified identity and the request id."""
+    headers = {
+        name.lower(): value
+        for name, value in client_headers
+        if name.lower() in REQUEST_HEADERS and not name.lower().startswith(IDENTITY_PREFIX)
+    }
+    if identity:
+        headers["x-user-id"] = identity.user_id
+        headers["x-user-role"] = identity.role
+        headers["x-user-email"] = identity.email
+    headers["x-request-id"] = request_id
+    if authorization:
+        headers["authorization"] = authorization
+    return headers
+
+
+def client_response_headers(upstream_headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
+    return [(name.lower(), value) for name, value in upstream_headers if name.lower() in RESPONSE_HEADERS]

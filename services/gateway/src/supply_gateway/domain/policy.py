@@ -1,0 +1,253 @@
+"""The gateway's policy table: the one place that says which public route goes where and who may call it.
+
+Routing, authorization, the README section and `/docs` are all derived from `POLICY`.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Final
+from urllib.parse import quote
+
+from supply_common.identity import ROLES
+
+
+class Access(Enum):
+    PUBLIC = "public"
+    ANY_SIGNED_IN = "any signed-in user"
+
+
+PUBLIC: Final = Access.PUBLIC
+ANY_SIGNED_IN: Final = Access.ANY_SIGNED_IN
+
+AUTH: Final = "auth"
+WRITER: Final = "sales-writer"
+PROJECTOR: Final = "projector"
+GATEWAY: Final = "gateway"
+UPSTREAMS: Final = (AUTH, WRITER, PROJECTOR)
+
+_PARAM = re.compile(r"\{([a-z_]+)\}")
+_SEGMENT = r"[A-Za-z0-9._~-]{1,128}"
+
+
+class RateClass(Enum):
+    """Which bucket a request is charged to."""
+
+    CREDENTIALS = "credentials"
+    """Per client address, strict: the routes that take a password."""
+    ADDRESS = "address"
+    """Per client address, generous: other public routes."""
+    USER = "user"
+    """Per signed-in user, generous."""
+
+
+def _compile(path: str) -> re.Pattern[str]:
+    parts = _PARAM.split(path)
+    regex = "".join(
+        re.escape(part) if index % 2 == 0 else f"(?P<{part}>{_SEGMENT})" for index, part in enumerate(parts)
+    )
+    return re.compile(f"^{regex}$")
+
+
+@dataclass(frozen=True)
+class Rule:
+    """One row: a public method and path, where it goes, and who may call it."""
+
+    method: str
+    path: str
+    upstream: str
+    upstream_path: str
+    access: Access | frozenset[str]
+    summary: str
+    owner_only: bool = False
+    """Customers see only their own records; the upstream enforces it from `X-User-Email` (404 otherwise)."""
+    large_body: bool = False
+    long_running: bool = False
+    rate: RateClass | None = None
+    pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if isinstance(self.access, frozenset):
+            unknown = self.access - set(ROLES)
+            if unknown or not self.access:
+                raise ValueError(f"{self.method} {self.path}: unknown roles {sorted(unknown)}")
+        if set(_PARAM.findall(self.upstream_path)) - set(_PARAM.findall(self.path)):
+            raise ValueError(f"{self.method} {self.path}: upstream path uses a parameter the path lacks")
+        object.__setattr__(self, "pattern", _compile(self.path))
+
+    @property
+    def is_public(self) -> bool:
+        return self.access is PUBLIC
+
+    @property
+    def rate_class(self) -> RateClass:
+        if self.rate is not None:
+            return self.rate
+        return RateClass.ADDRESS if self.is_public else RateClass.USER
+
+    def allows(self, role: str) -> bool:
+        if isinstance(self.access, frozenset):
+            return role in self.access
+        return role in ROLES
+
+    def who(self) -> str:
+        if isinstance(self.access, frozenset):
+            return ", ".join(role for role in ROLES if role in self.access)
+        return self.access.value
+
+    def target(self, params: Mapping[str, str]) -> str:
+        return _PARAM.sub(lambda m: quote(params[m.group(1)], safe=""), self.upstream_path)
+
+
+@dataclass(frozen=True)
+class Match:
+    rule: Rule
+    params: Mapping[str, str]
+
+    @property
+    def upstream_path(self) -> str:
+        return self.rule.target(self.params)
+
+
+def _roles(*roles: str) -> frozenset[str]:
+    return frozenset(roles)
+
+
+CUSTOMER = _roles("customer")
+WORKER = _roles("technical_worker")
+MANAGEMENT = _roles("senior_management")
+STAFF = _roles("technical_worker", "senior_management")
+EVERY_ROLE = _roles(*ROLES)
+
+ANALYTICS_REPORTS: Final = ("summary", "by-store", "by-month", "by-method", "top-items", "satisfaction", "coupons")
+
+POLICY: Final[tuple[Rule, ...]] = (
+    Rule(
+        "POST",
+        "/api/auth/register",
+        AUTH,
+        "/register",
+        PUBLIC,
+        "Create a customer account.",
+        rate=RateClass.CREDENTIALS,
+    ),
+    Rule(
+        "POST",
+        "/api/auth/login",
+        AUTH,
+        "/login",
+        PUBLIC,
+        "Trade email and password for a token pair.",
+        rate=RateClass.CREDENTIALS,
+    ),
+    Rule("POST", "/api/auth/refresh", AUTH, "/refresh", PUBLIC, "Trade a refresh token for a new pair."),
+    Rule("GET", "/.well-known/jwks.json", AUTH, "/.well-known/jwks.json", PUBLIC, "The public signing keys."),
+    Rule("POST", "/api/auth/logout", AUTH, "/logout", ANY_SIGNED_IN, "Revoke the refresh token's family."),
+    Rule("GET", "/api/auth/me", AUTH, "/me", ANY_SIGNED_IN, "The signed-in user."),
+    Rule("GET", "/api/me/sales", PROJECTOR, "/me/sales", CUSTOMER, "My purchases, with totals."),
+    Rule("GET", "/api/sales", PROJECTOR, "/sales", STAFF, "Search sales (filters, sort, cursor pagination)."),
+    Rule(
+        "GET",
+        "/api/sales/{id}",
+        PROJECTOR,
+        "/sales/{id}",
+        EVERY_ROLE,
+        "One sale from the read copy; `min_version` waits for a recent write.",
+        owner_only=True,
+    ),
+    Rule("POST", "/api/sales", WRITER, "/sales", WORKER, "Create a sale (`Idempotency-Key` honoured)."),
+    Rule(
+        "POST",
+        "/api/sales/import",
+        WRITER,
+        "/sales/import",
+        WORKER,
+        "Import mongoexport JSON lines or an array; answers the counts.",
+        large_body=True,
+        long_running=True,
+    ),
+    Rule(
+        "GET",
+        "/api/sales/{id}/current",
+        WRITER,
+        "/sales/{id}",
+        WORKER,
+        "The sale as stored in MySQL, with `ETag` for an edit.",
+    ),
+    Rule("PUT", "/api/sales/{id}", WRITER, "/sales/{id}", WORKER, "Replace a sale; `If-Match` required."),
+    Rule("DELETE", "/api/sales/{id}", WRITER, "/sales/{id}", WORKER, "Delete a sale; `If-Match` required."),
+    *(
+        Rule(
+            "GET",
+            f"/api/analytics/{report}",
+            PROJECTOR,
+            f"/analytics/{report}",
+            MANAGEMENT,
+            f"Analytics: {report.replace('-', ' ')}.",
+        )
+        for report in ANALYTICS_REPORTS
+    ),
+    Rule("GET", "/api/users", AUTH, "/users", MANAGEMENT, "List accounts (`role`, `cursor`, `limit`)."),
+    Rule("POST", "/api/users", AUTH, "/users", MANAGEMENT, "Create an account with a role."),
+    Rule("PATCH", "/api/users/{id}", AUTH, "/users/{id}", MANAGEMENT, "Change an account's role or disable it."),
+    Rule(
+        "GET",
+        "/api/ops/replication",
+        GATEWAY,
+        "outbox stats + freshness",
+        STAFF,
+        "Replication health: outbox backlog and age, consumer lag, freshness, DLQ and quarantine.",
+    ),
+)
+
+
+class Policy:
+    """Resolves a method and path to its rule; anything not in the table resolves to nothing."""
+
+    def __init__(self, rules: Iterable[Rule] = POLICY) -> None:
+        self.rules: Sequence[Rule] = tuple(rules)
+        seen: set[tuple[str, str]] = set()
+        for rule in self.rules:
+            key = (rule.method, rule.path)
+            if key in seen:
+                raise ValueError(f"duplicate rule {rule.method} {rule.path}")
+            seen.add(key)
+
+    def resolve(self, method: str, path: str) -> Match | None:
+        if path.startswith("/internal") or "/internal/" in path:
+            return None
+        method = method.upper()
+        for rule in self.rules:
+            if rule.method != method:
+                continue
+            found = rule.pattern.match(path)
+            if found:
+                return Match(rule, found.groupdict())
+        return None
+
+    def rule(self, method: str, path: str) -> Rule:
+        """The row with exactly this method and path template."""
+        for rule in self.rules:
+            if rule.method == method and rule.path == path:
+                return rule
+        raise KeyError(f"{method} {path}")
+
+    def markdown(self) -> str:
+        lines = [
+            "| method | public path | who | upstream | upstream path | notes |",
+            "|---|---|---|---|---|---|",
+        ]
+        for rule in self.rules:
+            notes = [rule.summary]
+            if rule.owner_only:
+                notes.append("Customers: only their own (404 otherwise).")
+            if rule.rate_class is RateClass.CREDENTIALS:
+                notes.append("Strict rate limit per client address.")
+            lines.append(
+                f"| {rule.method} | `{rule.path}` | {rule.who()} | {rule.upstream} | `{rule.upstream_path}` "
+                f"| {' '.join(notes)} |"
+            )
+        return "\n".join(lines)

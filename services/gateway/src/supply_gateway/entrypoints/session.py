@@ -1,0 +1,95 @@
+"""Browser sessions: tokens in httpOnly cookies, a CSRF token, and reading credentials off a request."""
+
+from __future__ import annotations
+
+import secrets
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from supply_gateway.config import GatewaySettings
+from supply_gateway.service_layer.gateway import Caller, Credentials, TokenPair
+
+ACCESS_COOKIE = "sg_access"
+REFRESH_COOKIE = "sg_refresh"
+CSRF_COOKIE = "sg_csrf"
+CSRF_HEADER = "x-csrf-token"
+CSRF_FIELD = "csrf_token"
+
+
+def client_address(request: Request, settings: GatewaySettings) -> str:
+    if settings.trust_forwarded_for:
+        forwarded = request.headers.get("x-forwarded-for", "")
+        if forwarded:
+            return forwarded.split(",")[0].strip()
+    return request.client.host if request.client else "unknown"
+
+
+def credentials(request: Request, settings: GatewaySettings, csrf_submitted: str | None = None) -> Credentials:
+    authorization = request.headers.get("authorization")
+    bearer = None
+    if authorization is not None:
+        scheme, _, value = authorization.partition(" ")
+        bearer = value.strip() if scheme.lower() == "bearer" else ""
+    return Credentials(
+        client_address=client_address(request, settings),
+        bearer=bearer,
+        access_cookie=request.cookies.get(ACCESS_COOKIE),
+        refresh_cookie=request.cookies.get(REFRESH_COOKIE),
+        csrf_cookie=request.cookies.get(CSRF_COOKIE),
+        csrf_submitted=csrf_submitted if csrf_submitted is not None else request.headers.get(CSRF_HEADER),
+    )
+
+
+def _secure(request: Request, settings: GatewaySettings) -> bool:
+    return settings.cookie_secure or request.url.scheme == "https"
+
+
+def set_tokens(response: Response, request: Request, settings: GatewaySettings, pair: TokenPair) -> None:
+    secure = _secure(request, settings)
+    response.set_cookie(
+        ACCESS_COOKIE,
+        pair.access_token,
+        max_age=pair.expires_in,
+        path="/",
+        httponly=True,
+        secure=secure,
+        samesite="lax",
+    )
+    response.set_cookie(
+        REFRESH_COOKIE,
+        pair.refresh_token,
+        max_age=settings.refresh_cookie_max_age_s,
+        path="/",
+        httponly=True,
+        secure=secure,
+        samesite="strict",
+    )
+
+
+def clear_tokens(response: Response, request: Request, settings: GatewaySettings) -> None:
+    secure = _secure(request, settings)
+    for name, samesite in ((ACCESS_COOKIE, "lax"), (REFRESH_COOKIE, "strict")):
+        response.delete_cookie(name, path="/", httponly=True, secure=secure, samesite=samesite)  # type: ignore[arg-type]
+
+
+def apply_session(response: Response, request: Request, settings: GatewaySettings, caller: Caller) -> None:
+    """Carry a refreshed session to the browser, or end one that could not be refreshed."""
+    if caller.new_tokens is not None:
+        set_tokens(response, request, settings, caller.new_tokens)
+    elif caller.session_ended:
+        clear_tokens(response, request, settings)
+
+
+def csrf_token(request: Request) -> tuple[str, bool]:
+    """The request's CSRF token, and whether it is new (then it must be set as a cookie)."""
+    existing = request.cookies.get(CSRF_COOKIE)
+    if existing and 16 <= len(existing) <= 128:
+        return existing, False
+    return secrets.token_urlsafe(32), True
+
+
+def set_csrf(response: Response, request: Request, settings: GatewaySettings, token: str) -> None:
+    response.set_cookie(
+        CSRF_COOKIE, token, path="/", httponly=True, secure=_secure(request, settings), samesite="strict"
+    )

@@ -1,0 +1,94 @@
+"use strict";
+(function () {
+  const csrf = document.querySelector('meta[name="csrf-token"]')?.content || "";
+
+  function addItemRows() {
+    const button = document.getElementById("add-item");
+    const body = document.querySelector("#items tbody");
+    if (!button || !body) return;
+    button.hidden = false;
+    button.addEventListener("click", () => {
+      const rows = body.querySelectorAll("tr.item-row");
+      const index = rows.length;
+      const row = rows[rows.length - 1].cloneNode(true);
+      row.querySelectorAll("input").forEach((input) => {
+        input.name = input.name.replace(/^items\.\d+\./, `items.${index}.`);
+        input.setAttribute("aria-label", input.getAttribute("aria-label").replace(/Item \d+/, `Item ${index + 1}`));
+        input.value = "";
+      });
+      row.querySelectorAll(".field-error").forEach((node) => node.remove());
+      body.appendChild(row);
+      row.querySelector("input").focus();
+    });
+  }
+
+  function importWithProgress() {
+    const form = document.getElementById("import-form");
+    if (!form) return;
+    const fileInput = document.getElementById("import-file");
+    const progress = document.getElementById("import-progress");
+    const bar = document.getElementById("import-bar");
+    const status = document.getElementById("import-status");
+    const result = document.getElementById("import-result");
+    form.addEventListener("submit", (event) => {
+      const file = fileInput.files[0];
+      if (!file) return;
+      event.preventDefault();
+      const request = new XMLHttpRequest();
+      request.open("POST", "/api/sales/import");
+      request.setRequestHeader("X-CSRF-Token", csrf);
+      request.setRequestHeader("Content-Type", file.name.endsWith(".json") && !file.name.endsWith("l.json") ? "application/json" : "application/x-ndjson");
+      progress.hidden = false;
+      bar.style.width = "0%";
+      status.textContent = `Uploading ${file.name}…`;
+      request.upload.addEventListener("progress", (e) => {
+        if (e.lengthComputable) {
+          const percent = Math.round((e.loaded / e.total) * 100);
+          bar.style.width = `${percent}%`;
+          status.textContent = percent < 100 ? `Uploading… ${percent}%` : "Uploaded; importing…";
+        }
+      });
+      request.addEventListener("load", () => {
+        bar.style.width = "100%";
+        let body = null;
+        try { body = JSON.parse(request.responseText); } catch (e) { body = null; }
+        if (request.status >= 200 && request.status < 300 && body) {
+          status.textContent = `Import finished: ${file.name}`;
+          for (const key of ["created", "updated", "unchanged", "rejected"]) {
+            const node = result.querySelector(`[data-count="${key}"]`);
+            if (node) node.textContent = body[key] ?? 0;
+          }
+          const list = document.getElementById("import-errors");
+          list.replaceChildren(...(body.errors || []).slice(0, 50).map((e) => {
+            const item = document.createElement("li");
+            item.textContent = `Line ${e.line}: ${e.reason}`;
+            return item;
+          }));
+          result.hidden = false;
+        } else {
+          status.textContent = `Import failed: ${(body && (body.detail || body.title)) || request.statusText}`;
+        }
+      });
+      request.addEventListener("error", () => { status.textContent = "Import failed: the connection was lost."; });
+      request.send(file);
+    });
+  }
+
+  function refreshPanel() {
+    const panel = document.querySelector("[data-refresh]");
+    if (!panel) return;
+    const url = panel.dataset.refresh;
+    setInterval(async () => {
+      try {
+        const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } });
+        if (response.ok) panel.innerHTML = await response.text();
+      } catch (e) { /* keep the last view */ }
+    }, 5000);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    addItemRows();
+    importWithProgress();
+    refreshPanel();
+  });
+})();

@@ -1,0 +1,390 @@
+"""The gateway's use cases: admit a request (route, identity, role, CSRF, rate), forward it, compose
+the replication view, and keep browser sessions alive."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlencode
+
+import httpx
+from supply_common.identity import Identity
+from supply_common.problems import FieldError, ProblemError
+
+from supply_gateway.adapters.tokens import InvalidToken, KeysUnavailable, TokenExpired, TokenVerifier
+from supply_gateway.adapters.upstream import Upstream, UpstreamFailure
+from supply_gateway.domain.headers import upstream_request_headers
+from supply_gateway.domain.policy import AUTH, PROJECTOR, WRITER, Match, Policy, RateClass, Rule
+from supply_gateway.domain.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+
+
+@dataclass(frozen=True)
+class Credentials:
+    """What a request brings to prove who it is."""
+
+    client_address: str = "unknown"
+    bearer: str | None = None
+    access_cookie: str | None = None
+    refresh_cookie: str | None = None
+    csrf_cookie: str | None = None
+    csrf_submitted: str | None = None
+
+
+@dataclass
+class Caller:
+    identity: Identity | None = None
+    token: str | None = None
+    via_cookie: bool = False
+    new_tokens: TokenPair | None = None
+    """Set when a browser session was refreshed on the way: the response must carry the new cookies."""
+    session_ended: bool = False
+    """Set when a browser session could not be refreshed: the response should clear the cookies."""
+
+    @property
+    def role(self) -> str | None:
+        return self.identity.role if self.identity else None
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A whole (non-streamed) upstream answer."""
+
+    status: int
+    headers: httpx.Headers
+    body: Any
+
+    @property
+    def ok(self) -> bool:
+        return 200 <= self.status < 300
+
+    def problem(self) -> ProblemError:
+        body = self.body if isinstance(self.body, dict) else {}
+        errors = [
+            FieldError(field=str(entry["field"]), reason=str(entry.get("reason", "")))
+            for entry in body.get("errors") or []
+            if isinstance(entry, dict) and "field" in entry
+        ]
+        return ProblemError(
+            self.status,
+            str(body.get("title") or "Request failed"),
+            body.get("detail"),
+            errors=errors,
+            extra={
+                k: v for k, v in body.items() if k not in {"type", "title", "status", "detail", "instance", "errors"}
+            },
+        )
+
+
+@dataclass
+class RateLimits:
+    by_class: Mapping[RateClass, RateLimiter]
+
+    def charge(self, rule: Rule, caller: Caller, address: str) -> None:
+        rate_class = rule.rate_class
+        if rate_class is RateClass.USER and caller.identity is None:
+            rate_class = RateClass.ADDRESS
+        key = caller.identity.user_id if rate_class is RateClass.USER and caller.identity else address
+        decision = self.by_class[rate_class].check(key)
+        if not decision.allowed:
+            raise ProblemError(
+                429,
+                "Too many requests",
+                f"Slow down: try again in {decision.retry_after_s} s.",
+                headers={"Retry-After": str(decision.retry_after_s)},
+                extra={"retry_after_s": decision.retry_after_s},
+            )
+
+
+def unauthorized(detail: str) -> ProblemError:
+    return ProblemError(401, "Not signed in", detail, headers={"WWW-Authenticate": 'Bearer realm="supply-store"'})
+
+
+def not_found() -> ProblemError:
+    return ProblemError(404, "Not found", "No such route.")
+
+
+def upstream_problem(failure: UpstreamFailure) -> ProblemError:
+    title = {502: "Bad gateway", 503: "Service unavailable", 504: "Gateway timeout"}[failure.status]
+    headers = {"Retry-After": str(failure.retry_after_s)} if failure.retry_after_s else {}
+    return ProblemError(failure.status, title, failure.detail, headers=headers)
+
+
+@dataclass
+class _Refresh:
+    started: float
+    task: asyncio.Task[TokenPair | None]
+
+
+@dataclass
+class Gateway:
+    policy: Policy
+    verifier: TokenVerifier
+    upstreams: Mapping[str, Upstream]
+    limits: RateLimits
+    _refreshes: dict[str, _Refresh] = field(default_factory=dict)
+
+    async def start(self) -> None:
+        for upstream in self.upstreams.values():
+            await upstream.start()
+
+    async def aclose(self) -> None:
+        for upstream in self.upstreams.values():
+            await upstream.aclose()
+
+    async def identify(self, credentials: Credentials) -> Caller:
+        """Who is calling: a bearer token, else the browser session (refreshed if its access token
+        expired). Anonymous callers get an empty `Caller`; bad tokens raise 401, missing keys 503."""
+        if credentials.bearer is not None:
+            return Caller(identity=await self._verify(credentials.bearer), token=credentials.bearer)
+        caller = Caller(via_cookie=True)
+        if credentials.access_cookie:
+            try:
+                caller.identity = await self._verify(credentials.access_cookie)
+                caller.token = credentials.access_cookie
+                return caller
+            except ProblemError as exc:
+                if exc.problem.status != 401 or not credentials.refresh_cookie:
+                    raise
+        if credentials.refresh_cookie:
+            pair = await self.refresh_session(credentials.refresh_cookie)
+            if pair is None:
+                caller.session_ended = True
+                return caller
+            caller.identity = await self._verify(pair.access_token)
+            caller.token = pair.access_token
+            caller.new_tokens = pair
+        return caller
+
+    async def _verify(self, token: str) -> Identity:
+        try:
+            return await self.verifier.verify(token)
+        except TokenExpired as exc:
+            raise unauthorized("The access token has expired.") from exc
+        except InvalidToken as exc:
+            raise unauthorized(f"The access token is not valid ({exc}).") from exc
+        except KeysUnavailable as exc:
+            raise ProblemError(
+                503,
+                "Service unavailable",
+                "Tokens cannot be checked right now; try again shortly.",
+                headers={"Retry-After": "5"},
+            ) from exc
+
+    def authorize(self, rule: Rule, caller: Caller) -> None:
+        if rule.is_public:
+            return
+        if caller.identity is None:
+            raise unauthorized("This route needs a signed-in user.")
+        if not rule.allows(caller.identity.role):
+            raise ProblemError(403, "Forbidden", "Your role may not do this.")
+
+    async def admit(self, method: str, path: str, credentials: Credentials) -> tuple[Match, Caller]:
+        """Resolve, identify, authorize, check CSRF for cookie sessions, charge the rate limit."""
+        match = self.policy.resolve(method, path)
+        if match is None:
+            raise not_found()
+        caller = Caller()
+        if not match.rule.is_public:
+            caller = await self.identify(credentials)
+        self.authorize(match.rule, caller)
+        if caller.via_cookie and caller.identity is not None and method.upper() not in SAFE_METHODS:
+            check_csrf(credentials)
+        self.limits.charge(match.rule, caller, credentials.client_address)
+        return match, caller
+
+    async def forward(
+        self,
+        match: Match,
+        caller: Caller,
+        *,
+        request_id: str,
+        query: str = "",
+        client_headers: Iterable[tuple[str, str]] = (),
+        content: bytes | AsyncIterable[bytes] | None = None,
+        stream: bool = True,
+    ) -> httpx.Response:
+        rule = match.rule
+        upstream = self.upstreams[rule.upstream]
+        authorization = f"Bearer {caller.token}" if rule.upstream == AUTH and caller.token else None
+        headers = upstream_request_headers(client_headers, caller.identity, request_id, authorization)
+        try:
+            return await upstream.send(
+                rule.method,
+                match.upstream_path,
+                query=query,
+                headers=headers,
+                content=content,
+                long_running=rule.long_running,
+                stream=stream,
+            )
+        except UpstreamFailure as exc:
+            raise upstream_problem(exc) from exc
+
+    async def call(
+        self,
+        caller: Caller,
+        method: str,
+        path: str,
+        *,
+        request_id: str,
+        address: str = "unknown",
+        query: Mapping[str, Any] | None = None,
+        json_body: Any = None,
+        content: bytes | None = None,
+        headers: Mapping[str, str] | None = None,
+    ) -> Reply:
+        """Call a public API route on behalf of an already identified caller (the web pages do)."""
+        match = self.policy.resolve(method, path)
+        if match is None:
+            raise not_found()
+        self.authorize(match.rule, caller)
+        self.limits.charge(match.rule, caller, address)
+        client_headers = dict(headers or {})
+        if json_body is not None:
+            content = json.dumps(json_body).encode()
+            client_headers["content-type"] = "application/json"
+        encoded = urlencode([(k, v) for k, v in (query or {}).items() if v not in (None, "")], doseq=True)
+        response = await self.forward(
+            match,
+            caller,
+            request_id=request_id,
+            query=encoded,
+            client_headers=client_headers.items(),
+            content=content,
+            stream=False,
+        )
+        return Reply(response.status_code, response.headers, _json_or_none(response))
+
+    async def refresh_session(self, refresh_token: str) -> TokenPair | None:
+        """Trade a refresh token for a new pair. Concurrent or repeated refreshes with the same token
+        within a short window share one answer, so parallel page loads do not trip reuse detection."""
+        key = hashlib.sha256(refresh_token.encode()).hexdigest()
+        now = time.monotonic()
+        for stale in [k for k, v in self._refreshes.items() if now - v.started > 30]:
+            del self._refreshes[stale]
+        pending = self._refreshes.get(key)
+        if pending is None:
+            pending = _Refresh(now, asyncio.create_task(self._refresh(refresh_token)))
+            self._refreshes[key] = pending
+        return await asyncio.shield(pending.task)
+
+    async def _refresh(self, refresh_token: str) -> TokenPair | None:
+        try:
+            response = await self.upstreams[AUTH].send(
+                "POST",
+                "/refresh",
+                headers={"content-type": "application/json"},
+                content=json.dumps({"refresh_token": refresh_token}).encode(),
+                stream=False,
+            )
+        except UpstreamFailure as exc:
+            raise upstream_problem(exc) from exc
+        if response.status_code != 200:
+            return None
+        return token_pair(response.json())
+
+    async def replication(self, caller: Caller, request_id: str) -> dict[str, Any]:
+        """One view of replication health from the writer's outbox stats and the projector's freshness."""
+        headers = upstream_request_headers((), caller.identity, request_id)
+
+        async def fetch(upstream: str, path: str) -> Any:
+            response = await self.upstreams[upstream].send("GET", path, headers=headers, stream=False)
+            if response.status_code != 200:
+                raise UpstreamFailure(upstream, 502, f"{upstream} answered {response.status_code}")
+            return response.json()
+
+        results: tuple[Any, Any] = await asyncio.gather(
+            fetch(WRITER, "/internal/outbox/stats"), fetch(PROJECTOR, "/freshness"), return_exceptions=True
+        )
+        outbox, freshness = results
+        errors = [
+            {"source": source, "detail": str(result) if isinstance(result, UpstreamFailure) else "invalid answer"}
+            for source, result in ((WRITER, outbox), (PROJECTOR, freshness))
+            if isinstance(result, BaseException)
+        ]
+        for result in (outbox, freshness):
+            if isinstance(result, BaseException) and not isinstance(result, UpstreamFailure | ValueError):
+                raise result
+        return compose_replication(
+            None if isinstance(outbox, BaseException) else outbox,
+            None if isinstance(freshness, BaseException) else freshness,
+            errors,
+        )
+
+
+def compose_replication(outbox: Any, freshness: Any, errors: list[dict[str, str]]) -> dict[str, Any]:
+    partitions: list[dict[str, Any]] = []
+    dlq_count = quarantined = None
+    if isinstance(freshness, dict):
+        partitions = list(freshness.get("partitions") or [])
+        dlq_count = freshness.get("dlq_count")
+        quarantined = freshness.get("quarantined")
+    elif isinstance(freshness, list):
+        partitions = freshness
+    lag = sum(int(p.get("lag") or 0) for p in partitions if isinstance(p, dict)) if freshness is not None else None
+    occurred = [str(p["last_occurred_at"]) for p in partitions if isinstance(p, dict) and p.get("last_occurred_at")]
+    last_occurred_at = max(occurred) if occurred else None
+    age_s = None
+    if last_occurred_at:
+        try:
+            parsed = datetime.fromisoformat(str(last_occurred_at).replace("Z", "+00:00"))
+            age_s = round(max(0.0, (datetime.now(UTC) - parsed).total_seconds()), 3)
+        except ValueError:
+            age_s = None
+    if errors:
+        status = "partial" if len(errors) < 2 else "unknown"
+    elif isinstance(outbox, dict) and outbox.get("relay") not in (None, "ok"):
+        status = "degraded"
+    else:
+        status = "ok"
+    return {
+        "status": status,
+        "outbox": outbox,
+        "consumer": None if freshness is None else {"lag": lag, "partitions": partitions},
+        "freshness": {"last_applied_occurred_at": last_occurred_at, "age_s": age_s},
+        "dlq_count": dlq_count,
+        "quarantined": quarantined,
+        "errors": errors,
+    }
+
+
+def token_pair(body: Mapping[str, Any]) -> TokenPair:
+    return TokenPair(
+        access_token=str(body["access_token"]),
+        refresh_token=str(body["refresh_token"]),
+        expires_in=int(body.get("expires_in") or 300),
+    )
+
+
+def check_csrf(credentials: Credentials) -> None:
+    cookie, submitted = credentials.csrf_cookie, credentials.csrf_submitted
+    if not cookie or not submitted or not hmac.compare_digest(cookie.encode(), submitted.encode()):
+        raise ProblemError(403, "CSRF check failed", "Reload the page and try again.")
+
+
+def _json_or_none(response: httpx.Response) -> Any:
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None

@@ -1,0 +1,248 @@
+"""The whole gateway app in process, with the upstreams replaced by `httpx.MockTransport`."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+import httpx
+import pytest
+from supply_gateway.bootstrap import bootstrap
+from supply_gateway.config import GatewaySettings
+from supply_gateway.entrypoints.app import build_app
+
+from .tokens_support import Signer, jwks, unsigned
+
+SIGNER = Signer()
+
+
+class Upstreams:
+    def __init__(self) -> None:
+        self.seen: list[httpx.Request] = []
+        self.down: set[str] = set()
+        self.slow: set[str] = set()
+        self.handlers: dict[str, Callable[[httpx.Request], httpx.Response]] = {}
+
+    def transport(self, name: str) -> httpx.MockTransport:
+        def handle(request: httpx.Request) -> httpx.Response:
+            self.seen.append(request)
+            if name in self.down:
+                raise httpx.ConnectError("connection refused", request=request)
+            if name in self.slow:
+                raise httpx.ReadTimeout("slow", request=request)
+            if request.url.path == "/.well-known/jwks.json":
+                return httpx.Response(200, json=jwks(SIGNER))
+            handler = self.handlers.get(f"{request.method} {name}{request.url.path}")
+            if handler:
+                return handler(request)
+            return httpx.Response(200, json={"upstream": name, "path": request.url.path}, headers={"etag": '"4"'})
+
+        return httpx.MockTransport(handle)
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[tuple[httpx.AsyncClient, Upstreams]]:
+    upstreams = Upstreams()
+    settings = GatewaySettings(breaker_failures=3, rate_credentials_burst=3)
+    core = bootstrap(
+        settings, transports={name: upstreams.transport(name) for name in ("auth", "sales-writer", "projector")}
+    )
+    app = build_app(settings, core)
+    await core.start()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+        yield client, upstreams
+    await core.aclose()
+
+
+def bearer(role: str, **claims: Any) -> dict[str, str]:
+    return {"authorization": f"Bearer {SIGNER.token(role, **claims)}"}
+
+
+async def test_identity_headers_come_from_the_token_not_the_client(gateway) -> None:
+    client, upstreams = gateway
+    response = await client.get(
+        "/api/sales",
+        headers={
+            **bearer("technical_worker", sub="9", email="w@x.io"),
+            "X-User-Role": "senior_management",
+            "X-User-Id": "1",
+            "X-Request-ID": "req-123",
+        },
+    )
+    assert response.status_code == 200
+    assert response.headers["x-request-id"] == "req-123"
+    sent = upstreams.seen[-1]
+    assert (sent.headers["x-user-id"], sent.headers["x-user-role"], sent.headers["x-user-email"]) == (
+        "9",
+        "technical_worker",
+        "w@x.io",
+    )
+    assert sent.headers["x-request-id"] == "req-123"
+    assert "authorization" not in sent.headers, "only auth gets the bearer token"
+
+
+async def test_query_and_etag_pass_through(gateway) -> None:
+    client, upstreams = gateway
+    response = await client.get(
+        "/api/sales/5bd761dcae323e45a93ccfe8/current?x=1%202", headers=bearer("technical_worker")
+    )
+    assert response.headers["etag"] == '"4"'
+    assert str(upstreams.seen[-1].url).endswith("/sales/5bd761dcae323e45a93ccfe8?x=1%202")
+
+
+async def test_refusals(gateway) -> None:
+    client, _ = gateway
+    assert (await client.get("/api/sales")).status_code == 401
+    assert (await client.get("/api/sales", headers=bearer("customer"))).status_code == 403
+    assert (await client.get("/api/nope", headers=bearer("customer"))).status_code == 404
+    assert (await client.get("/internal/outbox/stats")).status_code == 404
+    forged = unsigned(
+        {"sub": "1", "role": "senior_management", "iss": "supply-store-auth", "aud": "supply-store", "exp": 9999999999}
+    )
+    response = await client.get("/api/users", headers={"authorization": f"Bearer {forged}"})
+    assert response.status_code == 401
+    assert response.headers["content-type"] == "application/problem+json"
+    assert response.headers["www-authenticate"].startswith("Bearer")
+
+
+async def test_upstream_down_is_a_503_and_opens_the_circuit(gateway) -> None:
+    client, upstreams = gateway
+    upstreams.down.add("projector")
+    for _ in range(2):
+        response = await client.get("/api/sales", headers=bearer("senior_management"))
+        assert response.status_code == 503
+    calls = len(upstreams.seen)
+    response = await client.get("/api/sales", headers=bearer("senior_management"))
+    assert response.status_code == 503 and "circuit open" in response.json()["detail"]
+    assert len(upstreams.seen) == calls, "an open circuit does not call the upstream"
+    assert int(response.headers["retry-after"]) >= 1
+
+
+async def test_only_gets_are_retried(gateway) -> None:
+    client, upstreams = gateway
+    upstreams.down.add("sales-writer")
+    await client.get("/api/sales/abc/current", headers=bearer("technical_worker"))
+    assert sum(1 for r in upstreams.seen if r.url.path == "/sales/abc") == 2
+    upstreams.seen.clear()
+    await client.put("/api/sales/abc", headers=bearer("technical_worker"), json={})
+    assert sum(1 for r in upstreams.seen if r.url.path == "/sales/abc") == 1
+
+
+async def test_a_slow_upstream_is_a_504(gateway) -> None:
+    client, upstreams = gateway
+    upstreams.slow.add("projector")
+    response = await client.get("/api/me/sales", headers=bearer("customer"))
+    assert response.status_code == 504
+
+
+async def test_login_is_rate_limited_per_address(gateway) -> None:
+    client, _ = gateway
+    statuses = [(await client.post("/api/auth/login", json={})).status_code for _ in range(4)]
+    assert statuses[:3] == [200, 200, 200]
+    assert statuses[3] == 429
+
+
+async def test_security_headers_are_on_every_response(gateway) -> None:
+    client, _ = gateway
+    for path in ("/login", "/api/nope", "/static/app.css", "/livez"):
+        response = await client.get(path)
+        assert "default-src 'self'" in response.headers["content-security-policy"]
+        assert "frame-ancestors 'none'" in response.headers["content-security-policy"]
+        assert response.headers["x-content-type-options"] == "nosniff"
+        assert response.headers["referrer-policy"] == "same-origin"
+
+
+async def test_the_browser_session_uses_cookies_and_csrf(gateway) -> None:
+    client, upstreams = gateway
+    pair = {
+        "access_token": SIGNER.token("technical_worker"),
+        "refresh_token": "r1",
+        "token_type": "bearer",
+        "expires_in": 300,
+    }
+    upstreams.handlers["POST auth/login"] = lambda request: httpx.Response(200, json=pair)
+    page = await client.get("/login")
+    csrf = client.cookies["sg_csrf"]
+    assert f'value="{csrf}"' in page.text
+    refused = await client.post("/login", data={"email": "a@b.c", "password": "x", "csrf_token": "wrong"})
+    assert refused.status_code == 403
+    response = await client.post("/login", data={"email": "a@b.c", "password": "x", "csrf_token": csrf})
+    assert response.status_code == 303
+    set_cookies = response.headers.get_list("set-cookie")
+    assert any(c.startswith("sg_access=") and "HttpOnly" in c and "SameSite=lax" in c for c in set_cookies)
+    assert any(c.startswith("sg_refresh=") and "HttpOnly" in c and "SameSite=strict" in c for c in set_cookies)
+    assert (await client.get("/api/sales")).status_code == 200
+    assert (await client.post("/api/sales", json={})).status_code == 403, "cookie session without CSRF header"
+    assert (await client.post("/api/sales", json={}, headers={"x-csrf-token": csrf})).status_code == 200
+    assert (await client.get("/sales/new")).status_code == 200
+    assert (await client.get("/purchases")).status_code == 403
+
+
+async def test_an_expired_session_is_refreshed_on_the_way(gateway) -> None:
+    client, upstreams = gateway
+    import time
+
+    fresh = SIGNER.token("customer")
+    refreshes: list[Any] = []
+
+    def refresh(request: httpx.Request) -> httpx.Response:
+        refreshes.append(json.loads(request.content))
+        return httpx.Response(200, json={"access_token": fresh, "refresh_token": "r2", "expires_in": 300})
+
+    upstreams.handlers["POST auth/refresh"] = refresh
+    client.cookies.set("sg_access", SIGNER.token("customer", exp=int(time.time()) - 100))
+    client.cookies.set("sg_refresh", "r1")
+    response = await client.get("/api/me/sales")
+    assert response.status_code == 200
+    assert refreshes == [{"refresh_token": "r1"}]
+    assert any(c.startswith(f"sg_access={fresh}") for c in response.headers.get_list("set-cookie"))
+
+
+async def test_replication_is_one_object(gateway) -> None:
+    client, upstreams = gateway
+    upstreams.handlers["GET sales-writer/internal/outbox/stats"] = lambda r: httpx.Response(
+        200, json={"backlog": 3, "oldest_unpublished_age_s": 1.5, "relay": "ok", "last_published_at": None}
+    )
+    upstreams.handlers["GET projector/freshness"] = lambda r: httpx.Response(
+        200,
+        json={
+            "partitions": [
+                {
+                    "partition": 0,
+                    "committed_offset": 5,
+                    "end_offset": 7,
+                    "lag": 2,
+                    "last_occurred_at": "2024-01-01T00:00:00.000Z",
+                },
+                {"partition": 1, "committed_offset": 1, "end_offset": 1, "lag": 0, "last_occurred_at": None},
+            ],
+            "dlq_count": 1,
+            "quarantined": 0,
+        },
+    )
+    body = (await client.get("/api/ops/replication", headers=bearer("technical_worker"))).json()
+    assert body["status"] == "ok"
+    assert body["outbox"]["backlog"] == 3
+    assert body["consumer"]["lag"] == 2
+    assert body["dlq_count"] == 1
+    assert body["freshness"]["last_applied_occurred_at"] == "2024-01-01T00:00:00.000Z"
+    upstreams.down.add("projector")
+    body = (await client.get("/api/ops/replication", headers=bearer("technical_worker"))).json()
+    assert body["status"] == "partial" and body["errors"][0]["source"] == "projector"
+
+
+async def test_openapi_lists_public_paths_with_roles(gateway) -> None:
+    client, _ = gateway
+    document = (await client.get("/openapi.json")).json()
+    assert document["paths"]["/api/users"]["post"]["x-roles"] == "senior_management"
+    assert "senior_management" in document["paths"]["/api/users"]["post"]["description"]
+    assert "/api/sales/{id}" in document["paths"]
+    docs = await client.get("/docs")
+    assert docs.status_code == 200 and "/api/ops/replication" in docs.text
+
+
+async def test_bodies_over_the_limit_are_refused(gateway) -> None:
+    client, _ = gateway
+    response = await client.post("/api/sales", content=b"x" * 1_100_000, headers=bearer("technical_worker"))
+    assert response.status_code == 413

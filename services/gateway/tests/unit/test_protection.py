@@ -1,0 +1,100 @@
+from supply_common.identity import Identity
+from supply_gateway.domain.breaker import CircuitBreaker, State
+from supply_gateway.domain.headers import client_response_headers, upstream_request_headers
+from supply_gateway.domain.ratelimit import Limit, RateLimiter
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_bucket_allows_a_burst_then_refuses_with_a_retry_after() -> None:
+    clock = Clock()
+    limiter = RateLimiter(Limit.per_minute(10, burst=5), clock=clock)
+    assert all(limiter.check("1.2.3.4").allowed for _ in range(5))
+    refused = limiter.check("1.2.3.4")
+    assert not refused.allowed and refused.retry_after_s == 6
+    assert limiter.check("5.6.7.8").allowed, "other clients keep their own bucket"
+    clock.now += 6
+    assert limiter.check("1.2.3.4").allowed
+    assert not limiter.check("1.2.3.4").allowed
+
+
+def test_the_bucket_refills_up_to_the_burst_only() -> None:
+    clock = Clock()
+    limiter = RateLimiter(Limit(1.0, burst=3), clock=clock)
+    clock.now += 1000
+    assert sum(limiter.check("k").allowed for _ in range(10)) == 3
+
+
+def test_the_limiter_forgets_the_oldest_keys_beyond_its_bound() -> None:
+    limiter = RateLimiter(Limit(1.0, burst=1), max_keys=2, clock=Clock())
+    for key in ("a", "b", "c"):
+        limiter.check(key)
+    assert limiter.check("a").allowed, "a was forgotten, so it starts with a full bucket"
+    assert not limiter.check("c").allowed
+
+
+def test_the_breaker_opens_after_consecutive_failures_and_half_opens_after_the_cooldown() -> None:
+    clock = Clock()
+    breaker = CircuitBreaker(threshold=3, cooldown_s=5, clock=clock)
+    for _ in range(2):
+        assert breaker.allow()
+        breaker.record_failure()
+    breaker.record_success()
+    for _ in range(3):
+        assert breaker.allow()
+        breaker.record_failure()
+    assert breaker.state is State.OPEN and not breaker.allow()
+    assert breaker.retry_after_s() == 5
+    clock.now += 5
+    assert breaker.state is State.HALF_OPEN
+    assert breaker.allow(), "one trial call"
+    assert not breaker.allow(), "only one trial at a time"
+    breaker.record_failure()
+    assert breaker.state is State.OPEN
+    clock.now += 5
+    assert breaker.allow()
+    breaker.record_success()
+    assert breaker.state is State.CLOSED and breaker.allow() and breaker.allow()
+
+
+def test_client_identity_headers_are_replaced_by_the_verified_identity() -> None:
+    client = [
+        ("X-User-Role", "senior_management"),
+        ("x-user-id", "1"),
+        ("X-User-Email", "boss@example.com"),
+        ("X-User-Anything", "x"),
+        ("Authorization", "Bearer abc"),
+        ("Cookie", "sg_access=abc"),
+        ("Content-Type", "application/json"),
+        ("If-Match", '"3"'),
+        ("Idempotency-Key", "k1"),
+        ("Host", "evil"),
+    ]
+    headers = upstream_request_headers(client, Identity("7", "customer", "c@example.com"), "rid-1")
+    assert headers == {
+        "content-type": "application/json",
+        "if-match": '"3"',
+        "idempotency-key": "k1",
+        "x-user-id": "7",
+        "x-user-role": "customer",
+        "x-user-email": "c@example.com",
+        "x-request-id": "rid-1",
+    }
+
+
+def test_anonymous_requests_carry_no_identity_at_all() -> None:
+    headers = upstream_request_headers([("X-User-Role", "senior_management")], None, "rid")
+    assert not any(name.startswith("x-user-") for name in headers)
+
+
+def test_only_listed_response_headers_come_back() -> None:
+    back = client_response_headers(
+        [("ETag", '"2"'), ("Location", "/sales/1"), ("Set-Cookie", "x=y"), ("Server", "uvicorn"), ("Retry-After", "3")]
+    )
+    assert back == [("etag", '"2"'), ("location", "/sales/1"), ("retry-after", "3")]
