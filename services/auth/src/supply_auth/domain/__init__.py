@@ -1,0 +1,1 @@
+"""Users, roles, password and throttling rules. No I/O."""

@@ -1,0 +1,187 @@
+"""MySQL access for users, refresh tokens and login attempts (SQLAlchemy Core, bound parameters only)."""
+
+from __future__ import annotations
+
+import random
+from datetime import datetime
+
+import sqlalchemy as sa
+from sqlalchemy import Connection
+from sqlalchemy.exc import IntegrityError
+from supply_common.identity import Role
+
+from supply_auth.adapters.tables import login_attempts, refresh_families, refresh_tokens, users
+from supply_auth.domain.model import User
+
+
+class DuplicateEmail(Exception):
+    pass
+
+
+def _user(row: sa.Row) -> User:
+    return User(
+        id=row.id,
+        email=row.email,
+        name=row.name,
+        role=row.role,
+        password_hash=row.password_hash,
+        disabled=bool(row.disabled),
+        created_at=row.created_at,
+    )
+
+
+class UserRepository:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def add(self, user: User, now: datetime) -> None:
+        values = {**user.__dict__, "updated_at": now}
+        try:
+            with self.connection.begin_nested():
+                self.connection.execute(users.insert().values(**values))
+        except IntegrityError as exc:
+            raise DuplicateEmail(user.email) from exc
+
+    def get(self, user_id: str, *, for_update: bool = False) -> User | None:
+        query = sa.select(users).where(users.c.id == user_id)
+        if for_update:
+            query = query.with_for_update()
+        row = self.connection.execute(query).first()
+        return _user(row) if row else None
+
+    def by_email(self, email: str) -> User | None:
+        row = self.connection.execute(sa.select(users).where(users.c.email == email)).first()
+        return _user(row) if row else None
+
+    def email_taken(self, email: str) -> bool:
+        return self.connection.execute(sa.select(users.c.id).where(users.c.email == email)).first() is not None
+
+    def page(self, *, role: Role | None, after: str | None, limit: int) -> list[User]:
+        query = sa.select(users).order_by(users.c.id).limit(limit)
+        if role is not None:
+            query = query.where(users.c.role == role)
+        if after is not None:
+            query = query.where(users.c.id > after)
+        return [_user(row) for row in self.connection.execute(query)]
+
+    def update(self, user_id: str, now: datetime, **values: object) -> None:
+        self.connection.execute(users.update().where(users.c.id == user_id).values(**values, updated_at=now))
+
+    def lock_active_admins(self, role: Role) -> list[str]:
+        """Ids of active users holding `role`, locked until the transaction ends."""
+        query = sa.select(users.c.id).where(users.c.role == role, users.c.disabled.is_(sa.false())).with_for_update()
+        return list(self.connection.execute(query).scalars())
+
+    def count(self) -> int:
+        return int(self.connection.execute(sa.select(sa.func.count()).select_from(users)).scalar_one())
+
+
+class RefreshTokenRepository:
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def start_family(self, family_id: str, user_id: str, now: datetime, expires_at: datetime) -> None:
+        self.connection.execute(
+            refresh_families.insert().values(id=family_id, user_id=user_id, created_at=now, expires_at=expires_at)
+        )
+
+    def add(self, token_hash: bytes, family_id: str, now: datetime) -> None:
+        self.connection.execute(
+            refresh_tokens.insert().values(token_hash=token_hash, family_id=family_id, issued_at=now)
+        )
+
+    def find_for_update(self, token_hash: bytes) -> sa.Row | None:
+        """The token with its family (locked), or None."""
+        query = (
+            sa.select(
+                refresh_tokens.c.family_id,
+                refresh_tokens.c.used_at,
+                refresh_families.c.user_id,
+                refresh_families.c.expires_at,
+                refresh_families.c.revoked_at,
+            )
+            .join(refresh_families, refresh_families.c.id == refresh_tokens.c.family_id)
+            .where(refresh_tokens.c.token_hash == token_hash)
+            .with_for_update()
+        )
+        return self.connection.execute(query).first()
+
+    def mark_used(self, token_hash: bytes, now: datetime) -> None:
+        self.connection.execute(
+            refresh_tokens.update().where(refresh_tokens.c.token_hash == token_hash).values(used_at=now)
+        )
+
+    def revoke_family(self, family_id: str, now: datetime, reason: str) -> None:
+        self.connection.execute(
+            refresh_families.update()
+            .where(refresh_families.c.id == family_id, refresh_families.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+        )
+
+    def revoke_user(self, user_id: str, now: datetime, reason: str) -> int:
+        result = self.connection.execute(
+            refresh_families.update()
+            .where(refresh_families.c.user_id == user_id, refresh_families.c.revoked_at.is_(None))
+            .values(revoked_at=now, revoked_reason=reason)
+        )
+        return result.rowcount
+
+    def purge_expired(self, now: datetime, limit: int = 1000) -> None:
+        ids = list(
+            self.connection.execute(
+                sa.select(refresh_families.c.id).where(refresh_families.c.expires_at < now).limit(limit)
+            ).scalars()
+        )
+        if ids:
+            self.connection.execute(refresh_families.delete().where(refresh_families.c.id.in_(ids)))
+
+
+class LoginAttemptRepository:
+    """Failure counters per subject (a hashed account or client address), shared by every process."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def blocked_until(self, subjects: list[bytes]) -> datetime | None:
+        query = sa.select(sa.func.max(login_attempts.c.blocked_until)).where(login_attempts.c.subject.in_(subjects))
+        return self.connection.execute(query).scalar_one_or_none()
+
+    def record_failure(self, subject: bytes, now: datetime, window_start_cutoff: datetime) -> int:
+        """Count one failure (restarting the window if it has lapsed); returns failures in the window."""
+        self.connection.execute(
+            sa.text(
+                "INSERT INTO login_attempts (subject, failures, window_started_at, blocked_until) "
+                "VALUES (:subject, 1, :now, NULL) "
+                "ON DUPLICATE KEY UPDATE "
+                "failures = IF(window_started_at < :cutoff, 1, failures + 1), "
+                "window_started_at = IF(window_started_at < :cutoff, :now, window_started_at)"
+            ),
+            {"subject": subject, "now": now, "cutoff": window_start_cutoff},
+        )
+        return int(
+            self.connection.execute(
+                sa.select(login_attempts.c.failures).where(login_attempts.c.subject == subject)
+            ).scalar_one()
+        )
+
+    def block(self, subject: bytes, until: datetime) -> None:
+        self.connection.execute(
+            login_attempts.update()
+            .where(login_attempts.c.subject == subject)
+            .values(blocked_until=sa.func.greatest(sa.func.coalesce(login_attempts.c.blocked_until, until), until))
+        )
+
+    def clear(self, subject: bytes) -> None:
+        self.connection.execute(login_attempts.delete().where(login_attempts.c.subject == subject))
+
+    def purge_stale(self, now: datetime, cutoff: datetime, chance: float = 0.01) -> None:
+        """Now and then, forget counters whose window lapsed and that block nothing."""
+        if random.random() >= chance:
+            return
+        self.connection.execute(
+            sa.text(
+                "DELETE FROM login_attempts WHERE window_started_at < :cutoff "
+                "AND (blocked_until IS NULL OR blocked_until < :now) LIMIT 1000"
+            ),
+            {"cutoff": cutoff, "now": now},
+        )

@@ -1,0 +1,85 @@
+"""The composition root: settings in, wired use cases out. Tests call it with their own settings."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import Engine
+from supply_common.db import make_engine
+
+from supply_auth.adapters.common_passwords import common_passwords
+from supply_auth.adapters.hashing import Argon2Parameters, PasswordHasher
+from supply_auth.adapters.keys import KeyStore, TokenService
+from supply_auth.config import MAX_ACCESS_TOKEN_TTL_S, AuthSettings
+from supply_auth.domain.throttle import Limits, ThrottlePolicy
+from supply_auth.service_layer.accounts import Accounts
+from supply_auth.service_layer.unit_of_work import UnitOfWork
+
+KEY_RETENTION_S = MAX_ACCESS_TOKEN_TTL_S + 60
+"""How long a replaced key stays published: the longest token lifetime plus clock skew."""
+
+
+@dataclass
+class Auth:
+    settings: AuthSettings
+    engine: Engine
+    keys: KeyStore
+    tokens: TokenService
+    hasher: PasswordHasher
+    accounts: Accounts
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def key_store(settings: AuthSettings, clock: Callable[[], float] = time.time) -> KeyStore:
+    return KeyStore(settings.keys_dir(), retention_s=KEY_RETENTION_S, clock=clock)
+
+
+def throttle_policy(settings: AuthSettings) -> ThrottlePolicy:
+    return ThrottlePolicy(
+        window_s=settings.auth_throttle_window_s,
+        account=Limits(settings.auth_account_slowdown_after, settings.auth_account_lock_after),
+        address=Limits(settings.auth_address_slowdown_after, settings.auth_address_lock_after),
+        slowdown_base_s=settings.auth_slowdown_base_s,
+        lock_base_s=settings.auth_lock_base_s,
+        lock_max_s=settings.auth_lock_max_s,
+    )
+
+
+def bootstrap(
+    settings: AuthSettings,
+    *,
+    engine: Engine | None = None,
+    clock: Callable[[], float] = time.time,
+    require_keys: bool = True,
+) -> Auth:
+    """Wire everything. With `require_keys`, a missing signing key fails now (a development setup
+    makes its first key instead)."""
+    engine = engine or make_engine(settings)
+    keys = key_store(settings, clock)
+    if require_keys:
+        keys.ensure(create=settings.environment == "development")
+    tokens = TokenService(
+        keys, issuer=settings.auth_issuer, audience=settings.auth_audience, ttl_s=settings.auth_access_token_ttl_s
+    )
+    hasher = PasswordHasher(
+        Argon2Parameters(
+            memory_kib=settings.auth_argon2_memory_kib,
+            time_cost=settings.auth_argon2_time_cost,
+            parallelism=settings.auth_argon2_parallelism,
+        ),
+        max_concurrent=settings.auth_max_concurrent_hashes,
+    )
+    accounts = Accounts(
+        uow=lambda: UnitOfWork(engine),
+        hasher=hasher,
+        tokens=tokens,
+        throttle=throttle_policy(settings),
+        common_passwords=common_passwords(),
+        refresh_ttl_s=settings.auth_refresh_token_ttl_s,
+        clock=clock,
+    )
+    return Auth(settings=settings, engine=engine, keys=keys, tokens=tokens, hasher=hasher, accounts=accounts)

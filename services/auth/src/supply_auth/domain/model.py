@@ -1,0 +1,85 @@
+"""Users, roles and the rules on what they may hold. No I/O."""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+import unicodedata
+from dataclasses import dataclass
+from datetime import datetime
+
+from supply_common.identity import ROLES, Role
+
+ADMIN_ROLE: Role = "senior_management"
+SELF_REGISTERED_ROLE: Role = "customer"
+
+EMAIL_MAX = 254
+NAME_MAX = 100
+_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]+$")
+_CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
+USER_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
+
+
+class DomainError(Exception):
+    """A rule was broken; `field` names the input at fault."""
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+@dataclass(frozen=True)
+class User:
+    id: str
+    email: str
+    name: str
+    role: Role
+    password_hash: str
+    disabled: bool
+    created_at: datetime
+
+    @property
+    def active(self) -> bool:
+        return not self.disabled
+
+
+def new_user_id(now_ms: int | None = None) -> str:
+    """A 26-character, time-ordered id (ULID layout: 48-bit milliseconds, 80 random bits)."""
+    ms = int(time.time() * 1000) if now_ms is None else now_ms
+    value = (ms << 80) | int.from_bytes(os.urandom(10), "big")
+    return "".join(_CROCKFORD[(value >> shift) & 31] for shift in range(125, -1, -5))
+
+
+def normalise_email(raw: str) -> str:
+    """Trimmed and lower-cased: one account per address whatever its case."""
+    return unicodedata.normalize("NFC", raw.strip()).lower()
+
+
+def validate_email(raw: str) -> str:
+    email = normalise_email(raw)
+    if len(email) > EMAIL_MAX or not _EMAIL.match(email) or _has_control(email):
+        raise DomainError("email", "must be an email address like name@example.com")
+    return email
+
+
+def validate_name(raw: str) -> str:
+    name = raw.strip()
+    if not name:
+        raise DomainError("name", "must not be empty")
+    if len(name) > NAME_MAX:
+        raise DomainError("name", f"must be at most {NAME_MAX} characters")
+    if _has_control(name):
+        raise DomainError("name", "must not contain control characters")
+    return name
+
+
+def validate_role(raw: str) -> Role:
+    if raw not in ROLES:
+        raise DomainError("role", f"must be one of {', '.join(ROLES)}")
+    return raw  # type: ignore[return-value]
+
+
+def _has_control(value: str) -> bool:
+    return any(unicodedata.category(ch) in ("Cc", "Cf", "Cs") for ch in value)

@@ -1,0 +1,96 @@
+"""Request and response bodies. Requests are strict: unknown fields and wrong types are refused."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from supply_common.identity import Role
+
+from supply_auth.domain.model import User
+
+
+class StrictBody(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=True)
+
+
+class RegisterIn(StrictBody):
+    email: StrictStr = Field(max_length=320, examples=["ada@example.com"])
+    password: StrictStr = Field(max_length=1024, description="12 to 128 characters, not a common password.")
+    name: StrictStr = Field(max_length=1000, examples=["Ada Lovelace"])
+
+
+class CreateUserIn(RegisterIn):
+    role: Role
+
+
+class LoginIn(StrictBody):
+    email: StrictStr = Field(max_length=320)
+    password: StrictStr = Field(max_length=1024)
+
+
+class RefreshIn(StrictBody):
+    refresh_token: StrictStr = Field(max_length=256)
+
+
+class UserPatch(StrictBody):
+    role: Role | None = None
+    disabled: StrictBool | None = None
+
+
+class TokenOut(BaseModel):
+    access_token: str
+    refresh_token: str
+    token_type: str = Field(examples=["Bearer"])
+    expires_in: int = Field(description="Seconds until the access token expires.")
+
+
+class UserOut(BaseModel):
+    id: str
+    email: str
+    name: str
+    role: Role
+    created_at: datetime
+
+    @classmethod
+    def of(cls, user: User) -> UserOut:
+        return cls(id=user.id, email=user.email, name=user.name, role=user.role, created_at=_utc(user.created_at))
+
+
+class StaffUserOut(UserOut):
+    disabled: bool
+
+    @classmethod
+    def of(cls, user: User) -> StaffUserOut:
+        return cls(
+            id=user.id,
+            email=user.email,
+            name=user.name,
+            role=user.role,
+            created_at=_utc(user.created_at),
+            disabled=user.disabled,
+        )
+
+
+class UserPageOut(BaseModel):
+    items: list[StaffUserOut]
+    next_cursor: str | None
+
+
+class Jwk(BaseModel):
+    kty: str
+    crv: str
+    x: str
+    kid: str
+    use: str
+    alg: str
+
+
+class JwksOut(BaseModel):
+    keys: list[Jwk]
+
+
+def _utc(value: datetime) -> datetime:
+    from datetime import UTC
+
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value

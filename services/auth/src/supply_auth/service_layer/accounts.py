@@ -1,0 +1,332 @@
+"""Use cases of the auth service: registration, login, refresh, logout, and staff management."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import math
+import secrets
+from collections.abc import Callable, Container
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+
+from supply_common.identity import Role
+
+from supply_auth.adapters.hashing import PasswordHasher
+from supply_auth.adapters.keys import TokenService
+from supply_auth.adapters.repository import DuplicateEmail
+from supply_auth.domain.model import (
+    ADMIN_ROLE,
+    SELF_REGISTERED_ROLE,
+    DomainError,
+    User,
+    new_user_id,
+    normalise_email,
+    validate_email,
+    validate_name,
+    validate_role,
+)
+from supply_auth.domain.passwords import check_password
+from supply_auth.domain.throttle import ThrottlePolicy
+from supply_auth.service_layer.errors import (
+    EmailTaken,
+    Forbidden,
+    InvalidCredentials,
+    InvalidInput,
+    InvalidRefreshToken,
+    LastSeniorManager,
+    NotAuthenticated,
+    Throttled,
+    UserNotFound,
+)
+from supply_auth.service_layer.unit_of_work import UnitOfWork
+
+log = logging.getLogger("supply_auth.events")
+
+
+@dataclass(frozen=True)
+class TokenPair:
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    token_type: str = "Bearer"  # noqa: S105 - the OAuth token type, not a secret
+
+
+@dataclass(frozen=True)
+class UserPage:
+    items: list[User]
+    next_cursor: str | None
+
+
+def _digest(kind: str, value: str) -> bytes:
+    return hashlib.sha256(f"{kind}:{value}".encode()).digest()
+
+
+def email_fingerprint(email: str) -> str:
+    """A short hash of a normalised email, for logs that must not hold the address."""
+    return hashlib.sha256(normalise_email(email).encode()).hexdigest()[:16]
+
+
+class Accounts:
+    def __init__(
+        self,
+        *,
+        uow: Callable[[], UnitOfWork],
+        hasher: PasswordHasher,
+        tokens: TokenService,
+        throttle: ThrottlePolicy,
+        common_passwords: Container[str],
+        refresh_ttl_s: int,
+        clock: Callable[[], float],
+    ) -> None:
+        self.uow = uow
+        self.hasher = hasher
+        self.tokens = tokens
+        self.throttle = throttle
+        self.common_passwords = common_passwords
+        self.refresh_ttl_s = refresh_ttl_s
+        self.clock = clock
+
+    def now(self) -> datetime:
+        return datetime.fromtimestamp(self.clock(), UTC).replace(tzinfo=None)
+
+    # -- accounts -------------------------------------------------------------------------------
+
+    def register(self, *, email: str, password: str, name: str) -> User:
+        """A self-service account: always a customer."""
+        return self.create_account(email=email, password=password, name=name, role=SELF_REGISTERED_ROLE)
+
+    def create_account(self, *, email: str, password: str, name: str, role: str) -> User:
+        """An account with any role, for staff management and the command line."""
+        errors: list[DomainError] = []
+        checked: dict[str, str] = {}
+        for field, check in (("email", validate_email), ("name", validate_name), ("role", validate_role)):
+            raw = {"email": email, "name": name, "role": role}[field]
+            try:
+                checked[field] = check(raw)
+            except DomainError as error:
+                errors.append(error)
+        try:
+            check_password(
+                password, self.common_passwords, email=checked.get("email", ""), name=checked.get("name", "")
+            )
+        except DomainError as error:
+            errors.append(error)
+        if errors:
+            raise InvalidInput(errors)
+        with self.uow() as uow:
+            if uow.users.email_taken(checked["email"]):
+                raise EmailTaken
+        now = self.now()
+        user = User(
+            id=new_user_id(),
+            email=checked["email"],
+            name=checked["name"],
+            role=checked["role"],  # type: ignore[arg-type]
+            password_hash=self.hasher.hash(password),
+            disabled=False,
+            created_at=now,
+        )
+        with self.uow() as uow:
+            try:
+                uow.users.add(user, now)
+            except DuplicateEmail:
+                raise EmailTaken from None
+            uow.commit()
+        log.info("user created", extra={"event": "user.created", "user_id": user.id, "role": user.role})
+        return user
+
+    def me(self, user_id: str) -> User:
+        with self.uow() as uow:
+            user = uow.users.get(user_id)
+        if user is None or user.disabled:
+            raise NotAuthenticated
+        return user
+
+    # -- login and tokens -----------------------------------------------------------------------
+
+    def login(self, *, email: str, password: str, client: str) -> TokenPair:
+        """Tokens for a correct email and password. Unknown email, wrong password and disabled account
+        are one failure to the caller, and cost the same hash verification."""
+        email = normalise_email(email)
+        account, address = _digest("account", email), _digest("address", client)
+        now = self.now()
+        with self.uow() as uow:
+            blocked_until = uow.attempts.blocked_until([account, address])
+            user = uow.users.by_email(email)
+        if blocked_until is not None and blocked_until > now:
+            retry_after = max(1, math.ceil((blocked_until - now).total_seconds()))
+            log.warning(
+                "login throttled",
+                extra={
+                    "event": "login.throttled",
+                    "email_hash": email_fingerprint(email),
+                    "client": client,
+                    "retry_after_s": retry_after,
+                },
+            )
+            raise Throttled(retry_after)
+        matches, new_hash = self.hasher.verify(password, user.password_hash if user else None)
+        now = self.now()
+        if user is None or not matches or user.disabled:
+            self._record_failure(account, address, now)
+            reason = "unknown_email" if user is None else ("disabled" if matches else "wrong_password")
+            log.warning(
+                "login failed",
+                extra={
+                    "event": "login.failed",
+                    "reason": reason,
+                    "email_hash": email_fingerprint(email),
+                    "user_id": user.id if user else None,
+                    "client": client,
+                },
+            )
+            raise InvalidCredentials
+        with self.uow() as uow:
+            if new_hash is not None:
+                uow.users.update(user.id, now, password_hash=new_hash)
+            uow.attempts.clear(account)
+            refresh_token = self._start_family(uow, user.id, now)
+            if secrets.randbelow(100) == 0:
+                uow.refresh_tokens.purge_expired(now, limit=100)
+            uow.commit()
+        log.info(
+            "login succeeded",
+            extra={
+                "event": "login.succeeded",
+                "user_id": user.id,
+                "role": user.role,
+                "client": client,
+                "hash_upgraded": new_hash is not None,
+            },
+        )
+        return self._pair(user, refresh_token)
+
+    def _record_failure(self, account: bytes, address: bytes, now: datetime) -> None:
+        policy = self.throttle
+        cutoff = now - timedelta(seconds=policy.window_s)
+        with self.uow() as uow:
+            for subject, limits in ((account, policy.account), (address, policy.address)):
+                failures = uow.attempts.record_failure(subject, now, cutoff)
+                wait = policy.wait_after(failures, limits)
+                if wait:
+                    uow.attempts.block(subject, now + timedelta(seconds=wait))
+            uow.attempts.purge_stale(now, cutoff)
+            uow.commit()
+
+    def _start_family(self, uow: UnitOfWork, user_id: str, now: datetime) -> str:
+        family_id = new_user_id()
+        uow.refresh_tokens.start_family(family_id, user_id, now, now + timedelta(seconds=self.refresh_ttl_s))
+        return self._add_refresh_token(uow, family_id, now)
+
+    @staticmethod
+    def _add_refresh_token(uow: UnitOfWork, family_id: str, now: datetime) -> str:
+        token = secrets.token_urlsafe(32)
+        uow.refresh_tokens.add(hashlib.sha256(token.encode()).digest(), family_id, now)
+        return token
+
+    def _pair(self, user: User, refresh_token: str) -> TokenPair:
+        access = self.tokens.issue(user_id=user.id, role=user.role, email=user.email)
+        return TokenPair(access_token=access, refresh_token=refresh_token, expires_in=self.tokens.ttl_s)
+
+    def refresh(self, refresh_token: str) -> TokenPair:
+        """Exchange a refresh token for a new pair. A token used twice revokes its whole family."""
+        token_hash = hashlib.sha256(refresh_token.encode()).digest()
+        now = self.now()
+        with self.uow() as uow:
+            row = uow.refresh_tokens.find_for_update(token_hash)
+            if row is None or row.revoked_at is not None or row.expires_at <= now:
+                raise InvalidRefreshToken
+            if row.used_at is not None:
+                uow.refresh_tokens.revoke_family(row.family_id, now, "reuse")
+                uow.commit()
+                log.warning(
+                    "refresh token reused; family revoked",
+                    extra={"event": "refresh.reuse", "user_id": row.user_id, "family_id": row.family_id},
+                )
+                raise InvalidRefreshToken
+            user = uow.users.get(row.user_id)
+            if user is None or user.disabled:
+                uow.refresh_tokens.revoke_family(row.family_id, now, "disabled")
+                uow.commit()
+                raise InvalidRefreshToken
+            uow.refresh_tokens.mark_used(token_hash, now)
+            new_token = self._add_refresh_token(uow, row.family_id, now)
+            uow.commit()
+        return self._pair(user, new_token)
+
+    def logout(self, *, user_id: str, refresh_token: str) -> None:
+        """Revoke the refresh token's family, if it is the caller's. Unknown tokens are ignored."""
+        token_hash = hashlib.sha256(refresh_token.encode()).digest()
+        with self.uow() as uow:
+            row = uow.refresh_tokens.find_for_update(token_hash)
+            if row is not None and row.user_id == user_id:
+                uow.refresh_tokens.revoke_family(row.family_id, self.now(), "logout")
+                uow.commit()
+                log.info("logged out", extra={"event": "logout", "user_id": user_id})
+
+    # -- staff management -----------------------------------------------------------------------
+
+    def _require_admin(self, uow: UnitOfWork, actor_id: str) -> None:
+        actor = uow.users.get(actor_id)
+        if actor is None or actor.disabled:
+            raise NotAuthenticated
+        if actor.role != ADMIN_ROLE:
+            raise Forbidden
+
+    def list_users(self, *, actor_id: str, role: Role | None, cursor: str | None, limit: int) -> UserPage:
+        with self.uow() as uow:
+            self._require_admin(uow, actor_id)
+            rows = uow.users.page(role=role, after=cursor, limit=limit + 1)
+        more = len(rows) > limit
+        items = rows[:limit]
+        return UserPage(items=items, next_cursor=items[-1].id if more and items else None)
+
+    def create_user(self, *, actor_id: str, email: str, password: str, name: str, role: str) -> User:
+        with self.uow() as uow:
+            self._require_admin(uow, actor_id)
+        user = self.create_account(email=email, password=password, name=name, role=role)
+        log.info(
+            "staff created user",
+            extra={"event": "staff.user_created", "actor_id": actor_id, "user_id": user.id, "role": user.role},
+        )
+        return user
+
+    def change_user(self, *, actor_id: str, user_id: str, role: Role | None, disabled: bool | None) -> User:
+        """Change a role or the disabled flag; either revokes the user's refresh tokens. The last
+        active senior manager can be neither demoted nor disabled."""
+        now = self.now()
+        with self.uow() as uow:
+            self._require_admin(uow, actor_id)
+            active_admins = uow.users.lock_active_admins(ADMIN_ROLE)
+            target = uow.users.get(user_id, for_update=True)
+            if target is None:
+                raise UserNotFound
+            changes: dict[str, object] = {}
+            if role is not None and role != target.role:
+                changes["role"] = role
+            if disabled is not None and disabled != target.disabled:
+                changes["disabled"] = disabled
+            new_role = changes.get("role", target.role)
+            new_disabled = changes.get("disabled", target.disabled)
+            loses_admin = target.role == ADMIN_ROLE and target.active and (new_role != ADMIN_ROLE or new_disabled)
+            if loses_admin and set(active_admins) <= {target.id}:
+                raise LastSeniorManager
+            if changes:
+                uow.users.update(target.id, now, **changes)
+                if "role" in changes or new_disabled:
+                    uow.refresh_tokens.revoke_user(target.id, now, "role_change" if "role" in changes else "disabled")
+                uow.commit()
+            updated = uow.users.get(target.id) if changes else target
+        assert updated is not None
+        if changes:
+            log.info(
+                "staff changed user",
+                extra={
+                    "event": "staff.user_changed",
+                    "actor_id": actor_id,
+                    "user_id": target.id,
+                    "changes": sorted(changes),
+                },
+            )
+        return updated

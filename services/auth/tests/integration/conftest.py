@@ -1,0 +1,110 @@
+"""An auth app per test, wired by `bootstrap` against a throwaway, migrated MariaDB database."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from fastapi.testclient import TestClient
+from supply_auth.adapters import migrate
+from supply_auth.bootstrap import Auth, bootstrap
+from supply_auth.config import AuthSettings
+from supply_auth.entrypoints.app import build_app
+from supply_common.db import make_engine
+from supply_common.testing.fixtures import random_name
+
+DEFAULT_PASSWORD = "a sturdy passphrase"
+QUIET_THROTTLE = {
+    "auth_account_slowdown_after": 1000,
+    "auth_account_lock_after": 1000,
+    "auth_address_slowdown_after": 1000,
+    "auth_address_lock_after": 1000,
+}
+
+
+def settings_for(mysql_url: str, database: str, keys_dir: Path, **overrides: Any) -> AuthSettings:
+    values: dict[str, Any] = {
+        "environment": "test",
+        "mysql_url": mysql_url,
+        "mysql_database": database,
+        "mysql_pool_size": 4,
+        "auth_keys_dir": keys_dir,
+        **overrides,
+    }
+    return AuthSettings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+@dataclass
+class Harness:
+    mysql_url: str
+    database: str
+    keys_dir: Path
+    auth: Auth
+    client: TestClient
+    others: list[Auth] = field(default_factory=list)
+
+    def instance(self, **overrides: Any) -> tuple[Auth, TestClient]:
+        """Another auth process on the same database and keys, with its own settings."""
+        auth = bootstrap(settings_for(self.mysql_url, self.database, self.keys_dir, **overrides))
+        self.others.append(auth)
+        return auth, TestClient(build_app(auth=auth))
+
+    def sql(self, query: str, **params: Any) -> list[sa.Row]:
+        with self.auth.engine.connect() as connection:
+            return list(connection.execute(sa.text(query), params))
+
+    def execute(self, statement: str, **params: Any) -> None:
+        with self.auth.engine.begin() as connection:
+            connection.execute(sa.text(statement), params)
+
+    def user_count(self) -> int:
+        return int(self.sql("SELECT COUNT(*) FROM users")[0][0])
+
+    def create(self, role: str = "customer", *, email: str | None = None, password: str = DEFAULT_PASSWORD) -> dict:
+        email = email or f"{random_name(role)}@example.com"
+        user = self.auth.accounts.create_account(email=email, password=password, name=f"Test {role}", role=role)
+        return {"id": user.id, "email": email, "password": password, "role": role}
+
+    def login(self, account: dict, client: TestClient | None = None) -> dict:
+        response = (client or self.client).post(
+            "/login", json={"email": account["email"], "password": account["password"]}
+        )
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    def bearer(self, account: dict) -> dict[str, str]:
+        return {"Authorization": f"Bearer {self.login(account)['access_token']}"}
+
+
+@pytest.fixture
+def make_harness(
+    mysql_url: str, fresh_mysql_database: Callable[[str], str], tmp_path: Path
+) -> Iterator[Callable[..., Harness]]:
+    made: list[Harness] = []
+
+    def make(**overrides: Any) -> Harness:
+        database = fresh_mysql_database("auth")
+        keys_dir = tmp_path / f"keys-{len(made)}"
+        settings = settings_for(mysql_url, database, keys_dir, **{**QUIET_THROTTLE, **overrides})
+        engine = make_engine(settings)
+        migrate.upgrade(engine)
+        engine.dispose()
+        auth = bootstrap(settings, require_keys=False)
+        auth.keys.rotate()
+        harness = Harness(mysql_url, database, keys_dir, auth, TestClient(build_app(auth=auth)))
+        made.append(harness)
+        return harness
+
+    yield make
+    for harness in made:
+        for auth in (harness.auth, *harness.others):
+            auth.close()
+
+
+@pytest.fixture
+def harness(make_harness: Callable[..., Harness]) -> Harness:
+    return make_harness()

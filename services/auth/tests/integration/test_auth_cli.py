@@ -1,0 +1,154 @@
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from supply_auth.entrypoints.cli import app, read_demo_file
+from supply_common.testing.stack import repo_root
+from typer.testing import CliRunner
+
+pytestmark = pytest.mark.integration
+
+DEMO = repo_root() / "deploy" / "local" / "demo.env"
+
+
+@pytest.fixture
+def cli_env(mysql_url, fresh_mysql_database, tmp_path, monkeypatch):
+    database = fresh_mysql_database("auth")
+    env = {
+        "ENVIRONMENT": "test",
+        "MYSQL_URL": mysql_url,
+        "MYSQL_DATABASE": database,
+        "AUTH_KEYS_DIR": str(tmp_path / "keys"),
+    }
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.chdir(tmp_path)
+    return env
+
+
+def run(*args: str, stdin: str | None = None):
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level
+    try:
+        return CliRunner().invoke(app, list(args), input=stdin)
+    finally:
+        root.handlers[:] = handlers
+        root.setLevel(level)
+
+
+def count(env, query: str) -> int:
+    engine = sa.create_engine(f"{env['MYSQL_URL']}/{env['MYSQL_DATABASE']}")
+    try:
+        with engine.connect() as connection:
+            return int(connection.execute(sa.text(query)).scalar_one())
+    finally:
+        engine.dispose()
+
+
+def test_migrate_rotate_create_user_and_demo_accounts(cli_env):
+    assert run("migrate").exit_code == 0
+    assert run("migrate").exit_code == 0
+
+    no_keys = run(
+        "create-user",
+        "--email",
+        "boss@example.com",
+        "--role",
+        "senior_management",
+        "--name",
+        "Boss",
+        "--password-stdin",
+        stdin="a sturdy passphrase\n",
+    )
+    assert no_keys.exit_code != 0
+    assert "rotate-keys" in str(no_keys.exception or no_keys.output)
+
+    rotated = run("rotate-keys")
+    assert rotated.exit_code == 0, rotated.output
+    assert "new signing key ed25519-" in rotated.output
+    assert len(list(Path(cli_env["AUTH_KEYS_DIR"]).glob("*.pem"))) == 1
+
+    created = run(
+        "create-user",
+        "--email",
+        "boss@example.com",
+        "--role",
+        "senior_management",
+        "--name",
+        "Boss",
+        "--password-stdin",
+        stdin="a sturdy passphrase\n",
+    )
+    assert created.exit_code == 0, created.output
+    assert count(cli_env, "SELECT COUNT(*) FROM users WHERE role = 'senior_management'") == 1
+    again = run(
+        "create-user",
+        "--email",
+        "BOSS@example.com",
+        "--role",
+        "customer",
+        "--name",
+        "Boss",
+        "--password-stdin",
+        stdin="a sturdy passphrase\n",
+    )
+    assert again.exit_code == 1
+    weak = run(
+        "create-user",
+        "--email",
+        "w@example.com",
+        "--role",
+        "customer",
+        "--name",
+        "W",
+        "--password-stdin",
+        stdin="short\n",
+    )
+    assert weak.exit_code == 2
+    bad_role = run(
+        "create-user",
+        "--email",
+        "r@example.com",
+        "--role",
+        "root",
+        "--name",
+        "R",
+        "--password-stdin",
+        stdin="a sturdy passphrase\n",
+    )
+    assert bad_role.exit_code == 2
+
+    first = run("ensure-demo-users", "--file", str(DEMO))
+    assert first.exit_code == 0, first.output
+    assert [line.split(":")[1].split()[0] for line in first.output.splitlines() if line.startswith("demo ")] == [
+        "created"
+    ] * 3
+    second = run("ensure-demo-users", "--file", str(DEMO))
+    assert len([line for line in second.output.splitlines() if line.startswith("demo ") and "exists" in line]) == 3
+    assert count(cli_env, "SELECT COUNT(DISTINCT role) FROM users") == 3
+    assert count(cli_env, "SELECT COUNT(*) FROM users") == 4
+
+
+def test_demo_accounts_are_refused_in_production(cli_env, monkeypatch):
+    monkeypatch.setenv("ENVIRONMENT", "production")
+    run("migrate")
+
+    result = run("ensure-demo-users", "--file", str(DEMO))
+
+    assert result.exit_code == 2
+    assert "production" in result.output
+
+
+def test_the_demo_file_has_one_account_per_role_that_passes_the_password_rules():
+    from supply_auth.adapters.common_passwords import common_passwords
+    from supply_auth.domain.model import validate_email
+    from supply_auth.domain.passwords import check_password
+
+    accounts = read_demo_file(DEMO)
+
+    assert sorted(a["role"] for a in accounts) == ["customer", "senior_management", "technical_worker"]
+    for account in accounts:
+        check_password(account["password"], common_passwords(), email=validate_email(account["email"]))

@@ -1,0 +1,87 @@
+from __future__ import annotations
+
+import pytest
+from supply_common.problems import PROBLEM_JSON
+
+pytestmark = pytest.mark.integration
+
+GOOD = {"email": "ada@example.com", "password": "analytical engine 1843", "name": "Ada Lovelace"}
+
+
+def test_register_creates_a_customer_with_a_normalised_email(harness):
+    response = harness.client.post("/register", json={**GOOD, "email": "  Ada@Example.COM "})
+
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert body["email"] == "ada@example.com"
+    assert body["role"] == "customer"
+    assert set(body) == {"id", "email", "name", "role", "created_at"}
+    me = harness.client.get("/me", headers=harness.bearer({"email": "ADA@example.com", "password": GOOD["password"]}))
+    assert me.json() == body
+
+
+def test_an_email_registered_twice_in_any_case_gets_a_generic_409(harness):
+    assert harness.client.post("/register", json=GOOD).status_code == 201
+
+    response = harness.client.post("/register", json={**GOOD, "email": "ADA@EXAMPLE.com", "name": "Other"})
+
+    assert response.status_code == 409
+    assert response.headers["content-type"] == PROBLEM_JSON
+    assert "ada@example.com" not in response.text.lower()
+    assert harness.user_count() == 1
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        {"role": "senior_management"},
+        {"role": "customer"},
+        {"is_admin": True},
+        {"disabled": False},
+        {"id": "01ARZ3NDEKTSV4RRFFQ69G5FAV"},
+    ],
+)
+def test_registration_that_tries_to_set_a_role_or_unknown_field_is_refused_and_writes_nothing(harness, extra):
+    response = harness.client.post("/register", json={**GOOD, **extra})
+
+    assert response.status_code == 422
+    field = next(iter(extra))
+    assert [e["field"] for e in response.json()["errors"]] == [field]
+    assert harness.user_count() == 0
+
+
+@pytest.mark.parametrize(
+    ("password", "reason_part"),
+    [
+        ("short pass1", "at least 12"),
+        ("x" * 100 + "y" * 29, "at most 128"),
+        ("1qaz2wsx3edc", "common"),
+        ("QWERTY123456", "common"),
+        ("ada@example.com", "email"),
+        ("aaaaaaaaaaaabbb", "repeated"),
+    ],
+)
+def test_weak_passwords_are_refused_with_the_reason(harness, password, reason_part):
+    response = harness.client.post("/register", json={**GOOD, "password": password})
+
+    assert response.status_code == 422
+    errors = response.json()["errors"]
+    assert [e["field"] for e in errors] == ["password"]
+    assert reason_part in errors[0]["reason"]
+    assert harness.user_count() == 0
+
+
+def test_passwords_of_12_and_128_characters_without_composition_rules_are_accepted(harness):
+    for i, password in enumerate(["lowercaseonly", "é" * 60 + "zyxw" * 17]):
+        response = harness.client.post("/register", json={**GOOD, "email": f"u{i}@example.com", "password": password})
+        assert response.status_code == 201, response.text
+    assert harness.user_count() == 2
+
+
+def test_argon2id_hashes_at_or_above_the_owasp_minimum_are_stored(harness):
+    harness.client.post("/register", json=GOOD)
+
+    [(stored,)] = harness.sql("SELECT password_hash FROM users")
+
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert GOOD["password"] not in stored

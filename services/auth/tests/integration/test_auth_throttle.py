@@ -1,0 +1,126 @@
+from __future__ import annotations
+
+import time
+
+import pytest
+
+pytestmark = pytest.mark.integration
+
+FAST = {
+    "auth_throttle_window_s": 60,
+    "auth_account_slowdown_after": 2,
+    "auth_account_lock_after": 3,
+    "auth_address_slowdown_after": 1000,
+    "auth_address_lock_after": 1000,
+    "auth_slowdown_base_s": 1,
+    "auth_lock_base_s": 2,
+    "auth_lock_max_s": 2,
+}
+
+
+def attempt(client, email, password, **headers):
+    return client.post("/login", json={"email": email, "password": password}, headers=headers)
+
+
+def wait_out(response):
+    time.sleep(int(response.headers["Retry-After"]) + 0.1)
+
+
+def test_failures_slow_down_then_lock_the_account_and_the_lock_expires(make_harness):
+    harness = make_harness(**FAST)
+    account = harness.create()
+    email, good = account["email"], account["password"]
+
+    assert attempt(harness.client, email, "wrong password 1").status_code == 401
+    assert attempt(harness.client, email, "wrong password 2").status_code == 401
+    slowed = attempt(harness.client, email, good)
+    assert slowed.status_code == 429
+    assert slowed.headers["Retry-After"] == "1"
+    assert slowed.headers["content-type"] == "application/problem+json"
+    wait_out(slowed)
+
+    assert attempt(harness.client, email, "wrong password 3").status_code == 401
+    locked = attempt(harness.client, email, good)
+    assert locked.status_code == 429
+    assert 1 <= int(locked.headers["Retry-After"]) <= 2
+    assert attempt(harness.client, email, good).status_code == 429
+    wait_out(locked)
+
+    assert attempt(harness.client, email, good).status_code == 200
+    assert attempt(harness.client, email, "wrong password 4").status_code == 401
+    assert attempt(harness.client, email, good).status_code == 200
+
+
+def test_unknown_accounts_are_throttled_exactly_like_real_ones(make_harness):
+    harness = make_harness(**FAST)
+    account = harness.create()
+
+    answers = {}
+    for email in (account["email"], "nobody@example.com"):
+        answers[email] = [attempt(harness.client, email, "wrong password x") for _ in range(3)]
+
+    real, ghost = answers.values()
+    assert [r.status_code for r in real] == [r.status_code for r in ghost] == [401, 401, 429]
+    assert real[2].json() == ghost[2].json()
+
+
+def test_the_lock_is_shared_by_every_auth_process(make_harness):
+    harness = make_harness(**FAST)
+    account = harness.create()
+    _, other_process = harness.instance(**FAST)
+
+    attempt(harness.client, account["email"], "wrong password 1")
+    attempt(other_process, account["email"], "wrong password 2")
+
+    assert attempt(harness.client, account["email"], account["password"]).status_code == 429
+    assert attempt(other_process, account["email"], account["password"]).status_code == 429
+
+
+def test_one_client_address_spraying_many_accounts_is_locked_without_locking_others(make_harness):
+    harness = make_harness(
+        **{
+            **FAST,
+            "auth_account_slowdown_after": 100,
+            "auth_account_lock_after": 100,
+            "auth_address_slowdown_after": 3,
+            "auth_address_lock_after": 3,
+            "auth_trusted_proxies": ("testclient",),
+        }
+    )
+    victim = harness.create()
+    attacker = {"X-Forwarded-For": "198.51.100.7, 203.0.113.9"}
+
+    for i in range(3):
+        assert attempt(harness.client, f"user{i}@example.com", "guess guess guess", **attacker).status_code == 401
+
+    assert attempt(harness.client, "fresh@example.com", "guess guess guess", **attacker).status_code == 429
+    spoofed = {"X-Forwarded-For": "203.0.113.9, 192.0.2.1"}
+    assert attempt(harness.client, victim["email"], victim["password"], **spoofed).status_code == 200
+
+
+def test_a_client_that_is_not_a_trusted_proxy_cannot_choose_its_address(make_harness):
+    harness = make_harness(
+        **{
+            **FAST,
+            "auth_account_slowdown_after": 100,
+            "auth_account_lock_after": 100,
+            "auth_address_slowdown_after": 2,
+            "auth_address_lock_after": 2,
+        }
+    )
+
+    for i in range(2):
+        forwarded = {"X-Forwarded-For": f"192.0.2.{i}"}
+        assert attempt(harness.client, f"user{i}@example.com", "guess guess guess", **forwarded).status_code == 401
+
+    assert attempt(harness.client, "other@example.com", "guess guess guess").status_code == 429
+
+
+def test_failure_counters_live_in_mysql_without_raw_emails(make_harness):
+    harness = make_harness(**FAST)
+
+    attempt(harness.client, "counted@example.com", "wrong password 1")
+
+    rows = harness.sql("SELECT subject, failures FROM login_attempts")
+    assert len(rows) == 2
+    assert all(len(subject) == 32 and b"counted" not in subject for subject, _ in rows)
