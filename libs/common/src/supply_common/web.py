@@ -121,18 +121,26 @@ class BodySizeLimitMiddleware:
                     return
         received = 0
         started = False
+        exceeded = False
 
         async def limited_receive() -> Message:
-            nonlocal received
+            nonlocal received, exceeded
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
                 if received > limit:
+                    exceeded = True
                     raise _BodyTooLarge
             return message
 
         async def tracking_send(message: Message) -> None:
             nonlocal started
+            if exceeded:
+                # The app caught the overflow itself (FastAPI answers 400 "error parsing the body").
+                if message["type"] == "http.response.start" and not started:
+                    started = True
+                    await _send_problem(send, _too_large(limit))
+                return
             if message["type"] == "http.response.start":
                 started = True
             await send(message)
