@@ -11,6 +11,7 @@ from aiokafka import AIOKafkaConsumer
 from bson import Decimal128, ObjectId
 from pymongo import MongoClient
 from sqlalchemy import create_engine, text
+
 from supply_common.kafka import ensure_topics, make_producer
 from supply_common.settings import KafkaSettings
 from supply_common.testing.fixtures import random_name

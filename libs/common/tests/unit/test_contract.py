@@ -10,6 +10,7 @@ import pytest
 from bson import Decimal128, ObjectId
 from bson.json_util import JSONOptions, loads
 from pydantic import ValidationError
+
 from supply_common.contract import (
     METADATA_FIELD,
     SaleBody,
