@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import Engine
-from supply_common.db import make_engine
 
+from supply_common.db import make_engine
 from supply_sales_writer.adapters.outbox import OutboxRow
 from supply_sales_writer.adapters.relay import AfterPublish, ProducerFactory, Relay
 from supply_sales_writer.config import SalesWriterSettings

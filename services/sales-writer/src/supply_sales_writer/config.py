@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Literal
 
 from pydantic import Field
+
 from supply_common.settings import KafkaSettings, MySQLSettings, ServiceSettings
 
 

@@ -13,18 +13,19 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime, timedelta
-from typing import Literal
+from typing import Literal, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge, Histogram
 from sqlalchemy import Connection, Engine
+
 from supply_common.kafka import make_producer
 from supply_common.settings import KafkaSettings
-
 from supply_sales_writer.adapters import outbox
 from supply_sales_writer.adapters.outbox import OutboxRow
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 BACKLOG = Gauge("sales_writer_outbox_backlog", "Outbox rows not yet published.")
 OLDEST_AGE = Gauge("sales_writer_outbox_oldest_unpublished_age_seconds", "Age of the oldest unpublished row.")
@@ -136,9 +137,9 @@ class Relay:
     async def publish_once(self) -> int:
         """Claim, publish and mark one batch; returns how many rows were published."""
         producer = await self._started_producer()
-        connection = await asyncio.to_thread(self.engine.connect)
+        connection = await _in_thread(self.engine.connect)
         try:
-            rows = await asyncio.to_thread(_begin_and_claim, connection, self.batch_size)
+            rows = await _in_thread(_begin_and_claim, connection, self.batch_size)
             if not rows:
                 return 0
             pending = [await producer.send(row.topic, row.payload, key=row.key) for row in rows]
@@ -149,21 +150,21 @@ class Relay:
             PUBLISHED.inc(len(rows))
             if self.after_publish is not None:
                 await self.after_publish(rows)
-            await asyncio.to_thread(_mark_and_commit, connection, [row.id for row in rows], acked)
+            await _in_thread(_mark_and_commit, connection, [row.id for row in rows], acked)
             return len(rows)
         finally:
-            await asyncio.to_thread(connection.close)
+            await _in_thread(connection.close)
 
     async def _housekeeping(self) -> None:
         now = time.monotonic()
         if now >= self._next_gauges:
             self._next_gauges = now + 1.0
-            await asyncio.to_thread(self.update_gauges)
+            await _in_thread(self.update_gauges)
         if now >= self._next_maintenance:
             self._next_maintenance = now + self.maintenance_interval_s
-            await asyncio.to_thread(self.purge)
+            await _in_thread(self.purge)
             if self.maintenance is not None:
-                await asyncio.to_thread(self.maintenance)
+                await _in_thread(self.maintenance)
 
     def update_gauges(self) -> outbox.OutboxStats:
         with self.engine.connect() as connection:
@@ -181,6 +182,18 @@ class Relay:
             total += purged
             if purged < 10_000:
                 return total
+
+
+async def _in_thread(function: Callable[..., T], *args: object) -> T:
+    """Run blocking database work in a thread; on cancellation wait for it before going on, so a
+    connection is never used by two threads at once."""
+    work = asyncio.ensure_future(asyncio.to_thread(function, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        with contextlib.suppress(BaseException):
+            await work
+        raise
 
 
 def _begin_and_claim(connection: Connection, limit: int) -> list[OutboxRow]:

@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
-from supply_common.contract import Sale, sale_hash
 
+from supply_common.contract import Sale, sale_hash
 from supply_sales_writer.adapters.schema import deleted_sales, sale_item_tags, sale_items, sales
 from supply_sales_writer.domain.model import Stored
 

@@ -16,6 +16,7 @@ from typing import Any, Final
 
 from bson import Decimal128, ObjectId
 from bson.json_util import CANONICAL_JSON_OPTIONS, dumps
+
 from supply_common.contract import ITEM_CATALOGUE, PURCHASE_METHODS, STORES
 
 STORE_WEIGHTS: Final = dict(zip(STORES, (0.31, 0.227, 0.159, 0.135, 0.1, 0.069), strict=True))

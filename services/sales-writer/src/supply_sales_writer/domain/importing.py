@@ -14,6 +14,7 @@ from typing import Any
 
 import ijson
 from pydantic import ValidationError
+
 from supply_common.contract import Sale, from_extended_json
 
 

@@ -13,13 +13,13 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
-from supply_common.contract import Actor, SaleBody, canonical
+
+from supply_common.contract import Actor, SaleBody, canonical, rfc3339
 from supply_common.contract.sale import ObjectIdStr
 from supply_common.db import ping
 from supply_common.identity import Identity, require_roles
 from supply_common.problems import FieldError, ProblemError
 from supply_common.web import ReadinessCheck, create_app
-
 from supply_sales_writer.adapters import outbox
 from supply_sales_writer.bootstrap import System, bootstrap
 from supply_sales_writer.config import SalesWriterSettings
@@ -291,7 +291,7 @@ def internal_routes(system: System) -> APIRouter:
             backlog=current.backlog,
             oldest_unpublished_age_s=age,
             relay=relay,
-            last_published_at=last.isoformat().replace("+00:00", "Z") if last else None,
+            last_published_at=rfc3339(last) if last else None,
         )
 
     return router

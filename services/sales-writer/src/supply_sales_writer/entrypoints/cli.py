@@ -12,10 +12,10 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
+
 from supply_common.kafka import ensure_topics
 from supply_common.logs import configure_logging
 from supply_common.serve import run_app
-
 from supply_sales_writer.adapters.migrate import create_database, upgrade
 from supply_sales_writer.bootstrap import bootstrap, make_sales_engine
 from supply_sales_writer.config import SalesWriterSettings

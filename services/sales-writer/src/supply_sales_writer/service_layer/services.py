@@ -13,8 +13,8 @@ from typing import Any, TypeVar
 from bson import ObjectId
 from pymysql.constants import ER
 from sqlalchemy.exc import DBAPIError, IntegrityError
-from supply_common.contract import Actor, EventType, Sale, SaleBody, SaleEvent, canonical, sale_hash
 
+from supply_common.contract import Actor, EventType, Sale, SaleBody, SaleEvent, canonical, sale_hash
 from supply_sales_writer.adapters.idempotency import Remembered
 from supply_sales_writer.adapters.repository import VersionedSale
 from supply_sales_writer.domain.events import change_event

@@ -1,0 +1,147 @@
+"""Real MariaDB and Kafka: a throwaway database (migrated) and throwaway topics per test."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import ConsumerRecord
+from fastapi.testclient import TestClient
+from sqlalchemy import func, select, text
+
+from supply_common.kafka import ensure_topics
+from supply_common.testing.fixtures import random_name
+from supply_sales_writer.adapters.migrate import upgrade
+from supply_sales_writer.adapters.schema import outbox, sales
+from supply_sales_writer.bootstrap import System, bootstrap, make_sales_engine
+from supply_sales_writer.config import SalesWriterSettings
+from supply_sales_writer.entrypoints.app import build_app
+
+WORKER = {"X-User-Id": "worker-1", "X-User-Role": "technical_worker", "X-User-Email": "w@example.com"}
+MANAGER = {"X-User-Id": "boss-1", "X-User-Role": "senior_management", "X-User-Email": "b@example.com"}
+CUSTOMER = {"X-User-Id": "cust-1", "X-User-Role": "customer", "X-User-Email": "c@example.com"}
+
+
+def sale_body(**changes: Any) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "saleDate": "2024-05-01T10:00:00.123Z",
+        "items": [
+            {"name": "pens", "tags": ["writing", "office"], "price": "2.50", "quantity": 3},
+            {"name": "laptop", "tags": ["electronics"], "price": 899.99, "quantity": 1},
+        ],
+        "storeLocation": "London",
+        "customer": {"gender": "F", "age": 40, "email": "x@example.org", "satisfaction": 5},
+        "couponUsed": False,
+        "purchaseMethod": "Online",
+    }
+    body.update(changes)
+    return body
+
+
+@pytest.fixture
+def settings(mysql_url: str, kafka_bootstrap: str, fresh_mysql_database: Callable[[str], str]) -> SalesWriterSettings:
+    configured = SalesWriterSettings(
+        mysql_url=mysql_url,  # type: ignore[arg-type]
+        mysql_database=fresh_mysql_database("sales"),
+        mysql_pool_size=8,
+        kafka_bootstrap_servers=kafka_bootstrap,
+        sales_topic=random_name("sales_events"),
+        dlq_topic=random_name("sales_events_dlq"),
+        sales_topic_partitions=3,
+        relay_poll_interval_s=0.05,
+    )
+    engine = make_sales_engine(configured)
+    upgrade(engine)
+    engine.dispose()
+    asyncio.run(ensure_topics(configured))
+    return configured
+
+
+@pytest.fixture
+def system(settings: SalesWriterSettings) -> Iterator[System]:
+    made = bootstrap(settings)
+    yield made
+    made.engine.dispose()
+
+
+@pytest.fixture
+def client(system: System) -> Iterator[TestClient]:
+    with TestClient(build_app(system=system)) as test_client:
+        yield test_client
+
+
+class Kit:
+    """What the tests need besides the client: headers, bodies, table counts, the topic's contents."""
+
+    worker = WORKER
+    manager = MANAGER
+    customer = CUSTOMER
+
+    def __init__(self, settings: SalesWriterSettings, system: System) -> None:
+        self.settings = settings
+        self.system = system
+
+    @staticmethod
+    def body(**changes: Any) -> dict[str, Any]:
+        return sale_body(**changes)
+
+    def count(self, table: Any = sales) -> int:
+        with self.system.engine.connect() as connection:
+            return connection.execute(select(func.count()).select_from(table)).scalar_one()
+
+    def unpublished(self) -> int:
+        with self.system.engine.connect() as connection:
+            return connection.execute(
+                select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
+            ).scalar_one()
+
+    def execute(self, sql: str) -> None:
+        with self.system.engine.begin() as connection:
+            connection.execute(text(sql))
+
+    def consume(
+        self, expected: int, *, timeout_s: float = 20.0, quiet_s: float = 1.0
+    ) -> list[ConsumerRecord[bytes, bytes]]:
+        """Read the topic from the start until `expected` records came and then nothing for `quiet_s`."""
+        settings = self.settings
+
+        async def main() -> list[ConsumerRecord[bytes, bytes]]:
+            consumer = AIOKafkaConsumer(
+                settings.sales_topic,
+                bootstrap_servers=settings.kafka_bootstrap_servers,
+                auto_offset_reset="earliest",
+                enable_auto_commit=False,
+            )
+            await consumer.start()
+            loop = asyncio.get_running_loop()
+            records: list[ConsumerRecord[bytes, bytes]] = []
+            try:
+                deadline = loop.time() + timeout_s
+                quiet_until = None
+                while loop.time() < deadline:
+                    batch = await consumer.getmany(timeout_ms=100)
+                    fresh = [record for part in batch.values() for record in part]
+                    records.extend(fresh)
+                    if len(records) >= expected:
+                        if fresh or quiet_until is None:
+                            quiet_until = loop.time() + quiet_s
+                        elif loop.time() >= quiet_until:
+                            break
+            finally:
+                await consumer.stop()
+            return records
+
+        return asyncio.run(main())
+
+    @staticmethod
+    def envelopes(records: list[ConsumerRecord[bytes, bytes]]) -> list[dict[str, Any]]:
+        return [json.loads(record.value) for record in records if record.value is not None]
+
+
+@pytest.fixture
+def kit(settings: SalesWriterSettings, system: System) -> Kit:
+    return Kit(settings, system)
