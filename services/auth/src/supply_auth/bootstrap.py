@@ -7,7 +7,6 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Engine
-from supply_common.db import make_engine
 
 from supply_auth.adapters.common_passwords import common_passwords
 from supply_auth.adapters.hashing import Argon2Parameters, PasswordHasher
@@ -16,6 +15,7 @@ from supply_auth.config import MAX_ACCESS_TOKEN_TTL_S, AuthSettings
 from supply_auth.domain.throttle import Limits, ThrottlePolicy
 from supply_auth.service_layer.accounts import Accounts
 from supply_auth.service_layer.unit_of_work import UnitOfWork
+from supply_common.db import make_engine
 
 KEY_RETENTION_S = MAX_ACCESS_TOKEN_TTL_S + 60
 """How long a replaced key stays published: the longest token lifetime plus clock skew."""

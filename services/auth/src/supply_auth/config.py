@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from pydantic import Field, model_validator
+
 from supply_common.settings import MySQLSettings, ProductionGuard, ServiceSettings
 
 OWASP_MIN_MEMORY_KIB = 19 * 1024
@@ -41,7 +42,7 @@ class AuthSettings(ServiceSettings, MySQLSettings, ProductionGuard):
     auth_lock_max_s: int = Field(900, ge=1)
     auth_trusted_proxies: tuple[str, ...] = Field(
         ("127.0.0.1", "::1"),
-        description="Peers whose X-Forwarded-For (last entry) names the client address.",
+        description="Addresses or networks (CIDR) whose X-Forwarded-For (last entry) names the client address.",
     )
 
     @model_validator(mode="after")

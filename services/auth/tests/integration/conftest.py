@@ -10,6 +10,7 @@ from typing import Any
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
+
 from supply_auth.adapters import migrate
 from supply_auth.bootstrap import Auth, bootstrap
 from supply_auth.config import AuthSettings

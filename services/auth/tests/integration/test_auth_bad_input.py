@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import pytest
+
 from supply_common.problems import PROBLEM_JSON
 
 pytestmark = pytest.mark.integration

@@ -5,9 +5,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from typer.testing import CliRunner
+
 from supply_auth.entrypoints.cli import app, read_demo_file
 from supply_common.testing.stack import repo_root
-from typer.testing import CliRunner
 
 pytestmark = pytest.mark.integration
 

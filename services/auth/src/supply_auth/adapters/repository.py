@@ -8,10 +8,10 @@ from datetime import datetime
 import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError
-from supply_common.identity import Role
 
 from supply_auth.adapters.tables import login_attempts, refresh_families, refresh_tokens, users
 from supply_auth.domain.model import User
+from supply_common.identity import Role
 
 
 class DuplicateEmail(Exception):

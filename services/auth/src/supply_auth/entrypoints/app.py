@@ -10,10 +10,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from prometheus_client import Counter
-from supply_common.db import ping
-from supply_common.identity import Role
-from supply_common.problems import FieldError, ProblemError
-from supply_common.web import ReadinessCheck, create_app, problem_response
 
 from supply_auth.adapters.keys import InvalidToken
 from supply_auth.bootstrap import Auth, bootstrap
@@ -32,6 +28,10 @@ from supply_auth.entrypoints.schemas import (
 )
 from supply_auth.service_layer import errors
 from supply_auth.service_layer.accounts import TokenPair
+from supply_common.db import ping
+from supply_common.identity import Role
+from supply_common.problems import FieldError, ProblemError
+from supply_common.web import ReadinessCheck, create_app, problem_response
 
 log = logging.getLogger(__name__)
 
@@ -68,11 +68,33 @@ _PROBLEMS: Mapping[type[Exception], Callable[[Exception], ProblemError]] = {
 }
 
 
-def client_address(request: Request, trusted_proxies: tuple[str, ...]) -> str:
+class TrustedProxies:
+    """Peers (addresses, networks, or plain names) whose X-Forwarded-For is believed."""
+
+    def __init__(self, entries: tuple[str, ...]) -> None:
+        self.names = set(entries)
+        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
+        for entry in entries:
+            try:
+                self.networks.append(ipaddress.ip_network(entry, strict=False))
+            except ValueError:
+                continue
+
+    def __contains__(self, peer: str) -> bool:
+        if peer in self.names:
+            return True
+        try:
+            address = ipaddress.ip_address(peer)
+        except ValueError:
+            return False
+        return any(address in network for network in self.networks)
+
+
+def client_address(request: Request, trusted_proxies: TrustedProxies) -> str:
     """The caller's address; behind a trusted proxy, the last X-Forwarded-For entry."""
     peer = request.client.host if request.client else "unknown"
     forwarded = request.headers.get("x-forwarded-for")
-    if peer in trusted_proxies and forwarded:
+    if forwarded and peer in trusted_proxies:
         candidate = forwarded.split(",")[-1].strip()
         try:
             return str(ipaddress.ip_address(candidate))
@@ -84,7 +106,7 @@ def client_address(request: Request, trusted_proxies: tuple[str, ...]) -> str:
 def make_router(auth: Auth) -> APIRouter:
     router = APIRouter()
     accounts = auth.accounts
-    trusted = auth.settings.auth_trusted_proxies
+    trusted = TrustedProxies(auth.settings.auth_trusted_proxies)
 
     def claims(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Mapping[str, Any]:
         if credentials is None or credentials.scheme.lower() != "bearer":

@@ -7,15 +7,15 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from supply_common.db import make_engine
-from supply_common.identity import ROLES
-from supply_common.logs import configure_logging
-from supply_common.serve import run_app
 
 from supply_auth.adapters import migrate as migrations
 from supply_auth.bootstrap import bootstrap, key_store
 from supply_auth.config import AuthSettings
 from supply_auth.service_layer.errors import EmailTaken, InvalidInput
+from supply_common.db import make_engine
+from supply_common.identity import ROLES
+from supply_common.logs import configure_logging
+from supply_common.serve import run_app
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Supply Store auth.")
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import datetime
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
-from supply_common.identity import Role
 
 from supply_auth.domain.model import User
+from supply_common.identity import Role
 
 
 class StrictBody(BaseModel):

@@ -10,8 +10,6 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
-from supply_common.identity import Role
-
 from supply_auth.adapters.hashing import PasswordHasher
 from supply_auth.adapters.keys import TokenService
 from supply_auth.adapters.repository import DuplicateEmail
@@ -40,6 +38,7 @@ from supply_auth.service_layer.errors import (
     UserNotFound,
 )
 from supply_auth.service_layer.unit_of_work import UnitOfWork
+from supply_common.identity import Role
 
 log = logging.getLogger("supply_auth.events")
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from alembic import context
+
 from supply_auth.adapters.tables import metadata
 
 connection = context.config.attributes["connection"]

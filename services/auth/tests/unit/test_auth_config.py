@@ -1,0 +1,92 @@
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import pytest
+from pydantic import ValidationError
+
+from supply_auth.adapters.hashing import Argon2Parameters, PasswordHasher
+from supply_auth.bootstrap import bootstrap
+from supply_auth.config import AuthSettings
+from supply_auth.entrypoints.app import TrustedProxies, client_address
+
+
+def settings(**values):
+    return AuthSettings(_env_file=None, **values)
+
+
+def test_defaults_are_the_service_defaults():
+    s = settings()
+    assert s.port == 8001
+    assert s.mysql_database == "auth"
+    assert s.database_url().split("?")[0].endswith("/auth")
+    assert s.auth_access_token_ttl_s == 300
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"auth_access_token_ttl_s": 301},
+        {"auth_argon2_memory_kib": 19455},
+        {"auth_argon2_time_cost": 1},
+        {"auth_account_slowdown_after": 5, "auth_account_lock_after": 4},
+    ],
+)
+def test_unsafe_settings_are_refused(values):
+    with pytest.raises(ValidationError):
+        settings(**values)
+
+
+def test_production_needs_an_explicit_keys_folder():
+    with pytest.raises(ValidationError, match="AUTH_KEYS_DIR"):
+        settings(environment="production", mysql_url="mysql+pymysql://u:p@db:3306")
+
+
+def test_production_with_an_empty_keys_folder_fails_at_start(tmp_path):
+    s = settings(environment="production", mysql_url="mysql+pymysql://u:p@db:3306", auth_keys_dir=tmp_path)
+    with pytest.raises(RuntimeError, match="no signing key"):
+        bootstrap(s)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_development_makes_its_first_key(tmp_path):
+    auth = bootstrap(settings(environment="development", auth_keys_dir=tmp_path / "keys"))
+    assert len(list((tmp_path / "keys").glob("ed25519-*.pem"))) == 1
+    auth.close()
+
+
+def test_hashes_are_argon2id_and_upgrade_when_parameters_rise():
+    weaker = PasswordHasher(Argon2Parameters(19456, 2, 1))
+    stronger = PasswordHasher(Argon2Parameters(19456, 3, 1))
+    stored = weaker.hash("a sturdy passphrase")
+
+    assert stored.startswith("$argon2id$v=19$m=19456,t=2,p=1$")
+    assert weaker.verify("a sturdy passphrase", stored) == (True, None)
+    ok, upgraded = stronger.verify("a sturdy passphrase", stored)
+    assert ok
+    assert upgraded is not None
+    assert upgraded.startswith("$argon2id$v=19$m=19456,t=3,p=1$")
+    assert weaker.verify("wrong passphrase!", stored) == (False, None)
+    assert weaker.verify("anything at all", None) == (False, None)
+    assert weaker.verify("anything at all", "not a hash") == (False, None)
+
+
+def request(peer, forwarded=None):
+    headers = {"x-forwarded-for": forwarded} if forwarded else {}
+    return SimpleNamespace(client=SimpleNamespace(host=peer), headers=headers)
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "expected"),
+    [
+        ("127.0.0.1", "203.0.113.5", "203.0.113.5"),
+        ("127.0.0.1", "6.6.6.6, 203.0.113.5", "203.0.113.5"),
+        ("172.18.0.4", "203.0.113.5", "203.0.113.5"),
+        ("198.51.100.1", "203.0.113.5", "198.51.100.1"),
+        ("127.0.0.1", "not-an-ip", "127.0.0.1"),
+        ("127.0.0.1", None, "127.0.0.1"),
+    ],
+)
+def test_the_client_address_comes_from_x_forwarded_for_only_behind_a_trusted_proxy(peer, forwarded, expected):
+    trusted = TrustedProxies(("127.0.0.1", "::1", "172.16.0.0/12"))
+    assert client_address(request(peer, forwarded), trusted) == expected  # type: ignore[arg-type]

@@ -1,0 +1,100 @@
+from __future__ import annotations
+
+import pytest
+
+from supply_auth.adapters.common_passwords import common_passwords
+from supply_auth.domain.model import (
+    USER_ID,
+    DomainError,
+    new_user_id,
+    normalise_email,
+    validate_email,
+    validate_name,
+    validate_role,
+)
+from supply_auth.domain.passwords import check_password
+from supply_auth.domain.throttle import Limits, ThrottlePolicy
+
+
+def test_emails_are_trimmed_and_case_folded():
+    assert normalise_email("  Ada.Lovelace@Example.COM\t") == "ada.lovelace@example.com"
+    assert validate_email("O'Brien@Example.ie") == "o'brien@example.ie"
+
+
+@pytest.mark.parametrize(
+    "email",
+    ["", "plain", "a@b", "@example.com", "a b@example.com", "a@@example.com", "a@example.", "x" * 65 + "@e.com"],
+)
+def test_malformed_emails_are_refused(email):
+    with pytest.raises(DomainError) as error:
+        validate_email(email)
+    assert error.value.field == "email"
+
+
+@pytest.mark.parametrize("name", ["", "   ", "tab\there", "zero\u200bwidth", "n" * 101])
+def test_bad_names_are_refused(name):
+    with pytest.raises(DomainError):
+        validate_name(name)
+
+
+def test_roles_are_the_three_known_ones():
+    assert validate_role("technical_worker") == "technical_worker"
+    with pytest.raises(DomainError):
+        validate_role("admin")
+
+
+def test_user_ids_are_26_characters_and_ordered_by_time():
+    earlier, later = new_user_id(1_700_000_000_000), new_user_id(1_700_000_000_001)
+    assert USER_ID.match(earlier)
+    assert earlier < later
+    assert len({new_user_id() for _ in range(1000)}) == 1000
+
+
+@pytest.mark.parametrize(
+    ("password", "reason"),
+    [
+        ("elevenchars", "at least 12"),
+        ("p" * 60 + "q" * 69, "at most 128"),
+        ("123456654321", "common"),
+        ("Password1234", "common"),
+        ("ada@example.com", "email"),
+        ("  ADA  ", "at least 12"),
+        ("abababababababab", "repeated"),
+    ],
+)
+def test_password_policy(password, reason):
+    with pytest.raises(DomainError) as error:
+        check_password(password, common_passwords(), email="ada@example.com", name="Ada")
+    assert reason in error.value.reason
+
+
+def test_long_passphrases_without_composition_pass():
+    check_password("correct horse battery staple", common_passwords(), email="ada@example.com")
+    check_password("ünïcødé pässwörd", common_passwords())
+
+
+def test_the_common_list_is_the_maintained_zxcvbn_list():
+    assert len(common_passwords()) >= 30_000 - 100
+    assert "qwerty123456" in common_passwords()
+
+
+POLICY = ThrottlePolicy(
+    window_s=900,
+    account=Limits(slowdown_after=3, lock_after=5),
+    address=Limits(slowdown_after=10, lock_after=30),
+    slowdown_base_s=1,
+    lock_base_s=60,
+    lock_max_s=900,
+)
+
+
+def test_throttle_slows_down_then_locks_with_a_cap():
+    waits = [POLICY.wait_after(n, POLICY.account) for n in range(1, 12)]
+    assert waits == [0, 0, 1, 2, 60, 120, 240, 480, 900, 900, 900]
+    assert POLICY.wait_after(10_000, POLICY.account) == 900
+
+
+def test_address_limits_are_looser_than_account_limits():
+    assert POLICY.wait_after(9, POLICY.address) == 0
+    assert POLICY.wait_after(10, POLICY.address) == 1
+    assert POLICY.wait_after(30, POLICY.address) == 60
