@@ -1,0 +1,158 @@
+"""Faults: a relay dying between publish and mark, Kafka away, MySQL away."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter, defaultdict
+
+import pytest
+from fastapi.testclient import TestClient
+
+from supply_common.testing import SAMPLE_DATASET
+from supply_sales_writer.adapters.outbox import OutboxRow
+from supply_sales_writer.bootstrap import bootstrap
+from supply_sales_writer.config import SalesWriterSettings
+from supply_sales_writer.entrypoints.app import build_app
+
+pytestmark = pytest.mark.integration
+
+
+class Killed(Exception):
+    pass
+
+
+async def _die(rows: list[OutboxRow]) -> None:
+    raise Killed
+
+
+def test_a_relay_killed_after_publishing_before_marking_duplicates_but_never_loses(kit) -> None:
+    quiet = bootstrap(kit.settings.model_copy(update={"relay_enabled": False}))
+    with TestClient(build_app(system=quiet)) as client:
+        ids = [client.post("/sales", json=kit.body(), headers=kit.worker).json()["id"] for _ in range(5)]
+    assert kit.unpublished() == 5
+
+    dying = kit.system.new_relay(after_publish=_die)
+    with pytest.raises(Killed):
+        asyncio.run(_publish_and_close(dying))
+    assert kit.unpublished() == 5
+
+    assert asyncio.run(_publish_and_close(kit.system.new_relay())) == 5
+    assert kit.unpublished() == 0
+
+    events = kit.envelopes(kit.consume(10))
+    seen = Counter((e["sale_id"], e["version"]) for e in events)
+    assert seen == {(sale_id, 1): 2 for sale_id in ids}
+
+
+async def _publish_and_close(relay) -> int:
+    try:
+        return await relay.publish_once()
+    finally:
+        await relay._close_producer()
+
+
+def test_with_kafka_unreachable_writes_succeed_and_all_events_arrive_in_per_key_order_later(kit) -> None:
+    broker_down = kit.settings.model_copy(update={"kafka_bootstrap_servers": "127.0.0.1:1"})
+    system = bootstrap(broker_down)
+    started = time.monotonic()
+    with TestClient(build_app(system=system)) as client:
+        ids = []
+        for _ in range(50):
+            created = client.post("/sales", json=kit.body(), headers=kit.worker)
+            assert created.status_code == 201
+            ids.append(created.json()["id"])
+        for version in (1, 2, 3):
+            for sale_id in ids:
+                changed = kit.body(
+                    customer={"gender": "F", "age": 40 + version, "email": "x@example.org", "satisfaction": 3}
+                )
+                response = client.put(
+                    f"/sales/{sale_id}", json=changed, headers=kit.worker | {"If-Match": f'"{version}"'}
+                )
+                assert response.status_code == 200
+        elapsed = time.monotonic() - started
+        ready = client.get("/readyz")
+        assert ready.status_code == 200
+        assert ready.json()["checks"]["relay"] == "degraded"
+        stats = client.get("/internal/outbox/stats").json()
+        assert stats["backlog"] == 200
+        assert stats["relay"] == "degraded"
+        assert stats["oldest_unpublished_age_s"] > 0
+    system.engine.dispose()
+    assert elapsed < 30
+
+    async def drain() -> None:
+        relay = kit.system.new_relay(poll_interval_s=0.05)
+        task = asyncio.create_task(relay.run())
+        try:
+            for _ in range(200):
+                if kit.unpublished() == 0:
+                    return
+                await asyncio.sleep(0.1)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+
+    asyncio.run(drain())
+    assert kit.unpublished() == 0
+    events = kit.envelopes(kit.consume(200))
+    assert len(events) == 200
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for event in events:
+        by_key[event["sale_id"]].append(event["version"])
+    assert by_key == {sale_id: [1, 2, 3, 4] for sale_id in ids}
+
+
+def test_the_relay_recovers_when_the_broker_comes_back(kit) -> None:
+    """The same relay, first pointed at no broker, then at the real one: degraded, then ok."""
+    real = kit.settings.kafka_bootstrap_servers
+    address = {"servers": "127.0.0.1:1"}
+    from supply_common.kafka import make_producer
+
+    relay = kit.system.new_relay(
+        producer_factory=lambda: make_producer(
+            kit.settings.model_copy(update={"kafka_bootstrap_servers": address["servers"]}), request_timeout_ms=2000
+        )
+    )
+    with TestClient(
+        build_app(system=kit.system.__class__(kit.settings, kit.system.engine, kit.system.service, relay))
+    ) as client:
+        sale_id = client.post("/sales", json=kit.body(), headers=kit.worker).json()["id"]
+        time.sleep(0.5)
+        assert client.get("/internal/outbox/stats").json()["relay"] == "degraded"
+        address["servers"] = real
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline and client.get("/internal/outbox/stats").json()["backlog"]:
+            time.sleep(0.1)
+        stats = client.get("/internal/outbox/stats").json()
+        assert stats == stats | {"backlog": 0, "relay": "ok"}
+    assert [e["sale_id"] for e in kit.envelopes(kit.consume(1))] == [sale_id]
+
+
+def test_mysql_unreachable_gives_503_quickly(kit) -> None:
+    url = kit.settings.mysql_url.get_secret_value().rsplit("@", 1)[0] + "@127.0.0.1:1"
+    away = SalesWriterSettings(**(kit.settings.model_dump() | {"mysql_url": url, "relay_enabled": False}))
+    system = bootstrap(away)
+    with TestClient(build_app(system=system), raise_server_exceptions=False) as client:
+        for method, path, extra in [
+            ("post", "/sales", {"json": kit.body()}),
+            ("get", "/sales/5bd761dcae323e45a93ccfe8", {}),
+            (
+                "put",
+                "/sales/5bd761dcae323e45a93ccfe8",
+                {"json": kit.body(), "headers": kit.worker | {"If-Match": '"1"'}},
+            ),
+            ("post", "/sales/import", {"content": SAMPLE_DATASET.read_bytes()}),
+        ]:
+            headers = extra.pop("headers", kit.worker)
+            started = time.monotonic()
+            response = getattr(client, method)(path, headers=headers, **extra)
+            assert time.monotonic() - started < 5
+            assert response.status_code == 503, (path, response.text)
+            assert response.headers["content-type"] == "application/problem+json"
+            assert response.headers["Retry-After"]
+        started = time.monotonic()
+        assert client.get("/readyz").status_code == 503
+        assert time.monotonic() - started < 5
+    assert kit.count() == 0

@@ -1,0 +1,115 @@
+"""Import of mongoexport output over HTTP and from the command line."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from bson.json_util import RELAXED_JSON_OPTIONS, dumps, loads
+from fastapi.testclient import TestClient
+from typer.testing import CliRunner
+
+from supply_common.contract import from_extended_json, sale_hash
+from supply_common.testing import SAMPLE_DATASET
+from supply_sales_writer.adapters.schema import outbox
+from supply_sales_writer.entrypoints.cli import app as cli
+
+pytestmark = pytest.mark.integration
+WORKER = {"X-User-Id": "worker-1", "X-User-Role": "technical_worker"}
+
+
+def _import(client: TestClient, content: bytes) -> dict:
+    response = client.post("/sales/import", content=content, headers=WORKER)
+    assert response.status_code == 200, response.text
+    return response.json()
+
+
+def test_importing_the_sample_gives_7_created_then_7_unchanged(client: TestClient, kit) -> None:
+    content = SAMPLE_DATASET.read_bytes()
+    assert _import(client, content) == {"created": 7, "updated": 0, "unchanged": 0, "rejected": 0, "errors": []}
+    assert _import(client, content) == {"created": 0, "updated": 0, "unchanged": 7, "rejected": 0, "errors": []}
+    assert kit.count() == 7
+    assert kit.count(outbox) == 7
+
+    events = kit.envelopes(kit.consume(7))
+    originals = {sale.id: sale for sale in map(from_extended_json, content.decode().splitlines())}
+    assert {e["sale_id"] for e in events} == set(originals)
+    assert all(e["version"] == 1 and e["event_type"] == "sale.created" for e in events)
+    for event in events:
+        assert sale_hash(from_extended_json(json.dumps(event["data"]))) == sale_hash(originals[event["sale_id"]])
+    first = client.get("/sales/5bd761dcae323e45a93ccfe8", headers=WORKER).json()
+    assert first["sale"]["items"][0] == {
+        "name": "printer paper",
+        "tags": ["office", "stationary"],
+        "price": "40.01",
+        "quantity": 2,
+    }
+
+
+def test_a_json_array_in_relaxed_extended_json_is_the_same_content(client: TestClient, kit) -> None:
+    _import(client, SAMPLE_DATASET.read_bytes())
+    documents = [loads(line) for line in SAMPLE_DATASET.read_text().splitlines()]
+    relaxed = ("[" + ",\n".join(dumps(doc, json_options=RELAXED_JSON_OPTIONS) for doc in documents) + "]").encode()
+    assert _import(client, relaxed)["unchanged"] == 7
+
+
+def test_changed_records_get_a_new_version_and_bad_ones_are_reported_by_line(client: TestClient, kit) -> None:
+    lines = SAMPLE_DATASET.read_text().splitlines()
+    _import(client, "\n".join(lines).encode())
+    changed = json.loads(lines[2])
+    changed["couponUsed"] = not changed["couponUsed"]
+    bad_price = json.loads(lines[3])
+    bad_price["items"][0]["price"] = {"$numberDecimal": "-1"}
+    content = "\n".join([lines[0], json.dumps(changed), "{not json", json.dumps(bad_price), "", lines[4]]).encode()
+    result = _import(client, content)
+    assert (result["created"], result["updated"], result["unchanged"], result["rejected"]) == (0, 1, 2, 2)
+    assert [error["line"] for error in result["errors"]] == [3, 4]
+    assert "items.0.price" in result["errors"][1]["reason"]
+    sale_id = changed["_id"]["$oid"]
+    assert client.get(f"/sales/{sale_id}", headers=WORKER).json()["version"] == 2
+    assert kit.count(outbox) == 8
+
+
+def test_a_deleted_sale_imported_again_continues_its_versions(client: TestClient, kit) -> None:
+    _import(client, SAMPLE_DATASET.read_bytes())
+    sale_id = "5bd761dcae323e45a93ccfe8"
+    assert client.delete(f"/sales/{sale_id}", headers=WORKER | {"If-Match": '"1"'}).status_code == 204
+    assert _import(client, SAMPLE_DATASET.read_bytes()) == {
+        "created": 1,
+        "updated": 0,
+        "unchanged": 6,
+        "rejected": 0,
+        "errors": [],
+    }
+    assert client.get(f"/sales/{sale_id}", headers=WORKER).json()["version"] == 3
+    versions = [e["version"] for e in kit.envelopes(kit.consume(9)) if e["sale_id"] == sale_id]
+    assert versions == [1, 2, 3]
+
+
+def test_a_broken_json_array_keeps_the_records_before_the_fault(client: TestClient, kit) -> None:
+    records = [json.loads(line) for line in SAMPLE_DATASET.read_text().splitlines()[:2]]
+    content = ("[" + ",".join(json.dumps(r) for r in records) + ", {broken").encode()
+    result = _import(client, content)
+    assert (result["created"], result["rejected"]) == (2, 1)
+    assert result["errors"][0]["line"] == 3
+
+
+def test_the_command_line_generates_and_imports_a_file(kit, tmp_path, monkeypatch) -> None:
+    for name, value in {
+        "MYSQL_URL": kit.settings.mysql_url.get_secret_value(),
+        "MYSQL_DATABASE": kit.settings.mysql_database,
+        "KAFKA_BOOTSTRAP_SERVERS": kit.settings.kafka_bootstrap_servers,
+        "SALES_TOPIC": kit.settings.sales_topic,
+    }.items():
+        monkeypatch.setenv(name, value)
+    target = tmp_path / "sales.json"
+    runner = CliRunner()
+    assert runner.invoke(cli, ["generate", "1200", "--out", str(target), "--seed", "3"]).exit_code == 0
+    assert len(target.read_text().splitlines()) == 1200
+    first = runner.invoke(cli, ["import", str(target)])
+    assert first.exit_code == 0, first.output
+    assert "created 1200, updated 0, unchanged 0, rejected 0" in first.output
+    second = runner.invoke(cli, ["import", str(target)])
+    assert "created 0, updated 0, unchanged 1200, rejected 0" in second.output
+    assert kit.count() == 1200
+    assert kit.count(outbox) == 1200

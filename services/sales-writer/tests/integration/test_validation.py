@@ -1,0 +1,105 @@
+"""Every rule of the data dictionary: a bad value gets a 4xx naming the field, and nothing is written."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from supply_sales_writer.adapters.schema import outbox
+
+pytestmark = pytest.mark.integration
+
+ITEM = {"name": "pens", "tags": ["office"], "price": "2.50", "quantity": 3}
+CUSTOMER = {"gender": "F", "age": 40, "email": "x@example.org", "satisfaction": 5}
+
+
+def item(**changes: Any) -> dict[str, Any]:
+    return {"items": [ITEM | changes]}
+
+
+def customer(**changes: Any) -> dict[str, Any]:
+    return {"customer": CUSTOMER | changes}
+
+
+CASES = [
+    ("no items", {"items": []}, "items"),
+    ("101 items", {"items": [ITEM] * 101}, "items"),
+    ("empty item name", item(name=""), "items.0.name"),
+    ("blank item name", item(name="   "), "items.0.name"),
+    ("negative price", item(price="-0.01"), "items.0.price"),
+    ("three decimals", item(price="1.005"), "items.0.price"),
+    ("price not a number", item(price="cheap"), "items.0.price"),
+    ("quantity zero", item(quantity=0), "items.0.quantity"),
+    ("quantity as text", item(quantity="2"), "items.0.quantity"),
+    ("fractional quantity", item(quantity=1.5), "items.0.quantity"),
+    ("unknown item field", item(colour="red"), "items.0.colour"),
+    ("tag not a string", item(tags=[1]), "items.0.tags.0"),
+    ("unknown purchase method", {"purchaseMethod": "Fax"}, "purchaseMethod"),
+    ("unknown store", {"storeLocation": "Paris"}, "storeLocation"),
+    ("operator as store", {"storeLocation": {"$ne": None}}, "storeLocation"),
+    ("coupon as text", {"couponUsed": "yes"}, "couponUsed"),
+    ("date without zone", {"saleDate": "2024-05-01T10:00:00"}, "saleDate"),
+    ("date not a date", {"saleDate": "yesterday"}, "saleDate"),
+    ("satisfaction 0", customer(satisfaction=0), "customer.satisfaction"),
+    ("satisfaction 6", customer(satisfaction=6), "customer.satisfaction"),
+    ("age -1", customer(age=-1), "customer.age"),
+    ("age 121", customer(age=121), "customer.age"),
+    ("age as text", customer(age="40"), "customer.age"),
+    ("bad email", customer(email="not-an-email"), "customer.email"),
+    ("unknown customer field", customer(vip=True), "customer.vip"),
+    ("unknown top-level field", {"role": "admin"}, "role"),
+    ("client-chosen _id", {"_id": "5bd761dcae323e45a93ccfe8"}, "_id"),
+]
+
+
+def _fields(response: Any) -> set[str]:
+    return {error["field"] for error in response.json()["errors"]}
+
+
+@pytest.mark.parametrize(("changes", "field"), [case[1:] for case in CASES], ids=[case[0] for case in CASES])
+def test_a_bad_value_is_refused_naming_the_field_and_nothing_is_written(
+    client: TestClient, kit, changes: dict[str, Any], field: str
+) -> None:
+    response = client.post("/sales", json=kit.body(**changes), headers=kit.worker)
+    assert response.status_code == 422
+    assert response.headers["content-type"] == "application/problem+json"
+    assert any(f == field or f.startswith(field + ".") for f in _fields(response)), response.json()
+    assert kit.count() == 0
+    assert kit.count(outbox) == 0
+
+
+def test_a_missing_field_is_named(client: TestClient, kit) -> None:
+    body = kit.body()
+    del body["purchaseMethod"]
+    response = client.post("/sales", json=body, headers=kit.worker)
+    assert response.status_code == 422
+    assert "purchaseMethod" in _fields(response)
+
+
+@pytest.mark.parametrize(("changes", "field"), [CASES[5][1:], CASES[19][1:], CASES[25][1:]])
+def test_a_bad_replacement_leaves_the_sale_as_it_was(
+    client: TestClient, kit, changes: dict[str, Any], field: str
+) -> None:
+    sale_id = client.post("/sales", json=kit.body(), headers=kit.worker).json()["id"]
+    before = client.get(f"/sales/{sale_id}", headers=kit.worker).json()
+    response = client.put(f"/sales/{sale_id}", json=kit.body(**changes), headers=kit.worker | {"If-Match": '"1"'})
+    assert response.status_code == 422
+    assert any(f == field or f.startswith(field + ".") for f in _fields(response))
+    assert client.get(f"/sales/{sale_id}", headers=kit.worker).json() == before
+    assert kit.count(outbox) == 1
+
+
+def test_a_body_over_the_limit_is_413_and_nothing_is_written(client: TestClient, kit) -> None:
+    padding = b" " * (kit.settings.max_body_bytes + 1)
+    response = client.post("/sales", content=padding, headers=kit.worker | {"content-type": "application/json"})
+    assert response.status_code == 413
+    assert kit.count() == 0
+
+
+def test_an_idempotency_key_that_is_not_printable_ascii_is_refused(client: TestClient, kit) -> None:
+    response = client.post("/sales", json=kit.body(), headers=kit.worker | {"Idempotency-Key": "a b"})
+    assert response.status_code == 422
+    assert "header.Idempotency-Key" in _fields(response)
+    assert kit.count() == 0
