@@ -56,7 +56,7 @@ def describe(error: Exception) -> str:
 def parse_record(line: int, text: str | bytes) -> Parsed | Rejected:
     try:
         return Parsed(line, from_extended_json(text))
-    except (ValueError, TypeError, KeyError, OverflowError) as exc:
+    except Exception as exc:  # noqa: BLE001 - whatever is wrong with one record, the others go on
         return Rejected(line, describe(exc))
 
 

@@ -1,0 +1,67 @@
+"""Creates per second against a running `sales-writer serve`, at the given concurrencies.
+
+    uv run python services/sales-writer/scripts/bench_creates.py --url http://127.0.0.1:8002 \
+        --seconds 10 --concurrency 1 --concurrency 16
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+
+import httpx
+
+HEADERS = {"X-User-Id": "bench", "X-User-Role": "technical_worker", "content-type": "application/json"}
+BODY = json.dumps(
+    {
+        "saleDate": "2024-05-01T10:00:00.123Z",
+        "items": [
+            {"name": "pens", "tags": ["writing", "office", "school", "stationary"], "price": "2.50", "quantity": 3},
+            {"name": "notepad", "tags": ["office", "writing", "school"], "price": "12.10", "quantity": 2},
+            {"name": "laptop", "tags": ["electronics", "school", "office"], "price": "899.99", "quantity": 1},
+        ],
+        "storeLocation": "Denver",
+        "customer": {"gender": "F", "age": 40, "email": "bench@example.org", "satisfaction": 4},
+        "couponUsed": False,
+        "purchaseMethod": "In store",
+    }
+).encode()
+
+
+async def run(url: str, concurrency: int, seconds: float) -> tuple[float, list[float]]:
+    latencies: list[float] = []
+    deadline = time.perf_counter() + seconds
+    limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
+    async with httpx.AsyncClient(base_url=url, limits=limits, timeout=30) as client:
+
+        async def worker() -> None:
+            while time.perf_counter() < deadline:
+                started = time.perf_counter()
+                response = await client.post("/sales", content=BODY, headers=HEADERS)
+                if response.status_code != 201:
+                    raise RuntimeError(f"{response.status_code}: {response.text[:200]}")
+                latencies.append(time.perf_counter() - started)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        elapsed = time.perf_counter() - started
+    return len(latencies) / elapsed, sorted(latencies)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", default="http://127.0.0.1:8002")
+    parser.add_argument("--seconds", type=float, default=10)
+    parser.add_argument("--concurrency", type=int, action="append")
+    args = parser.parse_args()
+    for concurrency in args.concurrency or [1, 16]:
+        rate, latencies = asyncio.run(run(args.url, concurrency, args.seconds))
+        p50 = latencies[len(latencies) // 2] * 1000
+        p99 = latencies[int(len(latencies) * 0.99)] * 1000
+        print(f"concurrency {concurrency}: {rate:.0f} creates/s, latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")
+
+
+if __name__ == "__main__":
+    main()

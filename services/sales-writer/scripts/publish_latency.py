@@ -1,0 +1,72 @@
+"""Idle publish latency: from a create's commit (`occurred_at`) to the event's receipt by a consumer.
+
+Creates one sale at a time, waits for its event, pauses, repeats. Needs a running `sales-writer
+serve` and the broker it publishes to:
+
+    uv run python services/sales-writer/scripts/publish_latency.py --url http://127.0.0.1:8002 \
+        --bootstrap 127.0.0.1:9092 --topic sales.events --count 200
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import time
+from datetime import UTC, datetime
+
+import httpx
+from aiokafka import AIOKafkaConsumer
+
+HEADERS = {"X-User-Id": "bench", "X-User-Role": "technical_worker"}
+BODY = {
+    "saleDate": "2024-05-01T10:00:00.123Z",
+    "items": [{"name": "pens", "tags": ["office"], "price": "2.50", "quantity": 3}],
+    "storeLocation": "Austin",
+    "customer": {"gender": "M", "age": 33, "email": "latency@example.org", "satisfaction": 4},
+    "couponUsed": False,
+    "purchaseMethod": "Online",
+}
+
+
+async def main(url: str, bootstrap: str, topic: str, count: int, pause_s: float) -> None:
+    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="latest")
+    await consumer.start()
+    await consumer.seek_to_end()
+    await asyncio.sleep(1)
+    samples: list[float] = []
+    try:
+        async with httpx.AsyncClient(base_url=url, timeout=10) as client:
+            for _ in range(count):
+                sale_id = (await client.post("/sales", json=BODY, headers=HEADERS)).json()["id"]
+                deadline = time.monotonic() + 5
+                while time.monotonic() < deadline:
+                    batch = await consumer.getmany(timeout_ms=50)
+                    received = datetime.now(UTC)
+                    event = next(
+                        (json.loads(r.value) for part in batch.values() for r in part if r.key == sale_id.encode()),
+                        None,
+                    )
+                    if event is not None:
+                        committed = datetime.fromisoformat(event["occurred_at"].replace("Z", "+00:00"))
+                        samples.append((received - committed).total_seconds() * 1000)
+                        break
+                await asyncio.sleep(pause_s)
+    finally:
+        await consumer.stop()
+    samples.sort()
+    print(
+        f"{len(samples)} events: commit to consumer receipt p50 {samples[len(samples) // 2]:.1f} ms, "
+        f"p99 {samples[int(len(samples) * 0.99)]:.1f} ms, max {samples[-1]:.1f} ms"
+    )
+
+
+if __name__ == "__main__":
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--url", default="http://127.0.0.1:8002")
+    parser.add_argument("--bootstrap", default="127.0.0.1:9092")
+    parser.add_argument("--topic", default="sales.events")
+    parser.add_argument("--count", type=int, default=200)
+    parser.add_argument("--pause", type=float, default=0.3)
+    args = parser.parse_args()
+    asyncio.run(main(args.url, args.bootstrap, args.topic, args.count, args.pause))
