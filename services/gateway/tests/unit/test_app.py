@@ -8,6 +8,7 @@ from typing import Any
 
 import httpx
 import pytest
+
 from supply_gateway.bootstrap import bootstrap
 from supply_gateway.config import GatewaySettings
 from supply_gateway.entrypoints.app import build_app
@@ -114,7 +115,8 @@ async def test_upstream_down_is_a_503_and_opens_the_circuit(gateway) -> None:
         assert response.status_code == 503
     calls = len(upstreams.seen)
     response = await client.get("/api/sales", headers=bearer("senior_management"))
-    assert response.status_code == 503 and "circuit open" in response.json()["detail"]
+    assert response.status_code == 503
+    assert "circuit open" in response.json()["detail"]
     assert len(upstreams.seen) == calls, "an open circuit does not call the upstream"
     assert int(response.headers["retry-after"]) >= 1
 
@@ -229,7 +231,8 @@ async def test_replication_is_one_object(gateway) -> None:
     assert body["freshness"]["last_applied_occurred_at"] == "2024-01-01T00:00:00.000Z"
     upstreams.down.add("projector")
     body = (await client.get("/api/ops/replication", headers=bearer("technical_worker"))).json()
-    assert body["status"] == "partial" and body["errors"][0]["source"] == "projector"
+    assert body["status"] == "partial"
+    assert body["errors"][0]["source"] == "projector"
 
 
 async def test_openapi_lists_public_paths_with_roles(gateway) -> None:
@@ -239,7 +242,8 @@ async def test_openapi_lists_public_paths_with_roles(gateway) -> None:
     assert "senior_management" in document["paths"]["/api/users"]["post"]["description"]
     assert "/api/sales/{id}" in document["paths"]
     docs = await client.get("/docs")
-    assert docs.status_code == 200 and "/api/ops/replication" in docs.text
+    assert docs.status_code == 200
+    assert "/api/ops/replication" in docs.text
 
 
 async def test_bodies_over_the_limit_are_refused(gateway) -> None:

@@ -1,6 +1,7 @@
 from pathlib import Path
 
 import pytest
+
 from supply_common.identity import ROLES
 from supply_gateway.domain.policy import GATEWAY, POLICY, Policy, RateClass
 
@@ -70,7 +71,8 @@ def test_roles_per_row() -> None:
 
 def test_path_parameters_are_quoted_for_the_upstream() -> None:
     match = policy.resolve("PATCH", "/api/users/a~b.c")
-    assert match is not None and match.upstream_path == "/users/a~b.c"
+    assert match is not None
+    assert match.upstream_path == "/users/a~b.c"
 
 
 def test_the_readme_shows_the_table_as_it_is() -> None:

@@ -17,7 +17,8 @@ def test_the_bucket_allows_a_burst_then_refuses_with_a_retry_after() -> None:
     limiter = RateLimiter(Limit.per_minute(10, burst=5), clock=clock)
     assert all(limiter.check("1.2.3.4").allowed for _ in range(5))
     refused = limiter.check("1.2.3.4")
-    assert not refused.allowed and refused.retry_after_s == 6
+    assert not refused.allowed
+    assert refused.retry_after_s == 6
     assert limiter.check("5.6.7.8").allowed, "other clients keep their own bucket"
     clock.now += 6
     assert limiter.check("1.2.3.4").allowed
@@ -49,7 +50,8 @@ def test_the_breaker_opens_after_consecutive_failures_and_half_opens_after_the_c
     for _ in range(3):
         assert breaker.allow()
         breaker.record_failure()
-    assert breaker.state is State.OPEN and not breaker.allow()
+    assert breaker.state is State.OPEN
+    assert not breaker.allow()
     assert breaker.retry_after_s() == 5
     clock.now += 5
     assert breaker.state is State.HALF_OPEN
@@ -60,7 +62,9 @@ def test_the_breaker_opens_after_consecutive_failures_and_half_opens_after_the_c
     clock.now += 5
     assert breaker.allow()
     breaker.record_success()
-    assert breaker.state is State.CLOSED and breaker.allow() and breaker.allow()
+    assert breaker.state is State.CLOSED
+    assert breaker.allow()
+    assert breaker.allow()
 
 
 def test_client_identity_headers_are_replaced_by_the_verified_identity() -> None:

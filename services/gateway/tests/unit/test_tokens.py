@@ -1,6 +1,7 @@
 import time
 
 import pytest
+
 from supply_gateway.adapters.tokens import InvalidToken, KeyStore, KeysUnavailable, TokenExpired, TokenVerifier
 
 from .tokens_support import Signer, jwks, tamper_role, unsigned

@@ -110,9 +110,7 @@ def project_root() -> Path:
     return repo_root()
 
 
-@pytest.fixture
-def fresh_mysql_database(mysql_url: str) -> Iterator[Callable[[str], str]]:
-    """A factory making throwaway databases named `test_<prefix>_<random>`; dropped afterwards."""
+def _database_factory(mysql_url: str) -> Iterator[Callable[[str], str]]:
     from sqlalchemy import create_engine, text
 
     engine = create_engine(mysql_url + "/?charset=utf8mb4", pool_pre_ping=True)
@@ -130,3 +128,15 @@ def fresh_mysql_database(mysql_url: str) -> Iterator[Callable[[str], str]]:
         for name in made:
             connection.execute(text(f"DROP DATABASE IF EXISTS `{name}`"))
     engine.dispose()
+
+
+@pytest.fixture
+def fresh_mysql_database(mysql_url: str) -> Iterator[Callable[[str], str]]:
+    """A factory making throwaway databases named `test_<prefix>_<random>`; dropped afterwards."""
+    yield from _database_factory(mysql_url)
+
+
+@pytest.fixture(scope="session")
+def session_mysql_database(mysql_url: str) -> Iterator[Callable[[str], str]]:
+    """`fresh_mysql_database` for session-scoped fixtures (services started once per test run)."""
+    yield from _database_factory(mysql_url)

@@ -10,6 +10,7 @@ from typing import Any
 
 import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
 from supply_common.identity import ROLES, Identity
 
 log = logging.getLogger(__name__)

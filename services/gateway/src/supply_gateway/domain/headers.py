@@ -38,9 +38,11 @@ def upstream_request_headers(
     identity: Identity | None,
     request_id: str,
     authorization: str | None = None,
+    client_address: str | None = None,
 ) -> dict[str, str]:
     """The headers an upstream gets: a short allow-list of the client's, never the client's
-    `X-User-*`, then the verified identity and the request id."""
+    `X-User-*`, then the verified identity, the request id and the client's address (auth throttles
+    by it)."""
     headers = {
         name.lower(): value
         for name, value in client_headers
@@ -53,6 +55,8 @@ def upstream_request_headers(
     headers["x-request-id"] = request_id
     if authorization:
         headers["authorization"] = authorization
+    if client_address:
+        headers["x-forwarded-for"] = client_address
     return headers
 
 

@@ -30,7 +30,8 @@ async def proxy(request: Request) -> Response:
     """Admit the request by the policy table and stream it to its upstream and back."""
     gateway: Gateway = request.app.state.gateway
     settings: GatewaySettings = request.app.state.settings
-    match, caller = await gateway.admit(request.method, request.url.path, credentials(request, settings))
+    presented = credentials(request, settings)
+    match, caller = await gateway.admit(request.method, request.url.path, presented)
     request.scope["route"] = SimpleNamespace(path=match.rule.path)
     request_id = request.state.request_id
     response: Response
@@ -44,6 +45,7 @@ async def proxy(request: Request) -> Response:
             query=request.url.query,
             client_headers=request.headers.items(),
             content=request.stream() if _has_body(request) else None,
+            client_address=presented.client_address,
         )
         response = StreamingResponse(
             upstream_response.aiter_bytes(),

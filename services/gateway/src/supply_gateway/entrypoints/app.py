@@ -9,8 +9,8 @@ from pathlib import Path
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
-from supply_common.web import ReadinessCheck, create_app
 
+from supply_common.web import ReadinessCheck, create_app
 from supply_gateway.bootstrap import bootstrap
 from supply_gateway.config import GatewaySettings
 from supply_gateway.domain.policy import PROJECTOR, WRITER, Policy

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import typer
-from supply_common.serve import run_app
 
+from supply_common.serve import run_app
 from supply_gateway.config import GatewaySettings
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Supply Store gateway.")

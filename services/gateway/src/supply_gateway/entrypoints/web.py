@@ -14,10 +14,10 @@ from urllib.parse import urlencode
 from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
+
 from supply_common.contract.sale import PURCHASE_METHODS, STORES
 from supply_common.identity import ROLES
 from supply_common.problems import ProblemError
-
 from supply_gateway.config import GatewaySettings
 from supply_gateway.domain.policy import Policy
 from supply_gateway.entrypoints import charts

@@ -16,9 +16,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 import httpx
+
 from supply_common.identity import Identity
 from supply_common.problems import FieldError, ProblemError
-
 from supply_gateway.adapters.tokens import InvalidToken, KeysUnavailable, TokenExpired, TokenVerifier
 from supply_gateway.adapters.upstream import Upstream, UpstreamFailure
 from supply_gateway.domain.headers import upstream_request_headers
@@ -221,11 +221,12 @@ class Gateway:
         client_headers: Iterable[tuple[str, str]] = (),
         content: bytes | AsyncIterable[bytes] | None = None,
         stream: bool = True,
+        client_address: str | None = None,
     ) -> httpx.Response:
         rule = match.rule
         upstream = self.upstreams[rule.upstream]
         authorization = f"Bearer {caller.token}" if rule.upstream == AUTH and caller.token else None
-        headers = upstream_request_headers(client_headers, caller.identity, request_id, authorization)
+        headers = upstream_request_headers(client_headers, caller.identity, request_id, authorization, client_address)
         try:
             return await upstream.send(
                 rule.method,
@@ -271,6 +272,7 @@ class Gateway:
             client_headers=client_headers.items(),
             content=content,
             stream=False,
+            client_address=address,
         )
         return Reply(response.status_code, response.headers, _json_or_none(response))
 

@@ -1,0 +1,97 @@
+"""A running deployment (every service as a process) shared by the integration and browser tests."""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+import pytest
+
+from .integration.harness import Deployment, running
+
+
+@dataclass(frozen=True)
+class Account:
+    email: str
+    password: str
+    role: str
+
+
+@dataclass
+class Accounts:
+    """One account per role (two customers), and fresh access tokens got from auth directly."""
+
+    auth_url: str
+    by_name: dict[str, Account]
+    _tokens: dict[str, tuple[float, dict]] = field(default_factory=dict)
+
+    def __getitem__(self, name: str) -> Account:
+        return self.by_name[name]
+
+    def login(self, name: str) -> dict:
+        cached = self._tokens.get(name)
+        if cached and time.monotonic() - cached[0] < 120:
+            return cached[1]
+        account = self.by_name[name]
+        response = httpx.post(
+            f"{self.auth_url}/login", json={"email": account.email, "password": account.password}, timeout=30
+        )
+        response.raise_for_status()
+        self._tokens[name] = (time.monotonic(), response.json())
+        return response.json()
+
+    def token(self, name: str) -> str:
+        return str(self.login(name)["access_token"])
+
+    def headers(self, name: str) -> dict[str, str]:
+        return {"authorization": f"Bearer {self.token(name)}"}
+
+
+ROLE_OF = {
+    "customer": "customer",
+    "other_customer": "customer",
+    "technical_worker": "technical_worker",
+    "senior_management": "senior_management",
+}
+
+
+@pytest.fixture(scope="session")
+def deployment(
+    mysql_url: str,
+    kafka_bootstrap: str,
+    mongo_url: str,
+    session_mysql_database: Callable[[str], str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Deployment]:
+    made = Deployment.create(
+        mysql_url=mysql_url,
+        kafka_bootstrap=kafka_bootstrap,
+        mongo_url=mongo_url,
+        make_database=session_mysql_database,
+        work_dir=Path(tmp_path_factory.mktemp("deployment")),
+        extra_env={"RATE_CREDENTIALS_PER_MIN": "600", "RATE_CREDENTIALS_BURST": "100"},
+    )
+    made.migrate()
+    with running(made):
+        yield made
+
+
+@pytest.fixture(scope="session")
+def accounts(deployment: Deployment) -> Accounts:
+    tag = secrets.token_hex(3)
+    by_name = {
+        name: Account(f"{name.replace('_', '.')}.{tag}@example.com", f"Gw-{secrets.token_urlsafe(12)}", role)
+        for name, role in ROLE_OF.items()
+    }
+    for account in by_name.values():
+        deployment.create_user(account.email, account.role, account.password)
+    return Accounts(deployment.url("auth"), by_name)
+
+
+@pytest.fixture(scope="session")
+def gateway_url(deployment: Deployment) -> str:
+    return deployment.url("gateway")

@@ -1,0 +1,309 @@
+"""Run the Supply Store services as OS processes on free ports against throwaway stores.
+
+Used by the gateway's integration and browser tests and by the repo's end-to-end suite:
+
+    deployment = Deployment.create(mysql_url=..., kafka_bootstrap=..., mongo_url=..., make_database=...)
+    deployment.migrate()
+    deployment.create_user("boss@example.com", "senior_management", "Pw-long-enough-1")
+    deployment.start_all()          # waits on every /readyz
+    ...
+    deployment.stop_all()           # also on failure; kills what does not stop
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from supply_common.testing.fixtures import random_name
+from supply_common.testing.stack import repo_root
+
+BIN = Path(sys.executable).parent
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def command(name: str) -> str:
+    """A workspace console script (`auth`, `gateway`, ...) from this interpreter's environment."""
+    candidate = BIN / name
+    if candidate.exists():
+        return str(candidate)
+    found = shutil.which(name)
+    if not found:
+        raise FileNotFoundError(f"console script {name!r} not found; run `uv sync --all-packages`")
+    return found
+
+
+@dataclass
+class Process:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    port: int | None = None
+    popen: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    def start(self) -> None:
+        if self.running:
+            return
+        log = self.log_path.open("ab")
+        self.popen = subprocess.Popen(
+            [command(self.argv[0]), *self.argv[1:]],
+            env=self.env,
+            cwd=repo_root(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+        log.close()
+
+    def wait_ready(self, timeout_s: float = 60.0) -> None:
+        if self.port is None:
+            time.sleep(0.5)
+            if not self.running:
+                raise RuntimeError(f"{self.name} exited at start:\n{self.log_tail()}")
+            return
+        deadline = time.monotonic() + timeout_s
+        last = ""
+        while time.monotonic() < deadline:
+            if not self.running:
+                raise RuntimeError(f"{self.name} exited before it was ready:\n{self.log_tail()}")
+            try:
+                response = httpx.get(f"{self.url}/readyz", timeout=2)
+                if response.status_code == 200:
+                    return
+                last = response.text[:300]
+            except httpx.HTTPError as exc:
+                last = repr(exc)
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not ready after {timeout_s} s ({last}):\n{self.log_tail()}")
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self.popen is None:
+            return
+        if self.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.popen.pid, signal.SIGTERM)
+            try:
+                self.popen.wait(timeout_s)
+            except subprocess.TimeoutExpired:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.popen.pid, signal.SIGKILL)
+                self.popen.wait(5)
+        self.popen = None
+
+    def log_tail(self, lines: int = 30) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return "(no log)"
+
+
+@dataclass
+class Deployment:
+    """The four services wired to each other and to throwaway databases, topics and a Mongo database."""
+
+    base_env: dict[str, str]
+    work_dir: Path
+    names: dict[str, str]
+    processes: dict[str, Process] = field(default_factory=dict)
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        mysql_url: str,
+        kafka_bootstrap: str,
+        mongo_url: str,
+        make_database: Callable[[str], str],
+        extra_env: Mapping[str, str] | None = None,
+        work_dir: Path | None = None,
+    ) -> Deployment:
+        work_dir = work_dir or Path(tempfile.mkdtemp(prefix="supply-deploy-"))
+        (work_dir / "keys").mkdir(parents=True, exist_ok=True)
+        topic = random_name("test_sales") + ".events"
+        names = {
+            "auth_db": make_database("auth"),
+            "sales_db": make_database("sales"),
+            "mongo_db": random_name("test_supply"),
+            "topic": topic,
+            "dlq_topic": topic + ".dlq",
+            "group": random_name("test_projector"),
+        }
+        env = {
+            **os.environ,
+            "ENVIRONMENT": "test",
+            "LOG_LEVEL": "INFO",
+            "SUPPLY_REPO_ROOT": str(repo_root()),
+            "MYSQL_URL": mysql_url,
+            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
+            "MONGO_URL": mongo_url,
+            "MONGO_DATABASE": names["mongo_db"],
+            "SALES_TOPIC": names["topic"],
+            "DLQ_TOPIC": names["dlq_topic"],
+            "SALES_TOPIC_PARTITIONS": "3",
+            "CONSUMER_GROUP": names["group"],
+            "PROJECTOR_GROUP_ID": names["group"],
+            "AUTH_KEYS_DIR": str(work_dir / "keys"),
+        }
+        env.update(extra_env or {})
+        deployment = cls(env, work_dir, names)
+        ports = {name: free_port() for name in ("auth", "sales-writer", "mongo-projector", "gateway")}
+        deployment.add("auth", ["auth", "serve"], ports["auth"], {"MYSQL_DATABASE": names["auth_db"]})
+        deployment.add(
+            "sales-writer", ["sales-writer", "serve"], ports["sales-writer"], {"MYSQL_DATABASE": names["sales_db"]}
+        )
+        deployment.add("mongo-projector-consume", ["mongo-projector", "consume"], None, {})
+        deployment.add("mongo-projector", ["mongo-projector", "serve"], ports["mongo-projector"], {})
+        deployment.add("gateway", ["gateway", "serve"], ports["gateway"], deployment.gateway_env())
+        return deployment
+
+    def add(self, name: str, argv: list[str], port: int | None, env: Mapping[str, str]) -> Process:
+        full_env = {**self.base_env, **env}
+        if port is not None:
+            full_env["PORT"] = str(port)
+        process = Process(name, argv, full_env, self.work_dir / f"{name}.log", port)
+        self.processes[name] = process
+        return process
+
+    def gateway_env(self, **overrides: str) -> dict[str, str]:
+        """Env for a gateway pointing at this deployment's upstreams (overrides win)."""
+        env = {
+            "AUTH_URL": self.url("auth"),
+            "SALES_WRITER_URL": self.url("sales-writer"),
+            "PROJECTOR_URL": self.url("mongo-projector"),
+        }
+        env.update(overrides)
+        return env
+
+    def add_gateway(self, name: str, **overrides: str) -> Process:
+        """One more gateway process (own port, own settings) in front of the same upstreams."""
+        return self.add(name, ["gateway", "serve"], free_port(), self.gateway_env(**overrides))
+
+    def url(self, name: str) -> str:
+        process = self.processes.get(name)
+        if process is None or process.port is None:
+            raise KeyError(name)
+        return process.url
+
+    def run(self, argv: list[str], *, env: Mapping[str, str] | None = None, stdin: str | None = None) -> str:
+        result = subprocess.run(
+            [command(argv[0]), *argv[1:]],
+            env={**self.base_env, **(env or {})},
+            cwd=repo_root(),
+            input=stdin,
+            capture_output=True,
+            text=True,
+            timeout=120,
+            check=False,
+        )
+        if result.returncode != 0:
+            raise RuntimeError(f"{' '.join(argv)} failed ({result.returncode}):\n{result.stdout}\n{result.stderr}")
+        return result.stdout
+
+    def migrate(self) -> None:
+        self.run(["auth", "migrate"], env={"MYSQL_DATABASE": self.names["auth_db"]})
+        if not any((self.work_dir / "keys").glob("*.pem")):
+            self.run(["auth", "rotate-keys"], env={"MYSQL_DATABASE": self.names["auth_db"]})
+        self.run(["sales-writer", "migrate"], env={"MYSQL_DATABASE": self.names["sales_db"]})
+
+    def create_user(self, email: str, role: str, password: str, name: str | None = None) -> None:
+        self.run(
+            [
+                "auth",
+                "create-user",
+                "--email",
+                email,
+                "--role",
+                role,
+                "--name",
+                name or email.split("@")[0],
+                "--password-stdin",
+            ],
+            env={"MYSQL_DATABASE": self.names["auth_db"]},
+            stdin=password + "\n",
+        )
+
+    def start(self, *names: str, timeout_s: float = 90.0) -> None:
+        for name in names:
+            self.processes[name].start()
+        for name in names:
+            self.processes[name].wait_ready(timeout_s)
+
+    def start_all(self) -> None:
+        self.start("auth", "sales-writer", "mongo-projector-consume", "mongo-projector")
+        self.start("gateway")
+
+    def stop(self, *names: str) -> None:
+        for name in names:
+            self.processes[name].stop()
+
+    def stop_all(self) -> None:
+        for process in reversed(list(self.processes.values())):
+            process.stop()
+
+    def drop_stores(self) -> None:
+        """Drop the Mongo database and the topics (the MySQL databases belong to their factory)."""
+        with contextlib.suppress(Exception):
+            from pymongo import MongoClient
+
+            client: MongoClient = MongoClient(self.base_env["MONGO_URL"], serverSelectionTimeoutMS=3000)
+            client.drop_database(self.names["mongo_db"])
+            client.close()
+        with contextlib.suppress(Exception):
+            asyncio.run(
+                _delete_topics(self.base_env["KAFKA_BOOTSTRAP_SERVERS"], [self.names["topic"], self.names["dlq_topic"]])
+            )
+
+    def logs(self) -> str:
+        return "\n\n".join(f"== {name}\n{process.log_tail()}" for name, process in self.processes.items())
+
+
+async def _delete_topics(bootstrap: str, topics: list[str]) -> None:
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
+    await admin.start()
+    try:
+        existing = set(await admin.list_topics())
+        doomed = [topic for topic in topics if topic in existing]
+        if doomed:
+            await admin.delete_topics(doomed)
+    finally:
+        await admin.close()
+
+
+@contextlib.contextmanager
+def running(deployment: Deployment) -> Iterator[Deployment]:
+    try:
+        deployment.start_all()
+        yield deployment
+    finally:
+        deployment.stop_all()
+        deployment.drop_stores()
