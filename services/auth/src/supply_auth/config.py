@@ -16,7 +16,7 @@ MAX_ACCESS_TOKEN_TTL_S = 300
 
 class AuthSettings(ServiceSettings, MySQLSettings, ProductionGuard):
     port: int = 8001
-    mysql_database: str = "auth"
+    mysql_database: str = Field("auth", min_length=1)
     required_in_production: tuple[str, ...] = ("auth_keys_dir", "mysql_url")
 
     auth_keys_dir: Path | None = Field(
