@@ -22,7 +22,7 @@ def alembic_config() -> Config:
 def create_database(url: str) -> None:
     """Create the database named in `url` if the account may; a no-op when it exists."""
     parsed = make_url(url)
-    server = create_engine(parsed.set(database=None))
+    server = create_engine(parsed._replace(database=None))
     try:
         with server.begin() as connection:
             connection.execute(

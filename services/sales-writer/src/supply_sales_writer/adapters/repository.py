@@ -83,14 +83,18 @@ class SaleRepository:
             known.setdefault(sale_id, Stored(deleted_version=last_version))
         return known
 
-    def add(self, entries: Sequence[tuple[Sale, int]], now: datetime) -> None:
-        """Insert new sales; ids that were deleted before stop being listed as deleted."""
+    def add(self, entries: Sequence[tuple[Sale, int]], now: datetime, *, fresh_ids: bool = False) -> None:
+        """Insert new sales; ids that were deleted before stop being listed as deleted (`fresh_ids`:
+        the ids were just minted, so none can have been)."""
         if not entries:
             return
         now = db_time(now)
         self.connection.execute(insert(sales), [_sale_row(sale, v, now) | {"created_at": now} for sale, v in entries])
         self._insert_lines([sale for sale, _ in entries])
-        self.connection.execute(delete(deleted_sales).where(deleted_sales.c.sale_id.in_([s.id for s, _ in entries])))
+        if not fresh_ids:
+            self.connection.execute(
+                delete(deleted_sales).where(deleted_sales.c.sale_id.in_([s.id for s, _ in entries]))
+            )
 
     def replace(self, entries: Sequence[tuple[Sale, int]], now: datetime) -> None:
         """Overwrite existing sales with new content at the given versions."""

@@ -22,7 +22,9 @@ from supply_sales_writer.config import SalesWriterSettings
 from supply_sales_writer.domain.generator import generate_lines
 from supply_sales_writer.domain.importing import read_all
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="Supply Store sales-writer.")
+app = typer.Typer(
+    add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Supply Store sales-writer."
+)
 console = Console(stderr=True)
 
 

@@ -107,7 +107,7 @@ class SalesService:
                     return Created(json.loads(remembered.response), replayed=True)
             sale = with_id(body, str(ObjectId()))
             occurred = self.clock()
-            uow.sales.add([(sale, FIRST_VERSION)], occurred)
+            uow.sales.add([(sale, FIRST_VERSION)], occurred, fresh_ids=True)
             uow.outbox.add([change_event("sale.created", sale.id, FIRST_VERSION, occurred, sale, actor)])
             view = sale_view(sale, FIRST_VERSION)
             if key is not None:
