@@ -2,8 +2,23 @@
 
 from __future__ import annotations
 
-from supply_common.settings import ServiceSettings
+from typing import Literal
+
+from pydantic import Field
+
+from supply_common.settings import KafkaSettings, MongoSettings, ServiceSettings
 
 
-class ProjectorSettings(ServiceSettings):
+class ProjectorSettings(ServiceSettings, KafkaSettings, MongoSettings):
     port: int = 8003
+    consumer_group: str = Field("mongo-projector", description="Kafka consumer group of `consume`.")
+    batch_max_records: int = Field(1000, ge=1, le=10_000)
+    poll_timeout_ms: int = Field(500, ge=10)
+    retry_max_backoff_s: float = Field(10.0, gt=0)
+    tombstone_retention_days: int = Field(30, ge=1, description="Tombstones older than this are purged.")
+    money_mode: Literal["auto", "decimal128", "double"] = Field(
+        "auto", description="How prices are stored: auto picks double on FerretDB v1, else Decimal128."
+    )
+    wait_default_ms: int = Field(2000, ge=0, le=5000)
+    wait_max_ms: int = Field(5000, ge=0, le=30_000)
+    active_cache_s: float = Field(1.0, ge=0, description="How long readers cache the active collection name.")

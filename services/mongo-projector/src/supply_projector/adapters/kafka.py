@@ -1,0 +1,134 @@
+"""Kafka: the sales consumer, the dead-letter producer, and offsets for freshness."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from datetime import UTC, datetime
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
+
+from supply_common.kafka import make_producer
+from supply_common.settings import KafkaSettings
+from supply_projector.service_layer.ports import Record
+
+log = logging.getLogger(__name__)
+
+
+def make_consumer(settings: KafkaSettings, group_id: str | None, **overrides: object) -> AIOKafkaConsumer:
+    options: dict[str, object] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "group_id": group_id,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "max_partition_fetch_bytes": 4 * 1024 * 1024,
+        "session_timeout_ms": 30_000,
+        "heartbeat_interval_ms": 3_000,
+        "max_poll_interval_ms": 300_000,
+        "isolation_level": "read_committed",
+    }
+    options.update(overrides)
+    return AIOKafkaConsumer(**options)
+
+
+def to_record(message: object) -> Record:
+    return Record(
+        topic=message.topic,  # type: ignore[attr-defined]
+        partition=message.partition,  # type: ignore[attr-defined]
+        offset=message.offset,  # type: ignore[attr-defined]
+        key=message.key,  # type: ignore[attr-defined]
+        value=message.value,  # type: ignore[attr-defined]
+    )
+
+
+class KafkaDeadLetters:
+    """Sends poison records to the DLQ topic, untouched, with headers that say why, where from, when."""
+
+    def __init__(self, settings: KafkaSettings) -> None:
+        self.topic = settings.dlq_topic
+        self.producer: AIOKafkaProducer = make_producer(settings)
+
+    async def start(self) -> None:
+        await self.producer.start()
+
+    async def stop(self) -> None:
+        await self.producer.stop()
+
+    async def send(self, failures: Sequence[tuple[Record, Exception]]) -> None:
+        now = datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+        futures = []
+        for record, error in failures:
+            headers = [
+                ("error.class", type(error).__name__.encode()),
+                ("error.message", str(error)[:2000].encode()),
+                ("source.topic", record.topic.encode()),
+                ("source.partition", str(record.partition).encode()),
+                ("source.offset", str(record.offset).encode()),
+                ("dlq.time", now.encode()),
+            ]
+            futures.append(await self.producer.send(self.topic, value=record.value, key=record.key, headers=headers))
+        for future in futures:
+            await future
+        log.warning("dead-lettered records", extra={"count": len(failures), "topic": self.topic})
+
+
+class KafkaOffsets:
+    """Committed offsets of a group and the end offsets of topics, for /freshness."""
+
+    def __init__(self, settings: KafkaSettings, group_id: str) -> None:
+        self.settings = settings
+        self.group_id = group_id
+        self._consumer: AIOKafkaConsumer | None = None
+        self._admin: AIOKafkaAdminClient | None = None
+
+    async def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaAdminClient]:
+        if self._consumer is None:
+            consumer = make_consumer(self.settings, None, request_timeout_ms=5_000)
+            await consumer.start()
+            self._consumer = consumer
+        if self._admin is None:
+            admin = AIOKafkaAdminClient(
+                bootstrap_servers=self.settings.kafka_bootstrap_servers, request_timeout_ms=5_000
+            )
+            await admin.start()
+            self._admin = admin
+        return self._consumer, self._admin
+
+    async def partitions(self, topic: str) -> list[TopicPartition]:
+        consumer, _ = await self._clients()
+        await consumer._client.force_metadata_update()
+        found = consumer.partitions_for_topic(topic) or set()
+        return [TopicPartition(topic, p) for p in sorted(found)]
+
+    async def end_offsets(self, topic: str) -> dict[int, int]:
+        consumer, _ = await self._clients()
+        partitions = await self.partitions(topic)
+        if not partitions:
+            return {}
+        ends = await consumer.end_offsets(partitions)
+        return {tp.partition: int(offset) for tp, offset in ends.items()}
+
+    async def record_count(self, topic: str) -> int:
+        consumer, _ = await self._clients()
+        partitions = await self.partitions(topic)
+        if not partitions:
+            return 0
+        ends = await consumer.end_offsets(partitions)
+        starts = await consumer.beginning_offsets(partitions)
+        return sum(int(ends[tp]) - int(starts[tp]) for tp in partitions)
+
+    async def committed(self, topic: str) -> dict[int, int]:
+        _, admin = await self._clients()
+        offsets = await admin.list_consumer_group_offsets(self.group_id)
+        return {
+            tp.partition: int(meta.offset) for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0
+        }
+
+    async def close(self) -> None:
+        if self._consumer is not None:
+            await self._consumer.stop()
+            self._consumer = None
+        if self._admin is not None:
+            await self._admin.close()
+            self._admin = None

@@ -1,0 +1,282 @@
+"""The MongoDB copy: the sales collection and its side collections, on MongoDB 7 or FerretDB v1.
+
+FerretDB v1 facts this adapter works around (checked against v1.24):
+- no Decimal128 (see `domain.money`);
+- an unordered write batch stops at its first error and the reply then omits `n`, so the raw
+  `update`/`insert`/`delete` commands are used and everything after a failed write is resubmitted
+  (every write is version-guarded, so a resubmission changes nothing that was already applied);
+- single updates are slow while inserts are fast: current versions are read first (one `$in`
+  query) and absent sales are inserted, present ones replaced under the version guard;
+- `renameCollection` has no `dropTarget`: the active sales collection is named by an alias
+  document that readers and writers follow (see `active_collection`).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from bson import ObjectId
+from bson.int64 import Int64
+from pymongo import ASCENDING, MongoClient
+from pymongo.database import Database
+from pymongo.errors import OperationFailure, WriteError
+
+from supply_common.contract import METADATA_FIELD
+from supply_projector.domain import money
+from supply_projector.domain.changes import Delete, Op, Write
+from supply_projector.service_layer.ports import Executed, Parked, Progress
+
+log = logging.getLogger(__name__)
+
+SALES = "sales"
+TOMBSTONES = "sale_tombstones"
+QUARANTINE = "sale_quarantine"
+PARKED = "parked_events"
+FRESHNESS = "projector_freshness"
+META = "projector_meta"
+ACTIVE_KEY = "active_sales_collection"
+SALE_INDEXES = ("storeLocation", "purchaseMethod", "customer.email", "saleDate", "items.name")
+DUPLICATE_KEY = 11000
+VERSION = f"{METADATA_FIELD}.version"
+
+
+def connect(url: str, timeout_ms: int = 5000) -> MongoClient[dict[str, Any]]:
+    return MongoClient(
+        url,
+        tz_aware=True,
+        serverSelectionTimeoutMS=timeout_ms,
+        connectTimeoutMS=timeout_ms,
+        socketTimeoutMS=120_000,
+        uuidRepresentation="standard",
+    )
+
+
+def detect_money_mode(client: MongoClient[dict[str, Any]]) -> money.MoneyMode:
+    """Decimal128 unless the server is FerretDB v1."""
+    info = client.admin.command("buildInfo")
+    ferret = str(info.get("ferretdbVersion") or "")
+    return "double" if ferret.startswith("v1.") else "decimal128"
+
+
+def ensure_sale_indexes(database: Database[dict[str, Any]], collection: str) -> None:
+    target = database[collection]
+    for field in SALE_INDEXES:
+        target.create_index([(field, ASCENDING)])
+    target.create_index([(VERSION, ASCENDING)])
+
+
+class ActiveCollection:
+    """The name of the collection that holds the sales now, cached for `ttl_s`."""
+
+    def __init__(self, database: Database[dict[str, Any]], ttl_s: float = 1.0, fixed: str | None = None) -> None:
+        self.database = database
+        self.ttl_s = ttl_s
+        self.fixed = fixed
+        self._name = SALES
+        self._read_at = float("-inf")
+
+    def name(self) -> str:
+        if self.fixed is not None:
+            return self.fixed
+        now = time.monotonic()
+        if now - self._read_at > self.ttl_s:
+            found = self.database[META].find_one({"_id": ACTIVE_KEY})
+            self._name = str(found["collection"]) if found else SALES
+            self._read_at = now
+        return self._name
+
+    def point_to(self, collection: str) -> None:
+        self.database[META].update_one(
+            {"_id": ACTIVE_KEY}, {"$set": {"collection": collection, "since": datetime.now(UTC)}}, upsert=True
+        )
+        self._read_at = float("-inf")
+
+
+class MoneyModeOf:
+    """The server's money mode, asked once on first use (so a process can start before the server)."""
+
+    def __init__(self, client: MongoClient[dict[str, Any]], configured: str = "auto") -> None:
+        self.client = client
+        self._mode: money.MoneyMode | None = None if configured == "auto" else configured  # type: ignore[assignment]
+
+    def __call__(self) -> money.MoneyMode:
+        if self._mode is None:
+            self._mode = detect_money_mode(self.client)
+        return self._mode
+
+
+class MongoStore:
+    """Implements `service_layer.ports.Store`."""
+
+    def __init__(
+        self,
+        database: Database[dict[str, Any]],
+        mode: MoneyModeOf,
+        active: ActiveCollection | None = None,
+    ) -> None:
+        self.database = database
+        self.mode = mode
+        self.active = active or ActiveCollection(database)
+
+    def ensure_indexes(self) -> None:
+        ensure_sale_indexes(self.database, self.active.name())
+        self.database[TOMBSTONES].create_index([("deleted_at", ASCENDING)])
+        self.database[PARKED].create_index([("sale_id", ASCENDING)])
+
+    def versions(self, sale_ids: Sequence[str]) -> dict[str, int]:
+        if not sale_ids:
+            return {}
+        found = self.database[self.active.name()].find({"_id": {"$in": [ObjectId(i) for i in sale_ids]}}, {VERSION: 1})
+        return {str(doc["_id"]): int(doc.get(METADATA_FIELD, {}).get("version", 0)) for doc in found}
+
+    def tombstones(self, sale_ids: Sequence[str]) -> dict[str, int]:
+        if not sale_ids:
+            return {}
+        found = self.database[TOMBSTONES].find({"_id": {"$in": list(sale_ids)}}, {"version": 1})
+        return {str(doc["_id"]): int(doc["version"]) for doc in found}
+
+    def execute(self, ops: Sequence[Op]) -> Executed:
+        collection = self.active.name()
+        now = datetime.now(UTC)
+        inserts = [op for op in ops if isinstance(op, Write) and not op.exists]
+        replaces = [op for op in ops if isinstance(op, Write) and op.exists]
+        deletes = [op for op in ops if isinstance(op, Delete)]
+        stale = 0
+        clashed: list[int] = []
+        if inserts:
+            documents = [self._encoded(op) for op in inserts]
+            clashed = self._run(collection, "insert", "documents", documents)
+            replaces.extend(Write(inserts[i].change, exists=True, inclusive=inserts[i].inclusive) for i in clashed)
+        if replaces:
+            updates = [self._guarded_replace(op) for op in replaces]
+            stale += len(self._run(collection, "update", "updates", updates))
+        if deletes:
+            marks = [
+                {
+                    "q": {"_id": op.change.sale_id},
+                    "u": {"$max": {"version": Int64(op.change.version)}, "$set": {"deleted_at": now}},
+                    "upsert": True,
+                }
+                for op in deletes
+            ]
+            self._run(TOMBSTONES, "update", "updates", marks, retry_duplicates=True)
+            removals = [
+                {"q": {"_id": ObjectId(op.change.sale_id), VERSION: {"$lt": op.change.version}}, "limit": 1}
+                for op in deletes
+                if op.remove_document
+            ]
+            if removals:
+                self._run(collection, "delete", "deletes", removals)
+        written = len(inserts) - len(clashed) + len(replaces) - stale
+        return Executed(written=written, deleted=len(deletes), stale=stale)
+
+    def _encoded(self, op: Write) -> dict[str, Any]:
+        assert op.change.document is not None
+        return money.encode(op.change.document, self.mode())
+
+    def _guarded_replace(self, op: Write) -> dict[str, Any]:
+        guard = "$lte" if op.inclusive else "$lt"
+        replacement = {k: v for k, v in self._encoded(op).items() if k != "_id"}
+        return {
+            "q": {"_id": ObjectId(op.change.sale_id), VERSION: {guard: op.change.version}},
+            "u": replacement,
+            "upsert": True,
+        }
+
+    def _run(
+        self, collection: str, command: str, key: str, entries: list[dict[str, Any]], retry_duplicates: bool = False
+    ) -> list[int]:
+        """Run an unordered write command to completion; return the indexes refused as duplicate keys
+        (a newer or equal version already there). Other write errors raise."""
+        pending = list(range(len(entries)))
+        duplicates: list[int] = []
+        attempts = 0
+        while pending:
+            reply = self.database.command({command: collection, key: [entries[i] for i in pending], "ordered": False})
+            errors = reply.get("writeErrors") or []
+            if not errors:
+                break
+            for error in errors:
+                if error.get("code") != DUPLICATE_KEY:
+                    raise WriteError(error.get("errmsg", "write error"), error.get("code"), error)
+            failed = sorted(int(error["index"]) for error in errors)
+            if retry_duplicates:
+                attempts += 1
+                if attempts > 5:
+                    raise WriteError("duplicate key persists", DUPLICATE_KEY, errors[0])
+                pending = pending[failed[0] :]
+                continue
+            duplicates.extend(pending[i] for i in failed)
+            if "n" in reply and int(reply["n"]) + len(errors) >= len(pending):
+                break
+            refused = set(failed)
+            pending = [pending[i] for i in range(failed[0] + 1, len(pending)) if i not in refused]
+        return duplicates
+
+    def quarantined(self, sale_ids: Iterable[str]) -> set[str]:
+        ids = list(sale_ids)
+        if not ids:
+            return set()
+        return {str(doc["_id"]) for doc in self.database[QUARANTINE].find({"_id": {"$in": ids}}, {"_id": 1})}
+
+    def update_quarantine(self, added: dict[str, str], lifted: set[str]) -> None:
+        now = datetime.now(UTC)
+        for sale_id, reason in added.items():
+            self.database[QUARANTINE].update_one(
+                {"_id": sale_id}, {"$set": {"reason": reason[:500], "since": now}}, upsert=True
+            )
+        if lifted:
+            self.database[QUARANTINE].delete_many({"_id": {"$in": sorted(lifted)}})
+            self.database[PARKED].delete_many({"sale_id": {"$in": sorted(lifted)}})
+
+    def park(self, parked: Sequence[Parked]) -> None:
+        now = datetime.now(UTC)
+        for item in parked:
+            record = item.record
+            self.database[PARKED].update_one(
+                {"_id": f"{record.topic}:{record.partition}:{record.offset}"},
+                {
+                    "$set": {
+                        "sale_id": item.sale_id,
+                        "topic": record.topic,
+                        "partition": record.partition,
+                        "offset": Int64(record.offset),
+                        "key": record.key,
+                        "value": record.value,
+                        "parked_at": now,
+                    }
+                },
+                upsert=True,
+            )
+
+    def record_progress(self, progress: Sequence[Progress]) -> None:
+        now = datetime.now(UTC)
+        for item in progress:
+            self.database[FRESHNESS].update_one(
+                {"_id": f"{item.topic}:{item.partition}"},
+                {
+                    "$set": {
+                        "topic": item.topic,
+                        "partition": item.partition,
+                        "last_occurred_at": item.last_occurred_at,
+                        "updated_at": now,
+                    },
+                    "$max": {"offset": Int64(item.offset)},
+                },
+                upsert=True,
+            )
+
+    def purge_tombstones(self, retention: timedelta) -> int:
+        cutoff = datetime.now(UTC) - retention
+        return int(self.database[TOMBSTONES].delete_many({"deleted_at": {"$lt": cutoff}}).deleted_count)
+
+    def ping(self) -> None:
+        self.database.command("ping")
+
+
+def is_not_implemented(error: OperationFailure) -> bool:
+    return error.code in (115, 238) or "not implemented" in str(error).lower()

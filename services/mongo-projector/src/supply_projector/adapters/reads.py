@@ -1,0 +1,83 @@
+"""Reads of the copy: sales, pages, and analytics from the precomputed metadata.
+
+FerretDB v1 computes only the first accumulator of a `$group` correctly (the others come back as
+0), so every aggregation here has exactly one accumulator and measures are merged in Python.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bson import ObjectId
+from pymongo.database import Database
+
+from supply_common.contract import METADATA_FIELD, Sale, from_document
+from supply_projector.adapters.mongo import FRESHNESS, PARKED, QUARANTINE, ActiveCollection, MoneyModeOf
+from supply_projector.domain import money
+from supply_projector.domain.queries import Cursor, SortOrder, page_query
+
+META = METADATA_FIELD
+
+
+class SalesReader:
+    def __init__(self, database: Database[dict[str, Any]], mode: MoneyModeOf, active: ActiveCollection) -> None:
+        self.database = database
+        self.mode = mode
+        self.active = active
+
+    def _sales(self) -> Any:
+        return self.database[self.active.name()]
+
+    def document(self, sale_id: str) -> dict[str, Any] | None:
+        found = self._sales().find_one({"_id": ObjectId(sale_id)})
+        return money.decode(found, self.mode()) if found is not None else None
+
+    def version(self, sale_id: str) -> int | None:
+        found = self._sales().find_one({"_id": ObjectId(sale_id)}, {f"{META}.version": 1})
+        return int(found[META]["version"]) if found is not None else None
+
+    def page(
+        self, base: dict[str, Any], sort: SortOrder, cursor: Cursor | None, limit: int
+    ) -> tuple[list[dict[str, Any]], Cursor | None]:
+        query, order = page_query(base, sort, cursor)
+        found = [money.decode(doc, self.mode()) for doc in self._sales().find(query).sort(order).limit(limit + 1)]
+        more = len(found) > limit
+        found = found[:limit]
+        following = Cursor(found[-1]["saleDate"], str(found[-1]["_id"]), sort) if more and found else None
+        return found, following
+
+    def grouped(
+        self, match: dict[str, Any], key: str | None, accumulator: Any, unwind: str | None = None
+    ) -> dict[Any, int]:
+        """One `$group` with one accumulator: {group key: value}."""
+        pipeline: list[dict[str, Any]] = []
+        if match:
+            pipeline.append({"$match": match})
+        if unwind:
+            pipeline.append({"$unwind": f"${unwind}"})
+        pipeline.append({"$group": {"_id": f"${key}" if key else None, "value": accumulator}})
+        return {row["_id"]: int(row["value"]) for row in self._sales().aggregate(pipeline)}
+
+    def count(self, match: dict[str, Any], key: str | None = None) -> dict[Any, int]:
+        return self.grouped(match, key, {"$count": {}})
+
+    def total(
+        self, match: dict[str, Any], field: str, key: str | None = None, unwind: str | None = None
+    ) -> dict[Any, int]:
+        return self.grouped(match, key, {"$sum": f"${field}"}, unwind)
+
+    def quarantined(self) -> int:
+        return int(self.database[QUARANTINE].count_documents({}))
+
+    def parked(self) -> int:
+        return int(self.database[PARKED].count_documents({}))
+
+    def freshness(self, topic: str) -> dict[int, dict[str, Any]]:
+        return {int(doc["partition"]): doc for doc in self.database[FRESHNESS].find({"topic": topic})}
+
+    def ping(self) -> None:
+        self.database.command("ping")
+
+
+def sale_of(document: dict[str, Any]) -> Sale:
+    return from_document(document)

@@ -1,0 +1,45 @@
+"""The composition root: settings in, wired adapters and use cases out."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from pymongo import MongoClient
+from pymongo.database import Database
+
+from supply_projector.adapters.kafka import KafkaDeadLetters
+from supply_projector.adapters.mongo import ActiveCollection, MoneyModeOf, MongoStore, connect
+from supply_projector.adapters.reads import SalesReader
+from supply_projector.config import ProjectorSettings
+from supply_projector.service_layer.projection import Projector
+
+
+@dataclass
+class Projection:
+    settings: ProjectorSettings
+    client: MongoClient[dict[str, Any]]
+    database: Database[dict[str, Any]]
+    mode: MoneyModeOf
+    active: ActiveCollection
+    store: MongoStore
+    reader: SalesReader
+
+    def projector(self, dead_letters: KafkaDeadLetters | None, track_progress: bool = True) -> Projector:
+        return Projector(self.store, dead_letters, track_progress=track_progress)
+
+    def close(self) -> None:
+        self.client.close()
+
+
+def bootstrap(settings: ProjectorSettings | None = None, *, collection: str | None = None) -> Projection:
+    """Wire the MongoDB side. `collection` pins the sales collection (a rebuild's target) instead of
+    following the active-collection alias. Nothing here talks to a server yet."""
+    settings = settings or ProjectorSettings()
+    client = connect(settings.mongo_url.get_secret_value())
+    database = client[settings.mongo_database]
+    mode = MoneyModeOf(client, settings.money_mode)
+    active = ActiveCollection(database, ttl_s=settings.active_cache_s, fixed=collection)
+    store = MongoStore(database, mode, active)
+    reader = SalesReader(database, mode, active)
+    return Projection(settings, client, database, mode, active, store, reader)

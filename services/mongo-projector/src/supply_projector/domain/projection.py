@@ -1,0 +1,59 @@
+"""The stored document: the dataset document plus one metadata field of precomputed values.
+
+Under `_supply` (METADATA_FIELD):
+- `version`, `hash` (sale_hash), `event_id`, `occurred_at`, `applied_at`: replication metadata;
+- `total` (money), `total_cents` (int64), `item_count` (sum of quantities), `month` ("YYYY-MM"),
+  `tags` (all item tags, deduplicated), `lines` ([{name, quantity, revenue_cents}]):
+  what analytics aggregate with `$match`/`$unwind`/`$group`/`$sum` only.
+Money is summed as integer cents because `$sum` must be exact on every server.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+from bson import Decimal128
+from bson.int64 import Int64
+
+from supply_common.contract import METADATA_FIELD, Sale, SaleEvent, decimal_text, sale_hash, sale_total, to_document
+
+
+def cents(amount: Decimal) -> int:
+    return int((amount * 100).to_integral_value())
+
+
+def money_text(cents_value: int) -> str:
+    return decimal_text(Decimal(cents_value) / 100)
+
+
+def metadata(sale: Sale, event: SaleEvent, applied_at: datetime) -> dict[str, Any]:
+    total = sale_total(list(sale.items))
+    tags: list[str] = []
+    for item in sale.items:
+        tags.extend(tag for tag in item.tags if tag not in tags)
+    return {
+        "version": event.version,
+        "hash": sale_hash(sale),
+        "event_id": str(event.event_id),
+        "occurred_at": event.occurred_at,
+        "applied_at": applied_at,
+        "total": Decimal128(decimal_text(total)),
+        "total_cents": Int64(cents(total)),
+        "item_count": sum(item.quantity for item in sale.items),
+        "month": sale.saleDate.astimezone(UTC).strftime("%Y-%m"),
+        "tags": tags,
+        "lines": [
+            {"name": item.name, "quantity": item.quantity, "revenue_cents": Int64(cents(item.price * item.quantity))}
+            for item in sale.items
+        ],
+    }
+
+
+def stored_document(event: SaleEvent, applied_at: datetime) -> dict[str, Any] | None:
+    """The document an event asks the copy to hold; None for a delete."""
+    if event.data is None:
+        return None
+    sale = Sale.model_validate(event.data.model_dump(by_alias=True))
+    return to_document(sale) | {METADATA_FIELD: metadata(sale, event, applied_at)}

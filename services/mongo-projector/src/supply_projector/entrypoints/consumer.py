@@ -1,0 +1,122 @@
+"""The consumer loop: batches from `sales.events`, applied, then committed; SIGTERM finishes cleanly."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import signal
+from collections.abc import Iterable
+
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka.errors import CommitFailedError, KafkaError
+from pymongo.errors import PyMongoError
+
+from supply_common.kafka import ensure_topics
+from supply_projector import metrics
+from supply_projector.adapters.kafka import KafkaDeadLetters, make_consumer, to_record
+from supply_projector.bootstrap import Projection
+from supply_projector.service_layer.ports import Record
+from supply_projector.service_layer.projection import Projector
+
+log = logging.getLogger(__name__)
+
+
+class _Listener(ConsumerRebalanceListener):
+    def __init__(self, loop: ConsumerLoop) -> None:
+        self.loop = loop
+
+    async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
+        async with self.loop.lock:
+            await self.loop.commit_pending()
+        log.info("partitions revoked", extra={"partitions": sorted(tp.partition for tp in revoked)})
+
+    async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
+        log.info("partitions assigned", extra={"partitions": sorted(tp.partition for tp in assigned)})
+
+
+class ConsumerLoop:
+    """At-least-once: a batch's offsets are committed only after its writes succeeded."""
+
+    def __init__(self, projection: Projection) -> None:
+        self.projection = projection
+        self.settings = projection.settings
+        self.stopping = asyncio.Event()
+        self.lock = asyncio.Lock()
+        self.pending: dict[TopicPartition, int] = {}
+        self.consumer: AIOKafkaConsumer | None = None
+        self.batches = 0
+
+    def stop(self) -> None:
+        self.stopping.set()
+
+    async def commit_pending(self) -> None:
+        if not self.pending or self.consumer is None:
+            return
+        offsets = dict(self.pending)
+        try:
+            await self.consumer.commit(offsets)
+            for tp, offset in offsets.items():
+                if self.pending.get(tp) == offset:
+                    del self.pending[tp]
+        except CommitFailedError:
+            log.warning("commit refused after a rebalance; the records will be applied again (idempotent)")
+            self.pending.clear()
+
+    async def run(self) -> None:
+        settings = self.settings
+        await ensure_topics(settings)
+        await asyncio.to_thread(self.projection.store.ensure_indexes)
+        dead_letters = KafkaDeadLetters(settings)
+        await dead_letters.start()
+        projector = self.projection.projector(dead_letters)
+        consumer = make_consumer(settings, settings.consumer_group)
+        self.consumer = consumer
+        consumer.subscribe([settings.sales_topic], listener=_Listener(self))
+        await consumer.start()
+        log.info("consuming", extra={"topic": settings.sales_topic, "group": settings.consumer_group})
+        try:
+            while not self.stopping.is_set():
+                batches = await consumer.getmany(
+                    timeout_ms=settings.poll_timeout_ms, max_records=settings.batch_max_records
+                )
+                if not batches:
+                    continue
+                async with self.lock:
+                    records = [to_record(m) for tp in sorted(batches) for m in batches[tp]]
+                    metrics.BATCH_SIZE.observe(len(records))
+                    await self._apply_with_retry(projector, records)
+                    for tp, messages in batches.items():
+                        self.pending[tp] = messages[-1].offset + 1
+                    await self.commit_pending()
+                    self.batches += 1
+                for tp in consumer.assignment():
+                    high = consumer.highwater(tp)
+                    if high is not None:
+                        metrics.CONSUMER_LAG.labels(str(tp.partition)).set(max(high - await consumer.position(tp), 0))
+        finally:
+            async with self.lock:
+                await self.commit_pending()
+            await consumer.stop()
+            await dead_letters.stop()
+            log.info("consumer stopped", extra={"batches": self.batches})
+
+    async def _apply_with_retry(self, projector: Projector, records: list[Record]) -> None:
+        delay = 0.2
+        while True:
+            try:
+                await projector.apply(records)
+                return
+            except (PyMongoError, KafkaError, OSError, TimeoutError) as exc:
+                metrics.RETRIES.inc()
+                log.warning("transient error; retrying the batch", extra={"error": repr(exc)[:300], "delay_s": delay})
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self.settings.retry_max_backoff_s)
+
+
+async def consume(projection: Projection) -> None:
+    """Run until SIGTERM or SIGINT; finish the batch in hand, commit, leave the group."""
+    loop = ConsumerLoop(projection)
+    running = asyncio.get_running_loop()
+    for sig in (signal.SIGTERM, signal.SIGINT):
+        running.add_signal_handler(sig, loop.stop)
+    await loop.run()

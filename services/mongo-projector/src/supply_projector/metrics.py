@@ -1,0 +1,26 @@
+"""Prometheus metrics of the projection."""
+
+from __future__ import annotations
+
+from prometheus_client import Counter, Gauge, Histogram
+
+EVENTS = Counter(
+    "projector_events_total",
+    "Events handled, by outcome: applied, stale (skipped by version), dead_lettered, parked.",
+    ["outcome"],
+)
+BATCH_SIZE = Histogram(
+    "projector_batch_size", "Records per consumed batch.", buckets=(1, 10, 50, 100, 250, 500, 1000, 2000)
+)
+APPLY_SECONDS = Histogram(
+    "projector_apply_seconds",
+    "Time to apply one batch to MongoDB.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
+END_TO_END_SECONDS = Histogram(
+    "projector_end_to_end_lag_seconds",
+    "Now minus the event's occurred_at, when it is applied.",
+    buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600),
+)
+CONSUMER_LAG = Gauge("projector_consumer_lag", "High-water offset minus position, per partition.", ["partition"])
+RETRIES = Counter("projector_batch_retries_total", "Batches retried after a transient store or broker error.")

@@ -1,0 +1,62 @@
+"""What the use cases need from the outside world, as small protocols."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Protocol
+
+from supply_projector.domain.changes import Op
+
+
+@dataclass(frozen=True)
+class Record:
+    """One Kafka record, independent of the client library."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: bytes | None
+    value: bytes | None
+
+
+@dataclass(frozen=True)
+class Executed:
+    written: int = 0
+    deleted: int = 0
+    stale: int = 0
+
+
+@dataclass(frozen=True)
+class Parked:
+    sale_id: str
+    record: Record
+
+
+@dataclass(frozen=True)
+class Progress:
+    topic: str
+    partition: int
+    offset: int
+    last_occurred_at: datetime | None
+
+
+class Store(Protocol):
+    def versions(self, sale_ids: Sequence[str]) -> dict[str, int]: ...
+
+    def tombstones(self, sale_ids: Sequence[str]) -> dict[str, int]: ...
+
+    def execute(self, ops: Sequence[Op]) -> Executed: ...
+
+    def quarantined(self, sale_ids: Iterable[str]) -> set[str]: ...
+
+    def update_quarantine(self, added: dict[str, str], lifted: set[str]) -> None: ...
+
+    def park(self, parked: Sequence[Parked]) -> None: ...
+
+    def record_progress(self, progress: Sequence[Progress]) -> None: ...
+
+
+class DeadLetters(Protocol):
+    async def send(self, failures: Sequence[tuple[Record, Exception]]) -> None: ...

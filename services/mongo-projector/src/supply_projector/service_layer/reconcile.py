@@ -1,0 +1,163 @@
+"""Drift control: the sales-writer's digest (MySQL) against the copy, walked together in id order.
+
+A sale is missing (in MySQL, not in the copy), stale (the copy holds an older version), corrupted
+(the copy's content does not hash to what MySQL holds at the same version, or to its own stored
+hash) or stray (in the copy, not in MySQL). Repair asks the sales-writer to re-emit the current
+state of the first three through its outbox (the projector applies repair events over an equal
+version) and deletes strays from the copy. Every finding is checked once more before it is
+reported, so changes that land during the walk are not taken for drift.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Final, Protocol
+
+INVALID: Final = "invalid"
+"""The hash of a copy document whose content does not validate or does not match its stored hash."""
+
+KINDS: Final = ("missing", "stale", "corrupted", "stray")
+_OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
+
+
+@dataclass(frozen=True)
+class Entry:
+    id: str
+    version: int
+    hash: str
+
+
+class Truth(Protocol):
+    def digest(self, after: str | None, limit: int) -> list[Entry]: ...
+
+    def republish(self, ids: Sequence[str]) -> int: ...
+
+
+class Copy(Protocol):
+    def estimated_count(self) -> int: ...
+
+    def entries(self, after: str | None = None) -> Iterator[Entry]: ...
+
+    def odd_ids(self) -> list[str]: ...
+
+    def get(self, sale_id: str) -> Entry | None: ...
+
+    def delete(self, ids: Sequence[str]) -> int: ...
+
+
+@dataclass
+class Findings:
+    sales: int = 0
+    documents: int = 0
+    missing: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)
+    corrupted: list[str] = field(default_factory=list)
+    stray: list[str] = field(default_factory=list)
+
+    @property
+    def total(self) -> int:
+        return sum(len(getattr(self, kind)) for kind in KINDS)
+
+    def counts(self) -> dict[str, int]:
+        return {kind: len(getattr(self, kind)) for kind in KINDS}
+
+    def to_republish(self) -> list[str]:
+        return sorted({*self.missing, *self.stale, *self.corrupted})
+
+
+@dataclass(frozen=True)
+class Repaired:
+    republished: int
+    strays_deleted: int
+
+
+def classify(truth: Entry | None, copy: Entry | None) -> str | None:
+    """The kind of difference between MySQL's entry and the copy's for one id, or None if equal."""
+    if truth is None:
+        return "stray" if copy is not None else None
+    if copy is None:
+        return "missing"
+    if copy.version < truth.version:
+        return "stale"
+    if copy.version == truth.version and copy.hash != truth.hash:
+        return "corrupted"
+    if copy.version > truth.version:
+        return "corrupted" if copy.hash == INVALID else None
+    return None
+
+
+def truth_entries(truth: Truth, page_size: int = 1000) -> Iterator[Entry]:
+    after: str | None = None
+    while True:
+        page = truth.digest(after, page_size)
+        yield from page
+        if len(page) < page_size:
+            return
+        after = page[-1].id
+
+
+def truth_of(truth: Truth, sale_id: str) -> Entry | None:
+    """One id's digest entry: the first entry after the id just below it."""
+    number = int(sale_id, 16)
+    page = truth.digest(f"{number - 1:024x}" if number else None, 1)
+    return page[0] if page and page[0].id == sale_id else None
+
+
+def walk(truth: Truth, copy: Copy, *, page_size: int = 1000, progress: Callable[[int], None] | None = None) -> Findings:
+    """One merge-join pass over both sides; `progress` is called with the number of ids just passed."""
+    findings = Findings()
+    findings.stray.extend(copy.odd_ids())
+    findings.documents += len(findings.stray)
+    left, right = truth_entries(truth, page_size), copy.entries()
+    mine, theirs = next(left, None), next(right, None)
+    while mine is not None or theirs is not None:
+        if theirs is not None and not _OBJECT_ID.match(theirs.id):
+            theirs = next(right, None)
+            continue
+        if theirs is None or (mine is not None and mine.id < theirs.id):
+            assert mine is not None
+            pair: tuple[Entry | None, Entry | None] = (mine, None)
+            mine = next(left, None)
+        elif mine is None or theirs.id < mine.id:
+            pair = (None, theirs)
+            theirs = next(right, None)
+        else:
+            pair = (mine, theirs)
+            mine, theirs = next(left, None), next(right, None)
+        findings.sales += pair[0] is not None
+        findings.documents += pair[1] is not None
+        kind = classify(*pair)
+        if kind is not None:
+            getattr(findings, kind).append((pair[0] or pair[1]).id)  # type: ignore[union-attr]
+        if progress is not None:
+            progress(1)
+    return findings
+
+
+def confirm(truth: Truth, copy: Copy, findings: Findings) -> Findings:
+    """Look again at each finding alone; keep it only if the difference is still there."""
+    confirmed = Findings(sales=findings.sales, documents=findings.documents)
+    for kind in KINDS:
+        for sale_id in getattr(findings, kind):
+            if not _OBJECT_ID.match(sale_id):
+                confirmed.stray.append(sale_id)
+                continue
+            now = classify(truth_of(truth, sale_id), copy.get(sale_id))
+            if now is not None:
+                getattr(confirmed, now).append(sale_id)
+    return confirmed
+
+
+def reconcile(
+    truth: Truth, copy: Copy, *, page_size: int = 1000, progress: Callable[[int], None] | None = None
+) -> Findings:
+    return confirm(truth, copy, walk(truth, copy, page_size=page_size, progress=progress))
+
+
+def repair(truth: Truth, copy: Copy, findings: Findings, chunk: int = 1000) -> Repaired:
+    """Republish what MySQL holds for missing, stale and corrupted sales; delete strays."""
+    ids = findings.to_republish()
+    republished = sum(truth.republish(ids[start : start + chunk]) for start in range(0, len(ids), chunk))
+    return Repaired(republished=republished, strays_deleted=copy.delete(findings.stray))

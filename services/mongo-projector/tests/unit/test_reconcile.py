@@ -1,0 +1,108 @@
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+
+from supply_projector.service_layer.reconcile import INVALID, Entry, classify, reconcile, repair, truth_of
+
+
+def sid(number: int) -> str:
+    return f"{number:024x}"
+
+
+class FakeTruth:
+    def __init__(self, entries: list[Entry]) -> None:
+        self.rows = {entry.id: entry for entry in entries}
+        self.republished: list[str] = []
+
+    def digest(self, after: str | None, limit: int) -> list[Entry]:
+        ids = sorted(i for i in self.rows if after is None or i > after)
+        return [self.rows[i] for i in ids[:limit]]
+
+    def republish(self, ids: Sequence[str]) -> int:
+        self.republished += ids
+        return len(ids)
+
+
+class FakeCopy:
+    def __init__(self, entries: list[Entry], odd: list[str] | None = None) -> None:
+        self.rows = {entry.id: entry for entry in entries}
+        self.odd = odd or []
+
+    def estimated_count(self) -> int:
+        return len(self.rows)
+
+    def entries(self, after: str | None = None) -> Iterator[Entry]:
+        for sale_id in sorted(self.rows):
+            if after is None or sale_id > after:
+                yield self.rows[sale_id]
+
+    def odd_ids(self) -> list[str]:
+        return list(self.odd)
+
+    def get(self, sale_id: str) -> Entry | None:
+        return self.rows.get(sale_id)
+
+    def delete(self, ids: Sequence[str]) -> int:
+        deleted = [i for i in ids if self.rows.pop(i, None) is not None or i in self.odd]
+        self.odd = [i for i in self.odd if i not in ids]
+        return len(deleted)
+
+
+def test_equal_sides_report_nothing() -> None:
+    entries = [Entry(sid(n), n % 3 + 1, f"h{n}") for n in range(1, 2500)]
+    findings = reconcile(FakeTruth(entries), FakeCopy(entries), page_size=100)
+    assert findings.total == 0
+    assert (findings.sales, findings.documents) == (2499, 2499)
+
+
+def test_every_kind_of_drift_is_found_with_its_id() -> None:
+    truth = [Entry(sid(n), 2, f"h{n}") for n in range(1, 301)]
+    copy = {entry.id: entry for entry in truth}
+    del copy[sid(5)]
+    copy[sid(50)] = Entry(sid(50), 1, "old")
+    copy[sid(100)] = Entry(sid(100), 2, "other")
+    copy[sid(150)] = Entry(sid(150), 2, INVALID)
+    copy[sid(999)] = Entry(sid(999), 7, "h999")
+    findings = reconcile(FakeTruth(truth), FakeCopy(list(copy.values()), odd=["not-an-id"]), page_size=64)
+    assert findings.missing == [sid(5)]
+    assert findings.stale == [sid(50)]
+    assert findings.corrupted == [sid(100), sid(150)]
+    assert findings.stray == ["not-an-id", sid(999)]
+    assert findings.counts() == {"missing": 1, "stale": 1, "corrupted": 2, "stray": 2}
+
+
+def test_repair_republishes_the_sales_and_deletes_strays() -> None:
+    truth = FakeTruth([Entry(sid(n), 1, "h") for n in (1, 2, 3)])
+    copy = FakeCopy([Entry(sid(2), 1, "x"), Entry(sid(3), 1, "h"), Entry(sid(4), 1, "h")], odd=["junk"])
+    findings = reconcile(truth, copy)
+    done = repair(truth, copy, findings)
+    assert truth.republished == [sid(1), sid(2)]
+    assert (done.republished, done.strays_deleted) == (2, 2)
+    assert sid(4) not in copy.rows
+    assert copy.odd == []
+
+
+def test_a_change_landing_during_the_walk_is_not_reported() -> None:
+    class MovingTruth(FakeTruth):
+        def digest(self, after: str | None, limit: int) -> list[Entry]:
+            page = super().digest(after, limit)
+            if limit > 1:
+                self.rows[sid(7)] = Entry(sid(7), 1, "h")
+            return page
+
+    copy = FakeCopy([Entry(sid(1), 1, "h"), Entry(sid(7), 1, "h")])
+    findings = reconcile(MovingTruth([Entry(sid(1), 1, "h")]), copy)
+    assert findings.total == 0
+
+
+def test_classify_ahead_copy_is_drift_only_when_its_content_is_broken() -> None:
+    assert classify(Entry(sid(1), 2, "h"), Entry(sid(1), 3, "h")) is None
+    assert classify(Entry(sid(1), 2, "h"), Entry(sid(1), 3, INVALID)) == "corrupted"
+    assert classify(None, None) is None
+
+
+def test_truth_of_finds_exactly_one_id() -> None:
+    truth = FakeTruth([Entry(sid(0), 1, "a"), Entry(sid(9), 1, "b")])
+    assert truth_of(truth, sid(0)) == Entry(sid(0), 1, "a")
+    assert truth_of(truth, sid(9)) == Entry(sid(9), 1, "b")
+    assert truth_of(truth, sid(5)) is None
