@@ -1,0 +1,1 @@
+"""`python -m bench`: throughput, latency and freshness of the Supply Store next to the raw limits of its parts."""

@@ -1,0 +1,65 @@
+"""How big and how long: the full run and the quick smoke run."""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str
+    reps: int
+    duration_s: float
+    warmup_s: float
+    concurrency_raw: tuple[int, ...]
+    concurrency_http: tuple[int, ...]
+    fractions: tuple[float, ...]
+    produce_count: int
+    backlog: int
+    consumers: tuple[int, ...]
+    hashes: int
+    fault_run_s: float
+    fault_at_s: float
+    fault_down_s: float
+    converge_timeout_s: float
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+FULL = Profile(
+    name="full",
+    reps=5,
+    duration_s=5.0,
+    warmup_s=1.0,
+    concurrency_raw=(1, 16),
+    concurrency_http=(1, 16, 64),
+    fractions=(0.25, 0.5, 0.75),
+    produce_count=100_000,
+    backlog=100_000,
+    consumers=(1, 3),
+    hashes=20,
+    fault_run_s=20.0,
+    fault_at_s=5.0,
+    fault_down_s=5.0,
+    converge_timeout_s=120.0,
+)
+
+QUICK = Profile(
+    name="quick",
+    reps=2,
+    duration_s=1.5,
+    warmup_s=0.3,
+    concurrency_raw=(1, 16),
+    concurrency_http=(1, 16, 64),
+    fractions=(0.25, 0.5, 0.75),
+    produce_count=5_000,
+    backlog=3_000,
+    consumers=(1, 3),
+    hashes=4,
+    fault_run_s=9.0,
+    fault_at_s=2.0,
+    fault_down_s=5.0,
+    converge_timeout_s=40.0,
+)

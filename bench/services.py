@@ -1,0 +1,182 @@
+"""The services as processes of the bench's own, on their own ports, against throwaway databases and topics;
+and the sampler that records each process's peak RSS."""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import os
+import signal
+import subprocess
+import threading
+import time
+import urllib.error
+import urllib.request
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import psutil
+
+from supply_common.testing.stack import repo_root
+
+PORT_BASE = int(os.environ.get("BENCH_PORT_BASE", "18000"))
+PORTS = {"gateway": PORT_BASE, "auth": PORT_BASE + 1, "sales-writer": PORT_BASE + 2, "mongo-projector": PORT_BASE + 3}
+NAIVE_PORT = PORT_BASE + 10
+
+
+class ServiceMissing(Exception):
+    """The service (or the command the row needs) is not in this checkout yet."""
+
+
+def executable(cli: str) -> Path:
+    return repo_root() / ".venv" / "bin" / cli
+
+
+@functools.cache
+def commands_of(cli: str) -> frozenset[str]:
+    """The sub-commands a service's CLI offers (empty if the CLI is not installed)."""
+    path = executable(cli)
+    if not path.exists():
+        return frozenset()
+    try:
+        out = subprocess.run(  # noqa: S603 - our own entry point
+            [str(path), "--help"], capture_output=True, text=True, timeout=60, check=False, env=_plain_env()
+        )
+    except (OSError, subprocess.TimeoutExpired):
+        return frozenset()
+    names = set()
+    for line in out.stdout.splitlines():
+        stripped = line.strip("│ \t")
+        if stripped:
+            names.add(stripped.split()[0])
+    return frozenset(names)
+
+
+def require(cli: str, *commands: str) -> None:
+    missing = [command for command in commands if command not in commands_of(cli)]
+    if missing:
+        raise ServiceMissing(f"{cli} {' '.join(missing)}")
+
+
+def _plain_env() -> dict[str, str]:
+    return {**os.environ, "COLUMNS": "200", "NO_COLOR": "1", "TERM": "dumb"}
+
+
+class RssSampler:
+    """Samples the resident set size of registered processes (and their children) a few times a second."""
+
+    def __init__(self, interval_s: float = 0.25) -> None:
+        self.interval_s = interval_s
+        self.peaks_mb: dict[str, float] = {}
+        self._watched: dict[str, list[psutil.Process]] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._loop, daemon=True)
+
+    def start(self) -> None:
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+
+    def watch(self, name: str, pid: int) -> None:
+        with self._lock, contextlib.suppress(psutil.Error):
+            self._watched.setdefault(name, []).append(psutil.Process(pid))
+
+    def sample(self) -> None:
+        with self._lock:
+            watched = {name: list(processes) for name, processes in self._watched.items()}
+        for name, processes in watched.items():
+            for process in processes:
+                try:
+                    family = [process, *process.children(recursive=True)]
+                    rss = sum(member.memory_info().rss for member in family)
+                except psutil.Error:
+                    continue
+                self.peaks_mb[name] = max(self.peaks_mb.get(name, 0.0), rss / 2**20)
+
+    def _loop(self) -> None:
+        while not self._stop.wait(self.interval_s):
+            self.sample()
+
+
+@dataclass
+class ServiceProcess:
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_file: Path
+    port: int | None = None
+    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def start(self, sampler: RssSampler | None = None) -> ServiceProcess:
+        self.log_file.parent.mkdir(parents=True, exist_ok=True)
+        with self.log_file.open("ab") as log:
+            self.process = subprocess.Popen(  # noqa: S603 - our own entry points
+                self.argv,
+                env=self.env,
+                cwd=repo_root(),
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                start_new_session=True,
+            )
+        if sampler is not None:
+            sampler.watch(self.name, self.process.pid)
+        return self
+
+    @property
+    def pid(self) -> int:
+        assert self.process is not None
+        return self.process.pid
+
+    def alive(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def url(self, path: str = "") -> str:
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def wait_ready(self, timeout_s: float = 60.0, path: str = "/readyz") -> ServiceProcess:
+        deadline = time.monotonic() + timeout_s
+        while time.monotonic() < deadline:
+            if not self.alive():
+                raise RuntimeError(f"{self.name} exited: {self.tail()}")
+            try:
+                with urllib.request.urlopen(self.url(path), timeout=2) as response:  # noqa: S310 - loopback
+                    if response.status == 200:
+                        return self
+            except (urllib.error.URLError, OSError):
+                pass
+            time.sleep(0.2)
+        raise RuntimeError(f"{self.name} not ready after {timeout_s:.0f} s: {self.tail()}")
+
+    def tail(self, lines: int = 15) -> str:
+        try:
+            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
+        except OSError:
+            return ""
+
+    def stop(self, timeout_s: float = 15.0) -> None:
+        if self.process is None or self.process.poll() is not None:
+            return
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(timeout=timeout_s)
+        except subprocess.TimeoutExpired:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait(timeout=5)
+
+
+def run_command(argv: list[str], env: dict[str, str], log_file: Path, timeout_s: float = 120.0) -> None:
+    """A one-shot command (a migration, creating a user); its output goes to the log, failures raise."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        done = subprocess.run(  # noqa: S603 - our own entry points
+            argv, env=env, cwd=repo_root(), stdout=log, stderr=subprocess.STDOUT, timeout=timeout_s, check=False
+        )
+    if done.returncode != 0:
+        tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-15:])
+        raise RuntimeError(f"{' '.join(argv[:3])} failed ({done.returncode}): {tail}")
