@@ -174,12 +174,14 @@ def build_app(settings: ProjectorSettings | None = None, projection: Projection 
         sale_id: SaleId,
         identity: Annotated[Identity, Depends(EVERYONE)],
         min_version: Annotated[int | None, Query(ge=1)] = None,
-        wait_ms: Annotated[int | None, Query(ge=0, le=settings.wait_max_ms)] = None,
+        wait_ms: Annotated[int | None, Query(ge=0)] = None,
     ) -> dict[str, Any]:
         """One sale from the copy. With `min_version`, wait (up to `wait_ms`, default 2000) until the
         copy has reached that version; 409 with the copy's `version` if it does not in time.
         Customers see only their own sales."""
         reader = projection_of(request).reader
+        if wait_ms is not None and wait_ms > settings.wait_max_ms:
+            raise field_error("query.wait_ms", f"must be at most {settings.wait_max_ms}")
         if min_version is not None:
             budget = (settings.wait_default_ms if wait_ms is None else wait_ms) / 1000
             deadline = time.monotonic() + budget

@@ -1,0 +1,85 @@
+"""Unit-test support: an in-memory store that honours the same version guards as MongoDB."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from supply_projector.domain.changes import Delete, Op, Write
+from supply_projector.service_layer.ports import Executed, Parked, Progress, Record
+
+
+@dataclass
+class MemoryStore:
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    tombstone: dict[str, int] = field(default_factory=dict)
+    quarantine: dict[str, str] = field(default_factory=dict)
+    parked: list[Parked] = field(default_factory=list)
+    progress: dict[tuple[str, int], Progress] = field(default_factory=dict)
+
+    def _version(self, sale_id: str) -> int | None:
+        doc = self.documents.get(sale_id)
+        return None if doc is None else int(doc["_supply"]["version"])
+
+    def versions(self, sale_ids: Sequence[str]) -> dict[str, int]:
+        return {i: v for i in sale_ids if (v := self._version(i)) is not None}
+
+    def tombstones(self, sale_ids: Sequence[str]) -> dict[str, int]:
+        return {i: self.tombstone[i] for i in sale_ids if i in self.tombstone}
+
+    def execute(self, ops: Sequence[Op]) -> Executed:
+        written = stale = deleted = 0
+        for op in ops:
+            change = op.change
+            held = self._version(change.sale_id)
+            if isinstance(op, Write):
+                matches = held is None or held < change.version or (op.inclusive and held == change.version)
+                if matches:
+                    assert change.document is not None
+                    self.documents[change.sale_id] = change.document
+                    written += 1
+                else:
+                    stale += 1
+            elif isinstance(op, Delete):
+                self.tombstone[change.sale_id] = max(self.tombstone.get(change.sale_id, 0), change.version)
+                if held is not None and held < change.version:
+                    del self.documents[change.sale_id]
+                deleted += 1
+        return Executed(written=written, deleted=deleted, stale=stale)
+
+    def quarantined(self, sale_ids: Iterable[str]) -> set[str]:
+        return {i for i in sale_ids if i in self.quarantine}
+
+    def update_quarantine(self, added: dict[str, str], lifted: set[str]) -> None:
+        self.quarantine.update(added)
+        for sale_id in lifted:
+            self.quarantine.pop(sale_id, None)
+        self.parked = [p for p in self.parked if p.sale_id not in lifted]
+
+    def park(self, parked: Sequence[Parked]) -> None:
+        self.parked.extend(parked)
+
+    def record_progress(self, progress: Sequence[Progress]) -> None:
+        for item in progress:
+            self.progress[(item.topic, item.partition)] = item
+
+
+@dataclass
+class ListDeadLetters:
+    sent: list[tuple[Record, Exception]] = field(default_factory=list)
+
+    async def send(self, failures: Sequence[tuple[Record, Exception]]) -> None:
+        self.sent.extend(failures)
+
+
+@pytest.fixture
+def store() -> MemoryStore:
+    return MemoryStore()
+
+
+@pytest.fixture
+def dead_letters() -> ListDeadLetters:
+    return ListDeadLetters()

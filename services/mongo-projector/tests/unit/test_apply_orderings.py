@@ -1,0 +1,132 @@
+"""The version guard over every ordering of one sale's events, in every batching."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from supply_common.contract import METADATA_FIELD, from_document
+from supply_projector.domain.changes import Change, collapse, plan, verdict
+from supply_projector.service_layer.projection import Projector
+
+from .conftest import MemoryStore
+from .events import SAMPLES, event, records_of, variant
+
+SALE = SAMPLES[0]
+
+
+def splits(n: int) -> list[list[int]]:
+    """Every way to cut a sequence of n into consecutive batches (as batch sizes)."""
+    result = []
+    for cuts in itertools.product([False, True], repeat=n - 1):
+        sizes, size = [], 1
+        for cut in cuts:
+            if cut:
+                sizes.append(size)
+                size = 1
+            else:
+                size += 1
+        sizes.append(size)
+        result.append(sizes)
+    return result
+
+
+async def apply_in_batches(events: list, sizes: list[int]) -> MemoryStore:
+    store = MemoryStore()
+    projector = Projector(store, None)
+    records = records_of(events)
+    start = 0
+    for size in sizes:
+        await projector.apply(records[start : start + size])
+        start += size
+    return store
+
+
+LIFECYCLE = [event(SALE, 1, "create"), event(SALE, 2), event(SALE, 3, "delete"), event(SALE, 2)]
+UPDATES = [event(SALE, 1, "create"), event(SALE, 2), event(SALE, 2), event(SALE, 3)]
+RECREATE = [event(SALE, 1, "create"), event(SALE, 2, "delete"), event(SALE, 3, "create"), event(SALE, 1, "create")]
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
+async def test_create_update_delete_and_a_duplicate_end_deleted_in_any_order(order: tuple[int, ...]) -> None:
+    events = [LIFECYCLE[i] for i in order]
+    for sizes in splits(len(events)):
+        store = await apply_in_batches(events, sizes)
+        assert SALE.id not in store.documents, (order, sizes)
+        assert store.tombstone[SALE.id] == 3
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
+async def test_updates_and_duplicates_end_at_the_newest_version_in_any_order(order: tuple[int, ...]) -> None:
+    events = [UPDATES[i] for i in order]
+    for sizes in splits(len(events)):
+        store = await apply_in_batches(events, sizes)
+        document = store.documents[SALE.id]
+        assert document[METADATA_FIELD]["version"] == 3
+        assert from_document(document) == variant(SALE, 3)
+
+
+@pytest.mark.parametrize("order", list(itertools.permutations(range(4))))
+async def test_a_sale_recreated_after_delete_survives_late_older_events(order: tuple[int, ...]) -> None:
+    events = [RECREATE[i] for i in order]
+    for sizes in splits(len(events)):
+        store = await apply_in_batches(events, sizes)
+        assert store.documents[SALE.id][METADATA_FIELD]["version"] == 3, (order, sizes)
+
+
+async def test_replaying_everything_changes_nothing() -> None:
+    store = MemoryStore()
+    projector = Projector(store, None)
+    records = records_of(UPDATES)
+    await projector.apply(records)
+    before = {k: dict(v) for k, v in store.documents.items()}
+    again = await projector.apply(records)
+    assert again.applied == 0
+    assert again.stale == len(records)
+    assert store.documents == before
+
+
+async def test_a_repair_overwrites_an_equal_version_but_a_plain_duplicate_does_not() -> None:
+    store = MemoryStore()
+    projector = Projector(store, None)
+    await projector.apply(records_of([event(SALE, 2)]))
+    changed = SALE.model_copy(update={"couponUsed": not SALE.couponUsed})
+    from supply_common.contract import SaleEvent
+
+    plain = SaleEvent.for_change(
+        event_type="sale.updated", sale_id=SALE.id, version=2, occurred_at=LIFECYCLE[0].occurred_at, sale=changed
+    )
+    await projector.apply(records_of([plain]))
+    assert from_document(store.documents[SALE.id]).couponUsed == SALE.couponUsed
+    repair = plain.model_copy(update={"repair": True})
+    await projector.apply(records_of([repair]))
+    assert from_document(store.documents[SALE.id]).couponUsed == changed.couponUsed
+
+
+def change(version: int, deleted: bool = False, repair: bool = False, offset: int = 0) -> Change:
+    return Change(SALE.id, version, None if deleted else {"v": version}, repair=repair, offset=offset)
+
+
+def test_verdicts() -> None:
+    assert verdict(change(2), None, None) == "write"
+    assert verdict(change(2), 1, None) == "write"
+    assert verdict(change(2), 2, None) == "stale"
+    assert verdict(change(2, repair=True), 2, None) == "write"
+    assert verdict(change(2, repair=True), 3, None) == "stale"
+    assert verdict(change(2), None, 2) == "stale"
+    assert verdict(change(3), None, 2) == "write"
+    assert verdict(change(3, deleted=True), 5, None) == "delete"
+    assert verdict(change(3, deleted=True), None, 3) == "stale"
+
+
+def test_collapse_keeps_the_newest_change_per_sale() -> None:
+    kept, superseded = collapse([change(1), change(3, offset=1), change(2, offset=2), change(3, repair=True, offset=3)])
+    assert superseded == 3
+    assert kept[0].version == 3 and kept[0].repair
+
+
+def test_a_delete_of_a_newer_document_keeps_the_document() -> None:
+    decided = plan([change(3, deleted=True)], {SALE.id: 5}, {})
+    assert len(decided.ops) == 1
+    assert decided.ops[0].remove_document is False  # type: ignore[union-attr]

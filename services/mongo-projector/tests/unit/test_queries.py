@@ -1,0 +1,97 @@
+"""Filters from typed values, the cursor codec, and money storage."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+
+import pytest
+from bson import Decimal128, ObjectId
+
+from supply_common.contract import METADATA_FIELD, to_document
+from supply_projector.domain import money
+from supply_projector.domain.queries import Cursor, DateRange, InvalidCursor, SalesFilter, page_query
+
+from .events import SAMPLES
+
+
+def test_filter_is_built_from_typed_values_only() -> None:
+    query = SalesFilter(
+        store="Denver",
+        coupon=False,
+        email="a@example.com",
+        item="pens",
+        tag="office",
+        dates=DateRange(datetime(2015, 1, 1, tzinfo=UTC), datetime(2016, 1, 1, tzinfo=UTC)),
+        total_min=Decimal("10.5"),
+        total_max=Decimal("20"),
+    ).filter()
+    assert query == {
+        "storeLocation": "Denver",
+        "couponUsed": False,
+        "customer.email": "a@example.com",
+        "items.name": "pens",
+        "_supply.tags": "office",
+        "saleDate": {"$gte": datetime(2015, 1, 1, tzinfo=UTC), "$lt": datetime(2016, 1, 1, tzinfo=UTC)},
+        "_supply.total_cents": {"$gte": 1050, "$lte": 2000},
+    }
+
+
+def test_an_operator_looking_string_never_becomes_an_operator() -> None:
+    with pytest.raises(ValueError, match=r"\$"):
+        SalesFilter(email="$ne").filter()
+    query = SalesFilter(item='{"$ne": null}').filter()
+    assert query == {"items.name": '{"$ne": null}'}
+
+
+def test_no_filter_is_an_empty_query() -> None:
+    assert SalesFilter().filter() == {}
+
+
+def test_cursor_round_trips() -> None:
+    cursor = Cursor(datetime(2015, 3, 23, 21, 6, 49, 506000, tzinfo=UTC), "5bd761dcae323e45a93ccfe8", "date_asc")
+    assert Cursor.decode(cursor.encode()) == cursor
+
+
+@pytest.mark.parametrize(
+    "text", ["", "!!!", "eyJ9", "eyJkIjoxLCJpIjoiJG5lIiwicyI6ImRhdGVfZGVzYyJ9", "eyJkIjp0cnVlLCJpIjoiYSIsInMiOiJ4In0"]
+)
+def test_a_tampered_cursor_is_refused(text: str) -> None:
+    with pytest.raises(InvalidCursor):
+        Cursor.decode(text)
+
+
+def test_page_after_a_cursor_continues_strictly_past_it() -> None:
+    when = datetime(2015, 1, 1, tzinfo=UTC)
+    cursor = Cursor(when, "5bd761dcae323e45a93ccfe8", "date_desc")
+    query, order = page_query({"storeLocation": "Denver"}, "date_desc", cursor)
+    assert order == [("saleDate", -1), ("_id", -1)]
+    assert query == {
+        "$and": [
+            {"storeLocation": "Denver"},
+            {
+                "$or": [
+                    {"saleDate": {"$lt": when}},
+                    {"saleDate": when, "_id": {"$lt": ObjectId("5bd761dcae323e45a93ccfe8")}},
+                ]
+            },
+        ]
+    }
+    with pytest.raises(InvalidCursor):
+        page_query({}, "date_asc", cursor)
+
+
+@pytest.mark.parametrize("sale", SAMPLES)
+def test_money_as_double_decodes_to_the_exact_decimal(sale: object) -> None:
+    document = to_document(sale) | {METADATA_FIELD: {"total": Decimal128("123.45")}}  # type: ignore[arg-type]
+    stored = money.encode(document, "double")
+    assert all(isinstance(item["price"], float) for item in stored["items"])
+    assert money.decode(stored, "double") == document
+    assert money.encode(document, "decimal128") is document
+
+
+def test_money_text_survives_the_largest_price() -> None:
+    price = Decimal("9999999999.99")
+    assert money.decode({"items": [{"price": float(price)}]}, "double")["items"][0]["price"] == Decimal128(
+        "9999999999.99"
+    )

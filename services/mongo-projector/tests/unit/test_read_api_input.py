@@ -1,0 +1,69 @@
+"""The read API refuses bad input and unknown roles before it touches the store."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from supply_projector.config import ProjectorSettings
+from supply_projector.entrypoints.app import build_app
+
+STAFF = {"X-User-Id": "u1", "X-User-Role": "technical_worker", "X-User-Email": "t@example.com"}
+CUSTOMER = {"X-User-Id": "u2", "X-User-Role": "customer", "X-User-Email": "c@example.com"}
+MANAGER = {"X-User-Id": "u3", "X-User-Role": "senior_management", "X-User-Email": "m@example.com"}
+
+
+@pytest.fixture
+def client() -> Iterator[TestClient]:
+    settings = ProjectorSettings(mongo_url="mongodb://127.0.0.1:1", kafka_bootstrap_servers="127.0.0.1:1")  # type: ignore[arg-type]
+    with TestClient(build_app(settings)) as test_client:
+        yield test_client
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "email[$ne]=x",
+        "email=%24ne",
+        "item=%7B%22%24ne%22%3A%20null%7D",
+        "store=%7B%22%24ne%22%3A%20null%7D",
+        "store=Paris",
+        "method=Fax",
+        "coupon=maybe",
+        "limit=101",
+        "limit=0",
+        "total_min=1.234",
+        "total_min=-1",
+        "date_from=2015-01-01T00:00:00",
+        "date_from=2016-01-01T00:00:00Z&date_to=2015-01-01T00:00:00Z",
+        "cursor=not-a-cursor",
+        "sort=random",
+        "store=Denver&store=London",
+    ],
+)
+def test_bad_filters_are_422_problems(client: TestClient, query: str) -> None:
+    response = client.get(f"/sales?{query}", headers=STAFF)
+    assert response.status_code == 422, response.text
+    assert response.headers["content-type"].startswith("application/problem+json")
+    assert response.json()["errors"]
+
+
+@pytest.mark.parametrize(
+    ("path", "headers", "status"),
+    [
+        ("/sales", {}, 401),
+        ("/sales", CUSTOMER, 403),
+        ("/me/sales", STAFF, 403),
+        ("/analytics/summary", STAFF, 403),
+        ("/analytics/by-store", CUSTOMER, 403),
+        ("/freshness", CUSTOMER, 403),
+        ("/sales/not-an-id", STAFF, 422),
+        ("/sales/5bd761dcae323e45a93ccfe8?min_version=0", STAFF, 422),
+        ("/sales/5bd761dcae323e45a93ccfe8?wait_ms=60000&min_version=1", STAFF, 422),
+        ("/analytics/top-items?by=price", MANAGER, 422),
+    ],
+)
+def test_roles_and_parameters_are_checked(client: TestClient, path: str, headers: dict[str, str], status: int) -> None:
+    assert client.get(path, headers=headers).status_code == status
