@@ -123,7 +123,8 @@ def test_verdicts() -> None:
 def test_collapse_keeps_the_newest_change_per_sale() -> None:
     kept, superseded = collapse([change(1), change(3, offset=1), change(2, offset=2), change(3, repair=True, offset=3)])
     assert superseded == 3
-    assert kept[0].version == 3 and kept[0].repair
+    assert kept[0].version == 3
+    assert kept[0].repair
 
 
 def test_a_delete_of_a_newer_document_keeps_the_document() -> None:
