@@ -222,24 +222,32 @@ def install_problem_handlers(app: FastAPI) -> None:
         assert isinstance(exc, RequestValidationError)
         return problem_response(validation_problem(exc.errors()), request.url.path)
 
-    async def on_unexpected(request: Request, exc: Exception) -> Response:
+    async def on_store_error(request: Request, exc: Exception) -> Response:
+        """Store errors are answered here, inside the app: a handler for `Exception` runs in Starlette's
+        outermost middleware, which re-raises after answering, and the server then drops the
+        keep-alive connection under the caller's feet."""
         dependency = _is_unavailable(exc)
-        if dependency:
-            log.warning("dependency unavailable", extra={"dependency": dependency, "error": repr(exc)[:300]})
-            error = ProblemError(
-                503,
-                "Service unavailable",
-                f"The {dependency} cannot be reached; try again shortly.",
-                headers={"Retry-After": "2"},
-            )
-        else:
-            log.exception("unhandled error", extra={"path": request.url.path})
-            error = ProblemError(500, "Internal error", "Something went wrong on our side.")
+        if dependency is None:
+            raise exc
+        log.warning("dependency unavailable", extra={"dependency": dependency, "error": repr(exc)[:300]})
+        error = ProblemError(
+            503,
+            "Service unavailable",
+            f"The {dependency} cannot be reached; try again shortly.",
+            headers={"Retry-After": "2"},
+        )
+        return problem_response(error, request.url.path)
+
+    async def on_unexpected(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error", extra={"path": request.url.path})
+        error = ProblemError(500, "Internal error", "Something went wrong on our side.")
         return problem_response(error, request.url.path)
 
     app.add_exception_handler(ProblemError, on_problem)
     app.add_exception_handler(StarletteHTTPException, on_http)
     app.add_exception_handler(RequestValidationError, on_validation)
+    for store_error in (DBAPIError, PoolTimeout, ConnectionFailure):
+        app.add_exception_handler(store_error, on_store_error)
     app.add_exception_handler(Exception, on_unexpected)
 
 
