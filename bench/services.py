@@ -110,7 +110,7 @@ class ServiceProcess:
     port: int | None = None
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
-    def start(self, sampler: RssSampler | None = None) -> ServiceProcess:
+    def start(self, sampler: RssSampler | None = None, kind: str = "") -> ServiceProcess:
         self.log_file.parent.mkdir(parents=True, exist_ok=True)
         with self.log_file.open("ab") as log:
             self.process = subprocess.Popen(  # noqa: S603 - our own entry points
@@ -123,7 +123,7 @@ class ServiceProcess:
                 start_new_session=True,
             )
         if sampler is not None:
-            sampler.watch(self.name, self.process.pid)
+            sampler.watch(kind or self.name, self.process.pid)
         return self
 
     @property

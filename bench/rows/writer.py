@@ -1,9 +1,23 @@
-"""Placeholder."""
+"""Row 2: the sales-writer's POST /sales called directly (identity headers as the gateway sends them)."""
 
+from __future__ import annotations
+
+from bench import http, measure
 from bench.context import Context
 from bench.model import Row
-from bench.services import ServiceMissing
+from bench.pipeline import Pipeline
 
 
 def run(ctx: Context) -> Row:
-    raise ServiceMissing("writer")
+    row = Row("2", "sales-writer direct: POST /sales")
+    pipeline = Pipeline.start(ctx, "writer")
+    try:
+        payloads = measure.bodies()
+        url = f"{pipeline.writer_url}/sales"
+        maximum = measure.max_rates(ctx, row, "sales-writer", url, http.STAFF, payloads)
+        ctx.shared["writer_max"] = maximum
+        measure.latency_curve(ctx, row, "sales-writer", url, http.STAFF, payloads, maximum)
+        row.note = "relay and projector running, as in production; latency from the scheduled start"
+    finally:
+        pipeline.stop()
+    return row

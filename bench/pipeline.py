@@ -1,0 +1,72 @@
+"""Our write pipeline as processes of the bench: sales-writer (relay inside), projector consumer, and
+optionally the projector's read API, auth and gateway; each on throwaway databases and topics."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from bench.context import Context
+from bench.schema import sales_database
+from bench.services import PORTS, ServiceProcess, require
+
+
+@dataclass
+class Pipeline:
+    ctx: Context
+    suffix: str
+    sales_db: str
+    topic: str
+    dlq: str
+    mongo_db: str
+    processes: list[ServiceProcess] = field(default_factory=list)
+
+    @classmethod
+    def start(cls, ctx: Context, suffix: str, projector: bool = True) -> Pipeline:
+        require("sales-writer", "serve", "migrate")
+        if projector:
+            require("mongo-projector", "consume")
+        ctx.step(f"starting the pipeline ({suffix})")
+        pipeline = cls(
+            ctx,
+            suffix,
+            sales_db=sales_database(ctx, suffix),
+            topic=ctx.topic(f"{suffix}.events", compact=True),
+            dlq=ctx.topic(f"{suffix}.dlq", partitions=1),
+            mongo_db=ctx.mongo_database(suffix),
+        )
+        writer = ctx.service(
+            f"sales-writer-{suffix}",
+            "sales-writer",
+            ["serve"],
+            port=PORTS["sales-writer"],
+            mysql_database=pipeline.sales_db,
+            sales_topic=pipeline.topic,
+            dlq_topic=pipeline.dlq,
+        )
+        pipeline.processes.append(writer.start(ctx.sampler, "sales-writer serve"))
+        if projector:
+            consumer = ctx.service(
+                f"projector-consume-{suffix}",
+                "mongo-projector",
+                ["consume"],
+                **pipeline.projector_env(),
+            )
+            pipeline.processes.append(consumer.start(ctx.sampler, "mongo-projector consume"))
+        writer.wait_ready()
+        return pipeline
+
+    def projector_env(self) -> dict[str, str | int]:
+        return {
+            "mongo_database": self.mongo_db,
+            "sales_topic": self.topic,
+            "dlq_topic": self.dlq,
+            "consumer_group": f"bench-{self.ctx.run_id}-{self.suffix}",
+        }
+
+    @property
+    def writer_url(self) -> str:
+        return f"http://127.0.0.1:{PORTS['sales-writer']}"
+
+    def stop(self) -> None:
+        for process in reversed(self.processes):
+            process.stop()
