@@ -14,6 +14,7 @@ class ProjectorSettings(ServiceSettings, KafkaSettings, MongoSettings):
     consumer_group: str = Field("mongo-projector", description="Kafka consumer group of `consume`.")
     batch_max_records: int = Field(1000, ge=1, le=10_000)
     poll_timeout_ms: int = Field(500, ge=10)
+    session_timeout_ms: int = Field(30_000, ge=6_000, description="How soon a dead consumer's partitions move.")
     retry_max_backoff_s: float = Field(10.0, gt=0)
     tombstone_retention_days: int = Field(30, ge=1, description="Tombstones older than this are purged.")
     money_mode: Literal["auto", "decimal128", "double"] = Field(

@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 from pymongo import MongoClient
+from pymongo.errors import PyMongoError
 
 from supply_common.contract import SaleEvent
 from supply_common.kafka import ensure_topics, make_producer
@@ -68,7 +69,12 @@ async def produce(settings: ProjectorSettings, events: Sequence[SaleEvent | tupl
 
 async def wait_for(condition: Callable[[], bool], timeout_s: float = 60, what: str = "condition") -> None:
     deadline = time.monotonic() + timeout_s
-    while not await asyncio.to_thread(condition):
+    while True:
+        try:
+            if await asyncio.to_thread(condition):
+                return
+        except PyMongoError:
+            pass
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         await asyncio.sleep(0.2)
@@ -110,6 +116,7 @@ def process_env(settings: ProjectorSettings) -> dict[str, str]:
         "DLQ_TOPIC": settings.dlq_topic,
         "CONSUMER_GROUP": settings.consumer_group,
         "POLL_TIMEOUT_MS": "200",
+        "SESSION_TIMEOUT_MS": "8000",
         "LOG_LEVEL": "INFO",
     }
 

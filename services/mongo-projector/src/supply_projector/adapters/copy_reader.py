@@ -10,12 +10,15 @@ from pydantic import ValidationError
 from pymongo.collection import Collection
 
 from supply_common.contract import METADATA_FIELD, from_document, sale_hash
+from supply_projector.domain.money import decode
 from supply_projector.service_layer.reconcile import INVALID, Entry
 
 
 def copy_entry(document: dict[str, Any]) -> Entry:
-    """Version from the metadata; hash recomputed from the content, and `INVALID` when the content
-    does not validate or does not match the hash stored beside it."""
+    """Version from the metadata; hash recomputed from the content (money as the projector stores it
+    on either server), and `INVALID` when the content does not validate or does not match the hash
+    stored beside it."""
+    document = decode(document, "double")
     metadata = document.get(METADATA_FIELD) or {}
     version = metadata.get("version")
     try:

@@ -69,7 +69,7 @@ class ConsumerLoop:
         dead_letters = KafkaDeadLetters(settings)
         await dead_letters.start()
         projector = self.projection.projector(dead_letters)
-        consumer = make_consumer(settings, settings.consumer_group)
+        consumer = make_consumer(settings, settings.consumer_group, session_timeout_ms=settings.session_timeout_ms)
         self.consumer = consumer
         consumer.subscribe([settings.sales_topic], listener=_Listener(self))
         await consumer.start()
