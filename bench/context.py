@@ -155,5 +155,6 @@ class Context:
         self.later(process.stop)
         return process
 
-    def command(self, name: str, cli: str, args: list[str], **env: str | int) -> None:
-        run_command([str(executable(cli)), *args], self.service_env(**env), self.out_dir / "logs" / f"{name}.log")
+    def command(self, name: str, cli: str, args: list[str], stdin: str | None = None, **env: str | int) -> None:
+        log_file = self.out_dir / "logs" / f"{name}.log"
+        run_command([str(executable(cli)), *args], self.service_env(**env), log_file, stdin=stdin)

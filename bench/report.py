@@ -51,7 +51,7 @@ def _ratio_range(ratio: Ratio) -> str:
 def _verdict(ratio: Ratio) -> str:
     if ratio.meets is None:
         return ""
-    return "meets" if ratio.meets else "below target"
+    return "meets" if ratio.meets else "misses"
 
 
 def print_tables(console: Console, run: Run) -> None:
@@ -196,7 +196,7 @@ def _ratios(run: Run) -> plt.Figure | None:
             target = float(ratio.target.split()[1])
             axis.plot([target, target], [index - 0.4, index + 0.4], color="black", linewidth=2)
     axis.invert_yaxis()
-    axis.set_xlabel("ratio (x); black mark = target, green = meets, red = below")
+    axis.set_xlabel("ratio (x); black mark = target, green = meets, red = misses")
     axis.set_title("Ratios against the targets")
     axis.grid(axis="x", alpha=0.3)
     return fig

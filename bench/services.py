@@ -170,12 +170,21 @@ class ServiceProcess:
             self.process.wait(timeout=5)
 
 
-def run_command(argv: list[str], env: dict[str, str], log_file: Path, timeout_s: float = 120.0) -> None:
+def run_command(
+    argv: list[str], env: dict[str, str], log_file: Path, timeout_s: float = 120.0, stdin: str | None = None
+) -> None:
     """A one-shot command (a migration, creating a user); its output goes to the log, failures raise."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
         done = subprocess.run(  # noqa: S603 - our own entry points
-            argv, env=env, cwd=repo_root(), stdout=log, stderr=subprocess.STDOUT, timeout=timeout_s, check=False
+            argv,
+            env=env,
+            cwd=repo_root(),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            timeout=timeout_s,
+            check=False,
+            input=stdin.encode() if stdin is not None else None,
         )
     if done.returncode != 0:
         tail = "\n".join(log_file.read_text(errors="replace").splitlines()[-15:])

@@ -1,9 +1,86 @@
-"""Placeholder."""
+"""Row 5: projector catch-up over a backlog of `sale.created` events, with 1 and 3 consumer processes,
+against the raw bulk writes of row 5b. Progress is read from the group's committed offsets."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.context import Context
 from bench.model import Row
-from bench.services import ServiceMissing
+from bench.rows.raw_kafka import messages, produce
+from bench.services import require
+
+
+async def committed(bootstrap: str, group: str) -> int:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        offsets = await admin.list_consumer_group_offsets(group)
+    finally:
+        await admin.close()
+    return sum(max(0, meta.offset) for meta in offsets.values())
 
 
 def run(ctx: Context) -> Row:
-    raise ServiceMissing("projector")
+    require("mongo-projector", "consume")
+    row = Row("5", "Projector: catch-up over a backlog")
+    count = ctx.profile.backlog
+    batch = (ctx.shared.get("kafka_messages") or messages(ctx.profile.produce_count))[:count]
+    budget_s = ctx.profile.converge_timeout_s * 5
+    incomplete = []
+    for rep in range(ctx.profile.reps):
+        for consumers in ctx.profile.consumers:
+            suffix = f"proj{consumers}r{rep}"
+            topic = ctx.topic(suffix, compact=True)
+            mongo_db = ctx.mongo_database(suffix)
+            group = f"bench-{ctx.run_id}-{suffix}"
+            ctx.step(f"row 5: producing a backlog of {len(batch):,} events, rep {rep + 1}")
+            asyncio.run(produce(ctx.stack.kafka, topic, batch))
+            ctx.step(f"row 5: {consumers} consumer(s) catching up on {len(batch):,} events, rep {rep + 1}")
+            processes = [
+                ctx.service(
+                    f"projector-{suffix}-{index}",
+                    "mongo-projector",
+                    ["consume"],
+                    mongo_database=mongo_db,
+                    sales_topic=topic,
+                    dlq_topic=f"{topic}.dlq",
+                    consumer_group=group,
+                ).start(ctx.sampler, "mongo-projector consume")
+                for index in range(consumers)
+            ]
+            first: tuple[float, int] | None = None
+            done = 0
+            target = len(batch) - 1
+            try:
+                deadline = time.monotonic() + budget_s
+                while time.monotonic() < deadline:
+                    for process in processes:
+                        if not process.alive():
+                            raise RuntimeError(f"projector exited: {process.tail()}")
+                    done = asyncio.run(committed(ctx.stack.kafka, group))
+                    now = time.perf_counter()
+                    if first is None and done > 0:
+                        first = (now, done)
+                    if done >= target:
+                        break
+                    time.sleep(0.25)
+                end = time.perf_counter()
+            finally:
+                for process in processes:
+                    process.stop()
+            if first is None:
+                raise RuntimeError(f"{consumers} consumer(s) applied nothing in {budget_s:.0f} s")
+            if done < target:
+                incomplete.append(f"{consumers} consumer(s) rep {rep + 1}: {done:,}/{len(batch):,} in {budget_s:.0f} s")
+            rate = (done - first[1]) / (end - first[0]) if end > first[0] else float("nan")
+            row.figure(
+                f"events_s_{consumers}", f"events applied/s, {consumers} consumer(s)", "events/s"
+            ).samples.append(rate)
+    row.note = f"{len(batch):,} events in 6 partitions; timed from the first committed batch"
+    if incomplete:
+        row.note += "; incomplete: " + ", ".join(incomplete)
+    return row
