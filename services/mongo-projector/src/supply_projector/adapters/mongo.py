@@ -97,16 +97,25 @@ class ActiveCollection:
 
 
 class MoneyModeOf:
-    """The server's money mode, asked once on first use (so a process can start before the server)."""
+    """The server's money mode and quirks, asked once on first use (so a process can start before
+    the server)."""
 
     def __init__(self, client: MongoClient[dict[str, Any]], configured: str = "auto") -> None:
         self.client = client
         self._mode: money.MoneyMode | None = None if configured == "auto" else configured  # type: ignore[assignment]
+        self._ferretdb_v1: bool | None = None
 
     def __call__(self) -> money.MoneyMode:
         if self._mode is None:
             self._mode = detect_money_mode(self.client)
         return self._mode
+
+    def unwind_moves_to_leaf(self) -> bool:
+        """FerretDB v1 puts the element of `$unwind: "$a.b"` at `b` (MongoDB keeps it at `a.b`)."""
+        if self._ferretdb_v1 is None:
+            info = self.client.admin.command("buildInfo")
+            self._ferretdb_v1 = str(info.get("ferretdbVersion") or "").startswith("v1.")
+        return self._ferretdb_v1
 
 
 class MongoStore:

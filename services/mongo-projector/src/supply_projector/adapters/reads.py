@@ -55,6 +55,15 @@ class SalesReader:
             pipeline.append({"$match": match})
         if unwind:
             pipeline.append({"$unwind": f"${unwind}"})
+            if "." in unwind and self.mode.unwind_moves_to_leaf():
+                leaf = unwind.rsplit(".", 1)[1]
+                key = _relocated(key, unwind, leaf)
+                accumulator = {
+                    op: f"${_relocated(value[1:], unwind, leaf)}"
+                    if isinstance(value, str) and value.startswith("$")
+                    else value
+                    for op, value in accumulator.items()
+                }
         pipeline.append({"$group": {"_id": f"${key}" if key else None, "value": accumulator}})
         return {row["_id"]: int(row["value"]) for row in self._sales().aggregate(pipeline)}
 
@@ -77,6 +86,12 @@ class SalesReader:
 
     def ping(self) -> None:
         self.database.command("ping")
+
+
+def _relocated(path: str | None, unwound: str, leaf: str) -> str | None:
+    if path is not None and (path == unwound or path.startswith(unwound + ".")):
+        return leaf + path[len(unwound) :]
+    return path
 
 
 def sale_of(document: dict[str, Any]) -> Sale:

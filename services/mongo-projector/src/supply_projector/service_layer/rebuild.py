@@ -38,6 +38,18 @@ class RebuildResult:
     documents: int
 
 
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
+    """The topic's partition numbers, fetching its metadata if the client has none yet."""
+    for _ in range(20):
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return sorted(found)
+        await consumer._client.add_topic(topic)
+        await consumer._client.force_metadata_update()
+        await asyncio.sleep(0.1)
+    return []
+
+
 async def _drain(
     consumer: AIOKafkaConsumer,
     projection: Projection,
@@ -78,7 +90,9 @@ async def rebuild(
     consumer = make_consumer(settings, f"{settings.consumer_group}-rebuild-{stamp}")
     await consumer.start()
     try:
-        numbers = sorted(consumer.partitions_for_topic(settings.sales_topic) or ())
+        numbers = await topic_partitions(consumer, settings.sales_topic)
+        if not numbers:
+            raise RuntimeError(f"topic {settings.sales_topic} has no partitions")
         partitions = [TopicPartition(settings.sales_topic, p) for p in numbers]
         consumer.assign(partitions)
         await consumer.seek_to_beginning(*partitions)

@@ -1,0 +1,167 @@
+"""The read API over a real copy: analytics equal Python's figures, pages, read-your-writes, freshness."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter, defaultdict
+from collections.abc import Iterator
+from decimal import Decimal
+
+import httpx
+import pytest
+
+from supply_common.contract import decimal_text, sale_total
+from supply_projector.bootstrap import Projection
+from supply_projector.entrypoints.app import build_app
+
+from .conftest import consuming, produce, versions_of, wait_for
+from .events import SAMPLES, changed, sale_event
+
+pytestmark = pytest.mark.integration
+MANAGER = {"X-User-Id": "m", "X-User-Role": "senior_management", "X-User-Email": "m@example.com"}
+STAFF = {"X-User-Id": "t", "X-User-Role": "technical_worker", "X-User-Email": "t@example.com"}
+
+
+@pytest.fixture
+def client(projection: Projection) -> Iterator[httpx.AsyncClient]:
+    app = build_app(projection.settings, projection)
+    yield httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://projector")
+
+
+async def _started(client: httpx.AsyncClient, projection: Projection) -> None:
+    client._transport.app.state.projection = projection  # type: ignore[attr-defined]
+    from supply_projector.adapters.kafka import KafkaOffsets
+
+    client._transport.app.state.offsets = KafkaOffsets(projection.settings, projection.settings.consumer_group)  # type: ignore[attr-defined]
+
+
+def money(value: Decimal) -> str:
+    return decimal_text(value)
+
+
+async def test_analytics_equal_the_figures_computed_from_the_events(
+    projection: Projection, client: httpx.AsyncClient
+) -> None:
+    await _started(client, projection)
+    final = [SAMPLES[0], changed(SAMPLES[1], 2), SAMPLES[3], SAMPLES[4], SAMPLES[5], SAMPLES[6]]
+    events = [sale_event(sale, 1, "create") for sale in SAMPLES]
+    events += [sale_event(changed(SAMPLES[1], 2), 2), sale_event(SAMPLES[2], 2, "delete")]
+    await produce(projection.settings, events)
+    async with consuming(projection):
+        await wait_for(lambda: len(versions_of(projection)) == 6 and SAMPLES[2].id not in versions_of(projection))
+
+    revenue = sum((sale_total(list(s.items)) for s in final), Decimal(0))
+    summary = (await client.get("/analytics/summary", headers=MANAGER)).json()
+    assert summary == {
+        "revenue": money(revenue),
+        "sales": 6,
+        "items": sum(i.quantity for s in final for i in s.items),
+        "mean_basket": str((revenue / 6).quantize(Decimal("0.01"))),
+    }
+
+    by_store: dict[str, list[Decimal]] = defaultdict(list)
+    for sale in final:
+        by_store[sale.storeLocation].append(sale_total(list(sale.items)))
+    expected = [{"key": k, "revenue": money(sum(v, Decimal(0))), "sales": len(v)} for k, v in sorted(by_store.items())]
+    assert (await client.get("/analytics/by-store", headers=MANAGER)).json() == expected
+
+    months = Counter(s.saleDate.strftime("%Y-%m") for s in final)
+    by_month = (await client.get("/analytics/by-month", headers=MANAGER)).json()
+    assert {row["key"]: row["sales"] for row in by_month} == dict(months)
+
+    quantity: Counter[str] = Counter()
+    item_revenue: dict[str, Decimal] = defaultdict(Decimal)
+    for sale in final:
+        for item in sale.items:
+            quantity[item.name] += item.quantity
+            item_revenue[item.name] += item.price * item.quantity
+    top = (await client.get("/analytics/top-items?by=quantity&limit=3", headers=MANAGER)).json()
+    assert [row["name"] for row in top] == [
+        name for name, _ in sorted(quantity.items(), key=lambda kv: (-kv[1], kv[0]))
+    ][:3]
+    top = (await client.get("/analytics/top-items?by=revenue&limit=20", headers=MANAGER)).json()
+    assert {row["name"]: row["revenue"] for row in top} == {k: money(v) for k, v in item_revenue.items()}
+
+    scores = Counter(s.customer.satisfaction for s in final)
+    satisfaction = (await client.get("/analytics/satisfaction", headers=MANAGER)).json()
+    assert satisfaction == [{"score": n, "sales": scores.get(n, 0)} for n in range(1, 6)]
+
+    used = sum(1 for s in final if s.couponUsed)
+    coupons = (await client.get("/analytics/coupons", headers=MANAGER)).json()
+    assert coupons == {"used": used, "total": 6, "rate": round(used / 6, 4)}
+
+    first = min(s.saleDate for s in final)
+    ranged = (
+        await client.get(
+            "/analytics/summary",
+            params={"date_from": first.isoformat(), "date_to": first.replace(year=first.year + 100).isoformat()},
+            headers=MANAGER,
+        )
+    ).json()
+    assert ranged["sales"] == 6
+    ranged = (await client.get("/analytics/summary", params={"date_to": first.isoformat()}, headers=MANAGER)).json()
+    assert ranged["sales"] == 0
+
+
+async def test_search_pages_read_your_writes_customers_and_freshness(
+    projection: Projection, client: httpx.AsyncClient
+) -> None:
+    await _started(client, projection)
+    await produce(projection.settings, [sale_event(sale, 1, "create") for sale in SAMPLES])
+    async with consuming(projection):
+        await wait_for(lambda: len(versions_of(projection)) == len(SAMPLES))
+
+        seen, cursor = [], None
+        while True:
+            params = {"limit": 3, "sort": "date_asc"} | ({"cursor": cursor} if cursor else {})
+            page = (await client.get("/sales", params=params, headers=STAFF)).json()
+            seen += [item["id"] for item in page["items"]]
+            cursor = page["next_cursor"]
+            if not cursor:
+                break
+        assert seen == [s.id for s in sorted(SAMPLES, key=lambda s: (s.saleDate, s.id))]
+
+        denver = (await client.get("/sales", params={"store": "Denver"}, headers=STAFF)).json()["items"]
+        assert {i["id"] for i in denver} == {s.id for s in SAMPLES if s.storeLocation == "Denver"}
+        hostile = await client.get("/sales", params={"email": '{"$ne": null}'}, headers=STAFF)
+        assert hostile.status_code == 422
+        costly = (await client.get("/sales", params={"total_min": "1000"}, headers=STAFF)).json()["items"]
+        assert {i["id"] for i in costly} == {s.id for s in SAMPLES if sale_total(list(s.items)) >= 1000}
+
+        sale = SAMPLES[0]
+        view = (await client.get(f"/sales/{sale.id}", headers=STAFF)).json()
+        assert view["version"] == 1
+        assert view["total"] == decimal_text(sale_total(list(sale.items)))
+        assert view["sale"]["_id"] == sale.id
+
+        waited = await client.get(f"/sales/{sale.id}", params={"min_version": 2, "wait_ms": 300}, headers=STAFF)
+        assert waited.status_code == 409
+        assert waited.json()["version"] == 1
+
+        async def update_soon() -> None:
+            await asyncio.sleep(0.3)
+            await produce(projection.settings, [sale_event(changed(sale, 2), 2)])
+
+        task = asyncio.create_task(update_soon())
+        waited = await client.get(f"/sales/{sale.id}", params={"min_version": 2, "wait_ms": 5000}, headers=STAFF)
+        await task
+        assert waited.status_code == 200
+        assert waited.json()["version"] == 2
+
+        owner = {"X-User-Id": "c", "X-User-Role": "customer", "X-User-Email": sale.customer.email}
+        stranger = {"X-User-Id": "s", "X-User-Role": "customer", "X-User-Email": "nobody@example.com"}
+        assert (await client.get(f"/sales/{sale.id}", headers=owner)).status_code == 200
+        assert (await client.get(f"/sales/{sale.id}", headers=stranger)).status_code == 404
+        mine = (await client.get("/me/sales", headers=owner)).json()
+        assert [i["id"] for i in mine["items"]] == [sale.id]
+        assert mine["count"] == 1
+        assert (await client.get("/me/sales", headers=stranger)).json()["count"] == 0
+
+        fresh = (await client.get("/freshness", headers=STAFF)).json()
+        assert fresh["kafka"] == "ok"
+        assert len(fresh["partitions"]) == 6
+        assert sum(p["end_offset"] for p in fresh["partitions"]) == len(SAMPLES) + 1
+        assert all(p["lag"] == 0 for p in fresh["partitions"])
+        assert any(p["last_occurred_at"] for p in fresh["partitions"])
+        assert fresh["dlq_count"] == 0
+        assert fresh["quarantined"] == 0
