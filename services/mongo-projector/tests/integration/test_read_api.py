@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter, defaultdict
-from collections.abc import Iterator
+from collections.abc import AsyncIterator
 from decimal import Decimal
 
 import httpx
 import pytest
 
 from supply_common.contract import decimal_text, sale_total
+from supply_projector.adapters.kafka import KafkaOffsets
 from supply_projector.bootstrap import Projection
 from supply_projector.entrypoints.app import build_app
 
@@ -23,16 +24,13 @@ STAFF = {"X-User-Id": "t", "X-User-Role": "technical_worker", "X-User-Email": "t
 
 
 @pytest.fixture
-def client(projection: Projection) -> Iterator[httpx.AsyncClient]:
+async def client(projection: Projection) -> AsyncIterator[httpx.AsyncClient]:
     app = build_app(projection.settings, projection)
-    yield httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://projector")
-
-
-async def _started(client: httpx.AsyncClient, projection: Projection) -> None:
-    client._transport.app.state.projection = projection  # type: ignore[attr-defined]
-    from supply_projector.adapters.kafka import KafkaOffsets
-
-    client._transport.app.state.offsets = KafkaOffsets(projection.settings, projection.settings.consumer_group)  # type: ignore[attr-defined]
+    app.state.projection = projection
+    app.state.offsets = KafkaOffsets(projection.settings, projection.settings.consumer_group)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://projector") as made:
+        yield made
+    await app.state.offsets.close()
 
 
 def money(value: Decimal) -> str:
@@ -42,7 +40,6 @@ def money(value: Decimal) -> str:
 async def test_analytics_equal_the_figures_computed_from_the_events(
     projection: Projection, client: httpx.AsyncClient
 ) -> None:
-    await _started(client, projection)
     final = [SAMPLES[0], changed(SAMPLES[1], 2), SAMPLES[3], SAMPLES[4], SAMPLES[5], SAMPLES[6]]
     events = [sale_event(sale, 1, "create") for sale in SAMPLES]
     events += [sale_event(changed(SAMPLES[1], 2), 2), sale_event(SAMPLES[2], 2, "delete")]
@@ -106,7 +103,6 @@ async def test_analytics_equal_the_figures_computed_from_the_events(
 async def test_search_pages_read_your_writes_customers_and_freshness(
     projection: Projection, client: httpx.AsyncClient
 ) -> None:
-    await _started(client, projection)
     await produce(projection.settings, [sale_event(sale, 1, "create") for sale in SAMPLES])
     async with consuming(projection):
         await wait_for(lambda: len(versions_of(projection)) == len(SAMPLES))

@@ -10,9 +10,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from supply_common.logs import configure_logging
 from supply_common.serve import run_app
+from supply_projector.adapters.copy_reader import MongoCopy
+from supply_projector.adapters.writer_client import WriterClient
 from supply_projector.bootstrap import bootstrap
 from supply_projector.config import ProjectorSettings
 from supply_projector.entrypoints.consumer import consume as consume_loop
+from supply_projector.service_layer import reconcile as drift
 from supply_projector.service_layer.rebuild import rebuild as rebuild_copy
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Supply Store mongo-projector.")
@@ -68,3 +71,37 @@ def purge_tombstones() -> None:
     finally:
         projection.close()
     typer.echo(f"purged {purged} tombstones")
+
+
+@app.command()
+def reconcile(
+    repair: bool = typer.Option(False, "--repair", help="Republish missing, stale and corrupted sales; delete strays."),
+    writer_url: str = typer.Option("http://127.0.0.1:8002", envvar="SALES_WRITER_URL", help="The sales-writer."),
+    show: int = typer.Option(20, help="Ids listed per kind."),
+) -> None:
+    """Compare the copy with MySQL (the sales-writer's digest) in id order and report the drift."""
+    settings = ProjectorSettings()
+    projection = bootstrap(settings)
+    copy = MongoCopy(projection.database[projection.active.name()])
+    try:
+        with WriterClient(writer_url) as writer:
+            with Progress(
+                TextColumn("reconcile"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
+            ) as bar:
+                task = bar.add_task("ids", total=copy.estimated_count() or None)
+                findings = drift.reconcile(writer, copy, progress=lambda n: bar.advance(task, n))
+                bar.update(task, total=bar.tasks[0].completed)
+            typer.echo(
+                f"sales {findings.sales}, documents {findings.documents}, differences {findings.total}: "
+                + ", ".join(f"{kind} {count}" for kind, count in findings.counts().items())
+            )
+            for kind in drift.KINDS:
+                ids = getattr(findings, kind)
+                if ids:
+                    more = f" (+{len(ids) - show} more)" if len(ids) > show else ""
+                    typer.echo(f"  {kind}: {' '.join(ids[:show])}{more}")
+            if repair and findings.total:
+                done = drift.repair(writer, copy, findings)
+                typer.echo(f"repair: republished {done.republished}, strays deleted {done.strays_deleted}")
+    finally:
+        projection.close()
