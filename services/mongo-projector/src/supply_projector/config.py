@@ -22,4 +22,6 @@ class ProjectorSettings(ServiceSettings, KafkaSettings, MongoSettings):
     )
     wait_default_ms: int = Field(2000, ge=0, le=5000)
     wait_max_ms: int = Field(5000, ge=0, le=30_000)
+    metrics_port: int = Field(9103, ge=0, description="Prometheus port of `consume` (0: none).")
+    heartbeat_file: str = Field("/tmp/mongo-projector.alive", description="Touched by `consume` every poll.")  # noqa: S108
     active_cache_s: float = Field(1.0, ge=0, description="How long readers cache the active collection name.")

@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
+import urllib.request
 from datetime import timedelta
+from pathlib import Path
 
 import typer
+from prometheus_client import start_http_server
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from supply_common.logs import configure_logging
@@ -32,6 +36,8 @@ def consume() -> None:
     """Apply `sales.events` to the MongoDB copy until SIGTERM (finish the batch, commit, leave)."""
     settings = ProjectorSettings()
     configure_logging("mongo-projector", settings.log_level)
+    if settings.metrics_port:
+        start_http_server(settings.metrics_port, addr=settings.host)
     projection = bootstrap(settings)
     try:
         asyncio.run(consume_loop(projection))
@@ -59,6 +65,20 @@ def rebuild(
         f"rebuilt {result.documents} sales from {result.events} events into {result.collection} "
         f"(swapped by {result.swapped_by}; previous {result.previous})"
     )
+
+
+@app.command()
+def health(max_age: float = typer.Option(60.0, help="Oldest acceptable consumer heartbeat, seconds.")) -> None:
+    """Exit 0 if this container is healthy: a fresh consumer heartbeat, else a live read API."""
+    settings = ProjectorSettings()
+    beat = Path(settings.heartbeat_file)
+    if beat.exists():
+        raise typer.Exit(0 if time.time() - beat.stat().st_mtime < max_age else 1)
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{settings.port}/livez", timeout=2):
+            raise typer.Exit(0)
+    except OSError:
+        raise typer.Exit(1) from None
 
 
 @app.command("purge-tombstones")

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import signal
 from collections.abc import Iterable
+from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
@@ -76,6 +78,7 @@ class ConsumerLoop:
         log.info("consuming", extra={"topic": settings.sales_topic, "group": settings.consumer_group})
         try:
             while not self.stopping.is_set():
+                self._beat()
                 batches = await consumer.getmany(
                     timeout_ms=settings.poll_timeout_ms, max_records=settings.batch_max_records
                 )
@@ -99,6 +102,11 @@ class ConsumerLoop:
             await consumer.stop()
             await dead_letters.stop()
             log.info("consumer stopped", extra={"batches": self.batches})
+
+    def _beat(self) -> None:
+        if self.settings.heartbeat_file:
+            with contextlib.suppress(OSError):
+                Path(self.settings.heartbeat_file).touch()
 
     async def _apply_with_retry(self, projector: Projector, records: list[Record]) -> None:
         delay = 0.2
