@@ -13,6 +13,7 @@ Used by the gateway's integration and browser tests and by the repo's end-to-end
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import contextlib
 import os
 import shutil
@@ -22,12 +23,15 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
+from supply_common.kafka import ensure_topics
+from supply_common.settings import KafkaSettings
 from supply_common.testing.fixtures import random_name
 from supply_common.testing.stack import repo_root
 
@@ -232,6 +236,15 @@ class Deployment:
         if not any((self.work_dir / "keys").glob("*.pem")):
             self.run(["auth", "rotate-keys"], env={"MYSQL_DATABASE": self.names["auth_db"]})
         self.run(["sales-writer", "migrate"], env={"MYSQL_DATABASE": self.names["sales_db"]})
+        _run_async(lambda: ensure_topics(self.kafka_settings()))
+
+    def kafka_settings(self) -> KafkaSettings:
+        return KafkaSettings(
+            kafka_bootstrap_servers=self.base_env["KAFKA_BOOTSTRAP_SERVERS"],
+            sales_topic=self.names["topic"],
+            dlq_topic=self.names["dlq_topic"],
+            sales_topic_partitions=int(self.base_env["SALES_TOPIC_PARTITIONS"]),
+        )
 
     def create_user(self, email: str, role: str, password: str, name: str | None = None) -> None:
         self.run(
@@ -257,7 +270,8 @@ class Deployment:
             self.processes[name].wait_ready(timeout_s)
 
     def start_all(self) -> None:
-        self.start("auth", "sales-writer", "mongo-projector-consume", "mongo-projector")
+        """The upstreams first (all at once), then the gateway."""
+        self.start(*[name for name in self.processes if name != "gateway"])
         self.start("gateway")
 
     def stop(self, *names: str) -> None:
@@ -277,12 +291,17 @@ class Deployment:
             client.drop_database(self.names["mongo_db"])
             client.close()
         with contextlib.suppress(Exception):
-            asyncio.run(
-                _delete_topics(self.base_env["KAFKA_BOOTSTRAP_SERVERS"], [self.names["topic"], self.names["dlq_topic"]])
-            )
+            bootstrap, topics = self.base_env["KAFKA_BOOTSTRAP_SERVERS"], [self.names["topic"], self.names["dlq_topic"]]
+            _run_async(lambda: _delete_topics(bootstrap, topics))
 
     def logs(self) -> str:
         return "\n\n".join(f"== {name}\n{process.log_tail()}" for name, process in self.processes.items())
+
+
+def _run_async(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
+    """Run a coroutine to completion on its own thread (callers may already be inside an event loop)."""
+    with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
+        return pool.submit(lambda: asyncio.run(make())).result()
 
 
 async def _delete_topics(bootstrap: str, topics: list[str]) -> None:

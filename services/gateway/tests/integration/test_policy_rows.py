@@ -14,8 +14,7 @@ import pytest
 from supply_common.testing import SAMPLE_DATASET
 from supply_gateway.domain.policy import POLICY
 
-from ..conftest import Accounts
-from .conftest import Api, sale_body
+from ..conftest import Accounts, Api, sale_body
 
 pytestmark = pytest.mark.integration
 

@@ -31,6 +31,7 @@ class Chart:
     kind: str
     title: str
     axis_label: str
+    category_label: str
     width: int
     height: int
     plot_left: float
@@ -74,7 +75,16 @@ def bar_chart(
     plot_width = width - plot_left - 70
     plot_height = max(row * len(data), row)
     chart = Chart(
-        "bars", title, axis_label, width, int(plot_top + plot_height + 48), plot_left, plot_top, plot_width, plot_height
+        "bars",
+        title,
+        axis_label,
+        "",
+        width,
+        int(plot_top + plot_height + 48),
+        plot_left,
+        plot_top,
+        plot_width,
+        plot_height,
     )
     ticks = nice_ticks(max((value for _, value in data), default=0))
     scale = plot_width / ticks[-1]
@@ -88,6 +98,7 @@ def bar_chart(
 def column_chart(
     title: str,
     axis_label: str,
+    category_label: str,
     data: Sequence[tuple[str, float]],
     value_format: str = "{:,.0f}",
     width: int = 560,
@@ -96,8 +107,10 @@ def column_chart(
 ) -> Chart:
     """Vertical columns: good for ordered categories (months, scores)."""
     plot_left, plot_top = 56.0, 16.0
-    plot_width, plot_height = width - plot_left - 12, height - plot_top - 52
-    chart = Chart("columns", title, axis_label, width, height, plot_left, plot_top, plot_width, plot_height)
+    plot_width, plot_height = width - plot_left - 12, height - plot_top - 48
+    chart = Chart(
+        "columns", title, axis_label, category_label, width, height, plot_left, plot_top, plot_width, plot_height
+    )
     ticks = nice_ticks(max((value for _, value in data), default=0))
     scale = plot_height / ticks[-1]
     chart.ticks = [Tick(plot_top + plot_height - t * scale, compact(t)) for t in ticks]

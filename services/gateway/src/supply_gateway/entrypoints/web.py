@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
@@ -222,6 +224,22 @@ def _errors(problem: ProblemError) -> dict[str, str]:
     return {error.field: error.reason for error in problem.problem.errors}
 
 
+def _date_range(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Dates picked in the UI (`YYYY-MM-DD`) as the RFC 3339 bounds the read API takes, whole days in UTC."""
+    bounds = dict(values)
+    for key, clock in (("date_from", "00:00:00.000"), ("date_to", "23:59:59.999")):
+        value = bounds.get(key)
+        if value and len(value) == 10:
+            bounds[key] = f"{value}T{clock}Z"
+    return bounds
+
+
+def _form_message(problem: ProblemError) -> str:
+    if problem.problem.errors:
+        return "Please correct the marked fields."
+    return problem.problem.detail or problem.problem.title
+
+
 def _items(body: Any) -> list[Any]:
     if isinstance(body, list):
         return body
@@ -383,16 +401,18 @@ async def sales(request: Request, current: Page) -> Response:
     filters = {name: params.get(name, "") for name in SALE_FILTERS}
     notice = warning = None
     highlight = params.get("saved")
-    for key, verb in (("saved", "saved"), ("deleted", "deleted")):
-        sale_id, version = params.get(key), params.get("v")
-        if sale_id and version:
-            reply = await current.api("GET", f"/api/sales/{sale_id}", query={"min_version": version, "wait_ms": 5000})
-            settled = reply.ok if key == "saved" else reply.status == 404
-            if settled:
-                notice = f"Sale {sale_id} {verb}."
-            else:
-                warning = f"Sale {sale_id} {verb}; the list may take a moment to show it."
-    reply = await current.api("GET", "/api/sales", query={**filters, "cursor": params.get("cursor"), "limit": 25})
+    if params.get("saved"):
+        if await _copy_has(current, params["saved"], params.get("v", "1")):
+            notice = f"Sale {params['saved']} saved."
+        else:
+            warning = f"Sale {params['saved']} saved; the list may take a moment to show it."
+    elif params.get("deleted"):
+        if await _copy_lacks(current, params["deleted"]):
+            notice = f"Sale {params['deleted']} deleted."
+        else:
+            warning = f"Sale {params['deleted']} deleted; the list may take a moment to show it."
+    query = {**_date_range(filters), "cursor": params.get("cursor"), "limit": 25}
+    reply = await current.api("GET", "/api/sales", query=query)
     errors: dict[str, str] = {}
     body: Any = {}
     if reply.status == 422:
@@ -417,6 +437,29 @@ async def sales(request: Request, current: Page) -> Response:
         first_query=urlencode({k: v for k, v in filters.items() if v}),
         can_edit=current.may("sale_edit"),
     )
+
+
+READ_YOUR_WRITES_S = 5.0
+
+
+async def _copy_has(current: Page, sale_id: str, version: str) -> bool:
+    """Read-your-writes: wait (bounded) until the read copy holds this version of the sale."""
+    reply = await current.api(
+        "GET", f"/api/sales/{sale_id}", query={"min_version": version, "wait_ms": int(READ_YOUR_WRITES_S * 1000)}
+    )
+    return reply.ok
+
+
+async def _copy_lacks(current: Page, sale_id: str) -> bool:
+    """Wait (bounded) until a deleted sale is gone from the read copy."""
+    deadline = time.monotonic() + READ_YOUR_WRITES_S
+    while True:
+        reply = await current.api("GET", f"/api/sales/{sale_id}")
+        if reply.status == 404:
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        await asyncio.sleep(0.1)
 
 
 def _blank_sale() -> dict[str, Any]:
@@ -458,7 +501,7 @@ async def sale_create(request: Request, current: Page) -> Response:
         reply.status,
         values=_with_blank_rows(submitted_values(form), 1),
         errors=_errors(problem),
-        error=problem.problem.detail or problem.problem.title,
+        error=_form_message(problem),
         sale_id=None,
     )
 
@@ -506,7 +549,7 @@ async def sale_update(request: Request, current: Page) -> Response:
         reply.status,
         values=_with_blank_rows(submitted_values(form), 1),
         errors=_errors(problem),
-        error=None if conflict else (problem.problem.detail or problem.problem.title),
+        error=None if conflict else _form_message(problem),
         conflict=conflict,
         sale_id=sale_id,
         version=version,
@@ -595,14 +638,18 @@ def _keyed(rows: list[Any], key: str = "key", value: str = "revenue") -> list[tu
 @router.get("/dashboard")
 @page("dashboard")
 async def dashboard(request: Request, current: Page) -> Response:
-    window = {"date_from": request.query_params.get("date_from"), "date_to": request.query_params.get("date_to")}
-    summary = await current.api_ok("GET", "/api/analytics/summary", query=window)
-    by_store = _items(await current.api_ok("GET", "/api/analytics/by-store", query=window))
-    by_month = _items(await current.api_ok("GET", "/api/analytics/by-month", query=window))
-    by_method = _items(await current.api_ok("GET", "/api/analytics/by-method", query=window))
-    top = _items(await current.api_ok("GET", "/api/analytics/top-items", query={**window, "by": "revenue", "limit": 8}))
-    satisfaction = _items(await current.api_ok("GET", "/api/analytics/satisfaction", query=window))
-    coupons = await current.api_ok("GET", "/api/analytics/coupons", query=window)
+    picked = {"date_from": request.query_params.get("date_from"), "date_to": request.query_params.get("date_to")}
+    window = _date_range(picked)
+    summary, by_store, by_month, by_method, top, satisfaction, coupons = await asyncio.gather(
+        current.api_ok("GET", "/api/analytics/summary", query=window),
+        current.api_ok("GET", "/api/analytics/by-store", query=window),
+        current.api_ok("GET", "/api/analytics/by-month", query=window),
+        current.api_ok("GET", "/api/analytics/by-method", query=window),
+        current.api_ok("GET", "/api/analytics/top-items", query={**window, "by": "revenue", "limit": 8}),
+        current.api_ok("GET", "/api/analytics/satisfaction", query=window),
+        current.api_ok("GET", "/api/analytics/coupons", query=window),
+    )
+    by_store, by_month, by_method, top, satisfaction = map(_items, (by_store, by_month, by_method, top, satisfaction))
     store_rows = sorted(_keyed(by_store), key=lambda row: -row[1])
     month_rows = sorted(_keyed(by_month))
     method_rows = sorted(_keyed(by_method), key=lambda row: -row[1])
@@ -612,12 +659,14 @@ async def dashboard(request: Request, current: Page) -> Response:
     figures = [
         charts.bar_chart("Revenue by store", "Revenue (USD)", store_rows, "${:,.0f}"),
         charts.bar_chart("Revenue by purchase method", "Revenue (USD)", method_rows, "${:,.0f}"),
-        charts.column_chart("Revenue by month", "Revenue (USD)", month_rows, "${:,.0f}", width=1140),
+        charts.column_chart("Revenue by month", "Revenue (USD)", "Month", month_rows, "${:,.0f}", width=1140),
         charts.bar_chart("Top items by revenue", "Revenue (USD)", _keyed(top, "name"), "${:,.0f}"),
-        charts.column_chart("Customer satisfaction", "Sales (count)", score_rows, "{:,.0f}"),
+        charts.column_chart(
+            "Customer satisfaction", "Sales (count)", "Satisfaction score (1 = worst, 5 = best)", score_rows, "{:,.0f}"
+        ),
     ]
     return current.render(
-        "dashboard.html", summary=summary or {}, coupons=coupons or {}, figures=figures, window=window
+        "dashboard.html", summary=summary or {}, coupons=coupons or {}, figures=figures, window=picked
     )
 
 
