@@ -183,7 +183,12 @@ class Deployment:
         deployment.add(
             "sales-writer", ["sales-writer", "serve"], ports["sales-writer"], {"MYSQL_DATABASE": names["sales_db"]}
         )
-        deployment.add("mongo-projector-consume", ["mongo-projector", "consume"], None, {})
+        deployment.add(
+            "mongo-projector-consume",
+            ["mongo-projector", "consume"],
+            None,
+            {"METRICS_PORT": str(free_port()), "HEARTBEAT_FILE": str(work_dir / "consume.alive")},
+        )
         deployment.add("mongo-projector", ["mongo-projector", "serve"], ports["mongo-projector"], {})
         deployment.add("gateway", ["gateway", "serve"], ports["gateway"], deployment.gateway_env())
         return deployment

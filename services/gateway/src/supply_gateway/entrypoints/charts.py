@@ -47,11 +47,11 @@ class Chart:
         return not self.bars
 
 
-def nice_ticks(maximum: float, count: int = 5) -> list[float]:
-    """Round tick values from 0 to at least `maximum` (1-2-2.5-5 steps)."""
+def nice_ticks(maximum: float, count: int = 5, *, whole: bool = False) -> list[float]:
+    """Round tick values from 0 to at least `maximum` (1-2-2.5-5 steps; whole numbers for counts)."""
     if maximum <= 0:
         return [0.0, 1.0]
-    raw = maximum / count
+    raw = max(maximum / count, 1.0) if whole else maximum / count
     magnitude = 10 ** math.floor(math.log10(raw))
     step = next(m * magnitude for m in (1, 2, 2.5, 5, 10) if m * magnitude >= raw)
     top = math.ceil(maximum / step - 1e-9) * step
@@ -104,6 +104,7 @@ def column_chart(
     width: int = 560,
     height: int = 260,
     max_labels: int = 12,
+    whole: bool = False,
 ) -> Chart:
     """Vertical columns: good for ordered categories (months, scores)."""
     plot_left, plot_top = 56.0, 16.0
@@ -111,7 +112,7 @@ def column_chart(
     chart = Chart(
         "columns", title, axis_label, category_label, width, height, plot_left, plot_top, plot_width, plot_height
     )
-    ticks = nice_ticks(max((value for _, value in data), default=0))
+    ticks = nice_ticks(max((value for _, value in data), default=0), whole=whole)
     scale = plot_height / ticks[-1]
     chart.ticks = [Tick(plot_top + plot_height - t * scale, compact(t)) for t in ticks]
     if not data:
@@ -120,9 +121,10 @@ def column_chart(
     every = max(1, math.ceil(len(data) / max_labels))
     for index, (label, value) in enumerate(data):
         height_px = value * scale
-        x = plot_left + index * slot + slot * 0.15
+        bar_width = min(slot * 0.7, 64.0)
+        x = plot_left + index * slot + (slot - bar_width) / 2
         chart.bars.append(
-            Bar(label, value, value_format.format(value), x, plot_top + plot_height - height_px, slot * 0.7, height_px)
+            Bar(label, value, value_format.format(value), x, plot_top + plot_height - height_px, bar_width, height_px)
         )
         if index % every == 0:
             chart.labels.append(Tick(plot_left + index * slot + slot / 2, label))

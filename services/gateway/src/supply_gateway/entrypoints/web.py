@@ -662,7 +662,12 @@ async def dashboard(request: Request, current: Page) -> Response:
         charts.column_chart("Revenue by month", "Revenue (USD)", "Month", month_rows, "${:,.0f}", width=1140),
         charts.bar_chart("Top items by revenue", "Revenue (USD)", _keyed(top, "name"), "${:,.0f}"),
         charts.column_chart(
-            "Customer satisfaction", "Sales (count)", "Satisfaction score (1 = worst, 5 = best)", score_rows, "{:,.0f}"
+            "Customer satisfaction",
+            "Sales (count)",
+            "Satisfaction score (1 = worst, 5 = best)",
+            score_rows,
+            "{:,.0f}",
+            whole=True,
         ),
     ]
     return current.render(
