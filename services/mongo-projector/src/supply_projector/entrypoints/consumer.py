@@ -6,7 +6,9 @@ import asyncio
 import contextlib
 import logging
 import signal
+import time
 from collections.abc import Iterable
+from datetime import timedelta
 from pathlib import Path
 
 from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
@@ -21,6 +23,7 @@ from supply_projector.service_layer.ports import Record
 from supply_projector.service_layer.projection import Projector
 
 log = logging.getLogger(__name__)
+PURGE_EVERY_S = 3600.0
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -77,8 +80,12 @@ class ConsumerLoop:
         await consumer.start()
         log.info("consuming", extra={"topic": settings.sales_topic, "group": settings.consumer_group})
         try:
+            purged_at = float("-inf")
             while not self.stopping.is_set():
                 self._beat()
+                if time.monotonic() - purged_at > PURGE_EVERY_S:
+                    purged_at = time.monotonic()
+                    await self._purge_tombstones()
                 batches = await consumer.getmany(
                     timeout_ms=settings.poll_timeout_ms, max_records=settings.batch_max_records
                 )
@@ -102,6 +109,16 @@ class ConsumerLoop:
             await consumer.stop()
             await dead_letters.stop()
             log.info("consumer stopped", extra={"batches": self.batches})
+
+    async def _purge_tombstones(self) -> None:
+        retention = timedelta(days=self.settings.tombstone_retention_days)
+        try:
+            purged = await asyncio.to_thread(self.projection.store.purge_tombstones, retention)
+        except PyMongoError as exc:
+            log.warning("tombstone purge failed; will try again", extra={"error": repr(exc)[:300]})
+            return
+        if purged:
+            log.info("purged tombstones", extra={"count": purged})
 
     def _beat(self) -> None:
         if self.settings.heartbeat_file:
