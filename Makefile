@@ -36,13 +36,13 @@ status:
 	@deploy/local/run status || true
 
 test: setup stack
-	@set -a; eval "$$($(STACK) env)"; set +a; $(UV) run --frozen pytest $(PYTEST_ARGS)
+	@set -a; eval "$$($(STACK) env)"; set +a; $(UV) run --frozen python deploy/run_tests.py -- $(PYTEST_ARGS)
 
 test-unit: setup
-	@$(UV) run --frozen pytest -m "not integration and not e2e and not browser" $(PYTEST_ARGS)
+	@$(UV) run --frozen python deploy/run_tests.py -- -m "not integration and not e2e and not browser" $(PYTEST_ARGS)
 
 test-e2e: setup stack
-	@set -a; eval "$$($(STACK) env)"; set +a; $(UV) run --frozen pytest tests/e2e $(PYTEST_ARGS)
+	@set -a; eval "$$($(STACK) env)"; set +a; $(UV) run --frozen python deploy/run_tests.py --suite tests/e2e -- $(PYTEST_ARGS)
 
 lint: setup
 	@$(UV) run --frozen ruff check .
