@@ -64,7 +64,8 @@ def main(argv: list[str] | None = None) -> int:
     console = Console(width=None if Console().is_terminal else 180)
     profile = QUICK if args.quick else FULL
     if args.reps:
-        profile = type(profile)(**{**profile.to_json(), "reps": args.reps})
+        reps = {"reps": args.reps, "reps_service": args.reps, "reps_projector": args.reps}
+        profile = type(profile)(**{**profile.to_json(), **reps})
     started = datetime.now(UTC)
     stamp = started.strftime("%Y%m%dT%H%M%SZ")
     results = repo_root() / "bench" / "results"

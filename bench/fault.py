@@ -39,28 +39,30 @@ def divergence(ctx: Context, sales_db: str, mongo_db: str, collection: str = "sa
     return Divergence(len(mysql), len(mongo), missing, different, extra)
 
 
-async def _outage(at_s: float, down_s: float, timeline: dict[str, float]) -> None:
+async def _outage(at_s: float, down_s: float, after_s: float, done: asyncio.Event) -> None:
+    """Stop FerretDB after `at_s`, keep it down `down_s`, start it again; `done` is set `after_s` later."""
     await asyncio.sleep(at_s)
     try:
         await asyncio.to_thread(stack_command, "stop", "ferretdb", capture=True)
-        timeline["stopped"] = time.monotonic()
         await asyncio.sleep(down_s)
     finally:
         await asyncio.to_thread(stack_command, "start", "ferretdb", capture=True)
-        timeline["started"] = time.monotonic()
+    await asyncio.sleep(after_s)
+    done.set()
 
 
 def load_with_outage(ctx: Context, url: str, headers: dict[str, str], payloads: list[bytes], rate: float) -> LoopResult:
-    """Open-loop creates at `rate` for the profile's fault run; FerretDB is stopped for `fault_down_s` in the middle."""
+    """Open-loop creates at `rate` from before FerretDB is stopped (for `fault_down_s`) until after it is back."""
     profile = ctx.profile
-    timeline: dict[str, float] = {}
+    after_s = max(2.0, profile.fault_run_s - profile.fault_at_s - profile.fault_down_s)
 
     async def scenario() -> LoopResult:
         async with http.session() as client:
             creator = http.Creator(client, url, payloads, headers)
-            outage = asyncio.create_task(_outage(profile.fault_at_s, profile.fault_down_s, timeline))
+            done = asyncio.Event()
+            outage = asyncio.create_task(_outage(profile.fault_at_s, profile.fault_down_s, after_s, done))
             try:
-                result = await open_loop(creator, rate, profile.fault_run_s)
+                result = await open_loop(creator, rate, 600.0, stop=done)
             finally:
                 await outage
             return result

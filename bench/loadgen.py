@@ -35,7 +35,7 @@ class LoopResult:
 
 
 async def closed_loop(op: AsyncOp, concurrency: int, duration_s: float, warmup_s: float = 0.0) -> LoopResult:
-    """`concurrency` workers call `op` back to back; only completions after the warm-up are counted."""
+    """`concurrency` workers call `op` back to back; completions inside the window after the warm-up count."""
     result = LoopResult()
     counter = itertools.count()
     start = time.perf_counter()
@@ -47,22 +47,24 @@ async def closed_loop(op: AsyncOp, concurrency: int, duration_s: float, warmup_s
             try:
                 await op(next(counter))
             except Exception as exc:  # noqa: BLE001 - counted and reported as an error
-                if began >= measure_from:
+                if measure_from <= time.perf_counter() <= end:
                     result.note_error(exc)
                 continue
-            if began >= measure_from:
-                done = time.perf_counter()
-                if done <= end:
-                    result.completed += 1
-                    result.latencies.record_s(done - began)
+            done = time.perf_counter()
+            if measure_from <= done <= end:
+                result.completed += 1
+                result.latencies.record_s(done - began)
 
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     result.elapsed_s = duration_s
     return result
 
 
-async def open_loop(op: AsyncOp, rate: float, duration_s: float, drain_timeout_s: float = 30.0) -> LoopResult:
-    """Start one call every 1/rate seconds whatever the previous ones are doing."""
+async def open_loop(
+    op: AsyncOp, rate: float, duration_s: float, drain_timeout_s: float = 30.0, stop: asyncio.Event | None = None
+) -> LoopResult:
+    """Start one call every 1/rate seconds whatever the previous ones are doing, for `duration_s` or until
+    `stop` is set."""
     result = LoopResult()
     total = max(1, round(rate * duration_s))
     interval = 1.0 / rate
@@ -83,7 +85,7 @@ async def open_loop(op: AsyncOp, rate: float, duration_s: float, drain_timeout_s
         result.latencies.record_s(done - scheduled)
 
     index = 0
-    while index < total:
+    while index < total and not (stop is not None and stop.is_set()):
         now = time.perf_counter()
         while index < total and start + index * interval <= now:
             task = asyncio.create_task(one(index, start + index * interval))
@@ -97,7 +99,7 @@ async def open_loop(op: AsyncOp, rate: float, duration_s: float, drain_timeout_s
         for task in late:
             task.cancel()
             result.errors += 1
-    result.elapsed_s = max(duration_s, last_done - start)
+    result.elapsed_s = max(index * interval, last_done - start)
     return result
 
 
@@ -127,12 +129,12 @@ def threaded_closed_loop(
             try:
                 op(state, next(counter))
             except Exception as exc:  # noqa: BLE001 - counted and reported as an error
-                if began >= measure_from:
+                if measure_from <= time.perf_counter() <= end:
                     errors += 1
                     first_error = first_error or f"{type(exc).__name__}: {exc}"[:300]
                 continue
             done = time.perf_counter()
-            if began >= measure_from and done <= end:
+            if measure_from <= done <= end:
                 completed += 1
                 local.record_s(done - began)
         with lock:

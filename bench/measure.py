@@ -36,9 +36,9 @@ async def _with_creator(
 def max_rates(ctx: Context, row: Row, name: str, url: str, headers: dict[str, str], payloads: list[bytes]) -> float:
     """Creates/s at each concurrency of the profile; returns the best median (the measured maximum)."""
     profile = ctx.profile
-    for rep in range(profile.reps):
+    for rep in range(profile.reps_service):
         for concurrency in profile.concurrency_http:
-            ctx.step(f"row {row.id}: {name}, concurrency {concurrency}, rep {rep + 1}/{profile.reps}")
+            ctx.step(f"row {row.id}: {name}, concurrency {concurrency}, rep {rep + 1}/{profile.reps_service}")
             result = run_async(
                 lambda c=concurrency: _with_creator(
                     url, headers, payloads, lambda op: closed_loop(op, c, profile.duration_s, profile.warmup_s)
@@ -64,7 +64,7 @@ def latency_curve(
     """Open loop at each fraction of `maximum`; p50/p99/p999 from the scheduled start."""
     profile = ctx.profile
     points = [LatencyPoint(fraction, maximum * fraction) for fraction in profile.fractions]
-    for rep in range(profile.reps):
+    for rep in range(profile.reps_service):
         for point in points:
             ctx.step(f"row {row.id}: {name} at {point.offered_per_s:.0f}/s ({point.fraction:.0%}), rep {rep + 1}")
             result = run_async(

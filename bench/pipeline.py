@@ -53,7 +53,20 @@ class Pipeline:
             )
             pipeline.processes.append(consumer.start(ctx.sampler, "mongo-projector consume"))
         writer.wait_ready()
+        for process in pipeline.processes:
+            if not process.alive():
+                raise RuntimeError(f"{process.name} exited: {process.tail()}")
         return pipeline
+
+    @classmethod
+    def shared(cls, ctx: Context, name: str) -> Pipeline:
+        """One pipeline per name for the whole run (one for everything in the quick run), stopped at the end."""
+        key = "main" if ctx.profile.name == "quick" else name
+        pipelines: dict[str, Pipeline] = ctx.shared.setdefault("pipelines", {})
+        if key not in pipelines:
+            pipelines[key] = cls.start(ctx, key)
+            ctx.later(pipelines[key].stop)
+        return pipelines[key]
 
     def projector_env(self) -> dict[str, str | int]:
         return {
@@ -61,6 +74,7 @@ class Pipeline:
             "sales_topic": self.topic,
             "dlq_topic": self.dlq,
             "consumer_group": f"bench-{self.ctx.run_id}-{self.suffix}",
+            "metrics_port": 0,
         }
 
     @property

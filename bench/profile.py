@@ -10,6 +10,8 @@ from typing import Any
 class Profile:
     name: str
     reps: int
+    reps_service: int
+    reps_projector: int
     duration_s: float
     warmup_s: float
     concurrency_raw: tuple[int, ...]
@@ -31,6 +33,8 @@ class Profile:
 FULL = Profile(
     name="full",
     reps=5,
+    reps_service=3,
+    reps_projector=2,
     duration_s=5.0,
     warmup_s=1.0,
     concurrency_raw=(1, 16),
@@ -49,17 +53,19 @@ FULL = Profile(
 QUICK = Profile(
     name="quick",
     reps=2,
-    duration_s=1.5,
-    warmup_s=0.3,
+    reps_service=1,
+    reps_projector=1,
+    duration_s=1.2,
+    warmup_s=0.2,
     concurrency_raw=(1, 16),
-    concurrency_http=(1, 16, 64),
-    fractions=(0.25, 0.5, 0.75),
+    concurrency_http=(1, 16),
+    fractions=(0.5,),
     produce_count=5_000,
-    backlog=3_000,
+    backlog=1_500,
     consumers=(1, 3),
     hashes=4,
-    fault_run_s=9.0,
-    fault_at_s=2.0,
+    fault_run_s=7.0,
+    fault_at_s=1.0,
     fault_down_s=5.0,
     converge_timeout_s=40.0,
 )

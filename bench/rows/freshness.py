@@ -1,9 +1,81 @@
-"""Placeholder."""
+"""Row 6: commit-to-visible latency in MongoDB at fractions of the end-to-end maximum write rate.
 
+Per sale: `_supply.applied_at` (the projector's clock when it writes the batch) minus `_supply.occurred_at`
+(the sales-writer's commit time); both on this machine's clock, millisecond precision.
+"""
+
+from __future__ import annotations
+
+import time
+
+from bson import ObjectId
+
+from bench import http, measure
 from bench.context import Context
-from bench.model import Row
-from bench.services import ServiceMissing
+from bench.loadgen import open_loop
+from bench.model import LatencyPoint, Row
+from bench.pipeline import Pipeline
+from bench.stats import Latencies
+
+
+def _visible(ctx: Context, mongo_db: str, ids: list[str], timeout_s: float) -> list[dict]:  # type: ignore[type-arg]
+    wanted = [ObjectId(sale_id) for sale_id in ids]
+    deadline = time.monotonic() + timeout_s
+    with ctx.stack.mongo() as client:
+        collection = client[mongo_db]["sales"]
+        while True:
+            found = list(collection.find({"_id": {"$in": wanted}}, {"_supply.occurred_at": 1, "_supply.applied_at": 1}))
+            if len(found) >= len(wanted) or time.monotonic() > deadline:
+                return found
+            time.sleep(0.5)
 
 
 def run(ctx: Context) -> Row:
-    raise ServiceMissing("freshness")
+    row = Row("6", "Freshness: commit to visible in MongoDB")
+    pipeline = Pipeline.shared(ctx, "fresh")
+    url = f"{pipeline.writer_url}/sales"
+    payloads = measure.bodies()
+    maximum = ctx.shared.get("writer_max")
+    if not maximum:
+        maximum = measure.max_rates(ctx, Row("6x", ""), "end to end", url, http.STAFF, payloads)
+    points = [LatencyPoint(fraction, maximum * fraction) for fraction in ctx.profile.fractions]
+    missing = 0
+    for rep in range(ctx.profile.reps_service):
+        for point in points:
+            ctx.step(f"row 6: writes at {point.offered_per_s:.0f}/s ({point.fraction:.0%}), rep {rep + 1}")
+
+            async def phase(p: LatencyPoint = point) -> object:
+                async with http.session() as client:
+                    creator = http.Creator(client, url, payloads, http.STAFF)
+                    creator.keep = True
+                    result = await open_loop(creator, p.offered_per_s, ctx.profile.duration_s)
+                    result.created = creator.created  # type: ignore[attr-defined]
+                    return result
+
+            result = measure.run_async(phase)  # type: ignore[arg-type]
+            ids = [sale_id for sale_id, _ in result.created]  # type: ignore[attr-defined]
+            found = _visible(ctx, pipeline.mongo_db, ids, ctx.profile.converge_timeout_s)
+            missing += len(ids) - len(found)
+            lags = Latencies()
+            for doc in found:
+                meta = doc.get("_supply", {})
+                if meta.get("occurred_at") and meta.get("applied_at"):
+                    lags.record_s(max(0.0, (meta["applied_at"] - meta["occurred_at"]).total_seconds()))
+            summary = lags.summary_ms()
+            point.achieved_per_s.append(result.rate)  # type: ignore[attr-defined]
+            point.errors.append(result.errors)  # type: ignore[attr-defined]
+            if summary:
+                point.p50_ms.append(summary["p50"])
+                point.p99_ms.append(summary["p99"])
+                point.p999_ms.append(summary["p999"])
+                point.max_ms.append(summary["max"])
+    for point in points:
+        key = f"{round(point.fraction * 100)}"
+        label = f"at {point.fraction:.0%} of max"
+        row.figure(f"p50_at_{key}", f"p50 {label}", "ms", False).samples.extend(point.p50_ms)
+        row.figure(f"p99_at_{key}", f"p99 {label}", "ms", False).samples.extend(point.p99_ms)
+        row.figure(f"max_at_{key}", f"max {label}", "ms", False).samples.extend(point.max_ms)
+    row.curves["commit to visible"] = points
+    row.curve_unit = "sales/s"
+    row.note = f"end-to-end max {maximum:.0f}/s (row 2); not visible within the timeout: {missing}"
+    return row

@@ -12,7 +12,7 @@ from bench.pipeline import Pipeline
 def run(ctx: Context) -> Row:
     row = Row("3", "Through the gateway: POST /api/sales with a token")
     accounts = start_auth(ctx)
-    pipeline = Pipeline.start(ctx, "gateway")
+    pipeline = Pipeline.shared(ctx, "writer")
     gateway = None
     try:
         gateway = start_gateway(ctx, accounts, pipeline.writer_url)
@@ -26,5 +26,4 @@ def run(ctx: Context) -> Row:
     finally:
         if gateway is not None:
             gateway.stop()
-        pipeline.stop()
     return row

@@ -31,8 +31,8 @@ def run(ctx: Context) -> Row:
     )
     hasher = hashing.PasswordHasher(parameters)
     stored = hasher.hash("correct horse battery staple")
-    for rep in range(ctx.profile.reps):
-        ctx.step(f"row 8: argon2id verify, rep {rep + 1}/{ctx.profile.reps}")
+    for rep in range(ctx.profile.reps_service):
+        ctx.step(f"row 8: argon2id verify, rep {rep + 1}/{ctx.profile.reps_service}")
         costs = []
         for _ in range(ctx.profile.hashes):
             started = time.perf_counter()
@@ -55,8 +55,8 @@ def run(ctx: Context) -> Row:
 
             return await closed_loop(login, LOGIN_CONCURRENCY, ctx.profile.duration_s, ctx.profile.warmup_s)
 
-    for rep in range(ctx.profile.reps):
-        ctx.step(f"row 8: logins against auth, rep {rep + 1}/{ctx.profile.reps}")
+    for rep in range(ctx.profile.reps_service):
+        ctx.step(f"row 8: logins against auth, rep {rep + 1}/{ctx.profile.reps_service}")
         result = run_async(login_loop)  # type: ignore[arg-type]
         if result.completed == 0:
             raise RuntimeError(f"no login succeeded ({result.first_error})")

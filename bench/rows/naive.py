@@ -30,19 +30,13 @@ def run(ctx: Context) -> Row:
     row = Row("7", "Naive dual write vs our pipeline (5 s MongoDB stop)")
     payloads = measure.bodies()
     url = f"http://127.0.0.1:{NAIVE_PORT}/sales"
-    process, _, _ = start_naive(ctx, "naive")
+    process, sales_db, mongo_db = start_naive(ctx, "naive")
     try:
         maximum = measure.max_rates(ctx, row, "naive dual write", url, {}, payloads)
         reference = ctx.shared.get("writer_max") or maximum
         measure.latency_curve(ctx, row, "naive dual write", url, {}, payloads, reference)
-    finally:
-        process.stop()
-    rate = 0.5 * reference
-    ctx.shared["fault_rate"] = rate
-
-    ctx.step("row 7: naive dual write under a MongoDB outage")
-    process, sales_db, mongo_db = start_naive(ctx, "naivefault")
-    try:
+        rate = 0.5 * reference
+        ctx.step("row 7: naive dual write under a MongoDB outage")
         result = fault.load_with_outage(ctx, url, {}, payloads, rate)
     finally:
         process.stop()
@@ -62,7 +56,7 @@ def run(ctx: Context) -> Row:
 
     if {"serve", "migrate"} <= commands_of("sales-writer") and "consume" in commands_of("mongo-projector"):
         ctx.step("row 7: our pipeline under the same outage")
-        pipeline = Pipeline.start(ctx, "fault")
+        pipeline = Pipeline.shared(ctx, "fault")
         try:
             result = fault.load_with_outage(ctx, f"{pipeline.writer_url}/sales", http.STAFF, payloads, rate)
             ctx.step("row 7: waiting for the copy to converge")

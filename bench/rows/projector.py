@@ -31,7 +31,7 @@ def run(ctx: Context) -> Row:
     batch = (ctx.shared.get("kafka_messages") or messages(ctx.profile.produce_count))[:count]
     budget_s = ctx.profile.converge_timeout_s * 5
     incomplete = []
-    for rep in range(ctx.profile.reps):
+    for rep in range(ctx.profile.reps_projector):
         for consumers in ctx.profile.consumers:
             suffix = f"proj{consumers}r{rep}"
             topic = ctx.topic(suffix, compact=True)
@@ -49,6 +49,7 @@ def run(ctx: Context) -> Row:
                     sales_topic=topic,
                     dlq_topic=f"{topic}.dlq",
                     consumer_group=group,
+                    metrics_port=0,
                 ).start(ctx.sampler, "mongo-projector consume")
                 for index in range(consumers)
             ]

@@ -38,14 +38,14 @@ def run(ctx: Context) -> Row:
     batch = batch[:count]
     database = sales_database(ctx, "relay")
     timeout_s = ctx.profile.converge_timeout_s * 3
-    for rep in range(ctx.profile.reps):
+    for rep in range(ctx.profile.reps_service):
         topic = ctx.topic(f"relay{rep}")
-        ctx.step(f"row 4: filling the outbox with {len(batch):,} rows, rep {rep + 1}/{ctx.profile.reps}")
+        ctx.step(f"row 4: filling the outbox with {len(batch):,} rows, rep {rep + 1}/{ctx.profile.reps_service}")
         fill(ctx, database, topic, batch)
         relay = ctx.service(f"relay-{rep}", "sales-writer", ["relay"], mysql_database=database, sales_topic=topic)
         relay.start(ctx.sampler, "sales-writer relay")
         try:
-            ctx.step(f"row 4: relay draining {len(batch):,} rows, rep {rep + 1}/{ctx.profile.reps}")
+            ctx.step(f"row 4: relay draining {len(batch):,} rows, rep {rep + 1}/{ctx.profile.reps_service}")
             deadline = time.monotonic() + timeout_s
             first: tuple[float, int] | None = None
             remaining = len(batch)

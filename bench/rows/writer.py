@@ -10,14 +10,11 @@ from bench.pipeline import Pipeline
 
 def run(ctx: Context) -> Row:
     row = Row("2", "sales-writer direct: POST /sales")
-    pipeline = Pipeline.start(ctx, "writer")
-    try:
-        payloads = measure.bodies()
-        url = f"{pipeline.writer_url}/sales"
-        maximum = measure.max_rates(ctx, row, "sales-writer", url, http.STAFF, payloads)
-        ctx.shared["writer_max"] = maximum
-        measure.latency_curve(ctx, row, "sales-writer", url, http.STAFF, payloads, maximum)
-        row.note = "relay and projector running, as in production; latency from the scheduled start"
-    finally:
-        pipeline.stop()
+    pipeline = Pipeline.shared(ctx, "writer")
+    payloads = measure.bodies()
+    url = f"{pipeline.writer_url}/sales"
+    maximum = measure.max_rates(ctx, row, "sales-writer", url, http.STAFF, payloads)
+    ctx.shared["writer_max"] = maximum
+    measure.latency_curve(ctx, row, "sales-writer", url, http.STAFF, payloads, maximum)
+    row.note = "relay and projector running, as in production; latency from the scheduled start"
     return row
