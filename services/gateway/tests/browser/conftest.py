@@ -35,8 +35,10 @@ def ensure_chromium() -> None:
         pytest.fail("installing chromium did not give /usr/bin/chromium")
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[object]:
+    """Module-scoped: Playwright's sync API keeps an event loop running while it is open, which
+    would stop async tests elsewhere in the same run."""
     ensure_chromium()
     from playwright.sync_api import sync_playwright
 
