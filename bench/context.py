@@ -137,6 +137,7 @@ class Context:
             "SUPPLY_REPO_ROOT": str(repo_root()),
         }
         env.update({key.upper(): str(value) for key, value in overrides.items()})
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
         return env
 
     def service(

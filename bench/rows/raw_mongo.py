@@ -17,7 +17,7 @@ from bench.context import Context
 from bench.model import Row
 
 BATCH = 500
-UPSERT_LIMIT = 2_000
+UPSERT_LIMIT = 1_000
 
 
 def bulk(collection: Any, documents: list[dict[str, Any]], upsert: bool) -> float:
@@ -45,14 +45,14 @@ def run(ctx: Context) -> Row:
         documents = [data.document(sale, decimal128=decimal128) for sale in data.sales(count, seed=31)]
         prices = "Decimal128 prices" if decimal128 else "prices as text (the server has no Decimal128)"
         row.note = f"insert {count:,} docs; upsert {upserts:,} docs from empty; batches of {BATCH}; {prices}"
-        for rep in range(ctx.profile.reps):
-            ctx.step(f"row 5b: bulk insert of {count:,} documents, rep {rep + 1}/{ctx.profile.reps}")
+        for rep in range(ctx.profile.reps_service):
+            ctx.step(f"row 5b: bulk insert of {count:,} documents, rep {rep + 1}/{ctx.profile.reps_service}")
             collection = client[database][f"insert_{rep}"]
             row.figure("insert_s", "bulk insert, documents/s", "doc/s").samples.append(
                 bulk(collection, documents, upsert=False)
             )
             collection.drop()
-            ctx.step(f"row 5b: bulk upsert of {upserts:,} documents, rep {rep + 1}/{ctx.profile.reps}")
+            ctx.step(f"row 5b: bulk upsert of {upserts:,} documents, rep {rep + 1}/{ctx.profile.reps_service}")
             collection = client[database][f"upsert_{rep}"]
             row.figure("upsert_s", f"bulk upsert ({upserts:,} from empty), documents/s", "doc/s").samples.append(
                 bulk(collection, documents[:upserts], upsert=True)
