@@ -15,9 +15,12 @@ from datetime import UTC
 from typing import Any
 
 from pymongo.collection import Collection
+from pymongo.errors import PyMongoError
 from sqlalchemy import Engine, text
+from sqlalchemy.exc import OperationalError
 
 from supply_common.contract import METADATA_FIELD, Sale, from_document, sale_hash, to_document
+from supply_projector.domain.money import decode
 
 
 @dataclass
@@ -94,7 +97,8 @@ def compare(engine: Engine, copy: Collection[Any]) -> ConvergenceReport:
     truth = mysql_sales(engine)
     report = ConvergenceReport(sales_in_mysql=len(truth))
     seen: set[str] = set()
-    for document in copy.find({}):
+    for stored in copy.find({}):
+        document = decode(stored, "double")
         report.documents_in_copy += 1
         sale_id = str(document["_id"])
         seen.add(sale_id)
@@ -106,8 +110,11 @@ def compare(engine: Engine, copy: Collection[Any]) -> ConvergenceReport:
         dataset_fields = {key: value for key, value in document.items() if key != METADATA_FIELD}
         if metadata.get("version") != version:
             report.differences.append(Difference(sale_id, "stale", f"copy v{metadata.get('version')} mysql v{version}"))
-        elif dataset_fields != to_document(sale):
-            report.differences.append(Difference(sale_id, "different", "same version, other content"))
+        elif dataset_fields != (expected := to_document(sale)):
+            fields = sorted(
+                key for key in expected.keys() | dataset_fields.keys() if expected.get(key) != dataset_fields.get(key)
+            )
+            report.differences.append(Difference(sale_id, "different", f"same version, other {', '.join(fields)}"))
         elif metadata.get("hash") != sale_hash(sale) or sale_hash(from_document(document)) != sale_hash(sale):
             report.differences.append(Difference(sale_id, "hash", "stored hash does not match the content"))
     for sale_id in truth.keys() - seen:
@@ -116,10 +123,17 @@ def compare(engine: Engine, copy: Collection[Any]) -> ConvergenceReport:
 
 
 def wait_for_convergence(engine: Engine, copy: Collection[Any], timeout_s: float = 90.0) -> ConvergenceReport:
-    """Compare until equal or until the bound; returns the last report (print `summary()` on failure)."""
+    """Compare until equal or until the bound; returns the last report (print `summary()` on failure).
+    A store that cannot be reached for a moment is asked again within the same bound."""
     deadline = time.monotonic() + timeout_s
     while True:
-        report = compare(engine, copy)
+        try:
+            report = compare(engine, copy)
+        except (PyMongoError, OperationalError):
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(1.0)
+            continue
         if report.converged or time.monotonic() > deadline:
             return report
         time.sleep(1.0)

@@ -1,0 +1,231 @@
+"""The end-to-end suite's fixtures: a fresh deployment of every service as OS processes per test."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import secrets
+import signal
+import sys
+import time
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+from typing import Any
+
+import pytest
+from pymongo import MongoClient
+from pymongo.collection import Collection
+from sqlalchemy import Engine, create_engine
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "gateway" / "tests" / "integration"))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from convergence import ConvergenceReport, wait_for_convergence
+from faults import STACK_COMPONENTS, Faults
+from harness import Deployment, free_port
+from load import Load, Tally, Tokens
+
+from supply_common.testing.stack import stack_command
+
+LOAD_ENV = {
+    "RATE_CREDENTIALS_PER_MIN": "6000",
+    "RATE_CREDENTIALS_BURST": "1000",
+    "RATE_USER_PER_S": "10000",
+    "RATE_USER_BURST": "10000",
+    "RATE_PUBLIC_PER_S": "10000",
+    "RATE_PUBLIC_BURST": "10000",
+}
+
+
+@dataclass
+class Scenario:
+    """One deployment under test, its worker account, its fault log and its stores."""
+
+    name: str
+    deployment: Deployment
+    engine: Engine
+    mongo: MongoClient[dict[str, Any]]
+    worker_email: str
+    password: str
+    faults: Faults
+    started: float = field(default_factory=time.monotonic)
+    phases: list[str] = field(default_factory=list)
+
+    def mark(self, phase: str) -> None:
+        self.phases.append(f"{phase} at {time.monotonic() - self.started:.1f} s")
+
+    @property
+    def gateway(self) -> str:
+        return self.deployment.url("gateway")
+
+    def tokens(self) -> Tokens:
+        return Tokens(self.gateway, self.worker_email, self.password)
+
+    def load(self, *, writes: int, rate_per_s: float, workers: int = 8, seed: int | None = None) -> Load:
+        return Load(self.gateway, self.tokens(), writes=writes, rate_per_s=rate_per_s, workers=workers, seed=seed)
+
+    def add_consumer(self, name: str) -> None:
+        """One more `mongo-projector consume` in the same group, started."""
+        self.deployment.add(
+            name,
+            ["mongo-projector", "consume"],
+            None,
+            {"METRICS_PORT": str(free_port()), "HEARTBEAT_FILE": str(self.deployment.work_dir / f"{name}.alive")},
+        )
+        self.deployment.start(name)
+
+    def copy(self) -> Collection[dict[str, Any]]:
+        """The collection that holds the sales now (a rebuild may have switched it)."""
+        from supply_projector.adapters.mongo import ActiveCollection
+
+        database = self.mongo[self.deployment.names["mongo_db"]]
+        return database[ActiveCollection(database).name()]
+
+    def converge(self, tally: Tally, timeout_s: float = 90.0) -> ConvergenceReport:
+        """Wait for the copy to equal MySQL; print the scenario's counts either way."""
+        self.mark("load done")
+        report = wait_for_convergence(self.engine, self.copy(), timeout_s=timeout_s)
+        self.mark("compared")
+        print(
+            f"\n[{self.name}] {tally.line()}\n[{self.name}] faults injected: {len(self.faults.injected)} "
+            f"({'; '.join(self.faults.injected)})\n[{self.name}] convergence: {report.summary()}\n"
+            f"[{self.name}] {', '.join(self.phases)}",
+            flush=True,
+        )
+        assert report.converged, report.summary() + "\n" + self.deployment.logs()
+        return report
+
+
+Launch = Callable[..., Scenario]
+
+
+def _new_scenario(
+    name: str,
+    mysql_url: str,
+    kafka_bootstrap: str,
+    mongo_url: str,
+    make_database: Callable[[str], str],
+    work_dir: Path,
+    extra_env: Mapping[str, str] | None,
+    start: bool,
+) -> Scenario:
+    deployment = Deployment.create(
+        mysql_url=mysql_url,
+        kafka_bootstrap=kafka_bootstrap,
+        mongo_url=mongo_url,
+        make_database=make_database,
+        work_dir=work_dir,
+        extra_env={**LOAD_ENV, **(extra_env or {})},
+    )
+    engine = create_engine(f"{mysql_url}/{deployment.names['sales_db']}?charset=utf8mb4", pool_pre_ping=True)
+    mongo: MongoClient[dict[str, Any]] = MongoClient(mongo_url, serverSelectionTimeoutMS=10_000, tz_aware=True)
+    email, password = f"worker.{secrets.token_hex(4)}@example.com", f"E2e-{secrets.token_urlsafe(12)}"
+    scenario = Scenario(name, deployment, engine, mongo, email, password, Faults(deployment))
+    try:
+        deployment.migrate()
+        deployment.create_user(email, "technical_worker", password)
+        scenario.mark("migrated")
+        if start:
+            deployment.start_all()
+            scenario.mark("started")
+    except BaseException:
+        _tear_down(scenario)
+        raise
+    return scenario
+
+
+def _tear_down(scenario: Scenario) -> None:
+    _resume_all(scenario.deployment)
+    _ensure_stack_running()
+    scenario.deployment.stop_all()
+    scenario.deployment.drop_stores()
+    scenario.engine.dispose()
+    scenario.mongo.close()
+
+
+def _resume_all(deployment: Deployment) -> None:
+    for process in deployment.processes.values():
+        if process.popen is not None and process.popen.poll() is None:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(process.popen.pid, signal.SIGCONT)
+
+
+def _ensure_stack_running() -> None:
+    """A scenario that stops a shared server starts it again in `finally`; this is the backstop."""
+    for component in STACK_COMPONENTS:
+        if stack_command("status", "--only", component, check=False, capture=True).returncode != 0:
+            stack_command("start", component, check=False)
+
+
+@pytest.fixture
+def launch(
+    request: pytest.FixtureRequest,
+    mysql_url: str,
+    kafka_bootstrap: str,
+    mongo_url: str,
+    fresh_mysql_database: Callable[[str], str],
+    tmp_path: Path,
+) -> Iterator[Launch]:
+    """`launch(extra_env={...})` starts a deployment of its own; all is torn down after the test."""
+    made: list[Scenario] = []
+
+    def start(extra_env: Mapping[str, str] | None = None, start: bool = True) -> Scenario:
+        scenario = _new_scenario(
+            request.node.name,
+            mysql_url,
+            kafka_bootstrap,
+            mongo_url,
+            fresh_mysql_database,
+            tmp_path / f"deployment{len(made)}",
+            extra_env,
+            start,
+        )
+        made.append(scenario)
+        return scenario
+
+    try:
+        yield start
+    finally:
+        for scenario in made:
+            _tear_down(scenario)
+
+
+@pytest.fixture(scope="module")
+def _shared(
+    mysql_url: str,
+    kafka_bootstrap: str,
+    mongo_url: str,
+    session_mysql_database: Callable[[str], str],
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[Scenario]:
+    scenario = _new_scenario(
+        "shared",
+        mysql_url,
+        kafka_bootstrap,
+        mongo_url,
+        session_mysql_database,
+        tmp_path_factory.mktemp("shared"),
+        None,
+        True,
+    )
+    try:
+        yield scenario
+    finally:
+        _tear_down(scenario)
+
+
+@pytest.fixture
+def scenario(request: pytest.FixtureRequest, _shared: Scenario) -> Scenario:
+    """A deployment shared by the scenarios of a module that need nothing special: each test gets it
+    with every process running, and its own fault log and clock."""
+    _ensure_stack_running()
+    _resume_all(_shared.deployment)
+    for name, process in _shared.deployment.processes.items():
+        if not process.running:
+            process.popen = None
+            _shared.deployment.start(name)
+    current = replace(
+        _shared, name=request.node.name, faults=Faults(_shared.deployment), started=time.monotonic(), phases=[]
+    )
+    return current
