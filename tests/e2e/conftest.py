@@ -191,7 +191,7 @@ def launch(
             _tear_down(scenario)
 
 
-@pytest.fixture(scope="module")
+@pytest.fixture(scope="session")
 def _shared(
     mysql_url: str,
     kafka_bootstrap: str,
@@ -217,8 +217,8 @@ def _shared(
 
 @pytest.fixture
 def scenario(request: pytest.FixtureRequest, _shared: Scenario) -> Scenario:
-    """A deployment shared by the scenarios of a module that need nothing special: each test gets it
-    with every process running, and its own fault log and clock."""
+    """The deployment shared by the tests that need nothing special: each gets it with every process
+    running, and its own fault log and clock."""
     _ensure_stack_running()
     _resume_all(_shared.deployment)
     for name, process in _shared.deployment.processes.items():
