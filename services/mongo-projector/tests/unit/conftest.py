@@ -19,12 +19,15 @@ class MemoryStore:
     quarantine: dict[str, str] = field(default_factory=dict)
     parked: list[Parked] = field(default_factory=list)
     progress: dict[tuple[str, int], Progress] = field(default_factory=dict)
+    reads_versions: bool = True
 
     def _version(self, sale_id: str) -> int | None:
         doc = self.documents.get(sale_id)
         return None if doc is None else int(doc["_supply"]["version"])
 
-    def versions(self, sale_ids: Sequence[str]) -> dict[str, int]:
+    def versions(self, sale_ids: Sequence[str]) -> dict[str, int] | None:
+        if not self.reads_versions:
+            return None
         return {i: v for i in sale_ids if (v := self._version(i)) is not None}
 
     def tombstones(self, sale_ids: Sequence[str]) -> dict[str, int]:

@@ -33,14 +33,21 @@ def splits(n: int) -> list[list[int]]:
 
 
 async def apply_in_batches(events: list, sizes: list[int]) -> MemoryStore:
-    store = MemoryStore()
-    projector = Projector(store, None)
-    records = records_of(events)
-    start = 0
-    for size in sizes:
-        await projector.apply(records[start : start + size])
-        start += size
-    return store
+    """Apply in both write modes (versions read first, or inserts tried first); they must agree."""
+    stores = []
+    for reads_versions in (True, False):
+        store = MemoryStore(reads_versions=reads_versions)
+        projector = Projector(store, None)
+        records = records_of(events)
+        start = 0
+        for size in sizes:
+            await projector.apply(records[start : start + size])
+            start += size
+        stores.append(store)
+    held = [{k: (d["_supply"]["version"], d["_supply"]["hash"]) for k, d in s.documents.items()} for s in stores]
+    assert held[0] == held[1]
+    assert stores[0].tombstone == stores[1].tombstone
+    return stores[0]
 
 
 LIFECYCLE = [event(SALE, 1, "create"), event(SALE, 2), event(SALE, 3, "delete"), event(SALE, 2)]

@@ -5,8 +5,10 @@ FerretDB v1 facts this adapter works around (checked against v1.24):
 - an unordered write batch stops at its first error and the reply then omits `n`, so the raw
   `update`/`insert`/`delete` commands are used and everything after a failed write is resubmitted
   (every write is version-guarded, so a resubmission changes nothing that was already applied);
-- single updates are slow while inserts are fast: current versions are read first (one `$in`
-  query) and absent sales are inserted, present ones replaced under the version guard;
+- single updates are slow while inserts are fast: absent sales are inserted, present ones replaced
+  under the version guard. MongoDB reads the current versions first (one `$in` query); FerretDB v1
+  answers `$in` with a full scan, so there every write is tried as an insert first and a
+  duplicate key sends it to the guarded replace;
 - `renameCollection` has no `dropTarget`: the active sales collection is named by an alias
   document that readers and writers follow (see `active_collection`).
 """
@@ -110,12 +112,19 @@ class MoneyModeOf:
             self._mode = detect_money_mode(self.client)
         return self._mode
 
-    def unwind_moves_to_leaf(self) -> bool:
-        """FerretDB v1 puts the element of `$unwind: "$a.b"` at `b` (MongoDB keeps it at `a.b`)."""
+    def ferretdb_v1(self) -> bool:
         if self._ferretdb_v1 is None:
             info = self.client.admin.command("buildInfo")
             self._ferretdb_v1 = str(info.get("ferretdbVersion") or "").startswith("v1.")
         return self._ferretdb_v1
+
+    def unwind_moves_to_leaf(self) -> bool:
+        """FerretDB v1 puts the element of `$unwind: "$a.b"` at `b` (MongoDB keeps it at `a.b`)."""
+        return self.ferretdb_v1()
+
+    def in_query_scans(self) -> bool:
+        """FerretDB v1 answers `_id: {$in: [...]}` with a full collection scan."""
+        return self.ferretdb_v1()
 
 
 class MongoStore:
@@ -136,9 +145,11 @@ class MongoStore:
         self.database[TOMBSTONES].create_index([("deleted_at", ASCENDING)])
         self.database[PARKED].create_index([("sale_id", ASCENDING)])
 
-    def versions(self, sale_ids: Sequence[str]) -> dict[str, int]:
+    def versions(self, sale_ids: Sequence[str]) -> dict[str, int] | None:
         if not sale_ids:
             return {}
+        if self.mode.in_query_scans():
+            return None
         found = self.database[self.active.name()].find({"_id": {"$in": [ObjectId(i) for i in sale_ids]}}, {VERSION: 1})
         return {str(doc["_id"]): int(doc.get(METADATA_FIELD, {}).get("version", 0)) for doc in found}
 

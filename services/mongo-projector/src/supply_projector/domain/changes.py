@@ -96,20 +96,22 @@ def verdict(change: Change, document_version: int | None, tombstone_version: int
 
 def plan(
     changes: Iterable[Change],
-    document_versions: Mapping[str, int],
+    document_versions: Mapping[str, int] | None,
     tombstones: Mapping[str, int],
 ) -> Plan:
-    """Collapse a batch and decide each sale's write from what the copy holds now. The store still
-    guards every write by version, so a plan made from a stale read never rolls a document back."""
+    """Collapse a batch and decide each sale's write from what the copy holds now (None: not read;
+    then every write is tried as an insert first). The store still guards every write by version,
+    so a plan made from a stale or missing read never rolls a document back."""
     newest, superseded = collapse(changes)
     result = Plan(stale=superseded)
     for change in newest:
-        current = document_versions.get(change.sale_id)
+        current = document_versions.get(change.sale_id) if document_versions is not None else None
         outcome = verdict(change, current, tombstones.get(change.sale_id))
         if outcome == "stale":
             result.stale += 1
         elif outcome == "delete":
-            result.ops.append(Delete(change, remove_document=current is not None and current < change.version))
+            remove = document_versions is None or (current is not None and current < change.version)
+            result.ops.append(Delete(change, remove_document=remove))
         else:
             result.ops.append(Write(change, exists=current is not None, inclusive=change.repair))
     return result

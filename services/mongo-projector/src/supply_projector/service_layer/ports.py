@@ -43,7 +43,9 @@ class Progress:
 
 
 class Store(Protocol):
-    def versions(self, sale_ids: Sequence[str]) -> dict[str, int]: ...
+    def versions(self, sale_ids: Sequence[str]) -> dict[str, int] | None:
+        """Current versions, or None where reading them costs more than trying inserts."""
+        ...
 
     def tombstones(self, sale_ids: Sequence[str]) -> dict[str, int]: ...
 
