@@ -192,7 +192,7 @@ def launch(
 
 
 @pytest.fixture(scope="session")
-def _shared(
+def shared(
     mysql_url: str,
     kafka_bootstrap: str,
     mongo_url: str,
@@ -216,16 +216,16 @@ def _shared(
 
 
 @pytest.fixture
-def scenario(request: pytest.FixtureRequest, _shared: Scenario) -> Scenario:
+def scenario(request: pytest.FixtureRequest, shared: Scenario) -> Scenario:
     """The deployment shared by the tests that need nothing special: each gets it with every process
     running, and its own fault log and clock."""
     _ensure_stack_running()
-    _resume_all(_shared.deployment)
-    for name, process in _shared.deployment.processes.items():
+    _resume_all(shared.deployment)
+    for name, process in shared.deployment.processes.items():
         if not process.running:
             process.popen = None
-            _shared.deployment.start(name)
+            shared.deployment.start(name)
     current = replace(
-        _shared, name=request.node.name, faults=Faults(_shared.deployment), started=time.monotonic(), phases=[]
+        shared, name=request.node.name, faults=Faults(shared.deployment), started=time.monotonic(), phases=[]
     )
     return current
