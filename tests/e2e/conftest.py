@@ -18,14 +18,13 @@ from pymongo import MongoClient
 from pymongo.collection import Collection
 from sqlalchemy import Engine, create_engine
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "services" / "gateway" / "tests" / "integration"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from convergence import ConvergenceReport, wait_for_convergence
-from faults import STACK_COMPONENTS, Faults
-from harness import Deployment, free_port
+from faults import Faults
 from load import Load, Tally, Tokens
 
+from supply_common.testing.deployment import STACK_COMPONENTS, Deployment, free_port
 from supply_common.testing.stack import stack_command
 
 LOAD_ENV = {

@@ -21,10 +21,9 @@ from typing import Any
 import httpx
 from sqlalchemy import create_engine, text
 
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT / "services" / "gateway" / "tests" / "integration"))
+from supply_common.testing.deployment import Deployment
 
-from harness import Deployment  # noqa: E402
+ROOT = Path(__file__).resolve().parents[3]
 
 PASSWORD = f"Bench-{secrets.token_urlsafe(12)}"
 WORKER = f"bench.worker.{secrets.token_hex(3)}@example.com"

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from .integration.harness import Deployment, running
+from supply_common.testing.deployment import Deployment, running
 
 
 @dataclass(frozen=True)

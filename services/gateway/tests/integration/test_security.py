@@ -14,8 +14,9 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from supply_common.testing.deployment import Deployment, free_port
+
 from ..conftest import Accounts, Api
-from .harness import Deployment, free_port
 
 pytestmark = pytest.mark.integration
 

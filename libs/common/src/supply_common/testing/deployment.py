@@ -8,6 +8,10 @@ Used by the gateway's integration and browser tests and by the repo's end-to-end
     deployment.start_all()          # waits on every /readyz
     ...
     deployment.stop_all()           # also on failure; kills what does not stop
+
+Faults for the end-to-end suite: `processes[name].kill() / pause() / resume()`,
+`deployment.restart(name, **env)`, and `stack("stop" | "start" | "kill", "mariadb" | "kafka" |
+"ferretdb")` for the shared servers (always start them again in `finally`).
 """
 
 from __future__ import annotations
@@ -33,7 +37,7 @@ import httpx
 from supply_common.kafka import ensure_topics
 from supply_common.settings import KafkaSettings
 from supply_common.testing.fixtures import random_name
-from supply_common.testing.stack import repo_root
+from supply_common.testing.stack import repo_root, stack_command
 
 BIN = Path(sys.executable).parent
 
@@ -76,7 +80,7 @@ class Process:
         if self.running:
             return
         log = self.log_path.open("ab")
-        self.popen = subprocess.Popen(
+        self.popen = subprocess.Popen(  # noqa: S603 - a workspace console script
             [command(self.argv[0]), *self.argv[1:]],
             env=self.env,
             cwd=repo_root(),
@@ -121,6 +125,26 @@ class Process:
                     os.killpg(self.popen.pid, signal.SIGKILL)
                 self.popen.wait(5)
         self.popen = None
+
+    def signal(self, sig: signal.Signals) -> int:
+        """Send `sig` to the process group; returns the pid."""
+        if self.popen is None or not self.running:
+            raise RuntimeError(f"{self.name} is not running")
+        os.killpg(self.popen.pid, sig)
+        return self.popen.pid
+
+    def kill(self) -> int:
+        """SIGKILL, and reap it so that `running` is false at once."""
+        pid = self.signal(signal.SIGKILL)
+        assert self.popen is not None
+        self.popen.wait(10)
+        return pid
+
+    def pause(self) -> int:
+        return self.signal(signal.SIGSTOP)
+
+    def resume(self) -> int:
+        return self.signal(signal.SIGCONT)
 
     def log_tail(self, lines: int = 30) -> str:
         try:
@@ -222,7 +246,7 @@ class Deployment:
         return process.url
 
     def run(self, argv: list[str], *, env: Mapping[str, str] | None = None, stdin: str | None = None) -> str:
-        result = subprocess.run(
+        result = subprocess.run(  # noqa: S603 - a workspace console script
             [command(argv[0]), *argv[1:]],
             env={**self.base_env, **(env or {})},
             cwd=repo_root(),
@@ -283,6 +307,18 @@ class Deployment:
         for name in names:
             self.processes[name].stop()
 
+    def restart(self, name: str, timeout_s: float = 60.0, **env: str) -> None:
+        """Start a process again (stopping it first if it still runs), with env changes if given."""
+        process = self.processes[name]
+        if process.running:
+            process.stop()
+        elif process.popen is not None:
+            process.popen.wait(10)
+            process.popen = None
+        process.env.update(env)
+        process.start()
+        process.wait_ready(timeout_s)
+
     def stop_all(self) -> None:
         for process in reversed(list(self.processes.values())):
             process.stop()
@@ -307,6 +343,16 @@ def _run_async(make: Callable[[], Coroutine[Any, Any, Any]]) -> Any:
     """Run a coroutine to completion on its own thread (callers may already be inside an event loop)."""
     with concurrent.futures.ThreadPoolExecutor(max_workers=1) as pool:
         return pool.submit(lambda: asyncio.run(make())).result()
+
+
+STACK_COMPONENTS = ("mariadb", "kafka", "ferretdb")
+
+
+def stack(action: str, component: str) -> None:
+    """`deploy/local/stack stop|start|kill NAME`: faults of the shared local servers."""
+    if component not in STACK_COMPONENTS or action not in ("stop", "start", "kill"):
+        raise ValueError(f"stack {action} {component}")
+    stack_command(action, component)
 
 
 async def _delete_topics(bootstrap: str, topics: list[str]) -> None:
