@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import signal
 import time
 import traceback
 from collections.abc import Callable
@@ -31,7 +32,7 @@ from bench.rows import (
     writer,
 )
 from bench.services import ServiceMissing
-from supply_common.testing.stack import repo_root
+from supply_common.testing.stack import repo_root, stack_command
 
 RowRunner = Callable[[Context], Row]
 ROWS: list[tuple[str, str, RowRunner]] = [
@@ -58,8 +59,14 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt(f"signal {signum}")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse(argv)
+    signal.signal(signal.SIGTERM, _interrupt)
+    signal.signal(signal.SIGINT, _interrupt)
     logging.basicConfig(level=logging.WARNING)
     console = Console(width=None if Console().is_terminal else 180)
     profile = QUICK if args.quick else FULL
@@ -96,7 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                 ctx.step(advance_title)
                 row_started = time.perf_counter()
                 try:
-                    row = runner(ctx)
+                    row = run_row(ctx, runner)
                 except ServiceMissing as missing:
                     row = Row(row_id, title, status="n/a", note=f"n/a (service missing: {missing})")
                 except Exception as exc:  # noqa: BLE001 - one broken row must not hide the others
@@ -122,6 +129,27 @@ def main(argv: list[str] | None = None) -> int:
     if args.record:
         record(run, json_path, written)
     return 1 if failed else 0
+
+
+def run_row(ctx: Context, runner: RowRunner) -> Row:
+    """Run a row; if it fails on a server that went away (other suites on a shared stack stop and restart
+    servers), wait for the stack to answer and run the row once more, saying so in its note."""
+    try:
+        return runner(ctx)
+    except ServiceMissing:
+        raise
+    except Exception as exc:  # noqa: BLE001 - retried once, then reported
+        first = f"{type(exc).__name__}: {exc}"[:160]
+    ctx.say(f"retrying after: {first}")
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        status = stack_command("status", check=False, capture=True).stdout
+        if status.count("answering yes") >= 3:
+            break
+        time.sleep(2)
+    row = runner(ctx)
+    row.note = f"{row.note}; retried once after: {first}".lstrip("; ")
+    return row
 
 
 def record(run: Run, json_path: Path, written: list[Path]) -> None:

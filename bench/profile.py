@@ -25,6 +25,7 @@ class Profile:
     fault_at_s: float
     fault_down_s: float
     converge_timeout_s: float
+    projector_budget_s: float
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -34,7 +35,7 @@ FULL = Profile(
     name="full",
     reps=5,
     reps_service=3,
-    reps_projector=2,
+    reps_projector=1,
     duration_s=5.0,
     warmup_s=1.0,
     concurrency_raw=(1, 16),
@@ -48,6 +49,7 @@ FULL = Profile(
     fault_at_s=5.0,
     fault_down_s=5.0,
     converge_timeout_s=120.0,
+    projector_budget_s=300.0,
 )
 
 QUICK = Profile(
@@ -68,4 +70,5 @@ QUICK = Profile(
     fault_at_s=1.0,
     fault_down_s=5.0,
     converge_timeout_s=40.0,
+    projector_budget_s=60.0,
 )

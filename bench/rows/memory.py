@@ -1,4 +1,4 @@
-"""Row 9: the peak resident set size of each service process the bench ran (sampled 4 times a second)."""
+"""Row 9: the peak resident set size of each service process the bench ran (sampled twice a second)."""
 
 from __future__ import annotations
 
@@ -17,5 +17,5 @@ def run(ctx: Context) -> Row:
         key = "rss_" + name.replace(" ", "_").replace("-", "_")
         row.figure(key, f"{name}, peak RSS", "MB", False).samples.append(peak)
     row.figure("max_rss", "largest of the above", "MB", False).samples.append(max(peaks.values()))
-    row.note = "peak over the whole run, process and children; one sample per run"
+    row.note = "peak over the whole run, sampled twice a second; one value per run"
     return row

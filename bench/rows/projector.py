@@ -29,7 +29,7 @@ def run(ctx: Context) -> Row:
     row = Row("5", "Projector: catch-up over a backlog")
     count = ctx.profile.backlog
     batch = (ctx.shared.get("kafka_messages") or messages(ctx.profile.produce_count))[:count]
-    budget_s = ctx.profile.converge_timeout_s * 5
+    budget_s = ctx.profile.projector_budget_s
     incomplete = []
     for rep in range(ctx.profile.reps_projector):
         for consumers in ctx.profile.consumers:
