@@ -117,6 +117,8 @@ def process_env(settings: ProjectorSettings) -> dict[str, str]:
         "CONSUMER_GROUP": settings.consumer_group,
         "POLL_TIMEOUT_MS": "200",
         "SESSION_TIMEOUT_MS": "8000",
+        "METRICS_PORT": "0",
+        "HEARTBEAT_FILE": "",
         "LOG_LEVEL": "INFO",
     }
 

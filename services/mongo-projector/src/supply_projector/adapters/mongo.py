@@ -6,9 +6,8 @@ FerretDB v1 facts this adapter works around (checked against v1.24):
   `update`/`insert`/`delete` commands are used and everything after a failed write is resubmitted
   (every write is version-guarded, so a resubmission changes nothing that was already applied);
 - single updates are slow while inserts are fast: absent sales are inserted, present ones replaced
-  under the version guard. MongoDB reads the current versions first (one `$in` query); FerretDB v1
-  answers `$in` with a full scan, so there every write is tried as an insert first and a
-  duplicate key sends it to the guarded replace;
+  under the version guard. Current versions are read first: one `$in` query on MongoDB; on
+  FerretDB v1, which answers `$in` with a full scan, one `_id` lookup per sale (8 at a time);
 - `renameCollection` has no `dropTarget`: the active sales collection is named by an alias
   document that readers and writers follow (see `active_collection`).
 """
@@ -18,6 +17,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -149,9 +149,19 @@ class MongoStore:
         if not sale_ids:
             return {}
         if self.mode.in_query_scans():
-            return None
+            return self._versions_one_by_one(sale_ids)
         found = self.database[self.active.name()].find({"_id": {"$in": [ObjectId(i) for i in sale_ids]}}, {VERSION: 1})
         return {str(doc["_id"]): int(doc.get(METADATA_FIELD, {}).get("version", 0)) for doc in found}
+
+    def _versions_one_by_one(self, sale_ids: Sequence[str]) -> dict[str, int]:
+        collection = self.database[self.active.name()]
+
+        def one(sale_id: str) -> tuple[str, int | None]:
+            found = collection.find_one({"_id": ObjectId(sale_id)}, {VERSION: 1})
+            return sale_id, None if found is None else int(found.get(METADATA_FIELD, {}).get("version", 0))
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return {sale_id: version for sale_id, version in pool.map(one, sale_ids) if version is not None}
 
     def tombstones(self, sale_ids: Sequence[str]) -> dict[str, int]:
         if not sale_ids:

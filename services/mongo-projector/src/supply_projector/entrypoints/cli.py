@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import urllib.request
 from datetime import timedelta
@@ -37,7 +38,13 @@ def consume() -> None:
     settings = ProjectorSettings()
     configure_logging("mongo-projector", settings.log_level)
     if settings.metrics_port:
-        start_http_server(settings.metrics_port, addr=settings.host)
+        try:
+            start_http_server(settings.metrics_port, addr=settings.host)
+        except OSError as exc:
+            logging.getLogger(__name__).warning(
+                "metrics port unavailable; consuming without it",
+                extra={"port": settings.metrics_port, "error": str(exc)},
+            )
     projection = bootstrap(settings)
     try:
         asyncio.run(consume_loop(projection))

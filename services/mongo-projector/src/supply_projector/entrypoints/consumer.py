@@ -68,6 +68,7 @@ class ConsumerLoop:
             self.pending.clear()
 
     async def run(self) -> None:
+        """Consume until stopped; returns normally only after a requested stop."""
         settings = self.settings
         await ensure_topics(settings)
         await asyncio.to_thread(self.projection.store.ensure_indexes)
@@ -139,9 +140,18 @@ class ConsumerLoop:
 
 
 async def consume(projection: Projection) -> None:
-    """Run until SIGTERM or SIGINT; finish the batch in hand, commit, leave the group."""
+    """Run until SIGTERM or SIGINT; finish the batch in hand, commit, leave the group. A broker or
+    store that is away at start-up (or drops the group) is waited for, never a reason to exit."""
     loop = ConsumerLoop(projection)
     running = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         running.add_signal_handler(sig, loop.stop)
-    await loop.run()
+    delay = 0.5
+    while not loop.stopping.is_set():
+        try:
+            await loop.run()
+        except (KafkaError, PyMongoError, OSError) as exc:
+            log.warning("consumer could not run; starting again", extra={"error": repr(exc)[:300], "delay_s": delay})
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(loop.stopping.wait(), delay)
+            delay = min(delay * 2, projection.settings.retry_max_backoff_s)
