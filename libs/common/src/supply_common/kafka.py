@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
-from aiokafka.errors import KafkaError, TopicAlreadyExistsError
+from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
 from supply_common.settings import KafkaSettings
 
@@ -49,17 +49,21 @@ async def ensure_topics(settings: KafkaSettings, timeout_s: float = 30.0) -> lis
     created: list[str] = []
     try:
         existing = set(await admin.list_topics())
-        for spec in project_topics(settings):
-            if spec.name in existing:
-                continue
-            try:
-                await admin.create_topics(
-                    [NewTopic(spec.name, spec.partitions, replication_factor=1, topic_configs=spec.config)]
-                )
-                created.append(spec.name)
-                log.info("created topic", extra={"topic": spec.name, "partitions": spec.partitions})
-            except TopicAlreadyExistsError:
-                pass
+        missing = [spec for spec in project_topics(settings) if spec.name not in existing]
+        if missing:
+            response = await admin.create_topics(
+                [
+                    NewTopic(spec.name, spec.partitions, replication_factor=1, topic_configs=spec.config)
+                    for spec in missing
+                ]
+            )
+            for name, code, *rest in response.topic_errors:
+                if code == TopicAlreadyExistsError.errno:
+                    continue
+                if code:
+                    raise for_code(code)(f"creating topic {name}: {rest[0] if rest else ''}")
+                created.append(name)
+                log.info("created topic", extra={"topic": name})
     finally:
         await admin.close()
     return created
