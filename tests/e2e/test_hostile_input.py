@@ -378,7 +378,7 @@ def _fuzz(operation: Any, base_url: str, headers: dict[str, str], calls: list[in
     from schemathesis.checks import not_a_server_error
     from schemathesis.specs.openapi.checks import content_type_conformance, response_schema_conformance
 
-    @settings(max_examples=8, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
+    @settings(max_examples=4, deadline=None, database=None, derandomize=True, suppress_health_check=list(HealthCheck))
     @given(case=operation.as_strategy())
     def fuzz(case: schemathesis.Case) -> None:
         calls.append(1)
