@@ -114,6 +114,9 @@ def main(argv: list[str] | None = None) -> int:
                 run.rows.append(row)
                 console.log(f"row {row_id} ({time.perf_counter() - row_started:.0f} s): {row.status} {row.note}")
                 advance(advance_title)
+    except KeyboardInterrupt:
+        failed = True
+        console.print("[red]interrupted: writing what was measured so far")
     finally:
         ctx.sampler.stop()
         ctx.cleanup()

@@ -60,10 +60,13 @@ class Pipeline:
 
     @classmethod
     def shared(cls, ctx: Context, name: str) -> Pipeline:
-        """One pipeline per name for the whole run (one for everything in the quick run), stopped at the end."""
+        """One pipeline per name (one for everything in the quick run); starting one stops the previous one, as
+        they share ports."""
         key = "main" if ctx.profile.name == "quick" else name
         pipelines: dict[str, Pipeline] = ctx.shared.setdefault("pipelines", {})
         if key not in pipelines:
+            for other in pipelines.values():
+                other.stop()
             pipelines[key] = cls.start(ctx, key)
             ctx.later(pipelines[key].stop)
         return pipelines[key]
