@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 import os
 from collections.abc import Callable, Iterator
@@ -36,6 +37,7 @@ class Context:
     sampler: RssSampler = field(default_factory=RssSampler)
     shared: dict[str, Any] = field(default_factory=dict)
     _cleanups: list[Callable[[], None]] = field(default_factory=list)
+    _names: Iterator[int] = field(default_factory=itertools.count)
     _progress: Progress | None = None
     _step_task: Any = None
 
@@ -82,8 +84,9 @@ class Context:
                 log.warning("cleanup failed: %s", exc)
 
     def mysql_database(self, suffix: str) -> str:
-        """A fresh `test_bench_*` database (the app user may create `test_%` databases), dropped at the end."""
-        name = f"test_bench_{self.run_id}_{suffix}"
+        """A new `test_bench_*` database (the app user may create `test_%` databases), dropped at the end;
+        names never repeat within a run, so a retried row starts from nothing."""
+        name = f"test_bench_{self.run_id}_{suffix}{next(self._names)}"
         with self.stack.mysql() as connection, connection.cursor() as cursor:
             cursor.execute(f"CREATE DATABASE `{name}` CHARACTER SET utf8mb4")
 
@@ -95,7 +98,7 @@ class Context:
         return name
 
     def mongo_database(self, suffix: str) -> str:
-        name = f"bench_{self.run_id}_{suffix}"
+        name = f"bench_{self.run_id}_{suffix}{next(self._names)}"
 
         def drop() -> None:
             with self.stack.mongo() as client:
@@ -105,7 +108,7 @@ class Context:
         return name
 
     def topic(self, suffix: str, partitions: int = 6, compact: bool = False) -> str:
-        name = f"bench.{self.run_id}.{suffix}"
+        name = f"bench.{self.run_id}.{suffix}.{next(self._names)}"
         config = {"cleanup.policy": "compact"} if compact else {}
         asyncio.run(self._create_topic(name, partitions, config))
         self.later(lambda: asyncio.run(self._delete_topic(name)))
