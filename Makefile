@@ -49,6 +49,7 @@ lint: setup
 	@$(UV) run --frozen ruff format --check .
 	@$(UV) run --frozen mypy
 	@$(UV) run --frozen supply-contract schema --check
+	@$(UV) run --frozen python deploy/env_example.py --check
 
 fmt: setup
 	@$(UV) run --frozen ruff format .
