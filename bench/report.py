@@ -211,8 +211,10 @@ def markdown_summary(run: Run, json_path: Path, charts_written: list[Path], wher
         f"Machine: {machine.get('cores_logical')} cores ({machine.get('cpu_model')}), {machine.get('memory_gib')} GiB;"
         f" MariaDB {machine.get('mariadb')}, Kafka {machine.get('kafka')}, FerretDB {machine.get('ferretdb')},"
         f" Python {machine.get('python')}; commit {machine.get('git_commit')}; load average at start"
-        f" {machine.get('load_average_at_start')}. {run.settings.get('reps')} repetitions of"
-        f" {run.settings.get('duration_s')} s per point; took {run.elapsed_s:.0f} s. Results: `{json_path.name}`.",
+        f" {machine.get('load_average_at_start')}. Repetitions: {run.settings.get('reps')} for the raw rows,"
+        f" {run.settings.get('reps_service')} for the service rows, {run.settings.get('reps_projector')} for the"
+        f" projector; {run.settings.get('duration_s')} s per point; took {run.elapsed_s:.0f} s."
+        f" Results: `{json_path.name}`.",
         "",
         "| row | measure | median | min - max | unit |",
         "|---|---|---:|---:|---|",
