@@ -4,6 +4,8 @@ SHELL := /bin/bash
 STACK := python3 deploy/local/stack
 UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export SUPPLY_REPO_ROOT := $(CURDIR)
+# E2E=0 leaves the end-to-end suite out of `make test` (run it with `make test-e2e`).
+E2E ?= 1
 
 .PHONY: help setup stack stack-down run stop status test test-unit test-integration test-e2e lint fmt schema bench compose-check
 
@@ -36,7 +38,7 @@ status:
 	@deploy/local/run status || true
 
 test: setup stack
-	@set -a; eval "$$($(STACK) env)"; set +a; $(UV) run --frozen python deploy/run_tests.py -- $(PYTEST_ARGS)
+	@set -a; eval "$$($(STACK) env)"; set +a; $(UV) run --frozen python deploy/run_tests.py $(if $(filter 0,$(E2E)),--without tests/e2e) -- $(PYTEST_ARGS)
 
 test-unit: setup
 	@$(UV) run --frozen python deploy/run_tests.py -- -m "not integration and not e2e and not browser" $(PYTEST_ARGS)

@@ -3,7 +3,7 @@
 Each service keeps its tests in a `tests` package of its own; one pytest process per suite keeps
 those packages from shadowing each other. Every suite runs even when an earlier one failed.
 
-    python deploy/run_tests.py [--suite PATH ...] [-- PYTEST ARGS]
+    python deploy/run_tests.py [--suite PATH ...] [--without PATH ...] [-- PYTEST ARGS]
 """
 
 from __future__ import annotations
@@ -44,6 +44,8 @@ def main(argv: list[str]) -> int:
         pytest_args = argv[argv.index("--") + 1 :]
         argv = argv[: argv.index("--")]
     suites = [argv[i + 1] for i, arg in enumerate(argv) if arg == "--suite"] or SUITES
+    without = {argv[i + 1] for i, arg in enumerate(argv) if arg == "--without"}
+    suites = [suite for suite in suites if suite not in without]
     OUTPUT.mkdir(exist_ok=True)
     passed = failed = skipped = 0
     summary: list[str] = []
