@@ -98,8 +98,8 @@ class ConsumerLoop:
                     await self._apply_with_retry(projector, records)
                     for tp, messages in batches.items():
                         self.pending[tp] = messages[-1].offset + 1
-                    await self.commit_pending()
                     self.batches += 1
+                await self.commit_pending()
                 for tp in consumer.assignment():
                     high = consumer.highwater(tp)
                     if high is not None:
