@@ -10,7 +10,7 @@ import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
 import pymysql
 from fastapi import FastAPI, Request
@@ -249,9 +249,6 @@ def install_problem_handlers(app: FastAPI) -> None:
     for store_error in (DBAPIError, PoolTimeout, ConnectionFailure):
         app.add_exception_handler(store_error, on_store_error)
     app.add_exception_handler(Exception, on_unexpected)
-
-
-CheckResult = Literal["ok", "degraded"]
 
 
 @dataclass(frozen=True)

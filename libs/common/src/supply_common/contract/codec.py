@@ -130,8 +130,3 @@ def from_document(document: Mapping[str, Any]) -> Sale:
 def from_extended_json(text: str | bytes) -> Sale:
     """One `mongoexport` record (canonical or relaxed Extended JSON) to a validated sale."""
     return from_document(bson_loads(text, json_options=_EXTENDED_JSON))
-
-
-def extended_json_value(text: str | bytes) -> Any:
-    """Decode Extended JSON without validating (for reporting what a bad record held)."""
-    return bson_loads(text, json_options=_EXTENDED_JSON)
