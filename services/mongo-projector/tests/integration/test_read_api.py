@@ -1,8 +1,9 @@
-"""The read API over a real copy: analytics equal Python's figures, pages, read-your-writes, freshness."""
+"""The read API over a real copy: analytics equal Python's figures, pages, read-your-writes (deletes too), freshness."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
 from decimal import Decimal
@@ -161,3 +162,51 @@ async def test_search_pages_read_your_writes_customers_and_freshness(
         assert any(p["last_occurred_at"] for p in fresh["partitions"])
         assert fresh["dlq_count"] == 0
         assert fresh["quarantined"] == 0
+
+
+async def test_min_version_of_a_deleted_sale_is_404_at_once_unless_the_delete_is_older(
+    projection: Projection, client: httpx.AsyncClient
+) -> None:
+    sale = SAMPLES[2]
+    await produce(projection.settings, [sale_event(sale, 1, "create"), sale_event(sale, 2, "delete")])
+    async with consuming(projection):
+        await wait_for(lambda: projection.reader.deleted_version(sale.id) == 2, what="the tombstone")
+        assert projection.reader.version(sale.id) is None
+
+        for wanted in (1, 2):
+            started = time.monotonic()
+            answer = await client.get(
+                f"/sales/{sale.id}", params={"min_version": wanted, "wait_ms": 5000}, headers=STAFF
+            )
+            assert time.monotonic() - started < 1.5
+            assert answer.status_code == 404
+            assert answer.headers["content-type"].startswith("application/problem+json")
+            assert answer.json()["detail"] == "The sale was deleted at version 2."
+            assert answer.json()["deleted_version"] == 2
+
+        plain = await client.get(f"/sales/{sale.id}", headers=STAFF)
+        assert plain.status_code == 404
+        assert "deleted_version" not in plain.json()
+
+        owner = {"X-User-Id": "c", "X-User-Role": "customer", "X-User-Email": sale.customer.email}
+        hidden = await client.get(f"/sales/{sale.id}", params={"min_version": 2}, headers=owner)
+        assert hidden.status_code == 404
+        assert hidden.json()["detail"] == "No such sale."
+        assert "deleted_version" not in hidden.json()
+
+        started = time.monotonic()
+        waited = await client.get(f"/sales/{sale.id}", params={"min_version": 3, "wait_ms": 400}, headers=STAFF)
+        assert time.monotonic() - started >= 0.4
+        assert waited.status_code == 409
+        assert waited.json()["version"] is None
+
+        async def create_again_soon() -> None:
+            await asyncio.sleep(0.3)
+            await produce(projection.settings, [sale_event(changed(sale, 3), 3, "create")])
+
+        task = asyncio.create_task(create_again_soon())
+        waited = await client.get(f"/sales/{sale.id}", params={"min_version": 3, "wait_ms": 5000}, headers=STAFF)
+        await task
+        assert waited.status_code == 200
+        assert waited.json()["version"] == 3
+        assert waited.json()["sale"]["customer"]["age"] == changed(sale, 3).customer.age

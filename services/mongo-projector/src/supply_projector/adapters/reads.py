@@ -12,7 +12,7 @@ from bson import ObjectId
 from pymongo.database import Database
 
 from supply_common.contract import METADATA_FIELD, Sale, from_document
-from supply_projector.adapters.mongo import FRESHNESS, PARKED, QUARANTINE, ActiveCollection, MoneyModeOf
+from supply_projector.adapters.mongo import FRESHNESS, PARKED, QUARANTINE, TOMBSTONES, ActiveCollection, MoneyModeOf
 from supply_projector.domain import money
 from supply_projector.domain.queries import Cursor, SortOrder, page_query
 
@@ -35,6 +35,11 @@ class SalesReader:
     def version(self, sale_id: str) -> int | None:
         found = self._sales().find_one({"_id": ObjectId(sale_id)}, {f"{META}.version": 1})
         return int(found[META]["version"]) if found is not None else None
+
+    def deleted_version(self, sale_id: str) -> int | None:
+        """The version of the sale's last delete, while the copy keeps its tombstone."""
+        found = self.database[TOMBSTONES].find_one({"_id": sale_id}, {"version": 1})
+        return int(found["version"]) if found is not None else None
 
     def page(
         self, base: dict[str, Any], sort: SortOrder, cursor: Cursor | None, limit: int

@@ -177,7 +177,9 @@ def build_app(settings: ProjectorSettings | None = None, projection: Projection 
         wait_ms: Annotated[int | None, Query(ge=0)] = None,
     ) -> dict[str, Any]:
         """One sale from the copy. With `min_version`, wait (up to `wait_ms`, default 2000) until the
-        copy has reached that version; 409 with the copy's `version` if it does not in time.
+        copy has reached that version; 409 with the copy's `version` if it does not in time. A sale
+        the copy knows was deleted at `min_version` or later is a 404 at once (with its
+        `deleted_version`); an older delete is waited out, since the sale may be created again.
         Customers see only their own sales."""
         reader = projection_of(request).reader
         if wait_ms is not None and wait_ms > settings.wait_max_ms:
@@ -189,6 +191,9 @@ def build_app(settings: ProjectorSettings | None = None, projection: Projection 
                 current = await asyncio.to_thread(reader.version, sale_id)
                 if current is not None and current >= min_version:
                     break
+                deleted = await asyncio.to_thread(reader.deleted_version, sale_id)
+                if deleted is not None and deleted >= min_version:
+                    raise _deleted(identity, deleted)
                 if time.monotonic() >= deadline:
                     document = await asyncio.to_thread(reader.document, sale_id)
                     if document is not None and not _visible(identity, document):
@@ -336,6 +341,15 @@ def build_app(settings: ProjectorSettings | None = None, projection: Projection 
         }
 
     return app
+
+
+def _deleted(identity: Identity, version: int) -> ProblemError:
+    """A tombstone names no customer, so a customer learns only that there is no such sale."""
+    if identity.role == "customer":
+        return ProblemError(404, "Not found", "No such sale.")
+    return ProblemError(
+        404, "Not found", f"The sale was deleted at version {version}.", extra={"deleted_version": version}
+    )
 
 
 def _visible(identity: Identity, document: dict[str, Any]) -> bool:
