@@ -79,7 +79,7 @@ class SaleRepository:
             .where(deleted_sales.c.sale_id.in_(ids))
             .with_for_update()
         )
-        for sale_id, last_version in deleted.tuples():
+        for sale_id, last_version in deleted:
             known.setdefault(sale_id, Stored(deleted_version=last_version))
         return known
 
