@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
 from collections import Counter, defaultdict
 
 import pytest
 from fastapi.testclient import TestClient
 
+from supply_common.contract import Actor, SaleBody
 from supply_common.testing import SAMPLE_DATASET
 from supply_sales_writer.adapters.outbox import OutboxRow
 from supply_sales_writer.bootstrap import bootstrap
@@ -156,3 +158,74 @@ def test_mysql_unreachable_gives_503_quickly(kit) -> None:
         assert client.get("/readyz").status_code == 503
         assert time.monotonic() - started < 5
     assert kit.count() == 0
+
+
+def _backlog(kit, sales: int) -> list[str]:
+    """`sales` creates, each updated twice: 3 outbox rows per sale, none published."""
+    service = kit.system.service
+    actor = Actor(user_id="u-relay", role="technical_worker")
+    ids = []
+    for _ in range(sales):
+        created = service.create(SaleBody.model_validate(kit.body()), actor)
+        ids.append(created.view["id"])
+    for version in (1, 2):
+        for sale_id in ids:
+            changed = kit.body(
+                customer={"gender": "F", "age": 30 + version, "email": "y@example.org", "satisfaction": 2}
+            )
+            service.update(sale_id, SaleBody.model_validate(changed), frozenset({version}), actor)
+    return ids
+
+
+def test_a_backlog_of_many_batches_drains_with_overlap_each_event_once_in_per_key_order(kit) -> None:
+    ids = _backlog(kit, 30)
+    assert kit.unpublished() == 90
+    relay = kit.system.new_relay(batch_size=7)
+
+    async def drain() -> list[bool]:
+        rounds = []
+        try:
+            while not rounds or rounds[-1]:
+                rounds.append(await relay.drain(budget_s=60))
+        finally:
+            await relay._close_producer()
+        return rounds
+
+    assert asyncio.run(drain())[-1] is False
+    assert kit.unpublished() == 0
+    events = kit.envelopes(kit.consume(90))
+    assert len(events) == 90
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for event in events:
+        by_key[event["sale_id"]].append(event["version"])
+    assert by_key == {sale_id: [1, 2, 3] for sale_id in ids}
+
+
+def test_a_failure_mid_drain_leaves_the_failed_and_the_overlapping_batch_unmarked(kit) -> None:
+    _backlog(kit, 30)
+    batches = itertools.count(1)
+
+    async def fail_third(rows: list[OutboxRow]) -> None:
+        if next(batches) == 3:
+            raise Killed
+
+    dying = kit.system.new_relay(batch_size=7, after_publish=fail_third)
+
+    async def drain_and_close(relay) -> bool:
+        try:
+            return await relay.drain(budget_s=60)
+        finally:
+            await relay._close_producer()
+
+    with pytest.raises(Killed):
+        asyncio.run(drain_and_close(dying))
+    assert kit.unpublished() == 90 - 2 * 7, "batches 1 and 2 marked; 3 failed, 4 was in flight"
+
+    while asyncio.run(drain_and_close(kit.system.new_relay(batch_size=7))):
+        pass
+    assert kit.unpublished() == 0
+    events = kit.envelopes(kit.consume(90 + 2 * 7))
+    seen = Counter((event["sale_id"], event["version"]) for event in events)
+    assert len(seen) == 90
+    assert sum(seen.values()) == 90 + 2 * 7
+    assert max(seen.values()) == 2

@@ -12,6 +12,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal, TypeVar
 
@@ -90,7 +91,7 @@ class Relay:
         try:
             while True:
                 try:
-                    published = await self.publish_once()
+                    more = await self.drain()
                     self.healthy, self.last_error, backoff = True, None, 0.2
                     await self._housekeeping()
                 except asyncio.CancelledError:
@@ -104,7 +105,7 @@ class Relay:
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
                     continue
-                if published < self.batch_size:
+                if not more:
                     await self._idle()
         finally:
             self.healthy = False
@@ -136,24 +137,65 @@ class Relay:
 
     async def publish_once(self) -> int:
         """Claim, publish and mark one batch; returns how many rows were published."""
+        batch = await self._claim_and_send()
+        return 0 if batch is None else await self._confirm(batch)
+
+    async def drain(self, budget_s: float = 1.0) -> bool:
+        """Publish full batches for up to `budget_s`, claiming and sending the next batch while the
+        broker acknowledges the previous one, so MySQL and Kafka work at the same time. Returns
+        whether rows are probably still waiting (the last batch was full).
+
+        Order per sale holds: batch N+1 is handed to the producer after batch N, and the idempotent
+        producer keeps that order per partition. If batch N fails, batch N+1 is not marked either:
+        both are sent again later (duplicates, which version-guarded consumers ignore)."""
+        deadline = time.monotonic() + budget_s
+        pending = await self._claim_and_send()
+        try:
+            while pending is not None and len(pending.rows) == self.batch_size and time.monotonic() < deadline:
+                following = await self._claim_and_send()
+                current, pending = pending, None
+                try:
+                    await self._confirm(current)
+                finally:
+                    pending = following
+            if pending is None:
+                return False
+            current, pending = pending, None
+            await self._confirm(current)
+            return len(current.rows) == self.batch_size
+        finally:
+            if pending is not None:
+                await pending.abandon()
+
+    async def _claim_and_send(self) -> _Batch | None:
+        """Lock the next unpublished rows and hand them to the producer; None when there are none."""
         producer = await self._started_producer()
         connection = await _in_thread(self.engine.connect)
         try:
             rows = await _in_thread(_begin_and_claim, connection, self.batch_size)
             if not rows:
-                return 0
-            pending = [await producer.send(row.topic, row.payload, key=row.key) for row in rows]
-            await asyncio.gather(*pending)
-            acked = datetime.now(UTC)
-            for row in rows:
-                PUBLISH_LATENCY.observe(max(0.0, (acked - row.created_at).total_seconds()))
-            PUBLISHED.inc(len(rows))
-            if self.after_publish is not None:
-                await self.after_publish(rows)
-            await _in_thread(_mark_and_commit, connection, [row.id for row in rows], acked)
-            return len(rows)
-        finally:
+                await _in_thread(connection.close)
+                return None
+            acks = [await producer.send(row.topic, row.payload, key=row.key) for row in rows]
+        except BaseException:
             await _in_thread(connection.close)
+            raise
+        return _Batch(connection, rows, acks)
+
+    async def _confirm(self, batch: _Batch) -> int:
+        """Wait for every acknowledgement of a batch, then mark its rows published and commit."""
+        try:
+            await asyncio.gather(*batch.acks)
+            acked = datetime.now(UTC)
+            for row in batch.rows:
+                PUBLISH_LATENCY.observe(max(0.0, (acked - row.created_at).total_seconds()))
+            PUBLISHED.inc(len(batch.rows))
+            if self.after_publish is not None:
+                await self.after_publish(batch.rows)
+            await _in_thread(_mark_and_commit, batch.connection, [row.id for row in batch.rows], acked)
+            return len(batch.rows)
+        finally:
+            await batch.abandon()
 
     async def _housekeeping(self) -> None:
         now = time.monotonic()
@@ -182,6 +224,27 @@ class Relay:
             total += purged
             if purged < 10_000:
                 return total
+
+
+@dataclass
+class _Batch:
+    """Claimed rows (locked by the open transaction on `connection`) and their pending acks."""
+
+    connection: Connection
+    rows: list[OutboxRow]
+    acks: list[asyncio.Future[object]]
+
+    async def abandon(self) -> None:
+        """Close the connection (rolling back the claim unless it was committed); acks that may still
+        fail are observed so their errors are not reported as never retrieved."""
+        for ack in self.acks:
+            ack.add_done_callback(_observe)
+        await _in_thread(self.connection.close)
+
+
+def _observe(future: asyncio.Future[object]) -> None:
+    if not future.cancelled():
+        future.exception()
 
 
 async def _in_thread(function: Callable[..., T], *args: object) -> T:
