@@ -14,7 +14,7 @@ class SalesWriterSettings(ServiceSettings, MySQLSettings, KafkaSettings):
     import_max_body_bytes: int = Field(2 * 1024**3, description="Largest body `POST /sales/import` accepts.")
     import_batch_size: int = Field(500, ge=1, le=10_000, description="Records written per transaction.")
     relay_enabled: bool = Field(True, description="Run the outbox relay inside the serving process.")
-    relay_batch_size: int = Field(500, ge=1, le=10_000)
+    relay_batch_size: int = Field(5000, ge=1, le=10_000, description="Outbox rows claimed and published per batch.")
     relay_poll_interval_s: float = Field(0.2, gt=0, description="Fallback poll when no local commit wakes it.")
     outbox_retention_s: float = Field(24 * 3600, ge=0, description="Published outbox rows older than this are purged.")
     idempotency_ttl_s: float = Field(24 * 3600, gt=0, description="How long an Idempotency-Key is remembered.")

@@ -141,31 +141,36 @@ class Relay:
         return 0 if batch is None else await self._confirm(batch)
 
     async def drain(self, budget_s: float = 1.0) -> bool:
-        """Publish full batches for up to `budget_s`, claiming and sending the next batch while the
-        broker acknowledges the previous one, so MySQL and Kafka work at the same time. Returns
-        whether rows are probably still waiting (the last batch was full).
+        """Publish full batches for up to `budget_s`; returns whether rows are probably still waiting
+        (the last batch was full).
 
-        Order per sale holds: batch N+1 is handed to the producer after batch N, and the idempotent
-        producer keeps that order per partition. If batch N fails, batch N+1 is not marked either:
+        Batch N is confirmed (acknowledgements awaited, rows marked, committed) while batch N+1 is
+        claimed (SKIP LOCKED passes over N's rows) and handed to the producer, so MySQL and Kafka
+        work at the same time. Order per sale holds: N+1 reaches the producer after N, and the
+        idempotent producer keeps that order per partition. If N fails, N+1 is not marked either:
         both are sent again later (duplicates, which version-guarded consumers ignore)."""
         deadline = time.monotonic() + budget_s
-        pending = await self._claim_and_send()
-        try:
-            while pending is not None and len(pending.rows) == self.batch_size and time.monotonic() < deadline:
-                following = await self._claim_and_send()
-                current, pending = pending, None
+        batch = await self._claim_and_send()
+        while batch is not None:
+            full = len(batch.rows) == self.batch_size
+            confirming = asyncio.ensure_future(self._confirm(batch))
+            following: _Batch | None = None
+            try:
+                if full and time.monotonic() < deadline:
+                    following = await self._claim_and_send()
+            finally:
                 try:
-                    await self._confirm(current)
-                finally:
-                    pending = following
-            if pending is None:
+                    await confirming
+                except BaseException:
+                    if following is not None:
+                        await following.abandon()
+                    raise
+            if not full:
                 return False
-            current, pending = pending, None
-            await self._confirm(current)
-            return len(current.rows) == self.batch_size
-        finally:
-            if pending is not None:
-                await pending.abandon()
+            if following is None:
+                return True
+            batch = following
+        return False
 
     async def _claim_and_send(self) -> _Batch | None:
         """Lock the next unpublished rows and hand them to the producer; None when there are none."""
