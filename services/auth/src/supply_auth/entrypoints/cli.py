@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 
-from supply_auth.adapters import migrate as migrations
 from supply_auth.bootstrap import bootstrap, key_store
 from supply_auth.config import AuthSettings
 from supply_auth.service_layer.errors import EmailTaken, InvalidInput
@@ -37,6 +36,8 @@ def serve() -> None:
 @app.command()
 def migrate() -> None:
     """Bring the `auth` database schema up to date (Alembic)."""
+    from supply_auth.adapters import migrate as migrations  # Alembic and Mako: 10 MB that `serve` never needs
+
     settings = _settings()
     engine = make_engine(settings)
     try:
