@@ -31,6 +31,7 @@ class Auth:
     accounts: Accounts
 
     def close(self) -> None:
+        self.hasher.close()
         self.engine.dispose()
 
 

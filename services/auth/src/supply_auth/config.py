@@ -30,7 +30,9 @@ class AuthSettings(ServiceSettings, MySQLSettings, ProductionGuard):
     auth_argon2_memory_kib: int = Field(OWASP_MIN_MEMORY_KIB, ge=OWASP_MIN_MEMORY_KIB)
     auth_argon2_time_cost: int = Field(OWASP_MIN_TIME_COST, ge=OWASP_MIN_TIME_COST)
     auth_argon2_parallelism: int = Field(1, ge=1, le=8)
-    auth_max_concurrent_hashes: int = Field(0, ge=0, description="0: twice the CPU count.")
+    auth_max_concurrent_hashes: int = Field(
+        0, ge=0, description="Hashes run at once, each holding AUTH_ARGON2_MEMORY_KIB. 0: one per CPU."
+    )
 
     auth_throttle_window_s: int = Field(900, ge=1, description="Failures older than this are forgotten.")
     auth_account_slowdown_after: int = Field(3, ge=1)

@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor
 from types import SimpleNamespace
 
 import pytest
@@ -69,6 +72,33 @@ def test_hashes_are_argon2id_and_upgrade_when_parameters_rise():
     assert weaker.verify("wrong passphrase!", stored) == (False, None)
     assert weaker.verify("anything at all", None) == (False, None)
     assert weaker.verify("anything at all", "not a hash") == (False, None)
+
+
+def test_hashes_run_one_per_cpu_by_default_and_never_more_than_the_limit(monkeypatch):
+    assert PasswordHasher(Argon2Parameters(19456, 2, 1)).max_concurrent == (os.cpu_count() or 1)
+    hasher = PasswordHasher(Argon2Parameters(19456, 2, 1), max_concurrent=2)
+    stored = hasher.hash("a sturdy passphrase")
+    running, most = 0, 0
+    lock = threading.Lock()
+    verify_and_update = hasher._context.verify_and_update
+
+    def counted(password: str, hashed: str) -> tuple[bool, str | None]:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        try:
+            return verify_and_update(password, hashed)
+        finally:
+            with lock:
+                running -= 1
+
+    monkeypatch.setattr(hasher._context, "verify_and_update", counted)
+    with ThreadPoolExecutor(8) as callers:
+        results = list(callers.map(lambda _: hasher.verify("a sturdy passphrase", stored), range(16)))
+
+    assert results == [(True, None)] * 16
+    assert most == 2
 
 
 def request(peer, forwarded=None):
