@@ -9,7 +9,9 @@ MariaDB/MySQL server at MYSQL_URL, creates one account, and logs in from N threa
 Against a running auth (HTTP), with an existing account:
 
     uv run python services/auth/scripts/login_throughput.py --url http://127.0.0.1:8001 \
-        --email cauho@witwuta.sv --password demo-customer-paper-lantern --threads 4
+        --email cauho@witwuta.sv --password demo-customer-paper-lantern --threads 4 --pid <auth pid>
+
+With `--pid` (Linux), it also prints that process's resident memory and its peak (`VmHWM`) after the run.
 """
 
 from __future__ import annotations
@@ -110,6 +112,16 @@ def in_process(args: argparse.Namespace) -> None:
         server.dispose()
 
 
+def memory(pid: int) -> str:
+    """Resident and peak resident memory of a process, from /proc (Linux)."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0]) / 1024
+    return f"pid {pid}: RSS {fields['VmRSS']:.1f} MiB, peak RSS {fields['VmHWM']:.1f} MiB"
+
+
 def over_http(args: argparse.Namespace) -> None:
     local = threading.local()
 
@@ -123,6 +135,8 @@ def over_http(args: argparse.Namespace) -> None:
     login()
     count, latencies, elapsed = run(login, args.threads, args.seconds)
     report(f"HTTP {args.url}", count, latencies, elapsed, args.threads)
+    if args.pid:
+        print(memory(args.pid))
 
 
 def main() -> None:
@@ -132,6 +146,7 @@ def main() -> None:
     parser.add_argument("--url", help="a running auth service; default: in-process")
     parser.add_argument("--email")
     parser.add_argument("--password")
+    parser.add_argument("--pid", type=int, help="with --url: the auth process whose memory to report")
     args = parser.parse_args()
     settings = AuthSettings(_env_file=None)  # type: ignore[call-arg]
     print(f"CPUs: {os.cpu_count()}")
