@@ -7,7 +7,7 @@ import itertools
 import pytest
 
 from supply_common.contract import METADATA_FIELD, from_document
-from supply_projector.domain.changes import Change, collapse, plan, verdict
+from supply_projector.domain.changes import Change, Delete, collapse, plan, verdict
 from supply_projector.service_layer.projection import Projector
 
 from .conftest import MemoryStore
@@ -138,3 +138,57 @@ def test_a_delete_of_a_newer_document_keeps_the_document() -> None:
     decided = plan([change(3, deleted=True)], {SALE.id: 5}, {})
     assert len(decided.ops) == 1
     assert decided.ops[0].remove_document is False  # type: ignore[union-attr]
+
+
+async def test_first_creates_are_written_without_reading_the_copy_and_a_duplicate_still_changes_nothing() -> None:
+    asked: list[list[str]] = []
+
+    class Watched(MemoryStore):
+        def versions(self, sale_ids):
+            asked.append(list(sale_ids))
+            return super().versions(sale_ids)
+
+    store = Watched()
+    projector = Projector(store, None)
+    first, second = SAMPLES[0], SAMPLES[1]
+    await projector.apply(records_of([event(first, 1, "create"), event(second, 1, "create"), event(second, 2)]))
+    assert asked == [[second.id]]
+    await projector.apply(records_of([event(first, 2)]))
+    replayed = await projector.apply(records_of([event(first, 1, "create")]))
+    assert asked[-1] == []
+    assert replayed.applied == 0
+    assert replayed.stale == 1
+    assert store.documents[first.id][METADATA_FIELD]["version"] == 2
+
+
+class Interrupted(Exception):
+    pass
+
+
+async def test_a_delete_interrupted_between_its_tombstone_and_the_removal_is_finished_on_retry() -> None:
+    """The store writes the tombstone, then fails (the server went away) before removing the document."""
+
+    class FailingAfterTombstones(MemoryStore):
+        fail = False
+
+        def execute(self, ops):
+            if self.fail:
+                self.fail = False
+                for op in ops:
+                    if isinstance(op, Delete):
+                        self.tombstone[op.change.sale_id] = op.change.version
+                raise Interrupted
+            return super().execute(ops)
+
+    for reads_versions in (True, False):
+        store = FailingAfterTombstones(reads_versions=reads_versions)
+        projector = Projector(store, None)
+        await projector.apply(records_of([event(SALE, 1, "create"), event(SALE, 2)]))
+        batch = records_of([event(SALE, 3, "delete")])
+        store.fail = True
+        with pytest.raises(Interrupted):
+            await projector.apply(batch)
+        assert SALE.id in store.documents
+        await projector.apply(batch)
+        assert SALE.id not in store.documents
+        assert store.tombstone[SALE.id] == 3

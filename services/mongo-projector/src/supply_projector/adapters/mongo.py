@@ -29,7 +29,7 @@ from pymongo.errors import OperationFailure, WriteError
 
 from supply_common.contract import METADATA_FIELD
 from supply_projector.domain import money
-from supply_projector.domain.changes import Delete, Op, Write
+from supply_projector.domain.changes import Delete, Op, Write, verdict
 from supply_projector.service_layer.ports import Executed, Parked, Progress
 
 log = logging.getLogger(__name__)
@@ -175,15 +175,16 @@ class MongoStore:
         inserts = [op for op in ops if isinstance(op, Write) and not op.exists]
         replaces = [op for op in ops if isinstance(op, Write) and op.exists]
         deletes = [op for op in ops if isinstance(op, Delete)]
-        stale = 0
-        clashed: list[int] = []
+        inserted = stale = 0
         if inserts:
-            documents = [self._encoded(op) for op in inserts]
-            clashed = self._run(collection, "insert", "documents", documents)
-            replaces.extend(Write(inserts[i].change, exists=True, inclusive=inserts[i].inclusive) for i in clashed)
+            inserted, clashed, stale = self._insert(collection, inserts)
+            replaces.extend(clashed)
+        replaced = 0
         if replaces:
             updates = [self._guarded_replace(op) for op in replaces]
-            stale += len(self._run(collection, "update", "updates", updates))
+            refused = len(self._run(collection, "update", "updates", updates))
+            stale += refused
+            replaced = len(replaces) - refused
         if deletes:
             marks = [
                 {
@@ -201,8 +202,44 @@ class MongoStore:
             ]
             if removals:
                 self._run(collection, "delete", "deletes", removals)
-        written = len(inserts) - len(clashed) + len(replaces) - stale
-        return Executed(written=written, deleted=len(deletes), stale=stale)
+        return Executed(written=inserted + replaced, deleted=len(deletes), stale=stale)
+
+    def _insert(self, collection: str, ops: list[Write]) -> tuple[int, list[Write], int]:
+        """Insert documents believed absent. Returns how many went in, the writes to retry as
+        version-guarded replaces (the sale was there, older) and how many were stale.
+
+        A refused insert usually means a replay (a restarted consumer re-reads its uncommitted
+        batch), so the rest of the batch is probably there too: rather than resubmitting after each
+        refusal (FerretDB v1 stops at the first one), the versions of every unsettled sale are read
+        once and each is sorted into insert, replace or stale."""
+        reply = self.database.command(
+            {"insert": collection, "documents": [self._encoded(op) for op in ops], "ordered": False}
+        )
+        errors = reply.get("writeErrors") or []
+        if not errors:
+            return len(ops), [], 0
+        _raise_unless_duplicates(errors)
+        failed = sorted(int(error["index"]) for error in errors)
+        tried_all = "n" in reply and int(reply["n"]) + len(errors) >= len(ops)
+        unsettled = [ops[i] for i in failed] if tried_all else ops[failed[0] :]
+        inserted = len(ops) - len(unsettled)
+        held = self.versions([op.change.sale_id for op in unsettled]) or {}
+        absent: list[Write] = []
+        replaces: list[Write] = []
+        stale = 0
+        for op in unsettled:
+            version = held.get(op.change.sale_id)
+            if version is None:
+                absent.append(op)
+            elif verdict(op.change, version, None) == "write":
+                replaces.append(Write(op.change, exists=True, inclusive=op.inclusive))
+            else:
+                stale += 1
+        if absent:
+            clashed = self._run(collection, "insert", "documents", [self._encoded(op) for op in absent])
+            inserted += len(absent) - len(clashed)
+            replaces.extend(Write(absent[i].change, exists=True, inclusive=absent[i].inclusive) for i in clashed)
+        return inserted, replaces, stale
 
     def _encoded(self, op: Write) -> dict[str, Any]:
         assert op.change.document is not None
@@ -230,9 +267,7 @@ class MongoStore:
             errors = reply.get("writeErrors") or []
             if not errors:
                 break
-            for error in errors:
-                if error.get("code") != DUPLICATE_KEY:
-                    raise WriteError(error.get("errmsg", "write error"), error.get("code"), error)
+            _raise_unless_duplicates(errors)
             failed = sorted(int(error["index"]) for error in errors)
             if retry_duplicates:
                 attempts += 1
@@ -306,6 +341,12 @@ class MongoStore:
 
     def ping(self) -> None:
         self.database.command("ping")
+
+
+def _raise_unless_duplicates(errors: list[dict[str, Any]]) -> None:
+    for error in errors:
+        if error.get("code") != DUPLICATE_KEY:
+            raise WriteError(error.get("errmsg", "write error"), error.get("code"), error)
 
 
 def is_not_implemented(error: OperationFailure) -> bool:

@@ -82,7 +82,13 @@ Verdict = Literal["write", "delete", "stale"]
 
 
 def verdict(change: Change, document_version: int | None, tombstone_version: int | None) -> Verdict:
-    """What one change does to a copy holding `document_version` (None: absent) and a tombstone."""
+    """What one change does to a copy holding `document_version` (None: absent) and a tombstone.
+
+    A delete whose document is still there and older is carried out even when its tombstone is
+    already written: the tombstone goes first, so a store failing between the two leaves exactly
+    that state, and the retried batch must finish the removal."""
+    if change.deleted and document_version is not None and document_version < change.version:
+        return "delete"
     if tombstone_version is not None and change.version <= tombstone_version:
         return "stale"
     if change.deleted:
@@ -92,6 +98,14 @@ def verdict(change: Change, document_version: int | None, tombstone_version: int
     if change.repair and document_version == change.version:
         return "write"
     return "stale"
+
+
+def needs_current_version(change: Change) -> bool:
+    """Whether planning this change needs the copy's version. A sale's first create (version 1, not
+    a repair) does not: the copy almost never holds it yet, so it is inserted straight away, and if
+    the sale is there after all the store refuses the insert and its version guard decides. This
+    spares a lookup per new sale, the bulk of a backlog."""
+    return not (change.version == 1 and not change.deleted and not change.repair)
 
 
 def plan(
@@ -107,6 +121,8 @@ def plan(
     for change in newest:
         current = document_versions.get(change.sale_id) if document_versions is not None else None
         outcome = verdict(change, current, tombstones.get(change.sale_id))
+        if outcome == "stale" and change.deleted and document_versions is None:
+            outcome = "delete"  # the copy was not read: the removal may still be owed (version-guarded)
         if outcome == "stale":
             result.stale += 1
         elif outcome == "delete":

@@ -13,7 +13,7 @@ from bson import ObjectId
 
 from supply_common.contract import SaleEvent
 from supply_projector import metrics
-from supply_projector.domain.changes import Change, plan
+from supply_projector.domain.changes import Change, needs_current_version, plan
 from supply_projector.domain.projection import stored_document
 from supply_projector.service_layer.ports import DeadLetters, Parked, Progress, Record, Store
 
@@ -122,7 +122,8 @@ class Projector:
             self.store.park(parked)
 
         ids = sorted({change.sale_id for change in changes})
-        decided = plan(changes, self.store.versions(ids), self.store.tombstones(ids))
+        to_read = sorted({change.sale_id for change in changes if needs_current_version(change)})
+        decided = plan(changes, self.store.versions(to_read), self.store.tombstones(ids))
         executed = self.store.execute(decided.ops)
         if lifted:
             self.store.update_quarantine({}, lifted)
