@@ -86,17 +86,33 @@ class Scenario:
         self.mark("load done")
         report = wait_for_convergence(self.engine, self.copy(), timeout_s=timeout_s)
         self.mark("compared")
-        print(
-            f"\n[{self.name}] {tally.line()}\n[{self.name}] faults injected: {len(self.faults.injected)} "
-            f"({'; '.join(self.faults.injected)})\n[{self.name}] convergence: {report.summary()}\n"
-            f"[{self.name}] {', '.join(self.phases)}",
-            flush=True,
-        )
+        lines = [
+            tally.line(),
+            f"faults injected: {len(self.faults.injected)} ({'; '.join(self.faults.injected)})",
+            f"convergence: {report.summary()}",
+            ", ".join(self.phases),
+        ]
+        print("", *(f"[{self.name}] {line}" for line in lines), sep="\n", flush=True)
+        SCENARIO_REPORTS.append((self.name, lines))
         assert report.converged, report.summary() + "\n" + self.deployment.logs()
         return report
 
 
 Launch = Callable[..., Scenario]
+
+SCENARIO_REPORTS: list[tuple[str, list[str]]] = []
+"""What each scenario did and found, printed once at the end of the run (pytest captures the
+per-test output of passing tests)."""
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not SCENARIO_REPORTS:
+        return
+    terminalreporter.section("scenario reports")
+    for name, lines in SCENARIO_REPORTS:
+        terminalreporter.write_line(name)
+        for line in lines:
+            terminalreporter.write_line(f"    {line}")
 
 
 def _new_scenario(
