@@ -250,3 +250,13 @@ async def test_bodies_over_the_limit_are_refused(gateway) -> None:
     client, _ = gateway
     response = await client.post("/api/sales", content=b"x" * 1_100_000, headers=bearer("technical_worker"))
     assert response.status_code == 413
+
+
+async def test_an_upstream_cookie_is_not_kept_for_later_callers(gateway) -> None:
+    client, upstreams = gateway
+    upstreams.handlers["GET projector/me/sales"] = lambda request: httpx.Response(
+        200, json=[], headers={"set-cookie": "upstream-session=abc; Path=/"}
+    )
+    await client.get("/api/me/sales", headers=bearer("customer"))
+    await client.get("/api/me/sales", headers=bearer("customer"))
+    assert "cookie" not in upstreams.seen[-1].headers

@@ -1,4 +1,4 @@
-"""HTTP clients for the upstream services: one shared `httpx.AsyncClient` and one breaker each."""
+"""The upstream services: one connection pool and one circuit breaker each, shared by all requests."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from dataclasses import dataclass
 
 import httpx
 
+from supply_gateway.adapters.upstream_transport import AiohttpTransport
 from supply_gateway.domain.breaker import CircuitBreaker
 
 log = logging.getLogger(__name__)
@@ -34,9 +35,21 @@ class UpstreamFailure(Exception):
 
 
 _RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError)
+KEEPALIVE_S = 30.0
+
+
+def _short(response: httpx.Response, limit: int) -> bool:
+    length = response.headers.get("content-length")
+    return length is not None and length.isdigit() and int(length) <= limit
 
 
 class Upstream:
+    """One upstream service: its connection pool (a transport) and its breaker.
+
+    Requests go straight to the transport, without an `httpx.AsyncClient` on top: nothing here needs
+    its base-URL merging, default headers, redirects or auth hooks, and its cookie jar would keep
+    cookies an upstream set and send them on for every later caller."""
+
     def __init__(
         self,
         name: str,
@@ -45,29 +58,29 @@ class Upstream:
         timeouts: Timeouts = Timeouts(),
         breaker: CircuitBreaker | None = None,
         transport: httpx.AsyncBaseTransport | None = None,
+        max_connections: int = 200,
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
         self.timeouts = timeouts
         self.breaker = breaker or CircuitBreaker()
-        self._transport = transport
-        self._client: httpx.AsyncClient | None = None
+        self._given_transport = transport
+        self.max_connections = max_connections
+        self._transport: httpx.AsyncBaseTransport | None = None
+        self._extensions = {
+            long_running: {"timeout": self._timeout(long_running=long_running).as_dict()}
+            for long_running in (False, True)
+        }
 
     async def start(self) -> None:
-        self._client = httpx.AsyncClient(
-            base_url=self.base_url,
-            transport=self._transport,
-            timeout=self._timeout(long_running=False),
-            limits=httpx.Limits(max_connections=200, max_keepalive_connections=64, keepalive_expiry=30),
-            headers={"accept-encoding": "identity"},
-            follow_redirects=False,
-            trust_env=False,
+        self._transport = self._given_transport or AiohttpTransport(
+            max_connections=self.max_connections, keepalive_s=KEEPALIVE_S
         )
 
     async def aclose(self) -> None:
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        if self._transport is not None:
+            await self._transport.aclose()
+            self._transport = None
 
     def _timeout(self, *, long_running: bool) -> httpx.Timeout:
         read = self.timeouts.long_read_s if long_running else self.timeouts.read_s
@@ -83,12 +96,14 @@ class Upstream:
         content: bytes | AsyncIterable[bytes] | None = None,
         long_running: bool = False,
         stream: bool = True,
+        read_up_to: int = 0,
     ) -> httpx.Response:
         """Send one request; GETs are retried once on a connection failure. With `stream`, the caller
-        must close the response."""
-        if self._client is None:
+        must close the response; a body of at most `read_up_to` bytes (by Content-Length) is read
+        before returning all the same, so that a failure reading it is this upstream's failure too."""
+        if self._transport is None:
             raise RuntimeError(f"upstream {self.name} not started")
-        url = path + (f"?{query}" if query else "")
+        url = self.base_url + path + (f"?{query}" if query else "")
         attempts = 2 if method == "GET" and content is None else 1
         for attempt in range(1, attempts + 1):
             if not self.breaker.allow():
@@ -98,15 +113,15 @@ class Upstream:
                     f"{self.name} is unavailable (circuit open)",
                     retry_after_s=max(1, math.ceil(self.breaker.retry_after_s())),
                 )
-            request = self._client.build_request(
+            request = httpx.Request(
                 method,
                 url,
-                headers=dict(headers or {}),
+                headers={**(headers or {}), "accept-encoding": "identity"},
                 content=content,
-                timeout=self._timeout(long_running=long_running),
+                extensions=self._extensions[long_running],
             )
             try:
-                response = await self._client.send(request, stream=stream)
+                response = await self._exchange(request, stream=stream, read_up_to=read_up_to)
             except _RETRYABLE as exc:
                 self.breaker.record_failure()
                 if attempt < attempts:
@@ -121,6 +136,18 @@ class Upstream:
             self.breaker.record_success()
             return response
         raise AssertionError("unreachable")
+
+    async def _exchange(self, request: httpx.Request, *, stream: bool, read_up_to: int) -> httpx.Response:
+        assert self._transport is not None
+        response = await self._transport.handle_async_request(request)
+        response.request = request
+        if stream and not _short(response, read_up_to):
+            return response
+        try:
+            await response.aread()
+        finally:
+            await response.aclose()
+        return response
 
     def _failure(self, exc: httpx.TransportError) -> UpstreamFailure:
         log.warning("upstream failed", extra={"upstream": self.name, "error": repr(exc)[:300]})
