@@ -1,4 +1,5 @@
 import time
+from collections.abc import Awaitable, Callable
 
 import pytest
 
@@ -166,3 +167,71 @@ async def test_a_key_set_without_ed25519_keys_is_unusable() -> None:
     verifier = TokenVerifier(KeyStore(fetch, clock=FakeClock()))
     with pytest.raises(KeysUnavailable):
         await verifier.verify(Signer().token())
+
+
+class DecodeCounter:
+    def __init__(self, monkeypatch: pytest.MonkeyPatch) -> None:
+        import jwt
+
+        self.calls = 0
+        decode = jwt.decode
+
+        def counted(*args: object, **kwargs: object) -> object:
+            self.calls += 1
+            return decode(*args, **kwargs)  # type: ignore[arg-type]
+
+        monkeypatch.setattr(jwt, "decode", counted)
+
+
+async def test_a_verified_token_is_remembered_until_its_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
+    signer = Signer()
+    now = {"t": time.time()}
+    verifier = TokenVerifier(KeyStore(_serving({"doc": jwks(signer)}), clock=FakeClock()), wall_clock=lambda: now["t"])
+    decodes = DecodeCounter(monkeypatch)
+    token = signer.token("technical_worker", sub="7", exp=int(now["t"]) + 60)
+
+    first = await verifier.verify(token)
+    again = await verifier.verify(token)
+    assert again == first
+    assert decodes.calls == 1, "the second presentation is not checked again"
+
+    now["t"] += 60 + verifier.leeway_s
+    await verifier.verify(token)
+    assert decodes.calls == 2, "past its expiry the token is checked in full again (and refused there)"
+
+
+async def test_a_remembered_token_is_refused_once_its_key_is_no_longer_published() -> None:
+    old, new = Signer("old"), Signer("new")
+    published = {"doc": jwks(old)}
+    clock = FakeClock()
+    keys = KeyStore(_serving(published), ttl_s=60, clock=clock)
+    verifier = TokenVerifier(keys)
+    token = old.token("senior_management")
+    assert (await verifier.verify(token)).role == "senior_management"
+
+    published["doc"] = jwks(new)
+    clock.now += 61
+    with pytest.raises(InvalidToken):
+        await verifier.verify(token)
+
+
+async def test_only_the_most_recent_tokens_are_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
+    signer = Signer()
+    verifier = TokenVerifier(KeyStore(_serving({"doc": jwks(signer)}), clock=FakeClock()), cache_size=2)
+    decodes = DecodeCounter(monkeypatch)
+    tokens = [signer.token(sub=str(n)) for n in range(3)]
+    for token in tokens:
+        await verifier.verify(token)
+    await verifier.verify(tokens[2])
+    assert decodes.calls == 3
+    await verifier.verify(tokens[0])
+    assert decodes.calls == 4, "the oldest token was forgotten and is checked again"
+
+
+def _serving(published: dict) -> Callable[[], Awaitable[dict]]:
+    """Serves `published["doc"]`, which a test may replace."""
+
+    async def fetch() -> dict:
+        return published["doc"]
+
+    return fetch

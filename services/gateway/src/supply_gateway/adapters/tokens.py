@@ -6,6 +6,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 import jwt
@@ -119,16 +120,46 @@ class KeyStore:
             return self._keys[kid]
 
 
-class TokenVerifier:
-    """Checks signature (EdDSA only), `iss`, `aud`, `exp`, and turns the claims into an identity."""
+@dataclass(frozen=True)
+class _Verified:
+    identity: Identity
+    expires_at: float
+    kid: str
+    key: Ed25519PublicKey
 
-    def __init__(self, keys: KeyStore, *, issuer: str = ISSUER, audience: str = AUDIENCE, leeway_s: float = 5) -> None:
+
+class TokenVerifier:
+    """Checks signature (EdDSA only), `iss`, `aud`, `exp`, and turns the claims into an identity.
+
+    A token that passed is remembered (the `cache_size` most recent, by the exact token text), so the
+    same token presented again costs a dictionary lookup instead of a signature check and two JSON
+    parses. A remembered token is still refused once it expires (same leeway), and checked afresh
+    whenever the key store no longer holds the very key that verified it (rotation, refetch)."""
+
+    def __init__(
+        self,
+        keys: KeyStore,
+        *,
+        issuer: str = ISSUER,
+        audience: str = AUDIENCE,
+        leeway_s: float = 5,
+        cache_size: int = 4096,
+        wall_clock: Callable[[], float] = time.time,
+    ) -> None:
         self.keys = keys
         self.issuer = issuer
         self.audience = audience
         self.leeway_s = leeway_s
+        self.cache_size = cache_size
+        self.wall_clock = wall_clock
+        self._verified: dict[str, _Verified] = {}
 
     async def verify(self, token: str) -> Identity:
+        known = self._verified.get(token)
+        if known is not None:
+            if known.expires_at > self.wall_clock() - self.leeway_s and await self.keys.key(known.kid) is known.key:
+                return known.identity
+            del self._verified[token]
         try:
             header = jwt.get_unverified_header(token)
         except jwt.PyJWTError as exc:
@@ -156,7 +187,16 @@ class TokenVerifier:
         role = claims.get("role")
         if role not in ROLES:
             raise InvalidToken("token has no valid role")
-        return Identity(user_id=str(claims["sub"]), role=role, email=str(claims.get("email") or ""))
+        identity = Identity(user_id=str(claims["sub"]), role=role, email=str(claims.get("email") or ""))
+        self._remember(token, _Verified(identity, float(claims["exp"]), kid, key))
+        return identity
+
+    def _remember(self, token: str, verified: _Verified) -> None:
+        if self.cache_size <= 0:
+            return
+        while len(self._verified) >= self.cache_size:
+            del self._verified[next(iter(self._verified))]
+        self._verified[token] = verified
 
 
 class TokenExpired(InvalidToken):
