@@ -252,6 +252,29 @@ async def test_bodies_over_the_limit_are_refused(gateway) -> None:
     assert response.status_code == 413
 
 
+async def test_large_bodies_and_answers_pass_through_whole(gateway) -> None:
+    client, upstreams = gateway
+    upload = bytes(range(256)) * (2 * 1024 * 1024 // 256 + 7)
+    answer = b"[" + b"0," * 400_000 + b"0]"
+    received: list[bytes] = []
+
+    def import_sales(request: httpx.Request) -> httpx.Response:
+        received.append(request.content)
+        return httpx.Response(200, content=answer, headers={"content-type": "application/json"})
+
+    upstreams.handlers["POST sales-writer/sales/import"] = import_sales
+    response = await client.post(
+        "/api/sales/import",
+        content=upload,
+        headers={**bearer("technical_worker"), "content-type": "application/x-ndjson"},
+    )
+    assert response.status_code == 200
+    assert received == [upload]
+    assert response.content == answer
+    assert response.headers["content-type"] == "application/json"
+    assert response.headers["x-request-id"]
+
+
 async def test_an_upstream_cookie_is_not_kept_for_later_callers(gateway) -> None:
     client, upstreams = gateway
     upstreams.handlers["GET projector/me/sales"] = lambda request: httpx.Response(

@@ -66,8 +66,8 @@ def build_app(settings: GatewaySettings | None = None, gateway: Gateway | None =
     app.state.settings = settings
     app.state.gateway = gateway
     app.state.policy = gateway.policy
+    app.include_router(api.router)  # first: the proxy's requests need not be tried against every page route
     app.include_router(web.router)
-    app.include_router(api.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     if settings.cors_origin_list:
         app.add_middleware(

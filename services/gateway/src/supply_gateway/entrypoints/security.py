@@ -17,6 +17,7 @@ SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"cross-origin-opener-policy", b"same-origin"),
     (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
 )
+_NAMES = frozenset(name for name, _ in SECURITY_HEADERS)
 
 
 class SecurityHeadersMiddleware:
@@ -30,9 +31,8 @@ class SecurityHeadersMiddleware:
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
-                names = {name for name, _ in SECURITY_HEADERS}
                 message["headers"] = [
-                    *[(k, v) for k, v in message.get("headers", []) if k.lower() not in names],
+                    *[(k, v) for k, v in message.get("headers", []) if k.lower() not in _NAMES],
                     *SECURITY_HEADERS,
                 ]
             await send(message)

@@ -222,7 +222,10 @@ class Gateway:
         content: bytes | AsyncIterable[bytes] | None = None,
         stream: bool = True,
         client_address: str | None = None,
+        read_up_to: int = 0,
     ) -> httpx.Response:
+        """Send the admitted request upstream. With `stream` the caller closes the response, unless it
+        was at most `read_up_to` bytes long and came already read."""
         rule = match.rule
         upstream = self.upstreams[rule.upstream]
         authorization = f"Bearer {caller.token}" if rule.upstream == AUTH and caller.token else None
@@ -236,6 +239,7 @@ class Gateway:
                 content=content,
                 long_running=rule.long_running,
                 stream=stream,
+                read_up_to=read_up_to,
             )
         except UpstreamFailure as exc:
             raise upstream_problem(exc) from exc
