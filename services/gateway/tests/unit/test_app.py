@@ -283,3 +283,71 @@ async def test_an_upstream_cookie_is_not_kept_for_later_callers(gateway) -> None
     await client.get("/api/me/sales", headers=bearer("customer"))
     await client.get("/api/me/sales", headers=bearer("customer"))
     assert "cookie" not in upstreams.seen[-1].headers
+
+
+async def test_methods_outside_the_api_are_405_problems(gateway) -> None:
+    client, upstreams = gateway
+    for method, path in (("OPTIONS", "/api/sales"), ("POST", "/.well-known/jwks.json")):
+        response = await client.request(method, path, headers=bearer("technical_worker"))
+        assert response.status_code == 405
+        assert response.headers["content-type"] == "application/problem+json"
+        assert method not in response.headers["allow"]
+        assert response.headers["x-content-type-options"] == "nosniff"
+    assert not upstreams.seen
+
+
+async def test_cors_covers_the_api_when_configured() -> None:
+    upstreams = Upstreams()
+    settings = GatewaySettings(cors_origins="https://shop.example")
+    core = bootstrap(
+        settings, transports={name: upstreams.transport(name) for name in ("auth", "sales-writer", "projector")}
+    )
+    await core.start()
+    try:
+        async with httpx.AsyncClient(
+            transport=httpx.ASGITransport(app=build_app(settings, core)), base_url="http://gw"
+        ) as client:
+            preflight = await client.options(
+                "/api/sales",
+                headers={"origin": "https://shop.example", "access-control-request-method": "POST"},
+            )
+            assert preflight.status_code == 200
+            assert preflight.headers["access-control-allow-origin"] == "https://shop.example"
+            response = await client.post(
+                "/api/sales", json={}, headers={**bearer("technical_worker"), "origin": "https://shop.example"}
+            )
+            assert response.status_code == 200
+            assert response.headers["access-control-allow-origin"] == "https://shop.example"
+            assert "x-request-id" in response.headers["access-control-expose-headers"]
+            foreign = await client.get("/api/sales", headers={"origin": "https://evil.example"})
+            assert "access-control-allow-origin" not in foreign.headers
+    finally:
+        await core.aclose()
+
+
+async def test_a_chunked_body_over_the_limit_is_a_413_not_an_error(gateway, caplog) -> None:
+    client, upstreams = gateway
+
+    async def chunks() -> AsyncIterator[bytes]:
+        for _ in range(20):
+            yield b"x" * 100_000
+
+    response = await client.post("/api/sales", content=chunks(), headers=bearer("technical_worker"))
+    assert response.status_code == 413
+    assert response.headers["content-type"] == "application/problem+json"
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
+    assert not [r for r in upstreams.seen if r.url.path == "/sales"]
+
+
+async def test_an_unexpected_failure_is_a_500_problem(gateway, monkeypatch, caplog) -> None:
+    client, _ = gateway
+
+    def broken(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr("supply_gateway.entrypoints.api.credentials", broken)
+    response = await client.get("/api/sales", headers=bearer("technical_worker"))
+    assert response.status_code == 500
+    assert response.json()["title"] == "Internal error"
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert any(r.levelname == "ERROR" and "unhandled" in r.getMessage() for r in caplog.records)

@@ -1,23 +1,35 @@
-"""The public API: every route of the policy table, forwarded to its upstream."""
+"""The public API: every route of the policy table, forwarded to its upstream.
+
+`ProxyApp` serves it as a plain ASGI app beside the FastAPI app of the pages (see `app.py`): an API
+request passes only the layers it needs (security headers, CORS, problem details, request id and
+metrics, body size limit) instead of FastAPI's whole middleware stack, router and dependency solving.
+"""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
 
-from fastapi import APIRouter, Request
-from fastapi.responses import JSONResponse, Response, StreamingResponse
 from starlette.background import BackgroundTask
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response, StreamingResponse
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from supply_common.problems import ProblemError
+from supply_common.web import problem_response
 from supply_gateway.config import GatewaySettings
 from supply_gateway.domain.headers import client_response_headers
 from supply_gateway.domain.policy import GATEWAY
 from supply_gateway.entrypoints.session import apply_session, credentials
 from supply_gateway.service_layer.gateway import Gateway
 
-router = APIRouter()
+log = logging.getLogger(__name__)
 
-METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
+PREFIX = "/api/"
+JWKS = "/.well-known/jwks.json"
+ANY_API_ROUTE = SimpleNamespace(path="/api/{path:path}")
 
 
 READ_BODY_BYTES = 1024 * 1024
@@ -38,41 +50,89 @@ async def _body(request: Request) -> bytes | AsyncIterator[bytes] | None:
     return request.stream()
 
 
-async def proxy(request: Request) -> Response:
-    """Admit the request by the policy table and pass it to its upstream and back."""
-    gateway: Gateway = request.app.state.gateway
-    settings: GatewaySettings = request.app.state.settings
-    presented = credentials(request, settings)
-    match, caller = await gateway.admit(request.method, request.scope["path"], presented)
-    request.scope["route"] = SimpleNamespace(path=match.rule.path)
-    request_id = request.state.request_id
-    response: Response
-    if match.rule.upstream == GATEWAY:
-        response = JSONResponse(await gateway.replication(caller, request_id), headers={"cache-control": "no-store"})
-    else:
-        upstream_response = await gateway.forward(
-            match,
-            caller,
-            request_id=request_id,
-            query=request.scope["query_string"].decode("latin-1"),
-            client_headers=request.headers.items(),
-            content=await _body(request),
-            client_address=presented.client_address,
-            read_up_to=READ_RESPONSE_BYTES,
-        )
-        headers = dict(client_response_headers(upstream_response.headers.multi_items()))
-        if upstream_response.is_stream_consumed:
-            response = Response(upstream_response.content, status_code=upstream_response.status_code, headers=headers)
-        else:
-            response = StreamingResponse(
-                upstream_response.aiter_bytes(),
-                status_code=upstream_response.status_code,
-                headers=headers,
-                background=BackgroundTask(upstream_response.aclose),
+def serves(path: str) -> bool:
+    return path.startswith(PREFIX) or path == JWKS
+
+
+class UnexpectedErrors:
+    """Answers an exception that nothing inside handled with a 500 problem document, and logs it.
+    Sits outside the body size limit, which handles its own overflow."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        started = False
+
+        async def tracking_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error", extra={"path": scope["path"]})
+            if not started:
+                error = ProblemError(500, "Internal error", "Something went wrong on our side.")
+                await problem_response(error, scope["path"])(scope, receive, send)
+
+
+class ProxyApp:
+    """Answers every API request: by the policy table, from its upstream, or with a problem document."""
+
+    def __init__(self, gateway: Gateway, settings: GatewaySettings) -> None:
+        self.gateway = gateway
+        self.settings = settings
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        scope["route"] = ANY_API_ROUTE
+        request = Request(scope, receive)
+        try:
+            allowed = ("GET",) if scope["path"] == JWKS else METHODS
+            if scope["method"] not in allowed:
+                raise ProblemError(
+                    405, "Method not allowed", "Method Not Allowed", headers={"Allow": ", ".join(allowed)}
+                )
+            response = await self.proxy(request)
+        except ProblemError as exc:
+            response = problem_response(exc, scope["path"])
+        await response(scope, receive, send)
+
+    async def proxy(self, request: Request) -> Response:
+        """Admit the request by the policy table and pass it to its upstream and back."""
+        gateway, settings = self.gateway, self.settings
+        presented = credentials(request, settings)
+        match, caller = await gateway.admit(request.method, request.scope["path"], presented)
+        request.scope["route"] = SimpleNamespace(path=match.rule.path)
+        request_id = request.state.request_id
+        response: Response
+        if match.rule.upstream == GATEWAY:
+            response = JSONResponse(
+                await gateway.replication(caller, request_id), headers={"cache-control": "no-store"}
             )
-    apply_session(response, request, settings, caller)
-    return response
-
-
-router.add_api_route("/api/{path:path}", proxy, methods=METHODS, include_in_schema=False)
-router.add_api_route("/.well-known/jwks.json", proxy, methods=["GET"], include_in_schema=False)
+        else:
+            upstream_response = await gateway.forward(
+                match,
+                caller,
+                request_id=request_id,
+                query=request.scope["query_string"].decode("latin-1"),
+                client_headers=request.headers.items(),
+                content=await _body(request),
+                client_address=presented.client_address,
+                read_up_to=READ_RESPONSE_BYTES,
+            )
+            headers = dict(client_response_headers(upstream_response.headers.multi_items()))
+            if upstream_response.is_stream_consumed:
+                response = Response(
+                    upstream_response.content, status_code=upstream_response.status_code, headers=headers
+                )
+            else:
+                response = StreamingResponse(
+                    upstream_response.aiter_bytes(),
+                    status_code=upstream_response.status_code,
+                    headers=headers,
+                    background=BackgroundTask(upstream_response.aclose),
+                )
+        apply_session(response, request, settings, caller)
+        return response
