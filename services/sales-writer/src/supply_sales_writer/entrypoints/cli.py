@@ -16,7 +16,6 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, 
 from supply_common.kafka import ensure_topics
 from supply_common.logs import configure_logging
 from supply_common.serve import run_app
-from supply_sales_writer.adapters.migrate import create_database, upgrade
 from supply_sales_writer.bootstrap import bootstrap, make_sales_engine
 from supply_sales_writer.config import SalesWriterSettings
 from supply_sales_writer.domain.generator import generate_lines
@@ -39,6 +38,8 @@ def migrate(
     create: Annotated[bool, typer.Option(help="Create the database first if it is missing.")] = True,
 ) -> None:
     """Bring the `sales` schema to the latest revision."""
+    from supply_sales_writer.adapters.migrate import create_database, upgrade  # Alembic: not needed by `serve`
+
     settings = SalesWriterSettings()
     configure_logging("sales-writer", settings.log_level)
     if create:
