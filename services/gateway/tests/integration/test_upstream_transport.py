@@ -155,12 +155,7 @@ async def test_no_answer_in_time_is_a_504(upstream_at) -> None:
         await asyncio.sleep(2)
         writer.close()
 
-    server, url = await _serve(handle)
-    async with server:
-        upstream = await upstream_at(url)
-        with pytest.raises(UpstreamFailure) as failure:
-            await upstream.send("POST", "/sales", content=b"{}", stream=False)
-        assert failure.value.status == 504
+    assert await _failure_status(upstream_at, handle) == 504
 
 
 @pytest.mark.parametrize(
@@ -175,9 +170,14 @@ async def test_no_valid_answer_is_a_502(upstream_at, reply: bytes) -> None:
         await writer.drain()
         writer.close()
 
+    assert await _failure_status(upstream_at, handle) == 502
+
+
+async def _failure_status(upstream_at, handle) -> int:
+    """The status of the failure a POST through the transport raises against `handle`."""
     server, url = await _serve(handle)
     async with server:
         upstream = await upstream_at(url)
         with pytest.raises(UpstreamFailure) as failure:
             await upstream.send("POST", "/sales", content=b"{}", stream=False)
-        assert failure.value.status == 502
+    return failure.value.status
