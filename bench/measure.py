@@ -72,14 +72,7 @@ def latency_curve(
                     url, headers, payloads, lambda op: open_loop(op, p.offered_per_s, profile.duration_s)
                 )
             )
-            summary = result.latencies.summary_ms()
-            point.achieved_per_s.append(result.rate)
-            point.errors.append(result.errors)
-            if summary:
-                point.p50_ms.append(summary["p50"])
-                point.p99_ms.append(summary["p99"])
-                point.p999_ms.append(summary["p999"])
-                point.max_ms.append(summary["max"])
+            point.record(result.rate, result.errors, result.latencies.summary_ms())
     for point in points:
         key = f"{round(point.fraction * 100)}"
         row.figure(f"p50_at_{key}", f"p50 at {point.fraction:.0%} of max", "ms", False).samples.extend(point.p50_ms)

@@ -40,6 +40,16 @@ class LatencyPoint:
     max_ms: list[float] = field(default_factory=list)
     errors: list[int] = field(default_factory=list)
 
+    def record(self, achieved_per_s: float, errors: int, summary: dict[str, float] | None) -> None:
+        """One repetition: its rate, its errors and (when anything completed) its percentiles."""
+        self.achieved_per_s.append(achieved_per_s)
+        self.errors.append(errors)
+        if summary:
+            self.p50_ms.append(summary["p50"])
+            self.p99_ms.append(summary["p99"])
+            self.p999_ms.append(summary["p999"])
+            self.max_ms.append(summary["max"])
+
 
 @dataclass
 class Row:

@@ -61,14 +61,7 @@ def run(ctx: Context) -> Row:
                 meta = doc.get("_supply", {})
                 if meta.get("occurred_at") and meta.get("applied_at"):
                     lags.record_s(max(0.0, (meta["applied_at"] - meta["occurred_at"]).total_seconds()))
-            summary = lags.summary_ms()
-            point.achieved_per_s.append(result.rate)  # type: ignore[attr-defined]
-            point.errors.append(result.errors)  # type: ignore[attr-defined]
-            if summary:
-                point.p50_ms.append(summary["p50"])
-                point.p99_ms.append(summary["p99"])
-                point.p999_ms.append(summary["p999"])
-                point.max_ms.append(summary["max"])
+            point.record(result.rate, result.errors, lags.summary_ms())  # type: ignore[attr-defined]
     for point in points:
         key = f"{round(point.fraction * 100)}"
         label = f"at {point.fraction:.0%} of max"
