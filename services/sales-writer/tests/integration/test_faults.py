@@ -202,7 +202,7 @@ def test_a_backlog_of_many_batches_drains_with_overlap_each_event_once_in_per_ke
 
 
 def test_a_failure_mid_drain_leaves_the_failed_and_the_overlapping_batch_unmarked(kit) -> None:
-    _backlog(kit, 30)
+    ids = _backlog(kit, 30)
     batches = itertools.count(1)
 
     async def fail_third(rows: list[OutboxRow]) -> None:
@@ -228,4 +228,7 @@ def test_a_failure_mid_drain_leaves_the_failed_and_the_overlapping_batch_unmarke
     seen = Counter((event["sale_id"], event["version"]) for event in events)
     assert len(seen) == 90
     assert sum(seen.values()) == 90 + 2 * 7
-    assert max(seen.values()) == 2
+    assert all(seen[(sale_id, 1)] == 1 for sale_id in ids[:14]), "marked batches 1 and 2 are never sent again"
+    # Batch 4 is claimed while batch 3 is confirmed: when 3 fails and releases its rows first,
+    # the claim takes 3's rows again, so they go out three times (still never lost).
+    assert max(seen.values()) <= 3
