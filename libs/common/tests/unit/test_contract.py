@@ -13,11 +13,13 @@ from pydantic import ValidationError
 
 from supply_common.contract import (
     METADATA_FIELD,
+    EventSale,
     SaleBody,
     SaleEvent,
     canonical,
     from_document,
     from_extended_json,
+    rfc3339,
     sale_hash,
     to_document,
 )
@@ -135,3 +137,18 @@ def test_envelope_round_trips_and_enforces_data_rules() -> None:
         SaleEvent.from_bytes(json.dumps(raw | {"data": None}).encode())
     with pytest.raises(ValueError):
         SaleEvent.from_bytes(b"\xff not json")
+
+
+def test_rfc3339_is_utc_to_the_millisecond_with_four_digit_years() -> None:
+    moment = datetime.fromisoformat("2015-03-23T22:06:49.506789+01:00")
+    assert rfc3339(moment) == "2015-03-23T21:06:49.506Z"
+    assert rfc3339(datetime(999, 1, 2, 3, 4, 5, tzinfo=UTC)) == "0999-01-02T03:04:05.000Z"
+
+
+def test_event_data_built_from_a_valid_sale_equals_event_data_validated_from_scratch() -> None:
+    for line in sample_lines()[:50]:
+        sale = from_extended_json(line)
+        built = EventSale.of(sale)
+        validated = EventSale.model_validate(sale.model_dump(by_alias=True))
+        assert built == validated
+        assert canonical(built) == canonical(sale)

@@ -39,8 +39,7 @@ def decimal_text(value: Decimal) -> str:
 
 def rfc3339(value: datetime) -> str:
     """UTC, millisecond precision, `Z` suffix: `2015-03-23T21:06:49.506Z`."""
-    value = value.astimezone(UTC)
-    return value.strftime("%Y-%m-%dT%H:%M:%S.") + f"{value.microsecond // 1000:03d}Z"
+    return value.astimezone(UTC).isoformat(timespec="milliseconds")[:-6] + "Z"  # "+00:00" -> "Z"
 
 
 def canonical(sale: Sale) -> dict[str, Any]:

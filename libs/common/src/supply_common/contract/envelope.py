@@ -98,7 +98,7 @@ class SaleEvent(BaseModel):
         repair: bool = False,
         event_id: uuid.UUID | None = None,
     ) -> SaleEvent:
-        data = EventSale.model_validate(sale.model_dump(by_alias=True)) if sale is not None else None
+        data = EventSale.of(sale) if sale is not None else None
         return cls(
             event_id=event_id or uuid.uuid4(),
             event_type=event_type,
