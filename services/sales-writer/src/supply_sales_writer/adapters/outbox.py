@@ -6,10 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, delete, func, select, update
 
 from supply_common.contract import SaleEvent
-from supply_sales_writer.adapters.repository import db_time, from_db_time
+from supply_sales_writer.adapters.repository import db_time, driver_insert, from_db_time
 from supply_sales_writer.adapters.schema import outbox
 
 
@@ -29,6 +29,9 @@ class OutboxStats:
     last_published_at: datetime | None
 
 
+INSERT_EVENT = driver_insert(outbox, "topic", "msg_key", "payload", "created_at")
+
+
 class Outbox:
     def __init__(self, connection: Connection, topic: str) -> None:
         self.connection = connection
@@ -38,8 +41,8 @@ class Outbox:
     def add(self, events: Sequence[SaleEvent]) -> None:
         if events:
             self.written += len(events)
-            self.connection.execute(
-                insert(outbox),
+            self.connection.exec_driver_sql(
+                INSERT_EVENT,
                 [
                     {
                         "topic": self.topic,

@@ -8,7 +8,8 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy.dialects.mysql import pymysql
 
 from supply_common.contract import Sale, sale_hash
 from supply_sales_writer.adapters.schema import deleted_sales, sale_item_tags, sale_items, sales
@@ -23,6 +24,37 @@ def db_time(moment: datetime) -> datetime:
 
 def from_db_time(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC)
+
+
+def driver_insert(table: Table, *columns: str) -> str:
+    """`INSERT INTO t (a, b) VALUES (%(a)s, %(b)s)`, compiled once from the table definition.
+
+    The create path runs these through `exec_driver_sql`: the same transaction, error wrapping and
+    disconnect handling as any statement, without compiling and binding a Core construct per call
+    (a third of a create's CPU time before). The values must be what PyMySQL escapes as the column
+    expects: str, int, bool, Decimal, bytes, naive UTC datetimes."""
+    statement = insert(table).values({name: bindparam(name) for name in columns})
+    return str(statement.compile(dialect=pymysql.dialect(paramstyle="pyformat")))
+
+
+INSERT_SALE = driver_insert(
+    sales,
+    "id",
+    "version",
+    "sale_date",
+    "store_location",
+    "purchase_method",
+    "coupon_used",
+    "customer_gender",
+    "customer_age",
+    "customer_email",
+    "customer_satisfaction",
+    "content_hash",
+    "created_at",
+    "updated_at",
+)
+INSERT_ITEM = driver_insert(sale_items, "sale_id", "position", "name", "price", "quantity")
+INSERT_TAG = driver_insert(sale_item_tags, "sale_id", "item_position", "position", "tag")
 
 
 @dataclass(frozen=True)
@@ -89,7 +121,9 @@ class SaleRepository:
         if not entries:
             return
         now = db_time(now)
-        self.connection.execute(insert(sales), [_sale_row(sale, v, now) | {"created_at": now} for sale, v in entries])
+        self.connection.exec_driver_sql(
+            INSERT_SALE, [_sale_row(sale, v, now) | {"created_at": now} for sale, v in entries]
+        )
         self._insert_lines([sale for sale, _ in entries])
         if not fresh_ids:
             self.connection.execute(
@@ -137,9 +171,9 @@ class SaleRepository:
                     for index, tag in enumerate(item.tags)
                 )
         if items:
-            self.connection.execute(insert(sale_items), items)
+            self.connection.exec_driver_sql(INSERT_ITEM, items)
         if tags:
-            self.connection.execute(insert(sale_item_tags), tags)
+            self.connection.exec_driver_sql(INSERT_TAG, tags)
 
     def get(self, sale_id: str) -> VersionedSale | None:
         found = self.load(select(sales).where(sales.c.id == sale_id))
