@@ -3,11 +3,16 @@ optionally the projector's read API, auth and gateway; each on throwaway databas
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 
 from bench.context import Context
 from bench.schema import sales_database
 from bench.services import PORTS, ServiceProcess, require
+
+WRITER_WORKERS = int(os.environ.get("BENCH_WRITER_WORKERS", min(os.cpu_count() or 1, 4)))
+"""Server processes of the sales-writer: one per core as `make run` starts it (deploy/local/run);
+BENCH_WRITER_WORKERS=1 measures a single process."""
 
 
 @dataclass
@@ -39,6 +44,7 @@ class Pipeline:
             "sales-writer",
             ["serve"],
             port=PORTS["sales-writer"],
+            workers=WRITER_WORKERS,
             mysql_database=pipeline.sales_db,
             sales_topic=pipeline.topic,
             dlq_topic=pipeline.dlq,

@@ -63,11 +63,15 @@ def _plain_env() -> dict[str, str]:
 
 
 class RssSampler:
-    """Samples the resident set size of registered processes twice a second."""
+    """Samples the resident set size of registered processes twice a second. A process counts with
+    its children (a service with several workers is all of them): `peaks_mb` holds the peak of the
+    sum, `largest_process_mb` the peak of the largest single process."""
 
     def __init__(self, interval_s: float = 0.5) -> None:
         self.interval_s = interval_s
         self.peaks_mb: dict[str, float] = {}
+        self.largest_process_mb: dict[str, float] = {}
+        self.processes: dict[str, int] = {}
         self._watched: dict[str, list[psutil.Process]] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -90,10 +94,18 @@ class RssSampler:
         for name, processes in watched.items():
             for process in processes:
                 try:
-                    rss = process.memory_info().rss
+                    tree = [process, *process.children(recursive=True)]
                 except psutil.Error:
                     continue
-                self.peaks_mb[name] = max(self.peaks_mb.get(name, 0.0), rss / 2**20)
+                sizes = []
+                for member in tree:
+                    with contextlib.suppress(psutil.Error):
+                        sizes.append(member.memory_info().rss / 2**20)
+                if not sizes:
+                    continue
+                self.peaks_mb[name] = max(self.peaks_mb.get(name, 0.0), sum(sizes))
+                self.largest_process_mb[name] = max(self.largest_process_mb.get(name, 0.0), max(sizes))
+                self.processes[name] = max(self.processes.get(name, 0), len(sizes))
 
     def _loop(self) -> None:
         while not self._stop.wait(self.interval_s):

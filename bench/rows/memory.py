@@ -12,10 +12,20 @@ def run(ctx: Context) -> Row:
     peaks = {name: peak for name, peak in ctx.sampler.peaks_mb.items() if name != "naive dual write"}
     if not peaks:
         raise ServiceMissing("no service process ran")
-    row = Row("9", "Memory: peak RSS per service process")
+    row = Row("9", "Memory: peak RSS per service (all its processes)")
+    sampler = ctx.sampler
     for name, peak in sorted(peaks.items()):
         key = "rss_" + name.replace(" ", "_").replace("-", "_")
-        row.figure(key, f"{name}, peak RSS", "MB", False).samples.append(peak)
-    row.figure("max_rss", "largest of the above", "MB", False).samples.append(max(peaks.values()))
-    row.note = "peak over the whole run, sampled twice a second; one value per run"
+        count = sampler.processes.get(name, 1)
+        label = f"{name}, peak RSS" + (f" ({count} processes)" if count > 1 else "")
+        row.figure(key, label, "MB", False).samples.append(peak)
+        if count > 1:
+            row.figure(f"{key}_largest", f"{name}, its largest process", "MB", False).samples.append(
+                sampler.largest_process_mb[name]
+            )
+    row.figure("max_rss", "largest service", "MB", False).samples.append(max(peaks.values()))
+    row.figure("max_process_rss", "largest single process", "MB", False).samples.append(
+        max(sampler.largest_process_mb.get(name, peak) for name, peak in peaks.items())
+    )
+    row.note = "peak over the whole run, sampled twice a second, children included; one value per run"
     return row

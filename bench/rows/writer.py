@@ -5,7 +5,7 @@ from __future__ import annotations
 from bench import http, measure
 from bench.context import Context
 from bench.model import Row
-from bench.pipeline import Pipeline
+from bench.pipeline import WRITER_WORKERS, Pipeline
 
 
 def run(ctx: Context) -> Row:
@@ -16,5 +16,8 @@ def run(ctx: Context) -> Row:
     maximum = measure.max_rates(ctx, row, "sales-writer", url, http.STAFF, payloads)
     ctx.shared["writer_max"] = maximum
     measure.latency_curve(ctx, row, "sales-writer", url, http.STAFF, payloads, maximum)
-    row.note = "relay and projector running, as in production; latency from the scheduled start"
+    row.note = (
+        f"{WRITER_WORKERS} server process(es), relay and projector running, as in production;"
+        " latency from the scheduled start"
+    )
     return row

@@ -1,8 +1,21 @@
-"""Run a service's FastAPI app under uvicorn the same way in every service."""
+"""Run a service's FastAPI app under uvicorn the same way in every service.
+
+With `WORKERS` above one, uvicorn's supervisor starts that many server processes on the shared
+socket and replaces any that dies. Two things make the processes one service: Prometheus metrics
+are kept in a directory all of them write (each `/metrics` answer adds them up), and every worker
+ends with its supervisor, even a supervisor killed with SIGKILL, so that no orphan keeps the port.
+"""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
+import shutil
+import signal
 import sys
+import tempfile
+from collections.abc import Iterator
 
 import uvicorn
 
@@ -15,20 +28,54 @@ round trips; with Python's default (5 ms) a thread whose reply has arrived can w
 the event loop or a busy thread to let go, once per round trip. Shorter hand-offs cut the queueing
 of concurrent creates (measured with `make bench`, row 2)."""
 
+SUPERVISOR_ENV = "SUPPLY_SUPERVISOR_PID"
+METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
+_PR_SET_PDEATHSIG = 1
 
-def run_app(app_factory: str, settings: ServiceSettings, service: str, workers: int = 1) -> None:
+
+def run_app(app_factory: str, settings: ServiceSettings, service: str) -> None:
     """`app_factory` is an import string of a zero-argument function returning the app."""
     configure_logging(service, settings.log_level)
     sys.setswitchinterval(SWITCH_INTERVAL_S)
-    uvicorn.run(
-        app_factory,
-        factory=True,
-        host=settings.host,
-        port=settings.port,
-        workers=workers,
-        log_config=None,
-        access_log=False,
-        proxy_headers=False,
-        timeout_graceful_shutdown=10,
-        limit_concurrency=1000,
-    )
+    with _supervising(service, settings.workers):
+        uvicorn.run(
+            app_factory,
+            factory=True,
+            host=settings.host,
+            port=settings.port,
+            workers=settings.workers,
+            log_config=None,
+            access_log=False,
+            proxy_headers=False,
+            timeout_graceful_shutdown=10,
+            limit_concurrency=1000,
+        )
+
+
+@contextlib.contextmanager
+def _supervising(service: str, workers: int) -> Iterator[None]:
+    """For several workers: a fresh shared metrics directory (removed at the end) and the pid the
+    workers watch. Set before uvicorn spawns them; the supervisor itself serves nothing."""
+    if workers == 1:
+        yield
+        return
+    metrics_dir = tempfile.mkdtemp(prefix=f"supply-{service}-metrics-")
+    os.environ[METRICS_DIR_ENV] = metrics_dir
+    os.environ[SUPERVISOR_ENV] = str(os.getpid())
+    try:
+        yield
+    finally:
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+
+
+def follow_supervisor() -> None:
+    """In a worker process: receive SIGTERM (a graceful stop) when the supervisor ends, however it
+    ends. Does nothing in a single-process server or outside Linux."""
+    supervisor = os.environ.get(SUPERVISOR_ENV)
+    if not supervisor or int(supervisor) == os.getpid() or not sys.platform.startswith("linux"):
+        return
+    libc = ctypes.CDLL(None, use_errno=True)
+    if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0) != 0:
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
+    if os.getppid() != int(supervisor):  # it was gone before the request above took effect
+        os.kill(os.getpid(), signal.SIGTERM)

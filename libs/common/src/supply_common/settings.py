@@ -17,6 +17,7 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = Field(1_048_576, description="Requests with larger bodies get 413.")
+    workers: int = Field(1, ge=1, le=64, description="Server processes sharing the port; one per core uses every core.")
 
 
 class MySQLSettings(BaseSettings):

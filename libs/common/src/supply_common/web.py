@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 import time
 import uuid
@@ -16,7 +17,8 @@ import pymysql
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from prometheus_client import CONTENT_TYPE_LATEST, Counter, Histogram, generate_latest
+from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client.multiprocess import MultiProcessCollector
 from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
@@ -25,6 +27,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from supply_common.logs import request_id_var
 from supply_common.problems import PROBLEM_JSON, FieldError, ProblemError
+from supply_common.serve import METRICS_DIR_ENV, follow_supervisor
 
 log = logging.getLogger(__name__)
 
@@ -290,7 +293,16 @@ def install_health(app: FastAPI, checks: Sequence[ReadinessCheck] | Callable[[],
 
     @app.get("/metrics", include_in_schema=False)
     async def metrics() -> Response:
-        return Response(generate_latest(), media_type=CONTENT_TYPE_LATEST)
+        return Response(generate_latest(_metrics_registry()), media_type=CONTENT_TYPE_LATEST)
+
+
+def _metrics_registry() -> CollectorRegistry:
+    """This process's metrics, or with several workers those of all of them, added up."""
+    if not os.environ.get(METRICS_DIR_ENV):
+        return REGISTRY
+    registry = CollectorRegistry()
+    MultiProcessCollector(registry)
+    return registry
 
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
@@ -314,6 +326,10 @@ def create_app(
     **fastapi_kwargs: Any,
 ) -> FastAPI:
     """A FastAPI app with the shared middleware, problem handlers, /livez, /readyz and /metrics."""
+    follow_supervisor()
+    # The services export Prometheus metrics and JSON logs. FastAPI's built-in OpenTelemetry hooks
+    # look up the global providers on every request even when none is configured.
+    fastapi_kwargs.setdefault("telemetry", {"tracing": False, "metrics": False, "logs": False})
     app = FastAPI(
         title=title,
         description=description,

@@ -28,8 +28,13 @@ from supply_sales_writer.adapters.outbox import OutboxRow
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-BACKLOG = Gauge("sales_writer_outbox_backlog", "Outbox rows not yet published.")
-OLDEST_AGE = Gauge("sales_writer_outbox_oldest_unpublished_age_seconds", "Age of the oldest unpublished row.")
+# Each relay measures the whole outbox; with several workers the latest reading is the answer.
+BACKLOG = Gauge("sales_writer_outbox_backlog", "Outbox rows not yet published.", multiprocess_mode="mostrecent")
+OLDEST_AGE = Gauge(
+    "sales_writer_outbox_oldest_unpublished_age_seconds",
+    "Age of the oldest unpublished row.",
+    multiprocess_mode="mostrecent",
+)
 PUBLISH_LATENCY = Histogram(
     "sales_writer_publish_latency_seconds",
     "From the commit of a change to the broker's ack of its event.",
