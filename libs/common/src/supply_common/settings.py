@@ -6,7 +6,6 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
-from sqlalchemy.engine import make_url
 
 
 class ServiceSettings(BaseSettings):
@@ -29,6 +28,8 @@ class MySQLSettings(BaseSettings):
     mysql_connect_timeout_s: int = 3
 
     def database_url(self) -> str:
+        from sqlalchemy.engine import make_url  # SQLAlchemy only where a database URL is needed
+
         url = make_url(self.mysql_url.get_secret_value()).set(database=self.mysql_database)
         return url.update_query_dict({"charset": "utf8mb4"}).render_as_string(hide_password=False)
 

@@ -13,13 +13,12 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from supply_common.kafka import ensure_topics
 from supply_common.logs import configure_logging
 from supply_common.serve import run_app
-from supply_sales_writer.bootstrap import bootstrap, make_sales_engine
 from supply_sales_writer.config import SalesWriterSettings
-from supply_sales_writer.domain.generator import generate_lines
-from supply_sales_writer.domain.importing import read_all
+
+# The commands import what they use: `serve` with several workers leaves this process as the
+# supervisor, which serves nothing and should not hold the database, Kafka and domain modules.
 
 app = typer.Typer(
     add_completion=False, no_args_is_help=True, pretty_exceptions_enable=False, help="Supply Store sales-writer."
@@ -38,7 +37,8 @@ def migrate(
     create: Annotated[bool, typer.Option(help="Create the database first if it is missing.")] = True,
 ) -> None:
     """Bring the `sales` schema to the latest revision."""
-    from supply_sales_writer.adapters.migrate import create_database, upgrade  # Alembic: not needed by `serve`
+    from supply_sales_writer.adapters.migrate import create_database, upgrade
+    from supply_sales_writer.bootstrap import make_sales_engine
 
     settings = SalesWriterSettings()
     configure_logging("sales-writer", settings.log_level)
@@ -57,6 +57,9 @@ def relay(
     topics: Annotated[bool, typer.Option(help="Create the Kafka topics if missing.")] = True,
 ) -> None:
     """Run the outbox relay alone, until SIGTERM or Ctrl-C."""
+    from supply_common.kafka import ensure_topics
+    from supply_sales_writer.bootstrap import bootstrap
+
     settings = SalesWriterSettings()
     configure_logging("sales-writer-relay", settings.log_level)
     system = bootstrap(settings)
@@ -92,6 +95,9 @@ def import_file(
     show_errors: Annotated[int, typer.Option(help="How many rejected records to list.")] = 20,
 ) -> None:
     """Import a dataset file, keeping each sale's `_id`. Re-importing the same file changes nothing."""
+    from supply_sales_writer.bootstrap import bootstrap
+    from supply_sales_writer.domain.importing import read_all
+
     settings = SalesWriterSettings()
     configure_logging("sales-writer", "WARNING")
     system = bootstrap(settings)
@@ -118,6 +124,8 @@ def generate(
     seed: Annotated[int | None, typer.Option(help="Same seed, same file.")] = None,
 ) -> None:
     """Write synthetic sales as mongoexport JSON lines, following the dataset's distributions."""
+    from supply_sales_writer.domain.generator import generate_lines
+
     target = out.open("w", encoding="utf-8") if out else sys.stdout
     try:
         for line in generate_lines(count, seed):
