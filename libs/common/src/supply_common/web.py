@@ -13,6 +13,7 @@ from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio.to_thread
 import pymysql
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -313,6 +314,17 @@ async def _no_lifespan(_: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+def _with_request_threads(lifespan: Lifespan, threads: int) -> Lifespan:
+    @asynccontextmanager
+    async def limited(app: FastAPI) -> AsyncIterator[None]:
+        # anyio keeps one default limiter per event loop: set it from inside the serving loop
+        anyio.to_thread.current_default_thread_limiter().total_tokens = threads
+        async with lifespan(app):
+            yield
+
+    return limited
+
+
 def create_app(
     *,
     service: str,
@@ -323,10 +335,16 @@ def create_app(
     body_limit_overrides: Mapping[str, int] | None = None,
     checks: Sequence[ReadinessCheck] | Callable[[], Sequence[ReadinessCheck]] = (),
     lifespan: Lifespan | None = None,
+    request_threads: int | None = None,
     **fastapi_kwargs: Any,
 ) -> FastAPI:
-    """A FastAPI app with the shared middleware, problem handlers, /livez, /readyz and /metrics."""
+    """A FastAPI app with the shared middleware, problem handlers, /livez, /readyz and /metrics.
+
+    `request_threads` caps the threads that run plain-function endpoints and dependencies (anyio's
+    default is 40); further requests wait on the event loop for one."""
     follow_supervisor()
+    if request_threads is not None:
+        lifespan = _with_request_threads(lifespan or _no_lifespan, request_threads)
     # The services export Prometheus metrics and JSON logs. FastAPI's built-in OpenTelemetry hooks
     # look up the global providers on every request even when none is configured.
     fastapi_kwargs.setdefault("telemetry", {"tracing": False, "metrics": False, "logs": False})

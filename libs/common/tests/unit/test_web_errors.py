@@ -1,8 +1,13 @@
 from __future__ import annotations
 
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
 import httpx
 import pymysql
 import pytest
+from fastapi.testclient import TestClient
 from pymongo.errors import ServerSelectionTimeoutError
 from sqlalchemy.exc import OperationalError
 
@@ -47,3 +52,26 @@ async def test_other_errors_stay_500s(path: str) -> None:
     async with _app(raise_app_exceptions=False) as client:
         response = await client.get(path)
     assert response.status_code == 500
+
+
+def test_request_threads_caps_the_threads_that_run_plain_endpoints() -> None:
+    app = create_app(service="test", title="test", request_threads=2)
+    running = 0
+    most = 0
+    lock = threading.Lock()
+
+    @app.get("/slow")
+    def slow() -> dict[str, int]:
+        nonlocal running, most
+        with lock:
+            running += 1
+            most = max(most, running)
+        time.sleep(0.05)
+        with lock:
+            running -= 1
+        return {"ok": 1}
+
+    with TestClient(app) as client, ThreadPoolExecutor(8) as pool:
+        answers = list(pool.map(lambda _: client.get("/slow").status_code, range(8)))
+    assert answers == [200] * 8
+    assert most == 2

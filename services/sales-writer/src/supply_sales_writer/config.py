@@ -12,6 +12,12 @@ from supply_common.settings import KafkaSettings, MySQLSettings, ServiceSettings
 class SalesWriterSettings(ServiceSettings, MySQLSettings, KafkaSettings):
     port: int = 8002
     import_max_body_bytes: int = Field(2 * 1024**3, description="Largest body `POST /sales/import` accepts.")
+    request_threads: int = Field(
+        8,
+        ge=1,
+        le=200,
+        description="Threads per server process running requests; more only contend for the GIL.",
+    )
     import_batch_size: int = Field(500, ge=1, le=10_000, description="Records written per transaction.")
     relay_enabled: bool = Field(True, description="Run the outbox relay inside the serving process.")
     relay_batch_size: int = Field(5000, ge=1, le=10_000, description="Outbox rows claimed and published per batch.")

@@ -327,6 +327,7 @@ def build_app(settings: SalesWriterSettings | None = None, *, system: System | N
         body_limit_overrides={"/sales/import": settings.import_max_body_bytes},
         checks=[ReadinessCheck("database", database), ReadinessCheck("relay", relay, critical=False)],
         lifespan=lifespan,
+        request_threads=settings.request_threads,
     )
     app.state.system = system
     app.include_router(sales_routes(system), tags=["sales"])
