@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import secrets
 import urllib.request
 from dataclasses import dataclass
@@ -62,5 +63,6 @@ def start_gateway(ctx: Context, accounts: Accounts, writer_url: str) -> ServiceP
         projector_url=f"http://127.0.0.1:{PORTS['mongo-projector']}",
         rate_user_per_s=1_000_000,
         rate_user_burst=1_000_000,
+        workers=os.environ.get("BENCH_GATEWAY_WORKERS", "1"),
     )
     return gateway.start(ctx.sampler, "gateway").wait_ready()
