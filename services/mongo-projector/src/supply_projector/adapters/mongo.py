@@ -319,11 +319,12 @@ class MongoStore:
             )
 
     def record_progress(self, progress: Sequence[Progress]) -> None:
+        """One `update` command for every partition of the batch (one round trip, not one each)."""
         now = datetime.now(UTC)
-        for item in progress:
-            self.database[FRESHNESS].update_one(
-                {"_id": f"{item.topic}:{item.partition}"},
-                {
+        updates = [
+            {
+                "q": {"_id": f"{item.topic}:{item.partition}"},
+                "u": {
                     "$set": {
                         "topic": item.topic,
                         "partition": item.partition,
@@ -332,8 +333,12 @@ class MongoStore:
                     },
                     "$max": {"offset": Int64(item.offset)},
                 },
-                upsert=True,
-            )
+                "upsert": True,
+            }
+            for item in progress
+        ]
+        if updates:
+            self._run(FRESHNESS, "update", "updates", updates, retry_duplicates=True)
 
     def purge_tombstones(self, retention: timedelta) -> int:
         cutoff = datetime.now(UTC) - retention
