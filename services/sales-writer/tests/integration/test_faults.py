@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 
 from supply_common.contract import Actor, SaleBody
 from supply_common.testing import SAMPLE_DATASET
+from supply_sales_writer.adapters import outbox
 from supply_sales_writer.adapters.outbox import OutboxRow
 from supply_sales_writer.bootstrap import bootstrap
 from supply_sales_writer.config import SalesWriterSettings
@@ -232,3 +233,57 @@ def test_a_failure_mid_drain_leaves_the_failed_and_the_overlapping_batch_unmarke
     # Batch 4 is claimed while batch 3 is confirmed: when 3 fails and releases its rows first,
     # the claim takes 3's rows again, so they go out three times (still never lost).
     assert max(seen.values()) <= 3
+
+
+def test_a_relay_cancelled_anywhere_in_a_drain_leaves_no_connection_or_lock_behind(kit) -> None:
+    """Shutdown cancels the relay at whatever step it is in; a claim that completes after the
+    cancellation must still give its connection (and the row locks of its transaction) back."""
+    engine = kit.system.engine
+
+    async def cancel_after(delay_s: float) -> bool:
+        relay = kit.system.new_relay(batch_size=3)
+        task = asyncio.ensure_future(relay.drain(budget_s=60))
+        await asyncio.sleep(delay_s)
+        task.cancel()
+        try:
+            await task
+        except asyncio.CancelledError:
+            return True
+        finally:
+            await relay._close_producer()
+        return False
+
+    cancelled = 0
+    for delay_s in (0, 0.001, 0.003, 0.006, 0.01, 0.02, 0.04, 0.08):
+        _backlog(kit, 10)
+        cancelled += asyncio.run(cancel_after(delay_s))
+        assert engine.pool.checkedout() == 0, f"a connection is still out after cancelling at {delay_s}s"
+        with engine.connect() as connection:
+            connection.begin()
+            locked_out = kit.unpublished() - len(outbox.claim(connection, 1000))
+        assert locked_out == 0, f"{locked_out} outbox rows still locked after cancelling at {delay_s}s"
+    assert cancelled >= 4, "the drains ended before they could be cancelled: nothing was tested"
+
+
+def test_an_idle_relay_always_stops_when_cancelled(kit) -> None:
+    """The idle relay waits for a wake-up or its poll timeout; a cancellation that lands as the
+    wait completes must still end it (with `asyncio.wait_for` on Python 3.11 it could be swallowed,
+    and the server's shutdown then waited forever)."""
+
+    async def start_and_cancel(relay, delay_s: float) -> bool:
+        task = asyncio.ensure_future(relay.run())
+        await asyncio.sleep(delay_s)
+        relay._wakeup.set()  # the wait it is in completes in the same loop turn as the cancellation
+        task.cancel()
+        done, _ = await asyncio.wait({task}, timeout=5)
+        if not done:
+            task.cancel()
+            await asyncio.wait({task}, timeout=5)
+        return bool(done)
+
+    async def many() -> list[bool]:
+        relay = kit.system.new_relay(poll_interval_s=0.0005)
+        return [await start_and_cancel(relay, 0.05 + i * 0.0003) for i in range(150)]
+
+    stopped = asyncio.run(many())
+    assert all(stopped), f"{stopped.count(False)} of {len(stopped)} cancellations were swallowed"

@@ -118,8 +118,12 @@ class Relay:
 
     async def _idle(self) -> None:
         assert self._wakeup is not None
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the result of a wait that
+        # completes in the same loop turn as a cancellation and drops the cancellation, so the
+        # relay would go on and a server's shutdown would wait for it forever.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), self.poll_interval_s)
+            async with asyncio.timeout(self.poll_interval_s):
+                await self._wakeup.wait()
         self._wakeup.clear()
 
     async def _started_producer(self) -> AIOKafkaProducer:
@@ -129,7 +133,8 @@ class Relay:
                 await producer.start()
             except BaseException:
                 with contextlib.suppress(Exception):
-                    await asyncio.wait_for(producer.stop(), 2)
+                    async with asyncio.timeout(2):
+                        await producer.stop()
                 raise
             self._producer = producer
         return self._producer
@@ -138,7 +143,8 @@ class Relay:
         producer, self._producer = self._producer, None
         if producer is not None:
             with contextlib.suppress(Exception):
-                await asyncio.wait_for(producer.stop(), 5)
+                async with asyncio.timeout(5):
+                    await producer.stop()
 
     async def publish_once(self) -> int:
         """Claim, publish and mark one batch; returns how many rows were published."""
@@ -180,12 +186,12 @@ class Relay:
     async def _claim_and_send(self) -> _Batch | None:
         """Lock the next unpublished rows and hand them to the producer; None when there are none."""
         producer = await self._started_producer()
-        connection = await _in_thread(self.engine.connect)
+        connection, rows = await _in_thread(
+            _connect_and_claim, self.engine, self.batch_size, release=lambda claimed: _close(claimed[0])
+        )
+        if connection is None:
+            return None
         try:
-            rows = await _in_thread(_begin_and_claim, connection, self.batch_size)
-            if not rows:
-                await _in_thread(connection.close)
-                return None
             acks = [await producer.send(row.topic, row.payload, key=row.key) for row in rows]
         except BaseException:
             await _in_thread(connection.close)
@@ -202,7 +208,7 @@ class Relay:
             PUBLISHED.inc(len(batch.rows))
             if self.after_publish is not None:
                 await self.after_publish(batch.rows)
-            await _in_thread(_mark_and_commit, batch.connection, [row.id for row in batch.rows], acked)
+            await _in_thread(_mark_commit_and_close, batch.connection, [row.id for row in batch.rows], acked)
             return len(batch.rows)
         finally:
             await batch.abandon()
@@ -249,7 +255,8 @@ class _Batch:
         fail are observed so their errors are not reported as never retrieved."""
         for ack in self.acks:
             ack.add_done_callback(_observe)
-        await _in_thread(self.connection.close)
+        if not self.connection.closed:
+            await _in_thread(self.connection.close)
 
 
 def _observe(future: asyncio.Future[object]) -> None:
@@ -257,23 +264,49 @@ def _observe(future: asyncio.Future[object]) -> None:
         future.exception()
 
 
-async def _in_thread(function: Callable[..., T], *args: object) -> T:
+async def _in_thread(function: Callable[..., T], *args: object, release: Callable[[T], object] | None = None) -> T:
     """Run blocking database work in a thread; on cancellation wait for it before going on, so a
-    connection is never used by two threads at once."""
+    connection is never used by two threads at once. `release` undoes a result nobody will use
+    (a claim that completed after its caller was cancelled still holds a connection and its locks)."""
     work = asyncio.ensure_future(asyncio.to_thread(function, *args))
     try:
         return await asyncio.shield(work)
     except asyncio.CancelledError:
         with contextlib.suppress(BaseException):
-            await work
+            result = await work
+            if release is not None:
+                await asyncio.to_thread(release, result)
         raise
 
 
-def _begin_and_claim(connection: Connection, limit: int) -> list[OutboxRow]:
-    connection.begin()
-    return outbox.claim(connection, limit)
+def _close(connection: Connection | None) -> None:
+    if connection is not None:
+        connection.close()
 
 
-def _mark_and_commit(connection: Connection, ids: list[int], at: datetime) -> None:
-    outbox.mark_published(connection, ids, at)
-    connection.commit()
+# Each step below is one trip to a worker thread: under load a hand-off waits for the GIL behind the
+# request threads, so a batch makes two (claim; mark and release), not one per call.
+
+
+def _connect_and_claim(engine: Engine, limit: int) -> tuple[Connection | None, list[OutboxRow]]:
+    """A connection holding the claimed rows' locks in its open transaction, or (None, []) when there
+    is nothing to publish (the connection is back in the pool then)."""
+    connection = engine.connect()
+    try:
+        connection.begin()
+        rows = outbox.claim(connection, limit)
+    except BaseException:
+        connection.close()
+        raise
+    if not rows:
+        connection.close()
+        return None, []
+    return connection, rows
+
+
+def _mark_commit_and_close(connection: Connection, ids: list[int], at: datetime) -> None:
+    try:
+        outbox.mark_published(connection, ids, at)
+        connection.commit()
+    finally:
+        connection.close()
