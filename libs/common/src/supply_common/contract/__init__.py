@@ -14,6 +14,7 @@ from supply_common.contract.envelope import SCHEMA_VERSION, Actor, EventType, Sa
 from supply_common.contract.sale import (
     ITEM_CATALOGUE,
     PURCHASE_METHODS,
+    SALE_FILTERS,
     STORES,
     Customer,
     EventSale,
@@ -27,6 +28,7 @@ __all__ = [
     "ITEM_CATALOGUE",
     "METADATA_FIELD",
     "PURCHASE_METHODS",
+    "SALE_FILTERS",
     "SCHEMA_VERSION",
     "STORES",
     "Actor",

@@ -36,6 +36,22 @@ ITEM_CATALOGUE: Final[dict[str, tuple[str, ...]]] = {
     "laptop": ("electronics", "school", "office"),
 }
 
+SALE_FILTERS: Final = (
+    "store",
+    "method",
+    "coupon",
+    "email",
+    "item",
+    "tag",
+    "date_from",
+    "date_to",
+    "total_min",
+    "total_max",
+    "sort",
+)
+"""The query parameters that filter and order a list of sales in the read API (`GET /sales`); the
+web UI carries the same names in its own URLs."""
+
 MAX_ITEMS: Final = 100
 MAX_TAGS: Final = 20
 MAX_PRICE: Final = Decimal("9999999999.99")

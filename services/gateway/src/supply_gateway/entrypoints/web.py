@@ -17,7 +17,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
 from fastapi.templating import Jinja2Templates
 
-from supply_common.contract.sale import PURCHASE_METHODS, STORES
+from supply_common.contract.sale import PURCHASE_METHODS, SALE_FILTERS, STORES
 from supply_common.identity import ROLES
 from supply_common.problems import ProblemError
 from supply_gateway.config import GatewaySettings
@@ -64,19 +64,6 @@ NAV = (
 )
 HOME = {"customer": "/purchases", "technical_worker": "/sales", "senior_management": "/dashboard"}
 ROLE_NAMES = {"customer": "Customer", "technical_worker": "Technical worker", "senior_management": "Senior management"}
-SALE_FILTERS = (
-    "store",
-    "method",
-    "coupon",
-    "email",
-    "item",
-    "tag",
-    "date_from",
-    "date_to",
-    "total_min",
-    "total_max",
-    "sort",
-)
 
 
 class LoginRequired(Exception):

@@ -14,8 +14,8 @@ from aiokafka.errors import KafkaError
 from fastapi import Depends, FastAPI, Path, Query, Request
 from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
 
+from supply_common.contract import SALE_FILTERS, decimal_text, from_document, rfc3339, sale_total
 from supply_common.contract import canonical as canonical_sale
-from supply_common.contract import decimal_text, from_document, rfc3339, sale_total
 from supply_common.identity import Identity, require_roles
 from supply_common.problems import FieldError, ProblemError, field_error
 from supply_common.web import ReadinessCheck, create_app
@@ -44,21 +44,7 @@ EVERYONE = require_roles("customer", "technical_worker", "senior_management")
 CUSTOMER = require_roles("customer")
 MANAGEMENT = require_roles("senior_management")
 
-SALES_PARAMS = {
-    "store",
-    "method",
-    "coupon",
-    "email",
-    "item",
-    "tag",
-    "date_from",
-    "date_to",
-    "total_min",
-    "total_max",
-    "sort",
-    "limit",
-    "cursor",
-}
+SALES_PARAMS = {*SALE_FILTERS, "limit", "cursor"}
 
 
 def only_known_params(*allowed: str) -> Any:
