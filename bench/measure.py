@@ -4,7 +4,8 @@ latency at fractions of a maximum (open loop)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 
 import uvloop
 
@@ -33,52 +34,98 @@ async def _with_creator(
         return await body(creator)
 
 
-def max_rates(ctx: Context, row: Row, name: str, url: str, headers: dict[str, str], payloads: list[bytes]) -> float:
-    """Creates/s at each concurrency of the profile; returns the best median (the measured maximum)."""
+@dataclass(frozen=True)
+class Target:
+    """One way to create a sale over HTTP. `prefix` starts the keys of its figures in the row, so that
+    two targets measured side by side keep their numbers apart (`creates_c16`, `direct_creates_c16`)."""
+
+    name: str
+    url: str
+    headers: dict[str, str]
+    prefix: str = ""
+
+
+def max_rates(
+    ctx: Context,
+    row: Row,
+    targets: Sequence[Target],
+    payloads: list[bytes],
+    settle: Callable[[], None] | None = None,
+) -> dict[str, float]:
+    """Creates/s at each concurrency of the profile, the targets taking turns (so that they are compared
+    under the same conditions of the machine), each after `settle`. Returns each target's best median
+    (its measured maximum)."""
     profile = ctx.profile
     for rep in range(profile.reps_service):
         for concurrency in profile.concurrency_http:
-            ctx.step(f"row {row.id}: {name}, concurrency {concurrency}, rep {rep + 1}/{profile.reps_service}")
-            result = run_async(
-                lambda c=concurrency: _with_creator(
-                    url, headers, payloads, lambda op: closed_loop(op, c, profile.duration_s, profile.warmup_s)
+            for target in targets:
+                if settle is not None:
+                    settle()
+                ctx.step(
+                    f"row {row.id}: {target.name}, concurrency {concurrency}, rep {rep + 1}/{profile.reps_service}"
                 )
-            )
-            if result.completed == 0:
-                raise RuntimeError(f"{name}: nothing completed ({result.first_error})")
-            row.figure(f"creates_c{concurrency}", f"creates/s, concurrency {concurrency}", "creates/s").samples.append(
-                result.rate
-            )
-            row.figure(f"errors_c{concurrency}", f"errors, concurrency {concurrency}", "count", False).samples.append(
-                result.errors
-            )
-    best = max(
-        (row.get(f"creates_c{c}").spread.median for c in profile.concurrency_http),  # type: ignore[union-attr]
-    )
-    return best
+                result = run_async(
+                    lambda t=target, c=concurrency: _with_creator(
+                        t.url, t.headers, payloads, lambda op: closed_loop(op, c, profile.duration_s, profile.warmup_s)
+                    )
+                )
+                if result.completed == 0:
+                    raise RuntimeError(f"{target.name}: nothing completed ({result.first_error})")
+                label = _label(target, f"concurrency {concurrency}")
+                row.figure(f"{target.prefix}creates_c{concurrency}", f"creates/s, {label}", "creates/s").samples.append(
+                    result.rate
+                )
+                row.figure(f"{target.prefix}errors_c{concurrency}", f"errors, {label}", "count", False).samples.append(
+                    result.errors
+                )
+    return {
+        target.name: max(
+            row.get(f"{target.prefix}creates_c{c}").spread.median  # type: ignore[union-attr]
+            for c in profile.concurrency_http
+        )
+        for target in targets
+    }
 
 
 def latency_curve(
-    ctx: Context, row: Row, name: str, url: str, headers: dict[str, str], payloads: list[bytes], maximum: float
-) -> list[LatencyPoint]:
-    """Open loop at each fraction of `maximum`; p50/p99/p999 from the scheduled start."""
+    ctx: Context,
+    row: Row,
+    targets: Sequence[Target],
+    payloads: list[bytes],
+    maximum: float,
+    settle: Callable[[], None] | None = None,
+) -> None:
+    """Open loop at each fraction of `maximum`, the targets taking turns at each rate, each after
+    `settle`; p50/p99/p999 from the scheduled start."""
     profile = ctx.profile
-    points = [LatencyPoint(fraction, maximum * fraction) for fraction in profile.fractions]
+    rates = [(fraction, maximum * fraction) for fraction in profile.fractions]
+    curves = {target.name: [LatencyPoint(fraction, rate) for fraction, rate in rates] for target in targets}
     for rep in range(profile.reps_service):
-        for point in points:
-            ctx.step(f"row {row.id}: {name} at {point.offered_per_s:.0f}/s ({point.fraction:.0%}), rep {rep + 1}")
-            result = run_async(
-                lambda p=point: _with_creator(
-                    url, headers, payloads, lambda op: open_loop(op, p.offered_per_s, profile.duration_s)
+        for index in range(len(profile.fractions)):
+            for target in targets:
+                point = curves[target.name][index]
+                if settle is not None:
+                    settle()
+                ctx.step(
+                    f"row {row.id}: {target.name} at {point.offered_per_s:.0f}/s ({point.fraction:.0%}), rep {rep + 1}"
                 )
-            )
-            point.record(result.rate, result.errors, result.latencies.summary_ms())
-    for point in points:
-        key = f"{round(point.fraction * 100)}"
-        row.figure(f"p50_at_{key}", f"p50 at {point.fraction:.0%} of max", "ms", False).samples.extend(point.p50_ms)
-        row.figure(f"p99_at_{key}", f"p99 at {point.fraction:.0%} of max", "ms", False).samples.extend(point.p99_ms)
-    row.curves[name] = points
-    return points
+                result = run_async(
+                    lambda t=target, p=point: _with_creator(
+                        t.url, t.headers, payloads, lambda op: open_loop(op, p.offered_per_s, profile.duration_s)
+                    )
+                )
+                point.record(result.rate, result.errors, result.latencies.summary_ms())
+    for target in targets:
+        for point in curves[target.name]:
+            key, label = f"{round(point.fraction * 100)}", _label(target, f"at {point.fraction:.0%} of max")
+            row.figure(f"{target.prefix}p50_at_{key}", f"p50 {label}", "ms", False).samples.extend(point.p50_ms)
+            row.figure(f"{target.prefix}p99_at_{key}", f"p99 {label}", "ms", False).samples.extend(point.p99_ms)
+        row.curves[target.name] = curves[target.name]
+
+
+def _label(target: Target, what: str) -> str:
+    """A figure's label; a target measured beside the row's own is named in it."""
+    return f"{what} ({target.name})" if target.prefix else what
 
 
 def run_sync(coro: Awaitable[object]) -> object:

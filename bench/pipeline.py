@@ -3,8 +3,15 @@ optionally the projector's read API, auth and gateway; each on throwaway databas
 
 from __future__ import annotations
 
+import asyncio
+import json
 import os
+import time
+import urllib.request
 from dataclasses import dataclass, field
+
+from aiokafka import AIOKafkaConsumer, TopicPartition
+from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.context import Context
 from bench.schema import sales_database
@@ -89,6 +96,50 @@ class Pipeline:
     @property
     def writer_url(self) -> str:
         return f"http://127.0.0.1:{PORTS['sales-writer']}"
+
+    def settle(self, timeout_s: float = 120.0) -> None:
+        """Wait until the pipeline is idle: the outbox published and the projector's offsets at the end of
+        the topic. Each measurement then starts from the same state instead of sharing the machine with
+        the catch-up of the one before; what the relay and projector do during it still counts."""
+        deadline = time.monotonic() + timeout_s
+        while True:
+            backlog = self._outbox_backlog()
+            lag = asyncio.run(self._projector_lag()) if self.has_projector else 0
+            if backlog == 0 and lag == 0:
+                return
+            if time.monotonic() > deadline:
+                self.ctx.say(f"pipeline {self.suffix} not idle after {timeout_s:.0f} s (outbox {backlog}, lag {lag})")
+                return
+            self.ctx.step(f"waiting for the pipeline to catch up: outbox {backlog}, projector lag {lag}")
+            time.sleep(0.5)
+
+    @property
+    def has_projector(self) -> bool:
+        return len(self.processes) > 1
+
+    def _outbox_backlog(self) -> int:
+        url = f"{self.writer_url}/internal/outbox/stats"
+        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback
+            return int(json.load(response)["backlog"])
+
+    async def _projector_lag(self) -> int:
+        """Records on the topic that the projector's group has not committed (all of them before its
+        first commit)."""
+        servers = self.ctx.stack.kafka
+        admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=15_000)
+        consumer = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
+        await admin.start()
+        await consumer.start()
+        try:
+            await consumer.topics()  # fetches the cluster's metadata
+            partitions = [TopicPartition(self.topic, p) for p in consumer.partitions_for_topic(self.topic) or ()]
+            ends = await consumer.end_offsets(partitions)
+            committed = await admin.list_consumer_group_offsets(self.projector_env()["consumer_group"])
+            done = {tp: max(0, meta.offset) for tp, meta in committed.items()}
+            return sum(end - done.get(tp, 0) for tp, end in ends.items())
+        finally:
+            await consumer.stop()
+            await admin.close()
 
     def stop(self) -> None:
         for process in reversed(self.processes):

@@ -37,7 +37,8 @@ def run(ctx: Context) -> Row:
     payloads = measure.bodies()
     maximum = ctx.shared.get("writer_max")
     if not maximum:
-        maximum = measure.max_rates(ctx, Row("6x", ""), "end to end", url, http.STAFF, payloads)
+        target = measure.Target("end to end", url, http.STAFF)
+        maximum = measure.max_rates(ctx, Row("6x", ""), [target], payloads, settle=pipeline.settle)[target.name]
     points = [LatencyPoint(fraction, maximum * fraction) for fraction in ctx.profile.fractions]
     missing = 0
     for rep in range(ctx.profile.reps_service):

@@ -1,8 +1,9 @@
-"""Row 3: POST /api/sales through the gateway with a real access token."""
+"""Row 3: POST /api/sales through the gateway with a real access token, taking turns with POST /sales on the
+sales-writer directly, so that the ratio and the added latency come from measurements made side by side."""
 
 from __future__ import annotations
 
-from bench import measure
+from bench import http, measure
 from bench.context import Context
 from bench.identity import start_auth, start_gateway
 from bench.model import Row
@@ -16,13 +17,18 @@ def run(ctx: Context) -> Row:
     gateway = None
     try:
         gateway = start_gateway(ctx, accounts, pipeline.writer_url)
-        headers = {"Authorization": f"Bearer {accounts.token()}"}
         payloads = measure.bodies()
-        url = gateway.url("/api/sales")
-        maximum = measure.max_rates(ctx, row, "gateway", url, headers, payloads)
-        reference = ctx.shared.get("writer_max") or maximum
-        measure.latency_curve(ctx, row, "gateway", url, headers, payloads, reference)
-        row.note = "token verified on every request; per-user rate limit lifted; latency at the sales-writer's rates"
+        through = measure.Target("gateway", gateway.url("/api/sales"), {"Authorization": f"Bearer {accounts.token()}"})
+        direct = measure.Target("sales-writer", f"{pipeline.writer_url}/sales", http.STAFF, prefix="direct_")
+        targets = [direct, through]
+        maxima = measure.max_rates(ctx, row, targets, payloads, settle=pipeline.settle)
+        reference = ctx.shared.get("writer_max") or maxima[direct.name]
+        measure.latency_curve(ctx, row, targets, payloads, reference, settle=pipeline.settle)
+        row.note = (
+            "token verified on every request; per-user rate limit lifted; each measurement taken in turn with the"
+            " same one on the sales-writer directly (direct_*), after the pipeline caught up; latency at the"
+            " sales-writer's rates"
+        )
     finally:
         if gateway is not None:
             gateway.stop()

@@ -32,9 +32,10 @@ def run(ctx: Context) -> Row:
     url = f"http://127.0.0.1:{NAIVE_PORT}/sales"
     process, sales_db, mongo_db = start_naive(ctx, "naive")
     try:
-        maximum = measure.max_rates(ctx, row, "naive dual write", url, {}, payloads)
+        target = measure.Target("naive dual write", url, {})
+        maximum = measure.max_rates(ctx, row, [target], payloads)[target.name]
         reference = ctx.shared.get("writer_max") or maximum
-        measure.latency_curve(ctx, row, "naive dual write", url, {}, payloads, reference)
+        measure.latency_curve(ctx, row, [target], payloads, reference)
         rate = 0.5 * reference
         ctx.step("row 7: naive dual write under a MongoDB outage")
         result = fault.load_with_outage(ctx, url, {}, payloads, rate)

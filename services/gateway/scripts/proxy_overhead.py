@@ -24,6 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import statistics
 import subprocess
 import sys
@@ -166,7 +167,7 @@ def main() -> None:
         if args.profile:
             out = out_dir / f"py-spy-{args.profile}.txt"
             out.parent.mkdir(parents=True, exist_ok=True)
-            command = ["py-spy", "record", "--pid", str(gateways[args.profile].pid), "--rate", "100", "--idle"]
+            command = [_py_spy(), "record", "--pid", str(gateways[args.profile].pid), "--rate", "100", "--idle"]
             command += ["--duration", str(int(args.profile_seconds)), "--format", "raw", "-o", str(out)]
             spy = subprocess.Popen(command)  # noqa: S603 - a fixed command line
             time.sleep(1.0)
@@ -178,6 +179,12 @@ def main() -> None:
             ctx.sampler.stop()
         finally:
             ctx.cleanup()
+
+
+def _py_spy() -> str:
+    """py-spy from the environment this script runs in, whether or not it is on PATH."""
+    beside = Path(sys.executable).parent / "py-spy"
+    return str(beside) if beside.exists() else (shutil.which("py-spy") or "py-spy")
 
 
 if __name__ == "__main__":
