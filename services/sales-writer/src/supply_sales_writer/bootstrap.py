@@ -7,12 +7,15 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from sqlalchemy import Engine
+from sqlalchemy.exc import DataError, IntegrityError
 
+from supply_common.contract import Actor, SaleBody
 from supply_common.db import make_engine
 from supply_sales_writer.adapters.outbox import OutboxRow
 from supply_sales_writer.adapters.relay import AfterPublish, ProducerFactory, Relay
 from supply_sales_writer.config import SalesWriterSettings
-from supply_sales_writer.service_layer.services import SalesService
+from supply_sales_writer.service_layer.group_commit import GroupCommit
+from supply_sales_writer.service_layer.services import Created, SalesService
 from supply_sales_writer.service_layer.unit_of_work import UnitOfWork
 
 
@@ -22,6 +25,7 @@ class System:
     engine: Engine
     service: SalesService
     relay: Relay
+    creates: GroupCommit[tuple[SaleBody, Actor], Created]
 
     def new_relay(self, **overrides: object) -> Relay:
         """Another relay over the same outbox (tests and `sales-writer relay`)."""
@@ -69,4 +73,9 @@ def bootstrap(
         idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_s),
     )
     relay.maintenance = service.purge_idempotency_keys
-    return System(settings, engine, service, relay)
+    creates = GroupCommit(
+        service.create_many,
+        max_batch=settings.create_batch_max,
+        split_on=(IntegrityError, DataError, ValueError),  # what one sale holds, not the database being away
+    )
+    return System(settings, engine, service, relay, creates)

@@ -18,6 +18,12 @@ class SalesWriterSettings(ServiceSettings, MySQLSettings, KafkaSettings):
         le=200,
         description="Threads per server process running requests; more only contend for the GIL.",
     )
+    create_batch_max: int = Field(
+        64,
+        ge=1,
+        le=1000,
+        description="Most creates one transaction writes together (those that queued while the last one committed).",
+    )
     import_batch_size: int = Field(500, ge=1, le=10_000, description="Records written per transaction.")
     relay_enabled: bool = Field(True, description="Run the outbox relay inside the serving process.")
     relay_batch_size: int = Field(5000, ge=1, le=10_000, description="Outbox rows claimed and published per batch.")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import itertools
 import time
 from collections import Counter, defaultdict
@@ -118,9 +119,7 @@ def test_the_relay_recovers_when_the_broker_comes_back(kit) -> None:
             kit.settings.model_copy(update={"kafka_bootstrap_servers": address["servers"]}), request_timeout_ms=2000
         )
     )
-    with TestClient(
-        build_app(system=kit.system.__class__(kit.settings, kit.system.engine, kit.system.service, relay))
-    ) as client:
+    with TestClient(build_app(system=dataclasses.replace(kit.system, relay=relay))) as client:
         sale_id = client.post("/sales", json=kit.body(), headers=kit.worker).json()["id"]
         time.sleep(0.5)
         assert client.get("/internal/outbox/stats").json()["relay"] == "degraded"

@@ -169,12 +169,15 @@ def sales_routes(system: System) -> APIRouter:
         response_model=SaleView,
         responses={422: {"description": "Invalid sale, or Idempotency-Key reused with another body."}},
     )
-    def create_sale(
+    async def create_sale(
         body: SaleBody, identity: Annotated[Identity, Depends(writer)], idempotency_key: IdempotencyKey = None
     ) -> Response:
         """Create a sale (technical workers). Its version is 1 and its id a new ObjectId."""
         with _as_problems():
-            created = service.create(body, _actor(identity), idempotency_key)
+            if idempotency_key is None:
+                created = await system.creates.submit((body, _actor(identity)))
+            else:
+                created = await run_in_threadpool(service.create, body, _actor(identity), idempotency_key)
         return _sale_response(created.view, 201, location=True)
 
     @router.get("/sales/{sale_id}", response_model=SaleView, responses={404: {"description": "No such sale."}})

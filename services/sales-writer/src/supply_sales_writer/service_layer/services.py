@@ -86,34 +86,52 @@ class SalesService:
         return found
 
     def create(self, body: SaleBody, actor: Actor, idempotency_key: str | None = None) -> Created:
-        fingerprint = request_hash(body, actor) if idempotency_key else ""
+        if idempotency_key is None:
+            return self.create_many([(body, actor)])[0]
+        fingerprint = request_hash(body, actor)
         try:
             return self._create(body, actor, idempotency_key, fingerprint)
         except IntegrityError:
-            if idempotency_key is None:
-                raise
             return self._create(body, actor, idempotency_key, fingerprint)
 
-    def _create(self, body: SaleBody, actor: Actor, key: str | None, fingerprint: str) -> Created:
+    def create_many(self, requests: Sequence[tuple[SaleBody, Actor]]) -> list[Created]:
+        """Create several sales (each at version 1 with a new id, each with its created event) in one
+        transaction: the write of the group commit."""
+
+        def attempt() -> list[Created]:
+            with self.uow() as uow:
+                sales = [with_id(body, str(ObjectId())) for body, _ in requests]
+                occurred = self.clock()
+                uow.sales.add([(sale, FIRST_VERSION) for sale in sales], occurred, fresh_ids=True)
+                uow.outbox.add(
+                    [
+                        change_event("sale.created", sale.id, FIRST_VERSION, occurred, sale, actor)
+                        for sale, (_, actor) in zip(sales, requests, strict=True)
+                    ]
+                )
+                uow.commit()
+            return [Created(sale_view(sale, FIRST_VERSION)) for sale in sales]
+
+        return _retrying(attempt)
+
+    def _create(self, body: SaleBody, actor: Actor, key: str, fingerprint: str) -> Created:
         with self.uow() as uow:
-            if key is not None:
-                remembered = uow.idempotency.find(key)
-                if remembered is not None and remembered.created_at < self.clock() - self.idempotency_ttl:
-                    uow.idempotency.forget(key)
-                    remembered = None
-                if remembered is not None:
-                    if remembered.request_hash != fingerprint:
-                        raise IdempotencyKeyReused
-                    return Created(json.loads(remembered.response), replayed=True)
+            remembered = uow.idempotency.find(key)
+            if remembered is not None and remembered.created_at < self.clock() - self.idempotency_ttl:
+                uow.idempotency.forget(key)
+                remembered = None
+            if remembered is not None:
+                if remembered.request_hash != fingerprint:
+                    raise IdempotencyKeyReused
+                return Created(json.loads(remembered.response), replayed=True)
             sale = with_id(body, str(ObjectId()))
             occurred = self.clock()
             uow.sales.add([(sale, FIRST_VERSION)], occurred, fresh_ids=True)
             uow.outbox.add([change_event("sale.created", sale.id, FIRST_VERSION, occurred, sale, actor)])
             view = sale_view(sale, FIRST_VERSION)
-            if key is not None:
-                uow.idempotency.remember(
-                    key, Remembered(fingerprint, sale.id, FIRST_VERSION, 201, json.dumps(view), occurred)
-                )
+            uow.idempotency.remember(
+                key, Remembered(fingerprint, sale.id, FIRST_VERSION, 201, json.dumps(view), occurred)
+            )
             uow.commit()
         return Created(view)
 
