@@ -7,10 +7,12 @@ module owns the validation rules; `codec` owns the conversions and the content h
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Annotated, Final, Literal
 
+import email_validator
 from email_validator import EmailNotValidError, validate_email
 from pydantic import (
     AfterValidator,
@@ -68,8 +70,33 @@ Name = Annotated[StrictStr, StringConstraints(strip_whitespace=False, min_length
 Tag = Annotated[StrictStr, StringConstraints(min_length=1, max_length=50)]
 
 
+_PLAIN_EMAIL: Final = re.compile(
+    r"(?P<local>[A-Za-z0-9]+(?:[._+-][A-Za-z0-9]+)*)"
+    r"@(?P<domain>(?:[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?\.)+[A-Za-z]{2,63})\Z"
+)
+
+
+def plain_email(value: str) -> bool:
+    """True for the everyday shape of address that `email_validator` accepts without doubt: a local part
+    of letters and digits joined by single `.`, `_`, `+` or `-`, and a domain of two or more plain labels
+    (no `--`, so no Punycode) under a letters-only top-level domain that is not a special-use name.
+    Anything else gets the full check; this only spares the common case its cost (about half of a
+    sale's validation)."""
+    if len(value) > 254:
+        return False
+    match = _PLAIN_EMAIL.match(value)
+    if match is None or len(match["local"]) > 64:
+        return False
+    domain = match["domain"].lower()
+    if len(domain) > 253 or "--" in domain:
+        return False
+    return not any(domain == name or domain.endswith("." + name) for name in email_validator.SPECIAL_USE_DOMAIN_NAMES)
+
+
 def _email(value: str) -> str:
     """Check the syntax but keep the address exactly as given, as the dataset does."""
+    if plain_email(value):
+        return value
     try:
         validate_email(value, check_deliverability=False, allow_smtputf8=True)
     except EmailNotValidError as exc:
