@@ -37,30 +37,25 @@ async def _with_creator(
 @dataclass(frozen=True)
 class Target:
     """One way to create a sale over HTTP. `prefix` starts the keys of its figures in the row, so that
-    two targets measured side by side keep their numbers apart (`creates_c16`, `direct_creates_c16`)."""
+    two targets measured side by side keep their numbers apart (`creates_c16`, `direct_creates_c16`);
+    `prepare` runs before each of its measurements (puts the pipeline in the state it is measured in)."""
 
     name: str
     url: str
     headers: dict[str, str]
     prefix: str = ""
+    prepare: Callable[[], None] | None = None
 
 
-def max_rates(
-    ctx: Context,
-    row: Row,
-    targets: Sequence[Target],
-    payloads: list[bytes],
-    settle: Callable[[], None] | None = None,
-) -> dict[str, float]:
+def max_rates(ctx: Context, row: Row, targets: Sequence[Target], payloads: list[bytes]) -> dict[str, float]:
     """Creates/s at each concurrency of the profile, the targets taking turns (so that they are compared
-    under the same conditions of the machine), each after `settle`. Returns each target's best median
-    (its measured maximum)."""
+    under the same conditions of the machine). Returns each target's best median (its measured maximum)."""
     profile = ctx.profile
     for rep in range(profile.reps_service):
         for concurrency in profile.concurrency_http:
             for target in targets:
-                if settle is not None:
-                    settle()
+                if target.prepare is not None:
+                    target.prepare()
                 ctx.step(
                     f"row {row.id}: {target.name}, concurrency {concurrency}, rep {rep + 1}/{profile.reps_service}"
                 )
@@ -87,16 +82,9 @@ def max_rates(
     }
 
 
-def latency_curve(
-    ctx: Context,
-    row: Row,
-    targets: Sequence[Target],
-    payloads: list[bytes],
-    maximum: float,
-    settle: Callable[[], None] | None = None,
-) -> None:
-    """Open loop at each fraction of `maximum`, the targets taking turns at each rate, each after
-    `settle`; p50/p99/p999 from the scheduled start."""
+def latency_curve(ctx: Context, row: Row, targets: Sequence[Target], payloads: list[bytes], maximum: float) -> None:
+    """Open loop at each fraction of `maximum`, the targets taking turns at each rate; p50/p99/p999
+    from the scheduled start."""
     profile = ctx.profile
     rates = [(fraction, maximum * fraction) for fraction in profile.fractions]
     curves = {target.name: [LatencyPoint(fraction, rate) for fraction, rate in rates] for target in targets}
@@ -104,8 +92,8 @@ def latency_curve(
         for index in range(len(profile.fractions)):
             for target in targets:
                 point = curves[target.name][index]
-                if settle is not None:
-                    settle()
+                if target.prepare is not None:
+                    target.prepare()
                 ctx.step(
                     f"row {row.id}: {target.name} at {point.offered_per_s:.0f}/s ({point.fraction:.0%}), rep {rep + 1}"
                 )

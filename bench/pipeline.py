@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import signal
 import time
 import urllib.request
 from dataclasses import dataclass, field
@@ -31,6 +32,8 @@ class Pipeline:
     dlq: str
     mongo_db: str
     processes: list[ServiceProcess] = field(default_factory=list)
+    projector: ServiceProcess | None = None
+    paused: bool = False
 
     @classmethod
     def start(cls, ctx: Context, suffix: str, projector: bool = True) -> Pipeline:
@@ -64,7 +67,8 @@ class Pipeline:
                 ["consume"],
                 **pipeline.projector_env(),
             )
-            pipeline.processes.append(consumer.start(ctx.sampler, "mongo-projector consume"))
+            pipeline.projector = consumer.start(ctx.sampler, "mongo-projector consume")
+            pipeline.processes.append(pipeline.projector)
         writer.wait_ready()
         for process in pipeline.processes:
             if not process.alive():
@@ -98,9 +102,11 @@ class Pipeline:
         return f"http://127.0.0.1:{PORTS['sales-writer']}"
 
     def settle(self, timeout_s: float = 120.0) -> None:
-        """Wait until the pipeline is idle: the outbox published and the projector's offsets at the end of
-        the topic. Each measurement then starts from the same state instead of sharing the machine with
-        the catch-up of the one before; what the relay and projector do during it still counts."""
+        """Wait until the whole pipeline is idle (the projector running again if it was paused): the
+        outbox published and the projector's offsets at the end of the topic. Each measurement then
+        starts from the same state instead of sharing the machine with the catch-up of the one before;
+        what the relay and projector do during it still counts."""
+        self._signal_projector(pause=False)
         deadline = time.monotonic() + timeout_s
         while True:
             backlog = self._outbox_backlog()
@@ -113,9 +119,22 @@ class Pipeline:
             self.ctx.step(f"waiting for the pipeline to catch up: outbox {backlog}, projector lag {lag}")
             time.sleep(0.5)
 
+    def alone(self) -> None:
+        """The sales-writer (with its relay) on its own: the pipeline settled, then the projector paused
+        (SIGSTOP), so that the writer is measured without a second service's work on the same cores.
+        Events keep going to Kafka; the projector catches up at the next `settle`."""
+        self.settle()
+        self._signal_projector(pause=True)
+
+    def _signal_projector(self, *, pause: bool) -> None:
+        if self.projector is None or self.projector.process is None or self.paused == pause:
+            return
+        os.kill(self.projector.process.pid, signal.SIGSTOP if pause else signal.SIGCONT)
+        self.paused = pause
+
     @property
     def has_projector(self) -> bool:
-        return len(self.processes) > 1
+        return self.projector is not None
 
     def _outbox_backlog(self) -> int:
         url = f"{self.writer_url}/internal/outbox/stats"
@@ -142,5 +161,6 @@ class Pipeline:
             await admin.close()
 
     def stop(self) -> None:
+        self._signal_projector(pause=False)
         for process in reversed(self.processes):
             process.stop()

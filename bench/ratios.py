@@ -29,7 +29,7 @@ SPECS = (
     RatioSpec("projector (1 consumer) / raw bulk insert", "5:events_s_1", "5b:insert_s", None),
     RatioSpec("projector 3 consumers / 1 consumer", "5:events_s_3", "5:events_s_1", 2.0),
     RatioSpec("commit-to-visible p99 at 50% of max", "6:p99_at_50", "", 50.0, False, False, "ms"),
-    RatioSpec("pipeline / naive dual write, max creates/s", "2:creates_c16", "7:creates_c16", 0.9),
+    RatioSpec("pipeline / naive dual write, max creates/s", "2:pipeline_creates_c16", "7:creates_c16", 0.9),
     RatioSpec("divergence after a 5 s MongoDB stop: ours", "7:diverged_pipeline", "", 0.0, False, False, "sales"),
     RatioSpec("divergence after a 5 s MongoDB stop: naive", "7:diverged_naive", "", None, False, False, "sales"),
     RatioSpec("largest service peak RSS", "9:max_rss", "", 150.0, False, False, "MB"),

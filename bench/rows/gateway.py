@@ -18,16 +18,19 @@ def run(ctx: Context) -> Row:
     try:
         gateway = start_gateway(ctx, accounts, pipeline.writer_url)
         payloads = measure.bodies()
-        through = measure.Target("gateway", gateway.url("/api/sales"), {"Authorization": f"Bearer {accounts.token()}"})
-        direct = measure.Target("sales-writer", f"{pipeline.writer_url}/sales", http.STAFF, prefix="direct_")
+        token = {"Authorization": f"Bearer {accounts.token()}"}
+        through = measure.Target("gateway", gateway.url("/api/sales"), token, prepare=pipeline.alone)
+        direct = measure.Target(
+            "sales-writer", f"{pipeline.writer_url}/sales", http.STAFF, prefix="direct_", prepare=pipeline.alone
+        )
         targets = [direct, through]
-        maxima = measure.max_rates(ctx, row, targets, payloads, settle=pipeline.settle)
+        maxima = measure.max_rates(ctx, row, targets, payloads)
         reference = ctx.shared.get("writer_max") or maxima[direct.name]
-        measure.latency_curve(ctx, row, targets, payloads, reference, settle=pipeline.settle)
+        measure.latency_curve(ctx, row, targets, payloads, reference)
         row.note = (
             "token verified on every request; per-user rate limit lifted; each measurement taken in turn with the"
-            " same one on the sales-writer directly (direct_*), after the pipeline caught up; latency at the"
-            " sales-writer's rates"
+            " same one on the sales-writer directly (direct_*), in the conditions of row 2 (projector paused);"
+            " latency at the sales-writer's rates"
         )
     finally:
         if gateway is not None:

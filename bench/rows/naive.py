@@ -34,7 +34,7 @@ def run(ctx: Context) -> Row:
     try:
         target = measure.Target("naive dual write", url, {})
         maximum = measure.max_rates(ctx, row, [target], payloads)[target.name]
-        reference = ctx.shared.get("writer_max") or maximum
+        reference = ctx.shared.get("pipeline_max") or maximum
         measure.latency_curve(ctx, row, [target], payloads, reference)
         rate = 0.5 * reference
         ctx.step("row 7: naive dual write under a MongoDB outage")

@@ -12,12 +12,17 @@ def run(ctx: Context) -> Row:
     row = Row("2", "sales-writer direct: POST /sales")
     pipeline = Pipeline.shared(ctx, "writer")
     payloads = measure.bodies()
-    target = measure.Target("sales-writer", f"{pipeline.writer_url}/sales", http.STAFF)
-    maximum = measure.max_rates(ctx, row, [target], payloads, settle=pipeline.settle)[target.name]
-    ctx.shared["writer_max"] = maximum
-    measure.latency_curve(ctx, row, [target], payloads, maximum, settle=pipeline.settle)
+    url = f"{pipeline.writer_url}/sales"
+    alone = measure.Target("sales-writer", url, http.STAFF, prepare=pipeline.alone)
+    whole = measure.Target("whole pipeline", url, http.STAFF, prefix="pipeline_", prepare=pipeline.settle)
+    maxima = measure.max_rates(ctx, row, [alone, whole], payloads)
+    ctx.shared["writer_max"] = maxima[alone.name]
+    ctx.shared["pipeline_max"] = maxima[whole.name]
+    measure.latency_curve(ctx, row, [alone], payloads, maxima[alone.name])
     row.note = (
-        f"{WRITER_WORKERS} server process(es), relay and projector running, as in production; each measurement"
+        f"{WRITER_WORKERS} server process(es) with the relay publishing to Kafka; the projector paused"
+        " (SIGSTOP) so that only the sales-writer's work is measured, in turn with the whole pipeline"
+        " (pipeline_*: projector and FerretDB applying the events on the same cores); each measurement"
         " starts with the outbox published and the projector caught up; latency from the scheduled start"
     )
     return row
