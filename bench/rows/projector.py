@@ -35,6 +35,7 @@ def run(ctx: Context) -> Row:
         for consumers in ctx.profile.consumers:
             suffix = f"proj{consumers}r{rep}"
             topic = ctx.topic(suffix, compact=True)
+            dlq = ctx.topic(f"{suffix}.dlq", partitions=1)
             mongo_db = ctx.mongo_database(suffix)
             group = f"bench-{ctx.run_id}-{suffix}"
             ctx.step(f"row 5: producing a backlog of {len(batch):,} events, rep {rep + 1}")
@@ -47,7 +48,7 @@ def run(ctx: Context) -> Row:
                     ["consume"],
                     mongo_database=mongo_db,
                     sales_topic=topic,
-                    dlq_topic=f"{topic}.dlq",
+                    dlq_topic=dlq,
                     consumer_group=group,
                     metrics_port=0,
                 ).start(ctx.sampler, "mongo-projector consume")

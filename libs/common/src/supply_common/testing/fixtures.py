@@ -8,10 +8,12 @@ that needs it: it never turns into a skip.
 
 from __future__ import annotations
 
+import asyncio
 import os
 import secrets
 import subprocess
-from collections.abc import Callable, Iterator
+import warnings
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -91,8 +93,12 @@ def mysql_url(_servers: _Servers) -> str:
 
 
 @pytest.fixture(scope="session")
-def kafka_bootstrap(_servers: _Servers) -> str:
-    return _servers.url("kafka")
+def kafka_bootstrap(_servers: _Servers) -> Iterator[str]:
+    """The broker; at the end of the session the topics this session named are deleted from it (a
+    long-lived local broker otherwise collects thousands of them, one or two per test)."""
+    servers = _servers.url("kafka")
+    yield servers
+    delete_named_topics(servers, _SESSION_NAMES)
 
 
 @pytest.fixture(scope="session")
@@ -100,9 +106,40 @@ def mongo_url(_servers: _Servers) -> str:
     return _servers.url("mongo")
 
 
+_SESSION_NAMES: set[str] = set()
+
+
 def random_name(prefix: str) -> str:
-    """Random ids per test instead of truncating shared tables."""
-    return f"{prefix}_{secrets.token_hex(4)}"
+    """Random ids per test instead of truncating shared tables. Kafka topics named from one (the name
+    itself, or it followed by `.` or `_` and a suffix) are deleted at the end of the session."""
+    name = f"{prefix}_{secrets.token_hex(4)}"
+    _SESSION_NAMES.add(name)
+    return name
+
+
+def delete_named_topics(servers: str, names: Collection[str]) -> None:
+    """Delete the topics named from one of `names`: the name itself, or it followed by `.` or `_` and a
+    suffix (`<name>.events`, `<name>_dlq`)."""
+    from aiokafka.admin import AIOKafkaAdminClient
+
+    def named_here(topic: str) -> bool:
+        return any(topic == name or topic.startswith((name + ".", name + "_")) for name in names)
+
+    async def delete() -> int:
+        admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=30_000)
+        await admin.start()
+        try:
+            ours = [topic for topic in await admin.list_topics() if named_here(topic)]
+            for start in range(0, len(ours), 100):
+                await admin.delete_topics(ours[start : start + 100], timeout_ms=30_000)
+            return len(ours)
+        finally:
+            await admin.close()
+
+    try:
+        asyncio.run(delete())
+    except Exception as exc:  # noqa: BLE001 - leftovers cost disk, not correctness
+        warnings.warn(f"test topics could not be deleted: {exc!r}", stacklevel=1)
 
 
 @pytest.fixture(scope="session")
