@@ -117,7 +117,7 @@ class Pipeline:
                 self.ctx.say(f"pipeline {self.suffix} not idle after {timeout_s:.0f} s (outbox {backlog}, lag {lag})")
                 return
             self.ctx.step(f"waiting for the pipeline to catch up: outbox {backlog}, projector lag {lag}")
-            time.sleep(0.5)
+            time.sleep(0.2)
 
     def alone(self) -> None:
         """The sales-writer (with its relay) on its own: the pipeline settled, then the projector paused
