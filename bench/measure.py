@@ -54,15 +54,12 @@ def max_rates(ctx: Context, row: Row, targets: Sequence[Target], payloads: list[
     for rep in range(profile.reps_service):
         for concurrency in profile.concurrency_http:
             for target in targets:
-                if target.prepare is not None:
-                    target.prepare()
-                ctx.step(
-                    f"row {row.id}: {target.name}, concurrency {concurrency}, rep {rep + 1}/{profile.reps_service}"
-                )
-                result = run_async(
-                    lambda t=target, c=concurrency: _with_creator(
-                        t.url, t.headers, payloads, lambda op: closed_loop(op, c, profile.duration_s, profile.warmup_s)
-                    )
+                result = _measure(
+                    ctx,
+                    target,
+                    payloads,
+                    f"row {row.id}: {target.name}, concurrency {concurrency}, rep {rep + 1}/{profile.reps_service}",
+                    lambda op, c=concurrency: closed_loop(op, c, profile.duration_s, profile.warmup_s),
                 )
                 if result.completed == 0:
                     raise RuntimeError(f"{target.name}: nothing completed ({result.first_error})")
@@ -92,15 +89,12 @@ def latency_curve(ctx: Context, row: Row, targets: Sequence[Target], payloads: l
         for index in range(len(profile.fractions)):
             for target in targets:
                 point = curves[target.name][index]
-                if target.prepare is not None:
-                    target.prepare()
-                ctx.step(
-                    f"row {row.id}: {target.name} at {point.offered_per_s:.0f}/s ({point.fraction:.0%}), rep {rep + 1}"
-                )
-                result = run_async(
-                    lambda t=target, p=point: _with_creator(
-                        t.url, t.headers, payloads, lambda op: open_loop(op, p.offered_per_s, profile.duration_s)
-                    )
+                result = _measure(
+                    ctx,
+                    target,
+                    payloads,
+                    f"row {row.id}: {target.name} at {point.offered_per_s:.0f}/s ({point.fraction:.0%}), rep {rep + 1}",
+                    lambda op, p=point: open_loop(op, p.offered_per_s, profile.duration_s),
                 )
                 point.record(result.rate, result.errors, result.latencies.summary_ms())
     for target in targets:
@@ -109,6 +103,20 @@ def latency_curve(ctx: Context, row: Row, targets: Sequence[Target], payloads: l
             row.figure(f"{target.prefix}p50_at_{key}", f"p50 {label}", "ms", False).samples.extend(point.p50_ms)
             row.figure(f"{target.prefix}p99_at_{key}", f"p99 {label}", "ms", False).samples.extend(point.p99_ms)
         row.curves[target.name] = curves[target.name]
+
+
+def _measure(
+    ctx: Context,
+    target: Target,
+    payloads: list[bytes],
+    step: str,
+    loop: Callable[[AsyncOp], Awaitable[LoopResult]],
+) -> LoopResult:
+    """One measurement of one target: its preparation, then `loop` driving its creates."""
+    if target.prepare is not None:
+        target.prepare()
+    ctx.step(step)
+    return run_async(lambda: _with_creator(target.url, target.headers, payloads, loop))
 
 
 def _label(target: Target, what: str) -> str:
