@@ -64,10 +64,9 @@ class GroupCommit(Generic[T, R]):
             batch, self._queue = self._queue[: self.max_batch], self._queue[self.max_batch :]
             try:
                 await self._write_batch(batch)
-            except BaseException as exc:  # cancelled at shutdown: nobody is left waiting for it
+            except BaseException:  # cancelled (loop shutdown): the batch's callers are cancelled too
                 for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc if isinstance(exc, Exception) else asyncio.CancelledError())
+                    future.cancel()
                 raise
 
     async def _write_batch(self, batch: list[tuple[T, asyncio.Future[R]]]) -> None:

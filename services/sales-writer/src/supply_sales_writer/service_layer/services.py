@@ -27,7 +27,7 @@ from supply_sales_writer.domain.model import (
     check_version,
     import_action,
 )
-from supply_sales_writer.service_layer.unit_of_work import UnitOfWorkFactory
+from supply_sales_writer.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
@@ -100,19 +100,24 @@ class SalesService:
 
         def attempt() -> list[Created]:
             with self.uow() as uow:
-                sales = [with_id(body, str(ObjectId())) for body, _ in requests]
-                occurred = self.clock()
-                uow.sales.add([(sale, FIRST_VERSION) for sale in sales], occurred, fresh_ids=True)
-                uow.outbox.add(
-                    [
-                        change_event("sale.created", sale.id, FIRST_VERSION, occurred, sale, actor)
-                        for sale, (_, actor) in zip(sales, requests, strict=True)
-                    ]
-                )
+                views = self._insert_new(uow, requests)
                 uow.commit()
-            return [Created(sale_view(sale, FIRST_VERSION)) for sale in sales]
+            return [Created(view) for view in views]
 
         return _retrying(attempt)
+
+    def _insert_new(self, uow: UnitOfWork, requests: Sequence[tuple[SaleBody, Actor]]) -> list[dict[str, Any]]:
+        """Insert each body as a new sale (a new id, version 1) with its created event; their views."""
+        sales = [with_id(body, str(ObjectId())) for body, _ in requests]
+        occurred = self.clock()
+        uow.sales.add([(sale, FIRST_VERSION) for sale in sales], occurred, fresh_ids=True)
+        uow.outbox.add(
+            [
+                change_event("sale.created", sale.id, FIRST_VERSION, occurred, sale, actor)
+                for sale, (_, actor) in zip(sales, requests, strict=True)
+            ]
+        )
+        return [sale_view(sale, FIRST_VERSION) for sale in sales]
 
     def _create(self, body: SaleBody, actor: Actor, key: str, fingerprint: str) -> Created:
         with self.uow() as uow:
@@ -124,13 +129,9 @@ class SalesService:
                 if remembered.request_hash != fingerprint:
                     raise IdempotencyKeyReused
                 return Created(json.loads(remembered.response), replayed=True)
-            sale = with_id(body, str(ObjectId()))
-            occurred = self.clock()
-            uow.sales.add([(sale, FIRST_VERSION)], occurred, fresh_ids=True)
-            uow.outbox.add([change_event("sale.created", sale.id, FIRST_VERSION, occurred, sale, actor)])
-            view = sale_view(sale, FIRST_VERSION)
+            (view,) = self._insert_new(uow, [(body, actor)])
             uow.idempotency.remember(
-                key, Remembered(fingerprint, sale.id, FIRST_VERSION, 201, json.dumps(view), occurred)
+                key, Remembered(fingerprint, view["id"], FIRST_VERSION, 201, json.dumps(view), self.clock())
             )
             uow.commit()
         return Created(view)
