@@ -107,17 +107,31 @@ class Pipeline:
         starts from the same state instead of sharing the machine with the catch-up of the one before;
         what the relay and projector do during it still counts."""
         self._signal_projector(pause=False)
-        deadline = time.monotonic() + timeout_s
-        while True:
-            backlog = self._outbox_backlog()
-            lag = asyncio.run(self._projector_lag()) if self.has_projector else 0
-            if backlog == 0 and lag == 0:
-                return
-            if time.monotonic() > deadline:
-                self.ctx.say(f"pipeline {self.suffix} not idle after {timeout_s:.0f} s (outbox {backlog}, lag {lag})")
-                return
-            self.ctx.step(f"waiting for the pipeline to catch up: outbox {backlog}, projector lag {lag}")
-            time.sleep(0.2)
+        asyncio.run(self._settle(timeout_s))
+
+    async def _settle(self, timeout_s: float) -> None:
+        servers = self.ctx.stack.kafka
+        admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=15_000)
+        consumer = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
+        await admin.start()
+        await consumer.start()
+        try:
+            deadline = time.monotonic() + timeout_s
+            while True:
+                backlog = await asyncio.to_thread(self._outbox_backlog)
+                lag = await self._projector_lag(admin, consumer) if self.has_projector else 0
+                if backlog == 0 and lag == 0:
+                    return
+                if time.monotonic() > deadline:
+                    self.ctx.say(
+                        f"pipeline {self.suffix} not idle after {timeout_s:.0f} s (outbox {backlog}, lag {lag})"
+                    )
+                    return
+                self.ctx.step(f"waiting for the pipeline to catch up: outbox {backlog}, projector lag {lag}")
+                await asyncio.sleep(0.2)
+        finally:
+            await consumer.stop()
+            await admin.close()
 
     def alone(self) -> None:
         """The sales-writer (with its relay) on its own: the pipeline settled, then the projector paused
@@ -141,24 +155,15 @@ class Pipeline:
         with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback
             return int(json.load(response)["backlog"])
 
-    async def _projector_lag(self) -> int:
+    async def _projector_lag(self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> int:
         """Records on the topic that the projector's group has not committed (all of them before its
         first commit)."""
-        servers = self.ctx.stack.kafka
-        admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=15_000)
-        consumer = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
-        await admin.start()
-        await consumer.start()
-        try:
-            await consumer.topics()  # fetches the cluster's metadata
-            partitions = [TopicPartition(self.topic, p) for p in consumer.partitions_for_topic(self.topic) or ()]
-            ends = await consumer.end_offsets(partitions)
-            committed = await admin.list_consumer_group_offsets(self.projector_env()["consumer_group"])
-            done = {tp: max(0, meta.offset) for tp, meta in committed.items()}
-            return sum(end - done.get(tp, 0) for tp, end in ends.items())
-        finally:
-            await consumer.stop()
-            await admin.close()
+        await consumer.topics()  # fetches the cluster's metadata
+        partitions = [TopicPartition(self.topic, p) for p in consumer.partitions_for_topic(self.topic) or ()]
+        ends = await consumer.end_offsets(partitions)
+        committed = await admin.list_consumer_group_offsets(self.projector_env()["consumer_group"])
+        done = {tp: max(0, meta.offset) for tp, meta in committed.items()}
+        return sum(end - done.get(tp, 0) for tp, end in ends.items())
 
     def stop(self) -> None:
         self._signal_projector(pause=False)
