@@ -69,7 +69,11 @@ class Relay:
         self.maintenance = maintenance
         self.maintenance_interval_s = maintenance_interval_s
         self.after_publish = after_publish
-        self.producer_factory = producer_factory or (lambda: make_producer(kafka, request_timeout_ms=5_000))
+        # No linger: a batch's sends are queued in one loop turn and go out as one request anyway;
+        # lingering would only hold every batch's acknowledgement (and the next claim) back.
+        self.producer_factory = producer_factory or (
+            lambda: make_producer(kafka, request_timeout_ms=5_000, linger_ms=0)
+        )
         self.healthy = False
         self.last_error: str | None = None
         self._producer: AIOKafkaProducer | None = None
