@@ -25,8 +25,8 @@ class Projection:
     store: MongoStore
     reader: SalesReader
 
-    def projector(self, dead_letters: KafkaDeadLetters | None, track_progress: bool = True) -> Projector:
-        return Projector(self.store, dead_letters, track_progress=track_progress)
+    def projector(self, dead_letters: KafkaDeadLetters | None) -> Projector:
+        return Projector(self.store, dead_letters)
 
     def close(self) -> None:
         self.client.close()

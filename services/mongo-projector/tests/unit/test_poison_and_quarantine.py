@@ -61,9 +61,9 @@ async def test_a_key_that_differs_from_the_sale_id_is_poison(store: MemoryStore,
 async def test_progress_tracks_the_last_offset_and_occurred_at_per_partition(store: MemoryStore) -> None:
     projector = Projector(store, None)
     first, second = event(SALE, 1, "create"), event(OTHER, 2, "create")
-    await projector.apply(
+    result = await projector.apply(
         [record(first.to_bytes(), first.key, 7, partition=1), record(second.to_bytes(), second.key, 9, partition=1)]
     )
-    progress = store.progress[("t", 1)]
+    progress = result.progress[("t", 1)]
     assert progress.offset == 9
     assert progress.last_occurred_at == second.occurred_at

@@ -55,5 +55,4 @@ def stored_document(event: SaleEvent, applied_at: datetime) -> dict[str, Any] | 
     """The document an event asks the copy to hold; None for a delete."""
     if event.data is None:
         return None
-    sale = Sale.model_validate(event.data.model_dump(by_alias=True))
-    return to_document(sale) | {METADATA_FIELD: metadata(sale, event, applied_at)}
+    return to_document(event.data) | {METADATA_FIELD: metadata(event.data, event, applied_at)}

@@ -11,7 +11,7 @@ from collections.abc import Iterable
 from datetime import timedelta
 from pathlib import Path
 
-from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, TopicPartition
+from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord, TopicPartition
 from aiokafka.errors import CommitFailedError, KafkaError
 from pymongo.errors import PyMongoError
 
@@ -20,7 +20,8 @@ from supply_projector import metrics
 from supply_projector.adapters.kafka import KafkaDeadLetters, make_consumer, to_record
 from supply_projector.bootstrap import Projection
 from supply_projector.service_layer.ports import Record
-from supply_projector.service_layer.projection import Projector
+from supply_projector.service_layer.progress import ProgressRecorder
+from supply_projector.service_layer.projection import BatchResult, Projector
 
 log = logging.getLogger(__name__)
 PURGE_EVERY_S = 3600.0
@@ -33,6 +34,9 @@ class _Listener(ConsumerRebalanceListener):
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         async with self.loop.lock:
             await self.loop.commit_pending()
+            # Fetched but not applied: whoever owns these partitions next reads them again from the
+            # committed offsets (and so do we, if they come back to us).
+            self.loop.prefetched.clear()
         log.info("partitions revoked", extra={"partitions": sorted(tp.partition for tp in revoked)})
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
@@ -40,7 +44,13 @@ class _Listener(ConsumerRebalanceListener):
 
 
 class ConsumerLoop:
-    """At-least-once: a batch's offsets are committed only after its writes succeeded."""
+    """At-least-once: a batch's offsets are committed only after its writes succeeded.
+
+    While a batch is being written, the loop goes on taking records from the consumer into the
+    next batch. The client fetches a partition again only once its buffered records are taken, so
+    waiting until the write ends would leave whatever arrived during the write on the broker for
+    one more cycle; taken as they come, the next batch holds everything up to the end of the write
+    and the copy trails the topic by about one write, not two."""
 
     def __init__(self, projection: Projection) -> None:
         self.projection = projection
@@ -48,6 +58,7 @@ class ConsumerLoop:
         self.stopping = asyncio.Event()
         self.lock = asyncio.Lock()
         self.pending: dict[TopicPartition, int] = {}
+        self.prefetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
         self.consumer: AIOKafkaConsumer | None = None
         self.batches = 0
 
@@ -75,6 +86,7 @@ class ConsumerLoop:
         dead_letters = KafkaDeadLetters(settings)
         await dead_letters.start()
         projector = self.projection.projector(dead_letters)
+        progress = ProgressRecorder(self.projection.store)
         consumer = make_consumer(settings, settings.consumer_group, session_timeout_ms=settings.session_timeout_ms)
         self.consumer = consumer
         consumer.subscribe([settings.sales_topic], listener=_Listener(self))
@@ -87,15 +99,20 @@ class ConsumerLoop:
                 if time.monotonic() - purged_at > PURGE_EVERY_S:
                     purged_at = time.monotonic()
                     await self._purge_tombstones()
-                batches = await consumer.getmany(
-                    timeout_ms=settings.poll_timeout_ms, max_records=settings.batch_max_records
-                )
-                if not batches:
+                if not self.prefetched:
+                    self._keep(
+                        await consumer.getmany(
+                            timeout_ms=settings.poll_timeout_ms, max_records=settings.batch_max_records
+                        )
+                    )
+                if not self.prefetched:
                     continue
                 async with self.lock:
+                    batches, self.prefetched = self.prefetched, {}
                     records = [to_record(m) for tp in sorted(batches) for m in batches[tp]]
                     metrics.BATCH_SIZE.observe(len(records))
-                    await self._apply_with_retry(projector, records)
+                    applied = await self._apply_prefetching(consumer, projector, records)
+                    progress.add(applied.progress.values())
                     for tp, messages in batches.items():
                         self.pending[tp] = messages[-1].offset + 1
                     self.batches += 1
@@ -107,6 +124,7 @@ class ConsumerLoop:
         finally:
             async with self.lock:
                 await self.commit_pending()
+            await progress.close()
             await consumer.stop()
             await dead_letters.stop()
             log.info("consumer stopped", extra={"batches": self.batches})
@@ -126,12 +144,51 @@ class ConsumerLoop:
             with contextlib.suppress(OSError):
                 Path(self.settings.heartbeat_file).touch()
 
-    async def _apply_with_retry(self, projector: Projector, records: list[Record]) -> None:
+    def _keep(self, batches: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]) -> None:
+        for tp, messages in batches.items():
+            if messages:
+                self.prefetched.setdefault(tp, []).extend(messages)
+
+    async def _apply_prefetching(
+        self, consumer: AIOKafkaConsumer, projector: Projector, records: list[Record]
+    ) -> BatchResult:
+        """Apply one batch; meanwhile take what the consumer fetches (up to a batch) for the next one.
+        A failed fetch is raised once the batch in hand is written."""
+        applying = asyncio.ensure_future(self._apply_with_retry(projector, records))
+        taking: asyncio.Future[dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]]] | None = None
+        failed: BaseException | None = None
+        try:
+            while not applying.done():
+                room = self.settings.batch_max_records - sum(len(m) for m in self.prefetched.values())
+                if room <= 0:
+                    break
+                taking = asyncio.ensure_future(
+                    consumer.getmany(timeout_ms=self.settings.poll_timeout_ms, max_records=room)
+                )
+                await asyncio.wait((applying, taking), return_when=asyncio.FIRST_COMPLETED)
+                if not taking.done():
+                    break
+                taken, taking = taking, None
+                failed = taken.exception()
+                if failed is not None:
+                    break
+                self._keep(taken.result())
+            applied = await applying
+        finally:
+            for future in (taking, applying):
+                if future is not None and not future.done():
+                    future.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await future
+        if failed is not None:
+            raise failed
+        return applied
+
+    async def _apply_with_retry(self, projector: Projector, records: list[Record]) -> BatchResult:
         delay = 0.2
         while True:
             try:
-                await projector.apply(records)
-                return
+                return await projector.apply(records)
             except (PyMongoError, KafkaError, OSError, TimeoutError) as exc:
                 metrics.RETRIES.inc()
                 log.warning("transient error; retrying the batch", extra={"error": repr(exc)[:300], "delay_s": delay})

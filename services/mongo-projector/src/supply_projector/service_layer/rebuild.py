@@ -58,7 +58,7 @@ async def _drain(
     total: int,
     done: int,
 ) -> int:
-    projector = projection.projector(None, track_progress=False)
+    projector = projection.projector(None)
     remaining = {tp for tp, end in ends.items() if await consumer.position(tp) < end}
     while remaining:
         batches = await consumer.getmany(*remaining, timeout_ms=500, max_records=projection.settings.batch_max_records)

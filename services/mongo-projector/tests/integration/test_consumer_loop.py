@@ -1,0 +1,45 @@
+"""The consumer loop takes records while a batch is written, so the next batch is everything that came."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+
+import pytest
+
+from supply_projector.bootstrap import Projection
+from supply_projector.domain.changes import Op
+from supply_projector.service_layer.ports import Executed
+
+from .conftest import consuming, produce, versions_of, wait_for
+from .events import history
+
+pytestmark = pytest.mark.integration
+
+
+async def test_records_arriving_during_a_write_all_go_into_the_next_batch(projection: Projection) -> None:
+    """Two waves arrive while the first batch is being written. The client holds the first wave in
+    its buffer and fetches nothing more until that is taken; a loop that took records only between
+    writes would need two more batches. Taking them as they come needs one."""
+    settings = projection.settings
+    events, final = history(30, 0)
+    first, wave_a, wave_b = events[:10], events[10:20], events[20:]
+    loop = asyncio.get_running_loop()
+    written: list[int] = []
+    execute = projection.store.execute
+
+    def slow_first_write(ops: Sequence[Op]) -> Executed:
+        written.append(len(ops))
+        if len(written) == 1:
+            for wave in (wave_a, wave_b):
+                asyncio.run_coroutine_threadsafe(produce(settings, wave), loop).result()
+                time.sleep(1.0)  # ample time for a fetch to bring the wave in
+        return execute(ops)
+
+    projection.store.execute = slow_first_write  # type: ignore[method-assign]
+    await produce(settings, first)
+    async with consuming(projection):
+        await wait_for(lambda: versions_of(projection) == final, what="all 30 sales")
+    assert sum(written) == 30
+    assert len(written) == 2, written
