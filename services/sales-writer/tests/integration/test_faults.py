@@ -7,11 +7,12 @@ import dataclasses
 import itertools
 import time
 from collections import Counter, defaultdict
+from datetime import UTC, datetime
 
 import pytest
 from fastapi.testclient import TestClient
 
-from supply_common.contract import Actor, SaleBody
+from supply_common.contract import Actor, SaleBody, SaleEvent
 from supply_common.testing import SAMPLE_DATASET
 from supply_sales_writer.adapters import outbox
 from supply_sales_writer.adapters.outbox import OutboxRow
@@ -286,3 +287,20 @@ def test_an_idle_relay_always_stops_when_cancelled(kit) -> None:
 
     stopped = asyncio.run(many())
     assert all(stopped), f"{stopped.count(False)} of {len(stopped)} cancellations were swallowed"
+
+
+def test_a_claimed_row_carries_its_commit_time_and_only_claimed_rows_are_marked(kit) -> None:
+    quiet = bootstrap(kit.settings.model_copy(update={"relay_enabled": False}))
+    with TestClient(build_app(system=quiet)) as client:
+        for _ in range(3):
+            assert client.post("/sales", json=kit.body(), headers=kit.worker).status_code == 201
+    with kit.system.engine.connect() as connection:
+        connection.begin()
+        claimed = outbox.claim(connection, 2)
+        assert len(claimed) == 2
+        for row in claimed:
+            occurred = SaleEvent.from_bytes(row.payload).occurred_at
+            assert row.created_us == round(occurred.timestamp() * 1_000_000)
+        outbox.mark_published(connection, [row.id for row in claimed], datetime.now(UTC))
+        connection.commit()
+    assert kit.unpublished() == 1

@@ -5,21 +5,24 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
-from sqlalchemy import Connection, delete, func, select, update
+from sqlalchemy import Connection, delete, func, select
 
 from supply_common.contract import SaleEvent
 from supply_sales_writer.adapters.repository import db_time, driver_insert, from_db_time
 from supply_sales_writer.adapters.schema import outbox
 
 
-@dataclass(frozen=True)
-class OutboxRow:
+class OutboxRow(NamedTuple):
+    """A claimed row as the relay needs it (a tuple: the relay builds thousands a second)."""
+
     id: int
     topic: str
     key: bytes
     payload: bytes
-    created_at: datetime
+    created_us: int
+    """Commit time in microseconds since the epoch (UTC); only for the publish-latency metric."""
 
 
 @dataclass(frozen=True)
@@ -55,20 +58,29 @@ class Outbox:
             )
 
 
+# The relay's two statements as driver SQL: each runs for thousands of rows a second, where building
+# Core constructs, a datetime and a dataclass per row cost more than MariaDB's side (measured on
+# 5,000 rows: 19-26 us a row as a Core select, 8-12 us as below). The commit time comes as an
+# integer, without a time zone (the column holds naive UTC).
+CLAIM = (
+    "SELECT id, topic, msg_key, payload, TIMESTAMPDIFF(MICROSECOND, '1970-01-01', created_at)"
+    " FROM outbox WHERE published_at IS NULL ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
+)
+
+
 def claim(connection: Connection, limit: int) -> list[OutboxRow]:
     """Lock the oldest unpublished rows no other relay holds, in id order."""
-    rows = connection.execute(
-        select(outbox.c.id, outbox.c.topic, outbox.c.msg_key, outbox.c.payload, outbox.c.created_at)
-        .where(outbox.c.published_at.is_(None))
-        .order_by(outbox.c.id)
-        .limit(limit)
-        .with_for_update(skip_locked=True)
-    )
-    return [OutboxRow(r.id, r.topic, bytes(r.msg_key), bytes(r.payload), from_db_time(r.created_at)) for r in rows]
+    return list(map(OutboxRow._make, connection.exec_driver_sql(CLAIM, {"limit": limit})))
 
 
 def mark_published(connection: Connection, ids: Sequence[int], at: datetime) -> None:
-    connection.execute(update(outbox).where(outbox.c.id.in_(ids)).values(published_at=db_time(at)))
+    if ids:
+        # The ids are integers read from this table: written into the statement, not bound one by one.
+        listed = ",".join(str(int(row_id)) for row_id in ids)
+        connection.exec_driver_sql(
+            f"UPDATE outbox SET published_at = %(at)s WHERE id IN ({listed})",  # noqa: S608 - integers only
+            {"at": db_time(at)},
+        )
 
 
 def purge(connection: Connection, published_before: datetime, limit: int = 10_000) -> int:

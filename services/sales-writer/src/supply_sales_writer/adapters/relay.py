@@ -207,8 +207,9 @@ class Relay:
         try:
             await asyncio.gather(*batch.acks)
             acked = datetime.now(UTC)
+            acked_us = acked.timestamp() * 1e6
             for row in batch.rows:
-                PUBLISH_LATENCY.observe(max(0.0, (acked - row.created_at).total_seconds()))
+                PUBLISH_LATENCY.observe(max(0.0, (acked_us - row.created_us) / 1e6))
             PUBLISHED.inc(len(batch.rows))
             if self.after_publish is not None:
                 await self.after_publish(batch.rows)
@@ -258,7 +259,10 @@ class _Batch:
         """Close the connection (rolling back the claim unless it was committed); acks that may still
         fail are observed so their errors are not reported as never retrieved."""
         for ack in self.acks:
-            ack.add_done_callback(_observe)
+            if ack.done():
+                _observe(ack)  # at once: a callback on a done future is one more loop handle per row
+            else:
+                ack.add_done_callback(_observe)
         if not self.connection.closed:
             await _in_thread(self.connection.close)
 
