@@ -120,7 +120,10 @@ class ConsumerLoop:
                 for tp in consumer.assignment():
                     high = consumer.highwater(tp)
                     if high is not None:
-                        metrics.CONSUMER_LAG.labels(str(tp.partition)).set(max(high - await consumer.position(tp), 0))
+                        # Records taken for the next batch are past the position but not applied yet.
+                        taken = self.prefetched.get(tp)
+                        applied = taken[0].offset if taken else await consumer.position(tp)
+                        metrics.CONSUMER_LAG.labels(str(tp.partition)).set(max(high - applied, 0))
         finally:
             async with self.lock:
                 await self.commit_pending()
