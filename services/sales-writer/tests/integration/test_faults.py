@@ -10,6 +10,7 @@ from collections import Counter, defaultdict
 from datetime import UTC, datetime
 
 import pytest
+from aiokafka.partitioner import murmur2
 from fastapi.testclient import TestClient
 
 from supply_common.contract import Actor, SaleBody, SaleEvent
@@ -194,7 +195,12 @@ def test_a_backlog_of_many_batches_drains_with_overlap_each_event_once_in_per_ke
 
     assert asyncio.run(drain())[-1] is False
     assert kit.unpublished() == 0
-    events = kit.envelopes(kit.consume(90))
+    records = kit.consume(90)
+    # Each sale's partition is the one every Kafka client's default partitioner picks for its key.
+    partitions = kit.settings.sales_topic_partitions
+    assert all(r.partition == (murmur2(r.key) & 0x7FFFFFFF) % partitions for r in records)
+    assert len({r.partition for r in records}) > 1
+    events = kit.envelopes(records)
     assert len(events) == 90
     by_key: dict[str, list[int]] = defaultdict(list)
     for event in events:
