@@ -127,6 +127,7 @@ class ConsumerLoop:
         finally:
             async with self.lock:
                 await self.commit_pending()
+                self.prefetched.clear()  # taken, not applied: read again from the committed offsets
             await progress.close()
             await consumer.stop()
             await dead_letters.stop()
