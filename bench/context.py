@@ -21,6 +21,7 @@ from bench.env import Stack
 from bench.model import Run
 from bench.profile import Profile
 from bench.services import RssSampler, ServiceProcess, executable, run_command
+from supply_common.kafka import delete_topics
 from supply_common.testing.stack import repo_root
 
 log = logging.getLogger("bench")
@@ -111,7 +112,7 @@ class Context:
         name = f"bench.{self.run_id}.{suffix}.{next(self._names)}"
         config = {"cleanup.policy": "compact"} if compact else {}
         asyncio.run(self._create_topic(name, partitions, config))
-        self.later(lambda: asyncio.run(self._delete_topic(name)))
+        self.later(lambda: asyncio.run(delete_topics(self.stack.kafka, name.__eq__, timeout_s=15)))
         return name
 
     async def _create_topic(self, name: str, partitions: int, config: dict[str, str]) -> None:
@@ -119,14 +120,6 @@ class Context:
         await admin.start()
         try:
             await admin.create_topics([NewTopic(name, partitions, replication_factor=1, topic_configs=config)])
-        finally:
-            await admin.close()
-
-    async def _delete_topic(self, name: str) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.stack.kafka, request_timeout_ms=15_000)
-        await admin.start()
-        try:
-            await admin.delete_topics([name])
         finally:
             await admin.close()
 

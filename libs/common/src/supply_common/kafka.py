@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from aiokafka import AIOKafkaProducer
@@ -67,6 +68,20 @@ async def ensure_topics(settings: KafkaSettings, timeout_s: float = 30.0) -> lis
     finally:
         await admin.close()
     return created
+
+
+async def delete_topics(bootstrap_servers: str, wanted: Callable[[str], bool], timeout_s: float = 30.0) -> list[str]:
+    """Delete the broker's topics for which `wanted(name)` holds (a hundred per request); returns them.
+    For tests and the bench, which make throwaway topics."""
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_s * 1000))
+    await admin.start()
+    try:
+        doomed = [topic for topic in await admin.list_topics() if wanted(topic)]
+        for start in range(0, len(doomed), 100):
+            await admin.delete_topics(doomed[start : start + 100], timeout_ms=int(timeout_s * 1000))
+        return doomed
+    finally:
+        await admin.close()
 
 
 def make_producer(settings: KafkaSettings, **overrides: object) -> AIOKafkaProducer:

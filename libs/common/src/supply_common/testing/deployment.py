@@ -34,7 +34,7 @@ from typing import Any
 
 import httpx
 
-from supply_common.kafka import ensure_topics
+from supply_common.kafka import delete_topics, ensure_topics
 from supply_common.settings import KafkaSettings
 from supply_common.testing.fixtures import random_name
 from supply_common.testing.stack import repo_root, stack_command
@@ -333,7 +333,7 @@ class Deployment:
             client.close()
         with contextlib.suppress(Exception):
             bootstrap, topics = self.base_env["KAFKA_BOOTSTRAP_SERVERS"], [self.names["topic"], self.names["dlq_topic"]]
-            _run_async(lambda: _delete_topics(bootstrap, topics))
+            _run_async(lambda: delete_topics(bootstrap, topics.__contains__, timeout_s=5))
 
     def logs(self) -> str:
         return "\n\n".join(f"== {name}\n{process.log_tail()}" for name, process in self.processes.items())
@@ -353,20 +353,6 @@ def stack(action: str, component: str) -> None:
     if component not in STACK_COMPONENTS or action not in ("stop", "start", "kill"):
         raise ValueError(f"stack {action} {component}")
     stack_command(action, component)
-
-
-async def _delete_topics(bootstrap: str, topics: list[str]) -> None:
-    from aiokafka.admin import AIOKafkaAdminClient
-
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=5000)
-    await admin.start()
-    try:
-        existing = set(await admin.list_topics())
-        doomed = [topic for topic in topics if topic in existing]
-        if doomed:
-            await admin.delete_topics(doomed)
-    finally:
-        await admin.close()
 
 
 @contextlib.contextmanager

@@ -120,24 +120,13 @@ def random_name(prefix: str) -> str:
 def delete_named_topics(servers: str, names: Collection[str]) -> None:
     """Delete the topics named from one of `names`: the name itself, or it followed by `.` or `_` and a
     suffix (`<name>.events`, `<name>_dlq`)."""
-    from aiokafka.admin import AIOKafkaAdminClient
+    from supply_common.kafka import delete_topics  # the plugin loads in every suite; Kafka only here
 
     def named_here(topic: str) -> bool:
         return any(topic == name or topic.startswith((name + ".", name + "_")) for name in names)
 
-    async def delete() -> int:
-        admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=30_000)
-        await admin.start()
-        try:
-            ours = [topic for topic in await admin.list_topics() if named_here(topic)]
-            for start in range(0, len(ours), 100):
-                await admin.delete_topics(ours[start : start + 100], timeout_ms=30_000)
-            return len(ours)
-        finally:
-            await admin.close()
-
     try:
-        asyncio.run(delete())
+        asyncio.run(delete_topics(servers, named_here))
     except Exception as exc:  # noqa: BLE001 - leftovers cost disk, not correctness
         warnings.warn(f"test topics could not be deleted: {exc!r}", stacklevel=1)
 
