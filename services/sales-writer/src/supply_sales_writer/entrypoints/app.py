@@ -33,6 +33,7 @@ from supply_sales_writer.domain.model import (
     etag,
     parse_if_match,
 )
+from supply_sales_writer.entrypoints.create_route import create_route_class
 
 SaleIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="The sale's ObjectId, 24 hex digits.")]
 IfMatch = Annotated[
@@ -163,22 +164,30 @@ def sales_routes(system: System) -> APIRouter:
     router = APIRouter()
     service = system.service
 
-    @router.post(
-        "/sales",
-        status_code=201,
-        response_model=SaleView,
-        responses={422: {"description": "Invalid sale, or Idempotency-Key reused with another body."}},
-    )
+    async def create_unkeyed(body: SaleBody, actor: Actor) -> Response:
+        with _as_problems():
+            created = await system.creates.submit((body, actor))
+        return _sale_response(created.view, 201, location=True)
+
     async def create_sale(
         body: SaleBody, identity: Annotated[Identity, Depends(writer)], idempotency_key: IdempotencyKey = None
     ) -> Response:
         """Create a sale (technical workers). Its version is 1 and its id a new ObjectId."""
+        if idempotency_key is None:
+            return await create_unkeyed(body, _actor(identity))
         with _as_problems():
-            if idempotency_key is None:
-                created = await system.creates.submit((body, _actor(identity)))
-            else:
-                created = await run_in_threadpool(service.create, body, _actor(identity), idempotency_key)
+            created = await run_in_threadpool(service.create, body, _actor(identity), idempotency_key)
         return _sale_response(created.view, 201, location=True)
+
+    router.add_api_route(
+        "/sales",
+        create_sale,
+        methods=["POST"],
+        status_code=201,
+        response_model=SaleView,
+        responses={422: {"description": "Invalid sale, or Idempotency-Key reused with another body."}},
+        route_class_override=create_route_class(writer, create_unkeyed),
+    )
 
     @router.get("/sales/{sale_id}", response_model=SaleView, responses={404: {"description": "No such sale."}})
     def get_sale(sale_id: SaleIdPath, identity: Annotated[Identity, Depends(reader)]) -> Response:
