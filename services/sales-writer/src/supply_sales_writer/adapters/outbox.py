@@ -10,7 +10,8 @@ from typing import NamedTuple
 from sqlalchemy import Connection, delete, func, select
 
 from supply_common.contract import SaleEvent
-from supply_sales_writer.adapters.repository import db_time, driver_insert, from_db_time
+from supply_sales_writer.adapters.bulk import BulkInsert
+from supply_sales_writer.adapters.repository import db_time, from_db_time
 from supply_sales_writer.adapters.schema import outbox
 
 
@@ -32,7 +33,7 @@ class OutboxStats:
     last_published_at: datetime | None
 
 
-INSERT_EVENT = driver_insert(outbox, "topic", "msg_key", "payload", "created_at")
+INSERT_EVENT = BulkInsert(outbox, "topic", "msg_key", "payload", "created_at")
 
 
 class Outbox:
@@ -44,17 +45,9 @@ class Outbox:
     def add(self, events: Sequence[SaleEvent]) -> None:
         if events:
             self.written += len(events)
-            self.connection.exec_driver_sql(
-                INSERT_EVENT,
-                [
-                    {
-                        "topic": self.topic,
-                        "msg_key": event.key,
-                        "payload": event.to_bytes(),
-                        "created_at": db_time(event.occurred_at),
-                    }
-                    for event in events
-                ],
+            INSERT_EVENT(
+                self.connection,
+                [(self.topic, event.key, event.to_bytes(), db_time(event.occurred_at)) for event in events],
             )
 
 

@@ -8,10 +8,10 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
-from sqlalchemy.dialects.mysql import pymysql
+from sqlalchemy import Connection, delete, func, insert, select, update
 
 from supply_common.contract import Sale, sale_hash
+from supply_sales_writer.adapters.bulk import BulkInsert
 from supply_sales_writer.adapters.schema import deleted_sales, sale_item_tags, sale_items, sales
 from supply_sales_writer.domain.model import Stored
 
@@ -26,22 +26,10 @@ def from_db_time(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC)
 
 
-def driver_insert(table: Table, *columns: str) -> str:
-    """`INSERT INTO t (a, b) VALUES (%(a)s, %(b)s)` for the given columns (all of the table's by
-    default), compiled once from the table definition.
-
-    The create path runs these through `exec_driver_sql`: the same transaction, error wrapping and
-    disconnect handling as any statement, without compiling and binding a Core construct per call
-    (a third of a create's CPU time before). The values must be what PyMySQL escapes as the column
-    expects: str, int, bool, Decimal, bytes, naive UTC datetimes."""
-    names = columns or tuple(column.name for column in table.columns)
-    statement = insert(table).values({name: bindparam(name) for name in names})
-    return str(statement.compile(dialect=pymysql.dialect(paramstyle="pyformat")))
-
-
-INSERT_SALE = driver_insert(sales)
-INSERT_ITEM = driver_insert(sale_items)
-INSERT_TAG = driver_insert(sale_item_tags)
+INSERT_SALE = BulkInsert(sales)
+INSERT_ITEM = BulkInsert(sale_items)
+INSERT_TAG = BulkInsert(sale_item_tags)
+SALE_COLUMNS = INSERT_SALE.columns
 
 
 @dataclass(frozen=True)
@@ -50,21 +38,24 @@ class VersionedSale:
     version: int
 
 
-def _sale_row(sale: Sale, version: int, now: datetime) -> dict[str, Any]:
-    return {
-        "id": sale.id,
-        "version": version,
-        "sale_date": db_time(sale.saleDate),
-        "store_location": sale.storeLocation,
-        "purchase_method": sale.purchaseMethod,
-        "coupon_used": sale.couponUsed,
-        "customer_gender": sale.customer.gender,
-        "customer_age": sale.customer.age,
-        "customer_email": sale.customer.email,
-        "customer_satisfaction": sale.customer.satisfaction,
-        "content_hash": sale_hash(sale),
-        "updated_at": now,
-    }
+def _sale_row(sale: Sale, version: int, now: datetime) -> tuple[Any, ...]:
+    """The `sales` row in `SALE_COLUMNS` order (created and updated at `now`)."""
+    customer = sale.customer
+    return (
+        sale.id,
+        version,
+        db_time(sale.saleDate),
+        sale.storeLocation,
+        sale.purchaseMethod,
+        sale.couponUsed,
+        customer.gender,
+        customer.age,
+        customer.email,
+        customer.satisfaction,
+        sale_hash(sale),
+        now,
+        now,
+    )
 
 
 class SaleRepository:
@@ -108,9 +99,7 @@ class SaleRepository:
         if not entries:
             return
         now = db_time(now)
-        self.connection.exec_driver_sql(
-            INSERT_SALE, [_sale_row(sale, v, now) | {"created_at": now} for sale, v in entries]
-        )
+        INSERT_SALE(self.connection, [_sale_row(sale, v, now) for sale, v in entries])
         self._insert_lines([sale for sale, _ in entries])
         if not fresh_ids:
             self.connection.execute(
@@ -126,7 +115,8 @@ class SaleRepository:
         self.connection.execute(delete(sale_item_tags).where(sale_item_tags.c.sale_id.in_(ids)))
         self.connection.execute(delete(sale_items).where(sale_items.c.sale_id.in_(ids)))
         for sale, version in entries:
-            row = _sale_row(sale, version, now)
+            row = dict(zip(SALE_COLUMNS, _sale_row(sale, version, now), strict=True))
+            del row["created_at"]
             self.connection.execute(update(sales).where(sales.c.id == row.pop("id")).values(**row))
         self._insert_lines([sale for sale, _ in entries])
 
@@ -140,27 +130,17 @@ class SaleRepository:
         )
 
     def _insert_lines(self, batch: Iterable[Sale]) -> None:
-        items: list[dict[str, Any]] = []
-        tags: list[dict[str, Any]] = []
+        items: list[tuple[Any, ...]] = []
+        tags: list[tuple[Any, ...]] = []
         for sale in batch:
+            sale_id = sale.id
             for position, item in enumerate(sale.items):
-                items.append(
-                    {
-                        "sale_id": sale.id,
-                        "position": position,
-                        "name": item.name,
-                        "price": item.price,
-                        "quantity": item.quantity,
-                    }
-                )
-                tags.extend(
-                    {"sale_id": sale.id, "item_position": position, "position": index, "tag": tag}
-                    for index, tag in enumerate(item.tags)
-                )
+                items.append((sale_id, position, item.name, item.price, item.quantity))
+                tags.extend((sale_id, position, index, tag) for index, tag in enumerate(item.tags))
         if items:
-            self.connection.exec_driver_sql(INSERT_ITEM, items)
+            INSERT_ITEM(self.connection, items)
         if tags:
-            self.connection.exec_driver_sql(INSERT_TAG, tags)
+            INSERT_TAG(self.connection, tags)
 
     def get(self, sale_id: str) -> VersionedSale | None:
         found = self.load(select(sales).where(sales.c.id == sale_id))
