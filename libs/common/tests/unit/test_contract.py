@@ -6,23 +6,29 @@ import json
 from datetime import UTC, datetime
 from decimal import Decimal
 
+import orjson
 import pytest
 from bson import Decimal128, ObjectId
 from bson.json_util import JSONOptions, loads
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from supply_common.contract import (
     METADATA_FIELD,
+    Actor,
     EventSale,
     SaleBody,
     SaleEvent,
     canonical,
+    encode_change,
     from_document,
     from_extended_json,
     rfc3339,
     sale_hash,
     to_document,
 )
+from supply_common.contract.codec import canonical_bytes
 from supply_common.testing import SAMPLE_DATASET
 
 
@@ -137,6 +143,46 @@ def test_envelope_round_trips_and_enforces_data_rules() -> None:
         SaleEvent.from_bytes(json.dumps(raw | {"data": None}).encode())
     with pytest.raises(ValueError):
         SaleEvent.from_bytes(b"\xff not json")
+
+
+@settings(max_examples=500, deadline=None)
+@given(text=st.text(st.characters(codec="utf-8")), number=st.integers(-(2**53), 2**53))
+@example(text='\x00\x1f\x7f\u2028\u2029\ufeff"\\/', number=0)
+def test_the_hashed_bytes_are_those_of_the_standard_library_encoder(text: str, number: int) -> None:
+    # Stored content hashes were computed with json.dumps; the faster encoder must give the same bytes.
+    sale = from_extended_json(sample_lines()[0])
+    item = sale.items[0].model_copy(update={"name": text or "x", "tags": [text]})
+    changed = sale.model_copy(update={"items": [item], "storeLocation": text, "customer": sale.customer})
+    data = canonical(changed) | {"n": number}
+    standard = json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    assert orjson.dumps(data, option=orjson.OPT_SORT_KEYS) == standard
+    assert (
+        canonical_bytes(changed)
+        == json.dumps(canonical(changed), ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    )
+
+
+@pytest.mark.parametrize("kind", ["sale.created", "sale.updated", "sale.deleted"])
+def test_an_encoded_change_is_the_contracts_own_bytes(kind: str) -> None:
+    sale = from_extended_json(sample_lines()[0])
+    data = canonical(sale) if kind != "sale.deleted" else None
+    actor = Actor(user_id="worker-1", role="technical_worker")
+    moment = datetime.fromisoformat("2024-05-01T10:00:00.123456+02:00")
+    raw = encode_change(kind, sale.id, 3, moment, data, actor, repair=kind == "sale.updated")  # type: ignore[arg-type]
+    event = SaleEvent.from_bytes(raw)
+    assert event.to_bytes() == raw
+    expected = SaleEvent.for_change(
+        event_type=kind,  # type: ignore[arg-type]
+        sale_id=sale.id,
+        version=3,
+        occurred_at=moment,
+        sale=sale if data is not None else None,
+        actor=actor,
+        repair=kind == "sale.updated",
+        event_id=event.event_id,
+    )
+    assert event == expected
+    assert raw == expected.to_bytes()
 
 
 def test_rfc3339_is_utc_to_the_millisecond_with_four_digit_years() -> None:

@@ -10,7 +10,7 @@ from supply_common.contract.codec import (
     sale_hash,
     to_document,
 )
-from supply_common.contract.envelope import SCHEMA_VERSION, Actor, EventType, SaleEvent
+from supply_common.contract.envelope import SCHEMA_VERSION, Actor, EventType, SaleEvent, encode_change
 from supply_common.contract.sale import (
     ITEM_CATALOGUE,
     PURCHASE_METHODS,
@@ -41,6 +41,7 @@ __all__ = [
     "SaleEvent",
     "canonical",
     "decimal_text",
+    "encode_change",
     "from_document",
     "from_extended_json",
     "rfc3339",

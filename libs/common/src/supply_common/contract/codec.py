@@ -12,12 +12,12 @@ Both sides of the replication (the sales-writer's digest and the projector's cop
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
 
+import orjson
 from bson import Decimal128, ObjectId
 from bson.int64 import Int64
 from bson.json_util import JSONMode, JSONOptions
@@ -69,7 +69,12 @@ def canonical(sale: Sale) -> dict[str, Any]:
 
 
 def canonical_bytes(sale: Sale) -> bytes:
-    return json.dumps(canonical(sale), ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
+    """Canonical JSON with sorted keys, compact, UTF-8 (non-ASCII text as is): the bytes that are hashed.
+
+    orjson writes exactly what `json.dumps(..., ensure_ascii=False, separators=(",", ":"),
+    sort_keys=True)` writes for these values (strings, integers, booleans, null; checked on random
+    text in the contract tests), ten times faster."""
+    return orjson.dumps(canonical(sale), option=orjson.OPT_SORT_KEYS)
 
 
 def sale_hash(sale: Sale) -> str:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Final, Literal
 
+import orjson
 from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from supply_common.contract.codec import canonical, rfc3339
@@ -22,6 +22,9 @@ class Actor(BaseModel):
     model_config = ConfigDict(extra="ignore", frozen=True)
     user_id: str | None = None
     role: str | None = None
+
+
+NOBODY: Final = Actor()
 
 
 class SaleEvent(BaseModel):
@@ -63,20 +66,20 @@ class SaleEvent(BaseModel):
         return self.sale_id.encode()
 
     def to_json(self) -> dict[str, Any]:
-        return {
-            "event_id": str(self.event_id),
-            "event_type": self.event_type,
-            "schema_version": self.schema_version,
-            "sale_id": self.sale_id,
-            "version": self.version,
-            "occurred_at": rfc3339(self.occurred_at),
-            "actor": {"user_id": self.actor.user_id, "role": self.actor.role},
-            "data": canonical(self.data) if self.data is not None else None,
-            "repair": self.repair,
-        }
+        return envelope(
+            event_id=self.event_id,
+            event_type=self.event_type,
+            sale_id=self.sale_id,
+            version=self.version,
+            occurred_at=self.occurred_at,
+            actor=self.actor,
+            data=canonical(self.data) if self.data is not None else None,
+            repair=self.repair,
+            schema_version=self.schema_version,
+        )
 
     def to_bytes(self) -> bytes:
-        return json.dumps(self.to_json(), ensure_ascii=False, separators=(",", ":")).encode()
+        return orjson.dumps(self.to_json())
 
     @classmethod
     def from_bytes(cls, raw: bytes | None) -> SaleEvent:
@@ -109,3 +112,56 @@ class SaleEvent(BaseModel):
             data=data,
             repair=repair,
         )
+
+
+def envelope(
+    *,
+    event_id: uuid.UUID,
+    event_type: EventType,
+    sale_id: str,
+    version: int,
+    occurred_at: datetime,
+    actor: Actor,
+    data: dict[str, Any] | None,
+    repair: bool = False,
+    schema_version: int = SCHEMA_VERSION,
+) -> dict[str, Any]:
+    """The envelope as JSON-ready data, fields in contract order; `data` is the canonical sale."""
+    return {
+        "event_id": str(event_id),
+        "event_type": event_type,
+        "schema_version": schema_version,
+        "sale_id": sale_id,
+        "version": version,
+        "occurred_at": rfc3339(occurred_at),
+        "actor": {"user_id": actor.user_id, "role": actor.role},
+        "data": data,
+        "repair": repair,
+    }
+
+
+def encode_change(
+    event_type: EventType,
+    sale_id: str,
+    version: int,
+    occurred_at: datetime,
+    data: dict[str, Any] | None,
+    actor: Actor | None = None,
+    *,
+    repair: bool = False,
+) -> bytes:
+    """A new event's record value, byte for byte what `SaleEvent.for_change(...).to_bytes()` gives,
+    from the canonical sale (`None` for a delete) without building and validating the model: the
+    producer's side of the contract, for a writer whose data passed validation already."""
+    return orjson.dumps(
+        envelope(
+            event_id=uuid.uuid4(),
+            event_type=event_type,
+            sale_id=sale_id,
+            version=version,
+            occurred_at=occurred_at,
+            actor=actor or NOBODY,
+            data=data,
+            repair=repair,
+        )
+    )

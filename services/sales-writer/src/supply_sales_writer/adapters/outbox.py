@@ -9,10 +9,10 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, delete, func, select
 
-from supply_common.contract import SaleEvent
 from supply_sales_writer.adapters.bulk import BulkInsert
 from supply_sales_writer.adapters.repository import db_time, from_db_time
 from supply_sales_writer.adapters.schema import outbox
+from supply_sales_writer.domain.events import EncodedEvent
 
 
 class OutboxRow(NamedTuple):
@@ -42,12 +42,12 @@ class Outbox:
         self.topic = topic
         self.written = 0
 
-    def add(self, events: Sequence[SaleEvent]) -> None:
+    def add(self, events: Sequence[EncodedEvent]) -> None:
         if events:
             self.written += len(events)
             INSERT_EVENT(
                 self.connection,
-                [(self.topic, event.key, event.to_bytes(), db_time(event.occurred_at)) for event in events],
+                [(self.topic, event.key, event.value, db_time(event.occurred_at)) for event in events],
             )
 
 

@@ -1,10 +1,20 @@
-"""The envelope of each change, built from the shared contract."""
+"""The envelope of each change, encoded by the shared contract as the outbox stores it."""
 
 from __future__ import annotations
 
 from datetime import datetime
+from typing import NamedTuple
 
-from supply_common.contract import Actor, EventType, Sale, SaleEvent
+from supply_common.contract import Actor, EventType, Sale, canonical, encode_change
+
+
+class EncodedEvent(NamedTuple):
+    """One change as the outbox stores it: the record's key (the sale id), its value (the envelope's
+    JSON) and the commit time."""
+
+    key: bytes
+    value: bytes
+    occurred_at: datetime
 
 
 def change_event(
@@ -16,13 +26,10 @@ def change_event(
     actor: Actor | None = None,
     *,
     repair: bool = False,
-) -> SaleEvent:
-    return SaleEvent.for_change(
-        event_type=event_type,
-        sale_id=sale_id,
-        version=version,
-        occurred_at=occurred_at,
-        sale=sale if event_type != "sale.deleted" else None,
-        actor=actor,
-        repair=repair,
-    )
+) -> EncodedEvent:
+    """The event is encoded straight from the validated sale: its bytes are those of
+    `SaleEvent.for_change(...).to_bytes()`, without building the model (a third of a create's
+    domain work before)."""
+    data = canonical(sale) if sale is not None and event_type != "sale.deleted" else None
+    value = encode_change(event_type, sale_id, version, occurred_at, data, actor, repair=repair)
+    return EncodedEvent(sale_id.encode(), value, occurred_at)
