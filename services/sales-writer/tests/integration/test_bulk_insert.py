@@ -1,5 +1,6 @@
 """Rows written by `BulkInsert` read back exactly, whatever they hold and however many statements
-they take."""
+they take; `PendingWrites` keeps a transaction's order and atomicity while sending its INSERTs
+together."""
 
 from __future__ import annotations
 
@@ -7,11 +8,12 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Boolean, Column, Integer, LargeBinary, MetaData, Numeric, String, Table, select
+from sqlalchemy import Boolean, Column, Connection, Integer, LargeBinary, MetaData, Numeric, String, Table, func, select
 from sqlalchemy.dialects import mysql
+from sqlalchemy.exc import IntegrityError
 
 from supply_sales_writer.adapters import bulk
-from supply_sales_writer.adapters.bulk import BulkInsert
+from supply_sales_writer.adapters.bulk import BulkInsert, PendingWrites
 from supply_sales_writer.bootstrap import System
 
 pytestmark = pytest.mark.integration
@@ -47,6 +49,12 @@ def table(system: System) -> Table:
     return probe
 
 
+def _insert(connection: Connection, rows: list[tuple[object, ...]], *columns: str) -> None:
+    writes = PendingWrites(connection)
+    writes.add(BulkInsert(probe, *columns).render(connection, rows))
+    writes.flush()
+
+
 def _stored(system: System) -> list[tuple[object, ...]]:
     with system.engine.connect() as connection:
         return [tuple(row) for row in connection.execute(select(probe).order_by(probe.c.n))]
@@ -60,7 +68,7 @@ def test_awkward_values_read_back_exactly(system: System, table: Table) -> None:
         (101, "", b"", Decimal("0"), datetime(1970, 1, 1), False),
     ]
     with system.engine.begin() as connection:
-        BulkInsert(table)(connection, rows)
+        _insert(connection, rows)
     assert _stored(system) == rows
 
 
@@ -68,7 +76,7 @@ def test_values_that_compare_equal_keep_their_own_text(system: System, table: Ta
     # 1.5 == 1.50 == Decimal("1.500"), True == 1: each is still rendered as itself.
     rows = [(1, Decimal("1.5"), True), (2, Decimal("1.50"), 1), (3, Decimal("1.500"), True)]
     with system.engine.begin() as connection:
-        BulkInsert(table, "n", "text", "flag")(connection, rows)
+        _insert(connection, rows, "n", "text", "flag")
     assert [(n, text, flag) for n, text, _, _, _, flag in _stored(system)] == [
         (1, "1.5", True),
         (2, "1.50", True),
@@ -80,17 +88,62 @@ def test_rows_beyond_one_statement_go_out_in_several(
     system: System, table: Table, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(bulk, "MAX_STATEMENT_BYTES", 400)
-    statements: list[int] = []
-    run = BulkInsert._run
-
-    def counting(self: BulkInsert, connection, rendered: list[str]) -> None:
-        statements.append(len(rendered))
-        run(self, connection, rendered)
-
-    monkeypatch.setattr(BulkInsert, "_run", counting)
+    monkeypatch.setattr(bulk, "MAX_PENDING_BYTES", 2000)
+    sent: list[str] = []
     rows = [(n, f"row {n} it's 100%", None, Decimal(n), None, None) for n in range(200)]
     with system.engine.begin() as connection:
-        BulkInsert(table)(connection, rows)
-    assert _stored(system) == [(n, text, None, Decimal(f"{n}.00"), None, None) for n, text, *_ in rows]
+        statements = BulkInsert(table).render(connection, rows)
+        writes = PendingWrites(connection)
+        monkeypatch.setattr(connection, "exec_driver_sql", _recording(connection.exec_driver_sql, sent))
+        writes.add(statements)
+        writes.flush()
     assert len(statements) > 10
-    assert sum(statements) == 200
+    assert all(len(statement) <= 400 for statement in statements)
+    assert 1 < len(sent) < len(statements)  # several compound statements, each under the pending limit
+    assert all(len(text) <= 2000 + 40 for text in sent)
+    assert _stored(system) == [(n, text, None, Decimal(f"{n}.00"), None, None) for n, text, *_ in rows]
+
+
+def _recording(execute, sent: list[str]):
+    def recording(statement: str, *args: object, **kwargs: object) -> object:
+        sent.append(statement)
+        return execute(statement, *args, **kwargs)
+
+    return recording
+
+
+def test_a_statement_after_pending_writes_sees_them(system: System, table: Table) -> None:
+    with system.engine.begin() as connection:
+        writes = PendingWrites(connection)
+        writes.add(BulkInsert(table, "n", "text").render(connection, [(1, "a"), (2, "b")]))
+        writes.add(BulkInsert(table, "n", "text").render(connection, [(3, "c")]))
+        assert connection.execute(select(func.count()).select_from(probe)).scalar_one() == 3
+        writes.add(BulkInsert(table, "n", "text").render(connection, [(4, "d")]))
+        connection.execute(probe.delete().where(probe.c.n == 4))
+        writes.flush()
+    assert [row[0] for row in _stored(system)] == [1, 2, 3]
+
+
+def test_a_failing_insert_fails_the_flush_and_the_rollback_takes_all_of_it(system: System, table: Table) -> None:
+    _insert_committed = [(1, "first")]
+    with system.engine.begin() as connection:
+        _insert(connection, _insert_committed, "n", "text")
+    with system.engine.connect() as connection:
+        connection.begin()
+        writes = PendingWrites(connection)
+        writes.add(BulkInsert(table, "n", "text").render(connection, [(2, "fine")]))
+        writes.add(BulkInsert(table, "n", "text").render(connection, [(1, "duplicate")]))
+        with pytest.raises(IntegrityError):
+            writes.flush()
+        connection.rollback()
+    assert [(row[0], row[1]) for row in _stored(system)] == [(1, "first")]
+
+
+def test_discarded_writes_are_never_sent(system: System, table: Table) -> None:
+    with system.engine.begin() as connection:
+        writes = PendingWrites(connection)
+        writes.add(BulkInsert(table, "n", "text").render(connection, [(1, "gone")]))
+        writes.discard()
+        connection.execute(select(1))
+        writes.flush()
+    assert _stored(system) == []

@@ -9,7 +9,7 @@ from typing import NamedTuple
 
 from sqlalchemy import Connection, delete, func, select
 
-from supply_sales_writer.adapters.bulk import BulkInsert
+from supply_sales_writer.adapters.bulk import BulkInsert, PendingWrites
 from supply_sales_writer.adapters.repository import db_time, from_db_time
 from supply_sales_writer.adapters.schema import outbox
 from supply_sales_writer.domain.events import EncodedEvent
@@ -37,18 +37,17 @@ INSERT_EVENT = BulkInsert(outbox, "topic", "msg_key", "payload", "created_at")
 
 
 class Outbox:
-    def __init__(self, connection: Connection, topic: str) -> None:
+    def __init__(self, connection: Connection, topic: str, writes: PendingWrites) -> None:
         self.connection = connection
         self.topic = topic
+        self.writes = writes
         self.written = 0
 
     def add(self, events: Sequence[EncodedEvent]) -> None:
         if events:
             self.written += len(events)
-            INSERT_EVENT(
-                self.connection,
-                [(self.topic, event.key, event.value, db_time(event.occurred_at)) for event in events],
-            )
+            rows = [(self.topic, event.key, event.value, db_time(event.occurred_at)) for event in events]
+            self.writes.add(INSERT_EVENT.render(self.connection, rows))
 
 
 # The relay's two statements as driver SQL: each runs for thousands of rows a second, where building

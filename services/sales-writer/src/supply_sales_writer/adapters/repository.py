@@ -11,7 +11,7 @@ from typing import Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from supply_common.contract import Sale, sale_hash
-from supply_sales_writer.adapters.bulk import BulkInsert
+from supply_sales_writer.adapters.bulk import BulkInsert, PendingWrites
 from supply_sales_writer.adapters.schema import deleted_sales, sale_item_tags, sale_items, sales
 from supply_sales_writer.domain.model import Stored
 
@@ -59,8 +59,12 @@ def _sale_row(sale: Sale, version: int, now: datetime) -> tuple[Any, ...]:
 
 
 class SaleRepository:
-    def __init__(self, connection: Connection) -> None:
+    """Reads and changes go out at once; the INSERTs of new rows wait in `writes` for the commit
+    (or for the next statement on the connection)."""
+
+    def __init__(self, connection: Connection, writes: PendingWrites) -> None:
         self.connection = connection
+        self.writes = writes
 
     def current_version(self, sale_id: str, *, lock: bool = False) -> int | None:
         query = select(sales.c.version).where(sales.c.id == sale_id)
@@ -99,7 +103,7 @@ class SaleRepository:
         if not entries:
             return
         now = db_time(now)
-        INSERT_SALE(self.connection, [_sale_row(sale, v, now) for sale, v in entries])
+        self.writes.add(INSERT_SALE.render(self.connection, [_sale_row(sale, v, now) for sale, v in entries]))
         self._insert_lines([sale for sale, _ in entries])
         if not fresh_ids:
             self.connection.execute(
@@ -137,10 +141,8 @@ class SaleRepository:
             for position, item in enumerate(sale.items):
                 items.append((sale_id, position, item.name, item.price, item.quantity))
                 tags.extend((sale_id, position, index, tag) for index, tag in enumerate(item.tags))
-        if items:
-            INSERT_ITEM(self.connection, items)
-        if tags:
-            INSERT_TAG(self.connection, tags)
+        self.writes.add(INSERT_ITEM.render(self.connection, items))
+        self.writes.add(INSERT_TAG.render(self.connection, tags))
 
     def get(self, sale_id: str) -> VersionedSale | None:
         found = self.load(select(sales).where(sales.c.id == sale_id))

@@ -7,6 +7,7 @@ from types import TracebackType
 
 from sqlalchemy import Connection, Engine
 
+from supply_sales_writer.adapters.bulk import PendingWrites
 from supply_sales_writer.adapters.idempotency import IdempotencyStore
 from supply_sales_writer.adapters.outbox import Outbox
 from supply_sales_writer.adapters.repository import SaleRepository
@@ -17,6 +18,7 @@ class UnitOfWork:
     commit that wrote outbox rows (it wakes the relay)."""
 
     connection: Connection
+    writes: PendingWrites
     sales: SaleRepository
     outbox: Outbox
     idempotency: IdempotencyStore
@@ -29,8 +31,9 @@ class UnitOfWork:
     def __enter__(self) -> UnitOfWork:
         self.connection = self.engine.connect()
         self.connection.begin()
-        self.sales = SaleRepository(self.connection)
-        self.outbox = Outbox(self.connection, self.topic)
+        self.writes = PendingWrites(self.connection)
+        self.sales = SaleRepository(self.connection, self.writes)
+        self.outbox = Outbox(self.connection, self.topic, self.writes)
         self.idempotency = IdempotencyStore(self.connection)
         return self
 
@@ -38,6 +41,7 @@ class UnitOfWork:
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
         try:
+            self.writes.discard()
             if self.connection.in_transaction():
                 self.connection.rollback()
         finally:
@@ -45,11 +49,13 @@ class UnitOfWork:
 
     def commit(self) -> None:
         wrote = self.outbox.written
+        self.writes.flush()
         self.connection.commit()
         if wrote and self.on_commit is not None:
             self.on_commit()
 
     def rollback(self) -> None:
+        self.writes.discard()
         self.connection.rollback()
         self.connection.begin()
         self.outbox.written = 0
