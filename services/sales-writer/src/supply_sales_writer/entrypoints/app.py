@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
 
+import orjson
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 
@@ -119,11 +120,11 @@ def _actor(identity: Identity) -> Actor:
     return Actor(user_id=identity.user_id, role=identity.role)
 
 
-def _sale_response(view: dict[str, Any], status: int = 200, location: bool = False) -> JSONResponse:
+def _sale_response(view: dict[str, Any], status: int = 200, location: bool = False) -> Response:
     headers = {"ETag": etag(view["version"])}
     if location:
         headers["Location"] = f"/sales/{view['id']}"
-    return JSONResponse(view, status_code=status, headers=headers)
+    return Response(orjson.dumps(view), status_code=status, headers=headers, media_type="application/json")
 
 
 @contextlib.contextmanager
