@@ -18,9 +18,9 @@ from bench.context import Context
 from bench.schema import sales_database
 from bench.services import PORTS, ServiceProcess, require
 
-WRITER_WORKERS = int(os.environ.get("BENCH_WRITER_WORKERS", min(os.cpu_count() or 1, 4)))
-"""Server processes of the sales-writer: one per core as `make run` starts it (deploy/local/run);
-BENCH_WRITER_WORKERS=1 measures a single process."""
+WRITER_WORKERS = int(os.environ.get("BENCH_WRITER_WORKERS", max(1, min((os.cpu_count() or 1) - 1, 4))))
+"""Server processes of the sales-writer as `make run` starts them (deploy/local/run): one per core
+less one, up to 4; BENCH_WRITER_WORKERS=N measures N."""
 
 
 @dataclass

@@ -26,9 +26,25 @@ def from_db_time(moment: datetime) -> datetime:
     return moment.replace(tzinfo=UTC)
 
 
-INSERT_SALE = BulkInsert(sales)
-INSERT_ITEM = BulkInsert(sale_items)
-INSERT_TAG = BulkInsert(sale_item_tags)
+# Rows are tuples in the order named here (`_sale_row`, `_insert_lines`).
+INSERT_SALE = BulkInsert(
+    sales,
+    "id",
+    "version",
+    "sale_date",
+    "store_location",
+    "purchase_method",
+    "coupon_used",
+    "customer_gender",
+    "customer_age",
+    "customer_email",
+    "customer_satisfaction",
+    "content_hash",
+    "created_at",
+    "updated_at",
+)
+INSERT_ITEM = BulkInsert(sale_items, "sale_id", "position", "name", "price", "quantity")
+INSERT_TAG = BulkInsert(sale_item_tags, "sale_id", "item_position", "position", "tag")
 SALE_COLUMNS = INSERT_SALE.columns
 
 
