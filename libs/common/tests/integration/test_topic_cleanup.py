@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import secrets
+import time
+from collections.abc import Callable
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -24,15 +26,27 @@ async def _topics(servers: str, create: list[str] | None = None) -> set[str]:
         await admin.close()
 
 
+def _listed_once(servers: str, done: Callable[[set[str]], bool], timeout_s: float = 15.0) -> set[str]:
+    """The broker's topic list as soon as `done` holds for it (a created or deleted topic reaches the
+    metadata a moment after the request returns), or the last list after `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    while True:
+        names = asyncio.run(_topics(servers))
+        if done(names) or time.monotonic() > deadline:
+            return names
+        time.sleep(0.2)
+
+
 def test_topics_named_from_a_name_are_deleted_and_others_kept(kafka_bootstrap: str) -> None:
     base = random_name("cleanup")
     ours = [base, f"{base}.events", f"{base}.events.dlq", f"{base}_dlq"]
     foreign = [f"cleanup_{secrets.token_hex(4)}", f"{base}x", f"x{base}"]  # close, but not named from it
-    assert set(ours + foreign) <= asyncio.run(_topics(kafka_bootstrap, create=ours + foreign))
+    asyncio.run(_topics(kafka_bootstrap, create=ours + foreign))
+    assert set(ours + foreign) <= _listed_once(kafka_bootstrap, lambda names: set(ours + foreign) <= names)
 
     delete_named_topics(kafka_bootstrap, {base})
 
-    remaining = asyncio.run(_topics(kafka_bootstrap))
+    remaining = _listed_once(kafka_bootstrap, lambda names: not names & set(ours))
     assert not remaining & set(ours)
     assert set(foreign) <= remaining
     asyncio.run(_delete(kafka_bootstrap, foreign))
