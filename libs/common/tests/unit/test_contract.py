@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -21,6 +22,7 @@ from supply_common.contract import (
     SaleBody,
     SaleEvent,
     canonical,
+    document_hash,
     encode_change,
     from_document,
     from_extended_json,
@@ -156,6 +158,7 @@ def test_the_hashed_bytes_are_those_of_the_standard_library_encoder(text: str, n
     data = canonical(changed) | {"n": number}
     standard = json.dumps(data, ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()
     assert orjson.dumps(data, option=orjson.OPT_SORT_KEYS) == standard
+    assert document_hash(data) == hashlib.sha256(standard).hexdigest()
     assert (
         canonical_bytes(changed)
         == json.dumps(canonical(changed), ensure_ascii=False, separators=(",", ":"), sort_keys=True).encode()

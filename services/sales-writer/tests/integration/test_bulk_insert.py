@@ -8,7 +8,20 @@ from datetime import datetime
 from decimal import Decimal
 
 import pytest
-from sqlalchemy import Boolean, Column, Connection, Integer, LargeBinary, MetaData, Numeric, String, Table, func, select
+from sqlalchemy import (
+    Boolean,
+    Column,
+    Connection,
+    Integer,
+    LargeBinary,
+    MetaData,
+    Numeric,
+    String,
+    Table,
+    event,
+    func,
+    select,
+)
 from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import IntegrityError
 
@@ -147,3 +160,13 @@ def test_discarded_writes_are_never_sent(system: System, table: Table) -> None:
         connection.execute(select(1))
         writes.flush()
     assert _stored(system) == []
+
+
+def test_a_transaction_that_writes_nothing_is_not_watched(system: System, table: Table) -> None:
+    with system.engine.begin() as connection:
+        writes = PendingWrites(connection)
+        connection.execute(select(1))
+        assert not event.contains(connection, "before_execute", writes._before_execute)
+        writes.add(BulkInsert(table, "n", "text").render(connection, [(1, "a")]))
+        assert event.contains(connection, "before_execute", writes._before_execute)
+        assert connection.execute(select(func.count()).select_from(probe)).scalar_one() == 1

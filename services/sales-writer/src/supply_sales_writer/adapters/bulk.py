@@ -83,17 +83,21 @@ class PendingWrites:
     needed): two round trips with the COMMIT. An error in any of them fails the compound
     statement with that error, and the transaction is rolled back as before.
 
-    Order is kept: any other statement on the connection (a read, an UPDATE, a DELETE) sends what is
-    pending first, so a transaction sees its own writes as if they had gone out one by one.
+    Order is kept: once something is pending, any other statement on the connection (a read, an
+    UPDATE, a DELETE) sends it first, so a transaction sees its own writes as if they had gone out
+    one by one. A transaction that adds nothing (a read) is left alone.
     """
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
         self._statements: list[str] = []
         self._size = 0
-        event.listen(connection, "before_execute", self._before_execute)
+        self._watching = False
 
     def add(self, statements: Sequence[str]) -> None:
+        if statements and not self._watching:
+            event.listen(self.connection, "before_execute", self._before_execute)
+            self._watching = True
         for statement in statements:
             if self._statements and self._size + len(statement) > MAX_PENDING_BYTES:
                 self.flush()

@@ -10,10 +10,11 @@ from typing import Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from supply_common.contract import Sale, sale_hash
+from supply_common.contract import Sale
 from supply_sales_writer.adapters.bulk import BulkInsert, PendingWrites
 from supply_sales_writer.adapters.schema import deleted_sales, sale_item_tags, sale_items, sales
 from supply_sales_writer.domain.model import Stored
+from supply_sales_writer.domain.prepared import Prepared
 
 
 def db_time(moment: datetime) -> datetime:
@@ -54,8 +55,9 @@ class VersionedSale:
     version: int
 
 
-def _sale_row(sale: Sale, version: int, now: datetime) -> tuple[Any, ...]:
+def _sale_row(prepared: Prepared, version: int, now: datetime) -> tuple[Any, ...]:
     """The `sales` row in `SALE_COLUMNS` order (created and updated at `now`)."""
+    sale = prepared.sale
     customer = sale.customer
     return (
         sale.id,
@@ -68,7 +70,7 @@ def _sale_row(sale: Sale, version: int, now: datetime) -> tuple[Any, ...]:
         customer.age,
         customer.email,
         customer.satisfaction,
-        sale_hash(sale),
+        prepared.digest,
         now,
         now,
     )
@@ -113,32 +115,32 @@ class SaleRepository:
             known.setdefault(sale_id, Stored(deleted_version=last_version))
         return known
 
-    def add(self, entries: Sequence[tuple[Sale, int]], now: datetime, *, fresh_ids: bool = False) -> None:
+    def add(self, entries: Sequence[tuple[Prepared, int]], now: datetime, *, fresh_ids: bool = False) -> None:
         """Insert new sales; ids that were deleted before stop being listed as deleted (`fresh_ids`:
         the ids were just minted, so none can have been)."""
         if not entries:
             return
         now = db_time(now)
-        self.writes.add(INSERT_SALE.render(self.connection, [_sale_row(sale, v, now) for sale, v in entries]))
-        self._insert_lines([sale for sale, _ in entries])
+        self.writes.add(INSERT_SALE.render(self.connection, [_sale_row(p, v, now) for p, v in entries]))
+        self._insert_lines([p.sale for p, _ in entries])
         if not fresh_ids:
             self.connection.execute(
-                delete(deleted_sales).where(deleted_sales.c.sale_id.in_([s.id for s, _ in entries]))
+                delete(deleted_sales).where(deleted_sales.c.sale_id.in_([p.sale.id for p, _ in entries]))
             )
 
-    def replace(self, entries: Sequence[tuple[Sale, int]], now: datetime) -> None:
+    def replace(self, entries: Sequence[tuple[Prepared, int]], now: datetime) -> None:
         """Overwrite existing sales with new content at the given versions."""
         if not entries:
             return
         now = db_time(now)
-        ids = [sale.id for sale, _ in entries]
+        ids = [p.sale.id for p, _ in entries]
         self.connection.execute(delete(sale_item_tags).where(sale_item_tags.c.sale_id.in_(ids)))
         self.connection.execute(delete(sale_items).where(sale_items.c.sale_id.in_(ids)))
-        for sale, version in entries:
-            row = dict(zip(SALE_COLUMNS, _sale_row(sale, version, now), strict=True))
+        for prepared, version in entries:
+            row = dict(zip(SALE_COLUMNS, _sale_row(prepared, version, now), strict=True))
             del row["created_at"]
             self.connection.execute(update(sales).where(sales.c.id == row.pop("id")).values(**row))
-        self._insert_lines([sale for sale, _ in entries])
+        self._insert_lines([p.sale for p, _ in entries])
 
     def remove(self, sale_id: str, last_version: int, now: datetime) -> None:
         self.connection.execute(delete(sale_item_tags).where(sale_item_tags.c.sale_id == sale_id))

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
-from supply_common.contract import Actor, EventType, Sale, canonical, encode_change
+from supply_common.contract import Actor, EventType, encode_change
 
 
 class EncodedEvent(NamedTuple):
@@ -22,14 +22,14 @@ def change_event(
     sale_id: str,
     version: int,
     occurred_at: datetime,
-    sale: Sale | None,
+    document: dict[str, Any] | None,
     actor: Actor | None = None,
     *,
     repair: bool = False,
 ) -> EncodedEvent:
-    """The event is encoded straight from the validated sale: its bytes are those of
-    `SaleEvent.for_change(...).to_bytes()`, without building the model (a third of a create's
-    domain work before)."""
-    data = canonical(sale) if sale is not None and event_type != "sale.deleted" else None
+    """The event is encoded straight from the sale's canonical `document` (none for a delete): its
+    bytes are those of `SaleEvent.for_change(...).to_bytes()`, without building the model (a third of
+    a create's domain work before)."""
+    data = document if event_type != "sale.deleted" else None
     value = encode_change(event_type, sale_id, version, occurred_at, data, actor, repair=repair)
     return EncodedEvent(sale_id.encode(), value, occurred_at)

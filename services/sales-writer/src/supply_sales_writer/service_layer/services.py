@@ -27,6 +27,7 @@ from supply_sales_writer.domain.model import (
     check_version,
     import_action,
 )
+from supply_sales_writer.domain.prepared import Prepared, prepare
 from supply_sales_writer.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
 
 Clock = Callable[[], datetime]
@@ -38,9 +39,9 @@ def utc_now() -> datetime:
     return datetime.now(UTC)
 
 
-def sale_view(sale: Sale, version: int) -> dict[str, Any]:
+def sale_view(prepared: Prepared, version: int) -> dict[str, Any]:
     """The response shape of one sale."""
-    return {"id": sale.id, "version": version, "sale": canonical(sale)}
+    return {"id": prepared.sale.id, "version": version, "sale": prepared.document}
 
 
 def with_id(body: SaleBody, sale_id: str) -> Sale:
@@ -110,16 +111,16 @@ class SalesService:
 
     def _insert_new(self, uow: UnitOfWork, requests: Sequence[tuple[SaleBody, Actor]]) -> list[dict[str, Any]]:
         """Insert each body as a new sale (a new id, version 1) with its created event; their views."""
-        sales = [with_id(body, str(ObjectId())) for body, _ in requests]
+        written = [prepare(with_id(body, str(ObjectId()))) for body, _ in requests]
         occurred = self.clock()
-        uow.sales.add([(sale, FIRST_VERSION) for sale in sales], occurred, fresh_ids=True)
+        uow.sales.add([(p, FIRST_VERSION) for p in written], occurred, fresh_ids=True)
         uow.outbox.add(
             [
-                change_event("sale.created", sale.id, FIRST_VERSION, occurred, sale, actor)
-                for sale, (_, actor) in zip(sales, requests, strict=True)
+                change_event("sale.created", p.sale.id, FIRST_VERSION, occurred, p.document, actor)
+                for p, (_, actor) in zip(written, requests, strict=True)
             ]
         )
-        return [sale_view(sale, FIRST_VERSION) for sale in sales]
+        return [sale_view(p, FIRST_VERSION) for p in written]
 
     def _create(self, body: SaleBody, actor: Actor, key: str, fingerprint: str) -> Created:
         with self.uow() as uow:
@@ -144,13 +145,13 @@ class SalesService:
             if current is None:
                 raise SaleNotFound(sale_id)
             check_version(expected, current)
-            sale = with_id(body, sale_id)
+            written = prepare(with_id(body, sale_id))
             version = current + 1
             occurred = self.clock()
-            uow.sales.replace([(sale, version)], occurred)
-            uow.outbox.add([change_event("sale.updated", sale_id, version, occurred, sale, actor)])
+            uow.sales.replace([(written, version)], occurred)
+            uow.outbox.add([change_event("sale.updated", sale_id, version, occurred, written.document, actor)])
             uow.commit()
-        return sale_view(sale, version)
+        return sale_view(written, version)
 
     def delete(self, sale_id: str, expected: frozenset[int], actor: Actor) -> int:
         with self.uow() as uow:
@@ -211,7 +212,8 @@ class SalesService:
 
     @staticmethod
     def _repair(current: VersionedSale, occurred: datetime) -> EncodedEvent:
-        return change_event("sale.updated", current.sale.id, current.version, occurred, current.sale, repair=True)
+        document = canonical(current.sale)
+        return change_event("sale.updated", current.sale.id, current.version, occurred, document, repair=True)
 
     def purge_idempotency_keys(self) -> int:
         with self.uow() as uow:
@@ -288,16 +290,17 @@ class Importer:
         with self.service.uow() as uow:
             stored = uow.sales.stored([sale.id for sale in batch])
             occurred = self.service.clock()
-            creates: list[tuple[Sale, int]] = []
-            updates: list[tuple[Sale, int]] = []
+            creates: list[tuple[Prepared, int]] = []
+            updates: list[tuple[Prepared, int]] = []
             events: list[EncodedEvent] = []
             for sale in batch:
-                action, version = import_action(stored.get(sale.id, Stored()), sale_hash(sale))
+                prepared = prepare(sale)
+                action, version = import_action(stored.get(sale.id, Stored()), prepared.digest)
                 if version is None:
                     continue
-                (creates if action == "create" else updates).append((sale, version))
+                (creates if action == "create" else updates).append((prepared, version))
                 kind: EventType = "sale.created" if action == "create" else "sale.updated"
-                events.append(change_event(kind, sale.id, version, occurred, sale, self.actor))
+                events.append(change_event(kind, sale.id, version, occurred, prepared.document, self.actor))
             uow.sales.add(creates, occurred)
             uow.sales.replace(updates, occurred)
             uow.outbox.add(events)
