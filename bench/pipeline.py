@@ -1,5 +1,6 @@
-"""Our write pipeline as processes of the bench: sales-writer (relay inside), projector consumer, and
-optionally the projector's read API, auth and gateway; each on throwaway databases and topics."""
+"""Our write pipeline as processes of the bench, laid out as `make run` lays it out: sales-writer server
+processes, the outbox relay in its own process (woken by their commit notices), the projector consumer,
+and optionally the projector's read API, auth and gateway; each on throwaway databases and topics."""
 
 from __future__ import annotations
 
@@ -37,7 +38,7 @@ class Pipeline:
 
     @classmethod
     def start(cls, ctx: Context, suffix: str, projector: bool = True) -> Pipeline:
-        require("sales-writer", "serve", "migrate")
+        require("sales-writer", "serve", "relay", "migrate")
         if projector:
             require("mongo-projector", "consume")
         ctx.step(f"starting the pipeline ({suffix})")
@@ -49,16 +50,23 @@ class Pipeline:
             dlq=ctx.topic(f"{suffix}.dlq", partitions=1),
             mongo_db=ctx.mongo_database(suffix),
         )
+        outbox = {
+            "mysql_database": pipeline.sales_db,
+            "sales_topic": pipeline.topic,
+            "dlq_topic": pipeline.dlq,
+            "relay_wake_address": f"127.0.0.1:{PORTS['relay-notices']}",
+        }
         writer = ctx.service(
             f"sales-writer-{suffix}",
             "sales-writer",
             ["serve"],
             port=PORTS["sales-writer"],
             workers=WRITER_WORKERS,
-            mysql_database=pipeline.sales_db,
-            sales_topic=pipeline.topic,
-            dlq_topic=pipeline.dlq,
+            relay_enabled="false",
+            **outbox,
         )
+        relay = ctx.service(f"sales-writer-relay-{suffix}", "sales-writer", ["relay"], **outbox)
+        pipeline.processes.append(relay.start(ctx.sampler, "sales-writer relay"))
         pipeline.processes.append(writer.start(ctx.sampler, "sales-writer serve"))
         if projector:
             consumer = ctx.service(

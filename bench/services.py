@@ -20,7 +20,13 @@ import psutil
 from supply_common.testing.stack import repo_root
 
 PORT_BASE = int(os.environ.get("BENCH_PORT_BASE", "18000"))
-PORTS = {"gateway": PORT_BASE, "auth": PORT_BASE + 1, "sales-writer": PORT_BASE + 2, "mongo-projector": PORT_BASE + 3}
+PORTS = {
+    "gateway": PORT_BASE,
+    "auth": PORT_BASE + 1,
+    "sales-writer": PORT_BASE + 2,
+    "mongo-projector": PORT_BASE + 3,
+    "relay-notices": PORT_BASE + 4,
+}
 NAIVE_PORT = PORT_BASE + 10
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -13,6 +14,7 @@ from supply_common.contract import Actor, SaleBody
 from supply_common.db import make_engine
 from supply_sales_writer.adapters.outbox import OutboxRow
 from supply_sales_writer.adapters.relay import AfterPublish, ProducerFactory, Relay
+from supply_sales_writer.adapters.wakeup import WakeSender
 from supply_sales_writer.config import SalesWriterSettings
 from supply_sales_writer.service_layer.group_commit import GroupCommit
 from supply_sales_writer.service_layer.services import Created, SalesService
@@ -68,8 +70,12 @@ def bootstrap(
         after_publish=after_publish,
         producer_factory=producer_factory,
     )
+    # Commits wake the relay of this process, or one in its own process that listens for notices.
+    on_commit: Callable[[], None] = relay.wake
+    if settings.relay_wake_address and not settings.relay_enabled:
+        on_commit = WakeSender(settings.relay_wake_address)
     service = SalesService(
-        lambda: UnitOfWork(engine, settings.sales_topic, relay.wake),
+        lambda: UnitOfWork(engine, settings.sales_topic, on_commit),
         idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_s),
     )
     relay.maintenance = service.purge_idempotency_keys

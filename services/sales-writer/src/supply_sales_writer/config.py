@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from supply_common.settings import KafkaSettings, MySQLSettings, ServiceSettings
+from supply_sales_writer.adapters.wakeup import parse_address
 
 
 class SalesWriterSettings(ServiceSettings, MySQLSettings, KafkaSettings):
@@ -26,6 +27,13 @@ class SalesWriterSettings(ServiceSettings, MySQLSettings, KafkaSettings):
     )
     import_batch_size: int = Field(500, ge=1, le=10_000, description="Records written per transaction.")
     relay_enabled: bool = Field(True, description="Run the outbox relay inside the serving process.")
+    relay_wake_address: str = Field(
+        "",
+        description=(
+            "host:port where a separate `sales-writer relay` listens for commit notices (UDP); processes"
+            " that commit send one there after each commit that wrote outbox rows. Empty: none."
+        ),
+    )
     relay_batch_size: int = Field(5000, ge=1, le=10_000, description="Outbox rows claimed and published per batch.")
     relay_poll_interval_s: float = Field(0.2, gt=0, description="Fallback poll when no local commit wakes it.")
     outbox_retention_s: float = Field(24 * 3600, ge=0, description="Published outbox rows older than this are purged.")
@@ -33,3 +41,10 @@ class SalesWriterSettings(ServiceSettings, MySQLSettings, KafkaSettings):
     relay_fault: Literal["", "exit_after_publish"] = Field(
         "", description="Test hook: end the process after publishing a batch, before marking it."
     )
+
+    @field_validator("relay_wake_address")
+    @classmethod
+    def _host_and_port(cls, value: str) -> str:
+        if value:
+            parse_address(value)
+        return value

@@ -28,7 +28,7 @@ console = Console(stderr=True)
 
 @app.command()
 def serve() -> None:
-    """Serve the HTTP API (with the outbox relay running inside)."""
+    """Serve the HTTP API (with the outbox relay inside unless RELAY_ENABLED=false)."""
     run_app("supply_sales_writer.entrypoints.app:build_app", SalesWriterSettings(), "sales-writer")
 
 
@@ -56,8 +56,10 @@ def migrate(
 def relay(
     topics: Annotated[bool, typer.Option(help="Create the Kafka topics if missing.")] = True,
 ) -> None:
-    """Run the outbox relay alone, until SIGTERM or Ctrl-C."""
+    """Run the outbox relay alone, until SIGTERM or Ctrl-C; with RELAY_WAKE_ADDRESS it also listens
+    there for the commit notices of the serving processes."""
     from supply_common.kafka import ensure_topics
+    from supply_sales_writer.adapters.wakeup import listen
     from supply_sales_writer.bootstrap import bootstrap
 
     settings = SalesWriterSettings()
@@ -69,11 +71,16 @@ def relay(
             with contextlib.suppress(Exception):
                 await ensure_topics(settings, timeout_s=10)
         task = asyncio.create_task(system.relay.run())
+        notices = await listen(settings.relay_wake_address, system.relay.wake) if settings.relay_wake_address else None
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, task.cancel)
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        finally:
+            if notices is not None:
+                notices.close()
 
     try:
         asyncio.run(main())
