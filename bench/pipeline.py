@@ -22,6 +22,9 @@ from bench.services import PORTS, ServiceProcess, require
 WRITER_WORKERS = int(os.environ.get("BENCH_WRITER_WORKERS", max(1, min((os.cpu_count() or 1) - 1, 4))))
 """Server processes of the sales-writer as `make run` starts them (deploy/local/run): one per core
 less one, up to 4; BENCH_WRITER_WORKERS=N measures N."""
+RELAY_APART = os.environ.get("BENCH_RELAY", "apart") != "inside"
+"""The relay in its own process, woken by commit notices, as `make run` starts it; BENCH_RELAY=inside
+runs it inside each server process instead."""
 
 
 @dataclass
@@ -50,23 +53,24 @@ class Pipeline:
             dlq=ctx.topic(f"{suffix}.dlq", partitions=1),
             mongo_db=ctx.mongo_database(suffix),
         )
-        outbox = {
+        outbox: dict[str, str] = {
             "mysql_database": pipeline.sales_db,
             "sales_topic": pipeline.topic,
             "dlq_topic": pipeline.dlq,
-            "relay_wake_address": f"127.0.0.1:{PORTS['relay-notices']}",
         }
+        if RELAY_APART:
+            outbox["relay_wake_address"] = f"127.0.0.1:{PORTS['relay-notices']}"
+            relay = ctx.service(f"sales-writer-relay-{suffix}", "sales-writer", ["relay"], **outbox)
+            pipeline.processes.append(relay.start(ctx.sampler, "sales-writer relay"))
         writer = ctx.service(
             f"sales-writer-{suffix}",
             "sales-writer",
             ["serve"],
             port=PORTS["sales-writer"],
             workers=WRITER_WORKERS,
-            relay_enabled="false",
+            relay_enabled=str(not RELAY_APART).lower(),
             **outbox,
         )
-        relay = ctx.service(f"sales-writer-relay-{suffix}", "sales-writer", ["relay"], **outbox)
-        pipeline.processes.append(relay.start(ctx.sampler, "sales-writer relay"))
         pipeline.processes.append(writer.start(ctx.sampler, "sales-writer serve"))
         if projector:
             consumer = ctx.service(
