@@ -20,7 +20,7 @@ def run(ctx: Context) -> Row:
     ctx.shared["pipeline_max"] = maxima[whole.name]
     measure.latency_curve(ctx, row, [alone], payloads, maxima[alone.name])
     row.note = (
-        f"{WRITER_WORKERS} server process(es) with the relay publishing to Kafka; the projector paused"
+        f"{WRITER_WORKERS} server process(es) and the relay publishing to Kafka; the projector paused"
         " (SIGSTOP) so that only the sales-writer's work is measured, in turn with the whole pipeline"
         " (pipeline_*: projector and FerretDB applying the events on the same cores); each measurement"
         " starts with the outbox published and the projector caught up; latency from the scheduled start"
