@@ -60,7 +60,9 @@ class Pipeline:
         }
         if RELAY_APART:
             outbox["relay_wake_address"] = f"127.0.0.1:{PORTS['relay-notices']}"
-            relay = ctx.service(f"sales-writer-relay-{suffix}", "sales-writer", ["relay"], **outbox)
+            relay = ctx.service(
+                f"sales-writer-relay-{suffix}", "sales-writer", ["relay"], relay_metrics_port=0, **outbox
+            )
             pipeline.processes.append(relay.start(ctx.sampler, "sales-writer relay"))
         writer = ctx.service(
             f"sales-writer-{suffix}",

@@ -61,6 +61,7 @@ def run(ctx: Context) -> Row:
             ["relay"],
             mysql_database=database,
             sales_topic=topic,
+            relay_metrics_port=0,
             **sizing,
         )
         relay.start(ctx.sampler, "sales-writer relay")

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import logging
 import os
 import shutil
 import signal
@@ -18,6 +19,7 @@ import tempfile
 from collections.abc import Iterator
 
 import uvicorn
+from prometheus_client import start_http_server
 
 from supply_common.logs import configure_logging
 from supply_common.settings import ServiceSettings
@@ -79,3 +81,18 @@ def follow_supervisor() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
     if os.getppid() != int(supervisor):  # it was gone before the request above took effect
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+def serve_metrics(port: int, host: str) -> bool:
+    """Prometheus metrics of a process without an HTTP API (a consumer, the relay) on their own port;
+    0 means none. A port already taken is logged, and the process goes on without it."""
+    if not port:
+        return False
+    try:
+        start_http_server(port, addr=host)
+    except OSError as exc:
+        logging.getLogger(__name__).warning(
+            "metrics port unavailable; going on without it", extra={"port": port, "error": str(exc)}
+        )
+        return False
+    return True

@@ -3,18 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-import logging
 import time
 import urllib.request
 from datetime import timedelta
 from pathlib import Path
 
 import typer
-from prometheus_client import start_http_server
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from supply_common.logs import configure_logging
-from supply_common.serve import run_app
+from supply_common.serve import run_app, serve_metrics
 from supply_projector.adapters.copy_reader import MongoCopy
 from supply_projector.adapters.writer_client import WriterClient
 from supply_projector.bootstrap import bootstrap
@@ -37,14 +35,7 @@ def consume() -> None:
     """Apply `sales.events` to the MongoDB copy until SIGTERM (finish the batch, commit, leave)."""
     settings = ProjectorSettings()
     configure_logging("mongo-projector", settings.log_level)
-    if settings.metrics_port:
-        try:
-            start_http_server(settings.metrics_port, addr=settings.host)
-        except OSError as exc:
-            logging.getLogger(__name__).warning(
-                "metrics port unavailable; consuming without it",
-                extra={"port": settings.metrics_port, "error": str(exc)},
-            )
+    serve_metrics(settings.metrics_port, settings.host)
     projection = bootstrap(settings)
     try:
         asyncio.run(consume_loop(projection))
