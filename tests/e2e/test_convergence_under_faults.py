@@ -14,6 +14,8 @@ from conftest import Launch, Scenario
 from convergence import compare
 from stores import duplicates, outbox_backlog, produce, records, sales_without_event
 
+from supply_common.testing.deployment import free_port
+
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
 
@@ -250,3 +252,30 @@ def test_9_poison_record_parks_its_sale_until_repair(launch: Launch) -> None:
     assert victim in output
     scenario.faults.injected.append("reconcile --repair")
     scenario.converge(tally)
+
+
+def test_10_relay_in_its_own_process_killed_and_restarted_loses_nothing(launch: Launch) -> None:
+    """The layout `make run` starts: server processes without a relay, sending commit notices to a
+    `sales-writer relay` of its own. Killing the relay loses no event and fails no write."""
+    scenario = launch(start=False)
+    deployment = scenario.deployment
+    notices = {"RELAY_WAKE_ADDRESS": f"127.0.0.1:{free_port()}"}
+    deployment.processes["sales-writer"].env.update(RELAY_ENABLED="false", **notices)
+    deployment.add(
+        "sales-writer-relay",
+        ["sales-writer", "relay"],
+        None,
+        {"MYSQL_DATABASE": deployment.names["sales_db"], "RELAY_METRICS_PORT": "0", **notices},
+    )
+    deployment.start_all()
+    load = scenario.load(writes=300, rate_per_s=30).start()
+    for _ in range(3):
+        time.sleep(2)
+        scenario.faults.kill("sales-writer-relay")
+        time.sleep(1)
+        scenario.faults.restart("sales-writer-relay")
+    tally = load.wait(90)
+    assert not tally.failures, f"writes failed while only the relay was down: {tally.failures[:5]}"
+    assert sales_without_event(scenario.engine) == [], "a committed sale has no event"
+    scenario.converge(tally)
+    assert outbox_backlog(scenario.engine) == 0
