@@ -30,13 +30,18 @@ def pids(scenario: Scenario) -> dict[str, int]:
     return {name: p.popen.pid for name, p in scenario.deployment.processes.items() if p.popen is not None}
 
 
+def kill_and_restart(scenario: Scenario, name: str, times: int = 3, down_s: float = 0.5) -> None:
+    """SIGKILL the process every 2 s under the running load and start it again after `down_s`."""
+    for _ in range(times):
+        time.sleep(2)
+        scenario.faults.kill(name)
+        time.sleep(down_s)
+        scenario.faults.restart(name)
+
+
 def test_1_projector_killed_mid_batch_and_restarted(scenario: Scenario) -> None:
     load = scenario.load(writes=300, rate_per_s=40).start()
-    for _ in range(3):
-        time.sleep(2)
-        scenario.faults.kill("mongo-projector-consume")
-        time.sleep(0.5)
-        scenario.faults.restart("mongo-projector-consume")
+    kill_and_restart(scenario, "mongo-projector-consume")
     tally = load.wait(90)
     scenario.converge(tally)
 
@@ -269,11 +274,7 @@ def test_10_relay_in_its_own_process_killed_and_restarted_loses_nothing(launch: 
     )
     deployment.start_all()
     load = scenario.load(writes=300, rate_per_s=30).start()
-    for _ in range(3):
-        time.sleep(2)
-        scenario.faults.kill("sales-writer-relay")
-        time.sleep(1)
-        scenario.faults.restart("sales-writer-relay")
+    kill_and_restart(scenario, "sales-writer-relay", down_s=1)
     tally = load.wait(90)
     assert not tally.failures, f"writes failed while only the relay was down: {tally.failures[:5]}"
     assert sales_without_event(scenario.engine) == [], "a committed sale has no event"
