@@ -271,6 +271,38 @@ def test_a_relay_cancelled_anywhere_in_a_drain_leaves_no_connection_or_lock_behi
     assert cancelled >= 4, "the drains ended before they could be cancelled: nothing was tested"
 
 
+def test_a_relay_cancelled_before_its_confirmation_starts_releases_the_claim(kit) -> None:
+    """The exact window of a shutdown seen in a test's teardown: a batch claimed and handed to the
+    producer, its confirmation created as a task but not yet started, and the drain cancelled. A task
+    cancelled before its first step never runs its body, so its own clean-up cannot be relied on."""
+    engine = kit.system.engine
+    _backlog(kit, 1)
+
+    async def cancel_as_the_confirmation_is_created() -> None:
+        relay = kit.system.new_relay()
+        claim_and_send = relay._claim_and_send
+        task: asyncio.Future[bool] | None = None
+
+        async def claimed_then_cancelled():  # type: ignore[no-untyped-def]
+            batch = await claim_and_send()
+            asyncio.get_running_loop().call_soon(task.cancel)  # runs before the confirmation's first step
+            return batch
+
+        relay._claim_and_send = claimed_then_cancelled  # type: ignore[method-assign]
+        task = asyncio.ensure_future(relay.drain(budget_s=60))
+        try:
+            with pytest.raises(asyncio.CancelledError):
+                await task
+        finally:
+            await relay._close_producer()
+
+    asyncio.run(cancel_as_the_confirmation_is_created())
+    assert engine.pool.checkedout() == 0, "the claim's connection is still out"
+    with engine.connect() as connection:
+        connection.begin()
+        assert len(outbox.claim(connection, 10)) == kit.unpublished() == 3, "claimed rows are still locked"
+
+
 def test_an_idle_relay_always_stops_when_cancelled(kit) -> None:
     """The idle relay waits for a wake-up or its poll timeout; a cancellation that lands as the
     wait completes must still end it (with `asyncio.wait_for` on Python 3.11 it could be swallowed,

@@ -178,6 +178,9 @@ class Relay:
                 try:
                     await confirming
                 except BaseException:
+                    # A confirmation cancelled before its first step never ran its own clean-up:
+                    # give the claim back here too (abandoning twice is harmless).
+                    await batch.abandon()
                     if following is not None:
                         await following.abandon()
                     raise
