@@ -8,18 +8,13 @@ import urllib.request
 from prometheus_client import Counter
 
 from supply_common.serve import serve_metrics
+from supply_common.testing.deployment import free_port
 
 PROBE = Counter("supply_test_probe_total", "Counted by the metrics test.")
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
 def test_a_port_serves_the_process_metrics() -> None:
-    port = _free_port()
+    port = free_port()
     PROBE.inc()
     assert serve_metrics(port, "127.0.0.1")
     with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as response:
