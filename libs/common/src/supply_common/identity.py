@@ -7,6 +7,7 @@ route is never open just because a request bypassed the gateway's table.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Annotated, Final, Literal, get_args
 
@@ -28,7 +29,11 @@ class Identity:
 async def current_identity(request: Request) -> Identity:
     """Read from the headers directly: FastAPI's per-parameter header handling cost more than the
     rest of the check, and these headers are not part of any route's documented interface."""
-    headers = request.headers
+    return identity_from(request.headers)
+
+
+def identity_from(headers: Mapping[str, str]) -> Identity:
+    """The caller named by the forwarded headers, or 401."""
     user_id = headers.get("x-user-id")
     role = headers.get("x-user-role")
     if not user_id or not role or role not in ROLES:
@@ -41,7 +46,7 @@ class RoleCheck:
 
     The check is a coroutine on purpose: it does no I/O, and FastAPI sends a plain function
     dependency to the thread pool, two hand-offs per request for a set lookup. `roles` is public so
-    that a route's own fast lane (see the sales-writer's create) applies the same policy."""
+    that a lane in front of a route (see the sales-writer's create) applies the same policy."""
 
     def __init__(self, *roles: Role) -> None:
         self.roles: frozenset[str] = frozenset(roles)

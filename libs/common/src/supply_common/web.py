@@ -24,6 +24,7 @@ from pymongo.errors import AutoReconnect, ConnectionFailure, NetworkTimeout
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from supply_common.logs import request_id_var
@@ -210,29 +211,19 @@ def _is_connection_error(orig: BaseException | None) -> bool:
     return False
 
 
-def install_problem_handlers(app: FastAPI) -> None:
-    async def on_problem(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, ProblemError)
-        return problem_response(exc, request.url.path)
-
-    async def on_http(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, StarletteHTTPException)
+def error_response(exc: Exception, instance: str) -> Response:
+    """The problem document an exception is answered with, wherever it is caught: the app's
+    exception handlers and an ASGI lane in front of the router (see the sales-writer's create)."""
+    if isinstance(exc, ProblemError):
+        return problem_response(exc, instance)
+    if isinstance(exc, RequestValidationError):
+        return problem_response(validation_problem(exc.errors()), instance)
+    if isinstance(exc, StarletteHTTPException):
         title = {404: "Not found", 405: "Method not allowed"}.get(exc.status_code, "Request refused")
         detail = exc.detail if isinstance(exc.detail, str) else None
-        error = ProblemError(exc.status_code, title, detail, headers=dict(exc.headers or {}))
-        return problem_response(error, request.url.path)
-
-    async def on_validation(request: Request, exc: Exception) -> Response:
-        assert isinstance(exc, RequestValidationError)
-        return problem_response(validation_problem(exc.errors()), request.url.path)
-
-    async def on_store_error(request: Request, exc: Exception) -> Response:
-        """Store errors are answered here, inside the app: a handler for `Exception` runs in Starlette's
-        outermost middleware, which re-raises after answering, and the server then drops the
-        keep-alive connection under the caller's feet."""
-        dependency = _is_unavailable(exc)
-        if dependency is None:
-            raise exc
+        return problem_response(ProblemError(exc.status_code, title, detail, headers=dict(exc.headers or {})), instance)
+    dependency = _is_unavailable(exc)
+    if dependency is not None:
         log.warning("dependency unavailable", extra={"dependency": dependency, "error": repr(exc)[:300]})
         error = ProblemError(
             503,
@@ -240,19 +231,22 @@ def install_problem_handlers(app: FastAPI) -> None:
             f"The {dependency} cannot be reached; try again shortly.",
             headers={"Retry-After": "2"},
         )
-        return problem_response(error, request.url.path)
+        return problem_response(error, instance)
+    log.error("unhandled error", extra={"path": instance}, exc_info=exc)
+    return problem_response(ProblemError(500, "Internal error", "Something went wrong on our side."), instance)
 
-    async def on_unexpected(request: Request, exc: Exception) -> Response:
-        log.exception("unhandled error", extra={"path": request.url.path})
-        error = ProblemError(500, "Internal error", "Something went wrong on our side.")
-        return problem_response(error, request.url.path)
 
-    app.add_exception_handler(ProblemError, on_problem)
-    app.add_exception_handler(StarletteHTTPException, on_http)
-    app.add_exception_handler(RequestValidationError, on_validation)
-    for store_error in (DBAPIError, PoolTimeout, ConnectionFailure):
-        app.add_exception_handler(store_error, on_store_error)
-    app.add_exception_handler(Exception, on_unexpected)
+def install_problem_handlers(app: FastAPI) -> None:
+    """Every error as a problem document. Store errors are answered inside the app by their own
+    handlers: a handler for `Exception` runs in Starlette's outermost middleware, which re-raises after
+    answering, and the server then drops the keep-alive connection under the caller's feet."""
+
+    async def on_error(request: Request, exc: Exception) -> Response:
+        return error_response(exc, request.url.path)
+
+    handled = (ProblemError, StarletteHTTPException, RequestValidationError, DBAPIError, PoolTimeout, ConnectionFailure)
+    for kind in (*handled, Exception):
+        app.add_exception_handler(kind, on_error)
 
 
 @dataclass(frozen=True)
@@ -336,12 +330,15 @@ def create_app(
     checks: Sequence[ReadinessCheck] | Callable[[], Sequence[ReadinessCheck]] = (),
     lifespan: Lifespan | None = None,
     request_threads: int | None = None,
+    inner_middleware: Sequence[Middleware] = (),
     **fastapi_kwargs: Any,
 ) -> FastAPI:
     """A FastAPI app with the shared middleware, problem handlers, /livez, /readyz and /metrics.
 
     `request_threads` caps the threads that run plain-function endpoints and dependencies (anyio's
-    default is 40); further requests wait on the event loop for one."""
+    default is 40); further requests wait on the event loop for one. `inner_middleware` runs inside
+    the shared middleware (request ids, metrics, body limits), closest to the router, first one
+    outermost."""
     follow_supervisor()
     if request_threads is not None:
         lifespan = _with_request_threads(lifespan or _no_lifespan, request_threads)
@@ -357,6 +354,8 @@ def create_app(
     )
     install_problem_handlers(app)
     install_health(app, checks)
+    for middleware in reversed(inner_middleware):
+        app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
     app.add_middleware(BodySizeLimitMiddleware, limit=max_body_bytes, overrides=body_limit_overrides)
     app.add_middleware(RequestContextMiddleware, service=service)
     return app

@@ -47,6 +47,14 @@ async def test_an_unreachable_store_is_a_503_answered_inside_the_app(path: str) 
     assert response.headers["content-type"].startswith("application/problem+json")
 
 
+async def test_another_database_error_is_a_500_answered_inside_the_app() -> None:
+    async with _app() as client:
+        response = await client.get("/other-database-error")
+    assert response.status_code == 500
+    assert response.json()["title"] == "Internal error"
+    assert response.headers["content-type"].startswith("application/problem+json")
+
+
 @pytest.mark.parametrize("path", ["/other-database-error", "/bug"])
 async def test_other_errors_stay_500s(path: str) -> None:
     async with _app(raise_app_exceptions=False) as client:

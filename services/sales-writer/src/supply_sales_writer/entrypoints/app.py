@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
+from starlette.middleware import Middleware
 
 from supply_common.contract import Actor, SaleBody, canonical, rfc3339
 from supply_common.contract.sale import ObjectIdStr
@@ -34,7 +35,7 @@ from supply_sales_writer.domain.model import (
     etag,
     parse_if_match,
 )
-from supply_sales_writer.entrypoints.create_route import create_route_class
+from supply_sales_writer.entrypoints.create_lane import CreateLane
 
 SaleIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="The sale's ObjectId, 24 hex digits.")]
 IfMatch = Annotated[
@@ -161,21 +162,28 @@ def _as_problems() -> Iterator[None]:
         ) from None
 
 
-def sales_routes(system: System) -> APIRouter:
-    router = APIRouter()
-    service = system.service
+def create_unkeyed(system: System) -> Callable[[SaleBody, Actor], Awaitable[Response]]:
+    """A create without an Idempotency-Key: through the group commit (see `CreateLane`)."""
 
-    async def create_unkeyed(body: SaleBody, actor: Actor) -> Response:
+    async def create(body: SaleBody, actor: Actor) -> Response:
         with _as_problems():
             created = await system.creates.submit((body, actor))
         return _sale_response(created.view, 201, location=True)
+
+    return create
+
+
+def sales_routes(system: System) -> APIRouter:
+    router = APIRouter()
+    service = system.service
+    create_in_group = create_unkeyed(system)
 
     async def create_sale(
         body: SaleBody, identity: Annotated[Identity, Depends(writer)], idempotency_key: IdempotencyKey = None
     ) -> Response:
         """Create a sale (technical workers). Its version is 1 and its id a new ObjectId."""
         if idempotency_key is None:
-            return await create_unkeyed(body, _actor(identity))
+            return await create_in_group(body, _actor(identity))
         with _as_problems():
             created = await run_in_threadpool(service.create, body, _actor(identity), idempotency_key)
         return _sale_response(created.view, 201, location=True)
@@ -187,7 +195,6 @@ def sales_routes(system: System) -> APIRouter:
         status_code=201,
         response_model=SaleView,
         responses={422: {"description": "Invalid sale, or Idempotency-Key reused with another body."}},
-        route_class_override=create_route_class(writer, create_unkeyed),
     )
 
     @router.get("/sales/{sale_id}", response_model=SaleView, responses={404: {"description": "No such sale."}})
@@ -341,6 +348,7 @@ def build_app(settings: SalesWriterSettings | None = None, *, system: System | N
         checks=[ReadinessCheck("database", database), ReadinessCheck("relay", relay, critical=False)],
         lifespan=lifespan,
         request_threads=settings.request_threads,
+        inner_middleware=[Middleware(CreateLane, policy=writer, create=create_unkeyed(system))],
     )
     app.state.system = system
     app.include_router(sales_routes(system), tags=["sales"])
