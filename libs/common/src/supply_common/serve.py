@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import logging
 import os
 import shutil
@@ -33,6 +34,15 @@ of concurrent creates (measured with `make bench`, row 2)."""
 SUPERVISOR_ENV = "SUPPLY_SUPERVISOR_PID"
 METRICS_DIR_ENV = "PROMETHEUS_MULTIPROC_DIR"
 _PR_SET_PDEATHSIG = 1
+
+
+def freeze_heap() -> None:
+    """Collect once, then leave every object alive now (modules, the app, its models, settings,
+    clients) out of later garbage collections. A full collection walks every tracked object: in the
+    projector's consumer at 600 events/s one took 20-35 ms, a pause in the copy's freshness; after
+    this, 1.3 ms. Call it when start-up is done, in the process that serves."""
+    gc.collect()
+    gc.freeze()
 
 
 def run_app(app_factory: str, settings: ServiceSettings, service: str) -> None:

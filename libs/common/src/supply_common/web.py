@@ -29,7 +29,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from supply_common.logs import request_id_var
 from supply_common.problems import PROBLEM_JSON, FieldError, ProblemError
-from supply_common.serve import METRICS_DIR_ENV, follow_supervisor
+from supply_common.serve import METRICS_DIR_ENV, follow_supervisor, freeze_heap
 
 log = logging.getLogger(__name__)
 
@@ -308,6 +308,16 @@ async def _no_lifespan(_: FastAPI) -> AsyncIterator[None]:
     yield
 
 
+def _frozen_at_start(lifespan: Lifespan) -> Lifespan:
+    @asynccontextmanager
+    async def frozen(app: FastAPI) -> AsyncIterator[None]:
+        async with lifespan(app):
+            freeze_heap()
+            yield
+
+    return frozen
+
+
 def _with_request_threads(lifespan: Lifespan, threads: int) -> Lifespan:
     @asynccontextmanager
     async def limited(app: FastAPI) -> AsyncIterator[None]:
@@ -340,8 +350,9 @@ def create_app(
     the shared middleware (request ids, metrics, body limits), closest to the router, first one
     outermost."""
     follow_supervisor()
+    lifespan = _frozen_at_start(lifespan or _no_lifespan)
     if request_threads is not None:
-        lifespan = _with_request_threads(lifespan or _no_lifespan, request_threads)
+        lifespan = _with_request_threads(lifespan, request_threads)
     # The services export Prometheus metrics and JSON logs. FastAPI's built-in OpenTelemetry hooks
     # look up the global providers on every request even when none is configured.
     fastapi_kwargs.setdefault("telemetry", {"tracing": False, "metrics": False, "logs": False})
@@ -349,7 +360,7 @@ def create_app(
         title=title,
         description=description,
         version=version,
-        lifespan=lifespan or _no_lifespan,
+        lifespan=lifespan,
         **fastapi_kwargs,
     )
     install_problem_handlers(app)

@@ -12,7 +12,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from supply_common.logs import configure_logging
-from supply_common.serve import run_app, serve_metrics
+from supply_common.serve import freeze_heap, run_app, serve_metrics
 from supply_projector.adapters.copy_reader import MongoCopy
 from supply_projector.adapters.writer_client import WriterClient
 from supply_projector.bootstrap import bootstrap
@@ -37,6 +37,7 @@ def consume() -> None:
     configure_logging("mongo-projector", settings.log_level)
     serve_metrics(settings.metrics_port, settings.host)
     projection = bootstrap(settings)
+    freeze_heap()
     try:
         asyncio.run(consume_loop(projection))
     finally:

@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
 from supply_common.logs import configure_logging
-from supply_common.serve import run_app, serve_metrics
+from supply_common.serve import freeze_heap, run_app, serve_metrics
 from supply_sales_writer.config import SalesWriterSettings
 
 # The commands import what they use: `serve` with several workers leaves this process as the
@@ -66,6 +66,7 @@ def relay(
     configure_logging("sales-writer-relay", settings.log_level)
     serve_metrics(settings.relay_metrics_port, settings.host)
     system = bootstrap(settings)
+    freeze_heap()
 
     async def main() -> None:
         if topics:
