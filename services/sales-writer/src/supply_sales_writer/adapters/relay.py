@@ -276,9 +276,9 @@ async def _send(producer: AIOKafkaProducer, rows: list[OutboxRow]) -> list[async
 
     Rows go to the partitions `send` would pick (Kafka's default rule for a key: `partition_for`).
     Building the batches here spares `send`'s per-record work (a coroutine, a partition list built
-    twice, a future, the key's hash in Python), which was most of the relay's producer time. Batches of one partition
-    enter the producer in id order, and batches of an earlier claim before those of a later one; the
-    idempotent producer keeps that order on the broker."""
+    twice, a future, the key's hash in Python), which was most of the relay's producer time. Batches
+    of one partition enter the producer in id order, and batches of an earlier claim before those of
+    a later one; the idempotent producer keeps that order on the broker."""
     grouped: dict[tuple[str, int], list[OutboxRow]] = {}
     known: dict[str, list[int]] = {}
     for row in rows:
