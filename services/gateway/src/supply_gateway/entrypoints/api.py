@@ -17,7 +17,7 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from supply_common.problems import ProblemError
-from supply_common.web import problem_response
+from supply_common.web import error_response, problem_response
 from supply_gateway.config import GatewaySettings
 from supply_gateway.domain.headers import client_response_headers
 from supply_gateway.domain.policy import GATEWAY
@@ -55,7 +55,8 @@ def serves(path: str) -> bool:
 
 
 class UnexpectedErrors:
-    """Answers an exception that nothing inside handled with a 500 problem document, and logs it.
+    """Answers an exception that nothing inside handled as every service's app does
+    (`supply_common.web.error_response`: a 500 problem document, logged; a store outage a 503).
     Sits outside the body size limit, which handles its own overflow."""
 
     def __init__(self, app: ASGIApp) -> None:
@@ -71,11 +72,11 @@ class UnexpectedErrors:
 
         try:
             await self.app(scope, receive, tracking_send)
-        except Exception:
-            log.exception("unhandled error", extra={"path": scope["path"]})
-            if not started:
-                error = ProblemError(500, "Internal error", "Something went wrong on our side.")
-                await problem_response(error, scope["path"])(scope, receive, send)
+        except Exception as exc:
+            if started:
+                log.exception("unhandled error after the answer began", extra={"path": scope["path"]})
+            else:
+                await error_response(exc, scope["path"])(scope, receive, send)
 
 
 class ProxyApp:

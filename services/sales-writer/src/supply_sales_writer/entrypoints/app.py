@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import Annotated, Any
@@ -35,7 +35,7 @@ from supply_sales_writer.domain.model import (
     etag,
     parse_if_match,
 )
-from supply_sales_writer.entrypoints.create_lane import CreateLane
+from supply_sales_writer.entrypoints.create_lane import Create, CreateLane
 
 SaleIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="The sale's ObjectId, 24 hex digits.")]
 IfMatch = Annotated[
@@ -162,7 +162,7 @@ def _as_problems() -> Iterator[None]:
         ) from None
 
 
-def create_unkeyed(system: System) -> Callable[[SaleBody, Actor], Awaitable[Response]]:
+def create_unkeyed(system: System) -> Create:
     """A create without an Idempotency-Key: through the group commit (see `CreateLane`)."""
 
     async def create(body: SaleBody, actor: Actor) -> Response:
@@ -173,10 +173,9 @@ def create_unkeyed(system: System) -> Callable[[SaleBody, Actor], Awaitable[Resp
     return create
 
 
-def sales_routes(system: System) -> APIRouter:
+def sales_routes(system: System, create_in_group: Create) -> APIRouter:
     router = APIRouter()
     service = system.service
-    create_in_group = create_unkeyed(system)
 
     async def create_sale(
         body: SaleBody, identity: Annotated[Identity, Depends(writer)], idempotency_key: IdempotencyKey = None
@@ -339,6 +338,7 @@ def build_app(settings: SalesWriterSettings | None = None, *, system: System | N
     async def relay() -> str:
         return system.relay.status() if settings.relay_enabled else "ok"
 
+    create_in_group = create_unkeyed(system)
     app = create_app(
         service="sales-writer",
         title="Supply Store sales-writer",
@@ -348,9 +348,9 @@ def build_app(settings: SalesWriterSettings | None = None, *, system: System | N
         checks=[ReadinessCheck("database", database), ReadinessCheck("relay", relay, critical=False)],
         lifespan=lifespan,
         request_threads=settings.request_threads,
-        inner_middleware=[Middleware(CreateLane, policy=writer, create=create_unkeyed(system))],
+        inner_middleware=[Middleware(CreateLane, policy=writer, create=create_in_group)],
     )
     app.state.system = system
-    app.include_router(sales_routes(system), tags=["sales"])
+    app.include_router(sales_routes(system, create_in_group), tags=["sales"])
     app.include_router(internal_routes(system))
     return app
