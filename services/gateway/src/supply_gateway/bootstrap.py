@@ -5,10 +5,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import httpx
-
 from supply_gateway.adapters.tokens import KeyStore, TokenVerifier
 from supply_gateway.adapters.upstream import Timeouts, Upstream, UpstreamFailure
+from supply_gateway.adapters.upstream_transport import Transport
 from supply_gateway.config import GatewaySettings
 from supply_gateway.domain.breaker import CircuitBreaker
 from supply_gateway.domain.policy import AUTH, PROJECTOR, WRITER, Policy, RateClass
@@ -19,11 +18,11 @@ from supply_gateway.service_layer.gateway import Gateway, RateLimits
 def bootstrap(
     settings: GatewaySettings,
     *,
-    transports: Mapping[str, httpx.AsyncBaseTransport] | None = None,
+    transports: Mapping[str, Transport] | None = None,
     policy: Policy | None = None,
     clock: Callable[[], float] | None = None,
 ) -> Gateway:
-    """Wire the gateway. Tests pass their own transports (e.g. `httpx.MockTransport`) per upstream."""
+    """Wire the gateway. Tests pass their own transports per upstream."""
     transports = transports or {}
     timeouts = Timeouts(
         connect_s=settings.upstream_connect_timeout_s,
@@ -51,7 +50,8 @@ def bootstrap(
             response = await upstreams[AUTH].send("GET", "/.well-known/jwks.json", stream=False)
         except UpstreamFailure as exc:
             raise OSError(str(exc)) from exc
-        response.raise_for_status()
+        if response.status_code != 200:
+            raise OSError(f"auth answered {response.status_code} for its key set")
         return response.json()
 
     keys = KeyStore(

@@ -1,4 +1,4 @@
-"""The whole gateway app in process, with the upstreams replaced by `httpx.MockTransport`."""
+"""The whole gateway app in process, with the upstreams answered by `httpx.MockTransport` handlers."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ from supply_gateway.bootstrap import bootstrap
 from supply_gateway.config import GatewaySettings
 from supply_gateway.entrypoints.app import build_app
 
+from .httpx_transport import HttpxTransport
 from .tokens_support import Signer, jwks, unsigned
 
 SIGNER = Signer()
@@ -25,7 +26,7 @@ class Upstreams:
         self.slow: set[str] = set()
         self.handlers: dict[str, Callable[[httpx.Request], httpx.Response]] = {}
 
-    def transport(self, name: str) -> httpx.MockTransport:
+    def transport(self, name: str) -> HttpxTransport:
         def handle(request: httpx.Request) -> httpx.Response:
             self.seen.append(request)
             if name in self.down:
@@ -39,7 +40,7 @@ class Upstreams:
                 return handler(request)
             return httpx.Response(200, json={"upstream": name, "path": request.url.path}, headers={"etag": '"4"'})
 
-        return httpx.MockTransport(handle)
+        return HttpxTransport(httpx.MockTransport(handle))
 
 
 @pytest.fixture

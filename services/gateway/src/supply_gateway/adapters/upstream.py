@@ -2,15 +2,21 @@
 
 from __future__ import annotations
 
-import functools
 import logging
 import math
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 
-import httpx
-
-from supply_gateway.adapters.upstream_transport import AiohttpTransport
+from supply_gateway.adapters.upstream_transport import (
+    AiohttpTransport,
+    Body,
+    RequestTimeouts,
+    TimedOut,
+    Transport,
+    TransportError,
+    Unreachable,
+    UpstreamResponse,
+)
 from supply_gateway.domain.breaker import CircuitBreaker
 
 log = logging.getLogger(__name__)
@@ -35,28 +41,11 @@ class UpstreamFailure(Exception):
         self.retry_after_s = retry_after_s
 
 
-_RETRYABLE = (httpx.ConnectError, httpx.RemoteProtocolError, httpx.ReadError)
 KEEPALIVE_S = 30.0
 
 
-@functools.lru_cache(maxsize=4096)
-def _parsed_url(url: str) -> httpx.URL:
-    """httpx parses and checks a URL string for every request it is given (a thirtieth of the gateway's
-    CPU per proxied create); most requests go to a few URLs again and again. `httpx.URL` is immutable."""
-    return httpx.URL(url)
-
-
-def _short(response: httpx.Response, limit: int) -> bool:
-    length = response.headers.get("content-length")
-    return length is not None and length.isdigit() and int(length) <= limit
-
-
 class Upstream:
-    """One upstream service: its connection pool (a transport) and its breaker.
-
-    Requests go straight to the transport, without an `httpx.AsyncClient` on top: nothing here needs
-    its base-URL merging, default headers, redirects or auth hooks, and its cookie jar would keep
-    cookies an upstream set and send them on for every later caller."""
+    """One upstream service: its connection pool (a transport) and its breaker."""
 
     def __init__(
         self,
@@ -65,7 +54,7 @@ class Upstream:
         *,
         timeouts: Timeouts = Timeouts(),
         breaker: CircuitBreaker | None = None,
-        transport: httpx.AsyncBaseTransport | None = None,
+        transport: Transport | None = None,
         max_connections: int = 200,
     ) -> None:
         self.name = name
@@ -74,9 +63,13 @@ class Upstream:
         self.breaker = breaker or CircuitBreaker()
         self._given_transport = transport
         self.max_connections = max_connections
-        self._transport: httpx.AsyncBaseTransport | None = None
-        self._extensions = {
-            long_running: {"timeout": self._timeout(long_running=long_running).as_dict()}
+        self._transport: Transport | None = None
+        self._request_timeouts = {
+            long_running: RequestTimeouts(
+                connect_s=timeouts.connect_s,
+                read_s=timeouts.long_read_s if long_running else timeouts.read_s,
+                pool_s=timeouts.pool_s,
+            )
             for long_running in (False, True)
         }
 
@@ -90,10 +83,6 @@ class Upstream:
             await self._transport.aclose()
             self._transport = None
 
-    def _timeout(self, *, long_running: bool) -> httpx.Timeout:
-        read = self.timeouts.long_read_s if long_running else self.timeouts.read_s
-        return httpx.Timeout(connect=self.timeouts.connect_s, read=read, write=read, pool=self.timeouts.pool_s)
-
     async def send(
         self,
         method: str,
@@ -101,17 +90,20 @@ class Upstream:
         *,
         query: str = "",
         headers: Mapping[str, str] | None = None,
-        content: bytes | AsyncIterable[bytes] | None = None,
+        content: Body = None,
         long_running: bool = False,
         stream: bool = True,
         read_up_to: int = 0,
-    ) -> httpx.Response:
+    ) -> UpstreamResponse:
         """Send one request; GETs are retried once on a connection failure. With `stream`, the caller
         must close the response; a body of at most `read_up_to` bytes (by Content-Length) is read
         before returning all the same, so that a failure reading it is this upstream's failure too."""
-        if self._transport is None:
+        transport = self._transport
+        if transport is None:
             raise RuntimeError(f"upstream {self.name} not started")
-        url = _parsed_url(self.base_url + path + (f"?{query}" if query else ""))
+        url = self.base_url + path + (f"?{query}" if query else "")
+        request_headers = {**(headers or {}), "accept-encoding": "identity"}
+        timeouts = self._request_timeouts[long_running]
         attempts = 2 if method == "GET" and content is None else 1
         for attempt in range(1, attempts + 1):
             if not self.breaker.allow():
@@ -121,22 +113,14 @@ class Upstream:
                     f"{self.name} is unavailable (circuit open)",
                     retry_after_s=max(1, math.ceil(self.breaker.retry_after_s())),
                 )
-            request = httpx.Request(
-                method,
-                url,
-                headers={**(headers or {}), "accept-encoding": "identity"},
-                content=content,
-                extensions=self._extensions[long_running],
-            )
             try:
-                response = await self._exchange(request, stream=stream, read_up_to=read_up_to)
-            except _RETRYABLE as exc:
+                response = await transport.send(
+                    method, url, request_headers, content, timeouts, read_up_to if stream else None
+                )
+            except TransportError as exc:
                 self.breaker.record_failure()
-                if attempt < attempts:
+                if exc.retryable and attempt < attempts:
                     continue
-                raise self._failure(exc) from exc
-            except httpx.TransportError as exc:
-                self.breaker.record_failure()
                 raise self._failure(exc) from exc
             except BaseException:
                 self.breaker.release()
@@ -145,22 +129,10 @@ class Upstream:
             return response
         raise AssertionError("unreachable")
 
-    async def _exchange(self, request: httpx.Request, *, stream: bool, read_up_to: int) -> httpx.Response:
-        assert self._transport is not None
-        response = await self._transport.handle_async_request(request)
-        response.request = request
-        if stream and not _short(response, read_up_to):
-            return response
-        try:
-            await response.aread()
-        finally:
-            await response.aclose()
-        return response
-
-    def _failure(self, exc: httpx.TransportError) -> UpstreamFailure:
+    def _failure(self, exc: TransportError) -> UpstreamFailure:
         log.warning("upstream failed", extra={"upstream": self.name, "error": repr(exc)[:300]})
-        if isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout):
+        if isinstance(exc, Unreachable):
             return UpstreamFailure(self.name, 503, f"{self.name} cannot be reached", retry_after_s=2)
-        if isinstance(exc, httpx.TimeoutException):
+        if isinstance(exc, TimedOut):
             return UpstreamFailure(self.name, 504, f"{self.name} did not answer in time")
         return UpstreamFailure(self.name, 502, f"{self.name} gave no valid answer")

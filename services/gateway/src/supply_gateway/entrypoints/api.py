@@ -123,8 +123,8 @@ class ProxyApp:
                 client_address=presented.client_address,
                 read_up_to=READ_RESPONSE_BYTES,
             )
-            headers = dict(client_response_headers(upstream_response.headers.multi_items()))
-            if upstream_response.is_stream_consumed:
+            headers = dict(client_response_headers(upstream_response.headers.items()))
+            if upstream_response.is_read:
                 response = Response(
                     upstream_response.content, status_code=upstream_response.status_code, headers=headers
                 )

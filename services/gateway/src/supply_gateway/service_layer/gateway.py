@@ -15,12 +15,11 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-import httpx
-
 from supply_common.identity import Identity
 from supply_common.problems import FieldError, ProblemError
 from supply_gateway.adapters.tokens import InvalidToken, KeysUnavailable, TokenExpired, TokenVerifier
 from supply_gateway.adapters.upstream import Upstream, UpstreamFailure
+from supply_gateway.adapters.upstream_transport import UpstreamResponse
 from supply_gateway.domain.headers import upstream_request_headers
 from supply_gateway.domain.policy import AUTH, PROJECTOR, WRITER, Match, Policy, RateClass, Rule
 from supply_gateway.domain.ratelimit import RateLimiter
@@ -69,7 +68,7 @@ class Reply:
     """A whole (non-streamed) upstream answer."""
 
     status: int
-    headers: httpx.Headers
+    headers: Mapping[str, str]
     body: Any
 
     @property
@@ -223,7 +222,7 @@ class Gateway:
         stream: bool = True,
         client_address: str | None = None,
         read_up_to: int = 0,
-    ) -> httpx.Response:
+    ) -> UpstreamResponse:
         """Send the admitted request upstream. With `stream` the caller closes the response, unless it
         was at most `read_up_to` bytes long and came already read."""
         rule = match.rule
@@ -387,7 +386,7 @@ def check_csrf(credentials: Credentials) -> None:
         raise ProblemError(403, "CSRF check failed", "Reload the page and try again.")
 
 
-def _json_or_none(response: httpx.Response) -> Any:
+def _json_or_none(response: UpstreamResponse) -> Any:
     if not response.content:
         return None
     try:
