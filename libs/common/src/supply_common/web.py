@@ -7,7 +7,6 @@ import logging
 import os
 import re
 import time
-import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
@@ -46,23 +45,39 @@ HTTP_LATENCY = Histogram(
 
 
 def sane_request_id(value: str | None) -> str:
-    """Keep a client's request id if it is short and plain, else make one."""
-    return value if value and _SANE_REQUEST_ID.match(value) else uuid.uuid4().hex
+    """Keep a client's request id if it is short and plain, else make one: 128 random bits in hex
+    (a uuid4's text without its version bits, at a fifth of the cost)."""
+    return value if value and _SANE_REQUEST_ID.match(value) else os.urandom(16).hex()
 
 
 class RequestContextMiddleware:
-    """Sets the request id for logs, echoes it, and records request metrics under the route template."""
+    """Sets the request id for logs, echoes it, and records request metrics under the route template.
+
+    The metric series of each method, route and status are looked up once and kept (the registry's
+    own lookup takes a lock and rebuilds the label tuple on every call)."""
 
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
+        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+
+    def _metrics(self, method: str, template: str, status: int) -> tuple[Any, Any]:
+        key = (method, template, status)
+        series = self._series.get(key)
+        if series is None:
+            series = (
+                HTTP_REQUESTS.labels(self.service, method, template, str(status)),
+                HTTP_LATENCY.labels(self.service, method, template),
+            )
+            self._series[key] = series
+        return series
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        headers = dict(scope.get("headers") or [])
-        request_id = sane_request_id(headers.get(b"x-request-id", b"").decode("latin-1") or None)
+        given = next((value for name, value in scope.get("headers") or () if name == b"x-request-id"), b"")
+        request_id = sane_request_id(given.decode("latin-1") or None)
         token = request_id_var.set(request_id)
         scope.setdefault("state", {})["request_id"] = request_id
         started = time.perf_counter()
@@ -83,9 +98,9 @@ class RequestContextMiddleware:
             await self.app(scope, receive, send_with_id)
         finally:
             route = scope.get("route")
-            template = getattr(route, "path", None) or "unmatched"
-            HTTP_REQUESTS.labels(self.service, scope["method"], template, str(status)).inc()
-            HTTP_LATENCY.labels(self.service, scope["method"], template).observe(time.perf_counter() - started)
+            requests, latency = self._metrics(scope["method"], getattr(route, "path", None) or "unmatched", status)
+            requests.inc()
+            latency.observe(time.perf_counter() - started)
             request_id_var.reset(token)
 
 
