@@ -94,6 +94,8 @@ outbox = Table(
     Column("published_at", Moment, nullable=True),
     Index("ix_outbox_published_at_id", "published_at", "id"),
     mysql_engine="InnoDB",
+    # Marking a row published rewrites it in place only in this format (migration 0002).
+    mysql_row_format="REDUNDANT",
 )
 
 idempotency_keys = Table(
