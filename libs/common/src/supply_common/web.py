@@ -59,9 +59,9 @@ class RequestContextMiddleware:
     def __init__(self, app: ASGIApp, service: str) -> None:
         self.app = app
         self.service = service
-        self._series: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._series: dict[tuple[str, str, int], tuple[Counter, Histogram]] = {}
 
-    def _metrics(self, method: str, template: str, status: int) -> tuple[Any, Any]:
+    def _metrics(self, method: str, template: str, status: int) -> tuple[Counter, Histogram]:
         key = (method, template, status)
         series = self._series.get(key)
         if series is None:

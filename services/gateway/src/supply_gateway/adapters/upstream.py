@@ -59,7 +59,6 @@ class Upstream:
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
-        self.timeouts = timeouts
         self.breaker = breaker or CircuitBreaker()
         self._given_transport = transport
         self.max_connections = max_connections

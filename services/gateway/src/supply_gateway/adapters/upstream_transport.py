@@ -90,14 +90,6 @@ class UpstreamResponse:
     def json(self) -> Any:
         return json.loads(self.content)
 
-    async def aread(self) -> bytes:
-        if self._content is None:
-            try:
-                self._content = b"".join([chunk async for chunk in self.aiter_bytes()])
-            finally:
-                await self.aclose()
-        return self._content
-
     async def aiter_bytes(self) -> AsyncIterator[bytes]:
         if self._content is not None:
             yield self._content
