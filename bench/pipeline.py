@@ -79,7 +79,7 @@ class Pipeline:
                 f"projector-consume-{suffix}",
                 "mongo-projector",
                 ["consume"],
-                **pipeline.projector_env(),
+                **(pipeline.projector_env() | {"metrics_port": PORTS["projector-metrics"]}),
             )
             pipeline.projector = consumer.start(ctx.sampler, "mongo-projector consume")
             pipeline.processes.append(pipeline.projector)
@@ -110,6 +110,11 @@ class Pipeline:
             "consumer_group": f"bench-{self.ctx.run_id}-{self.suffix}",
             "metrics_port": 0,
         }
+
+    @property
+    def projector_metrics_url(self) -> str:
+        """The consumer's Prometheus metrics (commit-to-written lag among them)."""
+        return f"http://127.0.0.1:{PORTS['projector-metrics']}/metrics"
 
     @property
     def writer_url(self) -> str:
@@ -172,8 +177,15 @@ class Pipeline:
     async def _projector_lag(self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> int:
         """Records on the topic that the projector's group has not committed (all of them before its
         first commit)."""
-        await consumer.topics()  # fetches the cluster's metadata
-        partitions = [TopicPartition(self.topic, p) for p in consumer.partitions_for_topic(self.topic) or ()]
+        described = await admin.describe_topics([self.topic])
+        partitions = [
+            TopicPartition(self.topic, entry["partition"])
+            for topic in described
+            if topic["topic"] == self.topic
+            for entry in topic["partitions"]
+        ]
+        if not partitions:
+            raise RuntimeError(f"no partitions found for {self.topic}")
         ends = await consumer.end_offsets(partitions)
         committed = await admin.list_consumer_group_offsets(self.projector_env()["consumer_group"])
         done = {tp: max(0, meta.offset) for tp, meta in committed.items()}

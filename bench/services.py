@@ -26,6 +26,7 @@ PORTS = {
     "sales-writer": PORT_BASE + 2,
     "mongo-projector": PORT_BASE + 3,
     "relay-notices": PORT_BASE + 4,
+    "projector-metrics": PORT_BASE + 5,
 }
 NAIVE_PORT = PORT_BASE + 10
 
