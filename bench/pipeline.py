@@ -61,7 +61,11 @@ class Pipeline:
         if RELAY_APART:
             outbox["relay_wake_address"] = f"127.0.0.1:{PORTS['relay-notices']}"
             relay = ctx.service(
-                f"sales-writer-relay-{suffix}", "sales-writer", ["relay"], relay_metrics_port=0, **outbox
+                f"sales-writer-relay-{suffix}",
+                "sales-writer",
+                ["relay"],
+                relay_metrics_port=PORTS["relay-metrics"],
+                **outbox,
             )
             pipeline.processes.append(relay.start(ctx.sampler, "sales-writer relay"))
         writer = ctx.service(
@@ -115,6 +119,14 @@ class Pipeline:
     def projector_metrics_url(self) -> str:
         """The consumer's Prometheus metrics (commit-to-written lag among them)."""
         return f"http://127.0.0.1:{PORTS['projector-metrics']}/metrics"
+
+    @property
+    def relay_metrics_url(self) -> str:
+        """The relay's Prometheus metrics (commit-to-published latency among them): its own port when
+        it runs apart, the server processes' `/metrics` when it runs inside them."""
+        if RELAY_APART:
+            return f"http://127.0.0.1:{PORTS['relay-metrics']}/metrics"
+        return f"{self.writer_url}/metrics"
 
     @property
     def writer_url(self) -> str:

@@ -27,6 +27,7 @@ PORTS = {
     "mongo-projector": PORT_BASE + 3,
     "relay-notices": PORT_BASE + 4,
     "projector-metrics": PORT_BASE + 5,
+    "relay-metrics": PORT_BASE + 6,
 }
 NAIVE_PORT = PORT_BASE + 10
 

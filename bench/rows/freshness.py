@@ -6,6 +6,9 @@ this into its `projector_end_to_end_lag_seconds` histogram, and the bench reads 
 and after each phase. Percentiles are interpolated within a bucket, as Prometheus does (buckets of 5
 to 25 ms below a quarter of a second); the maximum is the bound of the highest bucket reached. Every
 sale written is also looked up in the copy afterwards: the ones not there count as missing.
+
+Beside it, the first stage alone: from the commit until the broker acknowledged the event, from the
+relay's `sales_writer_publish_latency_seconds` histogram, read the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +28,7 @@ from bench.pipeline import Pipeline
 from bench.stats import Buckets
 
 LAG_HISTOGRAM = "projector_end_to_end_lag_seconds"
+PUBLISH_HISTOGRAM = "sales_writer_publish_latency_seconds"
 
 
 def _visible(ctx: Context, mongo_db: str, ids: list[str], timeout_s: float) -> int:
@@ -40,19 +44,27 @@ def _visible(ctx: Context, mongo_db: str, ids: list[str], timeout_s: float) -> i
             time.sleep(0.5)
 
 
-def lag_buckets(url: str) -> Buckets:
-    """The projector's commit-to-written histogram as it stands."""
+def histogram(url: str, name: str) -> Buckets:
+    """A histogram of a Prometheus endpoint as it stands."""
     with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback
         text = response.read().decode()
     cumulative: dict[float, float] = {}
     for family in text_string_to_metric_families(text):
-        if family.name == LAG_HISTOGRAM:
+        if family.name == name:
             for sample in family.samples:
-                if sample.name == f"{LAG_HISTOGRAM}_bucket":
+                if sample.name == f"{name}_bucket":
                     cumulative[float(sample.labels["le"])] = sample.value
     if not cumulative:
-        raise RuntimeError(f"{url} has no {LAG_HISTOGRAM}")
+        raise RuntimeError(f"{url} has no {name}")
     return Buckets(cumulative)
+
+
+def stages(pipeline: Pipeline) -> tuple[Buckets, Buckets]:
+    """(commit to published, commit to written) as they stand."""
+    return (
+        histogram(pipeline.relay_metrics_url, PUBLISH_HISTOGRAM),
+        histogram(pipeline.projector_metrics_url, LAG_HISTOGRAM),
+    )
 
 
 def end_to_end_max(ctx: Context, row: Row, pipeline: Pipeline, url: str, payloads: list[bytes]) -> float:
@@ -82,6 +94,15 @@ def end_to_end_max(ctx: Context, row: Row, pipeline: Pipeline, url: str, payload
     return spread.median
 
 
+def _percentile_figures(row: Row, points: list[LatencyPoint], key_prefix: str, label_prefix: str) -> None:
+    for point in points:
+        key = f"{round(point.fraction * 100)}"
+        label = f"at {point.fraction:.0%} of max"
+        for name, samples in (("p50", point.p50_ms), ("p99", point.p99_ms), ("max", point.max_ms)):
+            figure = row.figure(f"{key_prefix}{name}_at_{key}", f"{label_prefix}{name} {label}", "ms", False)
+            figure.samples.extend(samples)
+
+
 def run(ctx: Context) -> Row:
     row = Row("6", "Freshness: commit to visible in MongoDB")
     pipeline = Pipeline.shared(ctx, "fresh")
@@ -89,9 +110,10 @@ def run(ctx: Context) -> Row:
     payloads = measure.bodies()
     maximum = end_to_end_max(ctx, row, pipeline, url, payloads)
     points = [LatencyPoint(fraction, maximum * fraction) for fraction in ctx.profile.fractions]
+    published = [LatencyPoint(fraction, maximum * fraction) for fraction in ctx.profile.fractions]
     missing = 0
     for rep in range(ctx.profile.reps_service):
-        for point in points:
+        for point, first_stage in zip(points, published, strict=True):
             pipeline.settle()
             ctx.step(f"row 6: writes at {point.offered_per_s:.0f}/s ({point.fraction:.0%}), rep {rep + 1}")
 
@@ -103,23 +125,22 @@ def run(ctx: Context) -> Row:
                     result.created = creator.created  # type: ignore[attr-defined]
                     return result
 
-            before = lag_buckets(pipeline.projector_metrics_url)
+            sent_before, written_before = stages(pipeline)
             result = measure.run_async(phase)  # type: ignore[arg-type]
             ids = [sale_id for sale_id, _ in result.created]  # type: ignore[attr-defined]
             missing += len(ids) - _visible(ctx, pipeline.mongo_db, ids, ctx.profile.converge_timeout_s)
-            pipeline.settle()  # every batch of the phase written and observed
-            lags = lag_buckets(pipeline.projector_metrics_url) - before
-            point.record(result.rate, result.errors, lags.summary_ms())  # type: ignore[attr-defined]
-    for point in points:
-        key = f"{round(point.fraction * 100)}"
-        label = f"at {point.fraction:.0%} of max"
-        row.figure(f"p50_at_{key}", f"p50 {label}", "ms", False).samples.extend(point.p50_ms)
-        row.figure(f"p99_at_{key}", f"p99 {label}", "ms", False).samples.extend(point.p99_ms)
-        row.figure(f"max_at_{key}", f"max {label}", "ms", False).samples.extend(point.max_ms)
+            pipeline.settle()  # every batch of the phase published, written and observed
+            sent_after, written_after = stages(pipeline)
+            point.record(result.rate, result.errors, (written_after - written_before).summary_ms())  # type: ignore[attr-defined]
+            first_stage.record(result.rate, result.errors, (sent_after - sent_before).summary_ms())  # type: ignore[attr-defined]
+    _percentile_figures(row, points, "", "")
+    _percentile_figures(row, published, "published_", "commit to published ")
     row.curves["commit to visible"] = points
+    row.curves["commit to published (relay)"] = published
     row.curve_unit = "sales/s"
     row.note = (
         f"end-to-end maximum {maximum:.0f} sales/s (written and applied to the copy); latency from commit"
-        f" until the projector's write returned (its histogram); not visible within the timeout: {missing}"
+        f" until the projector's write returned, and until the broker acknowledged it (their histograms); not"
+        f" visible within the timeout: {missing}"
     )
     return row
