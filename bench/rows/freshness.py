@@ -74,8 +74,8 @@ def end_to_end_max(ctx: Context, row: Row, pipeline: Pipeline, url: str, payload
     sustains."""
     concurrency = max(ctx.profile.concurrency_http)
     figure = row.figure("end_to_end_max", "end-to-end maximum (written and applied)", "sales/s")
+    pipeline.settle()  # each repetition ends settled: the next one, and the phases after, start idle
     for rep in range(ctx.profile.reps_service):
-        pipeline.settle()
         ctx.step(f"row 6: end-to-end maximum, concurrency {concurrency}, rep {rep + 1}")
         started = time.monotonic()
 
@@ -114,7 +114,6 @@ def run(ctx: Context) -> Row:
     missing = 0
     for rep in range(ctx.profile.reps_service):
         for point, first_stage in zip(points, published, strict=True):
-            pipeline.settle()
             ctx.step(f"row 6: writes at {point.offered_per_s:.0f}/s ({point.fraction:.0%}), rep {rep + 1}")
 
             async def phase(p: LatencyPoint = point) -> object:
