@@ -34,6 +34,7 @@ class System:
         options: dict[str, object] = {
             "batch_size": self.settings.relay_batch_size,
             "poll_interval_s": self.settings.relay_poll_interval_s,
+            "min_cycle_s": self.settings.relay_min_cycle_s,
             "retention": timedelta(seconds=self.settings.outbox_retention_s),
             "maintenance": self.service.purge_idempotency_keys,
         }
@@ -66,6 +67,7 @@ def bootstrap(
         settings,
         batch_size=settings.relay_batch_size,
         poll_interval_s=settings.relay_poll_interval_s,
+        min_cycle_s=settings.relay_min_cycle_s,
         retention=timedelta(seconds=settings.outbox_retention_s),
         after_publish=after_publish,
         producer_factory=producer_factory,

@@ -80,3 +80,53 @@ def test_a_missing_relay_never_troubles_a_commit(kit) -> None:
         finally:
             writer.engine.dispose()
     assert kit.count() == 6
+
+
+async def _batches_of_a_relay_with_spacing(kit, writer, min_cycle_s: float) -> list[tuple[float, int, float]]:
+    """A relay that claims at most once per `min_cycle_s`, woken after each commit: one sale after a
+    quiet spell, then two more at once. Each published batch as (seconds since the first commit,
+    rows, seconds from that batch's first wake-up to its publication)."""
+    published: list[tuple[float, int]] = []
+    first_out, all_out = asyncio.Event(), asyncio.Event()
+
+    async def record(rows: list) -> None:
+        published.append((time.monotonic(), len(rows)))
+        first_out.set()
+        if sum(count for _, count in published) >= 3:
+            all_out.set()
+
+    relay = kit.system.new_relay(poll_interval_s=SLOW_POLL_S, min_cycle_s=min_cycle_s, after_publish=record)
+    task = asyncio.create_task(relay.run())
+    body = SaleBody.model_validate(kit.body())
+    try:
+        await asyncio.sleep(min_cycle_s * 1.6)  # the relay found nothing, and longer ago than its spacing
+        woken = []
+        async with asyncio.timeout(10):
+            for _ in range(3):
+                await asyncio.to_thread(writer.service.create_many, [(body, WORKER)])
+                woken.append(time.monotonic())
+                relay.wake()
+                if len(woken) == 1:
+                    await first_out.wait()
+            await all_out.wait()
+    finally:
+        task.cancel()
+        await asyncio.gather(task, return_exceptions=True)
+    return [(at - woken[0], rows, at - woken[min(i, 1)]) for i, (at, rows) in enumerate(published)]
+
+
+def test_under_steady_commits_claims_are_spaced_and_gather_what_came_meanwhile(kit) -> None:
+    writer = bootstrap(kit.settings.model_copy(update={"relay_enabled": False}))
+    try:
+        batches = asyncio.run(_batches_of_a_relay_with_spacing(kit, writer, min_cycle_s=0.6))
+    finally:
+        writer.engine.dispose()
+    (first_at, first_rows, first_wait), (second_at, second_rows, _) = batches
+    # The first sale came after a quiet spell: claimed at once, not held for the spacing.
+    assert first_rows == 1
+    assert first_wait < 0.4, batches
+    # The next two were committed right after it: held until the spacing had passed since the first
+    # claim, then published together.
+    assert second_rows == 2, batches
+    assert second_at - first_at > 0.4, batches
+    assert kit.count() == 3

@@ -61,6 +61,7 @@ class Relay:
         *,
         batch_size: int = 500,
         poll_interval_s: float = 0.2,
+        min_cycle_s: float = 0.0,
         retention: timedelta = timedelta(hours=24),
         maintenance: Callable[[], object] | None = None,
         maintenance_interval_s: float = 60.0,
@@ -71,6 +72,7 @@ class Relay:
         self.kafka = kafka
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
+        self.min_cycle_s = min_cycle_s
         self.retention = retention
         self.maintenance = maintenance
         self.maintenance_interval_s = maintenance_interval_s
@@ -87,6 +89,7 @@ class Relay:
         self._wakeup: asyncio.Event | None = None
         self._next_maintenance = 0.0
         self._next_gauges = 0.0
+        self._cycle_started = float("-inf")
 
     def status(self) -> Literal["ok", "degraded"]:
         return "ok" if self.healthy else "degraded"
@@ -106,6 +109,7 @@ class Relay:
         try:
             while True:
                 try:
+                    self._cycle_started = time.monotonic()
                     more = await self.drain()
                     self.healthy, self.last_error, backoff = True, None, 0.2
                     await self._housekeeping()
@@ -135,6 +139,14 @@ class Relay:
             async with asyncio.timeout(self.poll_interval_s):
                 await self._wakeup.wait()
         self._wakeup.clear()
+        # While commits keep coming, claim no sooner than `min_cycle_s` after the last claim began,
+        # so that one cycle takes what arrived meanwhile. A cycle costs mostly the same whatever it
+        # carries (claim, produce request, mark and commit here; a fetch and a write downstream): at
+        # 1,600 creates/s a spacing of 0.04 s took the relay from about 250 to 70 us of CPU per event
+        # and MariaDB's and Kafka's with it. After a quiet spell the last claim is long past: no wait.
+        spacing = self._cycle_started + self.min_cycle_s - time.monotonic()
+        if spacing > 0:
+            await asyncio.sleep(spacing)
 
     async def _started_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
