@@ -57,7 +57,7 @@ def load_with_outage(ctx: Context, url: str, headers: dict[str, str], payloads: 
     after_s = max(2.0, profile.fault_run_s - profile.fault_at_s - profile.fault_down_s)
 
     async def scenario() -> LoopResult:
-        async with http.session() as client:
+        async with http.client() as client:
             creator = http.Creator(client, url, payloads, headers)
             done = asyncio.Event()
             outage = asyncio.create_task(_outage(profile.fault_at_s, profile.fault_down_s, after_s, done))

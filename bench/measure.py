@@ -28,7 +28,7 @@ def run_async(factory: Callable[[], Awaitable[LoopResult]]) -> LoopResult:
 async def _with_creator(
     url: str, headers: dict[str, str], payloads: list[bytes], body: Callable[[AsyncOp], Awaitable[LoopResult]]
 ) -> LoopResult:
-    async with http.session() as client:
+    async with http.client() as client:
         creator = http.Creator(client, url, payloads, headers)
         await creator(0)
         return await body(creator)

@@ -80,7 +80,7 @@ def end_to_end_max(ctx: Context, row: Row, pipeline: Pipeline, url: str, payload
         started = time.monotonic()
 
         async def load() -> int:
-            async with http.session() as client:
+            async with http.client() as client:
                 creator = http.Creator(client, url, payloads, http.STAFF)
                 creator.keep = True
                 await closed_loop(creator, concurrency, ctx.profile.duration_s)
@@ -117,7 +117,7 @@ def run(ctx: Context) -> Row:
             ctx.step(f"row 6: writes at {point.offered_per_s:.0f}/s ({point.fraction:.0%}), rep {rep + 1}")
 
             async def phase(p: LatencyPoint = point) -> object:
-                async with http.session() as client:
+                async with http.client() as client:
                     creator = http.Creator(client, url, payloads, http.STAFF)
                     creator.keep = True
                     result = await open_loop(creator, p.offered_per_s, ctx.profile.duration_s)
