@@ -3,7 +3,7 @@
 The creates go through `Client`: keep-alive HTTP/1.1 connections over asyncio protocols, each request
 sent as bytes built once per body, each answer parsed by httptools (llhttp, the parser uvicorn
 serves with). The load generator shares the two cores with what it measures, so every microsecond
-it spends is one the services lack: aiohttp's client, used before, took about 180 us of CPU per
+it spends is one the services lack: aiohttp's client, used before, took 160-176 us of CPU per
 create at concurrency 16, most of it building and tracking request and response objects that a
 load generator does not need. Login (row 8, a few logins a second) keeps aiohttp.
 """
