@@ -165,7 +165,6 @@ class Creator:
 
     def __init__(self, client: Client, url: str, bodies: list[bytes], headers: dict[str, str]) -> None:
         self.client = client
-        self.url = url
         self.host, self.port, self.requests = post_requests(url, bodies, headers)
         self.created: list[tuple[str, int]] = []
         self.keep = False

@@ -31,15 +31,18 @@ class System:
 
     def new_relay(self, **overrides: object) -> Relay:
         """Another relay over the same outbox (tests and `sales-writer relay`)."""
-        options: dict[str, object] = {
-            "batch_size": self.settings.relay_batch_size,
-            "poll_interval_s": self.settings.relay_poll_interval_s,
-            "min_cycle_s": self.settings.relay_min_cycle_s,
-            "retention": timedelta(seconds=self.settings.outbox_retention_s),
-            "maintenance": self.service.purge_idempotency_keys,
-        }
-        options.update(overrides)
+        options = relay_options(self.settings) | {"maintenance": self.service.purge_idempotency_keys} | overrides
         return Relay(self.engine, self.settings, **options)  # type: ignore[arg-type]
+
+
+def relay_options(settings: SalesWriterSettings) -> dict[str, object]:
+    """What the settings say of a relay, for every relay a process makes."""
+    return {
+        "batch_size": settings.relay_batch_size,
+        "poll_interval_s": settings.relay_poll_interval_s,
+        "min_cycle_s": settings.relay_min_cycle_s,
+        "retention": timedelta(seconds=settings.outbox_retention_s),
+    }
 
 
 async def _exit_after_publish(rows: list[OutboxRow]) -> None:
@@ -65,12 +68,9 @@ def bootstrap(
     relay = Relay(
         engine,
         settings,
-        batch_size=settings.relay_batch_size,
-        poll_interval_s=settings.relay_poll_interval_s,
-        min_cycle_s=settings.relay_min_cycle_s,
-        retention=timedelta(seconds=settings.outbox_retention_s),
         after_publish=after_publish,
         producer_factory=producer_factory,
+        **relay_options(settings),  # type: ignore[arg-type]
     )
     # Commits wake the relay of this process, or one in its own process that listens for notices.
     on_commit: Callable[[], None] = relay.wake
