@@ -8,8 +8,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from supply_gateway.adapters.upstream_transport import (
-    AiohttpTransport,
     Body,
+    Http1Transport,
     RequestTimeouts,
     TimedOut,
     Transport,
@@ -41,9 +41,6 @@ class UpstreamFailure(Exception):
         self.retry_after_s = retry_after_s
 
 
-KEEPALIVE_S = 30.0
-
-
 class Upstream:
     """One upstream service: its connection pool (a transport) and its breaker."""
 
@@ -73,9 +70,7 @@ class Upstream:
         }
 
     async def start(self) -> None:
-        self._transport = self._given_transport or AiohttpTransport(
-            max_connections=self.max_connections, keepalive_s=KEEPALIVE_S
-        )
+        self._transport = self._given_transport or Http1Transport(max_connections=self.max_connections)
 
     async def aclose(self) -> None:
         if self._transport is not None:
