@@ -5,8 +5,9 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import time
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from bench.context import Context
 from bench.services import PORTS, ServiceProcess, require
@@ -18,14 +19,26 @@ class Accounts:
     database: str
     email: str
     password: str
+    _token: tuple[str, float] | None = field(default=None, repr=False)
 
     def token(self) -> str:
+        """A fresh access token from a login."""
         body = json.dumps({"email": self.email, "password": self.password}).encode()
         request = urllib.request.Request(  # noqa: S310 - loopback
             self.auth.url("/login"), data=body, headers={"Content-Type": "application/json"}
         )
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
-            return str(json.loads(response.read())["access_token"])
+            answer = json.loads(response.read())
+        self._token = str(answer["access_token"]), time.monotonic() + int(answer["expires_in"])
+        return self._token[0]
+
+    def bearer(self) -> dict[str, str]:
+        """An Authorization header with a token good for at least two more minutes (tokens live five:
+        one measurement is shorter than two, a whole row is longer than five)."""
+        if self._token is None or self._token[1] - time.monotonic() < 120:
+            self.token()
+        assert self._token is not None
+        return {"Authorization": f"Bearer {self._token[0]}"}
 
 
 def start_auth(ctx: Context) -> Accounts:

@@ -38,11 +38,12 @@ async def _with_creator(
 class Target:
     """One way to create a sale over HTTP. `prefix` starts the keys of its figures in the row, so that
     two targets measured side by side keep their numbers apart (`creates_c16`, `direct_creates_c16`);
-    `prepare` runs before each of its measurements (puts the pipeline in the state it is measured in)."""
+    `prepare` runs before each of its measurements (puts the pipeline in the state it is measured in);
+    `headers` may be a function, called for each measurement (a token that must stay valid)."""
 
     name: str
     url: str
-    headers: dict[str, str]
+    headers: dict[str, str] | Callable[[], dict[str, str]]
     prefix: str = ""
     prepare: Callable[[], None] | None = None
 
@@ -116,7 +117,8 @@ def _measure(
     if target.prepare is not None:
         target.prepare()
     ctx.step(step)
-    return run_async(lambda: _with_creator(target.url, target.headers, payloads, loop))
+    headers = target.headers() if callable(target.headers) else target.headers
+    return run_async(lambda: _with_creator(target.url, headers, payloads, loop))
 
 
 def _label(target: Target, what: str) -> str:
