@@ -18,10 +18,11 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench.context import Context
 from bench.schema import sales_database
 from bench.services import PORTS, ServiceProcess, require
+from supply_common.settings import auto_workers
 
-WRITER_WORKERS = int(os.environ.get("BENCH_WRITER_WORKERS", max(1, min((os.cpu_count() or 1) - 1, 4))))
-"""Server processes of the sales-writer as `make run` starts them (deploy/local/run): one per core
-less one, up to 4; BENCH_WRITER_WORKERS=N measures N."""
+WRITER_WORKERS = int(os.environ.get("BENCH_WRITER_WORKERS", auto_workers()))
+"""Server processes of the sales-writer as `make run` starts them (deploy/local/run, `WORKERS=auto`):
+one per core less one, up to 4; BENCH_WRITER_WORKERS=N measures N."""
 RELAY_APART = os.environ.get("BENCH_RELAY", "apart") != "inside"
 """The relay in its own process, woken by commit notices, as `make run` starts it; BENCH_RELAY=inside
 runs it inside each server process instead."""

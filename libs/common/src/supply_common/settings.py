@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Literal
+import os
+from typing import Any, Literal
 
-from pydantic import Field, SecretStr, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
@@ -16,7 +17,23 @@ class ServiceSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = 8000
     max_body_bytes: int = Field(1_048_576, description="Requests with larger bodies get 413.")
-    workers: int = Field(1, ge=1, le=64, description="Server processes sharing the port; one per core uses every core.")
+    workers: int = Field(
+        1,
+        ge=1,
+        le=64,
+        description="Server processes sharing the port; one per core uses every core. `auto`: one per core"
+        " less one (left to the databases and other services on the machine), at least 1, at most 4.",
+    )
+
+    @field_validator("workers", mode="before")
+    @classmethod
+    def _auto_workers(cls, value: Any) -> Any:
+        return auto_workers() if isinstance(value, str) and value.strip().lower() == "auto" else value
+
+
+def auto_workers() -> int:
+    """Server processes for a CPU-bound service sharing its machine: a core each, less one, 1 to 4."""
+    return max(1, min((os.cpu_count() or 1) - 1, 4))
 
 
 class MySQLSettings(BaseSettings):
