@@ -224,12 +224,7 @@ class Connection(asyncio.Protocol):
         self._head = head = asyncio.get_running_loop().create_future()
         self._transport.write(request)
         if body is not None:
-            try:
-                await self._send_chunks(body, head)
-            except HttpError:
-                if not head.done() or head.exception() is not None:
-                    raise
-                # the server answered before taking the whole body (a refusal): that answer stands
+            await self._send_chunks(body, head)  # stops early when the answer (a refusal) comes first
         if not head.done():
             try:
                 async with asyncio.timeout(timeout_s):
@@ -353,9 +348,7 @@ class Connection(asyncio.Protocol):
         response, self._response = self._response, None
         if response is not None:
             response._fail(error)
-        writable, self._writable = self._writable, None
-        if writable is not None and not writable.done():
-            writable.set_exception(error)
+        self.resume_writing()  # a body being sent sees the connection closed and stops
 
 
 class Pool:
