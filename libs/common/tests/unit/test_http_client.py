@@ -61,6 +61,19 @@ def answer(body: bytes, status: bytes = b"200 OK", extra: bytes = b"") -> bytes:
     return b"HTTP/1.1 %s\r\ncontent-length: %d\r\n%s\r\n%s" % (status, len(body), extra, body)
 
 
+def replying(reply: bytes, hold_s: float = 0.0) -> Handler:
+    """Reads one request, sends `reply` as it is, keeps the connection open `hold_s`, then closes it
+    (without saying so, as a server's keep-alive timeout does)."""
+
+    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await read_request(reader)
+        writer.write(reply)
+        await writer.drain()
+        await asyncio.sleep(hold_s)
+
+    return handler
+
+
 async def echo_forever(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
     """Answers each request with its body, on one connection for as long as the client keeps it."""
     while True:
@@ -204,12 +217,7 @@ async def test_a_large_answer_streams_and_the_server_waits_while_the_reader_does
 
 
 async def test_a_connection_the_server_closed_while_idle_is_not_reused() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(answer(b"ok"))
-        await writer.drain()  # then closed without saying so, as a server's keep-alive timeout does
-
-    async with serving(handler) as (port, peers):
+    async with serving(replying(answer(b"ok"))) as (port, peers):
         pool = Pool("127.0.0.1", port)
         for _ in range(3):
             assert await call(pool, post(b"")) == (200, b"ok")
@@ -257,13 +265,7 @@ async def test_callers_beyond_the_limit_wait_for_a_connection_or_give_up() -> No
 
 
 async def test_no_answer_in_time_is_a_read_timeout_and_the_connection_is_dropped() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf")
-        await writer.drain()
-        await asyncio.sleep(5)
-
-    async with serving(handler) as (port, _):
+    async with serving(replying(b"HTTP/1.1 200 OK\r\ncontent-length: 10\r\n\r\nhalf", hold_s=5)) as (port, _):
         pool = Pool("127.0.0.1", port)
         connection = await pool.acquire()
         response = await connection.exchange(post(b""), timeout_s=1)
@@ -296,12 +298,7 @@ async def test_nobody_listening_is_a_failed_connect() -> None:
     ids=["closed", "not-http", "cut-short", "chunks-cut-short"],
 )
 async def test_a_broken_answer_raises(reply: bytes, error: type[Exception]) -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(reply)
-        await writer.drain()
-
-    async with serving(handler) as (port, _):
+    async with serving(replying(reply)) as (port, _):
         pool = Pool("127.0.0.1", port)
         with pytest.raises(error):
             await call(pool, post(b""))
@@ -319,12 +316,7 @@ async def test_a_broken_answer_raises(reply: bytes, error: type[Exception]) -> N
     ids=["interim-answer-first", "body-until-close", "no-content"],
 )
 async def test_answers_framed_every_way_arrive(reply: bytes, body: bytes) -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(reply)
-        await writer.drain()
-
-    async with serving(handler) as (port, _):
+    async with serving(replying(reply)) as (port, _):
         pool = Pool("127.0.0.1", port)
         status, received = await call(pool, post(b""))
         assert received == body
@@ -333,13 +325,7 @@ async def test_answers_framed_every_way_arrive(reply: bytes, body: bytes) -> Non
 
 
 async def test_a_head_answer_ends_at_its_headers() -> None:
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await read_request(reader)
-        writer.write(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n")
-        await writer.drain()
-        await asyncio.sleep(5)
-
-    async with serving(handler) as (port, _):
+    async with serving(replying(b"HTTP/1.1 200 OK\r\ncontent-length: 1000\r\n\r\n", hold_s=5)) as (port, _):
         pool = Pool("127.0.0.1", port)
         connection = await pool.acquire()
         response = await connection.exchange(request_head("HEAD", "/", "h", [], None), head_only=True, timeout_s=1)
