@@ -124,6 +124,36 @@ async def test_a_streamed_body_and_a_large_answer_arrive_whole(upstream_at) -> N
             await response.aclose()
 
 
+@pytest.mark.parametrize(
+    ("headers", "attempts", "outcome"),
+    [({"idempotency-key": "k-1"}, 2, 201), ({}, 1, 502)],
+    ids=["with-idempotency-key", "without"],
+)
+async def test_a_create_whose_connection_broke_is_sent_again_only_with_an_idempotency_key(
+    upstream_at, headers: dict[str, str], attempts: int, outcome: int
+) -> None:
+    received: list[bytes] = []
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        _, body = await _read_request(reader)
+        received.append(body)
+        if len(received) > 1:  # the first connection breaks before an answer, as a crash would
+            writer.write(_answer(b'{"id": "1"}').replace(b"200 OK", b"201 Created"))
+            await writer.drain()
+        writer.close()
+
+    server, url = await _serve(handle)
+    async with server:
+        upstream = await upstream_at(url)
+        try:
+            response = await upstream.send("POST", "/sales", headers=headers, content=b"{}", stream=False)
+            status = response.status_code
+        except UpstreamFailure as failure:
+            status = failure.status
+    assert status == outcome
+    assert received == [b"{}"] * attempts
+
+
 async def test_a_short_answer_is_read_before_returning(upstream_at) -> None:
     async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         await _read_request(reader)

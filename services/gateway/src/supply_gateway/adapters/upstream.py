@@ -30,6 +30,17 @@ class Timeouts:
     pool_s: float = 2.0
 
 
+def replayable(method: str, headers: Mapping[str, str], content: Body) -> bool:
+    """A GET without a body, or a request with an `Idempotency-Key` whose body is at hand (not a
+    stream already spent): the upstream answers a repeat of the latter with the first one's result,
+    so a create whose connection broke is neither lost nor made twice."""
+    if content is not None and not isinstance(content, bytes):
+        return False
+    if method == "GET" and content is None:
+        return True
+    return any(name.lower() == "idempotency-key" for name in headers)
+
+
 class UpstreamFailure(Exception):
     """The upstream could not give an answer; `status` is what the client gets (502, 503 or 504)."""
 
@@ -89,16 +100,17 @@ class Upstream:
         stream: bool = True,
         read_up_to: int = 0,
     ) -> UpstreamResponse:
-        """Send one request; GETs are retried once on a connection failure. With `stream`, the caller
-        must close the response; a body of at most `read_up_to` bytes (by Content-Length) is read
-        before returning all the same, so that a failure reading it is this upstream's failure too."""
+        """Send one request. One that may safely be sent twice (`replayable`) is sent again once when
+        the connection failed or broke before an answer. With `stream`, the caller must close the
+        response; a body of at most `read_up_to` bytes (by Content-Length) is read before returning
+        all the same, so that a failure reading it is this upstream's failure too."""
         transport = self._transport
         if transport is None:
             raise RuntimeError(f"upstream {self.name} not started")
         url = self.base_url + path + (f"?{query}" if query else "")
         request_headers = {**(headers or {}), "accept-encoding": "identity"}
         timeouts = self._request_timeouts[long_running]
-        attempts = 2 if method == "GET" and content is None else 1
+        attempts = 2 if replayable(method, request_headers, content) else 1
         for attempt in range(1, attempts + 1):
             if not self.breaker.allow():
                 raise UpstreamFailure(
