@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 import pytest
 
 from supply_gateway.adapters.upstream import Timeouts, Upstream, UpstreamFailure
+from supply_gateway.adapters.upstream_transport import TransportError
 from supply_gateway.domain.breaker import CircuitBreaker
 
 pytestmark = pytest.mark.integration
@@ -152,6 +153,39 @@ async def test_a_create_whose_connection_broke_is_sent_again_only_with_an_idempo
             status = failure.status
     assert status == outcome
     assert received == [b"{}"] * attempts
+
+
+async def test_a_streamed_answer_that_fails_half_way_gives_its_connection_back() -> None:
+    answered = 0
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        nonlocal answered
+        await _read_request(reader)
+        answered += 1
+        if answered == 1:  # a long answer that stops coming
+            writer.write(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\nstart")
+            await writer.drain()
+            await asyncio.sleep(2)
+        else:
+            writer.write(_answer(b'{"ok": true}'))
+            await writer.drain()
+        writer.close()
+
+    server, url = await _serve(handle)
+    async with server:
+        upstream = Upstream("writer", url, timeouts=Timeouts(connect_s=0.5, read_s=0.3, pool_s=0.5), max_connections=1)
+        await upstream.start()
+        try:
+            response = await upstream.send("GET", "/export", read_up_to=10)
+            with pytest.raises(TransportError):
+                async for _ in response.aiter_bytes():
+                    pass
+            # the holder never closes it (as when Starlette's streaming response fails): the one slot
+            # must come back all the same
+            again = await upstream.send("GET", "/livez", stream=False)
+            assert again.json() == {"ok": True}
+        finally:
+            await upstream.aclose()
 
 
 async def test_a_short_answer_is_read_before_returning(upstream_at) -> None:

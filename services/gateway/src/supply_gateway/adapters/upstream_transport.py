@@ -196,11 +196,12 @@ class Http1Transport:
             connection.close()
             pool.release(connection)
             raise
+        release = _releaser(pool, connection)
         return UpstreamResponse(
             response.status,
             CIMultiDict(response.headers),
-            stream=_chunks(response, timeouts.read_s),
-            release=_releaser(pool, connection),
+            stream=_chunks(response, timeouts.read_s, release),
+            release=release,
         )
 
     async def aclose(self) -> None:
@@ -209,17 +210,30 @@ class Http1Transport:
             await pool.aclose()
 
 
-async def _chunks(response: Response, read_s: float | None) -> AsyncIterator[bytes]:
+async def _chunks(
+    response: Response, read_s: float | None, release: Callable[[], Awaitable[None]]
+) -> AsyncIterator[bytes]:
+    """The body, giving the connection back as soon as it ends, however it ends: a holder whose
+    answer failed half way (Starlette skips a streaming response's background task then) must not
+    keep a pool slot for ever."""
     try:
         async for chunk in response.iter_chunks(read_s):
             yield chunk
     except HttpError as exc:
         raise _failure(exc) from exc
+    finally:
+        await release()
 
 
 def _releaser(pool: Pool, connection: Connection) -> Callable[[], Awaitable[None]]:
+    """Gives the connection back once, whoever asks first (the stream's end or the holder)."""
+    released = False
+
     async def release() -> None:
-        pool.release(connection)
+        nonlocal released
+        if not released:
+            released = True
+            pool.release(connection)
 
     return release
 
