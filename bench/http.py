@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from supply_common.http_client import Pool, request_head
+from supply_common.http_client import Pools, request_head
 
 STAFF = {"X-User-Id": "bench", "X-User-Role": "technical_worker", "X-User-Email": "bench@example.com"}
 
@@ -36,20 +36,18 @@ def session(connections: int = 256) -> aiohttp.ClientSession:
 
 
 class Client:
-    """Keep-alive connections (`supply_common.http_client.Pool`), up to `connections` per host and
-    port (callers beyond wait for one), as aiohttp's connector limit did; a request that fails or
-    times out closes its connection."""
+    """Keep-alive connections (`supply_common.http_client.Pools`), up to `connections` per origin
+    (callers beyond wait for one), as aiohttp's connector limit did; a request that fails or times
+    out closes its connection."""
 
     def __init__(self, connections: int = 256, timeout_s: float = 60.0) -> None:
-        self.connections = connections
         self.timeout_s = timeout_s
-        self._pools: dict[tuple[str, int], Pool] = {}
+        self._pools = Pools(max_connections=connections)
 
-    async def request(self, host: str, port: int, raw: bytes) -> tuple[int, bytes]:
-        """Send a complete request (`raw`, its bytes as they go on the wire); (status, body)."""
-        pool = self._pools.get((host, port))
-        if pool is None:
-            pool = self._pools[host, port] = Pool(host, port, max_connections=self.connections)
+    async def request(self, authority: str, raw: bytes) -> tuple[int, bytes]:
+        """Send a complete request (`raw`, its bytes as they go on the wire) to `authority`
+        (`host:port`); (status, body)."""
+        pool = self._pools.get(authority)
         connection = await pool.acquire(connect_s=self.timeout_s)
         try:
             response = await connection.exchange(raw, timeout_s=self.timeout_s)
@@ -61,32 +59,25 @@ class Client:
             pool.release(connection)
         return answer
 
-    @property
-    def open_connections(self) -> int:
-        return sum(pool.open_connections for pool in self._pools.values())
-
     async def __aenter__(self) -> Client:
         return self
 
     async def __aexit__(
         self, kind: type[BaseException] | None, error: BaseException | None, trace: TracebackType | None
     ) -> None:
-        pools, self._pools = self._pools, {}
-        for pool in pools.values():
-            await pool.aclose()
+        await self._pools.aclose()
 
 
 def client(connections: int = 256) -> Client:
     return Client(connections)
 
 
-def post_requests(url: str, bodies: list[bytes], headers: Mapping[str, str]) -> tuple[str, int, list[bytes]]:
-    """(host, port, one complete `POST` per body) for `url`."""
+def post_requests(url: str, bodies: list[bytes], headers: Mapping[str, str]) -> tuple[str, list[bytes]]:
+    """(`host:port`, one complete `POST` per body) for `url`."""
     parts = urlsplit(url)
-    host, port = parts.hostname or "127.0.0.1", parts.port or 80
     path = parts.path + (f"?{parts.query}" if parts.query else "")
     fields = [("content-type", "application/json"), *headers.items()]
-    return host, port, [request_head("POST", path, parts.netloc, fields, body) + body for body in bodies]
+    return parts.netloc, [request_head("POST", path, parts.netloc, fields, body) + body for body in bodies]
 
 
 class Creator:
@@ -94,12 +85,12 @@ class Creator:
 
     def __init__(self, client: Client, url: str, bodies: list[bytes], headers: dict[str, str]) -> None:
         self.client = client
-        self.host, self.port, self.requests = post_requests(url, bodies, headers)
+        self.authority, self.requests = post_requests(url, bodies, headers)
         self.created: list[tuple[str, int]] = []
         self.keep = False
 
     async def __call__(self, index: int) -> None:
-        status, text = await self.client.request(self.host, self.port, self.requests[index % len(self.requests)])
+        status, text = await self.client.request(self.authority, self.requests[index % len(self.requests)])
         if status != 201:
             raise HttpStatusError(status, text.decode(errors="replace"))
         if self.keep:

@@ -11,7 +11,7 @@ A `Connection` carries one exchange at a time: `exchange` writes a request (whol
 then a chunked body) and returns the answer's `Response` once its head has come; the body arrives
 into the response, which the holder reads whole or chunk by chunk, with a timeout between bytes.
 Reading pauses while more than `BUFFER_BYTES` wait unread. A `Pool` keeps connections to one host
-and port: at most `max_connections` open, idle ones for `idle_s`.
+and port: at most `max_connections` open, idle ones for `idle_s`; `Pools`, one per origin.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import asyncio
 import collections
 import time
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from urllib.parse import urlsplit
 
 import httptools
 
@@ -71,6 +72,8 @@ def request_head(
     (and for an empty one where the method carries a body), `transfer-encoding: chunked` for any
     other body (an async iterable of bytes sent with `Connection.exchange`). A name or value that
     would break the head (a line break) is refused with ValueError."""
+    if "\n" in target or "\r" in target or " " in target:
+        raise ValueError(f"request target {target!r} cannot be sent")
     lines = [f"{method} {target} HTTP/1.1\r\nhost: {authority}\r\n"]
     for name, value in headers:
         if name.lower() in _FRAMING:
@@ -86,8 +89,6 @@ def request_head(
         lines.append("\r\n")
     else:
         lines.append("content-length: 0\r\n\r\n")
-    if "\n" in target or "\r" in target or " " in target:
-        raise ValueError(f"request target {target!r} cannot be sent")
     return "".join(lines).encode("latin-1")
 
 
@@ -429,3 +430,31 @@ class Pool:
             connection.close()
         self._open.clear()
         self._idle.clear()
+
+
+class Pools:
+    """A `Pool` per origin (`host:port`, as in a URL), made when first asked for, all with the same
+    limits."""
+
+    def __init__(self, *, max_connections: int = 100, idle_s: float = 4.0) -> None:
+        self.max_connections = max_connections
+        self.idle_s = idle_s
+        self._pools: dict[str, Pool] = {}
+
+    def get(self, authority: str) -> Pool:
+        pool = self._pools.get(authority)
+        if pool is None:
+            parts = urlsplit(f"//{authority}")
+            pool = Pool(
+                parts.hostname or "localhost",
+                parts.port or 80,
+                max_connections=self.max_connections,
+                idle_s=self.idle_s,
+            )
+            self._pools[authority] = pool
+        return pool
+
+    async def aclose(self) -> None:
+        pools, self._pools = self._pools, {}
+        for pool in pools.values():
+            await pool.aclose()

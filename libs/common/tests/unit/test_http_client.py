@@ -15,6 +15,7 @@ from supply_common.http_client import (
     ConnectionClosed,
     InvalidAnswer,
     Pool,
+    Pools,
     PoolTimeout,
     ReadTimeout,
     request_head,
@@ -334,3 +335,16 @@ async def test_a_head_answer_ends_at_its_headers() -> None:
         pool.release(connection)
         assert pool.open_connections == 0, "not reused: the parser still expects the body"
         await pool.aclose()
+
+
+async def test_pools_keep_one_pool_per_origin() -> None:
+    async with serving(echo_forever) as (port, peers):
+        pools = Pools(max_connections=3, idle_s=1.0)
+        pool = pools.get(f"127.0.0.1:{port}")
+        assert pools.get(f"127.0.0.1:{port}") is pool
+        assert pools.get("localhost:1") is not pool
+        assert (pool.host, pool.port, pool.idle_s) == ("127.0.0.1", port, 1.0)
+        assert await call(pool, post(b"a")) == (200, b"a")
+        await pools.aclose()
+        assert pool.open_connections == 0
+        assert len(peers) == 1

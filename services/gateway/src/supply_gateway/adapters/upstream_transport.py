@@ -15,7 +15,6 @@ import json
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any, Protocol
-from urllib.parse import urlsplit
 
 from multidict import CIMultiDict, CIMultiDictProxy
 
@@ -25,6 +24,7 @@ from supply_common.http_client import (
     ConnectTimeout,
     HttpError,
     Pool,
+    Pools,
     PoolTimeout,
     ReadTimeout,
     Response,
@@ -139,27 +139,15 @@ class Http1Transport:
     gets."""
 
     def __init__(self, *, max_connections: int = 200, idle_s: float = 4.0) -> None:
-        self.max_connections = max_connections
-        self.idle_s = idle_s
-        self._pools: dict[str, Pool] = {}
+        self._pools = Pools(max_connections=max_connections, idle_s=idle_s)
 
     def _pool(self, url: str) -> tuple[Pool, str, str]:
         """The pool for `url`'s host and port, that authority, and the request target."""
         scheme, _, rest = url.partition("://")
+        if scheme != "http":
+            raise ValueError(f"only plain http upstreams are supported, not {url!r}")
         authority, slash, target = rest.partition("/")
-        pool = self._pools.get(authority)
-        if pool is None:
-            if scheme != "http":
-                raise ValueError(f"only plain http upstreams are supported, not {url!r}")
-            parts = urlsplit(url)
-            pool = Pool(
-                parts.hostname or "localhost",
-                parts.port or 80,
-                max_connections=self.max_connections,
-                idle_s=self.idle_s,
-            )
-            self._pools[authority] = pool
-        return pool, authority, slash + target
+        return self._pools.get(authority), authority, slash + target
 
     async def send(
         self,
@@ -205,9 +193,7 @@ class Http1Transport:
         )
 
     async def aclose(self) -> None:
-        pools, self._pools = self._pools, {}
-        for pool in pools.values():
-            await pool.aclose()
+        await self._pools.aclose()
 
 
 async def _chunks(
