@@ -6,6 +6,7 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
+from typing import Unpack
 
 from sqlalchemy import Engine
 from sqlalchemy.exc import DataError, IntegrityError
@@ -13,7 +14,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from supply_common.contract import Actor, SaleBody
 from supply_common.db import make_engine
 from supply_sales_writer.adapters.outbox import OutboxRow
-from supply_sales_writer.adapters.relay import AfterPublish, ProducerFactory, Relay
+from supply_sales_writer.adapters.relay import AfterPublish, ProducerFactory, Relay, RelayOptions
 from supply_sales_writer.adapters.wakeup import WakeSender
 from supply_sales_writer.config import SalesWriterSettings
 from supply_sales_writer.service_layer.group_commit import GroupCommit
@@ -29,13 +30,15 @@ class System:
     relay: Relay
     creates: GroupCommit[tuple[SaleBody, Actor], Created]
 
-    def new_relay(self, **overrides: object) -> Relay:
+    def new_relay(self, **overrides: Unpack[RelayOptions]) -> Relay:
         """Another relay over the same outbox (tests and `sales-writer relay`)."""
-        options = relay_options(self.settings) | {"maintenance": self.service.purge_idempotency_keys} | overrides
-        return Relay(self.engine, self.settings, **options)  # type: ignore[arg-type]
+        options = relay_options(self.settings)
+        options["maintenance"] = self.service.purge_idempotency_keys
+        options.update(overrides)
+        return Relay(self.engine, self.settings, **options)
 
 
-def relay_options(settings: SalesWriterSettings) -> dict[str, object]:
+def relay_options(settings: SalesWriterSettings) -> RelayOptions:
     """What the settings say of a relay, for every relay a process makes."""
     return {
         "batch_size": settings.relay_batch_size,
@@ -65,13 +68,10 @@ def bootstrap(
     engine = engine or make_sales_engine(settings)
     if after_publish is None and settings.relay_fault == "exit_after_publish":
         after_publish = _exit_after_publish
-    relay = Relay(
-        engine,
-        settings,
-        after_publish=after_publish,
-        producer_factory=producer_factory,
-        **relay_options(settings),  # type: ignore[arg-type]
-    )
+    options = relay_options(settings)
+    options["after_publish"] = after_publish
+    options["producer_factory"] = producer_factory
+    relay = Relay(engine, settings, **options)
     # Commits wake the relay of this process, or one in its own process that listens for notices.
     on_commit: Callable[[], None] = relay.wake
     if settings.relay_wake_address and not settings.relay_enabled:

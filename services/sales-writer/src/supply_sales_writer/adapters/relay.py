@@ -14,7 +14,7 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from typing import Literal, TypeVar
+from typing import Literal, TypedDict, TypeVar
 
 from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge, Histogram
@@ -51,6 +51,19 @@ RELAY_ERRORS = Counter("sales_writer_relay_errors_total", "Relay cycles that fai
 
 AfterPublish = Callable[[list[OutboxRow]], Awaitable[None]]
 ProducerFactory = Callable[[], AIOKafkaProducer]
+
+
+class RelayOptions(TypedDict, total=False):
+    """A relay's keyword options (see `Relay`), as callers gather them."""
+
+    batch_size: int
+    poll_interval_s: float
+    min_cycle_s: float
+    retention: timedelta
+    maintenance: Callable[[], object] | None
+    maintenance_interval_s: float
+    after_publish: AfterPublish | None
+    producer_factory: ProducerFactory | None
 
 
 class Relay:
