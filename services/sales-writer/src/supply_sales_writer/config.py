@@ -38,7 +38,7 @@ class SalesWriterSettings(ServiceSettings, MySQLSettings, KafkaSettings):
     relay_metrics_port: int = Field(9102, ge=0, description="Prometheus port of `relay` run alone (0: none).")
     relay_poll_interval_s: float = Field(0.2, gt=0, description="Fallback poll when no local commit wakes it.")
     relay_min_cycle_s: float = Field(
-        0.04,
+        0.02,
         ge=0,
         le=1.0,
         description=(
