@@ -87,7 +87,18 @@ def test_money_as_double_decodes_to_the_exact_decimal(sale: object) -> None:
     stored = money.encode(document, "double")
     assert all(isinstance(item["price"], float) for item in stored["items"])
     assert money.decode(stored, "double") == document
-    assert money.encode(document, "decimal128") is document
+    assert money.encode(document, "decimal128") == document
+
+
+@pytest.mark.parametrize("sale", SAMPLES)
+def test_exact_money_is_written_in_the_servers_type(sale: object) -> None:
+    """The projection holds prices and totals as Decimal; the store writes what the dataset holds."""
+    exact = to_document(sale, money=lambda amount: amount) | {METADATA_FIELD: {"total": Decimal("123.45")}}  # type: ignore[arg-type]
+    dataset = to_document(sale) | {METADATA_FIELD: {"total": Decimal128("123.45")}}  # type: ignore[arg-type]
+    assert money.encode(exact, "decimal128") == dataset
+    as_double = money.encode(exact, "double")
+    assert as_double == money.encode(dataset, "double")
+    assert money.decode(as_double, "double") == dataset
 
 
 def test_money_text_survives_the_largest_price() -> None:

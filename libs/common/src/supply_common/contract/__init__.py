@@ -3,6 +3,7 @@
 from supply_common.contract.codec import (
     METADATA_FIELD,
     canonical,
+    decimal128,
     decimal_text,
     document_hash,
     from_document,
@@ -41,6 +42,7 @@ __all__ = [
     "SaleBody",
     "SaleEvent",
     "canonical",
+    "decimal128",
     "decimal_text",
     "document_hash",
     "encode_change",

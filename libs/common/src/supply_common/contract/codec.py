@@ -12,7 +12,7 @@ Both sides of the replication (the sales-writer's digest and the projector's cop
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any, Final
@@ -90,8 +90,14 @@ def _sorted_json(data: Mapping[str, Any]) -> bytes:
     return orjson.dumps(data, option=orjson.OPT_SORT_KEYS)
 
 
-def to_document(sale: Sale) -> dict[str, Any]:
-    """The dataset document with BSON types, without metadata."""
+def decimal128(amount: Decimal) -> Decimal128:
+    """A price as the dataset holds it."""
+    return Decimal128(decimal_text(amount))
+
+
+def to_document(sale: Sale, money: Callable[[Decimal], Any] = decimal128) -> dict[str, Any]:
+    """The dataset document with BSON types, without metadata. `money` gives each price its type
+    (Decimal128 unless a writer that chooses the type per server asks for something else)."""
     return {
         "_id": ObjectId(sale.id),
         "saleDate": sale.saleDate.astimezone(UTC),
@@ -99,7 +105,7 @@ def to_document(sale: Sale) -> dict[str, Any]:
             {
                 "name": item.name,
                 "tags": list(item.tags),
-                "price": Decimal128(decimal_text(item.price)),
+                "price": money(item.price),
                 "quantity": item.quantity,
             }
             for item in sale.items

@@ -13,17 +13,19 @@ from typing import Any, Literal
 
 from bson import Decimal128
 
-from supply_common.contract import decimal_text
+from supply_common.contract import decimal128
 
 MoneyMode = Literal["decimal128", "double"]
 MONEY_PATHS = (("items", "price"), ("_supply", "total"))
 
 
 def _convert(value: Any, to_double: bool) -> Any:
+    if isinstance(value, Decimal):  # the projection's exact amount: straight to the server's type
+        return float(value) if to_double else decimal128(value)
     if to_double and isinstance(value, Decimal128):
         return float(value.to_decimal())
     if not to_double and isinstance(value, float):
-        return Decimal128(decimal_text(Decimal(repr(value))))
+        return decimal128(Decimal(repr(value)))
     return value
 
 
@@ -42,8 +44,11 @@ def _walk(document: dict[str, Any], to_double: bool) -> dict[str, Any]:
 
 
 def encode(document: dict[str, Any], mode: MoneyMode) -> dict[str, Any]:
-    """The document as the server stores it."""
-    return document if mode == "decimal128" else _walk(document, to_double=True)
+    """The document as the server stores it: its money (Decimal, or Decimal128) in the server's type.
+    Building a Decimal128 and reading it back are pure Python in bson (a quarter of the consumer's
+    samples in a catch-up on FerretDB when the projection built Decimal128 for `encode` to read back);
+    from the exact Decimal a double is one call."""
+    return _walk(document, to_double=mode == "double")
 
 
 def decode(document: dict[str, Any], mode: MoneyMode) -> dict[str, Any]:
@@ -52,4 +57,4 @@ def decode(document: dict[str, Any], mode: MoneyMode) -> dict[str, Any]:
 
 
 def query_value(amount: Decimal, mode: MoneyMode) -> Decimal128 | float:
-    return Decimal128(decimal_text(amount)) if mode == "decimal128" else float(amount)
+    return decimal128(amount) if mode == "decimal128" else float(amount)

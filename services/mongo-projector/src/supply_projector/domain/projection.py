@@ -5,7 +5,9 @@ Under `_supply` (METADATA_FIELD):
 - `total` (money), `total_cents` (int64), `item_count` (sum of quantities), `month` ("YYYY-MM"),
   `tags` (all item tags, deduplicated), `lines` ([{name, quantity, revenue_cents}]):
   what analytics aggregate with `$match`/`$unwind`/`$group`/`$sum` only.
-Money is summed as integer cents because `$sum` must be exact on every server.
+Money is summed as integer cents because `$sum` must be exact on every server. Prices and `total`
+stay `Decimal` here: the store writes them in its server's type (`money.encode`), so a server
+without Decimal128 gets its doubles straight from the exact value.
 """
 
 from __future__ import annotations
@@ -14,10 +16,13 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
 
-from bson import Decimal128
 from bson.int64 import Int64
 
 from supply_common.contract import METADATA_FIELD, Sale, SaleEvent, decimal_text, sale_hash, sale_total, to_document
+
+
+def exact(amount: Decimal) -> Decimal:
+    return amount
 
 
 def cents(amount: Decimal) -> int:
@@ -39,7 +44,7 @@ def metadata(sale: Sale, event: SaleEvent, applied_at: datetime) -> dict[str, An
         "event_id": str(event.event_id),
         "occurred_at": event.occurred_at,
         "applied_at": applied_at,
-        "total": Decimal128(decimal_text(total)),
+        "total": total,
         "total_cents": Int64(cents(total)),
         "item_count": sum(item.quantity for item in sale.items),
         "month": sale.saleDate.astimezone(UTC).strftime("%Y-%m"),
@@ -55,4 +60,4 @@ def stored_document(event: SaleEvent, applied_at: datetime) -> dict[str, Any] | 
     """The document an event asks the copy to hold; None for a delete."""
     if event.data is None:
         return None
-    return to_document(event.data) | {METADATA_FIELD: metadata(event.data, event, applied_at)}
+    return to_document(event.data, money=exact) | {METADATA_FIELD: metadata(event.data, event, applied_at)}
