@@ -8,11 +8,12 @@ from decimal import Decimal
 import pytest
 from bson import Decimal128, ObjectId
 
-from supply_common.contract import METADATA_FIELD, to_document
+from supply_common.contract import METADATA_FIELD, Sale, sale_total, to_document
 from supply_projector.domain import money
+from supply_projector.domain.projection import stored_document
 from supply_projector.domain.queries import Cursor, DateRange, InvalidCursor, SalesFilter, page_query
 
-from .events import SAMPLES
+from .events import BASE_TIME, SAMPLES, event
 
 
 def test_filter_is_built_from_typed_values_only() -> None:
@@ -91,14 +92,22 @@ def test_money_as_double_decodes_to_the_exact_decimal(sale: object) -> None:
 
 
 @pytest.mark.parametrize("sale", SAMPLES)
-def test_exact_money_is_written_in_the_servers_type(sale: object) -> None:
-    """The projection holds prices and totals as Decimal; the store writes what the dataset holds."""
-    exact = to_document(sale, money=lambda amount: amount) | {METADATA_FIELD: {"total": Decimal("123.45")}}  # type: ignore[arg-type]
-    dataset = to_document(sale) | {METADATA_FIELD: {"total": Decimal128("123.45")}}  # type: ignore[arg-type]
-    assert money.encode(exact, "decimal128") == dataset
-    as_double = money.encode(exact, "double")
-    assert as_double == money.encode(dataset, "double")
-    assert money.decode(as_double, "double") == dataset
+def test_the_stored_document_is_written_with_the_dataset_money(sale: Sale) -> None:
+    """The projection holds prices and the total as Decimal; the store writes Decimal128 where the
+    server has it (type for type the dataset) and doubles that read back as the same Decimal128."""
+    change = event(sale, 1, kind="create")
+    stored = stored_document(change, BASE_TIME)
+    assert stored is not None
+    assert change.data is not None
+    as_decimal128 = money.encode(stored, "decimal128")
+    total = as_decimal128[METADATA_FIELD]["total"]
+    assert {k: v for k, v in as_decimal128.items() if k != METADATA_FIELD} == to_document(change.data)
+    assert isinstance(total, Decimal128)
+    assert total.to_decimal() == sale_total(list(change.data.items))
+    as_double = money.encode(stored, "double")
+    assert all(isinstance(item["price"], float) for item in as_double["items"])
+    assert isinstance(as_double[METADATA_FIELD]["total"], float)
+    assert money.decode(as_double, "double") == as_decimal128
 
 
 def test_money_text_survives_the_largest_price() -> None:

@@ -22,6 +22,7 @@ from supply_common.contract import METADATA_FIELD, Sale, SaleEvent, decimal_text
 
 
 def exact(amount: Decimal) -> Decimal:
+    """Money as the projection holds it, for `to_document`: the Decimal itself (see `money.encode`)."""
     return amount
 
 
