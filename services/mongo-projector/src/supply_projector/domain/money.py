@@ -16,7 +16,6 @@ from bson import Decimal128
 from supply_common.contract import decimal128
 
 MoneyMode = Literal["decimal128", "double"]
-MONEY_PATHS = (("items", "price"), ("_supply", "total"))
 
 
 def _convert(value: Any, to_double: bool) -> Any:
