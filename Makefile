@@ -14,7 +14,7 @@ help:
 	@echo "make stop      stop what make run started"
 	@echo "make test      the whole suite against real servers (provisions what it needs)"
 	@echo "make lint      ruff, mypy, contract drift, compose validation"
-	@echo "make bench     benchmarks (QUICK=1 for a smoke run, RECORD=1 to append to docs/performance.md)"
+	@echo "make bench     benchmarks (QUICK=1 for a smoke run, RECORD=1 to record it in docs/)"
 
 setup:
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check "uv>=0.5"

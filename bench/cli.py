@@ -9,7 +9,6 @@ import time
 import traceback
 from collections.abc import Callable
 from datetime import UTC, datetime
-from pathlib import Path
 
 from rich.console import Console
 
@@ -53,7 +52,9 @@ ROWS: list[tuple[str, str, RowRunner]] = [
 def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes and few repetitions (under 3 minutes)")
-    parser.add_argument("--record", action="store_true", help="append a summary to docs/performance.md")
+    parser.add_argument(
+        "--record", action="store_true", help="record the run in docs/ (performance.md and its history)"
+    )
     parser.add_argument("--only", default="", help="comma-separated row ids, e.g. 1,4b,5b")
     parser.add_argument("--reps", type=int, default=0, help="override the number of repetitions")
     return parser.parse_args(argv)
@@ -130,7 +131,8 @@ def main(argv: list[str] | None = None) -> int:
     for path in written:
         console.print(f"chart:   {path.relative_to(repo_root())}")
     if args.record:
-        record(run, json_path, written)
+        for path in report.record(run, json_path, repo_root() / "docs"):
+            console.print(f"recorded: {path.relative_to(repo_root())}")
     return 1 if failed else 0
 
 
@@ -153,11 +155,3 @@ def run_row(ctx: Context, runner: RowRunner) -> Row:
     row = runner(ctx)
     row.note = f"{row.note}; retried once after: {first}".lstrip("; ")
     return row
-
-
-def record(run: Run, json_path: Path, written: list[Path]) -> None:
-    doc = repo_root() / "docs" / "performance.md"
-    if not doc.exists():
-        doc.write_text("# Performance\n\nRecorded runs of `make bench`, newest last.\n\n")
-    with doc.open("a") as handle:
-        handle.write(report.markdown_summary(run, json_path, written))

@@ -1,4 +1,4 @@
-"""The printed table, the PNG charts next to the JSON, and the summary appended to docs/performance.md."""
+"""The printed table, the PNG charts next to the JSON, and the recorded summary in docs/ (`RECORD=1`)."""
 
 from __future__ import annotations
 
@@ -202,11 +202,11 @@ def _ratios(run: Run) -> plt.Figure | None:
     return fig
 
 
-def markdown_summary(run: Run, json_path: Path, charts_written: list[Path], where_time_goes: str = "") -> str:
-    """One recorded run, as appended to docs/performance.md."""
+def markdown_summary(run: Run, json_path: Path, heading: str = "Run of", level: int = 2) -> str:
+    """One recorded run as a markdown section: its table, open-loop curves and ratios."""
     machine = run.machine
     lines = [
-        f"## Run of {run.started_at} ({run.profile})",
+        f"{'#' * level} {heading} {run.started_at} ({run.profile})",
         "",
         f"Machine: {machine.get('cores_logical')} cores ({machine.get('cpu_model')}), {machine.get('memory_gib')} GiB;"
         f" MariaDB {machine.get('mariadb')}, Kafka {machine.get('kafka')}, FerretDB {machine.get('ferretdb')},"
@@ -245,7 +245,38 @@ def markdown_summary(run: Run, json_path: Path, charts_written: list[Path], wher
         lines.append(
             f"| {ratio.label} | {_ratio_value(ratio)} | {_ratio_range(ratio)} | {ratio.target} | {_verdict(ratio)} |"
         )
-    if where_time_goes:
-        lines += ["", where_time_goes]
     lines.append("")
     return "\n".join(lines) + "\n"
+
+
+LATEST_START = "<!-- latest recorded run: `make bench RECORD=1` replaces what is between these markers -->"
+LATEST_END = "<!-- end of the latest recorded run -->"
+HISTORY_HEADER = """# Performance history
+
+Every run recorded with `make bench RECORD=1`, oldest first, and what was read from each: the
+comparisons from run to run, the profiles and the trials behind each change. Where things stand now
+is in [performance.md](performance.md).
+"""
+RUNS_HEADING = "## Recorded runs, oldest first"
+
+
+def record(run: Run, json_path: Path, docs: Path) -> tuple[Path, Path]:
+    """Put the run in `docs/performance.md` in place of the latest one, and at the end of the history.
+
+    The history keeps its recorded runs as its last section, so a run is appended. The overview keeps
+    one run between `LATEST_START` and `LATEST_END`; without the markers the run is appended with them."""
+    overview, history = docs / "performance.md", docs / "performance-history.md"
+    docs.mkdir(parents=True, exist_ok=True)
+    if not history.exists():
+        history.write_text(f"{HISTORY_HEADER}\n{RUNS_HEADING}\n")
+    with history.open("a") as handle:
+        handle.write("\n" + markdown_summary(run, json_path, level=3))
+    latest = f"{LATEST_START}\n{markdown_summary(run, json_path, heading='Latest recorded run:')}{LATEST_END}\n"
+    text = overview.read_text() if overview.exists() else "# Performance\n"
+    start, end = text.find(LATEST_START), text.find(LATEST_END)
+    if start != -1 and end > start:
+        text = text[:start] + latest + text[end + len(LATEST_END) :].removeprefix("\n")
+    else:
+        text = text.rstrip("\n") + "\n\n" + latest
+    overview.write_text(text)
+    return overview, history
