@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -12,6 +14,7 @@ import pytest
 from supply_gateway.bootstrap import bootstrap
 from supply_gateway.config import GatewaySettings
 from supply_gateway.entrypoints.app import build_app
+from supply_gateway.service_layer.gateway import Gateway
 
 from .httpx_transport import HttpxTransport
 from .tokens_support import Signer, jwks, unsigned
@@ -43,18 +46,25 @@ class Upstreams:
         return HttpxTransport(httpx.MockTransport(handle))
 
 
-@pytest.fixture
-async def gateway() -> AsyncIterator[tuple[httpx.AsyncClient, Upstreams]]:
+@asynccontextmanager
+async def running(settings: GatewaySettings) -> AsyncIterator[tuple[httpx.AsyncClient, Upstreams, Gateway]]:
     upstreams = Upstreams()
-    settings = GatewaySettings(breaker_failures=3, rate_credentials_burst=3)
     core = bootstrap(
         settings, transports={name: upstreams.transport(name) for name in ("auth", "sales-writer", "projector")}
     )
     app = build_app(settings, core)
     await core.start()
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+    try:
+        async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
+            yield client, upstreams, core
+    finally:
+        await core.aclose()
+
+
+@pytest.fixture
+async def gateway() -> AsyncIterator[tuple[httpx.AsyncClient, Upstreams]]:
+    async with running(GatewaySettings(breaker_failures=3, rate_credentials_burst=3)) as (client, upstreams, _):
         yield client, upstreams
-    await core.aclose()
 
 
 def bearer(role: str, **claims: Any) -> dict[str, str]:
@@ -184,8 +194,6 @@ async def test_the_browser_session_uses_cookies_and_csrf(gateway) -> None:
 
 async def test_an_expired_session_is_refreshed_on_the_way(gateway) -> None:
     client, upstreams = gateway
-    import time
-
     fresh = SIGNER.token("customer")
     refreshes: list[Any] = []
 
@@ -352,3 +360,109 @@ async def test_an_unexpected_failure_is_a_500_problem(gateway, monkeypatch, capl
     assert response.json()["title"] == "Internal error"
     assert response.headers["x-content-type-options"] == "nosniff"
     assert any(r.levelname == "ERROR" and "unhandled" in r.getMessage() for r in caplog.records)
+
+
+class Auth:
+    """Auth's refresh tokens as far as the gateway sees them: each works once, a logout revokes them."""
+
+    def __init__(self, upstreams: Upstreams, role: str = "customer") -> None:
+        self.valid = {"r1"}
+        self.asked: list[str] = []
+        self.role = role
+        self.issued = 1
+        upstreams.handlers["POST auth/refresh"] = self.refresh
+        upstreams.handlers["POST auth/logout"] = self.logout
+
+    def refresh(self, request: httpx.Request) -> httpx.Response:
+        token = json.loads(request.content)["refresh_token"]
+        self.asked.append(token)
+        if token not in self.valid:
+            return httpx.Response(401, json={"title": "Invalid refresh token", "status": 401})
+        self.valid.discard(token)
+        self.issued += 1
+        self.valid.add(f"r{self.issued}")
+        pair = {"access_token": SIGNER.token(self.role), "refresh_token": f"r{self.issued}", "expires_in": 300}
+        return httpx.Response(200, json=pair)
+
+    def logout(self, request: httpx.Request) -> httpx.Response:
+        self.valid.clear()
+        return httpx.Response(204)
+
+
+async def with_cookies(
+    client: httpx.AsyncClient, method: str, path: str, cookies: dict[str, str], **kwargs: Any
+) -> httpx.Response:
+    """One request with exactly these cookies (none kept from earlier answers)."""
+    client.cookies.clear()
+    header = "; ".join(f"{name}={value}" for name, value in cookies.items())
+    return await client.request(method, path, headers={**kwargs.pop("headers", {}), "cookie": header}, **kwargs)
+
+
+def set_cookies(response: httpx.Response) -> dict[str, str]:
+    found = {}
+    for line in response.headers.get_list("set-cookie"):
+        name, _, rest = line.partition("=")
+        found[name] = rest.split(";")[0].strip('"')
+    return found
+
+
+def expired() -> dict[str, str]:
+    """A browser session whose access token has expired, with the refresh token `r1`."""
+    return {"sg_access": SIGNER.token("customer", exp=int(time.time()) - 100), "sg_refresh": "r1"}
+
+
+async def test_a_used_refresh_token_gets_nothing_after_the_session_logged_out(gateway) -> None:
+    client, upstreams = gateway
+    auth = Auth(upstreams)
+    first = await with_cookies(client, "GET", "/api/me/sales", expired())
+    assert first.status_code == 200
+    assert auth.asked == ["r1"]
+    session = set_cookies(first)
+    assert session["sg_refresh"] == "r2"
+
+    parallel = await with_cookies(client, "GET", "/api/me/sales", expired())
+    assert parallel.status_code == 200, "a request of the same page load shares the refresh"
+    assert auth.asked == ["r1"]
+
+    csrf = "c" * 32
+    session = {"sg_access": session["sg_access"], "sg_refresh": session["sg_refresh"], "sg_csrf": csrf}
+    assert (await with_cookies(client, "POST", "/logout", session, data={"csrf_token": csrf})).status_code == 303
+
+    for path in ("/api/auth/me", "/api/me/sales"):
+        replayed = await with_cookies(client, "GET", path, {"sg_refresh": "r1"})
+        assert replayed.status_code == 401, path
+        assert set_cookies(replayed).get("sg_access", "") == "", "no access token for a used refresh token"
+    assert auth.asked == ["r1", "r1", "r1"], "after the logout auth decides about the used token"
+
+
+async def test_an_api_logout_also_ends_the_shared_refresh(gateway) -> None:
+    client, upstreams = gateway
+    auth = Auth(upstreams)
+    first = await with_cookies(client, "GET", "/api/me/sales", expired())
+    access = set_cookies(first)["sg_access"]
+    logout = await with_cookies(
+        client,
+        "POST",
+        "/api/auth/logout",
+        {},
+        json={"refresh_token": "r2"},
+        headers={"authorization": f"Bearer {access}"},
+    )
+    assert logout.status_code == 204
+    assert (await with_cookies(client, "GET", "/api/me/sales", expired())).status_code == 401
+    assert auth.asked == ["r1", "r1"]
+
+
+async def test_a_refresh_is_shared_only_for_a_short_grace() -> None:
+    now = [1000.0]
+    async with running(GatewaySettings()) as (client, upstreams, core):
+        core.clock = lambda: now[0]
+        auth = Auth(upstreams)
+        assert (await with_cookies(client, "GET", "/api/me/sales", expired())).status_code == 200
+        now[0] += core.refresh_grace_s / 2
+        assert (await with_cookies(client, "GET", "/api/me/sales", expired())).status_code == 200
+        assert auth.asked == ["r1"]
+        assert core.refresh_grace_s <= 5
+        now[0] += core.refresh_grace_s
+        assert (await with_cookies(client, "GET", "/api/me/sales", expired())).status_code == 401
+        assert auth.asked == ["r1", "r1"]

@@ -7,6 +7,7 @@ metrics, body size limit) instead of FastAPI's whole middleware stack, router an
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 PREFIX = "/api/"
 JWKS = "/.well-known/jwks.json"
+LOGOUT = "/api/auth/logout"
 ANY_API_ROUTE = SimpleNamespace(path="/api/{path:path}")
 
 
@@ -108,18 +110,20 @@ class ProxyApp:
         request.scope["route"] = SimpleNamespace(path=match.rule.path)
         request_id = request.state.request_id
         response: Response
+        content: bytes | AsyncIterator[bytes] | None = None
         if match.rule.upstream == GATEWAY:
             response = JSONResponse(
                 await gateway.replication(caller, request_id), headers={"cache-control": "no-store"}
             )
         else:
+            content = await _body(request)
             upstream_response = await gateway.forward(
                 match,
                 caller,
                 request_id=request_id,
                 query=request.scope["query_string"].decode("latin-1"),
                 client_headers=request.headers.items(),
-                content=await _body(request),
+                content=content,
                 client_address=presented.client_address,
                 read_up_to=READ_RESPONSE_BYTES,
             )
@@ -135,5 +139,20 @@ class ProxyApp:
                     headers=headers,
                     background=BackgroundTask(upstream_response.aclose),
                 )
+        if match.rule.path == LOGOUT and 200 <= response.status_code < 300:
+            refreshed = caller.new_tokens.refresh_token if caller.new_tokens else None
+            gateway.end_session(presented.refresh_cookie, refreshed, _refresh_token_in(content))
+            caller.new_tokens = None
         apply_session(response, request, settings, caller)
         return response
+
+
+def _refresh_token_in(body: object) -> str | None:
+    """The refresh token a logout sent, when its body was read whole (a small JSON document)."""
+    if not isinstance(body, bytes) or len(body) > 16 * 1024:
+        return None
+    try:
+        token = json.loads(body).get("refresh_token")
+    except (ValueError, AttributeError):
+        return None
+    return token if isinstance(token, str) else None

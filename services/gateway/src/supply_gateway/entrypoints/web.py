@@ -27,6 +27,7 @@ from supply_gateway.entrypoints.forms import form_values, sale_body, submitted_v
 from supply_gateway.entrypoints.openapi import openapi_document
 from supply_gateway.entrypoints.session import (
     CSRF_FIELD,
+    REFRESH_COOKIE,
     apply_session,
     clear_tokens,
     client_address,
@@ -347,12 +348,15 @@ async def register(request: Request, current: Page) -> Response:
 @page(signed_in=False)
 async def logout(request: Request, current: Page) -> Response:
     await current.check_form()
-    refresh = request.cookies.get("sg_refresh")
+    presented = request.cookies.get(REFRESH_COOKIE)
+    refreshed = current.caller.new_tokens.refresh_token if current.caller.new_tokens else None
+    refresh = refreshed or presented
     if current.caller.identity is not None and refresh:
         try:
             await current.api("POST", "/api/auth/logout", json_body={"refresh_token": refresh})
         except ProblemError as exc:
             log.warning("logout at auth failed", extra={"status": exc.problem.status})
+    current.gateway.end_session(presented, refreshed)
     current.caller.new_tokens = None
     response = RedirectResponse("/login?bye=1", status_code=303)
     current.cookies.append(lambda r: clear_tokens(r, request, current.settings))
