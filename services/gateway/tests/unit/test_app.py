@@ -466,3 +466,23 @@ async def test_a_refresh_is_shared_only_for_a_short_grace() -> None:
         now[0] += core.refresh_grace_s
         assert (await with_cookies(client, "GET", "/api/me/sales", expired())).status_code == 401
         assert auth.asked == ["r1", "r1"]
+
+
+async def test_a_client_cannot_pick_its_address_behind_a_proxy() -> None:
+    settings = GatewaySettings(trust_forwarded_for=True, rate_credentials_burst=3)
+    async with running(settings) as (client, upstreams, _):
+        statuses = []
+        for attempt in range(4):
+            response = await client.post(
+                "/api/auth/login", json={}, headers={"x-forwarded-for": f"10.9.9.{attempt}, 203.0.113.5"}
+            )
+            statuses.append(response.status_code)
+        assert statuses == [200, 200, 200, 429], "a made-up first entry does not earn a new budget"
+        assert upstreams.seen[-1].headers["x-forwarded-for"] == "203.0.113.5"
+
+
+async def test_listed_proxies_are_walked_past_from_the_right() -> None:
+    settings = GatewaySettings(trust_forwarded_for=True, trusted_proxies="127.0.0.1, 10.0.0.0/8")
+    async with running(settings) as (client, upstreams, _):
+        await client.post("/api/auth/login", json={}, headers={"x-forwarded-for": "6.6.6.6, 203.0.113.5, 10.1.1.1"})
+        assert upstreams.seen[-1].headers["x-forwarded-for"] == "203.0.113.5"
