@@ -486,3 +486,38 @@ async def test_listed_proxies_are_walked_past_from_the_right() -> None:
     async with running(settings) as (client, upstreams, _):
         await client.post("/api/auth/login", json={}, headers={"x-forwarded-for": "6.6.6.6, 203.0.113.5, 10.1.1.1"})
         assert upstreams.seen[-1].headers["x-forwarded-for"] == "203.0.113.5"
+
+
+async def test_answers_name_public_urls_not_upstream_paths(gateway) -> None:
+    client, upstreams = gateway
+    sale = "5bd761dcae323e45a93ccfe8"
+    upstreams.handlers["POST sales-writer/sales"] = lambda r: httpx.Response(
+        201, json={"id": sale}, headers={"location": f"/sales/{sale}", "content-location": f"/sales/{sale}"}
+    )
+    created = await client.post("/api/sales", json={}, headers=bearer("technical_worker"))
+    assert created.status_code == 201
+    assert created.headers["location"] == f"/api/sales/{sale}"
+    assert created.headers["content-location"] == f"/api/sales/{sale}"
+
+    def problem(status: int, instance: str) -> Callable[[httpx.Request], httpx.Response]:
+        body = {"type": "about:blank", "title": "Nope", "status": status, "detail": "no", "instance": instance}
+        return lambda r: httpx.Response(status, json=body, headers={"content-type": "application/problem+json"})
+
+    upstreams.handlers[f"PUT sales-writer/sales/{sale}"] = problem(412, f"/sales/{sale}")
+    upstreams.handlers["PATCH auth/users/7"] = problem(409, "/users/7")
+    upstreams.handlers["GET projector/analytics/summary"] = problem(422, "/internal/somewhere")
+    answers = [
+        await client.put(f"/api/sales/{sale}", json={}, headers=bearer("technical_worker")),
+        await client.patch("/api/users/7", json={}, headers=bearer("senior_management")),
+        await client.get("/api/analytics/summary", headers=bearer("senior_management")),
+    ]
+    assert [a.json()["instance"] for a in answers] == [f"/api/sales/{sale}", "/api/users/7", "/api/analytics/summary"]
+    assert [a.status_code for a in answers] == [412, 409, 422]
+    assert all(a.json()["title"] == "Nope" for a in answers)
+    assert all(int(a.headers["content-length"]) == len(a.content) for a in answers)
+
+    upstreams.handlers["POST sales-writer/sales"] = lambda r: httpx.Response(
+        201, json={}, headers={"location": "http://elsewhere:9/internal/x"}
+    )
+    created = await client.post("/api/sales", json={}, headers=bearer("technical_worker"))
+    assert "location" not in created.headers, "a location with no public route is left out"
