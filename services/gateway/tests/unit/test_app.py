@@ -521,3 +521,18 @@ async def test_answers_name_public_urls_not_upstream_paths(gateway) -> None:
     )
     created = await client.post("/api/sales", json={}, headers=bearer("technical_worker"))
     assert "location" not in created.headers, "a location with no public route is left out"
+
+
+async def test_another_authorization_scheme_leaves_the_browser_session_alone(gateway) -> None:
+    client, _ = gateway
+    session = {"sg_access": SIGNER.token("technical_worker"), "sg_refresh": "r1"}
+    basic = {"authorization": "Basic dXNlcjpwYXNz"}
+    page = await with_cookies(client, "GET", "/sales/new", session, headers=basic)
+    assert page.status_code == 200
+    assert not [c for c in page.headers.get_list("set-cookie") if c.startswith(("sg_access", "sg_refresh"))]
+    api = await with_cookies(client, "GET", "/api/sales", session, headers=basic)
+    assert api.status_code == 200
+    assert (await with_cookies(client, "GET", "/api/sales", {}, headers=basic)).status_code == 401
+    assert (
+        await with_cookies(client, "GET", "/api/sales", {}, headers={"authorization": "Bearer "})
+    ).status_code == 401

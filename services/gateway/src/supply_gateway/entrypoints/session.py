@@ -28,11 +28,14 @@ def client_address(request: Request, settings: GatewaySettings) -> str:
 
 
 def credentials(request: Request, settings: GatewaySettings, csrf_submitted: str | None = None) -> Credentials:
+    """What the request brings. Only a Bearer `Authorization` counts; another scheme (the Basic
+    credentials of a proxy in front, say) is not ours and leaves the browser session to the cookies."""
     authorization = request.headers.get("authorization")
     bearer = None
     if authorization is not None:
-        scheme, _, value = authorization.partition(" ")
-        bearer = value.strip() if scheme.lower() == "bearer" else ""
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer":
+            bearer = value.strip()
     return Credentials(
         client_address=client_address(request, settings),
         bearer=bearer,
