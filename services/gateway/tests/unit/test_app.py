@@ -536,3 +536,39 @@ async def test_another_authorization_scheme_leaves_the_browser_session_alone(gat
     assert (
         await with_cookies(client, "GET", "/api/sales", {}, headers={"authorization": "Bearer "})
     ).status_code == 401
+
+
+def cleared(response: httpx.Response) -> list[str]:
+    return [
+        c
+        for c in response.headers.get_list("set-cookie")
+        if c.startswith(("sg_access", "sg_refresh")) and "Max-Age=0" in c
+    ]
+
+
+async def test_an_auth_outage_does_not_end_the_browser_session(gateway) -> None:
+    client, upstreams = gateway
+    upstreams.handlers["POST auth/refresh"] = lambda r: httpx.Response(
+        503, json={"title": "Service unavailable", "status": 503}, headers={"retry-after": "7"}
+    )
+    page = await with_cookies(client, "GET", "/purchases", expired())
+    assert page.status_code == 503
+    assert "still signed in" in page.text
+    assert not cleared(page)
+    api = await with_cookies(client, "GET", "/api/me/sales", expired())
+    assert api.status_code == 503
+    assert api.headers["content-type"] == "application/problem+json"
+    assert api.headers["retry-after"] == "7"
+    assert not cleared(api)
+
+    upstreams.down.add("auth")
+    for path in ("/purchases", "/api/me/sales"):
+        response = await with_cookies(client, "GET", path, expired())
+        assert response.status_code == 503, path
+        assert not cleared(response)
+    upstreams.down.clear()
+
+    upstreams.handlers["POST auth/refresh"] = lambda r: httpx.Response(401, json={"status": 401})
+    ended = await with_cookies(client, "GET", "/purchases", expired())
+    assert ended.status_code == 303
+    assert len(cleared(ended)) == 2, "a refused refresh token ends the session"

@@ -136,6 +136,20 @@ def _token_key(refresh_token: str) -> str:
     return hashlib.sha256(refresh_token.encode()).hexdigest()
 
 
+REFRESH_REFUSED = frozenset({400, 401, 403, 404, 410, 422})
+"""Auth's answers to a refresh that mean the token is no good: the session is over."""
+
+
+def session_unavailable(retry_after_s: int | None = None) -> ProblemError:
+    retry = str(retry_after_s or 5)
+    return ProblemError(
+        503,
+        "Service unavailable",
+        "Your session cannot be renewed right now; you are still signed in. Try again in a moment.",
+        headers={"Retry-After": retry},
+    )
+
+
 @dataclass
 class _Refresh:
     task: asyncio.Task[TokenPair | None]
@@ -337,6 +351,8 @@ class Gateway:
                     keys.add(entry.produced)
 
     async def _refresh(self, refresh_token: str) -> TokenPair | None:
+        """The new pair, or None when auth says the refresh token is no good (the session is over).
+        When auth cannot answer (down, slow, 5xx) the session is not ended: 503, try again."""
         try:
             response = await self.upstreams[AUTH].send(
                 "POST",
@@ -346,10 +362,17 @@ class Gateway:
                 stream=False,
             )
         except UpstreamFailure as exc:
-            raise upstream_problem(exc) from exc
-        if response.status_code != 200:
+            raise session_unavailable(exc.retry_after_s) from exc
+        if response.status_code in REFRESH_REFUSED:
             return None
-        return token_pair(response.json())
+        if response.status_code != 200:
+            log.warning("session refresh failed", extra={"status": response.status_code})
+            retry_after = response.headers.get("retry-after", "")
+            raise session_unavailable(int(retry_after) if retry_after.isdigit() else None)
+        try:
+            return token_pair(response.json())
+        except (ValueError, KeyError, TypeError) as exc:
+            raise session_unavailable() from exc
 
     async def replication(self, caller: Caller, request_id: str) -> dict[str, Any]:
         """One view of replication health from the writer's outbox stats and the projector's freshness."""
