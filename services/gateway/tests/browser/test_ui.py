@@ -173,3 +173,19 @@ def test_signed_out_visitors_are_sent_to_sign_in(page: Page, screenshots: Path) 
     page.goto("/sales")
     expect(page).to_have_url(re.compile(r"/login\?next=%2Fsales"))
     page.screenshot(path=str(screenshots / "login.png"), full_page=True)
+
+
+def test_the_replication_page_goes_to_sign_in_when_the_session_ends(page: Page, accounts: Accounts) -> None:
+    worker = accounts["technical_worker"]
+    sign_in(page, worker.email, worker.password)
+    page.goto("/ops")
+    expect(page.locator("#ops-status")).to_be_visible()
+    page.context.clear_cookies(name=re.compile("^sg_(access|refresh)$"))
+    expect(page).to_have_url(re.compile(r"/login\?next=%2Fops$"), timeout=15_000)
+    expect(page.locator("#ops-panel")).to_have_count(0)
+    page.fill("#email", worker.email)
+    page.fill("#password", worker.password)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/ops$"))
+    expect(page.locator("header.topbar")).to_have_count(1)
+    expect(page.locator("#ops-panel #ops-status")).to_be_visible()

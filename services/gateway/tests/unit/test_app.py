@@ -572,3 +572,25 @@ async def test_an_auth_outage_does_not_end_the_browser_session(gateway) -> None:
     ended = await with_cookies(client, "GET", "/purchases", expired())
     assert ended.status_code == 303
     assert len(cleared(ended)) == 2, "a refused refresh token ends the session"
+
+
+async def test_the_replication_panel_answers_401_when_the_session_ended(gateway) -> None:
+    client, upstreams = gateway
+    panel = await with_cookies(client, "GET", "/ops/panel", {})
+    assert panel.status_code == 401
+    assert "location" not in panel.headers
+    refused = await with_cookies(client, "GET", "/ops/panel", {"sg_access": SIGNER.token("customer")})
+    assert refused.status_code == 403
+
+    pair = {"access_token": SIGNER.token("technical_worker"), "refresh_token": "r1", "expires_in": 300}
+    upstreams.handlers["POST auth/login"] = lambda request: httpx.Response(200, json=pair)
+    csrf = "c" * 32
+    for target, lands in (("/ops/panel", "/ops"), ("/ops/panel?x=1", "/ops"), ("/sales?store=Denver", None)):
+        signed_in = await with_cookies(
+            client,
+            "POST",
+            "/login",
+            {"sg_csrf": csrf},
+            data={"email": "w@x.io", "password": "pw", "csrf_token": csrf, "next": target},
+        )
+        assert signed_in.headers["location"] == (lands or target)

@@ -148,11 +148,17 @@ class Page:
 Handler = Callable[[Request, Page], Awaitable[Response]]
 
 
+FRAGMENTS: Mapping[str, str] = {"/ops/panel": "/ops"}
+"""Parts of a page that its script fetches, and the page each belongs to. They are never a
+destination after signing in, and a signed-out fetch gets a bare 401 rather than the login page."""
+
+
 def page(
-    name: str | None = None, *, signed_in: bool = True
+    name: str | None = None, *, signed_in: bool = True, fragment: bool = False
 ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """Wrap a page handler: identify the browser session, refuse roles the page's API route refuses,
-    render problems as pages, and carry session and CSRF cookies on every answer."""
+    render problems as pages, and carry session and CSRF cookies on every answer. A `fragment`
+    answers a signed-out or refused caller with a bare status for its script to act on."""
 
     def decorate(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -174,12 +180,18 @@ def page(
                     raise PageForbidden
                 response = await handler(request, current)
             except LoginRequired:
-                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                response = RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
+                if fragment:
+                    response = Response("Sign in again.", 401, media_type="text/plain")
+                else:
+                    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                    response = RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
             except PageForbidden:
-                response = current.render(
-                    "error.html", 403, title="Not allowed", message="Your role may not open this page."
-                )
+                if fragment:
+                    response = Response("Not allowed.", 403, media_type="text/plain")
+                else:
+                    response = current.render(
+                        "error.html", 403, title="Not allowed", message="Your role may not open this page."
+                    )
             except ProblemError as exc:
                 response = current.render(
                     "error.html",
@@ -203,8 +215,10 @@ def page(
 
 
 def _safe_next(target: str | None, fallback: str = "/") -> str:
+    """Where to go after signing in: a path on this site, and a whole page (a fragment's page)."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+        path = target.split("?", 1)[0].split("#", 1)[0]
+        return FRAGMENTS.get(path.rstrip("/") or "/", target)
     return fallback
 
 
@@ -612,7 +626,7 @@ async def ops(request: Request, current: Page) -> Response:
 
 
 @router.get("/ops/panel")
-@page("ops")
+@page("ops", fragment=True)
 async def ops_panel(request: Request, current: Page) -> Response:
     return current.render(
         "_ops_panel.html", health=await current.gateway.replication(current.caller, request.state.request_id)

@@ -81,7 +81,12 @@
     setInterval(async () => {
       try {
         const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } });
-        if (response.ok) panel.innerHTML = await response.text();
+        if (response.status === 401 || response.status === 403 || response.redirected) {
+          // The session ended or changed: load the whole page again, which leads to sign in.
+          window.location.reload();
+        } else if (response.ok) {
+          panel.innerHTML = await response.text();
+        }
       } catch (e) { /* keep the last view */ }
     }, 5000);
   }
