@@ -189,3 +189,45 @@ def test_the_replication_page_goes_to_sign_in_when_the_session_ends(page: Page, 
     expect(page).to_have_url(re.compile(r"/ops$"))
     expect(page.locator("header.topbar")).to_have_count(1)
     expect(page.locator("#ops-panel #ops-status")).to_be_visible()
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def assert_fits_the_phone(page: Page, path: str, screenshots: Path) -> None:
+    page.goto(path)
+    scroll_width, inner_width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    name = path.strip("/").replace("/", "-").replace("?", "-") or "home"
+    page.screenshot(path=str(screenshots / f"phone-{name}.png"), full_page=True)
+    assert scroll_width <= inner_width, f"{path} is {scroll_width} px wide on a {inner_width} px screen"
+    if page.locator("#logout").count():
+        expect(page.locator("#logout")).to_be_in_viewport(ratio=1)
+        for link in page.locator(".nav a").all():
+            expect(link).to_be_in_viewport(ratio=1)
+
+
+def test_every_page_fits_a_phone_screen(
+    page: Page, accounts: Accounts, api: Api, customer_sale: str, screenshots: Path
+) -> None:
+    page.set_viewport_size(PHONE)
+    sale_id, _ = api.create_sale(f"phone.{secrets.token_hex(3)}.with.a.long.address@example.com")
+    for path in ("/login", "/register", "/docs"):
+        assert_fits_the_phone(page, path, screenshots)
+    for who, paths in (
+        ("customer", ["/purchases"]),
+        (
+            "technical_worker",
+            ["/sales", "/sales/new", f"/sales/{sale_id}/edit", f"/sales/{sale_id}/delete", "/sales/import", "/ops"],
+        ),
+        ("senior_management", ["/dashboard", "/dashboard?date_from=2020-01-01&date_to=2019-01-01", "/staff", "/sales"]),
+    ):
+        account = accounts[who]
+        page.context.clear_cookies()
+        sign_in(page, account.email, account.password)
+        expect(page.locator("#logout")).to_be_visible()
+        for path in paths:
+            assert_fits_the_phone(page, path, screenshots)
+            if path == "/sales/new":
+                box = page.locator("[name='items.0.price']").bounding_box()
+                assert box is not None
+                assert box["width"] >= 120, box

@@ -16,6 +16,9 @@
         input.setAttribute("aria-label", input.getAttribute("aria-label").replace(/Item \d+/, `Item ${index + 1}`));
         input.value = "";
       });
+      row.querySelectorAll("td[data-label]").forEach((cell) => {
+        cell.dataset.label = cell.dataset.label.replace(/^Item \d+/, `Item ${index + 1}`);
+      });
       row.querySelectorAll(".field-error").forEach((node) => node.remove());
       body.appendChild(row);
       row.querySelector("input").focus();
