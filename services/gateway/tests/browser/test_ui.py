@@ -231,3 +231,29 @@ def test_every_page_fits_a_phone_screen(
                 box = page.locator("[name='items.0.price']").bounding_box()
                 assert box is not None
                 assert box["width"] >= 120, box
+
+
+def test_a_manager_is_asked_before_changing_their_own_role_and_a_refused_change_stays_on_the_page(
+    page: Page, accounts: Accounts, screenshots: Path
+) -> None:
+    manager = accounts["senior_management"]
+    sign_in(page, manager.email, manager.password)
+    page.goto("/staff")
+    own = page.locator(f'#users tr[data-email="{manager.email}"]')
+    own.locator("select[name=role]").select_option("technical_worker")
+    own.get_by_role("button", name="Change").click()
+    expect(page.locator("#confirm-own-role")).to_contain_text("your own role")
+    page.screenshot(path=str(screenshots / "manager-own-role-confirm.png"), full_page=True)
+    page.click("#cancel-role-change")
+    expect(page.locator(f'#users tr[data-email="{manager.email}"] select[name=role]')).to_have_value(
+        "senior_management"
+    )
+
+    worker = page.locator(f'#users tr[data-email="{accounts["technical_worker"].email}"]')
+    worker.locator("select[name=role] option").first.evaluate("option => { option.value = 'emperor'; }")
+    worker.locator("select[name=role]").select_option(index=0)
+    worker.get_by_role("button", name="Change").click()
+    expect(page.locator(".alert-error")).to_contain_text("was not changed")
+    expect(page.locator("#new-account")).to_be_visible()
+    expect(page.locator("#users")).to_be_visible()
+    page.screenshot(path=str(screenshots / "manager-role-change-refused.png"), full_page=True)

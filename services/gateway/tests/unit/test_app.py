@@ -594,3 +594,43 @@ async def test_the_replication_panel_answers_401_when_the_session_ended(gateway)
             data={"email": "w@x.io", "password": "pw", "csrf_token": csrf, "next": target},
         )
         assert signed_in.headers["location"] == (lands or target)
+
+
+def staff_directory(upstreams: Upstreams) -> list[dict[str, Any]]:
+    patched: list[dict[str, Any]] = []
+    users = [
+        {"id": "u1", "email": "boss@example.com", "name": "Boss", "role": "senior_management", "disabled": False},
+        {"id": "u2", "email": "w@example.com", "name": "W", "role": "technical_worker", "disabled": False},
+    ]
+    upstreams.handlers["GET auth/users"] = lambda r: httpx.Response(200, json={"items": users, "next_cursor": None})
+
+    def patch(request: httpx.Request) -> httpx.Response:
+        patched.append(json.loads(request.content))
+        return httpx.Response(
+            409,
+            json={"title": "Last senior manager", "status": 409, "detail": "The last active senior manager ..."},
+            headers={"content-type": "application/problem+json"},
+        )
+
+    upstreams.handlers["PATCH auth/users/u1"] = patch
+    return patched
+
+
+async def test_a_manager_confirms_a_change_of_their_own_role_and_a_refusal_keeps_the_staff_page(gateway) -> None:
+    client, upstreams = gateway
+    patched = staff_directory(upstreams)
+    csrf = "c" * 32
+    session = {"sg_access": SIGNER.token("senior_management", sub="u1"), "sg_csrf": csrf}
+    form = {"csrf_token": csrf, "action": "role", "role": "technical_worker", "email": "boss@example.com"}
+    asked = await with_cookies(client, "POST", "/staff/u1", session, data=form)
+    assert asked.status_code == 200
+    assert 'id="confirm-own-role"' in asked.text
+    assert 'name="confirm" value="yes"' in asked.text
+    assert patched == [], "nothing changes before the manager confirms"
+
+    refused = await with_cookies(client, "POST", "/staff/u1", session, data={**form, "confirm": "yes"})
+    assert patched == [{"role": "technical_worker"}]
+    assert refused.status_code == 409
+    assert 'id="users"' in refused.text, "the staff page again, not a dead end"
+    assert "boss@example.com was not changed" in refused.text
+    assert "Make another account a senior manager first" in refused.text

@@ -739,10 +739,30 @@ async def staff_update(request: Request, current: Page) -> Response:
         change["role"] = form.get("role", "")
     elif form.get("action") in ("disable", "enable"):
         change["disabled"] = form.get("action") == "disable"
+    email = form.get("email", user_id)
+    identity = current.caller.identity
+    own_role_change = (
+        identity is not None and identity.user_id == user_id and change.get("role") not in (None, identity.role)
+    )
+    if own_role_change and form.get("confirm") != "yes":
+        return await _staff_page(request, current, confirm_own_role={"id": user_id, "email": email, **change})
     reply = await current.api("PATCH", f"/api/users/{user_id}", json_body=change)
     if reply.ok:
-        return RedirectResponse("/staff?" + urlencode({"updated": form.get("email", user_id)}), status_code=303)
-    raise reply.problem()
+        return RedirectResponse("/staff?" + urlencode({"updated": email}), status_code=303)
+    problem = reply.problem()
+    if reply.status >= 500:
+        raise problem
+    if reply.status == 409:
+        reason = (
+            "the last active senior manager cannot be demoted or disabled. Make another account a senior manager first."
+        )
+    elif reply.status == 422:
+        reason = "choose one of the listed roles."
+    elif reply.status == 404:
+        reason = "the account no longer exists."
+    else:
+        reason = problem.problem.detail or problem.problem.title
+    return await _staff_page(request, current, reply.status, error=f"{email} was not changed: {reason}")
 
 
 # --- API reference ---------------------------------------------------------------------------------
