@@ -257,3 +257,17 @@ def test_a_manager_is_asked_before_changing_their_own_role_and_a_refused_change_
     expect(page.locator("#new-account")).to_be_visible()
     expect(page.locator("#users")).to_be_visible()
     page.screenshot(path=str(screenshots / "manager-role-change-refused.png"), full_page=True)
+
+
+def test_a_reversed_dashboard_period_is_shown_next_to_the_date_pickers(page: Page, accounts: Accounts) -> None:
+    manager = accounts["senior_management"]
+    sign_in(page, manager.email, manager.password)
+    response = page.goto("/dashboard?date_from=2020-01-01&date_to=2019-01-01")
+    assert response is not None
+    assert response.status == 422
+    expect(page.locator('[data-field="date_to"]')).to_contain_text("on or after the start date")
+    expect(page.locator("#date_from")).to_have_value("2020-01-01")
+    page.fill("#date_to", "2020-12-31")
+    page.get_by_role("button", name="Apply").click()
+    expect(page).to_have_url(re.compile(r"date_to=2020-12-31"))
+    expect(page.locator("#charts figure")).to_have_count(5)

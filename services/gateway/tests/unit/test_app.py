@@ -634,3 +634,24 @@ async def test_a_manager_confirms_a_change_of_their_own_role_and_a_refusal_keeps
     assert 'id="users"' in refused.text, "the staff page again, not a dead end"
     assert "boss@example.com was not changed" in refused.text
     assert "Make another account a senior manager first" in refused.text
+
+
+async def test_a_dashboard_period_the_read_api_refuses_keeps_the_date_pickers(gateway) -> None:
+    client, upstreams = gateway
+    session = {"sg_access": SIGNER.token("senior_management")}
+    reversed_period = await with_cookies(client, "GET", "/dashboard?date_from=2020-01-01&date_to=2019-01-01", session)
+    assert reversed_period.status_code == 422
+    assert 'name="date_from"' in reversed_period.text
+    assert 'value="2020-01-01"' in reversed_period.text
+    assert 'data-field="date_to"' in reversed_period.text
+    assert not [r for r in upstreams.seen if r.url.path.startswith("/analytics")]
+
+    upstreams.handlers["GET projector/analytics/summary"] = lambda r: httpx.Response(
+        422,
+        json={"title": "Invalid", "status": 422, "errors": [{"field": "query.date_from", "reason": "too old"}]},
+        headers={"content-type": "application/problem+json"},
+    )
+    refused = await with_cookies(client, "GET", "/dashboard?date_from=0001-01-01", session)
+    assert refused.status_code == 422
+    assert 'data-field="date_from"' in refused.text
+    assert "too old" in refused.text

@@ -8,6 +8,7 @@ import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -644,16 +645,31 @@ def _keyed(rows: list[Any], key: str = "key", value: str = "revenue") -> list[tu
 @page("dashboard")
 async def dashboard(request: Request, current: Page) -> Response:
     picked = {"date_from": request.query_params.get("date_from"), "date_to": request.query_params.get("date_to")}
+    errors = _period_errors(picked)
+    if errors:
+        return _dashboard_refused(current, picked, errors)
     window = _date_range(picked)
-    summary, by_store, by_month, by_method, top, satisfaction, coupons = await asyncio.gather(
-        current.api_ok("GET", "/api/analytics/summary", query=window),
-        current.api_ok("GET", "/api/analytics/by-store", query=window),
-        current.api_ok("GET", "/api/analytics/by-month", query=window),
-        current.api_ok("GET", "/api/analytics/by-method", query=window),
-        current.api_ok("GET", "/api/analytics/top-items", query={**window, "by": "revenue", "limit": 8}),
-        current.api_ok("GET", "/api/analytics/satisfaction", query=window),
-        current.api_ok("GET", "/api/analytics/coupons", query=window),
+    replies = await asyncio.gather(
+        current.api("GET", "/api/analytics/summary", query=window),
+        current.api("GET", "/api/analytics/by-store", query=window),
+        current.api("GET", "/api/analytics/by-month", query=window),
+        current.api("GET", "/api/analytics/by-method", query=window),
+        current.api("GET", "/api/analytics/top-items", query={**window, "by": "revenue", "limit": 8}),
+        current.api("GET", "/api/analytics/satisfaction", query=window),
+        current.api("GET", "/api/analytics/coupons", query=window),
     )
+    refused = next((reply for reply in replies if reply.status == 422), None)
+    if refused is not None:
+        errors = {
+            field.removeprefix("query."): reason
+            for field, reason in _errors(refused.problem()).items()
+            if field.removeprefix("query.") in picked
+        }
+        return _dashboard_refused(current, picked, errors or {"date_from": "Choose another period."})
+    for reply in replies:
+        if not reply.ok:
+            raise reply.problem()
+    summary, by_store, by_month, by_method, top, satisfaction, coupons = (reply.body for reply in replies)
     by_store, by_month, by_method, top, satisfaction = map(_items, (by_store, by_month, by_method, top, satisfaction))
     store_rows = sorted(_keyed(by_store), key=lambda row: -row[1])
     month_rows = sorted(_keyed(by_month))
@@ -676,7 +692,36 @@ async def dashboard(request: Request, current: Page) -> Response:
         ),
     ]
     return current.render(
-        "dashboard.html", summary=summary or {}, coupons=coupons or {}, figures=figures, window=picked
+        "dashboard.html", summary=summary or {}, coupons=coupons or {}, figures=figures, window=picked, errors={}
+    )
+
+
+def _period_errors(picked: Mapping[str, str | None]) -> dict[str, str]:
+    """What is wrong with a dashboard period picked as `YYYY-MM-DD` dates, by field."""
+    errors: dict[str, str] = {}
+    days: dict[str, date] = {}
+    for key, value in picked.items():
+        if not value:
+            continue
+        try:
+            days[key] = date.fromisoformat(value)
+        except ValueError:
+            errors[key] = "Enter a date as YYYY-MM-DD."
+    if "date_from" in days and "date_to" in days and days["date_to"] < days["date_from"]:
+        errors["date_to"] = "The end date must be on or after the start date."
+    return errors
+
+
+def _dashboard_refused(current: Page, picked: Mapping[str, str | None], errors: dict[str, str]) -> Response:
+    return current.render(
+        "dashboard.html",
+        422,
+        summary={},
+        coupons={},
+        figures=[],
+        window=picked,
+        errors=errors,
+        error="The dashboard cannot show this period: " + " ".join(errors.values()),
     )
 
 
