@@ -271,3 +271,53 @@ def test_a_reversed_dashboard_period_is_shown_next_to_the_date_pickers(page: Pag
     page.get_by_role("button", name="Apply").click()
     expect(page).to_have_url(re.compile(r"date_to=2020-12-31"))
     expect(page.locator("#charts figure")).to_have_count(5)
+
+
+def end_the_session(page: Page) -> None:
+    """As if the session was signed out elsewhere: the session cookies no longer name a live login."""
+    page.context.clear_cookies(name=re.compile("^sg_(access|refresh)$"))
+    url = page.url
+    page.context.add_cookies([{"name": "sg_refresh", "value": "revoked-elsewhere", "url": url}])
+
+
+def test_a_sale_typed_while_the_session_ended_comes_back_after_signing_in_again(
+    page: Page, accounts: Accounts, screenshots: Path
+) -> None:
+    worker = accounts["technical_worker"]
+    buyer = f"late.{secrets.token_hex(4)}@example.com"
+    sign_in(page, worker.email, worker.password)
+    page.goto("/sales/new")
+    page.fill("#saleDate", "2031-02-01T10:00:00.000")
+    page.select_option("#storeLocation", "Austin")
+    page.select_option("#purchaseMethod", "Online")
+    page.fill("[name='customer.email']", buyer)
+    page.select_option("[name='customer.gender']", "F")
+    page.fill("[name='customer.age']", "33")
+    page.select_option("[name='customer.satisfaction']", "4")
+    page.fill("[name='items.0.name']", "stapler")
+    page.fill("[name='items.0.price']", "7.50")
+    page.fill("[name='items.0.quantity']", "2")
+    end_the_session(page)
+    page.click("#save")
+    expect(page.locator(".alert-warn")).to_contain_text("session ended")
+    page.screenshot(path=str(screenshots / "worker-session-ended-on-save.png"), full_page=True)
+    page.fill("#email", worker.email)
+    page.fill("#password", worker.password)
+    page.click("button[type=submit]")
+    expect(page.locator(".alert-warn")).to_contain_text("not been saved")
+    expect(page.locator("[name='customer.email']")).to_have_value(buyer)
+    expect(page.locator("[name='items.0.name']")).to_have_value("stapler")
+    expect(page.locator("#storeLocation")).to_have_value("Austin")
+    page.click("#save")
+    expect(page).to_have_url(re.compile(r"/sales\?saved="))
+    expect(page.locator("#sales tbody tr.highlight")).to_contain_text(buyer)
+
+
+def test_a_page_opened_after_the_session_ended_says_so_on_the_sign_in_page(page: Page, accounts: Accounts) -> None:
+    manager = accounts["senior_management"]
+    sign_in(page, manager.email, manager.password)
+    expect(page).to_have_url(re.compile(r"/dashboard$"))
+    end_the_session(page)
+    page.goto("/staff")
+    expect(page).to_have_url(re.compile(r"/login\?next=%2Fstaff&reason=ended$"))
+    expect(page.locator(".alert-warn")).to_have_text("Your session ended — sign in again.")

@@ -655,3 +655,41 @@ async def test_a_dashboard_period_the_read_api_refuses_keeps_the_date_pickers(ga
     assert refused.status_code == 422
     assert 'data-field="date_from"' in refused.text
     assert "too old" in refused.text
+
+
+async def test_a_form_sent_after_the_session_ended_says_nothing_was_saved(gateway) -> None:
+    client, upstreams = gateway
+    upstreams.handlers["POST auth/refresh"] = lambda r: httpx.Response(401, json={"status": 401})
+    csrf = "c" * 32
+    stale = {"sg_refresh": "revoked", "sg_csrf": csrf}
+    opened = await with_cookies(client, "GET", "/staff", stale)
+    assert opened.headers["location"] == "/login?next=%2Fstaff&reason=ended"
+    assert "Your session ended" in (await with_cookies(client, "GET", opened.headers["location"], {})).text
+
+    sent = await with_cookies(client, "POST", "/staff/u2", stale, data={"csrf_token": csrf, "action": "disable"})
+    assert sent.headers["location"] == "/login?next=%2Fstaff&reason=unsaved"
+    assert "changes were not saved" in (await with_cookies(client, "GET", sent.headers["location"], {})).text
+
+    sale = {"customer.email": "kept@example.com", "items.0.name": "stapler", "idempotency_key": "k1"}
+    forged = await with_cookies(client, "POST", "/sales/new", stale, data={**sale, "csrf_token": "other" * 8})
+    assert forged.status_code == 303, "another site's post leaves nothing in the sign-in form"
+    kept = await with_cookies(client, "POST", "/sales/new", stale, data={**sale, "csrf_token": csrf})
+    assert kept.status_code == 401
+    assert 'name="stash"' in kept.text
+    assert "kept@example.com" in kept.text
+    assert csrf not in kept.text.split('name="stash"')[1].split(">")[0], "the CSRF token is not stashed"
+
+    pair = {"access_token": SIGNER.token("technical_worker"), "refresh_token": "r9", "expires_in": 300}
+    upstreams.handlers["POST auth/login"] = lambda request: httpx.Response(200, json=pair)
+    stash = json.dumps(sale)
+    back = await with_cookies(
+        client,
+        "POST",
+        "/login",
+        {"sg_csrf": csrf},
+        data={"email": "w@x.io", "password": "pw", "csrf_token": csrf, "next": "/sales/new", "stash": stash},
+    )
+    assert back.status_code == 200
+    assert 'value="kept@example.com"' in back.text
+    assert 'value="k1"' in back.text, "the same idempotency key, so a repeat cannot make the sale twice"
+    assert set_cookies(back)["sg_refresh"] == "r9"

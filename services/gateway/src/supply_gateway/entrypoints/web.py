@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
@@ -27,6 +29,7 @@ from supply_gateway.entrypoints import charts
 from supply_gateway.entrypoints.forms import form_values, sale_body, submitted_values
 from supply_gateway.entrypoints.openapi import openapi_document
 from supply_gateway.entrypoints.session import (
+    ACCESS_COOKIE,
     CSRF_FIELD,
     REFRESH_COOKIE,
     apply_session,
@@ -37,7 +40,15 @@ from supply_gateway.entrypoints.session import (
     set_csrf,
     set_tokens,
 )
-from supply_gateway.service_layer.gateway import Caller, Gateway, Reply, check_csrf, token_pair
+from supply_gateway.service_layer.gateway import (
+    Caller,
+    Credentials,
+    Gateway,
+    Reply,
+    TokenPair,
+    check_csrf,
+    token_pair,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -183,9 +194,14 @@ def page(
             except LoginRequired:
                 if fragment:
                     response = Response("Sign in again.", 401, media_type="text/plain")
+                elif request.method == "POST":
+                    response = await _signed_out_post(request, current)
                 else:
                     target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                    response = RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
+                    query = {"next": target}
+                    if caller.session_ended or _had_session(request):
+                        query["reason"] = "ended"
+                    response = RedirectResponse("/login?" + urlencode(query), status_code=303)
             except PageForbidden:
                 if fragment:
                     response = Response("Not allowed.", 403, media_type="text/plain")
@@ -213,6 +229,70 @@ def page(
         return endpoint
 
     return decorate
+
+
+SALE_FORM = re.compile(r"/sales/(?:new|(?P<sale_id>[A-Za-z0-9]{1,64})/edit)")
+"""The pages whose typed values survive a session that ended before they were saved."""
+LOGIN_NOTICES = {
+    "ended": "Your session ended — sign in again.",
+    "unsaved": "Your session ended, so your changes were not saved — sign in again and make them once more.",
+}
+
+
+def _had_session(request: Request) -> bool:
+    return bool(request.cookies.get(ACCESS_COOKIE) or request.cookies.get(REFRESH_COOKIE))
+
+
+async def _signed_out_post(request: Request, current: Page) -> Response:
+    """A form sent after the session ended: nothing is saved. A sale form's values go along the sign-in
+    round trip in the login form (only when the post passes the CSRF check, so another site cannot
+    fill the form for the user), and come back in the form once signed in again."""
+    path = request.url.path
+    back = "/staff" if path.startswith("/staff/") else path
+    if SALE_FORM.fullmatch(path):
+        form = await request.form()
+        values = {key: value for key, value in form.items() if isinstance(value, str) and key != CSRF_FIELD}
+        token = form.get(CSRF_FIELD)
+        try:
+            check_csrf(credentials(request, current.settings, csrf_submitted=token if isinstance(token, str) else ""))
+        except ProblemError:
+            values = {}
+        if values:
+            return current.render(
+                "login.html",
+                401,
+                values={},
+                errors={},
+                warning="Your session ended before the sale was saved. Sign in again to get back to it with "
+                "what you typed; nothing has been saved yet.",
+                next=back,
+                stash=json.dumps(values),
+            )
+    return RedirectResponse("/login?" + urlencode({"next": back, "reason": "unsaved"}), status_code=303)
+
+
+async def _restore_sale_form(current: Page, target: str, stash: str, pair: TokenPair) -> Response | None:
+    """The sale form again with the values sent before the session ended, for the new session."""
+    try:
+        values = json.loads(stash)
+    except ValueError:
+        return None
+    found = SALE_FORM.fullmatch(target)
+    if found is None or not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+        return None
+    current.caller = await current.gateway.identify(Credentials(bearer=pair.access_token))
+    current.caller.via_cookie = True
+    sale_id = found.group("sale_id")
+    if not current.may("sale_edit" if sale_id else "sale_new"):
+        return None
+    return current.render(
+        "sale_form.html",
+        values=_with_blank_rows(submitted_values(values), 1),
+        errors={},
+        sale_id=sale_id,
+        version=values.get("version", ""),
+        warning="You are signed in again. What you typed is below and has not been saved yet.",
+    )
 
 
 def _safe_next(target: str | None, fallback: str = "/") -> str:
@@ -283,7 +363,15 @@ async def home(request: Request, current: Page) -> Response:
 @page(signed_in=False)
 async def login_form(request: Request, current: Page) -> Response:
     notice = "You have been signed out." if request.query_params.get("bye") else None
-    return current.render("login.html", values={}, errors={}, notice=notice, next=request.query_params.get("next", ""))
+    warning = LOGIN_NOTICES.get(request.query_params.get("reason", ""))
+    return current.render(
+        "login.html",
+        values={},
+        errors={},
+        notice=notice,
+        warning=warning,
+        next=request.query_params.get("next", ""),
+    )
 
 
 @router.post("/login")
@@ -310,9 +398,19 @@ async def login(request: Request, current: Page) -> Response:
             message = "Signing in is not possible right now. Please try again shortly."
         else:
             message = exc.problem.detail or exc.problem.title
-        return current.render("login.html", status, values=values, errors=_errors(exc), error=message, next=next_page)
+        return current.render(
+            "login.html",
+            status,
+            values=values,
+            errors=_errors(exc),
+            error=message,
+            next=next_page,
+            stash=form.get("stash"),
+        )
     pair = token_pair(body)
-    response = RedirectResponse(_safe_next(next_page), status_code=303)
+    target = _safe_next(next_page)
+    restored = await _restore_sale_form(current, target, form["stash"], pair) if form.get("stash") else None
+    response = restored or RedirectResponse(target, status_code=303)
     current.cookies.append(lambda r: set_tokens(r, request, current.settings, pair))
     return response
 
