@@ -321,3 +321,21 @@ def test_a_page_opened_after_the_session_ended_says_so_on_the_sign_in_page(page:
     page.goto("/staff")
     expect(page).to_have_url(re.compile(r"/login\?next=%2Fstaff&reason=ended$"))
     expect(page.locator(".alert-warn")).to_have_text("Your session ended — sign in again.")
+
+
+def test_the_sale_form_says_what_is_wrong_in_plain_words(page: Page, accounts: Accounts) -> None:
+    worker = accounts["technical_worker"]
+    sign_in(page, worker.email, worker.password)
+    page.goto("/sales/new")
+    page.fill("[name='customer.email']", "not-an-address")
+    page.fill("[name='items.0.name']", "binder")
+    page.fill("[name='items.0.price']", "1.234")
+    page.fill("[name='items.0.quantity']", "2")
+    page.click("#save")
+    expect(page.locator('[data-field="customer.gender"]')).to_have_text("Choose a gender.")
+    expect(page.locator('[data-field="customer.satisfaction"]')).to_have_text("Choose a score from 1 to 5.")
+    expect(page.locator('[data-field="customer.email"]')).to_have_text("Enter an email address like name@example.com.")
+    expect(page.locator('[data-field="storeLocation"]')).to_have_text("Choose a store.")
+    expect(page.locator('[data-field="items.0.price"]')).to_contain_text("at most 2 decimal places")
+    expect(page.locator(".sale-form")).not_to_contain_text("Input should")
+    expect(page.locator(".sale-form")).not_to_contain_text("Value error")

@@ -26,7 +26,7 @@ from supply_common.problems import ProblemError
 from supply_gateway.config import GatewaySettings
 from supply_gateway.domain.policy import Policy
 from supply_gateway.entrypoints import charts
-from supply_gateway.entrypoints.forms import form_values, sale_body, submitted_values
+from supply_gateway.entrypoints.forms import form_values, plain_errors, sale_body, submitted_values
 from supply_gateway.entrypoints.openapi import openapi_document
 from supply_gateway.entrypoints.session import (
     ACCESS_COOKIE,
@@ -604,7 +604,7 @@ async def sale_create(request: Request, current: Page) -> Response:
         "sale_form.html",
         reply.status,
         values=_with_blank_rows(submitted_values(form), 1),
-        errors=_errors(problem),
+        errors=plain_errors(_errors(problem)),
         error=_form_message(problem),
         sale_id=None,
     )
@@ -652,7 +652,7 @@ async def sale_update(request: Request, current: Page) -> Response:
         "sale_form.html",
         reply.status,
         values=_with_blank_rows(submitted_values(form), 1),
-        errors=_errors(problem),
+        errors=plain_errors(_errors(problem)),
         error=None if conflict else _form_message(problem),
         conflict=conflict,
         sale_id=sale_id,
@@ -867,7 +867,7 @@ async def staff_create(request: Request, current: Page) -> Response:
         current,
         reply.status,
         values={k: v for k, v in account.items() if k != "password"},
-        errors=_errors(problem),
+        errors=plain_errors(_errors(problem)),
         error=message,
     )
 
