@@ -339,3 +339,41 @@ def test_the_sale_form_says_what_is_wrong_in_plain_words(page: Page, accounts: A
     expect(page.locator('[data-field="items.0.price"]')).to_contain_text("at most 2 decimal places")
     expect(page.locator(".sale-form")).not_to_contain_text("Input should")
     expect(page.locator(".sale-form")).not_to_contain_text("Value error")
+
+
+def described_error(page: Page, selector: str) -> str:
+    """The text a screen reader gives as the description of a field."""
+    return str(
+        page.eval_on_selector(
+            selector,
+            "input => input.getAttribute('aria-invalid') === 'true'"
+            " ? document.getElementById(input.getAttribute('aria-describedby')).textContent : ''",
+        )
+    )
+
+
+def test_field_errors_reach_screen_readers_and_focus(page: Page, accounts: Accounts) -> None:
+    worker = accounts["technical_worker"]
+    sign_in(page, worker.email, "wrong-password-123")
+    expect(page.locator(".alert-error")).to_be_focused()
+
+    sign_in(page, worker.email, worker.password)
+    page.goto("/sales/new")
+    page.fill("[name='items.0.name']", "binder")
+    page.fill("[name='items.0.quantity']", "x")
+    page.click("#save")
+    expect(page.locator("#saleDate")).to_be_focused()
+    assert described_error(page, "#saleDate") == "Enter the date and time of the sale."
+    assert described_error(page, "[name='customer.gender']") == "Choose a gender."
+    assert described_error(page, "[name='items.0.quantity']") == "Enter a whole number of at least 1."
+    assert described_error(page, "[name='items.0.name']") == ""
+
+    page.context.clear_cookies()
+    page.goto("/register")
+    page.fill("#name", "Ann")
+    page.fill("#email", f"ann.{secrets.token_hex(3)}@example.com")
+    page.fill("#password", "Long-enough-pw-1")
+    page.fill("#password_confirm", "Long-enough-pw-2")
+    page.click("button[type=submit]")
+    expect(page.locator("#password_confirm")).to_be_focused()
+    assert "differ" in described_error(page, "#password_confirm")

@@ -346,6 +346,7 @@ def _number(value: Any) -> float:
 
 
 templates.env.filters["money"] = _money
+templates.env.filters["error_id"] = lambda field: "error-" + re.sub(r"[^A-Za-z0-9_-]", "-", str(field))
 
 
 # --- sign in, register, sign out -------------------------------------------------------------------

@@ -15,6 +15,8 @@
         input.name = input.name.replace(/^items\.\d+\./, `items.${index}.`);
         input.setAttribute("aria-label", input.getAttribute("aria-label").replace(/Item \d+/, `Item ${index + 1}`));
         input.value = "";
+        input.removeAttribute("aria-invalid");
+        input.removeAttribute("aria-describedby");
       });
       row.querySelectorAll("td[data-label]").forEach((cell) => {
         cell.dataset.label = cell.dataset.label.replace(/^Item \d+/, `Item ${index + 1}`);
@@ -94,7 +96,29 @@
     }, 5000);
   }
 
+  function pointToErrors() {
+    // Every field error is tied to its input (pages that do not say so themselves), and focus goes
+    // to the first invalid field, or else to the error message, so that it is read out first.
+    document.querySelectorAll(".field-error[data-field][id]").forEach((error) => {
+      const scope = error.closest("form") || document;
+      const input = scope.querySelector(`[name="${CSS.escape(error.dataset.field)}"]`);
+      if (input && !input.hasAttribute("aria-invalid")) {
+        input.setAttribute("aria-invalid", "true");
+        input.setAttribute("aria-describedby", error.id);
+      }
+    });
+    const field = document.querySelector('main [aria-invalid="true"]');
+    const message = document.querySelector("main .alert-error");
+    if (field) {
+      field.focus();
+    } else if (message) {
+      message.tabIndex = -1;
+      message.focus();
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    pointToErrors();
     addItemRows();
     importWithProgress();
     refreshPanel();
