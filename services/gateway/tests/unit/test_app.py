@@ -6,6 +6,7 @@ import json
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from datetime import UTC, datetime
 from typing import Any
 
 import httpx
@@ -693,3 +694,36 @@ async def test_a_form_sent_after_the_session_ended_says_nothing_was_saved(gatewa
     assert 'value="kept@example.com"' in back.text
     assert 'value="k1"' in back.text, "the same idempotency key, so a repeat cannot make the sale twice"
     assert set_cookies(back)["sg_refresh"] == "r9"
+
+
+async def test_the_replication_panel_says_when_the_last_event_was_applied_and_judges_by_lag(gateway) -> None:
+    client, upstreams = gateway
+    two_days_ago = datetime.fromtimestamp(time.time() - 2 * 86400 - 60, UTC).isoformat().replace("+00:00", "Z")
+    partitions = [{"partition": 0, "committed_offset": 5, "end_offset": 5, "lag": 0, "last_occurred_at": two_days_ago}]
+    upstreams.handlers["GET projector/freshness"] = lambda r: httpx.Response(200, json={"partitions": partitions})
+    upstreams.handlers["GET sales-writer/internal/outbox/stats"] = lambda r: httpx.Response(
+        200, json={"backlog": 0, "oldest_unpublished_age_s": None, "relay": "ok", "last_published_at": None}
+    )
+    session = {"sg_access": SIGNER.token("technical_worker")}
+    quiet = (await with_cookies(client, "GET", "/ops/panel", session)).text
+    assert "Last event applied" in quiet
+    assert ">2 d ago<" in quiet
+    assert "up to date" in quiet
+    assert "172" not in quiet
+
+    partitions[0].update(lag=3, end_offset=8)
+    behind = (await with_cookies(client, "GET", "/ops/panel", session)).text
+    assert "3 events waiting" in behind
+
+
+def test_times_since_read_as_people_say_them() -> None:
+    from supply_gateway.entrypoints.web import _ago
+
+    assert [_ago(s) for s in (0.4, 42.9, 300, 7200, 172800.0, None)] == [
+        "just now",
+        "42 s ago",
+        "5 min ago",
+        "2 h ago",
+        "2 d ago",
+        "–",
+    ]

@@ -345,7 +345,22 @@ def _number(value: Any) -> float:
         return 0.0
 
 
+def _ago(seconds: Any) -> str:
+    """A time since, as people say it: `just now`, `40 s ago`, `5 min ago`, `3 h ago`, `2 d ago`."""
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        return "–"
+    if value < 5:
+        return "just now"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if value >= size:
+            return f"{int(value // size)} {unit} ago"
+    return f"{int(value)} s ago"
+
+
 templates.env.filters["money"] = _money
+templates.env.filters["ago"] = _ago
 templates.env.filters["error_id"] = lambda field: "error-" + re.sub(r"[^A-Za-z0-9_-]", "-", str(field))
 
 
