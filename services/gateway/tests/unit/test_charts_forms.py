@@ -119,3 +119,9 @@ def test_a_sale_fills_the_form_and_round_trips() -> None:
 )
 def test_validator_reasons_are_said_plainly(field: str, reason: str, plain: str) -> None:
     assert plain_reason(field, reason) == plain
+
+
+def test_a_chart_whose_every_value_is_zero_is_empty() -> None:
+    scores = [(str(score), 0.0) for score in range(1, 6)]
+    assert column_chart("Customer satisfaction", "Sales", "Score", scores, whole=True).empty
+    assert not column_chart("Customer satisfaction", "Sales", "Score", [*scores[:4], ("5", 2.0)], whole=True).empty
