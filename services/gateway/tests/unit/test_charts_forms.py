@@ -125,3 +125,8 @@ def test_a_chart_whose_every_value_is_zero_is_empty() -> None:
     scores = [(str(score), 0.0) for score in range(1, 6)]
     assert column_chart("Customer satisfaction", "Sales", "Score", scores, whole=True).empty
     assert not column_chart("Customer satisfaction", "Sales", "Score", [*scores[:4], ("5", 2.0)], whole=True).empty
+
+
+def test_prices_in_the_edit_form_are_written_as_money() -> None:
+    sale = {"items": [{"name": "a", "price": "1234.5"}, {"name": "b", "price": "3"}, {"name": "c", "price": "0.125"}]}
+    assert [item["price"] for item in form_values(sale)["items"]] == ["1234.50", "3.00", "0.125"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from typing import Any
 
 _ITEM_FIELD = re.compile(r"^items\.(\d{1,3})\.(name|tags|price|quantity)$")
@@ -37,6 +38,17 @@ def local_input(value: str | None) -> str:
     except ValueError:
         return value
     return parsed.strftime("%Y-%m-%dT%H:%M:%S.") + f"{parsed.microsecond // 1000:03d}"
+
+
+def _price_input(value: Any) -> str:
+    """A price as money is written (`1234.50`); one with more decimal places is left as it is."""
+    try:
+        price = Decimal(str(value))
+    except InvalidOperation:
+        return str(value)
+    if not price.is_finite() or price != price.quantize(Decimal("0.01")):
+        return str(value)
+    return f"{price:.2f}"
 
 
 def form_items(form: Mapping[str, str]) -> list[dict[str, str]]:
@@ -95,7 +107,7 @@ def form_values(sale: Mapping[str, Any]) -> dict[str, Any]:
             {
                 "name": item.get("name", ""),
                 "tags": ", ".join(item.get("tags") or []),
-                "price": str(item.get("price", "")),
+                "price": _price_input(item.get("price", "")),
                 "quantity": str(item.get("quantity", "")),
             }
             for item in sale.get("items") or []
