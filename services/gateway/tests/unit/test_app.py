@@ -727,3 +727,26 @@ def test_times_since_read_as_people_say_them() -> None:
         "2 d ago",
         "–",
     ]
+
+
+async def test_a_refused_staff_account_names_each_problem_once(gateway) -> None:
+    client, upstreams = gateway
+    staff_directory(upstreams)
+    upstreams.handlers["POST auth/users"] = lambda r: httpx.Response(
+        422,
+        json={
+            "title": "Invalid request",
+            "status": 422,
+            "detail": "email: value error, An email address must have an @-sign.",
+            "errors": [{"field": "email", "reason": "value error, An email address must have an @-sign."}],
+        },
+        headers={"content-type": "application/problem+json"},
+    )
+    csrf = "c" * 32
+    session = {"sg_access": SIGNER.token("senior_management", sub="u1"), "sg_csrf": csrf}
+    form = {"csrf_token": csrf, "name": "N", "email": "x", "password": "pw", "role": "technical_worker"}
+    page = await with_cookies(client, "POST", "/staff", session, data=form)
+    assert page.status_code == 422
+    assert "Please correct the marked fields." in page.text
+    assert page.text.count("@-sign") == 1
+

@@ -873,11 +873,7 @@ async def staff_create(request: Request, current: Page) -> Response:
     problem = reply.problem()
     if reply.status >= 500:
         raise problem
-    message = (
-        "An account with this email already exists."
-        if reply.status == 409
-        else (problem.problem.detail or problem.problem.title)
-    )
+    message = "An account with this email already exists." if reply.status == 409 else _form_message(problem)
     return await _staff_page(
         request,
         current,
