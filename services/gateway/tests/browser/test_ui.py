@@ -377,3 +377,13 @@ def test_field_errors_reach_screen_readers_and_focus(page: Page, accounts: Accou
     page.click("button[type=submit]")
     expect(page.locator("#password_confirm")).to_be_focused()
     assert "differ" in described_error(page, "#password_confirm")
+
+
+def test_importing_an_empty_file_says_it_held_no_sales(page: Page, accounts: Accounts) -> None:
+    worker = accounts["technical_worker"]
+    sign_in(page, worker.email, worker.password)
+    page.goto("/sales/import")
+    page.set_input_files("#import-file", files=[{"name": "empty.json", "mimeType": "application/json", "buffer": b""}])
+    page.click("#import-start")
+    expect(page.locator("#import-status")).to_have_text("empty.json held no sales: nothing was imported.")
+    expect(page.locator("#import-empty")).to_be_visible()

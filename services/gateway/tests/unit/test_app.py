@@ -750,3 +750,16 @@ async def test_a_refused_staff_account_names_each_problem_once(gateway) -> None:
     assert "Please correct the marked fields." in page.text
     assert page.text.count("@-sign") == 1
 
+
+async def test_importing_a_file_without_sales_says_so(gateway) -> None:
+    client, upstreams = gateway
+    upstreams.handlers["POST sales-writer/sales/import"] = lambda r: httpx.Response(
+        200, json={"created": 0, "updated": 0, "unchanged": 0, "rejected": 0, "errors": []}
+    )
+    csrf = "c" * 32
+    session = {"sg_access": SIGNER.token("technical_worker"), "sg_csrf": csrf}
+    page = await with_cookies(
+        client, "POST", "/sales/import", session, data={"csrf_token": csrf}, files={"file": ("empty.json", b"")}
+    )
+    assert page.status_code == 200
+    assert 'id="import-empty">' in page.text, "the notice is shown, not hidden"

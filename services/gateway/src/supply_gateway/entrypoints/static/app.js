@@ -58,7 +58,10 @@
         let body = null;
         try { body = JSON.parse(request.responseText); } catch (e) { body = null; }
         if (request.status >= 200 && request.status < 300 && body) {
-          status.textContent = `Import finished: ${file.name}`;
+          const seen = ["created", "updated", "unchanged", "rejected"].reduce((sum, key) => sum + (body[key] || 0), 0);
+          status.textContent = seen ? `Import finished: ${file.name}` : `${file.name} held no sales: nothing was imported.`;
+          const empty = document.getElementById("import-empty");
+          if (empty) empty.hidden = seen > 0;
           for (const key of ["created", "updated", "unchanged", "rejected"]) {
             const node = result.querySelector(`[data-count="${key}"]`);
             if (node) node.textContent = body[key] ?? 0;
