@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from functools import cached_property
+
 from pydantic import Field
 
+from supply_common.forwarded import TrustedProxies
 from supply_common.settings import ServiceSettings
 
 
@@ -35,7 +38,21 @@ class GatewaySettings(ServiceSettings):
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty turns CORS off.")
     cookie_secure: bool = Field(False, description="Mark session cookies Secure even on plain-http requests.")
     refresh_cookie_max_age_s: int = 14 * 24 * 3600
-    trust_forwarded_for: bool = Field(False, description="Take the client address from X-Forwarded-For.")
+    trust_forwarded_for: bool = Field(
+        False, description="Take the client address from X-Forwarded-For (the entries appended by trusted hops)."
+    )
+    trusted_proxies: str = Field(
+        "",
+        description=(
+            "Comma-separated addresses or networks (CIDR) of the proxies in front, with TRUST_FORWARDED_FOR: the"
+            " header is believed only from them and the client is its first entry from the right that is not one"
+            " of them. Empty: any peer is believed and only the entry it appended (the last) is taken."
+        ),
+    )
+
+    @cached_property
+    def proxies(self) -> TrustedProxies:
+        return TrustedProxies(self.trusted_proxies.split(","), any_peer=not self.trusted_proxies.strip())
 
     @property
     def cors_origin_list(self) -> list[str]:

@@ -173,3 +173,217 @@ def test_signed_out_visitors_are_sent_to_sign_in(page: Page, screenshots: Path) 
     page.goto("/sales")
     expect(page).to_have_url(re.compile(r"/login\?next=%2Fsales"))
     page.screenshot(path=str(screenshots / "login.png"), full_page=True)
+
+
+def test_the_replication_page_goes_to_sign_in_when_the_session_ends(page: Page, accounts: Accounts) -> None:
+    worker = accounts["technical_worker"]
+    sign_in(page, worker.email, worker.password)
+    page.goto("/ops")
+    expect(page.locator("#ops-status")).to_be_visible()
+    page.context.clear_cookies(name=re.compile("^sg_(access|refresh)$"))
+    expect(page).to_have_url(re.compile(r"/login\?next=%2Fops$"), timeout=15_000)
+    expect(page.locator("#ops-panel")).to_have_count(0)
+    page.fill("#email", worker.email)
+    page.fill("#password", worker.password)
+    page.click("button[type=submit]")
+    expect(page).to_have_url(re.compile(r"/ops$"))
+    expect(page.locator("header.topbar")).to_have_count(1)
+    expect(page.locator("#ops-panel #ops-status")).to_be_visible()
+
+
+PHONE = {"width": 390, "height": 844}
+
+
+def assert_fits_the_phone(page: Page, path: str, screenshots: Path) -> None:
+    page.goto(path)
+    scroll_width, inner_width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
+    name = path.strip("/").replace("/", "-").replace("?", "-") or "home"
+    page.screenshot(path=str(screenshots / f"phone-{name}.png"), full_page=True)
+    assert scroll_width <= inner_width, f"{path} is {scroll_width} px wide on a {inner_width} px screen"
+    if page.locator("#logout").count():
+        expect(page.locator("#logout")).to_be_in_viewport(ratio=1)
+        for link in page.locator(".nav a").all():
+            expect(link).to_be_in_viewport(ratio=1)
+
+
+def test_every_page_fits_a_phone_screen(
+    page: Page, accounts: Accounts, api: Api, customer_sale: str, screenshots: Path
+) -> None:
+    page.set_viewport_size(PHONE)
+    sale_id, _ = api.create_sale(f"phone.{secrets.token_hex(3)}.with.a.long.address@example.com")
+    for path in ("/login", "/register", "/docs"):
+        assert_fits_the_phone(page, path, screenshots)
+    for who, paths in (
+        ("customer", ["/purchases"]),
+        (
+            "technical_worker",
+            ["/sales", "/sales/new", f"/sales/{sale_id}/edit", f"/sales/{sale_id}/delete", "/sales/import", "/ops"],
+        ),
+        ("senior_management", ["/dashboard", "/dashboard?date_from=2020-01-01&date_to=2019-01-01", "/staff", "/sales"]),
+    ):
+        account = accounts[who]
+        page.context.clear_cookies()
+        sign_in(page, account.email, account.password)
+        expect(page.locator("#logout")).to_be_visible()
+        for path in paths:
+            assert_fits_the_phone(page, path, screenshots)
+            if path == "/sales/new":
+                box = page.locator("[name='items.0.price']").bounding_box()
+                assert box is not None
+                assert box["width"] >= 120, box
+
+
+def test_a_manager_is_asked_before_changing_their_own_role_and_a_refused_change_stays_on_the_page(
+    page: Page, accounts: Accounts, screenshots: Path
+) -> None:
+    manager = accounts["senior_management"]
+    sign_in(page, manager.email, manager.password)
+    page.goto("/staff")
+    own = page.locator(f'#users tr[data-email="{manager.email}"]')
+    own.locator("select[name=role]").select_option("technical_worker")
+    own.get_by_role("button", name="Change").click()
+    expect(page.locator("#confirm-own-role")).to_contain_text("your own role")
+    page.screenshot(path=str(screenshots / "manager-own-role-confirm.png"), full_page=True)
+    page.click("#cancel-role-change")
+    expect(page.locator(f'#users tr[data-email="{manager.email}"] select[name=role]')).to_have_value(
+        "senior_management"
+    )
+
+    worker = page.locator(f'#users tr[data-email="{accounts["technical_worker"].email}"]')
+    worker.locator("select[name=role] option").first.evaluate("option => { option.value = 'emperor'; }")
+    worker.locator("select[name=role]").select_option(index=0)
+    worker.get_by_role("button", name="Change").click()
+    expect(page.locator(".alert-error")).to_contain_text("was not changed")
+    expect(page.locator("#new-account")).to_be_visible()
+    expect(page.locator("#users")).to_be_visible()
+    page.screenshot(path=str(screenshots / "manager-role-change-refused.png"), full_page=True)
+
+
+def test_a_reversed_dashboard_period_is_shown_next_to_the_date_pickers(page: Page, accounts: Accounts) -> None:
+    manager = accounts["senior_management"]
+    sign_in(page, manager.email, manager.password)
+    response = page.goto("/dashboard?date_from=2020-01-01&date_to=2019-01-01")
+    assert response is not None
+    assert response.status == 422
+    expect(page.locator('[data-field="date_to"]')).to_contain_text("on or after the start date")
+    expect(page.locator("#date_from")).to_have_value("2020-01-01")
+    page.fill("#date_to", "2020-12-31")
+    page.get_by_role("button", name="Apply").click()
+    expect(page).to_have_url(re.compile(r"date_to=2020-12-31"))
+    expect(page.locator("#charts figure")).to_have_count(5)
+
+
+def end_the_session(page: Page) -> None:
+    """As if the session was signed out elsewhere: the session cookies no longer name a live login."""
+    page.context.clear_cookies(name=re.compile("^sg_(access|refresh)$"))
+    url = page.url
+    page.context.add_cookies([{"name": "sg_refresh", "value": "revoked-elsewhere", "url": url}])
+
+
+def test_a_sale_typed_while_the_session_ended_comes_back_after_signing_in_again(
+    page: Page, accounts: Accounts, screenshots: Path
+) -> None:
+    worker = accounts["technical_worker"]
+    buyer = f"late.{secrets.token_hex(4)}@example.com"
+    sign_in(page, worker.email, worker.password)
+    page.goto("/sales/new")
+    page.fill("#saleDate", "2031-02-01T10:00:00.000")
+    page.select_option("#storeLocation", "Austin")
+    page.select_option("#purchaseMethod", "Online")
+    page.fill("[name='customer.email']", buyer)
+    page.select_option("[name='customer.gender']", "F")
+    page.fill("[name='customer.age']", "33")
+    page.select_option("[name='customer.satisfaction']", "4")
+    page.fill("[name='items.0.name']", "stapler")
+    page.fill("[name='items.0.price']", "7.50")
+    page.fill("[name='items.0.quantity']", "2")
+    end_the_session(page)
+    page.click("#save")
+    expect(page.locator(".alert-warn")).to_contain_text("session ended")
+    page.screenshot(path=str(screenshots / "worker-session-ended-on-save.png"), full_page=True)
+    page.fill("#email", worker.email)
+    page.fill("#password", worker.password)
+    page.click("button[type=submit]")
+    expect(page.locator(".alert-warn")).to_contain_text("not been saved")
+    expect(page.locator("[name='customer.email']")).to_have_value(buyer)
+    expect(page.locator("[name='items.0.name']")).to_have_value("stapler")
+    expect(page.locator("#storeLocation")).to_have_value("Austin")
+    page.click("#save")
+    expect(page).to_have_url(re.compile(r"/sales\?saved="))
+    expect(page.locator("#sales tbody tr.highlight")).to_contain_text(buyer)
+
+
+def test_a_page_opened_after_the_session_ended_says_so_on_the_sign_in_page(page: Page, accounts: Accounts) -> None:
+    manager = accounts["senior_management"]
+    sign_in(page, manager.email, manager.password)
+    expect(page).to_have_url(re.compile(r"/dashboard$"))
+    end_the_session(page)
+    page.goto("/staff")
+    expect(page).to_have_url(re.compile(r"/login\?next=%2Fstaff&reason=ended$"))
+    expect(page.locator(".alert-warn")).to_have_text("Your session ended — sign in again.")
+
+
+def test_the_sale_form_says_what_is_wrong_in_plain_words(page: Page, accounts: Accounts) -> None:
+    worker = accounts["technical_worker"]
+    sign_in(page, worker.email, worker.password)
+    page.goto("/sales/new")
+    page.fill("[name='customer.email']", "not-an-address")
+    page.fill("[name='items.0.name']", "binder")
+    page.fill("[name='items.0.price']", "1.234")
+    page.fill("[name='items.0.quantity']", "2")
+    page.click("#save")
+    expect(page.locator('[data-field="customer.gender"]')).to_have_text("Choose a gender.")
+    expect(page.locator('[data-field="customer.satisfaction"]')).to_have_text("Choose a score from 1 to 5.")
+    expect(page.locator('[data-field="customer.email"]')).to_have_text("Enter an email address like name@example.com.")
+    expect(page.locator('[data-field="storeLocation"]')).to_have_text("Choose a store.")
+    expect(page.locator('[data-field="items.0.price"]')).to_contain_text("at most 2 decimal places")
+    expect(page.locator(".sale-form")).not_to_contain_text("Input should")
+    expect(page.locator(".sale-form")).not_to_contain_text("Value error")
+
+
+def described_error(page: Page, selector: str) -> str:
+    """The text a screen reader gives as the description of a field."""
+    return str(
+        page.eval_on_selector(
+            selector,
+            "input => input.getAttribute('aria-invalid') === 'true'"
+            " ? document.getElementById(input.getAttribute('aria-describedby')).textContent : ''",
+        )
+    )
+
+
+def test_field_errors_reach_screen_readers_and_focus(page: Page, accounts: Accounts) -> None:
+    worker = accounts["technical_worker"]
+    sign_in(page, worker.email, "wrong-password-123")
+    expect(page.locator(".alert-error")).to_be_focused()
+
+    sign_in(page, worker.email, worker.password)
+    page.goto("/sales/new")
+    page.fill("[name='items.0.name']", "binder")
+    page.fill("[name='items.0.quantity']", "x")
+    page.click("#save")
+    expect(page.locator("#saleDate")).to_be_focused()
+    assert described_error(page, "#saleDate") == "Enter the date and time of the sale."
+    assert described_error(page, "[name='customer.gender']") == "Choose a gender."
+    assert described_error(page, "[name='items.0.quantity']") == "Enter a whole number of at least 1."
+    assert described_error(page, "[name='items.0.name']") == ""
+
+    page.context.clear_cookies()
+    page.goto("/register")
+    page.fill("#name", "Ann")
+    page.fill("#email", f"ann.{secrets.token_hex(3)}@example.com")
+    page.fill("#password", "Long-enough-pw-1")
+    page.fill("#password_confirm", "Long-enough-pw-2")
+    page.click("button[type=submit]")
+    expect(page.locator("#password_confirm")).to_be_focused()
+    assert "differ" in described_error(page, "#password_confirm")
+
+
+def test_importing_an_empty_file_says_it_held_no_sales(page: Page, accounts: Accounts) -> None:
+    worker = accounts["technical_worker"]
+    sign_in(page, worker.email, worker.password)
+    page.goto("/sales/import")
+    page.set_input_files("#import-file", files=[{"name": "empty.json", "mimeType": "application/json", "buffer": b""}])
+    page.click("#import-start")
+    expect(page.locator("#import-status")).to_have_text("empty.json held no sales: nothing was imported.")
+    expect(page.locator("#import-empty")).to_be_visible()

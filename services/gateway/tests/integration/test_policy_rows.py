@@ -195,3 +195,14 @@ def test_import_streams_a_file_and_answers_the_counts(api: Api) -> None:
     counts = response.json()
     assert counts["created"] + counts["updated"] + counts["unchanged"] == len(lines)
     assert json.loads(lines[0])["_id"]
+
+
+def test_answers_name_public_urls(api: Api, accounts: Accounts) -> None:
+    email = accounts["customer"].email
+    created = api.call("POST", "/api/sales", "technical_worker", json=sale_body(email))
+    assert created.status_code == 201, created.text
+    sale_id = created.json()["id"]
+    assert created.headers["location"] == f"/api/sales/{sale_id}"
+    stale = api.call("DELETE", f"/api/sales/{sale_id}", "technical_worker", headers={"if-match": '"99"'})
+    assert stale.status_code == 412, stale.text
+    assert stale.json()["instance"] == f"/api/sales/{sale_id}"

@@ -1,5 +1,7 @@
+import pytest
+
 from supply_gateway.entrypoints.charts import bar_chart, column_chart, compact, nice_ticks
-from supply_gateway.entrypoints.forms import form_values, sale_body, submitted_values
+from supply_gateway.entrypoints.forms import form_values, plain_reason, sale_body, submitted_values
 
 
 def test_ticks_are_round_and_cover_the_maximum() -> None:
@@ -75,3 +77,56 @@ def test_a_sale_fills_the_form_and_round_trips() -> None:
     for index, item in enumerate(values["items"]):
         form.update({f"items.{index}.{name}": value for name, value in item.items()})
     assert sale_body(form) == sale
+
+
+@pytest.mark.parametrize(
+    ("field", "reason", "plain"),
+    [
+        ("customer.gender", "String should have at least 1 character", "Choose a gender."),
+        (
+            "customer.satisfaction",
+            "Input should be a valid integer, unable to parse string as an integer",
+            "Choose a score from 1 to 5.",
+        ),
+        (
+            "customer.email",
+            "value error, An email address must have an @-sign.",
+            "Enter an email address like name@example.com.",
+        ),
+        ("storeLocation", "Input should be 'Denver', 'Seattle' or 'London'", "Choose a store."),
+        (
+            "customer.age",
+            "Input should be a valid integer, unable to parse string as an integer",
+            "Enter a whole number.",
+        ),
+        ("customer.age", "Input should be greater than or equal to 0", "Enter 0 or more."),
+        (
+            "items.3.price",
+            "Decimal input should have no more than 2 decimal places",
+            "Use at most 2 decimal places, like 12.50.",
+        ),
+        ("items.0.quantity", "Input should be greater than or equal to 1", "Enter a whole number of at least 1."),
+        ("items.1.name", "String should have at least 1 character", "Enter the item's name."),
+        ("items", "List should have at least 1 item after validation, not 0", "Add at least one item."),
+        ("email", "Value error, The domain name x is not valid.", "The domain name x is not valid."),
+        (
+            "role",
+            "Input should be 'technical_worker' or 'senior_management'",
+            "Choose one of technical_worker or senior_management.",
+        ),
+        ("password", "Choose a longer password.", "Choose a longer password."),
+    ],
+)
+def test_validator_reasons_are_said_plainly(field: str, reason: str, plain: str) -> None:
+    assert plain_reason(field, reason) == plain
+
+
+def test_a_chart_whose_every_value_is_zero_is_empty() -> None:
+    scores = [(str(score), 0.0) for score in range(1, 6)]
+    assert column_chart("Customer satisfaction", "Sales", "Score", scores, whole=True).empty
+    assert not column_chart("Customer satisfaction", "Sales", "Score", [*scores[:4], ("5", 2.0)], whole=True).empty
+
+
+def test_prices_in_the_edit_form_are_written_as_money() -> None:
+    sale = {"items": [{"name": "a", "price": "1234.5"}, {"name": "b", "price": "3"}, {"name": "c", "price": "0.125"}]}
+    assert [item["price"] for item in form_values(sale)["items"]] == ["1234.50", "3.00", "0.125"]

@@ -89,3 +89,15 @@ def test_a_bad_row_is_refused() -> None:
         Rule("GET", "/x", "auth", "/x/{id}", frozenset({"customer"}), "x")
     with pytest.raises(ValueError, match="duplicate"):
         Policy([POLICY[0], POLICY[0]])
+
+
+def test_upstream_paths_map_back_to_public_paths() -> None:
+    policy = Policy()
+    assert (
+        policy.public_path("sales-writer", "/sales/5bd761dcae323e45a93ccfe8") == "/api/sales/5bd761dcae323e45a93ccfe8"
+    )
+    assert policy.public_path("sales-writer", "/sales") == "/api/sales"
+    assert policy.public_path("projector", "/me/sales") == "/api/me/sales"
+    assert policy.public_path("auth", "/users/12") == "/api/users/12"
+    assert policy.public_path("auth", "/me") == "/api/auth/me"
+    assert policy.public_path("sales-writer", "/internal/outbox/stats") is None

@@ -25,6 +25,7 @@ RESPONSE_HEADERS = frozenset(
         "content-length",
         "etag",
         "location",
+        "content-location",
         "retry-after",
         "cache-control",
         "www-authenticate",

@@ -52,6 +52,10 @@ def _compile(path: str) -> re.Pattern[str]:
     return re.compile(f"^{regex}$")
 
 
+def _fill(template: str, params: Mapping[str, str]) -> str:
+    return _PARAM.sub(lambda m: params[m.group(1)], template)
+
+
 @dataclass(frozen=True)
 class Rule:
     """One row: a public method and path, where it goes, and who may call it."""
@@ -68,6 +72,7 @@ class Rule:
     long_running: bool = False
     rate: RateClass | None = None
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    upstream_pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if isinstance(self.access, frozenset):
@@ -77,6 +82,7 @@ class Rule:
         if set(_PARAM.findall(self.upstream_path)) - set(_PARAM.findall(self.path)):
             raise ValueError(f"{self.method} {self.path}: upstream path uses a parameter the path lacks")
         object.__setattr__(self, "pattern", _compile(self.path))
+        object.__setattr__(self, "upstream_pattern", _compile(self.upstream_path))
 
     @property
     def is_public(self) -> bool:
@@ -234,6 +240,19 @@ class Policy:
             if rule.method == method and rule.path == path:
                 return rule
         raise KeyError(f"{method} {path}")
+
+    def public_path(self, upstream: str, path: str) -> str | None:
+        """The public path that leads to `path` on `upstream` (the shortest when several routes do:
+        `/sales/{id}` on the writer is `/api/sales/{id}`, not its `/current` read), or None when no
+        route leads there. Upstream paths must never reach a client untranslated."""
+        found = []
+        for rule in self.rules:
+            if rule.upstream != upstream:
+                continue
+            matched = rule.upstream_pattern.match(path)
+            if matched:
+                found.append(_fill(rule.path, matched.groupdict()))
+        return min(found, key=len) if found else None
 
     def markdown(self) -> str:
         lines = [

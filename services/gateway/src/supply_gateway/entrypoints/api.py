@@ -7,16 +7,18 @@ metrics, body size limit) instead of FastAPI's whole middleware stack, router an
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
+from urllib.parse import urlsplit
 
 from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from supply_common.problems import ProblemError
+from supply_common.problems import PROBLEM_JSON, ProblemError
 from supply_common.web import error_response, problem_response
 from supply_gateway.config import GatewaySettings
 from supply_gateway.domain.headers import client_response_headers
@@ -29,6 +31,7 @@ log = logging.getLogger(__name__)
 METHODS = ("GET", "POST", "PUT", "PATCH", "DELETE")
 PREFIX = "/api/"
 JWKS = "/.well-known/jwks.json"
+LOGOUT = "/api/auth/logout"
 ANY_API_ROUTE = SimpleNamespace(path="/api/{path:path}")
 
 
@@ -108,26 +111,31 @@ class ProxyApp:
         request.scope["route"] = SimpleNamespace(path=match.rule.path)
         request_id = request.state.request_id
         response: Response
+        content: bytes | AsyncIterator[bytes] | None = None
         if match.rule.upstream == GATEWAY:
             response = JSONResponse(
                 await gateway.replication(caller, request_id), headers={"cache-control": "no-store"}
             )
         else:
+            content = await _body(request)
             upstream_response = await gateway.forward(
                 match,
                 caller,
                 request_id=request_id,
                 query=request.scope["query_string"].decode("latin-1"),
                 client_headers=request.headers.items(),
-                content=await _body(request),
+                content=content,
                 client_address=presented.client_address,
                 read_up_to=READ_RESPONSE_BYTES,
             )
             headers = dict(client_response_headers(upstream_response.headers.items()))
+            self.public_locations(match.rule.upstream, headers)
             if upstream_response.is_read:
-                response = Response(
-                    upstream_response.content, status_code=upstream_response.status_code, headers=headers
-                )
+                body = upstream_response.content
+                if headers.get("content-type", "").startswith(PROBLEM_JSON):
+                    body = self.public_problem(match.rule.upstream, body, request.scope["path"])
+                    headers.pop("content-length", None)
+                response = Response(body, status_code=upstream_response.status_code, headers=headers)
             else:
                 response = StreamingResponse(
                     upstream_response.aiter_bytes(),
@@ -135,5 +143,58 @@ class ProxyApp:
                     headers=headers,
                     background=BackgroundTask(upstream_response.aclose),
                 )
+        if match.rule.path == LOGOUT and 200 <= response.status_code < 300:
+            refreshed = caller.new_tokens.refresh_token if caller.new_tokens else None
+            gateway.end_session(presented.refresh_cookie, refreshed, _refresh_token_in(content))
+            caller.new_tokens = None
         apply_session(response, request, settings, caller)
         return response
+
+    def public_url(self, upstream: str, value: str) -> str | None:
+        """An upstream's URL (absolute or a path) as the public URL of the same thing, or None."""
+        parts = urlsplit(value)
+        path = parts.path
+        if parts.scheme or parts.netloc:
+            base = urlsplit(self.gateway.upstreams[upstream].base_url)
+            if (parts.scheme, parts.netloc) != (base.scheme, base.netloc) or not path.startswith(base.path):
+                return None
+            path = path[len(base.path) :] or "/"
+        public = self.gateway.policy.public_path(upstream, path)
+        if public is None:
+            return None
+        return public + (f"?{parts.query}" if parts.query else "")
+
+    def public_locations(self, upstream: str, headers: dict[str, str]) -> None:
+        """Location headers name the public URL; one with no public route is left out."""
+        for name in ("location", "content-location"):
+            if name in headers:
+                public = self.public_url(upstream, headers[name])
+                if public is None:
+                    del headers[name]
+                else:
+                    headers[name] = public
+
+    def public_problem(self, upstream: str, body: bytes, requested: str) -> bytes:
+        """A problem document with `instance` naming the public URL (the requested one when the
+        upstream's has none)."""
+        try:
+            problem = json.loads(body)
+        except ValueError:
+            return body
+        if not isinstance(problem, dict) or "instance" not in problem:
+            return body
+        instance = problem["instance"]
+        public = self.public_url(upstream, instance) if isinstance(instance, str) else None
+        problem["instance"] = public or requested
+        return json.dumps(problem, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def _refresh_token_in(body: object) -> str | None:
+    """The refresh token a logout sent, when its body was read whole (a small JSON document)."""
+    if not isinstance(body, bytes) or len(body) > 16 * 1024:
+        return None
+    try:
+        token = json.loads(body).get("refresh_token")
+    except (ValueError, AttributeError):
+        return None
+    return token if isinstance(token, str) else None

@@ -44,7 +44,8 @@ class Chart:
 
     @property
     def empty(self) -> bool:
-        return not self.bars
+        """Nothing to draw: no categories, or none with a value (say, every score counted 0 times)."""
+        return not any(bar.value for bar in self.bars)
 
 
 def nice_ticks(maximum: float, count: int = 5, *, whole: bool = False) -> list[float]:

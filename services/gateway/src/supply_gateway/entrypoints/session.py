@@ -7,6 +7,7 @@ import secrets
 from starlette.requests import Request
 from starlette.responses import Response
 
+from supply_common.forwarded import client_address as forwarded_client
 from supply_gateway.config import GatewaySettings
 from supply_gateway.service_layer.gateway import Caller, Credentials, TokenPair
 
@@ -18,19 +19,23 @@ CSRF_FIELD = "csrf_token"
 
 
 def client_address(request: Request, settings: GatewaySettings) -> str:
-    if settings.trust_forwarded_for:
-        forwarded = request.headers.get("x-forwarded-for", "")
-        if forwarded:
-            return forwarded.split(",")[0].strip()
-    return request.client.host if request.client else "unknown"
+    """The caller's address: the peer, or with `TRUST_FORWARDED_FOR` the address the trusted hops in
+    front recorded (never an entry the client wrote itself)."""
+    peer = request.client.host if request.client else "unknown"
+    if not settings.trust_forwarded_for:
+        return peer
+    return forwarded_client(peer, request.headers.getlist("x-forwarded-for"), settings.proxies)
 
 
 def credentials(request: Request, settings: GatewaySettings, csrf_submitted: str | None = None) -> Credentials:
+    """What the request brings. Only a Bearer `Authorization` counts; another scheme (the Basic
+    credentials of a proxy in front, say) is not ours and leaves the browser session to the cookies."""
     authorization = request.headers.get("authorization")
     bearer = None
     if authorization is not None:
-        scheme, _, value = authorization.partition(" ")
-        bearer = value.strip() if scheme.lower() == "bearer" else ""
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() == "bearer":
+            bearer = value.strip()
     return Credentials(
         client_address=client_address(request, settings),
         bearer=bearer,

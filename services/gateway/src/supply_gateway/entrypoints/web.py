@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import date
 from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
@@ -23,10 +26,12 @@ from supply_common.problems import ProblemError
 from supply_gateway.config import GatewaySettings
 from supply_gateway.domain.policy import Policy
 from supply_gateway.entrypoints import charts
-from supply_gateway.entrypoints.forms import form_values, sale_body, submitted_values
+from supply_gateway.entrypoints.forms import form_values, plain_errors, sale_body, submitted_values
 from supply_gateway.entrypoints.openapi import openapi_document
 from supply_gateway.entrypoints.session import (
+    ACCESS_COOKIE,
     CSRF_FIELD,
+    REFRESH_COOKIE,
     apply_session,
     clear_tokens,
     client_address,
@@ -35,7 +40,15 @@ from supply_gateway.entrypoints.session import (
     set_csrf,
     set_tokens,
 )
-from supply_gateway.service_layer.gateway import Caller, Gateway, Reply, check_csrf, token_pair
+from supply_gateway.service_layer.gateway import (
+    Caller,
+    Credentials,
+    Gateway,
+    Reply,
+    TokenPair,
+    check_csrf,
+    token_pair,
+)
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)
@@ -147,11 +160,17 @@ class Page:
 Handler = Callable[[Request, Page], Awaitable[Response]]
 
 
+FRAGMENTS: Mapping[str, str] = {"/ops/panel": "/ops"}
+"""Parts of a page that its script fetches, and the page each belongs to. They are never a
+destination after signing in, and a signed-out fetch gets a bare 401 rather than the login page."""
+
+
 def page(
-    name: str | None = None, *, signed_in: bool = True
+    name: str | None = None, *, signed_in: bool = True, fragment: bool = False
 ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """Wrap a page handler: identify the browser session, refuse roles the page's API route refuses,
-    render problems as pages, and carry session and CSRF cookies on every answer."""
+    render problems as pages, and carry session and CSRF cookies on every answer. A `fragment`
+    answers a signed-out or refused caller with a bare status for its script to act on."""
 
     def decorate(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -173,12 +192,23 @@ def page(
                     raise PageForbidden
                 response = await handler(request, current)
             except LoginRequired:
-                target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
-                response = RedirectResponse("/login?" + urlencode({"next": target}), status_code=303)
+                if fragment:
+                    response = Response("Sign in again.", 401, media_type="text/plain")
+                elif request.method == "POST":
+                    response = await _signed_out_post(request, current)
+                else:
+                    target = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+                    query = {"next": target}
+                    if caller.session_ended or _had_session(request):
+                        query["reason"] = "ended"
+                    response = RedirectResponse("/login?" + urlencode(query), status_code=303)
             except PageForbidden:
-                response = current.render(
-                    "error.html", 403, title="Not allowed", message="Your role may not open this page."
-                )
+                if fragment:
+                    response = Response("Not allowed.", 403, media_type="text/plain")
+                else:
+                    response = current.render(
+                        "error.html", 403, title="Not allowed", message="Your role may not open this page."
+                    )
             except ProblemError as exc:
                 response = current.render(
                     "error.html",
@@ -201,9 +231,75 @@ def page(
     return decorate
 
 
+SALE_FORM = re.compile(r"/sales/(?:new|(?P<sale_id>[A-Za-z0-9]{1,64})/edit)")
+"""The pages whose typed values survive a session that ended before they were saved."""
+LOGIN_NOTICES = {
+    "ended": "Your session ended — sign in again.",
+    "unsaved": "Your session ended, so your changes were not saved — sign in again and make them once more.",
+}
+
+
+def _had_session(request: Request) -> bool:
+    return bool(request.cookies.get(ACCESS_COOKIE) or request.cookies.get(REFRESH_COOKIE))
+
+
+async def _signed_out_post(request: Request, current: Page) -> Response:
+    """A form sent after the session ended: nothing is saved. A sale form's values go along the sign-in
+    round trip in the login form (only when the post passes the CSRF check, so another site cannot
+    fill the form for the user), and come back in the form once signed in again."""
+    path = request.url.path
+    back = "/staff" if path.startswith("/staff/") else path
+    if SALE_FORM.fullmatch(path):
+        form = await request.form()
+        values = {key: value for key, value in form.items() if isinstance(value, str) and key != CSRF_FIELD}
+        token = form.get(CSRF_FIELD)
+        try:
+            check_csrf(credentials(request, current.settings, csrf_submitted=token if isinstance(token, str) else ""))
+        except ProblemError:
+            values = {}
+        if values:
+            return current.render(
+                "login.html",
+                401,
+                values={},
+                errors={},
+                warning="Your session ended before the sale was saved. Sign in again to get back to it with "
+                "what you typed; nothing has been saved yet.",
+                next=back,
+                stash=json.dumps(values),
+            )
+    return RedirectResponse("/login?" + urlencode({"next": back, "reason": "unsaved"}), status_code=303)
+
+
+async def _restore_sale_form(current: Page, target: str, stash: str, pair: TokenPair) -> Response | None:
+    """The sale form again with the values sent before the session ended, for the new session."""
+    try:
+        values = json.loads(stash)
+    except ValueError:
+        return None
+    found = SALE_FORM.fullmatch(target)
+    if found is None or not isinstance(values, dict) or not all(isinstance(v, str) for v in values.values()):
+        return None
+    current.caller = await current.gateway.identify(Credentials(bearer=pair.access_token))
+    current.caller.via_cookie = True
+    sale_id = found.group("sale_id")
+    if not current.may("sale_edit" if sale_id else "sale_new"):
+        return None
+    return current.render(
+        "sale_form.html",
+        values=_with_blank_rows(submitted_values(values), 1),
+        errors={},
+        sale_id=sale_id,
+        version=values.get("version", ""),
+        warning="You are signed in again. What you typed is below and has not been saved yet.",
+    )
+
+
 def _safe_next(target: str | None, fallback: str = "/") -> str:
+    """Where to go after signing in: a path on this site, and a whole page (a fragment's page)."""
     if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
+        path = target.split("?", 1)[0].split("#", 1)[0]
+        return FRAGMENTS.get(path.rstrip("/") or "/", target)
     return fallback
 
 
@@ -249,7 +345,23 @@ def _number(value: Any) -> float:
         return 0.0
 
 
+def _ago(seconds: Any) -> str:
+    """A time since, as people say it: `just now`, `40 s ago`, `5 min ago`, `3 h ago`, `2 d ago`."""
+    try:
+        value = float(seconds)
+    except (TypeError, ValueError):
+        return "–"
+    if value < 5:
+        return "just now"
+    for unit, size in (("d", 86400), ("h", 3600), ("min", 60)):
+        if value >= size:
+            return f"{int(value // size)} {unit} ago"
+    return f"{int(value)} s ago"
+
+
 templates.env.filters["money"] = _money
+templates.env.filters["ago"] = _ago
+templates.env.filters["error_id"] = lambda field: "error-" + re.sub(r"[^A-Za-z0-9_-]", "-", str(field))
 
 
 # --- sign in, register, sign out -------------------------------------------------------------------
@@ -267,7 +379,15 @@ async def home(request: Request, current: Page) -> Response:
 @page(signed_in=False)
 async def login_form(request: Request, current: Page) -> Response:
     notice = "You have been signed out." if request.query_params.get("bye") else None
-    return current.render("login.html", values={}, errors={}, notice=notice, next=request.query_params.get("next", ""))
+    warning = LOGIN_NOTICES.get(request.query_params.get("reason", ""))
+    return current.render(
+        "login.html",
+        values={},
+        errors={},
+        notice=notice,
+        warning=warning,
+        next=request.query_params.get("next", ""),
+    )
 
 
 @router.post("/login")
@@ -294,9 +414,19 @@ async def login(request: Request, current: Page) -> Response:
             message = "Signing in is not possible right now. Please try again shortly."
         else:
             message = exc.problem.detail or exc.problem.title
-        return current.render("login.html", status, values=values, errors=_errors(exc), error=message, next=next_page)
+        return current.render(
+            "login.html",
+            status,
+            values=values,
+            errors=_errors(exc),
+            error=message,
+            next=next_page,
+            stash=form.get("stash"),
+        )
     pair = token_pair(body)
-    response = RedirectResponse(_safe_next(next_page), status_code=303)
+    target = _safe_next(next_page)
+    restored = await _restore_sale_form(current, target, form["stash"], pair) if form.get("stash") else None
+    response = restored or RedirectResponse(target, status_code=303)
     current.cookies.append(lambda r: set_tokens(r, request, current.settings, pair))
     return response
 
@@ -347,12 +477,15 @@ async def register(request: Request, current: Page) -> Response:
 @page(signed_in=False)
 async def logout(request: Request, current: Page) -> Response:
     await current.check_form()
-    refresh = request.cookies.get("sg_refresh")
+    presented = request.cookies.get(REFRESH_COOKIE)
+    refreshed = current.caller.new_tokens.refresh_token if current.caller.new_tokens else None
+    refresh = refreshed or presented
     if current.caller.identity is not None and refresh:
         try:
             await current.api("POST", "/api/auth/logout", json_body={"refresh_token": refresh})
         except ProblemError as exc:
             log.warning("logout at auth failed", extra={"status": exc.problem.status})
+    current.gateway.end_session(presented, refreshed)
     current.caller.new_tokens = None
     response = RedirectResponse("/login?bye=1", status_code=303)
     current.cookies.append(lambda r: clear_tokens(r, request, current.settings))
@@ -487,7 +620,7 @@ async def sale_create(request: Request, current: Page) -> Response:
         "sale_form.html",
         reply.status,
         values=_with_blank_rows(submitted_values(form), 1),
-        errors=_errors(problem),
+        errors=plain_errors(_errors(problem)),
         error=_form_message(problem),
         sale_id=None,
     )
@@ -535,7 +668,7 @@ async def sale_update(request: Request, current: Page) -> Response:
         "sale_form.html",
         reply.status,
         values=_with_blank_rows(submitted_values(form), 1),
-        errors=_errors(problem),
+        errors=plain_errors(_errors(problem)),
         error=None if conflict else _form_message(problem),
         conflict=conflict,
         sale_id=sale_id,
@@ -608,7 +741,7 @@ async def ops(request: Request, current: Page) -> Response:
 
 
 @router.get("/ops/panel")
-@page("ops")
+@page("ops", fragment=True)
 async def ops_panel(request: Request, current: Page) -> Response:
     return current.render(
         "_ops_panel.html", health=await current.gateway.replication(current.caller, request.state.request_id)
@@ -626,16 +759,31 @@ def _keyed(rows: list[Any], key: str = "key", value: str = "revenue") -> list[tu
 @page("dashboard")
 async def dashboard(request: Request, current: Page) -> Response:
     picked = {"date_from": request.query_params.get("date_from"), "date_to": request.query_params.get("date_to")}
+    errors = _period_errors(picked)
+    if errors:
+        return _dashboard_refused(current, picked, errors)
     window = _date_range(picked)
-    summary, by_store, by_month, by_method, top, satisfaction, coupons = await asyncio.gather(
-        current.api_ok("GET", "/api/analytics/summary", query=window),
-        current.api_ok("GET", "/api/analytics/by-store", query=window),
-        current.api_ok("GET", "/api/analytics/by-month", query=window),
-        current.api_ok("GET", "/api/analytics/by-method", query=window),
-        current.api_ok("GET", "/api/analytics/top-items", query={**window, "by": "revenue", "limit": 8}),
-        current.api_ok("GET", "/api/analytics/satisfaction", query=window),
-        current.api_ok("GET", "/api/analytics/coupons", query=window),
+    replies = await asyncio.gather(
+        current.api("GET", "/api/analytics/summary", query=window),
+        current.api("GET", "/api/analytics/by-store", query=window),
+        current.api("GET", "/api/analytics/by-month", query=window),
+        current.api("GET", "/api/analytics/by-method", query=window),
+        current.api("GET", "/api/analytics/top-items", query={**window, "by": "revenue", "limit": 8}),
+        current.api("GET", "/api/analytics/satisfaction", query=window),
+        current.api("GET", "/api/analytics/coupons", query=window),
     )
+    refused = next((reply for reply in replies if reply.status == 422), None)
+    if refused is not None:
+        errors = {
+            field.removeprefix("query."): reason
+            for field, reason in _errors(refused.problem()).items()
+            if field.removeprefix("query.") in picked
+        }
+        return _dashboard_refused(current, picked, errors or {"date_from": "Choose another period."})
+    for reply in replies:
+        if not reply.ok:
+            raise reply.problem()
+    summary, by_store, by_month, by_method, top, satisfaction, coupons = (reply.body for reply in replies)
     by_store, by_month, by_method, top, satisfaction = map(_items, (by_store, by_month, by_method, top, satisfaction))
     store_rows = sorted(_keyed(by_store), key=lambda row: -row[1])
     month_rows = sorted(_keyed(by_month))
@@ -658,7 +806,36 @@ async def dashboard(request: Request, current: Page) -> Response:
         ),
     ]
     return current.render(
-        "dashboard.html", summary=summary or {}, coupons=coupons or {}, figures=figures, window=picked
+        "dashboard.html", summary=summary or {}, coupons=coupons or {}, figures=figures, window=picked, errors={}
+    )
+
+
+def _period_errors(picked: Mapping[str, str | None]) -> dict[str, str]:
+    """What is wrong with a dashboard period picked as `YYYY-MM-DD` dates, by field."""
+    errors: dict[str, str] = {}
+    days: dict[str, date] = {}
+    for key, value in picked.items():
+        if not value:
+            continue
+        try:
+            days[key] = date.fromisoformat(value)
+        except ValueError:
+            errors[key] = "Enter a date as YYYY-MM-DD."
+    if "date_from" in days and "date_to" in days and days["date_to"] < days["date_from"]:
+        errors["date_to"] = "The end date must be on or after the start date."
+    return errors
+
+
+def _dashboard_refused(current: Page, picked: Mapping[str, str | None], errors: dict[str, str]) -> Response:
+    return current.render(
+        "dashboard.html",
+        422,
+        summary={},
+        coupons={},
+        figures=[],
+        window=picked,
+        errors=errors,
+        error="The dashboard cannot show this period: " + " ".join(errors.values()),
     )
 
 
@@ -696,17 +873,13 @@ async def staff_create(request: Request, current: Page) -> Response:
     problem = reply.problem()
     if reply.status >= 500:
         raise problem
-    message = (
-        "An account with this email already exists."
-        if reply.status == 409
-        else (problem.problem.detail or problem.problem.title)
-    )
+    message = "An account with this email already exists." if reply.status == 409 else _form_message(problem)
     return await _staff_page(
         request,
         current,
         reply.status,
         values={k: v for k, v in account.items() if k != "password"},
-        errors=_errors(problem),
+        errors=plain_errors(_errors(problem)),
         error=message,
     )
 
@@ -721,10 +894,30 @@ async def staff_update(request: Request, current: Page) -> Response:
         change["role"] = form.get("role", "")
     elif form.get("action") in ("disable", "enable"):
         change["disabled"] = form.get("action") == "disable"
+    email = form.get("email", user_id)
+    identity = current.caller.identity
+    own_role_change = (
+        identity is not None and identity.user_id == user_id and change.get("role") not in (None, identity.role)
+    )
+    if own_role_change and form.get("confirm") != "yes":
+        return await _staff_page(request, current, confirm_own_role={"id": user_id, "email": email, **change})
     reply = await current.api("PATCH", f"/api/users/{user_id}", json_body=change)
     if reply.ok:
-        return RedirectResponse("/staff?" + urlencode({"updated": form.get("email", user_id)}), status_code=303)
-    raise reply.problem()
+        return RedirectResponse("/staff?" + urlencode({"updated": email}), status_code=303)
+    problem = reply.problem()
+    if reply.status >= 500:
+        raise problem
+    if reply.status == 409:
+        reason = (
+            "the last active senior manager cannot be demoted or disabled. Make another account a senior manager first."
+        )
+    elif reply.status == 422:
+        reason = "choose one of the listed roles."
+    elif reply.status == 404:
+        reason = "the account no longer exists."
+    else:
+        reason = problem.problem.detail or problem.problem.title
+    return await _staff_page(request, current, reply.status, error=f"{email} was not changed: {reason}")
 
 
 # --- API reference ---------------------------------------------------------------------------------

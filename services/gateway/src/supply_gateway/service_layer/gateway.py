@@ -9,7 +9,7 @@ import hmac
 import json
 import logging
 import time
-from collections.abc import AsyncIterable, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -127,10 +127,35 @@ def upstream_problem(failure: UpstreamFailure) -> ProblemError:
     return ProblemError(failure.status, title, failure.detail, headers=headers)
 
 
+REFRESH_GRACE_S = 3.0
+"""How long a finished refresh is still shared with requests that bring the same (now used) refresh
+token: parallel requests of one page load that left before the new cookies arrived."""
+
+
+def _token_key(refresh_token: str) -> str:
+    return hashlib.sha256(refresh_token.encode()).hexdigest()
+
+
+REFRESH_REFUSED = frozenset({400, 401, 403, 404, 410, 422})
+"""Auth's answers to a refresh that mean the token is no good: the session is over."""
+
+
+def session_unavailable(retry_after_s: int | None = None) -> ProblemError:
+    retry = str(retry_after_s or 5)
+    return ProblemError(
+        503,
+        "Service unavailable",
+        "Your session cannot be renewed right now; you are still signed in. Try again in a moment.",
+        headers={"Retry-After": retry},
+    )
+
+
 @dataclass
 class _Refresh:
-    started: float
     task: asyncio.Task[TokenPair | None]
+    finished: float | None = None
+    produced: str | None = None
+    """The key of the refresh token the refresh gave, once it gave one."""
 
 
 @dataclass
@@ -139,6 +164,8 @@ class Gateway:
     verifier: TokenVerifier
     upstreams: Mapping[str, Upstream]
     limits: RateLimits
+    refresh_grace_s: float = REFRESH_GRACE_S
+    clock: Callable[[], float] = time.monotonic
     _refreshes: dict[str, _Refresh] = field(default_factory=dict)
 
     async def start(self) -> None:
@@ -280,19 +307,52 @@ class Gateway:
         return Reply(response.status_code, response.headers, _json_or_none(response))
 
     async def refresh_session(self, refresh_token: str) -> TokenPair | None:
-        """Trade a refresh token for a new pair. Concurrent or repeated refreshes with the same token
-        within a short window share one answer, so parallel page loads do not trip reuse detection."""
-        key = hashlib.sha256(refresh_token.encode()).hexdigest()
-        now = time.monotonic()
-        for stale in [k for k, v in self._refreshes.items() if now - v.started > 30]:
-            del self._refreshes[stale]
+        """Trade a refresh token for a new pair. Requests that bring the same refresh token while its
+        refresh is in flight, or within `refresh_grace_s` after it gave a pair, share that answer, so
+        parallel page loads do not trip auth's reuse detection. A failed refresh is not shared after
+        it finished, and `end_session` forgets a session's refreshes at once."""
+        self._drop_stale_refreshes()
+        key = _token_key(refresh_token)
         pending = self._refreshes.get(key)
         if pending is None:
-            pending = _Refresh(now, asyncio.create_task(self._refresh(refresh_token)))
+            pending = _Refresh(asyncio.create_task(self._refresh(refresh_token)))
+            pending.task.add_done_callback(lambda task: self._refresh_done(key, pending, task))
             self._refreshes[key] = pending
         return await asyncio.shield(pending.task)
 
+    def _refresh_done(self, key: str, entry: _Refresh, task: asyncio.Task[TokenPair | None]) -> None:
+        pair = None if task.cancelled() or task.exception() is not None else task.result()
+        if pair is None:
+            if self._refreshes.get(key) is entry:
+                del self._refreshes[key]
+            return
+        entry.finished = self.clock()
+        entry.produced = _token_key(pair.refresh_token)
+
+    def _drop_stale_refreshes(self) -> None:
+        now = self.clock()
+        for key in [
+            k for k, v in self._refreshes.items() if v.finished is not None and now - v.finished > self.refresh_grace_s
+        ]:
+            del self._refreshes[key]
+
+    def end_session(self, *refresh_tokens: str | None) -> None:
+        """Forget the shared refreshes of a session that ended (logout): those of the given refresh
+        tokens, the ones that gave them, and the ones they gave."""
+        keys = {_token_key(token) for token in refresh_tokens if token}
+        while True:
+            linked = [k for k, v in self._refreshes.items() if k in keys or v.produced in keys]
+            if not linked:
+                return
+            for key in linked:
+                entry = self._refreshes.pop(key)
+                keys.add(key)
+                if entry.produced:
+                    keys.add(entry.produced)
+
     async def _refresh(self, refresh_token: str) -> TokenPair | None:
+        """The new pair, or None when auth says the refresh token is no good (the session is over).
+        When auth cannot answer (down, slow, 5xx) the session is not ended: 503, try again."""
         try:
             response = await self.upstreams[AUTH].send(
                 "POST",
@@ -302,10 +362,17 @@ class Gateway:
                 stream=False,
             )
         except UpstreamFailure as exc:
-            raise upstream_problem(exc) from exc
-        if response.status_code != 200:
+            raise session_unavailable(exc.retry_after_s) from exc
+        if response.status_code in REFRESH_REFUSED:
             return None
-        return token_pair(response.json())
+        if response.status_code != 200:
+            log.warning("session refresh failed", extra={"status": response.status_code})
+            retry_after = response.headers.get("retry-after", "")
+            raise session_unavailable(int(retry_after) if retry_after.isdigit() else None)
+        try:
+            return token_pair(response.json())
+        except (ValueError, KeyError, TypeError) as exc:
+            raise session_unavailable() from exc
 
     async def replication(self, caller: Caller, request_id: str) -> dict[str, Any]:
         """One view of replication health from the writer's outbox stats and the projector's freshness."""

@@ -15,6 +15,11 @@
         input.name = input.name.replace(/^items\.\d+\./, `items.${index}.`);
         input.setAttribute("aria-label", input.getAttribute("aria-label").replace(/Item \d+/, `Item ${index + 1}`));
         input.value = "";
+        input.removeAttribute("aria-invalid");
+        input.removeAttribute("aria-describedby");
+      });
+      row.querySelectorAll("td[data-label]").forEach((cell) => {
+        cell.dataset.label = cell.dataset.label.replace(/^Item \d+/, `Item ${index + 1}`);
       });
       row.querySelectorAll(".field-error").forEach((node) => node.remove());
       body.appendChild(row);
@@ -53,7 +58,10 @@
         let body = null;
         try { body = JSON.parse(request.responseText); } catch (e) { body = null; }
         if (request.status >= 200 && request.status < 300 && body) {
-          status.textContent = `Import finished: ${file.name}`;
+          const seen = ["created", "updated", "unchanged", "rejected"].reduce((sum, key) => sum + (body[key] || 0), 0);
+          status.textContent = seen ? `Import finished: ${file.name}` : `${file.name} held no sales: nothing was imported.`;
+          const empty = document.getElementById("import-empty");
+          if (empty) empty.hidden = seen > 0;
           for (const key of ["created", "updated", "unchanged", "rejected"]) {
             const node = result.querySelector(`[data-count="${key}"]`);
             if (node) node.textContent = body[key] ?? 0;
@@ -81,12 +89,39 @@
     setInterval(async () => {
       try {
         const response = await fetch(url, { credentials: "same-origin", headers: { Accept: "text/html" } });
-        if (response.ok) panel.innerHTML = await response.text();
+        if (response.status === 401 || response.status === 403 || response.redirected) {
+          // The session ended or changed: load the whole page again, which leads to sign in.
+          window.location.reload();
+        } else if (response.ok) {
+          panel.innerHTML = await response.text();
+        }
       } catch (e) { /* keep the last view */ }
     }, 5000);
   }
 
+  function pointToErrors() {
+    // Every field error is tied to its input (pages that do not say so themselves), and focus goes
+    // to the first invalid field, or else to the error message, so that it is read out first.
+    document.querySelectorAll(".field-error[data-field][id]").forEach((error) => {
+      const scope = error.closest("form") || document;
+      const input = scope.querySelector(`[name="${CSS.escape(error.dataset.field)}"]`);
+      if (input && !input.hasAttribute("aria-invalid")) {
+        input.setAttribute("aria-invalid", "true");
+        input.setAttribute("aria-describedby", error.id);
+      }
+    });
+    const field = document.querySelector('main [aria-invalid="true"]');
+    const message = document.querySelector("main .alert-error");
+    if (field) {
+      field.focus();
+    } else if (message) {
+      message.tabIndex = -1;
+      message.focus();
+    }
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    pointToErrors();
     addItemRows();
     importWithProgress();
     refreshPanel();
