@@ -6,10 +6,12 @@ import asyncio
 import time
 from collections import Counter, defaultdict
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import httpx
 import pytest
+from bson import ObjectId
 
 from supply_common.contract import decimal_text, sale_total
 from supply_projector.adapters.kafka import KafkaOffsets
@@ -210,3 +212,46 @@ async def test_min_version_of_a_deleted_sale_is_404_at_once_unless_the_delete_is
         assert waited.status_code == 200
         assert waited.json()["version"] == 3
         assert waited.json()["sale"]["customer"]["age"] == changed(sale, 3).customer.age
+
+
+async def _all_pages(client: httpx.AsyncClient, path: str, headers: dict[str, str], **params: str) -> list[str]:
+    """Every id the pages give, following `next_cursor`; fails on a page that repeats itself."""
+    seen: list[str] = []
+    cursor = None
+    for _ in range(50):
+        page = (await client.get(path, params=params | ({"cursor": cursor} if cursor else {}), headers=headers)).json()
+        seen += [item["id"] for item in page["items"]]
+        if not page["next_cursor"]:
+            return seen
+        assert page["next_cursor"] != cursor, f"the page after {cursor} ends where it started: {seen}"
+        cursor = page["next_cursor"]
+    raise AssertionError(f"paging did not end: {seen}")
+
+
+async def test_pages_of_one_give_every_sale_once_when_sales_share_a_date(
+    projection: Projection, client: httpx.AsyncClient
+) -> None:
+    """2004-05-16T15:09:43.475Z is one of the dates whose float milliseconds land 1 ms low: a cursor
+    built that way repeated the page forever (ascending) or skipped the sales at that date (descending)."""
+    awkward = datetime(2004, 5, 16, 15, 9, 43, 475000, tzinfo=UTC)
+    email = f"pager.{ObjectId()}@example.com"
+    dates = [awkward - timedelta(seconds=1), awkward, awkward, awkward, awkward + timedelta(milliseconds=1)]
+    sales = [
+        SAMPLES[n % len(SAMPLES)].model_copy(
+            update={
+                "id": str(ObjectId()),
+                "saleDate": when,
+                "customer": SAMPLES[n % len(SAMPLES)].customer.model_copy(update={"email": email}),
+            }
+        )
+        for n, when in enumerate(dates)
+    ]
+    await produce(projection.settings, [sale_event(sale, 1, "create") for sale in sales])
+    async with consuming(projection):
+        await wait_for(lambda: len(versions_of(projection)) == len(sales), what="the sales")
+    ascending = [s.id for s in sorted(sales, key=lambda s: (s.saleDate, s.id))]
+
+    assert await _all_pages(client, "/sales", STAFF, limit="1", sort="date_asc") == ascending
+    assert await _all_pages(client, "/sales", STAFF, limit="1", sort="date_desc") == ascending[::-1]
+    customer = {"X-User-Id": "c", "X-User-Role": "customer", "X-User-Email": email}
+    assert await _all_pages(client, "/me/sales", customer, limit="1") == ascending[::-1]

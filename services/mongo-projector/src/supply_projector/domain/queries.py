@@ -10,7 +10,7 @@ import base64
 import binascii
 import json
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
 
@@ -22,6 +22,8 @@ SortOrder = Literal["date_desc", "date_asc"]
 MAX_PAGE = 100
 
 META = "_supply"
+EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+MILLISECOND = timedelta(milliseconds=1)
 
 
 class InvalidCursor(ValueError):
@@ -81,6 +83,18 @@ class SalesFilter:
         return query
 
 
+def to_millis(when: datetime) -> int:
+    """Milliseconds since the epoch, in integers: `timestamp() * 1000` is a float product that lands
+    1 ms low for some dates (2004-05-16T15:09:43.475Z gives ...474), and a cursor 1 ms off repeats or
+    skips the sales at its date."""
+    return (when - EPOCH) // MILLISECOND
+
+
+def from_millis(millis: int) -> datetime:
+    """The UTC date `millis` milliseconds after the epoch (OverflowError outside years 1-9999)."""
+    return EPOCH + timedelta(milliseconds=millis)
+
+
 @dataclass(frozen=True)
 class Cursor:
     """Where a page ended: the (saleDate, _id) of its last sale, in a given sort order."""
@@ -90,9 +104,7 @@ class Cursor:
     sort: SortOrder
 
     def encode(self) -> str:
-        raw = json.dumps(
-            {"d": int(self.sale_date.timestamp() * 1000), "i": self.sale_id, "s": self.sort}, separators=(",", ":")
-        )
+        raw = json.dumps({"d": to_millis(self.sale_date), "i": self.sale_id, "s": self.sort}, separators=(",", ":"))
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
@@ -112,7 +124,7 @@ class Cursor:
         ):
             raise InvalidCursor("not a cursor this API issued")
         try:
-            when = datetime.fromtimestamp(millis / 1000, UTC)
+            when = from_millis(millis)
         except (OverflowError, OSError, ValueError) as exc:
             raise InvalidCursor("not a cursor this API issued") from exc
         return cls(when, sale_id, sort)
