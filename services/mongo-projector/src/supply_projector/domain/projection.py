@@ -30,6 +30,16 @@ def cents(amount: Decimal) -> int:
     return int((amount * 100).to_integral_value())
 
 
+INT64_MAX = 2**63 - 1
+
+
+def int64(value: int, what: str) -> Int64:
+    """`value` as a 64-bit integer; OverflowError when it does not fit (a sale the copy cannot hold)."""
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise OverflowError(f"{what} {value} does not fit a 64-bit integer")
+    return Int64(value)
+
+
 def money_text(cents_value: int) -> str:
     return decimal_text(Decimal(cents_value) / 100)
 
@@ -46,19 +56,24 @@ def metadata(sale: Sale, event: SaleEvent, applied_at: datetime) -> dict[str, An
         "occurred_at": event.occurred_at,
         "applied_at": applied_at,
         "total": total,
-        "total_cents": Int64(cents(total)),
+        "total_cents": int64(cents(total), "total_cents"),
         "item_count": sum(item.quantity for item in sale.items),
         "month": sale.saleDate.astimezone(UTC).strftime("%Y-%m"),
         "tags": tags,
         "lines": [
-            {"name": item.name, "quantity": item.quantity, "revenue_cents": Int64(cents(item.price * item.quantity))}
+            {
+                "name": item.name,
+                "quantity": item.quantity,
+                "revenue_cents": int64(cents(item.price * item.quantity), "revenue_cents"),
+            }
             for item in sale.items
         ],
     }
 
 
 def stored_document(event: SaleEvent, applied_at: datetime) -> dict[str, Any] | None:
-    """The document an event asks the copy to hold; None for a delete."""
+    """The document an event asks the copy to hold; None for a delete. Raises OverflowError for a
+    sale whose cents do not fit the int64 fields analytics sum."""
     if event.data is None:
         return None
     return to_document(event.data, money=exact) | {METADATA_FIELD: metadata(event.data, event, applied_at)}

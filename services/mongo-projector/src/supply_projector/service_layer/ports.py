@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Protocol
@@ -42,6 +42,16 @@ class Progress:
     last_occurred_at: datetime | None
 
 
+class Unstorable(Exception):
+    """Writes the store can never carry out, whatever it retries (their documents do not encode), by
+    sale id with the reason. Other writes of the same call may have been carried out: every write is
+    version-guarded, so the caller calls again without these."""
+
+    def __init__(self, reasons: Mapping[str, str]) -> None:
+        super().__init__("; ".join(f"{sale_id}: {reason}" for sale_id, reason in reasons.items()))
+        self.reasons = dict(reasons)
+
+
 class Store(Protocol):
     def versions(self, sale_ids: Sequence[str]) -> dict[str, int] | None:
         """Current versions, or None where reading them costs more than trying inserts."""
@@ -49,7 +59,9 @@ class Store(Protocol):
 
     def tombstones(self, sale_ids: Sequence[str]) -> dict[str, int]: ...
 
-    def execute(self, ops: Sequence[Op]) -> Executed: ...
+    def execute(self, ops: Sequence[Op]) -> Executed:
+        """Carry out the writes; raises `Unstorable` for those that cannot be encoded."""
+        ...
 
     def quarantined(self, sale_ids: Iterable[str]) -> set[str]: ...
 
