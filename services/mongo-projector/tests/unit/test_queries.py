@@ -21,7 +21,7 @@ def test_filter_is_built_from_typed_values_only() -> None:
     query = SalesFilter(
         store="Denver",
         coupon=False,
-        email="a@example.com",
+        email="A@Example.com",
         item="pens",
         tag="office",
         dates=DateRange(datetime(2015, 1, 1, tzinfo=UTC), datetime(2016, 1, 1, tzinfo=UTC)),
@@ -31,7 +31,7 @@ def test_filter_is_built_from_typed_values_only() -> None:
     assert query == {
         "storeLocation": "Denver",
         "couponUsed": False,
-        "customer.email": "a@example.com",
+        "$or": [{"_supply.email": "a@example.com"}, {"customer.email": "a@example.com"}],
         "items.name": "pens",
         "_supply.tags": "office",
         "saleDate": {"$gte": datetime(2015, 1, 1, tzinfo=UTC), "$lt": datetime(2016, 1, 1, tzinfo=UTC)},
@@ -39,11 +39,10 @@ def test_filter_is_built_from_typed_values_only() -> None:
     }
 
 
-def test_an_operator_looking_string_never_becomes_an_operator() -> None:
-    with pytest.raises(ValueError, match=r"\$"):
-        SalesFilter(email="$ne").filter()
-    query = SalesFilter(item='{"$ne": null}').filter()
-    assert query == {"items.name": '{"$ne": null}'}
+def test_an_operator_looking_string_is_compared_as_a_string() -> None:
+    assert SalesFilter(email="$ne").filter() == {"$or": [{"_supply.email": "$ne"}, {"customer.email": "$ne"}]}
+    query = SalesFilter(item='{"$ne": null}', tag="$gt").filter()
+    assert query == {"items.name": '{"$ne": null}', "_supply.tags": "$gt"}
 
 
 def test_no_filter_is_an_empty_query() -> None:

@@ -46,7 +46,14 @@ PARKED = "parked_events"
 FRESHNESS = "projector_freshness"
 META = "projector_meta"
 ACTIVE_KEY = "active_sales_collection"
-SALE_INDEXES = ("storeLocation", "purchaseMethod", "customer.email", "saleDate", "items.name")
+SALE_INDEXES = (
+    "storeLocation",
+    "purchaseMethod",
+    "customer.email",
+    f"{METADATA_FIELD}.email",
+    "saleDate",
+    "items.name",
+)
 DUPLICATE_KEY = 11000
 NAMESPACE_EXISTS = 48
 VERSION = f"{METADATA_FIELD}.version"

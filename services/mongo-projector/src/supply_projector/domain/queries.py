@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 from bson import ObjectId
 
-from supply_projector.domain.projection import cents
+from supply_projector.domain.projection import cents, email_key
 
 SortOrder = Literal["date_desc", "date_asc"]
 MAX_PAGE = 100
@@ -46,6 +46,14 @@ class DateRange:
         return {"saleDate": bounds} if bounds else {}
 
 
+def customer_match(email: str) -> dict[str, Any]:
+    """The sales of the customer with this email, whatever its case. `_supply.email` holds the
+    address lower-cased; a document projected before that field existed is matched by its
+    `customer.email` if that is lower case already (a rebuild gives it the field)."""
+    key = email_key(email)
+    return {"$or": [{f"{META}.email": key}, {"customer.email": key}]}
+
+
 @dataclass(frozen=True)
 class SalesFilter:
     store: str | None = None
@@ -59,19 +67,19 @@ class SalesFilter:
     total_max: Decimal | None = None
 
     def filter(self) -> dict[str, Any]:
+        """A string compared with a field is never an operator, whatever it holds (`$ne`, braces)."""
         query: dict[str, Any] = {}
         for name, value in (
             ("storeLocation", self.store),
             ("purchaseMethod", self.method),
             ("couponUsed", self.coupon),
-            ("customer.email", self.email),
             ("items.name", self.item),
             (f"{META}.tags", self.tag),
         ):
             if value is not None:
-                if isinstance(value, str) and value.startswith("$"):
-                    raise ValueError(f"{name} must not start with $")
                 query[name] = value
+        if self.email is not None:
+            query.update(customer_match(self.email))
         query.update(self.dates.filter())
         total: dict[str, int] = {}
         if self.total_min is not None:

@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from aiokafka.errors import KafkaError
 from fastapi import Depends, FastAPI, Path, Query, Request
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+from pydantic import AwareDatetime, Field, StringConstraints
 
 from supply_common.contract import SALE_FILTERS, decimal_text, from_document, rfc3339, sale_total
 from supply_common.contract import canonical as canonical_sale
@@ -22,7 +22,16 @@ from supply_common.web import ReadinessCheck, create_app
 from supply_projector.adapters.kafka import KafkaOffsets
 from supply_projector.bootstrap import Projection, bootstrap
 from supply_projector.config import ProjectorSettings
-from supply_projector.domain.queries import MAX_PAGE, Cursor, DateRange, InvalidCursor, SalesFilter, SortOrder
+from supply_projector.domain.projection import email_key
+from supply_projector.domain.queries import (
+    MAX_PAGE,
+    Cursor,
+    DateRange,
+    InvalidCursor,
+    SalesFilter,
+    SortOrder,
+    customer_match,
+)
 from supply_projector.service_layer import analytics
 
 StoreName = Literal["Denver", "Seattle", "London", "Austin", "New York", "San Diego"]
@@ -30,13 +39,9 @@ Method = Literal["Online", "Phone", "In store"]
 SaleId = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="The sale's 24-hex ObjectId.")]
 
 
-def _plain_text(value: str) -> str:
-    if value.startswith("$") or any(ch in value for ch in "{}"):
-        raise ValueError("must be a plain value, not an operator or object")
-    return value
-
-
-PlainText = Annotated[str, StringConstraints(min_length=1, max_length=254), AfterValidator(_plain_text)]
+PlainText = Annotated[str, StringConstraints(min_length=1, max_length=254)]
+"""A filter value: only ever compared with a field as a string, never read as an operator, so any
+text the writer accepts (an email starting with `$`, an item name with braces) can be searched for."""
 Money = Annotated[Decimal, Field(ge=0, le=Decimal("999999999999.99"), decimal_places=2)]
 
 STAFF = require_roles("technical_worker", "senior_management")
@@ -203,11 +208,12 @@ def build_app(settings: ProjectorSettings | None = None, projection: Projection 
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
         cursor: Annotated[str | None, Query(max_length=512)] = None,
     ) -> dict[str, Any]:
-        """The caller's own purchases (matched by `customer.email`), newest first, with totals."""
+        """The caller's own purchases (matched by `customer.email`, whatever its case), newest first,
+        with totals."""
         if not identity.email:
             return {"items": [], "next_cursor": None, "count": 0, "revenue": "0"}
         reader = projection_of(request).reader
-        query = {"customer.email": identity.email}
+        query = customer_match(identity.email)
         try:
             found, following = reader.page(query, "date_desc", _cursor(cursor), limit)
         except InvalidCursor as exc:
@@ -342,4 +348,4 @@ def _visible(identity: Identity, document: dict[str, Any]) -> bool:
     if identity.role != "customer":
         return True
     email = document.get("customer", {}).get("email")
-    return bool(identity.email) and email == identity.email
+    return bool(identity.email) and isinstance(email, str) and email_key(email) == email_key(identity.email)
