@@ -299,3 +299,25 @@ async def test_customers_are_matched_by_email_whatever_its_case_and_any_address_
         assert mine["revenue"] == decimal_text(sale_total(list(sales[name].items)))
         assert (await client.get(f"/sales/{sales[name].id}", headers=customer)).status_code == 200
         assert (await client.get(f"/sales/{sales['dollar'].id}", headers=customer)).status_code == 404
+
+
+async def test_date_bounds_finer_than_a_millisecond_mean_what_they_say(
+    projection: Projection, client: httpx.AsyncClient
+) -> None:
+    when = datetime(2015, 3, 23, 21, 6, 49, 506000, tzinfo=UTC)
+    sale = SAMPLES[0].model_copy(update={"id": str(ObjectId()), "saleDate": when})
+    await produce(projection.settings, [sale_event(sale, 1, "create")])
+    async with consuming(projection):
+        await wait_for(lambda: sale.id in versions_of(projection), what="the sale")
+
+    async def count(**bounds: str) -> tuple[int, int]:
+        found = (await client.get("/sales", params=bounds, headers=STAFF)).json()["items"]
+        summary = (await client.get("/analytics/summary", params=bounds, headers=MANAGER)).json()
+        return len(found), summary["sales"]
+
+    assert await count(date_to="2015-03-23T21:06:49.5061Z") == (1, 1)
+    assert await count(date_to="2015-03-23T21:06:49.506Z") == (0, 0)
+    assert await count(date_from="2015-03-23T21:06:49.5061Z") == (0, 0)
+    assert await count(date_from="2015-03-23T21:06:49.506Z") == (1, 1)
+    assert await count(date_from="2015-03-23T21:06:49.5059Z", date_to="2015-03-23T21:06:49.5061Z") == (1, 1)
+    assert await count(date_from="2015-03-23T23:06:49.5051+02:00") == (1, 1)

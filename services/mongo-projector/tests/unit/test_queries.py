@@ -12,7 +12,7 @@ from bson import Decimal128, ObjectId
 from supply_common.contract import METADATA_FIELD, Sale, sale_total, to_document
 from supply_projector.domain import money
 from supply_projector.domain.projection import stored_document
-from supply_projector.domain.queries import Cursor, DateRange, InvalidCursor, SalesFilter, page_query
+from supply_projector.domain.queries import Cursor, DateRange, InvalidCursor, SalesFilter, date_bound, page_query
 
 from .events import BASE_TIME, SAMPLES, event
 
@@ -43,6 +43,19 @@ def test_an_operator_looking_string_is_compared_as_a_string() -> None:
     assert SalesFilter(email="$ne").filter() == {"$or": [{"_supply.email": "$ne"}, {"customer.email": "$ne"}]}
     query = SalesFilter(item='{"$ne": null}', tag="$gt").filter()
     assert query == {"items.name": '{"$ne": null}', "_supply.tags": "$gt"}
+
+
+@pytest.mark.parametrize(
+    ("given", "bound"),
+    [
+        ("2015-03-23T21:06:49.5061+00:00", "2015-03-23T21:06:49.507000+00:00"),
+        ("2015-03-23T21:06:49.506+00:00", "2015-03-23T21:06:49.506000+00:00"),
+        ("2015-03-23T21:06:49.999001+00:00", "2015-03-23T21:06:50+00:00"),
+        ("2015-03-23T23:06:49.000001+02:00", "2015-03-23T21:06:49.001000+00:00"),
+    ],
+)
+def test_a_date_bound_moves_up_to_the_next_whole_millisecond(given: str, bound: str) -> None:
+    assert date_bound(datetime.fromisoformat(given)).isoformat() == bound
 
 
 def test_no_filter_is_an_empty_query() -> None:

@@ -30,8 +30,20 @@ class InvalidCursor(ValueError):
     pass
 
 
+def date_bound(value: datetime) -> datetime:
+    """A date bound in UTC on the millisecond grid sales are dated on, moved up to the next whole
+    millisecond when it is finer, so that it means what it says: a sale at 49.506 is before both
+    `date_from` and `date_to` = 49.5061 (left out by the first, kept by the second), as it is
+    before 49.507. OverflowError when the instant is outside years 1-9999 in UTC."""
+    utc = value.astimezone(UTC)
+    finer = utc.microsecond % 1000
+    return utc + timedelta(microseconds=1000 - finer) if finer else utc
+
+
 @dataclass(frozen=True)
 class DateRange:
+    """Bounds as `date_bound` gives them."""
+
     date_from: datetime | None = None
     """Inclusive."""
     date_to: datetime | None = None
@@ -40,9 +52,9 @@ class DateRange:
     def filter(self) -> dict[str, Any]:
         bounds: dict[str, Any] = {}
         if self.date_from is not None:
-            bounds["$gte"] = self.date_from.astimezone(UTC)
+            bounds["$gte"] = self.date_from
         if self.date_to is not None:
-            bounds["$lt"] = self.date_to.astimezone(UTC)
+            bounds["$lt"] = self.date_to
         return {"saleDate": bounds} if bounds else {}
 
 

@@ -31,6 +31,7 @@ from supply_projector.domain.queries import (
     SalesFilter,
     SortOrder,
     customer_match,
+    date_bound,
 )
 from supply_projector.service_layer import analytics
 
@@ -97,9 +98,19 @@ def _cursor(text: str | None) -> Cursor | None:
 
 
 def _dates(date_from: datetime | None, date_to: datetime | None) -> DateRange:
+    bounds = DateRange(_bound("date_from", date_from), _bound("date_to", date_to))
     if date_from is not None and date_to is not None and date_to <= date_from:
         raise field_error("query.date_to", "must be after date_from")
-    return DateRange(date_from, date_to)
+    return bounds
+
+
+def _bound(name: str, value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return date_bound(value)
+    except OverflowError as exc:
+        raise field_error(f"query.{name}", "must be between 0001-01-01 and 9999-12-31 in UTC") from exc
 
 
 def build_app(settings: ProjectorSettings | None = None, projection: Projection | None = None) -> FastAPI:
