@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import random
+from datetime import timedelta
 from decimal import Decimal
 
 import pytest
@@ -12,7 +13,7 @@ from aiokafka import AIOKafkaConsumer
 from supply_common.contract import Sale, SaleEvent
 from supply_projector.adapters.kafka import KafkaOffsets
 from supply_projector.bootstrap import Projection
-from supply_projector.service_layer.ports import Record
+from supply_projector.service_layer.ports import Progress, Record
 from supply_projector.service_layer.projection import Projector
 
 from .conftest import consuming, produce, sales_of, versions_of, wait_for
@@ -162,3 +163,25 @@ async def test_a_record_that_cannot_be_stored_is_dead_lettered_and_the_consumer_
         }
     finally:
         await offsets.close()
+
+
+async def test_a_poison_record_alone_in_its_batch_keeps_the_freshness_watermark(projection: Projection) -> None:
+    settings = projection.settings
+    sale = SAMPLES[3]
+    created = sale_event(sale, 1, "create")
+    await produce(settings, [created])
+    async with consuming(projection):
+
+        def watermark() -> tuple[int, object] | None:
+            found = list(projection.reader.freshness(settings.sales_topic).values())
+            return (int(found[0]["offset"]), found[0].get("last_occurred_at")) if found else None
+
+        await wait_for(lambda: watermark() == (0, created.occurred_at), what="the first watermark")
+        await produce(settings, [(sale.id.encode(), b"not an event")])
+        await wait_for(lambda: (watermark() or (0,))[0] == 1, what="the poison record's progress")
+        assert watermark() == (1, created.occurred_at)
+
+    partition = next(iter(projection.reader.freshness(settings.sales_topic)))
+    older = created.occurred_at - timedelta(days=1)
+    projection.store.record_progress([Progress(settings.sales_topic, partition, 0, older)])
+    assert watermark() == (1, created.occurred_at), "offset and date only move forward"

@@ -72,7 +72,11 @@ class MemoryStore:
 
     def record_progress(self, progress: Sequence[Progress]) -> None:
         for item in progress:
-            self.progress[(item.topic, item.partition)] = item
+            key = (item.topic, item.partition)
+            held = self.progress.get(key)
+            if held is not None and held.offset > item.offset:
+                item = held.after(item)
+            self.progress[key] = item.after(held)
 
 
 @dataclass

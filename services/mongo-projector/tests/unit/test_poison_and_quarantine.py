@@ -126,3 +126,15 @@ async def test_a_write_the_store_cannot_encode_is_dead_lettered_and_the_rest_is_
     await projector.apply([record(event(SALE, 2, repair=True).to_bytes(), SALE.id.encode(), 2)])
     assert store.documents[SALE.id]["_supply"]["version"] == 2
     assert store.quarantine == {}
+
+
+async def test_poison_alone_in_a_partition_leaves_its_date_unknown_not_older(store: MemoryStore) -> None:
+    projector = Projector(store, None)
+    first = event(SALE, 1, "create")
+    result = await projector.apply(
+        [record(first.to_bytes(), first.key, 7, partition=1), record(b"\xff", first.key, 8, partition=1)]
+    )
+    assert result.progress[("t", 1)].offset == 8
+    assert result.progress[("t", 1)].last_occurred_at == first.occurred_at
+    alone = await projector.apply([record(b"\xff", b"k", 3, partition=2)])
+    assert alone.progress[("t", 2)].last_occurred_at is None

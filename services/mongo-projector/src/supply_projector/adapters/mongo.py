@@ -384,24 +384,26 @@ class MongoStore:
             )
 
     def record_progress(self, progress: Sequence[Progress]) -> None:
-        """One `update` command for every partition of the batch (one round trip, not one each)."""
+        """One `update` command for every partition of the batch (one round trip, not one each).
+        `$max` keeps offset and `last_occurred_at` monotonic (FerretDB v1 has `$max` for dates, and
+        a date is above a null left by an earlier version); a position without `last_occurred_at`
+        (only poison applied) leaves the one recorded."""
         now = datetime.now(UTC)
-        updates = [
-            {
-                "q": {"_id": f"{item.topic}:{item.partition}"},
-                "u": {
-                    "$set": {
-                        "topic": item.topic,
-                        "partition": item.partition,
-                        "last_occurred_at": item.last_occurred_at,
-                        "updated_at": now,
+        updates = []
+        for item in progress:
+            highest: dict[str, Any] = {"offset": Int64(item.offset)}
+            if item.last_occurred_at is not None:
+                highest["last_occurred_at"] = item.last_occurred_at
+            updates.append(
+                {
+                    "q": {"_id": f"{item.topic}:{item.partition}"},
+                    "u": {
+                        "$set": {"topic": item.topic, "partition": item.partition, "updated_at": now},
+                        "$max": highest,
                     },
-                    "$max": {"offset": Int64(item.offset)},
-                },
-                "upsert": True,
-            }
-            for item in progress
-        ]
+                    "upsert": True,
+                }
+            )
         if updates:
             self._run(FRESHNESS, "update", "updates", updates, retry_duplicates=True)
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Protocol
 
@@ -40,6 +40,16 @@ class Progress:
     partition: int
     offset: int
     last_occurred_at: datetime | None
+    """None when no applied record of the partition told (its only records were poison): the
+    watermark then stays where it was."""
+
+    def after(self, earlier: Progress | None) -> Progress:
+        """This position, keeping the later `last_occurred_at` of the two (never null over a date)."""
+        if earlier is None or earlier.last_occurred_at is None:
+            return self
+        if self.last_occurred_at is not None and self.last_occurred_at >= earlier.last_occurred_at:
+            return self
+        return replace(self, last_occurred_at=earlier.last_occurred_at)
 
 
 class Unstorable(Exception):
@@ -69,7 +79,9 @@ class Store(Protocol):
 
     def park(self, parked: Sequence[Parked]) -> None: ...
 
-    def record_progress(self, progress: Sequence[Progress]) -> None: ...
+    def record_progress(self, progress: Sequence[Progress]) -> None:
+        """Offsets and `last_occurred_at` only move forward; a None `last_occurred_at` changes nothing."""
+        ...
 
 
 class DeadLetters(Protocol):

@@ -188,5 +188,4 @@ class Projector:
         key = (record.topic, record.partition)
         held = result.progress.get(key)
         if held is None or record.offset >= held.offset:
-            last = occurred_at if occurred_at is not None else (held.last_occurred_at if held else None)
-            result.progress[key] = Progress(record.topic, record.partition, record.offset, last)
+            result.progress[key] = Progress(record.topic, record.partition, record.offset, occurred_at).after(held)
