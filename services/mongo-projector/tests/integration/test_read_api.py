@@ -191,7 +191,7 @@ async def test_min_version_of_a_deleted_sale_is_404_at_once_unless_the_delete_is
         assert "deleted_version" not in plain.json()
 
         owner = {"X-User-Id": "c", "X-User-Role": "customer", "X-User-Email": sale.customer.email}
-        hidden = await client.get(f"/sales/{sale.id}", params={"min_version": 2}, headers=owner)
+        hidden = await client.get(f"/sales/{sale.id}", params={"min_version": 2, "wait_ms": 300}, headers=owner)
         assert hidden.status_code == 404
         assert hidden.json()["detail"] == "No such sale."
         assert "deleted_version" not in hidden.json()
@@ -321,3 +321,51 @@ async def test_date_bounds_finer_than_a_millisecond_mean_what_they_say(
     assert await count(date_from="2015-03-23T21:06:49.506Z") == (1, 1)
     assert await count(date_from="2015-03-23T21:06:49.5059Z", date_to="2015-03-23T21:06:49.5061Z") == (1, 1)
     assert await count(date_from="2015-03-23T23:06:49.5051+02:00") == (1, 1)
+
+
+async def test_to_a_customer_a_sale_of_someone_else_and_no_sale_look_the_same(
+    projection: Projection, client: httpx.AsyncClient
+) -> None:
+    """Asked with min_version, another customer's sale answered 404 while an unknown id answered 409
+    ("holds version None"), and how soon the 404 came told that sale's version."""
+    theirs, mine, gone = (
+        SAMPLES[n].model_copy(
+            update={
+                "id": str(ObjectId()),
+                "customer": SAMPLES[n].customer.model_copy(update={"email": f"c{n}@example.com"}),
+            }
+        )
+        for n in range(3)
+    )
+    me = {"X-User-Id": "c", "X-User-Role": "customer", "X-User-Email": "c1@example.com"}
+    await produce(
+        projection.settings,
+        [
+            sale_event(theirs, 1, "create"),
+            sale_event(changed(theirs, 2), 2),
+            sale_event(mine, 1, "create"),
+            sale_event(gone, 1, "create"),
+            sale_event(gone, 2, "delete"),
+        ],
+    )
+    async with consuming(projection):
+        await wait_for(lambda: versions_of(projection) == {theirs.id: 2, mine.id: 1}, what="the sales")
+        await wait_for(lambda: projection.reader.deleted_version(gone.id) == 2, what="the tombstone")
+
+    async def ask(sale_id: str, min_version: int) -> tuple[int, dict[str, object], float]:
+        started = time.monotonic()
+        answer = await client.get(f"/sales/{sale_id}", params={"min_version": min_version, "wait_ms": 400}, headers=me)
+        body = {k: v for k, v in answer.json().items() if k != "instance"}
+        return answer.status_code, body, time.monotonic() - started
+
+    unknown = str(ObjectId())
+    answers = [await ask(sale_id, n) for sale_id in (theirs.id, unknown, gone.id) for n in (1, 2, 999)]
+    assert [status for status, _, _ in answers] == [404] * len(answers)
+    assert all(body == answers[0][1] for _, body, _ in answers), answers
+    assert answers[0][1]["detail"] == "No such sale."
+    assert all(0.4 <= took < 1.5 for _, _, took in answers), [took for _, _, took in answers]
+
+    own = await client.get(f"/sales/{mine.id}", params={"min_version": 1, "wait_ms": 400}, headers=me)
+    assert own.status_code == 200
+    later = await client.get(f"/sales/{mine.id}", params={"min_version": 2, "wait_ms": 400}, headers=me)
+    assert (later.status_code, later.json()["version"]) == (409, 1)
