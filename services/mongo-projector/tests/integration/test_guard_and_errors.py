@@ -3,16 +3,21 @@
 from __future__ import annotations
 
 import itertools
+import random
+from datetime import timedelta
+from decimal import Decimal
 
 import pytest
 from aiokafka import AIOKafkaConsumer
 
+from supply_common.contract import Sale, SaleEvent
+from supply_projector.adapters.kafka import KafkaOffsets
 from supply_projector.bootstrap import Projection
-from supply_projector.service_layer.ports import Record
+from supply_projector.service_layer.ports import Progress, Record
 from supply_projector.service_layer.projection import Projector
 
 from .conftest import consuming, produce, sales_of, versions_of, wait_for
-from .events import SAMPLES, changed, history, sale_event
+from .events import BASE, SAMPLES, changed, history, new_sale, sale_event
 
 pytestmark = pytest.mark.integration
 
@@ -96,3 +101,87 @@ async def test_poison_goes_to_the_dlq_with_headers_and_quarantines_its_sale(proj
         await wait_for(lambda: versions_of(projection)[poisoned.id] == 4, what="the repair")
         assert projection.reader.quarantined() == 0
         assert projection.reader.parked() == 0
+
+
+def too_costly(sale: Sale) -> Sale:
+    """Within every rule of the contract today, but its total in cents is beyond a 64-bit integer."""
+    item = sale.items[0].model_copy(update={"price": Decimal("9999999999.99"), "quantity": 1_000_000})
+    return sale.model_copy(update={"items": [item] * 100})
+
+
+async def test_a_record_that_cannot_be_stored_is_dead_lettered_and_the_consumer_goes_on(
+    projection: Projection,
+) -> None:
+    """One sale whose cents overflow int64 and one whose version does not fit BSON used to raise
+    OverflowError out of the consumer, which exited and met the same batch at every restart."""
+    settings = projection.settings
+    rng = random.Random(11)
+    kept, costly, huge, after = (new_sale(rng) for _ in range(4))
+    costly = too_costly(costly)
+    await produce(
+        settings,
+        [
+            sale_event(kept, 1, "create"),
+            sale_event(costly, 1, "create"),
+            SaleEvent.for_change(
+                event_type="sale.updated", sale_id=huge.id, version=2**63, occurred_at=BASE, sale=huge
+            ),
+            sale_event(after, 1, "create"),
+            sale_event(changed(kept, 2), 2),
+        ],
+    )
+    async with consuming(projection) as loop:
+        await wait_for(lambda: versions_of(projection) == {kept.id: 2, after.id: 1}, what="the other sales")
+        await wait_for(lambda: not loop.pending, what="the commit")
+        assert projection.reader.quarantined() == 2
+
+        await produce(settings, [sale_event(changed(after, 2), 2)])
+        await wait_for(lambda: versions_of(projection).get(after.id) == 2, what="a later batch")
+
+    dlq = AIOKafkaConsumer(
+        settings.dlq_topic, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await dlq.start()
+    try:
+        batches = await dlq.getmany(timeout_ms=5000)
+        messages = [m for ms in batches.values() for m in ms]
+    finally:
+        await dlq.stop()
+    assert sorted(m.key for m in messages) == sorted([costly.id.encode(), huge.id.encode()])
+    for message in messages:
+        headers = {k: v.decode() for k, v in message.headers}
+        assert headers["source.topic"] == settings.sales_topic
+        assert {"error.class", "error.message", "source.partition", "source.offset", "dlq.time"} <= set(headers)
+    huge_headers = {k: v.decode() for m in messages if m.key == huge.id.encode() for k, v in m.headers}
+    assert huge_headers["error.class"] == "UnstorableRecord"
+    assert "8-byte ints" in huge_headers["error.message"]
+
+    offsets = KafkaOffsets(settings, settings.consumer_group)
+    try:
+        assert await offsets.committed(settings.sales_topic) == {
+            p: end for p, end in (await offsets.end_offsets(settings.sales_topic)).items() if end
+        }
+    finally:
+        await offsets.close()
+
+
+async def test_a_poison_record_alone_in_its_batch_keeps_the_freshness_watermark(projection: Projection) -> None:
+    settings = projection.settings
+    sale = SAMPLES[3]
+    created = sale_event(sale, 1, "create")
+    await produce(settings, [created])
+    async with consuming(projection):
+
+        def watermark() -> tuple[int, object] | None:
+            found = list(projection.reader.freshness(settings.sales_topic).values())
+            return (int(found[0]["offset"]), found[0].get("last_occurred_at")) if found else None
+
+        await wait_for(lambda: watermark() == (0, created.occurred_at), what="the first watermark")
+        await produce(settings, [(sale.id.encode(), b"not an event")])
+        await wait_for(lambda: (watermark() or (0,))[0] == 1, what="the poison record's progress")
+        assert watermark() == (1, created.occurred_at)
+
+    partition = next(iter(projection.reader.freshness(settings.sales_topic)))
+    older = created.occurred_at - timedelta(days=1)
+    projection.store.record_progress([Progress(settings.sales_topic, partition, 0, older)])
+    assert watermark() == (1, created.occurred_at), "offset and date only move forward"

@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from supply_projector.domain.changes import Delete, Op, Write
-from supply_projector.service_layer.ports import Executed, Parked, Progress, Record
+from supply_projector.service_layer.ports import Executed, Parked, Progress, Record, Unstorable
 
 
 @dataclass
@@ -20,6 +20,8 @@ class MemoryStore:
     parked: list[Parked] = field(default_factory=list)
     progress: dict[tuple[str, int], Progress] = field(default_factory=dict)
     reads_versions: bool = True
+    unencodable: set[str] = field(default_factory=set)
+    """Sale ids whose writes the store refuses as not encodable, as MongoStore does."""
 
     def _version(self, sale_id: str) -> int | None:
         doc = self.documents.get(sale_id)
@@ -34,6 +36,9 @@ class MemoryStore:
         return {i: self.tombstone[i] for i in sale_ids if i in self.tombstone}
 
     def execute(self, ops: Sequence[Op]) -> Executed:
+        refused = {op.change.sale_id: "OverflowError: too big" for op in ops if op.change.sale_id in self.unencodable}
+        if refused:
+            raise Unstorable(refused)
         written = stale = deleted = 0
         for op in ops:
             change = op.change
@@ -67,7 +72,11 @@ class MemoryStore:
 
     def record_progress(self, progress: Sequence[Progress]) -> None:
         for item in progress:
-            self.progress[(item.topic, item.partition)] = item
+            key = (item.topic, item.partition)
+            held = self.progress.get(key)
+            if held is not None and held.offset > item.offset:
+                item = held.after(item)
+            self.progress[key] = item.after(held)
 
 
 @dataclass

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Sequence
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from supply_projector.service_layer.ports import Progress
 from supply_projector.service_layer.progress import ProgressRecorder
@@ -78,3 +78,23 @@ async def test_nothing_added_nothing_written() -> None:
     recorder.add([])
     await recorder.close()
     assert store.writes == []
+
+
+async def test_a_position_without_a_date_keeps_the_date_already_held() -> None:
+    """A partition whose only record in a batch was poison has no `last_occurred_at`: the
+    watermark must stay, in the pending write and in the store, not become null."""
+    store = CountingStore()
+    recorder = ProgressRecorder(store, interval_s=0.05)
+    recorder.add([at(0, 1)])
+    await asyncio.sleep(0.01)
+    recorder.add([Progress("t", 0, 2, AT + timedelta(seconds=1))])
+    recorder.add([Progress("t", 0, 3, None)])
+    await recorder.close()
+    assert [(w.offset, w.last_occurred_at) for write in store.writes for w in write] == [
+        (1, AT),
+        (3, AT + timedelta(seconds=1)),
+    ]
+    recorder.add([Progress("t", 0, 4, None), Progress("t", 1, 1, None)])
+    await recorder.close()
+    assert store.progress[("t", 0)] == Progress("t", 0, 4, AT + timedelta(seconds=1))
+    assert store.progress[("t", 1)].last_occurred_at is None

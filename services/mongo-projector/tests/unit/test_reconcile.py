@@ -24,9 +24,24 @@ class FakeTruth:
 
 
 class FakeCopy:
-    def __init__(self, entries: list[Entry], odd: list[str] | None = None) -> None:
+    def __init__(
+        self, entries: list[Entry], odd: list[str] | None = None, tombstones: dict[str, int] | None = None
+    ) -> None:
         self.rows = {entry.id: entry for entry in entries}
         self.odd = odd or []
+        self.tombstones = tombstones or {}
+        self.rewound: list[tuple[str, int]] = []
+
+    def deleted_version(self, sale_id: str) -> int | None:
+        return self.tombstones.get(sale_id)
+
+    def rewind(self, sale_id: str, version: int) -> None:
+        self.rewound.append((sale_id, version))
+        held = self.rows.get(sale_id)
+        if held is not None and held.version > version:
+            self.rows[sale_id] = Entry(sale_id, version, held.hash)
+        if self.tombstones.get(sale_id, 0) >= version:
+            self.tombstones.pop(sale_id, None)
 
     def estimated_count(self) -> int:
         return len(self.rows)
@@ -68,7 +83,7 @@ def test_every_kind_of_drift_is_found_with_its_id() -> None:
     assert findings.stale == [sid(50)]
     assert findings.corrupted == [sid(100), sid(150)]
     assert findings.stray == ["not-an-id", sid(999)]
-    assert findings.counts() == {"missing": 1, "stale": 1, "corrupted": 2, "stray": 2}
+    assert findings.counts() == {"missing": 1, "stale": 1, "corrupted": 2, "ahead": 0, "stray": 2}
 
 
 def test_repair_republishes_the_sales_and_deletes_strays() -> None:
@@ -95,10 +110,34 @@ def test_a_change_landing_during_the_walk_is_not_reported() -> None:
     assert findings.total == 0
 
 
-def test_classify_ahead_copy_is_drift_only_when_its_content_is_broken() -> None:
-    assert classify(Entry(sid(1), 2, "h"), Entry(sid(1), 3, "h")) is None
-    assert classify(Entry(sid(1), 2, "h"), Entry(sid(1), 3, INVALID)) == "corrupted"
+def test_a_copy_ahead_of_mysql_is_its_own_kind_of_drift() -> None:
+    """After MySQL is restored from a backup the copy holds versions MySQL has not reached (again):
+    the projector's version guard refuses MySQL's re-emission, so this never converged by itself."""
+    assert classify(Entry(sid(1), 2, "h"), Entry(sid(1), 3, "h")) == "ahead"
+    assert classify(Entry(sid(1), 2, "h"), Entry(sid(1), 3, INVALID)) == "ahead"
+    assert classify(Entry(sid(1), 2, "h"), None, deleted_version=2) == "ahead"
+    assert classify(Entry(sid(1), 2, "h"), None, deleted_version=1) == "missing"
     assert classify(None, None) is None
+
+
+def test_repair_rewinds_ahead_sales_to_mysql_before_republishing_them() -> None:
+    truth = FakeTruth([Entry(sid(n), 2, f"h{n}") for n in (1, 2, 3)])
+    copy = FakeCopy([Entry(sid(1), 5, "future"), Entry(sid(3), 2, "h3")], tombstones={sid(2): 4})
+    findings = reconcile(truth, copy)
+    assert findings.ahead == [sid(1), sid(2)]
+    assert findings.counts() == {"missing": 0, "stale": 0, "corrupted": 0, "ahead": 2, "stray": 0}
+
+    class Ordered(FakeTruth):
+        def republish(self, ids: Sequence[str]) -> int:
+            assert copy.rewound == [(sid(1), 2), (sid(2), 2)], "rewound before the re-emission"
+            return super().republish(ids)
+
+    ordered = Ordered(list(truth.rows.values()))
+    done = repair(ordered, copy, findings)
+    assert (done.republished, done.rewound, done.strays_deleted) == (2, 2, 0)
+    assert ordered.republished == [sid(1), sid(2)]
+    assert copy.rows[sid(1)].version == 2
+    assert sid(2) not in copy.tombstones
 
 
 def test_truth_of_finds_exactly_one_id() -> None:

@@ -31,8 +31,13 @@ def copy_entry(document: dict[str, Any]) -> Entry:
 
 
 class MongoCopy:
-    def __init__(self, collection: Collection[Any], batch_size: int = 1000) -> None:
+    """The sales collection and, beside it, the tombstones (`sale_tombstones`)."""
+
+    def __init__(
+        self, collection: Collection[Any], tombstones: Collection[Any] | None = None, batch_size: int = 1000
+    ) -> None:
         self.collection = collection
+        self.tombstones = tombstones
         self.batch_size = batch_size
 
     def estimated_count(self) -> int:
@@ -63,8 +68,23 @@ class MongoCopy:
             return 0
         return int(self.collection.delete_many({"_id": {"$in": [_key(i) for i in ids]}}).deleted_count)
 
+    def deleted_version(self, sale_id: str) -> int | None:
+        if self.tombstones is None:
+            return None
+        found = self.tombstones.find_one({"_id": sale_id}, {"version": 1})
+        return int(found["version"]) if found is not None else None
+
+    def rewind(self, sale_id: str, version: int) -> None:
+        """Only the version moves; the content stays until the repair event at `version` replaces it.
+        Guarded by the version, so a newer write that lands meanwhile is rewound too and then
+        overwritten by the repair event, which carries what MySQL holds when it is emitted."""
+        self.collection.update_one({"_id": _key(sale_id), VERSION: {"$gt": version}}, {"$set": {VERSION: version}})
+        if self.tombstones is not None:
+            self.tombstones.delete_one({"_id": sale_id, "version": {"$gte": version}})
+
 
 _FIRST = ObjectId("0" * 24)
+VERSION = f"{METADATA_FIELD}.version"
 
 
 def _key(sale_id: str) -> ObjectId | str:

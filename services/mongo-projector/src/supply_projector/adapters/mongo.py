@@ -24,7 +24,9 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import bson
 from bson import ObjectId
+from bson.errors import BSONError
 from bson.int64 import Int64
 from pymongo import ASCENDING, MongoClient
 from pymongo.database import Database
@@ -33,7 +35,7 @@ from pymongo.errors import CollectionInvalid, OperationFailure, WriteError
 from supply_common.contract import METADATA_FIELD
 from supply_projector.domain import money
 from supply_projector.domain.changes import Delete, Op, Write, verdict
-from supply_projector.service_layer.ports import Executed, Parked, Progress
+from supply_projector.service_layer.ports import Executed, Parked, Progress, Unstorable
 
 log = logging.getLogger(__name__)
 
@@ -44,7 +46,14 @@ PARKED = "parked_events"
 FRESHNESS = "projector_freshness"
 META = "projector_meta"
 ACTIVE_KEY = "active_sales_collection"
-SALE_INDEXES = ("storeLocation", "purchaseMethod", "customer.email", "saleDate", "items.name")
+SALE_INDEXES = (
+    "storeLocation",
+    "purchaseMethod",
+    "customer.email",
+    f"{METADATA_FIELD}.email",
+    "saleDate",
+    "items.name",
+)
 DUPLICATE_KEY = 11000
 NAMESPACE_EXISTS = 48
 VERSION = f"{METADATA_FIELD}.version"
@@ -203,6 +212,29 @@ class MongoStore:
         return {str(doc["_id"]): int(doc["version"]) for doc in found}
 
     def execute(self, ops: Sequence[Op]) -> Executed:
+        """Raises `Unstorable` naming the writes that do not encode (the driver refuses the whole
+        command for one such document, before sending it); the others may have been carried out."""
+        try:
+            return self._execute(ops)
+        except (BSONError, OverflowError) as exc:
+            refused = self._unencodable(ops)
+            if not refused:
+                raise
+            raise Unstorable(refused) from exc
+
+    def _unencodable(self, ops: Sequence[Op]) -> dict[str, str]:
+        """The writes whose document or version do not encode, with the reason. Looked for only once a
+        command failed to encode, so a batch that encodes is encoded once."""
+        refused: dict[str, str] = {}
+        for op in ops:
+            try:
+                document = self._encoded(op) if isinstance(op, Write) else None
+                bson.encode({"document": document, "version": op.change.version})
+            except (BSONError, OverflowError) as exc:
+                refused[op.change.sale_id] = f"{type(exc).__name__}: {exc}"[:1000]
+        return refused
+
+    def _execute(self, ops: Sequence[Op]) -> Executed:
         collection = self.active.name()
         now = datetime.now(UTC)
         inserts = [op for op in ops if isinstance(op, Write) and not op.exists]
@@ -352,24 +384,26 @@ class MongoStore:
             )
 
     def record_progress(self, progress: Sequence[Progress]) -> None:
-        """One `update` command for every partition of the batch (one round trip, not one each)."""
+        """One `update` command for every partition of the batch (one round trip, not one each).
+        `$max` keeps offset and `last_occurred_at` monotonic (FerretDB v1 has `$max` for dates, and
+        a date is above a null left by an earlier version); a position without `last_occurred_at`
+        (only poison applied) leaves the one recorded."""
         now = datetime.now(UTC)
-        updates = [
-            {
-                "q": {"_id": f"{item.topic}:{item.partition}"},
-                "u": {
-                    "$set": {
-                        "topic": item.topic,
-                        "partition": item.partition,
-                        "last_occurred_at": item.last_occurred_at,
-                        "updated_at": now,
+        updates = []
+        for item in progress:
+            highest: dict[str, Any] = {"offset": Int64(item.offset)}
+            if item.last_occurred_at is not None:
+                highest["last_occurred_at"] = item.last_occurred_at
+            updates.append(
+                {
+                    "q": {"_id": f"{item.topic}:{item.partition}"},
+                    "u": {
+                        "$set": {"topic": item.topic, "partition": item.partition, "updated_at": now},
+                        "$max": highest,
                     },
-                    "$max": {"offset": Int64(item.offset)},
-                },
-                "upsert": True,
-            }
-            for item in progress
-        ]
+                    "upsert": True,
+                }
+            )
         if updates:
             self._run(FRESHNESS, "update", "updates", updates, retry_duplicates=True)
 

@@ -36,6 +36,14 @@ class SalesReader:
         found = self._sales().find_one({"_id": ObjectId(sale_id)}, {f"{META}.version": 1})
         return int(found[META]["version"]) if found is not None else None
 
+    def owner_and_version(self, sale_id: str) -> tuple[str | None, int] | None:
+        """The customer's email and the version of a sale, without the rest of the document."""
+        found = self._sales().find_one({"_id": ObjectId(sale_id)}, {"customer.email": 1, f"{META}.version": 1})
+        if found is None:
+            return None
+        email = (found.get("customer") or {}).get("email")
+        return (email if isinstance(email, str) else None), int(found[META]["version"])
+
     def deleted_version(self, sale_id: str) -> int | None:
         """The version of the sale's last delete, while the copy keeps its tombstone."""
         found = self.database[TOMBSTONES].find_one({"_id": sale_id}, {"version": 1})

@@ -4,7 +4,9 @@ Under `_supply` (METADATA_FIELD):
 - `version`, `hash` (sale_hash), `event_id`, `occurred_at`, `applied_at`: replication metadata;
 - `total` (money), `total_cents` (int64), `item_count` (sum of quantities), `month` ("YYYY-MM"),
   `tags` (all item tags, deduplicated), `lines` ([{name, quantity, revenue_cents}]):
-  what analytics aggregate with `$match`/`$unwind`/`$group`/`$sum` only.
+  what analytics aggregate with `$match`/`$unwind`/`$group`/`$sum` only;
+- `email`: the customer's email as `email_key` gives it, what customers are matched by (FerretDB v1
+  has no case-insensitive comparison but a regex, which no index serves).
 Money is summed as integer cents because `$sum` must be exact on every server. Prices and `total`
 stay `Decimal` here: the store writes them in its server's type (`money.encode`), so a server
 without Decimal128 gets its doubles straight from the exact value.
@@ -12,6 +14,7 @@ without Decimal128 gets its doubles straight from the exact value.
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -30,8 +33,24 @@ def cents(amount: Decimal) -> int:
     return int((amount * 100).to_integral_value())
 
 
+INT64_MAX = 2**63 - 1
+
+
+def int64(value: int, what: str) -> Int64:
+    """`value` as a 64-bit integer; OverflowError when it does not fit (a sale the copy cannot hold)."""
+    if not -INT64_MAX - 1 <= value <= INT64_MAX:
+        raise OverflowError(f"{what} {value} does not fit a 64-bit integer")
+    return Int64(value)
+
+
 def money_text(cents_value: int) -> str:
     return decimal_text(Decimal(cents_value) / 100)
+
+
+def email_key(email: str) -> str:
+    """An email as auth keeps account emails (NFC, lower case), so addresses that differ only in case
+    match: what `_supply.email` holds and what customer filters compare with."""
+    return unicodedata.normalize("NFC", email).lower()
 
 
 def metadata(sale: Sale, event: SaleEvent, applied_at: datetime) -> dict[str, Any]:
@@ -46,19 +65,25 @@ def metadata(sale: Sale, event: SaleEvent, applied_at: datetime) -> dict[str, An
         "occurred_at": event.occurred_at,
         "applied_at": applied_at,
         "total": total,
-        "total_cents": Int64(cents(total)),
+        "total_cents": int64(cents(total), "total_cents"),
         "item_count": sum(item.quantity for item in sale.items),
         "month": sale.saleDate.astimezone(UTC).strftime("%Y-%m"),
         "tags": tags,
+        "email": email_key(sale.customer.email),
         "lines": [
-            {"name": item.name, "quantity": item.quantity, "revenue_cents": Int64(cents(item.price * item.quantity))}
+            {
+                "name": item.name,
+                "quantity": item.quantity,
+                "revenue_cents": int64(cents(item.price * item.quantity), "revenue_cents"),
+            }
             for item in sale.items
         ],
     }
 
 
 def stored_document(event: SaleEvent, applied_at: datetime) -> dict[str, Any] | None:
-    """The document an event asks the copy to hold; None for a delete."""
+    """The document an event asks the copy to hold; None for a delete. Raises OverflowError for a
+    sale whose cents do not fit the int64 fields analytics sum."""
     if event.data is None:
         return None
     return to_document(event.data, money=exact) | {METADATA_FIELD: metadata(event.data, event, applied_at)}

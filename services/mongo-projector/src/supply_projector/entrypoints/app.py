@@ -12,7 +12,7 @@ from typing import Annotated, Any, Literal
 
 from aiokafka.errors import KafkaError
 from fastapi import Depends, FastAPI, Path, Query, Request
-from pydantic import AfterValidator, AwareDatetime, Field, StringConstraints
+from pydantic import AwareDatetime, Field, StringConstraints
 
 from supply_common.contract import SALE_FILTERS, decimal_text, from_document, rfc3339, sale_total
 from supply_common.contract import canonical as canonical_sale
@@ -20,9 +20,20 @@ from supply_common.identity import Identity, require_roles
 from supply_common.problems import FieldError, ProblemError, field_error
 from supply_common.web import ReadinessCheck, create_app
 from supply_projector.adapters.kafka import KafkaOffsets
+from supply_projector.adapters.reads import SalesReader
 from supply_projector.bootstrap import Projection, bootstrap
 from supply_projector.config import ProjectorSettings
-from supply_projector.domain.queries import MAX_PAGE, Cursor, DateRange, InvalidCursor, SalesFilter, SortOrder
+from supply_projector.domain.projection import email_key
+from supply_projector.domain.queries import (
+    MAX_PAGE,
+    Cursor,
+    DateRange,
+    InvalidCursor,
+    SalesFilter,
+    SortOrder,
+    customer_match,
+    date_bound,
+)
 from supply_projector.service_layer import analytics
 
 StoreName = Literal["Denver", "Seattle", "London", "Austin", "New York", "San Diego"]
@@ -30,13 +41,9 @@ Method = Literal["Online", "Phone", "In store"]
 SaleId = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="The sale's 24-hex ObjectId.")]
 
 
-def _plain_text(value: str) -> str:
-    if value.startswith("$") or any(ch in value for ch in "{}"):
-        raise ValueError("must be a plain value, not an operator or object")
-    return value
-
-
-PlainText = Annotated[str, StringConstraints(min_length=1, max_length=254), AfterValidator(_plain_text)]
+PlainText = Annotated[str, StringConstraints(min_length=1, max_length=254)]
+"""A filter value: only ever compared with a field as a string, never read as an operator, so any
+text the writer accepts (an email starting with `$`, an item name with braces) can be searched for."""
 Money = Annotated[Decimal, Field(ge=0, le=Decimal("999999999999.99"), decimal_places=2)]
 
 STAFF = require_roles("technical_worker", "senior_management")
@@ -92,9 +99,19 @@ def _cursor(text: str | None) -> Cursor | None:
 
 
 def _dates(date_from: datetime | None, date_to: datetime | None) -> DateRange:
+    bounds = DateRange(_bound("date_from", date_from), _bound("date_to", date_to))
     if date_from is not None and date_to is not None and date_to <= date_from:
         raise field_error("query.date_to", "must be after date_from")
-    return DateRange(date_from, date_to)
+    return bounds
+
+
+def _bound(name: str, value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return date_bound(value)
+    except OverflowError as exc:
+        raise field_error(f"query.{name}", "must be between 0001-01-01 and 9999-12-31 in UTC") from exc
 
 
 def build_app(settings: ProjectorSettings | None = None, projection: Projection | None = None) -> FastAPI:
@@ -166,34 +183,22 @@ def build_app(settings: ProjectorSettings | None = None, projection: Projection 
         copy has reached that version; 409 with the copy's `version` if it does not in time. A sale
         the copy knows was deleted at `min_version` or later is a 404 at once (with its
         `deleted_version`); an older delete is waited out, since the sale may be created again.
-        Customers see only their own sales."""
+        Customers see only their own sales: for a customer, a sale that is someone else's, absent or
+        deleted is the same 404, given when the wait is over (sooner would tell that the id exists
+        or how far its versions go)."""
         reader = projection_of(request).reader
         if wait_ms is not None and wait_ms > settings.wait_max_ms:
             raise field_error("query.wait_ms", f"must be at most {settings.wait_max_ms}")
         if min_version is not None:
             budget = (settings.wait_default_ms if wait_ms is None else wait_ms) / 1000
             deadline = time.monotonic() + budget
-            while True:
-                current = await asyncio.to_thread(reader.version, sale_id)
-                if current is not None and current >= min_version:
-                    break
-                deleted = await asyncio.to_thread(reader.deleted_version, sale_id)
-                if deleted is not None and deleted >= min_version:
-                    raise _deleted(identity, deleted)
-                if time.monotonic() >= deadline:
-                    document = await asyncio.to_thread(reader.document, sale_id)
-                    if document is not None and not _visible(identity, document):
-                        raise ProblemError(404, "Not found", "No such sale.")
-                    raise ProblemError(
-                        409,
-                        "Version not reached",
-                        f"The copy holds version {current}; {min_version} did not arrive in time.",
-                        extra={"version": current},
-                    )
-                await asyncio.sleep(0.05)
+            if identity.role == "customer":
+                await _wait_for_own_sale(reader, identity, sale_id, min_version, deadline)
+            else:
+                await _wait_for_version(reader, sale_id, min_version, deadline)
         document = await asyncio.to_thread(reader.document, sale_id)
         if document is None or not _visible(identity, document):
-            raise ProblemError(404, "Not found", "No such sale.")
+            raise _no_such_sale()
         return sale_view(document)
 
     @app.get("/me/sales", dependencies=[only_known_params("cursor", "limit")])
@@ -203,11 +208,12 @@ def build_app(settings: ProjectorSettings | None = None, projection: Projection 
         limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
         cursor: Annotated[str | None, Query(max_length=512)] = None,
     ) -> dict[str, Any]:
-        """The caller's own purchases (matched by `customer.email`), newest first, with totals."""
+        """The caller's own purchases (matched by `customer.email`, whatever its case), newest first,
+        with totals."""
         if not identity.email:
             return {"items": [], "next_cursor": None, "count": 0, "revenue": "0"}
         reader = projection_of(request).reader
-        query = {"customer.email": identity.email}
+        query = customer_match(identity.email)
         try:
             found, following = reader.page(query, "date_desc", _cursor(cursor), limit)
         except InvalidCursor as exc:
@@ -329,17 +335,60 @@ def build_app(settings: ProjectorSettings | None = None, projection: Projection 
     return app
 
 
-def _deleted(identity: Identity, version: int) -> ProblemError:
-    """A tombstone names no customer, so a customer learns only that there is no such sale."""
-    if identity.role == "customer":
-        return ProblemError(404, "Not found", "No such sale.")
-    return ProblemError(
-        404, "Not found", f"The sale was deleted at version {version}.", extra={"deleted_version": version}
-    )
+def _no_such_sale() -> ProblemError:
+    return ProblemError(404, "Not found", "No such sale.")
+
+
+async def _wait_for_version(reader: SalesReader, sale_id: str, min_version: int, deadline: float) -> None:
+    """Staff: return once the copy holds `min_version`; a delete at that version or later is a 404
+    at once (with `deleted_version`), an older one is waited out (the sale may be created again)."""
+    while True:
+        current = await asyncio.to_thread(reader.version, sale_id)
+        if current is not None and current >= min_version:
+            return
+        deleted = await asyncio.to_thread(reader.deleted_version, sale_id)
+        if deleted is not None and deleted >= min_version:
+            raise ProblemError(
+                404, "Not found", f"The sale was deleted at version {deleted}.", extra={"deleted_version": deleted}
+            )
+        if time.monotonic() >= deadline:
+            raise ProblemError(
+                409,
+                "Version not reached",
+                f"The copy holds version {current}; {min_version} did not arrive in time.",
+                extra={"version": current},
+            )
+        await asyncio.sleep(0.05)
+
+
+async def _wait_for_own_sale(
+    reader: SalesReader, identity: Identity, sale_id: str, min_version: int, deadline: float
+) -> None:
+    """Return once the customer's own sale holds `min_version`. Anything else (someone else's sale,
+    none, a delete: a tombstone names no customer) waits to the deadline like an absent sale and is
+    the same 404, so neither the answer nor its time tells whether the id exists or its version."""
+    while True:
+        held = await asyncio.to_thread(reader.owner_and_version, sale_id)
+        version = held[1] if held is not None and _owns(identity, held[0]) else None
+        if version is not None and version >= min_version:
+            return
+        if time.monotonic() >= deadline:
+            if version is None:
+                raise _no_such_sale()
+            raise ProblemError(
+                409,
+                "Version not reached",
+                f"The copy holds version {version}; {min_version} did not arrive in time.",
+                extra={"version": version},
+            )
+        await asyncio.sleep(0.05)
+
+
+def _owns(identity: Identity, email: object) -> bool:
+    return bool(identity.email) and isinstance(email, str) and email_key(email) == email_key(identity.email)
 
 
 def _visible(identity: Identity, document: dict[str, Any]) -> bool:
     if identity.role != "customer":
         return True
-    email = document.get("customer", {}).get("email")
-    return bool(identity.email) and email == identity.email
+    return _owns(identity, document.get("customer", {}).get("email"))

@@ -14,6 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from supply_common.logs import configure_logging
 from supply_common.serve import freeze_heap, run_app, serve_metrics
 from supply_projector.adapters.copy_reader import MongoCopy
+from supply_projector.adapters.mongo import TOMBSTONES
 from supply_projector.adapters.writer_client import WriterClient
 from supply_projector.bootstrap import bootstrap
 from supply_projector.config import ProjectorSettings
@@ -94,14 +95,19 @@ def purge_tombstones() -> None:
 
 @app.command()
 def reconcile(
-    repair: bool = typer.Option(False, "--repair", help="Republish missing, stale and corrupted sales; delete strays."),
+    repair: bool = typer.Option(
+        False,
+        "--repair",
+        help="Republish missing, stale, corrupted and ahead sales (ahead ones rewound to MySQL's version first); "
+        "delete strays.",
+    ),
     writer_url: str = typer.Option("http://127.0.0.1:8002", envvar="SALES_WRITER_URL", help="The sales-writer."),
     show: int = typer.Option(20, help="Ids listed per kind."),
 ) -> None:
     """Compare the copy with MySQL (the sales-writer's digest) in id order and report the drift."""
     settings = ProjectorSettings()
     projection = bootstrap(settings)
-    copy = MongoCopy(projection.database[projection.active.name()])
+    copy = MongoCopy(projection.database[projection.active.name()], projection.database[TOMBSTONES])
     try:
         with WriterClient(writer_url) as writer:
             with Progress(
@@ -121,6 +127,9 @@ def reconcile(
                     typer.echo(f"  {kind}: {' '.join(ids[:show])}{more}")
             if repair and findings.total:
                 done = drift.repair(writer, copy, findings)
-                typer.echo(f"repair: republished {done.republished}, strays deleted {done.strays_deleted}")
+                typer.echo(
+                    f"repair: republished {done.republished}, strays deleted {done.strays_deleted}, "
+                    f"rewound to MySQL's version {done.rewound}"
+                )
     finally:
         projection.close()

@@ -33,7 +33,7 @@ class ProgressRecorder:
             key = (item.topic, item.partition)
             held = self._pending.get(key)
             if held is None or item.offset >= held.offset:
-                self._pending[key] = item
+                self._pending[key] = item.after(held)
         if self._pending and (self._writer is None or self._writer.done()):
             self._writer = asyncio.ensure_future(self._write_pending())
 
@@ -72,4 +72,6 @@ class ProgressRecorder:
         for key, item in taken.items():
             held = self._pending.get(key)
             if held is None or item.offset > held.offset:
-                self._pending[key] = item
+                self._pending[key] = item.after(held)
+            else:
+                self._pending[key] = held.after(item)

@@ -15,13 +15,18 @@ from supply_common.contract import SaleEvent
 from supply_projector import metrics
 from supply_projector.domain.changes import Change, needs_current_version, plan
 from supply_projector.domain.projection import stored_document
-from supply_projector.service_layer.ports import DeadLetters, Parked, Progress, Record, Store
+from supply_projector.service_layer.ports import DeadLetters, Parked, Progress, Record, Store, Unstorable
 
 log = logging.getLogger(__name__)
 
 
 class PoisonRecord(ValueError):
     """A record that cannot be decoded or breaks the contract."""
+
+
+class UnstorableRecord(PoisonRecord):
+    """A valid event whose document cannot be built or stored (e.g. cents beyond a 64-bit integer):
+    retrying never helps, so it is dead-lettered like a record that does not decode."""
 
 
 @dataclass
@@ -94,16 +99,21 @@ class Projector:
         failures: list[tuple[Record, Exception]] = []
         parked: list[Parked] = []
         changes: list[Change] = []
+        source: dict[tuple[int, int], Record] = {}
+
+        def poison(record: Record, error: PoisonRecord) -> None:
+            failures.append((record, error))
+            sale_id = record_sale_id(record)
+            if sale_id is not None:
+                quarantined.add(sale_id)
+                reasons[sale_id] = str(error)
+
         for record in records:
             self._track(result, record, None)
             try:
                 event = decode(record)
             except PoisonRecord as exc:
-                failures.append((record, exc))
-                sale_id = record_sale_id(record)
-                if sale_id is not None:
-                    quarantined.add(sale_id)
-                    reasons[sale_id] = str(exc)
+                poison(record, exc)
                 continue
             self._track(result, record, event.occurred_at)
             if event.sale_id in quarantined:
@@ -111,17 +121,41 @@ class Projector:
                     parked.append(Parked(event.sale_id, record))
                     continue
                 quarantined.discard(event.sale_id)
+            try:
+                document = stored_document(event, now)
+            except (ArithmeticError, ValueError, TypeError) as exc:
+                poison(record, UnstorableRecord(f"the sale cannot be stored: {type(exc).__name__}: {exc}"[:1000]))
+                continue
+            source[(record.partition, record.offset)] = record
             changes.append(
                 Change(
                     sale_id=event.sale_id,
                     version=event.version,
-                    document=stored_document(event, now),
+                    document=document,
                     repair=event.repair,
                     occurred_at=event.occurred_at,
                     partition=record.partition,
                     offset=record.offset,
                 )
             )
+
+        while True:
+            to_read = sorted({change.sale_id for change in changes if needs_current_version(change)})
+            decided = plan(changes, self.store.versions(to_read), tombstones)
+            try:
+                executed = self.store.execute(decided.ops)
+                break
+            except Unstorable as refusal:
+                # The newest change of each refused sale is poison; the rest is written again (guarded).
+                refused = {(op.change.partition, op.change.offset): op.change for op in decided.ops}
+                refused = {at: change for at, change in refused.items() if change.sale_id in refusal.reasons}
+                if not refused:
+                    raise
+                for at, change in refused.items():
+                    reason = refusal.reasons[change.sale_id]
+                    poison(source[at], UnstorableRecord(f"the sale cannot be stored: {reason}"))
+                changes = [change for change in changes if (change.partition, change.offset) not in refused]
+
         if failures and self.dead_letters is not None:
             asyncio.run_coroutine_threadsafe(self.dead_letters.send(failures), loop).result()
         added = {sale_id: reasons.get(sale_id, "") for sale_id in quarantined - initially}
@@ -132,10 +166,6 @@ class Projector:
             self.store.update_quarantine(added, set())
         if parked:
             self.store.park(parked)
-
-        to_read = sorted({change.sale_id for change in changes if needs_current_version(change)})
-        decided = plan(changes, self.store.versions(to_read), tombstones)
-        executed = self.store.execute(decided.ops)
         if lifted:
             self.store.update_quarantine({}, lifted)
 
@@ -158,5 +188,4 @@ class Projector:
         key = (record.topic, record.partition)
         held = result.progress.get(key)
         if held is None or record.offset >= held.offset:
-            last = occurred_at if occurred_at is not None else (held.last_occurred_at if held else None)
-            result.progress[key] = Progress(record.topic, record.partition, record.offset, last)
+            result.progress[key] = Progress(record.topic, record.partition, record.offset, occurred_at).after(held)

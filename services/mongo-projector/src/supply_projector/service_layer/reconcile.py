@@ -2,10 +2,15 @@
 
 A sale is missing (in MySQL, not in the copy), stale (the copy holds an older version), corrupted
 (the copy's content does not hash to what MySQL holds at the same version, or to its own stored
-hash) or stray (in the copy, not in MySQL). Repair asks the sales-writer to re-emit the current
-state of the first three through its outbox (the projector applies repair events over an equal
-version) and deletes strays from the copy. Every finding is checked once more before it is
-reported, so changes that land during the walk are not taken for drift.
+hash), ahead (the copy holds a newer version than MySQL, or a delete at or after MySQL's version:
+MySQL was restored from a backup, since versions otherwise never go back) or stray (in the copy,
+not in MySQL). Repair asks the sales-writer to re-emit the current state of the first four through
+its outbox (the projector applies repair events over an equal version) and deletes strays from the
+copy. An ahead sale's version guard would refuse that re-emission (it carries MySQL's lower
+version), so repair first rewinds the copy's version of the sale to MySQL's and drops a tombstone
+at or above it; the content is left as it is until the repair event replaces it. Every finding is
+checked once more before it is reported, so changes that land during the walk are not taken for
+drift.
 """
 
 from __future__ import annotations
@@ -18,7 +23,7 @@ from typing import Final, Protocol
 INVALID: Final = "invalid"
 """The hash of a copy document whose content does not validate or does not match its stored hash."""
 
-KINDS: Final = ("missing", "stale", "corrupted", "stray")
+KINDS: Final = ("missing", "stale", "corrupted", "ahead", "stray")
 _OBJECT_ID = re.compile(r"^[0-9a-f]{24}$")
 
 
@@ -46,6 +51,15 @@ class Copy(Protocol):
 
     def delete(self, ids: Sequence[str]) -> int: ...
 
+    def deleted_version(self, sale_id: str) -> int | None:
+        """The version of the sale's delete, while the copy keeps its tombstone."""
+        ...
+
+    def rewind(self, sale_id: str, version: int) -> None:
+        """Lower the sale's version to `version` where it is above, and drop a tombstone at or above
+        it, so that a repair event at `version` applies."""
+        ...
+
 
 @dataclass
 class Findings:
@@ -54,7 +68,10 @@ class Findings:
     missing: list[str] = field(default_factory=list)
     stale: list[str] = field(default_factory=list)
     corrupted: list[str] = field(default_factory=list)
+    ahead: list[str] = field(default_factory=list)
     stray: list[str] = field(default_factory=list)
+    mysql_versions: dict[str, int] = field(default_factory=dict)
+    """MySQL's version of each ahead sale, what repair rewinds the copy to."""
 
     @property
     def total(self) -> int:
@@ -64,27 +81,35 @@ class Findings:
         return {kind: len(getattr(self, kind)) for kind in KINDS}
 
     def to_republish(self) -> list[str]:
-        return sorted({*self.missing, *self.stale, *self.corrupted})
+        return sorted({*self.missing, *self.stale, *self.corrupted, *self.ahead})
+
+    def add(self, kind: str, sale_id: str, truth: Entry | None) -> None:
+        getattr(self, kind).append(sale_id)
+        if kind == "ahead" and truth is not None:
+            self.mysql_versions[sale_id] = truth.version
 
 
 @dataclass(frozen=True)
 class Repaired:
     republished: int
     strays_deleted: int
+    rewound: int = 0
 
 
-def classify(truth: Entry | None, copy: Entry | None) -> str | None:
-    """The kind of difference between MySQL's entry and the copy's for one id, or None if equal."""
+def classify(truth: Entry | None, copy: Entry | None, deleted_version: int | None = None) -> str | None:
+    """The kind of difference between MySQL's entry and the copy's for one id, or None if equal.
+    `deleted_version` is the copy's tombstone, if known: one at or above MySQL's version of a sale
+    the copy does not hold would refuse its re-emission."""
     if truth is None:
         return "stray" if copy is not None else None
     if copy is None:
-        return "missing"
+        return "ahead" if deleted_version is not None and deleted_version >= truth.version else "missing"
     if copy.version < truth.version:
         return "stale"
-    if copy.version == truth.version and copy.hash != truth.hash:
-        return "corrupted"
     if copy.version > truth.version:
-        return "corrupted" if copy.hash == INVALID else None
+        return "ahead"
+    if copy.hash != truth.hash:
+        return "corrupted"
     return None
 
 
@@ -130,7 +155,7 @@ def walk(truth: Truth, copy: Copy, *, page_size: int = 1000, progress: Callable[
         findings.documents += pair[1] is not None
         kind = classify(*pair)
         if kind is not None:
-            getattr(findings, kind).append((pair[0] or pair[1]).id)  # type: ignore[union-attr]
+            findings.add(kind, (pair[0] or pair[1]).id, pair[0])  # type: ignore[union-attr]
         if progress is not None:
             progress(1)
     return findings
@@ -144,9 +169,12 @@ def confirm(truth: Truth, copy: Copy, findings: Findings) -> Findings:
             if not _OBJECT_ID.match(sale_id):
                 confirmed.stray.append(sale_id)
                 continue
-            now = classify(truth_of(truth, sale_id), copy.get(sale_id))
+            mysql, held = truth_of(truth, sale_id), copy.get(sale_id)
+            deleted = copy.deleted_version(sale_id) if mysql is not None and held is None else None
+            now = classify(mysql, held, deleted)
             if now is not None:
-                getattr(confirmed, now).append(sale_id)
+                confirmed.add(now, sale_id, mysql)
+    confirmed.ahead.sort()  # a missing sale found to be ahead (by its tombstone) joins the walk's
     return confirmed
 
 
@@ -157,7 +185,12 @@ def reconcile(
 
 
 def repair(truth: Truth, copy: Copy, findings: Findings, chunk: int = 1000) -> Repaired:
-    """Republish what MySQL holds for missing, stale and corrupted sales; delete strays."""
+    """Rewind ahead sales to MySQL's version, then republish what MySQL holds for missing, stale,
+    corrupted and ahead sales; delete strays. The rewind comes first: a re-emission is the state
+    MySQL has when it is emitted, so whatever the copy applies between the two is overwritten."""
+    rewound = [sale_id for sale_id in findings.ahead if sale_id in findings.mysql_versions]
+    for sale_id in rewound:
+        copy.rewind(sale_id, findings.mysql_versions[sale_id])
     ids = findings.to_republish()
     republished = sum(truth.republish(ids[start : start + chunk]) for start in range(0, len(ids), chunk))
-    return Repaired(republished=republished, strays_deleted=copy.delete(findings.stray))
+    return Repaired(republished=republished, strays_deleted=copy.delete(findings.stray), rewound=len(rewound))
