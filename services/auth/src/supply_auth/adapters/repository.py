@@ -3,19 +3,30 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from supply_auth.adapters.tables import login_attempts, refresh_families, refresh_tokens, users
 from supply_auth.domain.model import User
+from supply_auth.domain.throttle import Attempts
 from supply_common.identity import Role
 
 
 class DuplicateEmail(Exception):
     pass
+
+
+LOCK_CONFLICTS = (1205, 1213)
+"""MariaDB's lock wait timeout and deadlock: the transaction was rolled back and may be tried again."""
+
+
+def is_lock_conflict(error: OperationalError) -> bool:
+    code = error.orig.args[0] if error.orig is not None and error.orig.args else None
+    return code in LOCK_CONFLICTS
 
 
 def _user(row: sa.Row) -> User:
@@ -137,38 +148,56 @@ class RefreshTokenRepository:
 
 
 class LoginAttemptRepository:
-    """Failure counters per subject (a hashed account or client address), shared by every process."""
+    """Attempt counters per subject (a hashed account or client address), shared by every process."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
-    def blocked_until(self, subjects: list[bytes]) -> datetime | None:
-        query = sa.select(sa.func.max(login_attempts.c.blocked_until)).where(login_attempts.c.subject.in_(subjects))
-        return self.connection.execute(query).scalar_one_or_none()
-
-    def record_failure(self, subject: bytes, now: datetime, window_start_cutoff: datetime) -> int:
-        """Count one failure (restarting the window if it has lapsed); returns failures in the window."""
-        self.connection.execute(
-            sa.text(
-                "INSERT INTO login_attempts (subject, failures, window_started_at, blocked_until) "
-                "VALUES (:subject, 1, :now, NULL) "
-                "ON DUPLICATE KEY UPDATE "
-                "failures = IF(window_started_at < :cutoff, 1, failures + 1), "
-                "window_started_at = IF(window_started_at < :cutoff, :now, window_started_at)"
-            ),
-            {"subject": subject, "now": now, "cutoff": window_start_cutoff},
-        )
-        return int(
+    def lock(self, subjects: Sequence[bytes], now: datetime) -> dict[bytes, Attempts]:
+        """Each subject's counter, locked until the transaction ends; a subject without one gets an
+        empty counter (gone again if the transaction rolls back). Rows are locked in one order
+        whatever the caller's, so that two logins never wait for each other in a circle."""
+        ordered = sorted(set(subjects))
+        for subject in ordered:
             self.connection.execute(
-                sa.select(login_attempts.c.failures).where(login_attempts.c.subject == subject)
-            ).scalar_one()
+                sa.text(
+                    "INSERT INTO login_attempts (subject, failures, window_started_at, blocked_until) "
+                    "VALUES (:subject, 0, :now, NULL) ON DUPLICATE KEY UPDATE failures = failures"
+                ),
+                {"subject": subject, "now": now},
+            )
+        rows = self.connection.execute(
+            sa.select(login_attempts)
+            .where(login_attempts.c.subject.in_(ordered))
+            .order_by(login_attempts.c.subject)
+            .with_for_update()
         )
+        return {row.subject: Attempts(row.failures, row.window_started_at, row.blocked_until) for row in rows}
 
-    def block(self, subject: bytes, until: datetime) -> None:
+    def save(self, subject: bytes, attempts: Attempts) -> None:
         self.connection.execute(
             login_attempts.update()
             .where(login_attempts.c.subject == subject)
-            .values(blocked_until=sa.func.greatest(sa.func.coalesce(login_attempts.c.blocked_until, until), until))
+            .values(
+                failures=attempts.failures,
+                window_started_at=attempts.window_started_at,
+                blocked_until=attempts.blocked_until,
+            )
+        )
+
+    def uncount(self, subject: bytes, counted: Attempts, before: Attempts) -> None:
+        """Take back one attempt counted as `counted` over `before`: one failure less, and the wait
+        it started is undone unless a later attempt has set another since."""
+        self.connection.execute(
+            login_attempts.update()
+            .where(login_attempts.c.subject == subject)
+            .values(
+                failures=sa.func.greatest(login_attempts.c.failures - 1, 0),
+                blocked_until=sa.case(
+                    (login_attempts.c.blocked_until.is_not_distinct_from(counted.blocked_until), before.blocked_until),
+                    else_=login_attempts.c.blocked_until,
+                ),
+            )
         )
 
     def clear(self, subject: bytes) -> None:

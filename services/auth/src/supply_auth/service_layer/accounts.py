@@ -10,9 +10,11 @@ from collections.abc import Callable, Container
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
+from sqlalchemy.exc import OperationalError
+
 from supply_auth.adapters.hashing import PasswordHasher
 from supply_auth.adapters.keys import TokenService
-from supply_auth.adapters.repository import DuplicateEmail
+from supply_auth.adapters.repository import DuplicateEmail, is_lock_conflict
 from supply_auth.domain.model import (
     ADMIN_ROLE,
     SELF_REGISTERED_ROLE,
@@ -25,7 +27,7 @@ from supply_auth.domain.model import (
     validate_role,
 )
 from supply_auth.domain.passwords import check_password
-from supply_auth.domain.throttle import ThrottlePolicy
+from supply_auth.domain.throttle import Attempts, ThrottlePolicy
 from supply_auth.service_layer.errors import (
     EmailTaken,
     Forbidden,
@@ -41,6 +43,9 @@ from supply_auth.service_layer.unit_of_work import UnitOfWork
 from supply_common.identity import Role
 
 log = logging.getLogger("supply_auth.events")
+
+LOCK_RETRIES = 3
+"""Times a login's counting transaction is tried when MariaDB picks it to end a deadlock."""
 
 
 @dataclass(frozen=True)
@@ -146,29 +151,20 @@ class Accounts:
 
     def login(self, *, email: str, password: str, client: str) -> TokenPair:
         """Tokens for a correct email and password. Unknown email, wrong password and disabled account
-        are one failure to the caller, and cost the same hash verification."""
+        are one failure to the caller, and cost the same hash verification.
+
+        The attempt is counted before the password is checked, in the transaction that looks at the
+        waits, so attempts running at the same time cannot all pass one look: each either finds its
+        subjects blocked or counts itself. A correct password takes its count back afterwards."""
         email = normalise_email(email)
         account, address = _digest("account", email), _digest("address", client)
-        now = self.now()
-        with self.uow() as uow:
-            blocked_until = uow.attempts.blocked_until([account, address])
-            user = uow.users.by_email(email)
-        if blocked_until is not None and blocked_until > now:
-            retry_after = max(1, math.ceil((blocked_until - now).total_seconds()))
-            log.warning(
-                "login throttled",
-                extra={
-                    "event": "login.throttled",
-                    "email_hash": email_fingerprint(email),
-                    "client": client,
-                    "retry_after_s": retry_after,
-                },
-            )
-            raise Throttled(retry_after)
+        reservation, user = self._count_attempt(account, address, email, client)
         matches, new_hash = self.hasher.verify(password, user.password_hash if user else None)
         now = self.now()
         if user is None or not matches or user.disabled:
-            self._record_failure(account, address, now)
+            with self.uow() as uow:
+                uow.attempts.purge_stale(now, now - timedelta(seconds=self.throttle.window_s))
+                uow.commit()
             reason = "unknown_email" if user is None else ("disabled" if matches else "wrong_password")
             log.warning(
                 "login failed",
@@ -185,6 +181,7 @@ class Accounts:
             if new_hash is not None:
                 uow.users.update(user.id, now, password_hash=new_hash)
             uow.attempts.clear(account)
+            uow.attempts.uncount(address, *reservation[address])
             refresh_token = self._start_family(uow, user.id, now)
             if secrets.randbelow(100) == 0:
                 uow.refresh_tokens.purge_expired(now, limit=100)
@@ -201,17 +198,46 @@ class Accounts:
         )
         return self._pair(user, refresh_token)
 
-    def _record_failure(self, account: bytes, address: bytes, now: datetime) -> None:
+    def _count_attempt(
+        self, account: bytes, address: bytes, email: str, client: str
+    ) -> tuple[dict[bytes, tuple[Attempts, Attempts]], User | None]:
+        """Count one attempt against the account and the address in one transaction, unless either
+        must still wait (then Throttled, and nothing is counted). Returns each subject's counter as
+        counted and as it was before, and the account's user if there is one."""
         policy = self.throttle
-        cutoff = now - timedelta(seconds=policy.window_s)
-        with self.uow() as uow:
-            for subject, limits in ((account, policy.account), (address, policy.address)):
-                failures = uow.attempts.record_failure(subject, now, cutoff)
-                wait = policy.wait_after(failures, limits)
-                if wait:
-                    uow.attempts.block(subject, now + timedelta(seconds=wait))
-            uow.attempts.purge_stale(now, cutoff)
-            uow.commit()
+        for attempt in range(LOCK_RETRIES):
+            now = self.now()
+            try:
+                with self.uow() as uow:
+                    before = uow.attempts.lock([account, address], now)
+                    waits = [c.blocked_until for c in before.values() if c.blocked_until and c.blocked_at(now)]
+                    if waits:
+                        raise self._throttled(max(waits) - now, email, client)
+                    counted: dict[bytes, tuple[Attempts, Attempts]] = {}
+                    for subject, limits in ((account, policy.account), (address, policy.address)):
+                        counted[subject] = (policy.count(before[subject], limits, now), before[subject])
+                        uow.attempts.save(subject, counted[subject][0])
+                    user = uow.users.by_email(email)
+                    uow.commit()
+                return counted, user
+            except OperationalError as exc:
+                if not is_lock_conflict(exc) or attempt == LOCK_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _throttled(wait: timedelta, email: str, client: str) -> Throttled:
+        retry_after = max(1, math.ceil(wait.total_seconds()))
+        log.warning(
+            "login throttled",
+            extra={
+                "event": "login.throttled",
+                "email_hash": email_fingerprint(email),
+                "client": client,
+                "retry_after_s": retry_after,
+            },
+        )
+        return Throttled(retry_after)
 
     def _start_family(self, uow: UnitOfWork, user_id: str, now: datetime) -> str:
         family_id = new_user_id()
