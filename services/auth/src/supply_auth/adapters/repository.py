@@ -1,16 +1,24 @@
-"""MySQL access for users, refresh tokens and login attempts (SQLAlchemy Core, bound parameters only)."""
+"""MySQL access for users, email confirmations, refresh tokens and login attempts (SQLAlchemy Core,
+bound parameters only)."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
-from supply_auth.adapters.tables import login_attempts, refresh_families, refresh_tokens, users
+from supply_auth.adapters.tables import (
+    email_confirmations,
+    login_attempts,
+    refresh_families,
+    refresh_tokens,
+    users,
+)
 from supply_auth.domain.model import User
 from supply_auth.domain.throttle import Attempts
 from supply_common.identity import Role
@@ -38,6 +46,7 @@ def _user(row: sa.Row) -> User:
         password_hash=row.password_hash,
         disabled=bool(row.disabled),
         created_at=row.created_at,
+        email_confirmed_at=row.email_confirmed_at,
     )
 
 
@@ -64,9 +73,6 @@ class UserRepository:
         row = self.connection.execute(sa.select(users).where(users.c.email == email)).first()
         return _user(row) if row else None
 
-    def email_taken(self, email: str) -> bool:
-        return self.connection.execute(sa.select(users.c.id).where(users.c.email == email)).first() is not None
-
     def page(self, *, role: Role | None, after: str | None, limit: int) -> list[User]:
         query = sa.select(users).order_by(users.c.id).limit(limit)
         if role is not None:
@@ -85,6 +91,47 @@ class UserRepository:
 
     def count(self) -> int:
         return int(self.connection.execute(sa.select(sa.func.count()).select_from(users)).scalar_one())
+
+
+@dataclass(frozen=True)
+class PendingConfirmation:
+    user_id: str
+    token_hash: bytes
+    expires_at: datetime
+
+
+class EmailConfirmationRepository:
+    """The one link a user may still confirm their email with, by the SHA-256 of its token."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def replace(self, user_id: str, token_hash: bytes, now: datetime, expires_at: datetime) -> None:
+        """Make `token_hash` the user's pending link; any earlier one stops working."""
+        self.connection.execute(
+            sa.text(
+                "INSERT INTO email_confirmations (user_id, token_hash, created_at, expires_at) "
+                "VALUES (:user_id, :token_hash, :now, :expires_at) ON DUPLICATE KEY UPDATE "
+                "token_hash = VALUES(token_hash), created_at = VALUES(created_at), expires_at = VALUES(expires_at)"
+            ),
+            {"user_id": user_id, "token_hash": token_hash, "now": now, "expires_at": expires_at},
+        )
+
+    def by_token(self, token_hash: bytes) -> PendingConfirmation | None:
+        row = self.connection.execute(
+            sa.select(email_confirmations).where(email_confirmations.c.token_hash == token_hash)
+        ).first()
+        return PendingConfirmation(row.user_id, row.token_hash, row.expires_at) if row else None
+
+    def of_user(self, user_id: str) -> PendingConfirmation | None:
+        """The user's pending link, locked until the transaction ends."""
+        row = self.connection.execute(
+            sa.select(email_confirmations).where(email_confirmations.c.user_id == user_id).with_for_update()
+        ).first()
+        return PendingConfirmation(row.user_id, row.token_hash, row.expires_at) if row else None
+
+    def delete(self, user_id: str) -> None:
+        self.connection.execute(email_confirmations.delete().where(email_confirmations.c.user_id == user_id))
 
 
 class RefreshTokenRepository:

@@ -7,13 +7,15 @@ import logging
 import math
 import secrets
 from collections.abc import Callable, Container
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
 
 from sqlalchemy.exc import OperationalError
 
 from supply_auth.adapters.hashing import PasswordHasher
 from supply_auth.adapters.keys import TokenService
+from supply_auth.adapters.mail import Mail
 from supply_auth.adapters.repository import DuplicateEmail, is_lock_conflict
 from supply_auth.domain.model import (
     ADMIN_ROLE,
@@ -28,9 +30,12 @@ from supply_auth.domain.model import (
 )
 from supply_auth.domain.passwords import check_password
 from supply_auth.domain.throttle import Attempts, ThrottlePolicy
+from supply_auth.service_layer import notices
 from supply_auth.service_layer.errors import (
+    EmailNotConfirmed,
     EmailTaken,
     Forbidden,
+    InvalidConfirmation,
     InvalidCredentials,
     InvalidInput,
     InvalidRefreshToken,
@@ -71,6 +76,11 @@ def email_fingerprint(email: str) -> str:
     return hashlib.sha256(normalise_email(email).encode()).hexdigest()[:16]
 
 
+class SendsMail(Protocol):
+    def send(self, mail: Mail, **log_fields: object) -> None:
+        """Queue one message; delivery happens later, off the caller's path."""
+
+
 class Accounts:
     def __init__(
         self,
@@ -82,6 +92,9 @@ class Accounts:
         common_passwords: Container[str],
         refresh_ttl_s: int,
         clock: Callable[[], float],
+        mail: SendsMail,
+        public_base_url: str,
+        confirmation_ttl_s: int,
     ) -> None:
         self.uow = uow
         self.hasher = hasher
@@ -90,18 +103,17 @@ class Accounts:
         self.common_passwords = common_passwords
         self.refresh_ttl_s = refresh_ttl_s
         self.clock = clock
+        self.mail = mail
+        self.public_base_url = public_base_url
+        self.confirmation_ttl_s = confirmation_ttl_s
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC).replace(tzinfo=None)
 
     # -- accounts -------------------------------------------------------------------------------
 
-    def register(self, *, email: str, password: str, name: str) -> User:
-        """A self-service account: always a customer."""
-        return self.create_account(email=email, password=password, name=name, role=SELF_REGISTERED_ROLE)
-
-    def create_account(self, *, email: str, password: str, name: str, role: str) -> User:
-        """An account with any role, for staff management and the command line."""
+    def _checked(self, *, email: str, password: str, name: str, role: str) -> dict[str, str]:
+        """The normalised email, name and role; every broken rule at once as InvalidInput."""
         errors: list[DomainError] = []
         checked: dict[str, str] = {}
         for field, check in (("email", validate_email), ("name", validate_name), ("role", validate_role)):
@@ -118,8 +130,93 @@ class Accounts:
             errors.append(error)
         if errors:
             raise InvalidInput(errors)
+        return checked
+
+    def register(self, *, email: str, password: str, name: str) -> None:
+        """Ask for a customer account. The caller learns nothing about the address: whatever it
+        holds, the answer is the same and costs one password hash; what follows goes to its inbox.
+
+        - New address: an unconfirmed account, and a link that confirms it.
+        - Address of an unconfirmed account: this registration replaces its password and name, and a
+          new link replaces the old one, so holding an address without its inbox gains nothing.
+        - Address of a confirmed account: nothing changes; its owner is told of the attempt."""
+        checked = self._checked(email=email, password=password, name=name, role=SELF_REGISTERED_ROLE)
+        email = checked["email"]
+        password_hash = self.hasher.hash(password)
+        token = secrets.token_urlsafe(32)
+        token_hash = hashlib.sha256(token.encode()).digest()
+        outcome, user_id = "", ""
+        for _ in range(LOCK_RETRIES):
+            now = self.now()
+            expires_at = now + timedelta(seconds=self.confirmation_ttl_s)
+            with self.uow() as uow:
+                found = uow.users.by_email(email)
+                if found is None:
+                    user = User(
+                        id=new_user_id(),
+                        email=email,
+                        name=checked["name"],
+                        role=SELF_REGISTERED_ROLE,
+                        password_hash=password_hash,
+                        disabled=False,
+                        created_at=now,
+                    )
+                    try:
+                        uow.users.add(user, now)
+                    except DuplicateEmail:
+                        continue  # the same address registered at the same moment: go again
+                    outcome, user_id = "created", user.id
+                else:
+                    locked = uow.users.get(found.id, for_update=True)
+                    if locked is None:
+                        continue
+                    user_id = locked.id
+                    if locked.email_confirmed:
+                        outcome = "exists"
+                    else:
+                        outcome = "replaced"
+                        uow.users.update(locked.id, now, password_hash=password_hash, name=checked["name"])
+                if outcome != "exists":
+                    uow.confirmations.replace(user_id, token_hash, now, expires_at)
+                uow.commit()
+            break
+        else:
+            raise RuntimeError("registration kept meeting a concurrent one")
+        fields = {"email_hash": email_fingerprint(email), "user_id": user_id}
+        base = self.public_base_url
+        if outcome == "exists":
+            self.mail.send(notices.already_registered(email, base_url=base), kind="registered", **fields)
+        else:
+            message = notices.confirmation(email, base_url=base, token=token, ttl_s=self.confirmation_ttl_s)
+            self.mail.send(message, kind="confirmation", **fields)
+        log.info("registration", extra={"event": "registration", "outcome": outcome, **fields})
+
+    def confirm_email(self, token: str) -> None:
+        """Confirm the address of the account the token was mailed for. The token works once, and
+        only while it is the account's newest and has not expired."""
+        token_hash = hashlib.sha256(token.encode()).digest()
+        now = self.now()
         with self.uow() as uow:
-            if uow.users.email_taken(checked["email"]):
+            pending = uow.confirmations.by_token(token_hash)
+            if pending is None:
+                raise InvalidConfirmation
+            user = uow.users.get(pending.user_id, for_update=True)
+            pending = uow.confirmations.of_user(pending.user_id)
+            if user is None or pending is None or pending.token_hash != token_hash or pending.expires_at <= now:
+                raise InvalidConfirmation
+            if not user.email_confirmed:
+                uow.users.update(user.id, now, email_confirmed_at=now)
+            uow.confirmations.delete(user.id)
+            uow.commit()
+        log.info("email confirmed", extra={"event": "email.confirmed", "user_id": user.id})
+
+    def create_account(self, *, email: str, password: str, name: str, role: str) -> User:
+        """An account with any role, its email confirmed: for staff management and the command line.
+        An unconfirmed account of the same address (nobody has shown it is theirs) is taken over."""
+        checked = self._checked(email=email, password=password, name=name, role=role)
+        with self.uow() as uow:
+            found = uow.users.by_email(checked["email"])
+            if found is not None and found.email_confirmed:
                 raise EmailTaken
         now = self.now()
         user = User(
@@ -130,12 +227,30 @@ class Accounts:
             password_hash=self.hasher.hash(password),
             disabled=False,
             created_at=now,
+            email_confirmed_at=now,
         )
         with self.uow() as uow:
-            try:
-                uow.users.add(user, now)
-            except DuplicateEmail:
-                raise EmailTaken from None
+            found = uow.users.by_email(user.email)
+            locked = uow.users.get(found.id, for_update=True) if found else None
+            if locked is None:
+                try:
+                    uow.users.add(user, now)
+                except DuplicateEmail:
+                    raise EmailTaken from None
+            elif locked.email_confirmed:
+                raise EmailTaken
+            else:
+                uow.users.update(
+                    locked.id,
+                    now,
+                    name=user.name,
+                    role=user.role,
+                    password_hash=user.password_hash,
+                    disabled=False,
+                    email_confirmed_at=now,
+                )
+                uow.confirmations.delete(locked.id)
+                user = replace(user, id=locked.id, created_at=locked.created_at)
             uow.commit()
         log.info("user created", extra={"event": "user.created", "user_id": user.id, "role": user.role})
         return user
@@ -150,8 +265,10 @@ class Accounts:
     # -- login and tokens -----------------------------------------------------------------------
 
     def login(self, *, email: str, password: str, client: str) -> TokenPair:
-        """Tokens for a correct email and password. Unknown email, wrong password and disabled account
-        are one failure to the caller, and cost the same hash verification.
+        """Tokens for a correct email and password of a confirmed account. Unknown email, wrong
+        password and disabled account are one failure to the caller, and cost the same hash
+        verification. The right password of an account whose email is not confirmed yet gets
+        EmailNotConfirmed (it counts as no failure: whoever sent it knows the password).
 
         The attempt is counted before the password is checked, in the transaction that looks at the
         waits, so attempts running at the same time cannot all pass one look: each either finds its
@@ -177,6 +294,16 @@ class Accounts:
                 },
             )
             raise InvalidCredentials
+        if not user.email_confirmed:
+            with self.uow() as uow:
+                uow.attempts.clear(account)
+                uow.attempts.uncount(address, *reservation[address])
+                uow.commit()
+            log.info(
+                "login refused: email not confirmed",
+                extra={"event": "login.unconfirmed", "user_id": user.id, "client": client},
+            )
+            raise EmailNotConfirmed
         with self.uow() as uow:
             if new_hash is not None:
                 uow.users.update(user.id, now, password_hash=new_hash)
