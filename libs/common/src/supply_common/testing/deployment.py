@@ -204,7 +204,12 @@ class Deployment:
         env.update(extra_env or {})
         deployment = cls(env, work_dir, names)
         ports = {name: free_port() for name in ("auth", "sales-writer", "mongo-projector", "gateway")}
-        deployment.add("auth", ["auth", "serve"], ports["auth"], {"MYSQL_DATABASE": names["auth_db"]})
+        deployment.add(
+            "auth",
+            ["auth", "serve"],
+            ports["auth"],
+            {"MYSQL_DATABASE": names["auth_db"], "AUTH_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['gateway']}"},
+        )
         deployment.add(
             "sales-writer", ["sales-writer", "serve"], ports["sales-writer"], {"MYSQL_DATABASE": names["sales_db"]}
         )
