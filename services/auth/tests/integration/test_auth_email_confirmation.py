@@ -6,9 +6,11 @@ from __future__ import annotations
 import hashlib
 import socket
 import statistics
+import threading
 import time
 
 import pytest
+from fastapi.testclient import TestClient
 
 from supply_auth.adapters import migrate
 from supply_common.db import make_engine
@@ -242,3 +244,27 @@ def test_every_token_in_the_mail_drop_is_a_link_to_the_gateway_page(harness):
     message = wait_for_mail(harness.mail_dir, NEW["email"])
 
     assert f"http://127.0.0.1:8000/verify-email?token={token_in(message)}" in text_of(message)
+
+
+def test_registrations_of_one_address_at_the_same_moment_make_one_account_with_one_working_link(make_harness):
+    harness = make_harness(mysql_pool_size=8)
+    attempts = 6
+    start = threading.Barrier(attempts)
+    statuses: list[int] = []
+
+    def attempt(i: int) -> None:
+        client = TestClient(harness.client.app)
+        start.wait()
+        statuses.append(client.post("/register", json={**NEW, "password": f"passphrase number {i}"}).status_code)
+
+    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(attempts)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(60)
+
+    assert statuses == [202] * attempts
+    assert harness.user_count() == 1
+    wait_for_mail(harness.mail_dir, NEW["email"], count=attempts)
+    tokens = [token_in(message) for message in read_inbox(harness.mail_dir, NEW["email"])]
+    assert sorted(harness.verify(token).status_code for token in tokens) == [204] + [400] * (attempts - 1)

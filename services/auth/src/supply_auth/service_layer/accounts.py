@@ -147,38 +147,12 @@ class Accounts:
         token_hash = hashlib.sha256(token.encode()).digest()
         outcome, user_id = "", ""
         for _ in range(LOCK_RETRIES):
-            now = self.now()
-            expires_at = now + timedelta(seconds=self.confirmation_ttl_s)
-            with self.uow() as uow:
-                found = uow.users.by_email(email)
-                if found is None:
-                    user = User(
-                        id=new_user_id(),
-                        email=email,
-                        name=checked["name"],
-                        role=SELF_REGISTERED_ROLE,
-                        password_hash=password_hash,
-                        disabled=False,
-                        created_at=now,
-                    )
-                    try:
-                        uow.users.add(user, now)
-                    except DuplicateEmail:
-                        continue  # the same address registered at the same moment: go again
-                    outcome, user_id = "created", user.id
-                else:
-                    locked = uow.users.get(found.id, for_update=True)
-                    if locked is None:
-                        continue
-                    user_id = locked.id
-                    if locked.email_confirmed:
-                        outcome = "exists"
-                    else:
-                        outcome = "replaced"
-                        uow.users.update(locked.id, now, password_hash=password_hash, name=checked["name"])
-                if outcome != "exists":
-                    uow.confirmations.replace(user_id, token_hash, now, expires_at)
-                uow.commit()
+            try:
+                outcome, user_id = self._record_registration(checked, password_hash, token_hash)
+            except (DuplicateEmail, OperationalError) as exc:
+                if isinstance(exc, OperationalError) and not is_lock_conflict(exc):
+                    raise
+                continue  # the same address registered at the same moment, or a deadlock: go again
             break
         else:
             raise RuntimeError("registration kept meeting a concurrent one")
@@ -190,6 +164,34 @@ class Accounts:
             message = notices.confirmation(email, base_url=base, token=token, ttl_s=self.confirmation_ttl_s)
             self.mail.send(message, kind="confirmation", **fields)
         log.info("registration", extra={"event": "registration", "outcome": outcome, **fields})
+
+    def _record_registration(self, checked: dict[str, str], password_hash: str, token_hash: bytes) -> tuple[str, str]:
+        """One transaction of `register`: (outcome, user id), outcome `created`, `replaced` or `exists`."""
+        now = self.now()
+        expires_at = now + timedelta(seconds=self.confirmation_ttl_s)
+        with self.uow() as uow:
+            found = uow.users.by_email(checked["email"])
+            locked = uow.users.get(found.id, for_update=True) if found else None
+            if locked is None:
+                user = User(
+                    id=new_user_id(),
+                    email=checked["email"],
+                    name=checked["name"],
+                    role=SELF_REGISTERED_ROLE,
+                    password_hash=password_hash,
+                    disabled=False,
+                    created_at=now,
+                )
+                uow.users.add(user, now)
+                outcome, user_id = "created", user.id
+            elif locked.email_confirmed:
+                return "exists", locked.id
+            else:
+                uow.users.update(locked.id, now, password_hash=password_hash, name=checked["name"])
+                outcome, user_id = "replaced", locked.id
+            uow.confirmations.replace(user_id, token_hash, now, expires_at)
+            uow.commit()
+        return outcome, user_id
 
     def confirm_email(self, token: str) -> None:
         """Confirm the address of the account the token was mailed for. The token works once, and
