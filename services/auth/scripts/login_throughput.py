@@ -93,7 +93,9 @@ def in_process(args: argparse.Namespace) -> None:
         connection.execute(sa.text(f"CREATE DATABASE `{database}` CHARACTER SET utf8mb4"))
     try:
         with tempfile.TemporaryDirectory() as keys:
-            settings = base.model_copy(update={"mysql_database": database, "auth_keys_dir": Path(keys)})
+            settings = base.model_copy(
+                update={"mysql_database": database, "auth_keys_dir": Path(keys), "auth_mail_dir": Path(keys) / "mail"}
+            )
             auth = bootstrap(settings, require_keys=False)
             auth.keys.rotate()
             migrate.upgrade(auth.engine)

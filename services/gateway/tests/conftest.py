@@ -28,6 +28,8 @@ class Accounts:
 
     auth_url: str
     by_name: dict[str, Account]
+    mail_dir: Path
+    """Auth's mail drop (`supply_common.testing.mail` reads it)."""
     _tokens: dict[str, tuple[float, dict]] = field(default_factory=dict)
 
     def __getitem__(self, name: str) -> Account:
@@ -90,7 +92,7 @@ def accounts(deployment: Deployment) -> Accounts:
     }
     for account in by_name.values():
         deployment.create_user(account.email, account.role, account.password)
-    return Accounts(deployment.url("auth"), by_name)
+    return Accounts(deployment.url("auth"), by_name, deployment.mail_dir)
 
 
 @pytest.fixture(scope="session")

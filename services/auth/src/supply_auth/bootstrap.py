@@ -11,6 +11,7 @@ from sqlalchemy import Engine
 from supply_auth.adapters.common_passwords import common_passwords
 from supply_auth.adapters.hashing import Argon2Parameters, PasswordHasher
 from supply_auth.adapters.keys import KeyStore, TokenService
+from supply_auth.adapters.mail import MailDrop, Mailer, MailSender, SmtpMailer
 from supply_auth.config import MAX_ACCESS_TOKEN_TTL_S, AuthSettings
 from supply_auth.domain.throttle import Limits, ThrottlePolicy
 from supply_auth.service_layer.accounts import Accounts
@@ -29,14 +30,23 @@ class Auth:
     tokens: TokenService
     hasher: PasswordHasher
     accounts: Accounts
+    mail: MailSender
 
     def close(self) -> None:
+        self.mail.close()
         self.hasher.close()
         self.engine.dispose()
 
 
 def key_store(settings: AuthSettings, clock: Callable[[], float] = time.time) -> KeyStore:
     return KeyStore(settings.keys_dir(), retention_s=KEY_RETENTION_S, clock=clock)
+
+
+def mailer(settings: AuthSettings) -> Mailer:
+    """SMTP when AUTH_SMTP_URL is set (production must set it), else the mail drop folder."""
+    if settings.auth_smtp_url is not None:
+        return SmtpMailer(settings.auth_smtp_url.get_secret_value(), settings.auth_mail_from)
+    return MailDrop(settings.mail_dir(), settings.auth_mail_from)
 
 
 def throttle_policy(settings: AuthSettings) -> ThrottlePolicy:
@@ -56,9 +66,11 @@ def bootstrap(
     engine: Engine | None = None,
     clock: Callable[[], float] = time.time,
     require_keys: bool = True,
+    mail: Mailer | None = None,
 ) -> Auth:
     """Wire everything. With `require_keys`, a missing signing key fails now (a development setup
-    makes its first key instead)."""
+    makes its first key instead). Mail goes through `mail` if given, else as the settings say."""
+    sender = MailSender(mail or mailer(settings))
     engine = engine or make_engine(settings)
     keys = key_store(settings, clock)
     if require_keys:
@@ -82,5 +94,10 @@ def bootstrap(
         common_passwords=common_passwords(),
         refresh_ttl_s=settings.auth_refresh_token_ttl_s,
         clock=clock,
+        mail=sender,
+        public_base_url=settings.auth_public_base_url,
+        confirmation_ttl_s=settings.auth_email_confirmation_ttl_s,
     )
-    return Auth(settings=settings, engine=engine, keys=keys, tokens=tokens, hasher=hasher, accounts=accounts)
+    return Auth(
+        settings=settings, engine=engine, keys=keys, tokens=tokens, hasher=hasher, accounts=accounts, mail=sender
+    )

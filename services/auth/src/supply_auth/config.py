@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from pydantic import Field, model_validator
+from pydantic import Field, SecretStr, field_validator, model_validator
 
 from supply_common.settings import MySQLSettings, ProductionGuard, ServiceSettings
 
@@ -17,7 +17,13 @@ MAX_ACCESS_TOKEN_TTL_S = 300
 class AuthSettings(ServiceSettings, MySQLSettings, ProductionGuard):
     port: int = 8001
     mysql_database: str = Field("auth", min_length=1)
-    required_in_production: tuple[str, ...] = ("auth_keys_dir", "mysql_url")
+    required_in_production: tuple[str, ...] = (
+        "auth_keys_dir",
+        "mysql_url",
+        "auth_smtp_url",
+        "auth_mail_from",
+        "auth_public_base_url",
+    )
 
     auth_keys_dir: Path | None = Field(
         None, description="Folder of Ed25519 PEM signing keys. Development default: <repo>/.stack/auth/keys."
@@ -47,6 +53,41 @@ class AuthSettings(ServiceSettings, MySQLSettings, ProductionGuard):
         description="Addresses or networks (CIDR) whose X-Forwarded-For (last entry) names the client address.",
     )
 
+    auth_public_base_url: str = Field(
+        "http://127.0.0.1:8000",
+        pattern=r"^https?://[^/?#\s]+(/[^?#\s]*)?$",
+        description="Where users reach the gateway; the links in mail start with it.",
+    )
+    auth_email_confirmation_ttl_s: int = Field(
+        24 * 3600, ge=60, description="How long the link that confirms a new account's email works."
+    )
+    auth_smtp_url: SecretStr | None = Field(
+        None,
+        description="smtp://user:password@host:587 of the mail server (STARTTLS is required; user and password"
+        " percent-encoded). Unset: mail goes to the mail drop folder instead. Required in production.",
+    )
+    auth_mail_from: str = Field(
+        "Supply Store <no-reply@supply-store.invalid>",
+        min_length=3,
+        description="The From address of the mail auth sends. Required in production.",
+    )
+    auth_mail_dir: Path | None = Field(
+        None,
+        description="The mail drop: one .eml file per message, when AUTH_SMTP_URL is unset."
+        " Development default: <repo>/.stack/mail.",
+    )
+
+    @field_validator("auth_smtp_url", "auth_mail_dir", mode="before")
+    @classmethod
+    def _empty_is_unset(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @model_validator(mode="after")
+    def _mail_server_in_production(self) -> AuthSettings:
+        if self.environment == "production" and self.auth_smtp_url is None:
+            raise ValueError("set AUTH_SMTP_URL in production: mail must reach real inboxes")
+        return self
+
     @model_validator(mode="after")
     def _thresholds_in_order(self) -> AuthSettings:
         if self.auth_account_lock_after < self.auth_account_slowdown_after:
@@ -64,6 +105,14 @@ class AuthSettings(ServiceSettings, MySQLSettings, ProductionGuard):
         if self.environment != "development":
             raise RuntimeError("set AUTH_KEYS_DIR outside development")
         return _repo_root() / ".stack" / "auth" / "keys"
+
+    def mail_dir(self) -> Path:
+        """The mail drop folder; outside development it must be configured."""
+        if self.auth_mail_dir is not None:
+            return self.auth_mail_dir
+        if self.environment != "development":
+            raise RuntimeError("set AUTH_SMTP_URL, or AUTH_MAIL_DIR for a mail drop, outside development")
+        return _repo_root() / ".stack" / "mail"
 
 
 def _repo_root() -> Path:

@@ -17,6 +17,7 @@ from supply_auth.config import AuthSettings
 from supply_auth.entrypoints.app import build_app
 from supply_common.db import make_engine
 from supply_common.testing.fixtures import random_name
+from supply_common.testing.mail import token_in, wait_for_mail
 
 DEFAULT_PASSWORD = "a sturdy passphrase"
 QUIET_THROTTLE = {
@@ -46,11 +47,13 @@ class Harness:
     keys_dir: Path
     auth: Auth
     client: TestClient
+    mail_dir: Path
     others: list[Auth] = field(default_factory=list)
 
     def instance(self, **overrides: Any) -> tuple[Auth, TestClient]:
-        """Another auth process on the same database and keys, with its own settings."""
-        auth = bootstrap(settings_for(self.mysql_url, self.database, self.keys_dir, **overrides))
+        """Another auth process on the same database, keys and mail drop, with its own settings."""
+        settings = settings_for(self.mysql_url, self.database, self.keys_dir, auth_mail_dir=self.mail_dir, **overrides)
+        auth = bootstrap(settings)
         self.others.append(auth)
         return auth, TestClient(build_app(auth=auth))
 
@@ -80,6 +83,20 @@ class Harness:
     def bearer(self, account: dict) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.login(account)['access_token']}"}
 
+    def token_mailed(self, email: str, count: int = 1) -> str:
+        """The confirmation token of the newest message to `email`, once `count` have arrived."""
+        return token_in(wait_for_mail(self.mail_dir, email, count=count))
+
+    def verify(self, token: str):  # type: ignore[no-untyped-def]
+        return self.client.post("/verify-email", json={"token": token})
+
+    def register_confirmed(self, email: str, password: str = DEFAULT_PASSWORD, name: str = "Test customer") -> dict:
+        """Register through the API and confirm through the link mailed, as a customer would."""
+        response = self.client.post("/register", json={"email": email, "password": password, "name": name})
+        assert response.status_code == 202, response.text
+        assert self.verify(self.token_mailed(email)).status_code == 204
+        return {"email": email, "password": password, "role": "customer"}
+
 
 @pytest.fixture
 def make_harness(
@@ -90,13 +107,16 @@ def make_harness(
     def make(**overrides: Any) -> Harness:
         database = fresh_mysql_database("auth")
         keys_dir = tmp_path / f"keys-{len(made)}"
-        settings = settings_for(mysql_url, database, keys_dir, **{**QUIET_THROTTLE, **overrides})
+        mail_dir = tmp_path / f"mail-{len(made)}"
+        settings = settings_for(
+            mysql_url, database, keys_dir, **{"auth_mail_dir": mail_dir, **QUIET_THROTTLE, **overrides}
+        )
         engine = make_engine(settings)
         migrate.upgrade(engine)
         engine.dispose()
         auth = bootstrap(settings, require_keys=False)
         auth.keys.rotate()
-        harness = Harness(mysql_url, database, keys_dir, auth, TestClient(build_app(auth=auth)))
+        harness = Harness(mysql_url, database, keys_dir, auth, TestClient(build_app(auth=auth)), mail_dir)
         made.append(harness)
         return harness
 

@@ -23,6 +23,7 @@ def cli_env(mysql_url, fresh_mysql_database, tmp_path, monkeypatch):
         "MYSQL_URL": mysql_url,
         "MYSQL_DATABASE": database,
         "AUTH_KEYS_DIR": str(tmp_path / "keys"),
+        "AUTH_MAIL_DIR": str(tmp_path / "mail"),
     }
     for name, value in env.items():
         monkeypatch.setenv(name, value)
@@ -131,10 +132,15 @@ def test_migrate_rotate_create_user_and_demo_accounts(cli_env):
     assert len([line for line in second.output.splitlines() if line.startswith("demo ") and "exists" in line]) == 3
     assert count(cli_env, "SELECT COUNT(DISTINCT role) FROM users") == 3
     assert count(cli_env, "SELECT COUNT(*) FROM users") == 4
+    assert count(cli_env, "SELECT COUNT(*) FROM users WHERE email_confirmed_at IS NOT NULL") == 4
+    assert not list(Path(cli_env["AUTH_MAIL_DIR"]).glob("*.eml"))
 
 
 def test_demo_accounts_are_refused_in_production(cli_env, monkeypatch):
     monkeypatch.setenv("ENVIRONMENT", "production")
+    monkeypatch.setenv("AUTH_SMTP_URL", "smtp://mailer:secret@mail.example.com:587")
+    monkeypatch.setenv("AUTH_MAIL_FROM", "Supply Store <no-reply@example.com>")
+    monkeypatch.setenv("AUTH_PUBLIC_BASE_URL", "https://store.example.com")
     run("migrate")
 
     result = run("ensure-demo-users", "--file", str(DEMO))

@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import threading
 import time
+from collections import Counter
 
 import pytest
+from fastapi.testclient import TestClient
 
 pytestmark = pytest.mark.integration
 
@@ -124,3 +127,83 @@ def test_failure_counters_live_in_mysql_without_raw_emails(make_harness):
     rows = harness.sql("SELECT subject, failures FROM login_attempts")
     assert len(rows) == 2
     assert all(len(subject) == 32 and b"counted" not in subject for subject, _ in rows)
+
+
+def test_concurrent_guesses_cannot_outrun_the_lock(make_harness, monkeypatch):
+    """Forty wrong passwords at once, each from another address: only as many reach the password
+    check as the lock allows, and the right password sent while they are in flight is refused."""
+    lock_after = 5
+    harness = make_harness(
+        **{
+            **FAST,
+            "auth_account_slowdown_after": lock_after,
+            "auth_account_lock_after": lock_after,
+            "auth_lock_base_s": 60,
+            "auth_lock_max_s": 60,
+            "auth_trusted_proxies": ("testclient",),
+            "mysql_pool_size": 10,
+        }
+    )
+    account = harness.create()
+    checked: list[str] = []
+    threshold_reached = threading.Event()
+    verify = harness.auth.hasher.verify
+
+    def counting_verify(password, stored):
+        checked.append(password)
+        if len(checked) >= lock_after:
+            threshold_reached.set()
+        return verify(password, stored)
+
+    monkeypatch.setattr(harness.auth.hasher, "verify", counting_verify)
+    guesses = 40
+    start = threading.Barrier(guesses)
+    statuses: list[int] = []
+
+    def guess(i: int) -> None:
+        client = TestClient(harness.client.app)
+        start.wait()
+        response = attempt(client, account["email"], f"wrong password {i}", **{"X-Forwarded-For": f"192.0.2.{i}"})
+        statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=guess, args=(i,)) for i in range(guesses)]
+    for thread in threads:
+        thread.start()
+    assert threshold_reached.wait(30)
+    right = attempt(harness.client, account["email"], account["password"], **{"X-Forwarded-For": "198.51.100.1"})
+    for thread in threads:
+        thread.join(60)
+
+    assert right.status_code == 429, right.text
+    counts = Counter(statuses)
+    assert set(counts) <= {401, 429}, counts
+    assert counts[401] <= lock_after, counts
+    assert counts[401] + counts[429] == guesses
+    assert len(checked) <= lock_after
+    [(failures,)] = harness.sql("SELECT MAX(failures) FROM login_attempts")
+    assert failures <= lock_after
+
+
+def test_a_correct_password_takes_back_only_its_own_count_at_the_address(make_harness):
+    harness = make_harness(
+        **{
+            **FAST,
+            "auth_account_slowdown_after": 100,
+            "auth_account_lock_after": 100,
+            "auth_address_slowdown_after": 3,
+            "auth_address_lock_after": 4,
+            "auth_trusted_proxies": ("testclient",),
+        }
+    )
+    own = harness.create()
+    address = {"X-Forwarded-For": "198.51.100.7"}
+    for i in range(2):
+        assert attempt(harness.client, f"user{i}@example.com", "guess guess guess", **address).status_code == 401
+
+    # The third attempt reaches the slow-down while it runs; being right, it leaves no wait behind.
+    assert attempt(harness.client, own["email"], own["password"], **address).status_code == 200
+    assert attempt(harness.client, own["email"], own["password"], **address).status_code == 200
+
+    # ...and does not clear the address's count either: the next failure is its third.
+    assert attempt(harness.client, "user9@example.com", "guess guess guess", **address).status_code == 401
+    assert attempt(harness.client, own["email"], own["password"], **address).status_code == 429

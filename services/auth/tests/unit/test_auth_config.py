@@ -45,8 +45,66 @@ def test_production_needs_an_explicit_keys_folder():
         settings(environment="production", mysql_url="mysql+pymysql://u:p@db:3306")
 
 
+PRODUCTION_MAIL = {
+    "auth_smtp_url": "smtp://mailer:s%40cret@mail.example.com:2587",
+    "auth_mail_from": "Supply Store <no-reply@example.com>",
+    "auth_public_base_url": "https://store.example.com",
+}
+
+
+@pytest.mark.parametrize("missing", sorted(PRODUCTION_MAIL))
+def test_production_needs_a_mail_server_a_sender_and_the_public_url(tmp_path, missing):
+    values = {k: v for k, v in PRODUCTION_MAIL.items() if k != missing}
+    with pytest.raises(ValidationError, match=missing.upper()):
+        settings(environment="production", mysql_url="mysql+pymysql://u:p@db:3306", auth_keys_dir=tmp_path, **values)
+
+
+def test_an_empty_smtp_url_counts_as_unset_and_is_refused_in_production(tmp_path):
+    assert settings(auth_smtp_url="", auth_mail_dir="").auth_smtp_url is None
+    with pytest.raises(ValidationError, match="AUTH_SMTP_URL"):
+        settings(
+            environment="production",
+            mysql_url="mysql+pymysql://u:p@db:3306",
+            auth_keys_dir=tmp_path,
+            **{**PRODUCTION_MAIL, "auth_smtp_url": " "},
+        )
+
+
+def test_production_mail_goes_through_smtp_and_development_mail_to_the_drop_folder(tmp_path):
+    from supply_auth.adapters.mail import MailDrop, SmtpMailer
+    from supply_auth.bootstrap import mailer
+
+    production = mailer(
+        settings(
+            environment="production", mysql_url="mysql+pymysql://u:p@db:3306", auth_keys_dir=tmp_path, **PRODUCTION_MAIL
+        )
+    )
+    assert isinstance(production, SmtpMailer)
+    assert (production.host, production.port, production.user, production.password) == (
+        "mail.example.com",
+        2587,
+        "mailer",
+        "s@cret",
+    )
+    development = mailer(settings(environment="development"))
+    assert isinstance(development, MailDrop)
+    assert development.folder.parts[-2:] == (".stack", "mail")
+    with pytest.raises(RuntimeError, match="AUTH_MAIL_DIR"):
+        mailer(settings(environment="test"))
+    with pytest.raises(ValueError, match="smtp://"):
+        mailer(settings(auth_smtp_url="smtps://mail.example.com"))
+
+
+def test_the_public_url_must_be_an_http_url():
+    with pytest.raises(ValidationError):
+        settings(auth_public_base_url="javascript:alert(1)")
+    assert settings(auth_public_base_url="https://store.example.com/shop").auth_public_base_url.endswith("/shop")
+
+
 def test_production_with_an_empty_keys_folder_fails_at_start(tmp_path):
-    s = settings(environment="production", mysql_url="mysql+pymysql://u:p@db:3306", auth_keys_dir=tmp_path)
+    s = settings(
+        environment="production", mysql_url="mysql+pymysql://u:p@db:3306", auth_keys_dir=tmp_path, **PRODUCTION_MAIL
+    )
     with pytest.raises(RuntimeError, match="no signing key"):
         bootstrap(s)
     assert list(tmp_path.iterdir()) == []

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from datetime import datetime, timedelta
+
 import pytest
 
 from supply_auth.adapters.common_passwords import common_passwords
@@ -13,7 +15,7 @@ from supply_auth.domain.model import (
     validate_role,
 )
 from supply_auth.domain.passwords import check_password
-from supply_auth.domain.throttle import Limits, ThrottlePolicy
+from supply_auth.domain.throttle import Attempts, Limits, ThrottlePolicy
 
 
 def test_emails_are_trimmed_and_case_folded():
@@ -98,3 +100,29 @@ def test_address_limits_are_looser_than_account_limits():
     assert POLICY.wait_after(9, POLICY.address) == 0
     assert POLICY.wait_after(10, POLICY.address) == 1
     assert POLICY.wait_after(30, POLICY.address) == 60
+
+
+T0 = datetime(2024, 5, 1, 12, 0, 0)
+
+
+def test_counting_an_attempt_starts_the_wait_its_count_earns_from_now():
+    empty = Attempts(0, T0, None)
+    counts = [empty]
+    for second in range(1, 6):
+        counts.append(POLICY.count(counts[-1], POLICY.account, T0 + timedelta(seconds=second)))
+    assert [c.failures for c in counts[1:]] == [1, 2, 3, 4, 5]
+    assert counts[2].blocked_until is None
+    assert counts[3].blocked_until == T0 + timedelta(seconds=3 + 1)
+    assert counts[5].blocked_until == T0 + timedelta(seconds=5 + 60)
+    assert all(c.window_started_at == T0 for c in counts)
+
+
+def test_counting_never_shortens_a_running_wait_and_a_lapsed_window_starts_again():
+    locked = Attempts(7, T0, T0 + timedelta(seconds=900))
+    assert POLICY.count(locked, POLICY.account, T0 + timedelta(seconds=10)).blocked_until == locked.blocked_until
+
+    later = T0 + timedelta(seconds=POLICY.window_s + 1)
+    restarted = POLICY.count(Attempts(7, T0, None), POLICY.account, later)
+    assert restarted == Attempts(1, later, None)
+    assert restarted.blocked_at(later) is False
+    assert Attempts(1, T0, later).blocked_at(T0) is True

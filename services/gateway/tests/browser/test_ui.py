@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
+from supply_common.testing.mail import link_in, wait_for_mail
+
 from ..conftest import Accounts, Api
 
 pytestmark = pytest.mark.browser
@@ -26,7 +28,9 @@ def sign_out(page: Page) -> None:
     expect(page.locator(".alert-ok")).to_contain_text("signed out")
 
 
-def test_a_new_customer_registers_signs_in_and_sees_their_purchases(page: Page, api: Api, screenshots: Path) -> None:
+def test_a_new_customer_registers_confirms_the_email_signs_in_and_sees_their_purchases(
+    page: Page, api: Api, accounts: Accounts, gateway_url: str, screenshots: Path
+) -> None:
     email = f"shopper.{secrets.token_hex(4)}@example.com"
     password = f"Shop-{secrets.token_urlsafe(10)}"
     sale_id, version = api.create_sale(email, store="Seattle", quantity=3)
@@ -42,8 +46,22 @@ def test_a_new_customer_registers_signs_in_and_sees_their_purchases(page: Page, 
     page.fill("#password", password)
     page.fill("#password_confirm", password)
     page.click("button[type=submit]")
-    expect(page).to_have_url(re.compile(r"/purchases$"))
-    sign_out(page)
+    expect(page.locator("h1")).to_have_text("Check your inbox")
+    expect(page.locator("#sent-to")).to_have_text(email)
+    page.screenshot(path=str(screenshots / "customer-check-inbox.png"), full_page=True)
+
+    sign_in(page, email, password)
+    expect(page.locator(".alert-error")).to_contain_text("Confirm your email first")
+    page.screenshot(path=str(screenshots / "customer-unconfirmed.png"), full_page=True)
+
+    link = link_in(wait_for_mail(accounts.mail_dir, email))
+    assert link.startswith(f"{gateway_url}/verify-email?token=")
+    page.goto(link)
+    expect(page.locator("h1")).to_have_text("Confirm your email")
+    page.screenshot(path=str(screenshots / "customer-confirm-email.png"), full_page=True)
+    page.click("#confirm-email")
+    expect(page).to_have_url(re.compile(r"/login\?confirmed=1$"))
+    expect(page.locator(".alert-ok")).to_contain_text("confirmed")
 
     sign_in(page, email, "wrong-password-123")
     expect(page.locator(".alert-error")).to_contain_text("do not match")
@@ -54,6 +72,11 @@ def test_a_new_customer_registers_signs_in_and_sees_their_purchases(page: Page, 
     expect(page.locator("#purchase-count")).to_have_text("1")
     expect(page.locator("#purchase-revenue")).to_have_text("$10.50")
     page.screenshot(path=str(screenshots / "customer-purchases.png"), full_page=True)
+    sign_out(page)
+
+    page.goto(link)
+    page.click("#confirm-email")
+    expect(page.locator(".alert-error")).to_contain_text("Register again with the same email")
 
 
 def test_a_technical_worker_creates_edits_and_deletes_a_sale(page: Page, accounts: Accounts, screenshots: Path) -> None:

@@ -12,6 +12,7 @@ import httpx
 import pytest
 
 from supply_common.testing import SAMPLE_DATASET
+from supply_common.testing.mail import token_in, wait_for_mail
 from supply_gateway.domain.policy import POLICY
 
 from ..conftest import Accounts, Api, sale_body
@@ -43,6 +44,13 @@ def _register(api: Api, accounts: Accounts, sale_id: str) -> tuple[str, dict[str
     return "/api/auth/register", {
         "json": {"email": email, "password": f"Pw-{secrets.token_urlsafe(12)}", "name": "New"}
     }
+
+
+def _verify_email(api: Api, accounts: Accounts, sale_id: str) -> tuple[str, dict[str, Any]]:
+    path, kwargs = _register(api, accounts, sale_id)
+    email = kwargs["json"]["email"]
+    assert api.call("POST", path, **kwargs).status_code == 202
+    return "/api/auth/verify-email", {"json": {"token": token_in(wait_for_mail(accounts.mail_dir, email))}}
 
 
 def _login(api: Api, accounts: Accounts, sale_id: str) -> tuple[str, dict[str, Any]]:
@@ -99,7 +107,8 @@ def _patch_user(api: Api, accounts: Accounts, sale_id: str) -> tuple[str, dict[s
 
 
 CASES = [
-    Case("POST", "/api/auth/register", None, None, 201, _register),
+    Case("POST", "/api/auth/register", None, None, 202, _register),
+    Case("POST", "/api/auth/verify-email", None, None, 204, _verify_email),
     Case("POST", "/api/auth/login", None, None, 200, _login),
     Case("POST", "/api/auth/refresh", None, None, 200, _refresh),
     Case("GET", "/.well-known/jwks.json", None, None, 200, _path("/.well-known/jwks.json")),

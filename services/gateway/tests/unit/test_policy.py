@@ -13,6 +13,7 @@ policy = Policy()
     [
         ("POST", "/api/auth/login", "auth", "/login"),
         ("POST", "/api/auth/register", "auth", "/register"),
+        ("POST", "/api/auth/verify-email", "auth", "/verify-email"),
         ("GET", "/.well-known/jwks.json", "auth", "/.well-known/jwks.json"),
         ("GET", "/api/me/sales", "projector", "/me/sales"),
         ("GET", "/api/sales", "projector", "/sales"),

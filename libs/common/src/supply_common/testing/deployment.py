@@ -185,7 +185,7 @@ class Deployment:
             "group": random_name("test_projector"),
         }
         env = {
-            **os.environ,
+            **{name: value for name, value in os.environ.items() if name != "AUTH_SMTP_URL"},
             "ENVIRONMENT": "test",
             "LOG_LEVEL": "INFO",
             "SUPPLY_REPO_ROOT": str(repo_root()),
@@ -199,11 +199,17 @@ class Deployment:
             "CONSUMER_GROUP": names["group"],
             "PROJECTOR_GROUP_ID": names["group"],
             "AUTH_KEYS_DIR": str(work_dir / "keys"),
+            "AUTH_MAIL_DIR": str(work_dir / "mail"),
         }
         env.update(extra_env or {})
         deployment = cls(env, work_dir, names)
         ports = {name: free_port() for name in ("auth", "sales-writer", "mongo-projector", "gateway")}
-        deployment.add("auth", ["auth", "serve"], ports["auth"], {"MYSQL_DATABASE": names["auth_db"]})
+        deployment.add(
+            "auth",
+            ["auth", "serve"],
+            ports["auth"],
+            {"MYSQL_DATABASE": names["auth_db"], "AUTH_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['gateway']}"},
+        )
         deployment.add(
             "sales-writer", ["sales-writer", "serve"], ports["sales-writer"], {"MYSQL_DATABASE": names["sales_db"]}
         )
@@ -216,6 +222,11 @@ class Deployment:
         deployment.add("mongo-projector", ["mongo-projector", "serve"], ports["mongo-projector"], {})
         deployment.add("gateway", ["gateway", "serve"], ports["gateway"], deployment.gateway_env())
         return deployment
+
+    @property
+    def mail_dir(self) -> Path:
+        """Auth's mail drop: what it mailed, one `.eml` file per message (`supply_common.testing.mail`)."""
+        return Path(self.base_env["AUTH_MAIL_DIR"])
 
     def add(self, name: str, argv: list[str], port: int | None, env: Mapping[str, str]) -> Process:
         full_env = {**self.base_env, **env}

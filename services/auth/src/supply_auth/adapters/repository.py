@@ -1,21 +1,40 @@
-"""MySQL access for users, refresh tokens and login attempts (SQLAlchemy Core, bound parameters only)."""
+"""MySQL access for users, email confirmations, refresh tokens and login attempts (SQLAlchemy Core,
+bound parameters only)."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
+from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
-from supply_auth.adapters.tables import login_attempts, refresh_families, refresh_tokens, users
+from supply_auth.adapters.tables import (
+    email_confirmations,
+    login_attempts,
+    refresh_families,
+    refresh_tokens,
+    users,
+)
 from supply_auth.domain.model import User
+from supply_auth.domain.throttle import Attempts
 from supply_common.identity import Role
 
 
 class DuplicateEmail(Exception):
     pass
+
+
+LOCK_CONFLICTS = (1205, 1213)
+"""MariaDB's lock wait timeout and deadlock: the transaction was rolled back and may be tried again."""
+
+
+def is_lock_conflict(error: OperationalError) -> bool:
+    code = error.orig.args[0] if error.orig is not None and error.orig.args else None
+    return code in LOCK_CONFLICTS
 
 
 def _user(row: sa.Row) -> User:
@@ -27,6 +46,7 @@ def _user(row: sa.Row) -> User:
         password_hash=row.password_hash,
         disabled=bool(row.disabled),
         created_at=row.created_at,
+        email_confirmed_at=row.email_confirmed_at,
     )
 
 
@@ -53,9 +73,6 @@ class UserRepository:
         row = self.connection.execute(sa.select(users).where(users.c.email == email)).first()
         return _user(row) if row else None
 
-    def email_taken(self, email: str) -> bool:
-        return self.connection.execute(sa.select(users.c.id).where(users.c.email == email)).first() is not None
-
     def page(self, *, role: Role | None, after: str | None, limit: int) -> list[User]:
         query = sa.select(users).order_by(users.c.id).limit(limit)
         if role is not None:
@@ -74,6 +91,47 @@ class UserRepository:
 
     def count(self) -> int:
         return int(self.connection.execute(sa.select(sa.func.count()).select_from(users)).scalar_one())
+
+
+@dataclass(frozen=True)
+class PendingConfirmation:
+    user_id: str
+    token_hash: bytes
+    expires_at: datetime
+
+
+class EmailConfirmationRepository:
+    """The one link a user may still confirm their email with, by the SHA-256 of its token."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def replace(self, user_id: str, token_hash: bytes, now: datetime, expires_at: datetime) -> None:
+        """Make `token_hash` the user's pending link; any earlier one stops working."""
+        self.connection.execute(
+            sa.text(
+                "INSERT INTO email_confirmations (user_id, token_hash, created_at, expires_at) "
+                "VALUES (:user_id, :token_hash, :now, :expires_at) ON DUPLICATE KEY UPDATE "
+                "token_hash = VALUES(token_hash), created_at = VALUES(created_at), expires_at = VALUES(expires_at)"
+            ),
+            {"user_id": user_id, "token_hash": token_hash, "now": now, "expires_at": expires_at},
+        )
+
+    def by_token(self, token_hash: bytes) -> PendingConfirmation | None:
+        row = self.connection.execute(
+            sa.select(email_confirmations).where(email_confirmations.c.token_hash == token_hash)
+        ).first()
+        return PendingConfirmation(row.user_id, row.token_hash, row.expires_at) if row else None
+
+    def of_user(self, user_id: str) -> PendingConfirmation | None:
+        """The user's pending link, locked until the transaction ends."""
+        row = self.connection.execute(
+            sa.select(email_confirmations).where(email_confirmations.c.user_id == user_id).with_for_update()
+        ).first()
+        return PendingConfirmation(row.user_id, row.token_hash, row.expires_at) if row else None
+
+    def delete(self, user_id: str) -> None:
+        self.connection.execute(email_confirmations.delete().where(email_confirmations.c.user_id == user_id))
 
 
 class RefreshTokenRepository:
@@ -137,38 +195,56 @@ class RefreshTokenRepository:
 
 
 class LoginAttemptRepository:
-    """Failure counters per subject (a hashed account or client address), shared by every process."""
+    """Attempt counters per subject (a hashed account or client address), shared by every process."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
-    def blocked_until(self, subjects: list[bytes]) -> datetime | None:
-        query = sa.select(sa.func.max(login_attempts.c.blocked_until)).where(login_attempts.c.subject.in_(subjects))
-        return self.connection.execute(query).scalar_one_or_none()
-
-    def record_failure(self, subject: bytes, now: datetime, window_start_cutoff: datetime) -> int:
-        """Count one failure (restarting the window if it has lapsed); returns failures in the window."""
-        self.connection.execute(
-            sa.text(
-                "INSERT INTO login_attempts (subject, failures, window_started_at, blocked_until) "
-                "VALUES (:subject, 1, :now, NULL) "
-                "ON DUPLICATE KEY UPDATE "
-                "failures = IF(window_started_at < :cutoff, 1, failures + 1), "
-                "window_started_at = IF(window_started_at < :cutoff, :now, window_started_at)"
-            ),
-            {"subject": subject, "now": now, "cutoff": window_start_cutoff},
-        )
-        return int(
+    def lock(self, subjects: Sequence[bytes], now: datetime) -> dict[bytes, Attempts]:
+        """Each subject's counter, locked until the transaction ends; a subject without one gets an
+        empty counter (gone again if the transaction rolls back). Rows are locked in one order
+        whatever the caller's, so that two logins never wait for each other in a circle."""
+        ordered = sorted(set(subjects))
+        for subject in ordered:
             self.connection.execute(
-                sa.select(login_attempts.c.failures).where(login_attempts.c.subject == subject)
-            ).scalar_one()
+                sa.text(
+                    "INSERT INTO login_attempts (subject, failures, window_started_at, blocked_until) "
+                    "VALUES (:subject, 0, :now, NULL) ON DUPLICATE KEY UPDATE failures = failures"
+                ),
+                {"subject": subject, "now": now},
+            )
+        rows = self.connection.execute(
+            sa.select(login_attempts)
+            .where(login_attempts.c.subject.in_(ordered))
+            .order_by(login_attempts.c.subject)
+            .with_for_update()
         )
+        return {row.subject: Attempts(row.failures, row.window_started_at, row.blocked_until) for row in rows}
 
-    def block(self, subject: bytes, until: datetime) -> None:
+    def save(self, subject: bytes, attempts: Attempts) -> None:
         self.connection.execute(
             login_attempts.update()
             .where(login_attempts.c.subject == subject)
-            .values(blocked_until=sa.func.greatest(sa.func.coalesce(login_attempts.c.blocked_until, until), until))
+            .values(
+                failures=attempts.failures,
+                window_started_at=attempts.window_started_at,
+                blocked_until=attempts.blocked_until,
+            )
+        )
+
+    def uncount(self, subject: bytes, counted: Attempts, before: Attempts) -> None:
+        """Take back one attempt counted as `counted` over `before`: one failure less, and the wait
+        it started is undone unless a later attempt has set another since."""
+        self.connection.execute(
+            login_attempts.update()
+            .where(login_attempts.c.subject == subject)
+            .values(
+                failures=sa.func.greatest(login_attempts.c.failures - 1, 0),
+                blocked_until=sa.case(
+                    (login_attempts.c.blocked_until.is_not_distinct_from(counted.blocked_until), before.blocked_until),
+                    else_=login_attempts.c.blocked_until,
+                ),
+            )
         )
 
     def clear(self, subject: bytes) -> None:

@@ -21,7 +21,17 @@ users = sa.Table(
     sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", TS, nullable=False),
     sa.Column("updated_at", TS, nullable=False),
+    sa.Column("email_confirmed_at", TS, nullable=True),
     sa.Index("ix_users_role_id", "role", "id"),
+)
+
+email_confirmations = sa.Table(
+    "email_confirmations",
+    metadata,
+    sa.Column("user_id", sa.CHAR(26), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("token_hash", sa.BINARY(32), nullable=False, unique=True),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("expires_at", TS, nullable=False),
 )
 
 refresh_families = sa.Table(

@@ -39,10 +39,16 @@ class User:
     password_hash: str
     disabled: bool
     created_at: datetime
+    email_confirmed_at: datetime | None = None
+    """When the owner of the address proved they read its mail; None until then (no login before)."""
 
     @property
     def active(self) -> bool:
         return not self.disabled
+
+    @property
+    def email_confirmed(self) -> bool:
+        return self.email_confirmed_at is not None
 
 
 def new_user_id(now_ms: int | None = None) -> str:

@@ -9,6 +9,9 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from supply_auth.domain.model import User
 from supply_common.identity import Role
 
+REGISTERED = "Check your inbox: we sent a link to confirm the address."
+"""The one answer to every registration that passes the input checks, whatever the address holds."""
+
 
 class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
@@ -18,6 +21,14 @@ class RegisterIn(StrictBody):
     email: StrictStr = Field(max_length=320, examples=["ada@example.com"])
     password: StrictStr = Field(max_length=1024, description="12 to 128 characters, not a common password.")
     name: StrictStr = Field(max_length=1000, examples=["Ada Lovelace"])
+
+
+class RegisteredOut(BaseModel):
+    detail: str = Field(examples=[REGISTERED])
+
+
+class VerifyEmailIn(StrictBody):
+    token: StrictStr = Field(min_length=1, max_length=256, description="The `token` of the link we mailed.")
 
 
 class CreateUserIn(RegisterIn):

@@ -7,12 +7,16 @@ import logging
 import math
 import secrets
 from collections.abc import Callable, Container
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
+from typing import Protocol
+
+from sqlalchemy.exc import OperationalError
 
 from supply_auth.adapters.hashing import PasswordHasher
 from supply_auth.adapters.keys import TokenService
-from supply_auth.adapters.repository import DuplicateEmail
+from supply_auth.adapters.mail import Mail
+from supply_auth.adapters.repository import DuplicateEmail, is_lock_conflict
 from supply_auth.domain.model import (
     ADMIN_ROLE,
     SELF_REGISTERED_ROLE,
@@ -25,10 +29,13 @@ from supply_auth.domain.model import (
     validate_role,
 )
 from supply_auth.domain.passwords import check_password
-from supply_auth.domain.throttle import ThrottlePolicy
+from supply_auth.domain.throttle import Attempts, ThrottlePolicy
+from supply_auth.service_layer import notices
 from supply_auth.service_layer.errors import (
+    EmailNotConfirmed,
     EmailTaken,
     Forbidden,
+    InvalidConfirmation,
     InvalidCredentials,
     InvalidInput,
     InvalidRefreshToken,
@@ -41,6 +48,9 @@ from supply_auth.service_layer.unit_of_work import UnitOfWork
 from supply_common.identity import Role
 
 log = logging.getLogger("supply_auth.events")
+
+LOCK_RETRIES = 3
+"""Times a login's counting transaction is tried when MariaDB picks it to end a deadlock."""
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,11 @@ def email_fingerprint(email: str) -> str:
     return hashlib.sha256(normalise_email(email).encode()).hexdigest()[:16]
 
 
+class SendsMail(Protocol):
+    def send(self, mail: Mail, **log_fields: object) -> None:
+        """Queue one message; delivery happens later, off the caller's path."""
+
+
 class Accounts:
     def __init__(
         self,
@@ -77,6 +92,9 @@ class Accounts:
         common_passwords: Container[str],
         refresh_ttl_s: int,
         clock: Callable[[], float],
+        mail: SendsMail,
+        public_base_url: str,
+        confirmation_ttl_s: int,
     ) -> None:
         self.uow = uow
         self.hasher = hasher
@@ -85,18 +103,17 @@ class Accounts:
         self.common_passwords = common_passwords
         self.refresh_ttl_s = refresh_ttl_s
         self.clock = clock
+        self.mail = mail
+        self.public_base_url = public_base_url
+        self.confirmation_ttl_s = confirmation_ttl_s
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC).replace(tzinfo=None)
 
     # -- accounts -------------------------------------------------------------------------------
 
-    def register(self, *, email: str, password: str, name: str) -> User:
-        """A self-service account: always a customer."""
-        return self.create_account(email=email, password=password, name=name, role=SELF_REGISTERED_ROLE)
-
-    def create_account(self, *, email: str, password: str, name: str, role: str) -> User:
-        """An account with any role, for staff management and the command line."""
+    def _checked(self, *, email: str, password: str, name: str, role: str) -> dict[str, str]:
+        """The normalised email, name and role; every broken rule at once as InvalidInput."""
         errors: list[DomainError] = []
         checked: dict[str, str] = {}
         for field, check in (("email", validate_email), ("name", validate_name), ("role", validate_role)):
@@ -113,8 +130,95 @@ class Accounts:
             errors.append(error)
         if errors:
             raise InvalidInput(errors)
+        return checked
+
+    def register(self, *, email: str, password: str, name: str) -> None:
+        """Ask for a customer account. The caller learns nothing about the address: whatever it
+        holds, the answer is the same and costs one password hash; what follows goes to its inbox.
+
+        - New address: an unconfirmed account, and a link that confirms it.
+        - Address of an unconfirmed account: this registration replaces its password and name, and a
+          new link replaces the old one, so holding an address without its inbox gains nothing.
+        - Address of a confirmed account: nothing changes; its owner is told of the attempt."""
+        checked = self._checked(email=email, password=password, name=name, role=SELF_REGISTERED_ROLE)
+        email = checked["email"]
+        password_hash = self.hasher.hash(password)
+        token = secrets.token_urlsafe(32)
+        token_hash = hashlib.sha256(token.encode()).digest()
+        outcome, user_id = "", ""
+        for _ in range(LOCK_RETRIES):
+            try:
+                outcome, user_id = self._record_registration(checked, password_hash, token_hash)
+            except (DuplicateEmail, OperationalError) as exc:
+                if isinstance(exc, OperationalError) and not is_lock_conflict(exc):
+                    raise
+                continue  # the same address registered at the same moment, or a deadlock: go again
+            break
+        else:
+            raise RuntimeError("registration kept meeting a concurrent one")
+        fields = {"email_hash": email_fingerprint(email), "user_id": user_id}
+        base = self.public_base_url
+        if outcome == "exists":
+            self.mail.send(notices.already_registered(email, base_url=base), kind="registered", **fields)
+        else:
+            message = notices.confirmation(email, base_url=base, token=token, ttl_s=self.confirmation_ttl_s)
+            self.mail.send(message, kind="confirmation", **fields)
+        log.info("registration", extra={"event": "registration", "outcome": outcome, **fields})
+
+    def _record_registration(self, checked: dict[str, str], password_hash: str, token_hash: bytes) -> tuple[str, str]:
+        """One transaction of `register`: (outcome, user id), outcome `created`, `replaced` or `exists`."""
+        now = self.now()
+        expires_at = now + timedelta(seconds=self.confirmation_ttl_s)
         with self.uow() as uow:
-            if uow.users.email_taken(checked["email"]):
+            found = uow.users.by_email(checked["email"])
+            locked = uow.users.get(found.id, for_update=True) if found else None
+            if locked is None:
+                user = User(
+                    id=new_user_id(),
+                    email=checked["email"],
+                    name=checked["name"],
+                    role=SELF_REGISTERED_ROLE,
+                    password_hash=password_hash,
+                    disabled=False,
+                    created_at=now,
+                )
+                uow.users.add(user, now)
+                outcome, user_id = "created", user.id
+            elif locked.email_confirmed:
+                return "exists", locked.id
+            else:
+                uow.users.update(locked.id, now, password_hash=password_hash, name=checked["name"])
+                outcome, user_id = "replaced", locked.id
+            uow.confirmations.replace(user_id, token_hash, now, expires_at)
+            uow.commit()
+        return outcome, user_id
+
+    def confirm_email(self, token: str) -> None:
+        """Confirm the address of the account the token was mailed for. The token works once, and
+        only while it is the account's newest and has not expired."""
+        token_hash = hashlib.sha256(token.encode()).digest()
+        now = self.now()
+        with self.uow() as uow:
+            pending = uow.confirmations.by_token(token_hash)
+            if pending is None:
+                raise InvalidConfirmation
+            user = uow.users.get(pending.user_id, for_update=True)
+            pending = uow.confirmations.of_user(pending.user_id)
+            if user is None or pending is None or pending.token_hash != token_hash or pending.expires_at <= now:
+                raise InvalidConfirmation
+            if not user.email_confirmed:
+                uow.users.update(user.id, now, email_confirmed_at=now)
+            uow.confirmations.delete(user.id)
+            uow.commit()
+        log.info("email confirmed", extra={"event": "email.confirmed", "user_id": user.id})
+
+    def create_account(self, *, email: str, password: str, name: str, role: str) -> User:
+        """An account with any role, its email confirmed: for staff management and the command line.
+        An unconfirmed account of the same address (nobody has shown it is theirs) is taken over."""
+        checked = self._checked(email=email, password=password, name=name, role=role)
+        with self.uow() as uow:
+            found = uow.users.by_email(checked["email"])
+            if found is not None and found.email_confirmed:
                 raise EmailTaken
         now = self.now()
         user = User(
@@ -125,12 +229,30 @@ class Accounts:
             password_hash=self.hasher.hash(password),
             disabled=False,
             created_at=now,
+            email_confirmed_at=now,
         )
         with self.uow() as uow:
-            try:
-                uow.users.add(user, now)
-            except DuplicateEmail:
-                raise EmailTaken from None
+            found = uow.users.by_email(user.email)
+            locked = uow.users.get(found.id, for_update=True) if found else None
+            if locked is None:
+                try:
+                    uow.users.add(user, now)
+                except DuplicateEmail:
+                    raise EmailTaken from None
+            elif locked.email_confirmed:
+                raise EmailTaken
+            else:
+                uow.users.update(
+                    locked.id,
+                    now,
+                    name=user.name,
+                    role=user.role,
+                    password_hash=user.password_hash,
+                    disabled=False,
+                    email_confirmed_at=now,
+                )
+                uow.confirmations.delete(locked.id)
+                user = replace(user, id=locked.id, created_at=locked.created_at)
             uow.commit()
         log.info("user created", extra={"event": "user.created", "user_id": user.id, "role": user.role})
         return user
@@ -145,30 +267,23 @@ class Accounts:
     # -- login and tokens -----------------------------------------------------------------------
 
     def login(self, *, email: str, password: str, client: str) -> TokenPair:
-        """Tokens for a correct email and password. Unknown email, wrong password and disabled account
-        are one failure to the caller, and cost the same hash verification."""
+        """Tokens for a correct email and password of a confirmed account. Unknown email, wrong
+        password and disabled account are one failure to the caller, and cost the same hash
+        verification. The right password of an account whose email is not confirmed yet gets
+        EmailNotConfirmed (it counts as no failure: whoever sent it knows the password).
+
+        The attempt is counted before the password is checked, in the transaction that looks at the
+        waits, so attempts running at the same time cannot all pass one look: each either finds its
+        subjects blocked or counts itself. A correct password takes its count back afterwards."""
         email = normalise_email(email)
         account, address = _digest("account", email), _digest("address", client)
-        now = self.now()
-        with self.uow() as uow:
-            blocked_until = uow.attempts.blocked_until([account, address])
-            user = uow.users.by_email(email)
-        if blocked_until is not None and blocked_until > now:
-            retry_after = max(1, math.ceil((blocked_until - now).total_seconds()))
-            log.warning(
-                "login throttled",
-                extra={
-                    "event": "login.throttled",
-                    "email_hash": email_fingerprint(email),
-                    "client": client,
-                    "retry_after_s": retry_after,
-                },
-            )
-            raise Throttled(retry_after)
+        reservation, user = self._count_attempt(account, address, email, client)
         matches, new_hash = self.hasher.verify(password, user.password_hash if user else None)
         now = self.now()
         if user is None or not matches or user.disabled:
-            self._record_failure(account, address, now)
+            with self.uow() as uow:
+                uow.attempts.purge_stale(now, now - timedelta(seconds=self.throttle.window_s))
+                uow.commit()
             reason = "unknown_email" if user is None else ("disabled" if matches else "wrong_password")
             log.warning(
                 "login failed",
@@ -181,10 +296,21 @@ class Accounts:
                 },
             )
             raise InvalidCredentials
+        if not user.email_confirmed:
+            with self.uow() as uow:
+                uow.attempts.clear(account)
+                uow.attempts.uncount(address, *reservation[address])
+                uow.commit()
+            log.info(
+                "login refused: email not confirmed",
+                extra={"event": "login.unconfirmed", "user_id": user.id, "client": client},
+            )
+            raise EmailNotConfirmed
         with self.uow() as uow:
             if new_hash is not None:
                 uow.users.update(user.id, now, password_hash=new_hash)
             uow.attempts.clear(account)
+            uow.attempts.uncount(address, *reservation[address])
             refresh_token = self._start_family(uow, user.id, now)
             if secrets.randbelow(100) == 0:
                 uow.refresh_tokens.purge_expired(now, limit=100)
@@ -201,17 +327,46 @@ class Accounts:
         )
         return self._pair(user, refresh_token)
 
-    def _record_failure(self, account: bytes, address: bytes, now: datetime) -> None:
+    def _count_attempt(
+        self, account: bytes, address: bytes, email: str, client: str
+    ) -> tuple[dict[bytes, tuple[Attempts, Attempts]], User | None]:
+        """Count one attempt against the account and the address in one transaction, unless either
+        must still wait (then Throttled, and nothing is counted). Returns each subject's counter as
+        counted and as it was before, and the account's user if there is one."""
         policy = self.throttle
-        cutoff = now - timedelta(seconds=policy.window_s)
-        with self.uow() as uow:
-            for subject, limits in ((account, policy.account), (address, policy.address)):
-                failures = uow.attempts.record_failure(subject, now, cutoff)
-                wait = policy.wait_after(failures, limits)
-                if wait:
-                    uow.attempts.block(subject, now + timedelta(seconds=wait))
-            uow.attempts.purge_stale(now, cutoff)
-            uow.commit()
+        for attempt in range(LOCK_RETRIES):
+            now = self.now()
+            try:
+                with self.uow() as uow:
+                    before = uow.attempts.lock([account, address], now)
+                    waits = [c.blocked_until for c in before.values() if c.blocked_until and c.blocked_at(now)]
+                    if waits:
+                        raise self._throttled(max(waits) - now, email, client)
+                    counted: dict[bytes, tuple[Attempts, Attempts]] = {}
+                    for subject, limits in ((account, policy.account), (address, policy.address)):
+                        counted[subject] = (policy.count(before[subject], limits, now), before[subject])
+                        uow.attempts.save(subject, counted[subject][0])
+                    user = uow.users.by_email(email)
+                    uow.commit()
+                return counted, user
+            except OperationalError as exc:
+                if not is_lock_conflict(exc) or attempt == LOCK_RETRIES - 1:
+                    raise
+        raise AssertionError("unreachable")
+
+    @staticmethod
+    def _throttled(wait: timedelta, email: str, client: str) -> Throttled:
+        retry_after = max(1, math.ceil(wait.total_seconds()))
+        log.warning(
+            "login throttled",
+            extra={
+                "event": "login.throttled",
+                "email_hash": email_fingerprint(email),
+                "client": client,
+                "retry_after_s": retry_after,
+            },
+        )
+        return Throttled(retry_after)
 
     def _start_family(self, uow: UnitOfWork, user_id: str, now: datetime) -> str:
         family_id = new_user_id()

@@ -19,6 +19,14 @@ class InvalidCredentials(Exception):
     pass
 
 
+class EmailNotConfirmed(Exception):
+    """The password was right, but the address has not been confirmed yet."""
+
+
+class InvalidConfirmation(Exception):
+    """The confirmation token is unknown, used, replaced by a newer one, or expired."""
+
+
 class Throttled(Exception):
     def __init__(self, retry_after_s: int) -> None:
         super().__init__(f"retry after {retry_after_s} s")

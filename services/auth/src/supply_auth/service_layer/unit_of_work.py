@@ -6,11 +6,17 @@ from types import TracebackType
 
 from sqlalchemy import Connection, Engine, RootTransaction
 
-from supply_auth.adapters.repository import LoginAttemptRepository, RefreshTokenRepository, UserRepository
+from supply_auth.adapters.repository import (
+    EmailConfirmationRepository,
+    LoginAttemptRepository,
+    RefreshTokenRepository,
+    UserRepository,
+)
 
 
 class UnitOfWork:
     users: UserRepository
+    confirmations: EmailConfirmationRepository
     refresh_tokens: RefreshTokenRepository
     attempts: LoginAttemptRepository
 
@@ -23,6 +29,7 @@ class UnitOfWork:
         self._connection = self.engine.connect()
         self._transaction = self._connection.begin()
         self.users = UserRepository(self._connection)
+        self.confirmations = EmailConfirmationRepository(self._connection)
         self.refresh_tokens = RefreshTokenRepository(self._connection)
         self.attempts = LoginAttemptRepository(self._connection)
         return self

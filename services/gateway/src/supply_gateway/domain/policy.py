@@ -137,7 +137,7 @@ POLICY: Final[tuple[Rule, ...]] = (
         AUTH,
         "/register",
         PUBLIC,
-        "Create a customer account.",
+        "Ask for a customer account: always 202, and a link to confirm the email goes to its inbox.",
         rate=RateClass.CREDENTIALS,
     ),
     Rule(
@@ -148,6 +148,14 @@ POLICY: Final[tuple[Rule, ...]] = (
         PUBLIC,
         "Trade email and password for a token pair.",
         rate=RateClass.CREDENTIALS,
+    ),
+    Rule(
+        "POST",
+        "/api/auth/verify-email",
+        AUTH,
+        "/verify-email",
+        PUBLIC,
+        "Confirm a new account's email with the token of the link we mailed.",
     ),
     Rule("POST", "/api/auth/refresh", AUTH, "/refresh", PUBLIC, "Trade a refresh token for a new pair."),
     Rule("GET", "/.well-known/jwks.json", AUTH, "/.well-known/jwks.json", PUBLIC, "The public signing keys."),

@@ -79,6 +79,12 @@ HOME = {"customer": "/purchases", "technical_worker": "/sales", "senior_manageme
 ROLE_NAMES = {"customer": "Customer", "technical_worker": "Technical worker", "senior_management": "Senior management"}
 
 
+UNCONFIRMED = (
+    "Confirm your email first: open the link we mailed you. "
+    "No mail? Register again with the same email to get a new link."
+)
+
+
 class LoginRequired(Exception):
     pass
 
@@ -378,7 +384,11 @@ async def home(request: Request, current: Page) -> Response:
 @router.get("/login")
 @page(signed_in=False)
 async def login_form(request: Request, current: Page) -> Response:
-    notice = "You have been signed out." if request.query_params.get("bye") else None
+    notice = None
+    if request.query_params.get("bye"):
+        notice = "You have been signed out."
+    elif request.query_params.get("confirmed"):
+        notice = "Your email is confirmed. Sign in to continue."
     warning = LOGIN_NOTICES.get(request.query_params.get("reason", ""))
     return current.render(
         "login.html",
@@ -408,6 +418,8 @@ async def login(request: Request, current: Page) -> Response:
             )
         elif status in (400, 401):
             message = "That email and password do not match an account."
+        elif status == 403:
+            message = UNCONFIRMED
         elif status == 422:
             message = "Please correct the marked fields."
         elif status >= 500:
@@ -453,24 +465,44 @@ async def register(request: Request, current: Page) -> Response:
     account = {"email": values["email"], "name": values["name"], "password": form.get("password", "")}
     try:
         await current.api_ok("POST", "/api/auth/register", json_body=account)
-        body = await current.api_ok(
-            "POST", "/api/auth/login", json_body={"email": account["email"], "password": account["password"]}
-        )
     except ProblemError as exc:
         status = exc.problem.status
         if status == 429:
             message = f"Too many attempts. Wait {exc.headers.get('Retry-After', 'a few')} seconds and try again."
-        elif status == 409:
-            message = "An account with this email already exists."
         elif status == 422:
             message = "Please correct the marked fields."
         else:
             message = exc.problem.detail or exc.problem.title
         return current.render("register.html", status, values=values, errors=_errors(exc), error=message)
-    pair = token_pair(body)
-    response = RedirectResponse("/", status_code=303)
-    current.cookies.append(lambda r: set_tokens(r, request, current.settings, pair))
-    return response
+    return current.render("register_sent.html", 202, email=values["email"].strip())
+
+
+@router.get("/verify-email")
+@page(signed_in=False)
+async def verify_email_form(request: Request, current: Page) -> Response:
+    """The page the mailed link opens. It confirms nothing by itself (mail scanners open links):
+    its button posts the token."""
+    return current.render("verify_email.html", token=request.query_params.get("token", ""))
+
+
+@router.post("/verify-email")
+@page(signed_in=False)
+async def verify_email(request: Request, current: Page) -> Response:
+    form = await current.check_form()
+    token = form.get("token", "")
+    reply = await current.api("POST", "/api/auth/verify-email", json_body={"token": token})
+    if reply.ok:
+        return RedirectResponse("/login?confirmed=1", status_code=303)
+    if reply.status >= 500:
+        raise reply.problem()
+    if reply.status == 429:
+        message = f"Too many attempts. Wait {reply.headers.get('retry-after', 'a few')} seconds and try again."
+    else:
+        message = (
+            "This link does not work: it was used already, a newer one was sent, or it expired. "
+            "Register again with the same email to get a new link."
+        )
+    return current.render("verify_email.html", reply.status, token="", error=message)
 
 
 @router.post("/logout")
