@@ -188,6 +188,9 @@ class SaleRepository:
         return self.connection.execute(select(func.count()).select_from(sales)).scalar_one()
 
     def load(self, query: Any) -> list[VersionedSale]:
+        """The sales `query` selects, with their items and tags: three SELECTs, which agree only if
+        they read one snapshot (`UnitOfWork.snapshot`) or the sales rows are locked (every change
+        locks a sale's row first)."""
         rows = self.connection.execute(query).mappings().all()
         if not rows:
             return []

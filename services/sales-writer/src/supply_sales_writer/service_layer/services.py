@@ -82,7 +82,7 @@ class SalesService:
     idempotency_ttl: timedelta = timedelta(hours=24)
 
     def get(self, sale_id: str) -> VersionedSale:
-        with self.uow() as uow:
+        with self.uow().snapshot() as uow:
             found = uow.sales.get(sale_id)
         if found is None:
             raise SaleNotFound(sale_id)
@@ -167,7 +167,7 @@ class SalesService:
         return version
 
     def digest(self, after: str | None, limit: int) -> list[dict[str, Any]]:
-        with self.uow() as uow:
+        with self.uow().snapshot() as uow:
             page = uow.sales.page(after, limit)
         return [{"id": v.sale.id, "version": v.version, "hash": sale_hash(v.sale)} for v in page]
 
