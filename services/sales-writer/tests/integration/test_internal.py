@@ -11,7 +11,9 @@ from fastapi.testclient import TestClient
 from supply_common.contract import from_document, sale_hash
 from supply_sales_writer.adapters.schema import outbox
 
-pytestmark = pytest.mark.integration
+from .conftest import EVERY_INSERT_MODE
+
+pytestmark = [pytest.mark.integration, EVERY_INSERT_MODE]
 
 
 def test_the_digest_lists_id_version_and_content_hash_in_id_order(client: TestClient, kit) -> None:

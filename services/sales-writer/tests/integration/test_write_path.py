@@ -13,7 +13,9 @@ from supply_common.contract import SaleEvent
 from supply_sales_writer.adapters.schema import idempotency_keys, outbox, sale_item_tags, sale_items
 from supply_sales_writer.entrypoints.app import build_app
 
-pytestmark = pytest.mark.integration
+from .conftest import EVERY_INSERT_MODE
+
+pytestmark = [pytest.mark.integration, EVERY_INSERT_MODE]
 
 
 def test_create_update_delete_each_put_exactly_one_envelope_on_the_topic(client: TestClient, kit) -> None:
@@ -184,3 +186,15 @@ def test_the_openapi_schema_shows_the_validation_rules(client: TestClient) -> No
     text = json.dumps(schema)
     assert '"In store"' in text
     assert "/sales/import" in schema["paths"]
+
+
+def test_a_write_sends_only_what_the_insert_mode_allows(client: TestClient, kit) -> None:
+    """`separate` is how MySQL gets its writes: never a `BEGIN NOT ATOMIC` block (MariaDB only)."""
+    sent = kit.statements()
+    sale_id = client.post("/sales", json=kit.body(), headers=kit.worker).json()["id"]
+    assert client.put(f"/sales/{sale_id}", json=kit.body(), headers=kit.worker | {"If-Match": '"1"'}).status_code == 200
+    keyed = kit.worker | {"Idempotency-Key": "mode-1"}
+    assert client.post("/sales", json=kit.body(), headers=keyed).status_code == 201
+    blocks = [statement for statement in sent if statement.startswith("BEGIN NOT ATOMIC")]
+    assert bool(blocks) == (kit.settings.mysql_insert_mode == "compound")
+    assert kit.count() == 2

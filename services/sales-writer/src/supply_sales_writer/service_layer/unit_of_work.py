@@ -8,10 +8,11 @@ from typing import Final
 
 from sqlalchemy import Connection, Engine
 
-from supply_sales_writer.adapters.bulk import PendingWrites
+from supply_sales_writer.adapters.bulk import PendingWrites, compound_for
 from supply_sales_writer.adapters.idempotency import IdempotencyStore
 from supply_sales_writer.adapters.outbox import Outbox
 from supply_sales_writer.adapters.repository import SaleRepository
+from supply_sales_writer.config import InsertMode
 
 SNAPSHOT: Final = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 """For the next transaction only (MariaDB and MySQL alike; its COMMIT or ROLLBACK ends it): every
@@ -34,10 +35,17 @@ class UnitOfWork:
     outbox: Outbox
     idempotency: IdempotencyStore
 
-    def __init__(self, engine: Engine, topic: str, on_commit: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        topic: str,
+        on_commit: Callable[[], None] | None = None,
+        insert_mode: InsertMode = "auto",
+    ) -> None:
         self.engine = engine
         self.topic = topic
         self.on_commit = on_commit
+        self.insert_mode: InsertMode = insert_mode
         self.read_only = False
 
     def snapshot(self) -> UnitOfWork:
@@ -50,7 +58,7 @@ class UnitOfWork:
         self.connection.begin()
         if self.read_only:
             self.connection.exec_driver_sql(SNAPSHOT)
-        self.writes = PendingWrites(self.connection)
+        self.writes = PendingWrites(self.connection, compound=compound_for(self.connection, self.insert_mode))
         self.sales = SaleRepository(self.connection, self.writes)
         self.outbox = Outbox(self.connection, self.topic, self.writes)
         self.idempotency = IdempotencyStore(self.connection)
