@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from bson import ObjectId
@@ -174,6 +175,10 @@ class SalesService:
     def republish(self, ids: Sequence[str] | None, batch: int = 500) -> tuple[int, list[str]]:
         """Re-emit the current state (a deleted id: its delete) as repair events; `None` means all.
 
+        The rows read are share-locked until the repair events are committed: a change of the same
+        sale waits, so its event follows the repair in the outbox (and on the compacted topic)
+        instead of being overtaken by a repair of the version before it.
+
         Returns how many events went to the outbox and the ids MySQL has never known.
         """
         count = 0
@@ -181,34 +186,44 @@ class SalesService:
         if ids is None:
             after: str | None = None
             while True:
-                with self.uow() as uow:
-                    page = uow.sales.page(after, batch)
-                    if not page:
-                        break
-                    occurred = self.clock()
-                    uow.outbox.add([self._repair(v, occurred) for v in page])
-                    uow.commit()
-                count += len(page)
-                after = page[-1].sale.id
-            return count, unknown
+                written, after = _retrying(partial(self._republish_page, after, batch))
+                if after is None:
+                    return count, unknown
+                count += written
         wanted = list(dict.fromkeys(ids))
         for start in range(0, len(wanted), batch):
             chunk = wanted[start : start + batch]
-            with self.uow() as uow:
-                current = uow.sales.many(chunk)
-                found = {v.sale.id for v in current}
-                deleted = uow.sales.deleted_versions([i for i in chunk if i not in found])
-                occurred = self.clock()
-                events = [self._repair(v, occurred) for v in current]
-                events += [
-                    change_event("sale.deleted", sale_id, version, occurred, None, repair=True)
-                    for sale_id, version in deleted.items()
-                ]
-                uow.outbox.add(events)
-                uow.commit()
-            count += len(events)
-            unknown += [i for i in chunk if i not in found and i not in deleted]
+            written, missing = _retrying(partial(self._republish_ids, chunk))
+            count += written
+            unknown += missing
         return count, unknown
+
+    def _republish_page(self, after: str | None, batch: int) -> tuple[int, str | None]:
+        """Repair events for the sales after `after`; how many, and the last id (None: no more)."""
+        with self.uow() as uow:
+            page = uow.sales.page(after, batch, share=True)
+            if not page:
+                return 0, None
+            occurred = self.clock()
+            uow.outbox.add([self._repair(v, occurred) for v in page])
+            uow.commit()
+        return len(page), page[-1].sale.id
+
+    def _republish_ids(self, chunk: list[str]) -> tuple[int, list[str]]:
+        """Repair events for these ids; how many, and the ids never known."""
+        with self.uow() as uow:
+            current = uow.sales.many(chunk, share=True)
+            found = {v.sale.id for v in current}
+            deleted = uow.sales.deleted_versions([i for i in chunk if i not in found], share=True)
+            occurred = self.clock()
+            events = [self._repair(v, occurred) for v in current]
+            events += [
+                change_event("sale.deleted", sale_id, version, occurred, None, repair=True)
+                for sale_id, version in deleted.items()
+            ]
+            uow.outbox.add(events)
+            uow.commit()
+        return len(events), [i for i in chunk if i not in found and i not in deleted]
 
     @staticmethod
     def _repair(current: VersionedSale, occurred: datetime) -> EncodedEvent:
