@@ -104,6 +104,34 @@ def test_dates_are_kept_in_utc_to_the_millisecond() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "utc"),
+    [
+        ("1900-01-01T00:00:00Z", datetime(1900, 1, 1, tzinfo=UTC)),
+        ("1899-12-31T19:00:00-05:00", datetime(1900, 1, 1, tzinfo=UTC)),
+        ("2199-12-31T23:59:59.999Z", datetime(2199, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)),
+        ("2200-01-01T00:59:59+01:00", datetime(2199, 12, 31, 23, 59, 59, tzinfo=UTC)),
+        ("2015-03-23t21:06:49.506z", datetime(2015, 3, 23, 21, 6, 49, 506000, tzinfo=UTC)),
+    ],
+)
+def test_dates_from_1900_to_before_2200_are_accepted_in_any_zone(text: str, utc: datetime) -> None:
+    assert SaleBody.model_validate(_body(saleDate=text)).saleDate == utc
+    assert SaleBody.model_validate_json(json.dumps(_body(saleDate=text))).saleDate == utc
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"$date": "2015-03-23T21:06:49.506Z"},
+        {"$date": {"$numberLong": "1427144809506"}},
+        {"$date": 1427144809506},
+    ],
+)
+def test_mongoexport_dates_are_accepted(form: object) -> None:
+    record = _body(saleDate=form) | {"_id": {"$oid": "5bd761dcae323e45a93ccfe8"}}
+    assert from_extended_json(json.dumps(record)).saleDate == datetime(2015, 3, 23, 21, 6, 49, 506000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
     ("changes", "field"),
     [
         ({"items": []}, "items"),
@@ -116,6 +144,14 @@ def test_dates_are_kept_in_utc_to_the_millisecond() -> None:
         ({"storeLocation": {"$ne": None}}, "storeLocation"),
         ({"couponUsed": "yes"}, "couponUsed"),
         ({"saleDate": "2024-05-01T10:00:00"}, "saleDate"),
+        ({"saleDate": "9999-12-31T23:00:00-05:00"}, "saleDate"),
+        ({"saleDate": "0001-01-01T00:00:00+01:00"}, "saleDate"),
+        ({"saleDate": "1899-12-31T23:59:59.999Z"}, "saleDate"),
+        ({"saleDate": "2200-01-01T04:59:59-05:00"}, "saleDate"),
+        ({"saleDate": 0}, "saleDate"),
+        ({"saleDate": 1.7e9}, "saleDate"),
+        ({"saleDate": "1700000000"}, "saleDate"),
+        ({"saleDate": "2024-05-01"}, "saleDate"),
         ({"customer": {"gender": "M", "age": 121, "email": "x@example.org", "satisfaction": 5}}, "customer.age"),
         ({"customer": {"gender": "M", "age": 1, "email": "not-an-email", "satisfaction": 5}}, "customer.email"),
         ({"customer": {"gender": "M", "age": 1, "email": "x@example.org", "satisfaction": 6}}, "customer.satisfaction"),

@@ -18,6 +18,7 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
@@ -54,6 +55,9 @@ SALE_FILTERS: Final = (
 """The query parameters that filter and order a list of sales in the read API (`GET /sales`); the
 web UI carries the same names in its own URLs."""
 
+EARLIEST_SALE_DATE: Final = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_SALE_DATE: Final = datetime(2200, 1, 1, tzinfo=UTC)
+"""A sale's date is at or after the first and before the second (the dataset's are 2013-2017)."""
 MAX_ITEMS: Final = 100
 MAX_TAGS: Final = 20
 MAX_PRICE: Final = Decimal("9999999999.99")
@@ -110,6 +114,32 @@ def millisecond_utc(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
+_RFC3339: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
+)
+
+
+def _date_time_text(value: object) -> object:
+    """A sale date arrives as RFC 3339 text with a time zone (a date a document or the database
+    holds is a `datetime` already). Numbers and numeric strings are refused, not read as epoch
+    seconds."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _RFC3339.match(value):
+        return value
+    raise ValueError("must be an RFC 3339 date-time string with a time zone, such as 2015-03-23T21:06:49.506Z")
+
+
+def _sale_date(value: datetime) -> datetime:
+    """Within the sale date range, in UTC at millisecond precision. The local year is checked first:
+    near the ends of the calendar, converting to UTC would overflow."""
+    if not EARLIEST_SALE_DATE.year - 1 <= value.year <= LATEST_SALE_DATE.year or not (
+        EARLIEST_SALE_DATE <= value < LATEST_SALE_DATE
+    ):
+        raise ValueError(f"must be from {EARLIEST_SALE_DATE:%Y-%m-%d} to before {LATEST_SALE_DATE:%Y-%m-%d} (UTC)")
+    return millisecond_utc(value)
+
+
 def _not_blank(value: str) -> str:
     if not value.strip():
         raise ValueError("must not be blank")
@@ -117,7 +147,7 @@ def _not_blank(value: str) -> str:
 
 
 Email = Annotated[StrictStr, StringConstraints(max_length=254), AfterValidator(_email)]
-SaleDate = Annotated[AwareDatetime, AfterValidator(millisecond_utc)]
+SaleDate = Annotated[AwareDatetime, BeforeValidator(_date_time_text), AfterValidator(_sale_date)]
 Price = Annotated[
     Decimal,
     Field(ge=0, le=MAX_PRICE, decimal_places=2, description="Unit price, at most 2 decimals.", examples=["40.01"]),
@@ -145,7 +175,11 @@ class Customer(_Model):
 class SaleBody(_Model):
     """A sale as a client sends it: the dataset document without `_id`."""
 
-    saleDate: SaleDate = Field(description="RFC 3339 with a time zone; kept in UTC to the millisecond.")
+    saleDate: SaleDate = Field(
+        description=(
+            "RFC 3339 with a time zone, from 1900-01-01 to before 2200-01-01 (UTC); kept in UTC to the millisecond."
+        )
+    )
     items: list[Item] = Field(min_length=1, max_length=MAX_ITEMS)
     storeLocation: StoreLocation
     customer: Customer
