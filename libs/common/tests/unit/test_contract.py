@@ -22,15 +22,18 @@ from supply_common.contract import (
     SaleBody,
     SaleEvent,
     canonical,
+    decimal_text,
     document_hash,
     encode_change,
     from_document,
     from_extended_json,
     rfc3339,
     sale_hash,
+    sale_total,
     to_document,
 )
 from supply_common.contract.codec import canonical_bytes
+from supply_common.contract.sale import MAX_SALE_TOTAL
 from supply_common.testing import SAMPLE_DATASET
 
 
@@ -152,6 +155,25 @@ def test_mongoexport_dates_are_accepted(form: object) -> None:
         ({"saleDate": 1.7e9}, "saleDate"),
         ({"saleDate": "1700000000"}, "saleDate"),
         ({"saleDate": "2024-05-01"}, "saleDate"),
+        ({"items": [{"name": "a", "tags": [], "price": "1_0", "quantity": 1}]}, "items.0.price"),
+        ({"items": [{"name": "a", "tags": [], "price": " 1.5", "quantity": 1}]}, "items.0.price"),
+        ({"items": [{"name": "a", "tags": [], "price": "1e2", "quantity": 1}]}, "items.0.price"),
+        ({"items": [{"name": "a", "tags": [], "price": "+1", "quantity": 1}]}, "items.0.price"),
+        ({"items": [{"name": "a", "tags": [], "price": True, "quantity": 1}]}, "items.0.price"),
+        ({"items": [{"name": "a", "tags": [], "price": "1000000.01", "quantity": 1}]}, "items.0.price"),
+        (
+            {"items": [{"name": "a", "tags": [], "price": Decimal("1.0000000000000000001"), "quantity": 1}]},
+            "items.0.price",
+        ),
+        ({"items": [{"name": "a\x00b", "tags": [], "price": "1", "quantity": 1}]}, "items.0.name"),
+        ({"items": [{"name": " pens", "tags": [], "price": "1", "quantity": 1}]}, "items.0.name"),
+        ({"items": [{"name": "a", "tags": ["of\u0085fice"], "price": "1", "quantity": 1}]}, "items.0.tags.0"),
+        ({"items": [{"name": "a", "tags": ["office "], "price": "1", "quantity": 1}]}, "items.0.tags.0"),
+        ({"items": [{"name": "a", "tags": ["  "], "price": "1", "quantity": 1}]}, "items.0.tags.0"),
+        ({"items": [{"name": "a", "tags": [], "price": "1000000", "quantity": 101}]}, "items"),
+        ({"customer": {"gender": " M", "age": 40, "email": "x@example.org", "satisfaction": 5}}, "customer.gender"),
+        ({"customer": {"gender": "\t", "age": 40, "email": "x@example.org", "satisfaction": 5}}, "customer.gender"),
+        ({"customer": {"gender": "M", "age": 40, "email": "x\x00@example.org", "satisfaction": 5}}, "customer.email"),
         ({"customer": {"gender": "M", "age": 121, "email": "x@example.org", "satisfaction": 5}}, "customer.age"),
         ({"customer": {"gender": "M", "age": 1, "email": "not-an-email", "satisfaction": 5}}, "customer.email"),
         ({"customer": {"gender": "M", "age": 1, "email": "x@example.org", "satisfaction": 6}}, "customer.satisfaction"),
@@ -163,6 +185,44 @@ def test_invalid_sales_are_refused_naming_the_field(changes: dict[str, object], 
         SaleBody.model_validate(_body(**changes))
     locations = {".".join(str(p) for p in error["loc"]) for error in caught.value.errors()}
     assert any(loc == field or loc.startswith(field + ".") for loc in locations), locations
+
+
+def test_the_largest_sale_accepted_has_a_total_in_cents_far_inside_64_bits() -> None:
+    line = {"name": "laptop", "tags": [], "price": "1000000", "quantity": 1}
+    sale = SaleBody.model_validate(_body(items=[line] * 100))
+    assert sale_total(sale.items) == MAX_SALE_TOTAL
+    assert MAX_SALE_TOTAL * 100 * 10**8 < 2**63  # a hundred million such sales still sum in int64
+    with pytest.raises(ValidationError, match="total"):
+        SaleBody.model_validate(_body(items=[line] * 99 + [{**line, "quantity": 2}]))
+
+
+@pytest.mark.parametrize("text", ["1.0000000000000000001", "2.505", "1e-30"])
+def test_a_json_number_price_is_refused_where_a_string_of_it_would_be(text: str) -> None:
+    raw = json.dumps(_body(items=[{"name": "a", "tags": [], "price": "PRICE", "quantity": 1}]))
+    for price in (text, f'"{text}"'):
+        with pytest.raises(ValidationError) as caught:
+            SaleBody.model_validate_json(raw.replace('"PRICE"', price))
+        assert [error["loc"] for error in caught.value.errors()] == [("items", 0, "price")]
+    record = json.loads(raw.replace('"PRICE"', "0")) | {"_id": {"$oid": "5bd761dcae323e45a93ccfe8"}}
+    line = json.dumps(record).replace('"price": 0', f'"price": {text}')
+    with pytest.raises(ValidationError):
+        from_extended_json(line)
+
+
+def test_plain_and_exact_prices_and_repeated_tags_are_accepted() -> None:
+    for price, expected in [
+        ("12.5", "12.5"),
+        ("40", "40"),
+        (40, "40"),
+        (Decimal("0.10"), "0.1"),
+        ("1000000.00", "1000000"),
+    ]:
+        item = {"name": "pens", "tags": ["office", "office"], "price": price, "quantity": 2}
+        sale = SaleBody.model_validate(_body(items=[item]))
+        assert decimal_text(sale.items[0].price) == expected
+        assert sale.items[0].tags == ["office", "office"]
+    record = json.dumps(_body() | {"_id": {"$oid": "5bd761dcae323e45a93ccfe8"}}).replace('"2.50"', "2.50")
+    assert from_extended_json(record).items[0].price == Decimal("2.5")
 
 
 def test_envelope_round_trips_and_enforces_data_rules() -> None:

@@ -32,6 +32,18 @@ CASES = [
     ("negative price", item(price="-0.01"), "items.0.price"),
     ("three decimals", item(price="1.005"), "items.0.price"),
     ("price not a number", item(price="cheap"), "items.0.price"),
+    ("price with an underscore", item(price="1_0"), "items.0.price"),
+    ("price padded", item(price=" 2.50 "), "items.0.price"),
+    ("price in exponent form", item(price="1e2"), "items.0.price"),
+    ("price over a million", item(price="1000000.01"), "items.0.price"),
+    ("sale total over 100 million", {"items": [ITEM | {"price": "1000000", "quantity": 1_000}] * 2}, "items"),
+    ("NUL in a name", item(name="pe\x00ns"), "items.0.name"),
+    ("padded name", item(name="pens "), "items.0.name"),
+    ("control character in a tag", item(tags=["of\x1bfice"]), "items.0.tags.0"),
+    ("blank tag", item(tags=["   "]), "items.0.tags.0"),
+    ("padded tag", item(tags=[" office"]), "items.0.tags.0"),
+    ("blank gender", customer(gender=" "), "customer.gender"),
+    ("padded gender", customer(gender="F\n"), "customer.gender"),
     ("quantity zero", item(quantity=0), "items.0.quantity"),
     ("quantity as text", item(quantity="2"), "items.0.quantity"),
     ("fractional quantity", item(quantity=1.5), "items.0.quantity"),
@@ -157,3 +169,40 @@ def test_the_dataset_date_forms_of_an_import_are_accepted(client: TestClient, ki
         for n in range(4)
     }
     assert dates == {"2015-03-23T21:06:49.506Z"}
+
+
+PRECISE = "1.0000000000000000001"
+
+
+def _with_number_price(body: dict[str, Any], price: str) -> bytes:
+    """The body as JSON whose first price is the JSON number `price`, written exactly."""
+    body = body | {"items": [ITEM | {"price": "PRICE"}]}
+    return json.dumps(body).replace('"PRICE"', price).encode()
+
+
+@pytest.mark.parametrize("key", [None, "precise-1"])
+def test_a_json_number_price_is_read_exactly_on_create(client: TestClient, kit, key: str | None) -> None:
+    headers = kit.worker | {"content-type": "application/json"} | ({"Idempotency-Key": key} if key else {})
+    for price in (PRECISE, f'"{PRECISE}"'):
+        response = client.post("/sales", content=_with_number_price(kit.body(), price), headers=headers)
+        assert response.status_code == 422, price
+        assert _fields(response) == {"items.0.price"}
+    exact = client.post("/sales", content=_with_number_price(kit.body(), "2.50"), headers=headers)
+    assert exact.status_code == 201
+    assert exact.json()["sale"]["items"][0]["price"] == "2.5"
+    assert kit.count() == 1
+
+
+def test_a_json_number_price_is_read_exactly_on_replace_and_import(client: TestClient, kit) -> None:
+    sale_id = client.post("/sales", json=kit.body(), headers=kit.worker).json()["id"]
+    headers = kit.worker | {"content-type": "application/json", "If-Match": '"1"'}
+    replaced = client.put(f"/sales/{sale_id}", content=_with_number_price(kit.body(), PRECISE), headers=headers)
+    assert replaced.status_code == 422
+    assert _fields(replaced) == {"items.0.price"}
+    record = _with_number_price(kit.body() | {"_id": "5bd761dcae323e45a93ccfe8"}, PRECISE)
+    for content in (record, b"[" + record + b"]"):
+        result = client.post("/sales/import", content=content, headers=kit.worker).json()
+        assert (result["created"], result["rejected"]) == (0, 1), result
+        assert "items.0.price" in result["errors"][0]["reason"]
+    assert kit.count() == 1
+    assert kit.count(outbox) == 1
