@@ -8,9 +8,10 @@ from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from supply_common.contract import SaleEvent
-from supply_sales_writer.adapters.schema import idempotency_keys, outbox, sale_item_tags, sale_items
+from supply_sales_writer.adapters.schema import idempotency_keys, outbox, sale_item_tags, sale_items, sales
 from supply_sales_writer.entrypoints.app import build_app
 
 from .conftest import EVERY_INSERT_MODE
@@ -198,3 +199,21 @@ def test_a_write_sends_only_what_the_insert_mode_allows(client: TestClient, kit)
     blocks = [statement for statement in sent if statement.startswith("BEGIN NOT ATOMIC")]
     assert bool(blocks) == (kit.settings.mysql_insert_mode == "compound")
     assert kit.count() == 2
+
+
+def test_the_customer_email_is_kept_as_account_addresses_are(client: TestClient, kit) -> None:
+    """A customer's token carries their account address in lower case; the sale must hold the same."""
+    typed = {"gender": "F", "age": 40, "email": "RV.Someone@Example.com", "satisfaction": 5}
+    created = client.post("/sales", json=kit.body(customer=typed), headers=kit.worker)
+    keyed = client.post("/sales", json=kit.body(customer=typed), headers=kit.worker | {"Idempotency-Key": "case-1"})
+    assert created.status_code == keyed.status_code == 201
+    sale_id = created.json()["id"]
+    assert created.json()["sale"]["customer"]["email"] == "rv.someone@example.com"
+    assert client.get(f"/sales/{sale_id}", headers=kit.worker).json()["sale"]["customer"]["email"] == (
+        "rv.someone@example.com"
+    )
+    with kit.system.engine.connect() as connection:
+        stored = connection.execute(select(sales.c.customer_email).order_by(sales.c.id)).scalars().all()
+    assert stored == ["rv.someone@example.com"] * 2
+    events = kit.envelopes(kit.consume(2))
+    assert {e["data"]["customer"]["email"] for e in events} == {"rv.someone@example.com"}

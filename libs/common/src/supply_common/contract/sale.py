@@ -29,6 +29,8 @@ from pydantic import (
     field_validator,
 )
 
+from supply_common.email_address import normalise_email
+
 STORES: Final = ("Denver", "Seattle", "London", "Austin", "New York", "San Diego")
 PURCHASE_METHODS: Final = ("Online", "Phone", "In store")
 ITEM_CATALOGUE: Final[dict[str, tuple[str, ...]]] = {
@@ -103,7 +105,10 @@ def plain_email(value: str) -> bool:
 
 
 def _email(value: str) -> str:
-    """Check the syntax but keep the address exactly as given, as the dataset does."""
+    """Check the syntax of the address in its one compared form (`normalise_email`: NFC, lower case),
+    which is what is kept: the dataset's addresses are all in it already, and a customer finds
+    their purchases by the address of their account, which auth keeps in it too."""
+    value = normalise_email(value)
     if plain_email(value):
         return value
     try:
@@ -216,7 +221,9 @@ class Item(_Model):
 class Customer(_Model):
     gender: Annotated[PlainText, StringConstraints(min_length=1, max_length=16)] = Field(examples=["F"])
     age: StrictInt = Field(ge=0, le=120)
-    email: Email = Field(examples=["cauho@witwuta.sv"])
+    email: Email = Field(
+        examples=["cauho@witwuta.sv"], description="Kept in Unicode NFC and lower case, as account addresses are."
+    )
     satisfaction: StrictInt = Field(ge=1, le=5, description="1 (worst) to 5 (best).")
 
 
