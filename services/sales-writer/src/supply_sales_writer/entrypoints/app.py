@@ -43,7 +43,12 @@ from supply_sales_writer.entrypoints.create_lane import Create, CreateLane
 SaleIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="The sale's ObjectId, 24 hex digits.")]
 IfMatch = Annotated[
     str | None,
-    Header(alias="If-Match", description='The version the change is based on: `"3"`. Required.'),
+    Header(
+        alias="If-Match",
+        description=(
+            'The version the change is based on: `"3"`. Required. Compared strongly: a weak `W/"3"` never matches.'
+        ),
+    ),
 ]
 IdempotencyKey = Annotated[
     str | None,
