@@ -224,3 +224,32 @@ def test_the_customer_email_is_kept_as_account_addresses_are(client: TestClient,
     assert stored == ["rv.someone@example.com"] * 2
     events = kit.envelopes(kit.consume(2))
     assert {e["data"]["customer"]["email"] for e in events} == {"rv.someone@example.com"}
+
+
+OTHER_WORKER = {"X-User-Id": "worker-2", "X-User-Role": "technical_worker", "X-User-Email": "v@example.com"}
+
+
+def test_an_idempotency_key_is_the_callers_own(client: TestClient, kit) -> None:
+    key = {"Idempotency-Key": "order-1"}
+    mine = client.post("/sales", json=kit.body(), headers=kit.worker | key)
+    theirs = client.post("/sales", json=kit.body(couponUsed=True), headers=OTHER_WORKER | key)
+    assert mine.status_code == theirs.status_code == 201  # not "reused": the other user's key is another key
+    assert theirs.json()["id"] != mine.json()["id"]
+    assert client.post("/sales", json=kit.body(), headers=kit.worker | key).json() == mine.json()
+    assert client.post("/sales", json=kit.body(couponUsed=True), headers=OTHER_WORKER | key).json() == theirs.json()
+    reused = client.post("/sales", json=kit.body(), headers=OTHER_WORKER | key)
+    assert reused.status_code == 422
+    assert reused.json()["errors"][0]["field"] == "header.Idempotency-Key"
+    assert kit.count() == 2
+    assert kit.count(idempotency_keys) == 2
+
+
+def test_a_key_remembered_before_keys_were_per_user_still_replays_for_its_own_request(client: TestClient, kit) -> None:
+    key = {"Idempotency-Key": "order-2"}
+    first = client.post("/sales", json=kit.body(), headers=kit.worker | key).json()
+    kit.execute("UPDATE idempotency_keys SET user_id = ''")  # as migration 0003 leaves older rows
+    assert client.post("/sales", json=kit.body(), headers=kit.worker | key).json() == first
+    other = client.post("/sales", json=kit.body(), headers=OTHER_WORKER | key)
+    assert other.status_code == 201  # the old row is not the other user's: their fingerprint differs
+    assert other.json()["id"] != first["id"]
+    assert kit.count() == 2

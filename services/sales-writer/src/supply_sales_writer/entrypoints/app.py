@@ -57,7 +57,10 @@ IdempotencyKey = Annotated[
         min_length=1,
         max_length=255,
         pattern=r"^[\x21-\x7e]+$",
-        description="Repeat a create safely: the same key and body return the first result for 24 h.",
+        description=(
+            "Repeat a create safely: the same key and body from the same user return the first result for"
+            " 24 h. Keys are per user: another user's equal key is another key."
+        ),
     ),
 ]
 writer = require_roles("technical_worker")

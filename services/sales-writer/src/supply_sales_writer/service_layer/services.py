@@ -16,7 +16,7 @@ from pymysql.constants import ER
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from supply_common.contract import Actor, EventType, Sale, SaleBody, canonical, sale_hash
-from supply_sales_writer.adapters.idempotency import Remembered
+from supply_sales_writer.adapters.idempotency import UNSCOPED, Remembered
 from supply_sales_writer.adapters.repository import VersionedSale
 from supply_sales_writer.domain.events import EncodedEvent, change_event
 from supply_sales_writer.domain.importing import Parsed, Rejected
@@ -124,10 +124,19 @@ class SalesService:
         return [sale_view(p, FIRST_VERSION) for p in written]
 
     def _create(self, body: SaleBody, actor: Actor, key: str, fingerprint: str) -> Created:
+        """A keyed create: the key is the caller's own, so only their own earlier request with it is
+        replayed (or refused as reused); another user's equal key is not seen."""
+        owner = actor.user_id or UNSCOPED
         with self.uow() as uow:
-            remembered = uow.idempotency.find(key)
+            scope, remembered = owner, uow.idempotency.find(owner, key)
+            if remembered is None and owner != UNSCOPED:
+                # Remembered before keys were per user: the caller's only if the fingerprint, which
+                # covers the user id, is theirs.
+                legacy = uow.idempotency.find(UNSCOPED, key)
+                if legacy is not None and legacy.request_hash == fingerprint:
+                    scope, remembered = UNSCOPED, legacy
             if remembered is not None and remembered.created_at < self.clock() - self.idempotency_ttl:
-                uow.idempotency.forget(key)
+                uow.idempotency.forget(scope, key)
                 remembered = None
             if remembered is not None:
                 if remembered.request_hash != fingerprint:
@@ -135,7 +144,7 @@ class SalesService:
                 return Created(json.loads(remembered.response), replayed=True)
             (view,) = self._insert_new(uow, [(body, actor)])
             uow.idempotency.remember(
-                key, Remembered(fingerprint, view["id"], FIRST_VERSION, 201, json.dumps(view), self.clock())
+                owner, key, Remembered(fingerprint, view["id"], FIRST_VERSION, 201, json.dumps(view), self.clock())
             )
             uow.commit()
         return Created(view)
