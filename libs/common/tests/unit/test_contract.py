@@ -22,15 +22,18 @@ from supply_common.contract import (
     SaleBody,
     SaleEvent,
     canonical,
+    decimal_text,
     document_hash,
     encode_change,
     from_document,
     from_extended_json,
     rfc3339,
     sale_hash,
+    sale_total,
     to_document,
 )
 from supply_common.contract.codec import canonical_bytes
+from supply_common.contract.sale import MAX_SALE_TOTAL
 from supply_common.testing import SAMPLE_DATASET
 
 
@@ -104,6 +107,34 @@ def test_dates_are_kept_in_utc_to_the_millisecond() -> None:
 
 
 @pytest.mark.parametrize(
+    ("text", "utc"),
+    [
+        ("1900-01-01T00:00:00Z", datetime(1900, 1, 1, tzinfo=UTC)),
+        ("1899-12-31T19:00:00-05:00", datetime(1900, 1, 1, tzinfo=UTC)),
+        ("2199-12-31T23:59:59.999Z", datetime(2199, 12, 31, 23, 59, 59, 999000, tzinfo=UTC)),
+        ("2200-01-01T00:59:59+01:00", datetime(2199, 12, 31, 23, 59, 59, tzinfo=UTC)),
+        ("2015-03-23t21:06:49.506z", datetime(2015, 3, 23, 21, 6, 49, 506000, tzinfo=UTC)),
+    ],
+)
+def test_dates_from_1900_to_before_2200_are_accepted_in_any_zone(text: str, utc: datetime) -> None:
+    assert SaleBody.model_validate(_body(saleDate=text)).saleDate == utc
+    assert SaleBody.model_validate_json(json.dumps(_body(saleDate=text))).saleDate == utc
+
+
+@pytest.mark.parametrize(
+    "form",
+    [
+        {"$date": "2015-03-23T21:06:49.506Z"},
+        {"$date": {"$numberLong": "1427144809506"}},
+        {"$date": 1427144809506},
+    ],
+)
+def test_mongoexport_dates_are_accepted(form: object) -> None:
+    record = _body(saleDate=form) | {"_id": {"$oid": "5bd761dcae323e45a93ccfe8"}}
+    assert from_extended_json(json.dumps(record)).saleDate == datetime(2015, 3, 23, 21, 6, 49, 506000, tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
     ("changes", "field"),
     [
         ({"items": []}, "items"),
@@ -116,6 +147,33 @@ def test_dates_are_kept_in_utc_to_the_millisecond() -> None:
         ({"storeLocation": {"$ne": None}}, "storeLocation"),
         ({"couponUsed": "yes"}, "couponUsed"),
         ({"saleDate": "2024-05-01T10:00:00"}, "saleDate"),
+        ({"saleDate": "9999-12-31T23:00:00-05:00"}, "saleDate"),
+        ({"saleDate": "0001-01-01T00:00:00+01:00"}, "saleDate"),
+        ({"saleDate": "1899-12-31T23:59:59.999Z"}, "saleDate"),
+        ({"saleDate": "2200-01-01T04:59:59-05:00"}, "saleDate"),
+        ({"saleDate": 0}, "saleDate"),
+        ({"saleDate": 1.7e9}, "saleDate"),
+        ({"saleDate": "1700000000"}, "saleDate"),
+        ({"saleDate": "2024-05-01"}, "saleDate"),
+        ({"items": [{"name": "a", "tags": [], "price": "1_0", "quantity": 1}]}, "items.0.price"),
+        ({"items": [{"name": "a", "tags": [], "price": " 1.5", "quantity": 1}]}, "items.0.price"),
+        ({"items": [{"name": "a", "tags": [], "price": "1e2", "quantity": 1}]}, "items.0.price"),
+        ({"items": [{"name": "a", "tags": [], "price": "+1", "quantity": 1}]}, "items.0.price"),
+        ({"items": [{"name": "a", "tags": [], "price": True, "quantity": 1}]}, "items.0.price"),
+        ({"items": [{"name": "a", "tags": [], "price": "1000000.01", "quantity": 1}]}, "items.0.price"),
+        (
+            {"items": [{"name": "a", "tags": [], "price": Decimal("1.0000000000000000001"), "quantity": 1}]},
+            "items.0.price",
+        ),
+        ({"items": [{"name": "a\x00b", "tags": [], "price": "1", "quantity": 1}]}, "items.0.name"),
+        ({"items": [{"name": " pens", "tags": [], "price": "1", "quantity": 1}]}, "items.0.name"),
+        ({"items": [{"name": "a", "tags": ["of\u0085fice"], "price": "1", "quantity": 1}]}, "items.0.tags.0"),
+        ({"items": [{"name": "a", "tags": ["office "], "price": "1", "quantity": 1}]}, "items.0.tags.0"),
+        ({"items": [{"name": "a", "tags": ["  "], "price": "1", "quantity": 1}]}, "items.0.tags.0"),
+        ({"items": [{"name": "a", "tags": [], "price": "1000000", "quantity": 101}]}, "items"),
+        ({"customer": {"gender": " M", "age": 40, "email": "x@example.org", "satisfaction": 5}}, "customer.gender"),
+        ({"customer": {"gender": "\t", "age": 40, "email": "x@example.org", "satisfaction": 5}}, "customer.gender"),
+        ({"customer": {"gender": "M", "age": 40, "email": "x\x00@example.org", "satisfaction": 5}}, "customer.email"),
         ({"customer": {"gender": "M", "age": 121, "email": "x@example.org", "satisfaction": 5}}, "customer.age"),
         ({"customer": {"gender": "M", "age": 1, "email": "not-an-email", "satisfaction": 5}}, "customer.email"),
         ({"customer": {"gender": "M", "age": 1, "email": "x@example.org", "satisfaction": 6}}, "customer.satisfaction"),
@@ -127,6 +185,44 @@ def test_invalid_sales_are_refused_naming_the_field(changes: dict[str, object], 
         SaleBody.model_validate(_body(**changes))
     locations = {".".join(str(p) for p in error["loc"]) for error in caught.value.errors()}
     assert any(loc == field or loc.startswith(field + ".") for loc in locations), locations
+
+
+def test_the_largest_sale_accepted_has_a_total_in_cents_far_inside_64_bits() -> None:
+    line = {"name": "laptop", "tags": [], "price": "1000000", "quantity": 1}
+    sale = SaleBody.model_validate(_body(items=[line] * 100))
+    assert sale_total(sale.items) == MAX_SALE_TOTAL
+    assert MAX_SALE_TOTAL * 100 * 10**8 < 2**63  # a hundred million such sales still sum in int64
+    with pytest.raises(ValidationError, match="total"):
+        SaleBody.model_validate(_body(items=[line] * 99 + [{**line, "quantity": 2}]))
+
+
+@pytest.mark.parametrize("text", ["1.0000000000000000001", "2.505", "1e-30"])
+def test_a_json_number_price_is_refused_where_a_string_of_it_would_be(text: str) -> None:
+    raw = json.dumps(_body(items=[{"name": "a", "tags": [], "price": "PRICE", "quantity": 1}]))
+    for price in (text, f'"{text}"'):
+        with pytest.raises(ValidationError) as caught:
+            SaleBody.model_validate_json(raw.replace('"PRICE"', price))
+        assert [error["loc"] for error in caught.value.errors()] == [("items", 0, "price")]
+    record = json.loads(raw.replace('"PRICE"', "0")) | {"_id": {"$oid": "5bd761dcae323e45a93ccfe8"}}
+    line = json.dumps(record).replace('"price": 0', f'"price": {text}')
+    with pytest.raises(ValidationError):
+        from_extended_json(line)
+
+
+def test_plain_and_exact_prices_and_repeated_tags_are_accepted() -> None:
+    for price, expected in [
+        ("12.5", "12.5"),
+        ("40", "40"),
+        (40, "40"),
+        (Decimal("0.10"), "0.1"),
+        ("1000000.00", "1000000"),
+    ]:
+        item = {"name": "pens", "tags": ["office", "office"], "price": price, "quantity": 2}
+        sale = SaleBody.model_validate(_body(items=[item]))
+        assert decimal_text(sale.items[0].price) == expected
+        assert sale.items[0].tags == ["office", "office"]
+    record = json.dumps(_body() | {"_id": {"$oid": "5bd761dcae323e45a93ccfe8"}}).replace('"2.50"', "2.50")
+    assert from_extended_json(record).items[0].price == Decimal("2.5")
 
 
 def test_envelope_round_trips_and_enforces_data_rules() -> None:

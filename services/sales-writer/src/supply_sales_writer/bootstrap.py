@@ -77,7 +77,7 @@ def bootstrap(
     if settings.relay_wake_address and not settings.relay_enabled:
         on_commit = WakeSender(settings.relay_wake_address)
     service = SalesService(
-        lambda: UnitOfWork(engine, settings.sales_topic, on_commit),
+        lambda: UnitOfWork(engine, settings.sales_topic, on_commit, settings.mysql_insert_mode),
         idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_s),
     )
     relay.maintenance = service.purge_idempotency_keys

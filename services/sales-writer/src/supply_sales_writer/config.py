@@ -9,6 +9,11 @@ from pydantic import Field, field_validator
 from supply_common.settings import KafkaSettings, MySQLSettings, ServiceSettings
 from supply_sales_writer.adapters.wakeup import parse_address
 
+InsertMode = Literal["auto", "compound", "separate"]
+"""How a transaction's INSERTs go out at its commit: `compound`, one `BEGIN NOT ATOMIC ... END`
+block (MariaDB only: MySQL accepts BEGIN ... END only inside stored programs); `separate`, one
+statement each (any server); `auto`, compound when the server is MariaDB."""
+
 
 class SalesWriterSettings(ServiceSettings, MySQLSettings, KafkaSettings):
     port: int = 8002
@@ -24,6 +29,13 @@ class SalesWriterSettings(ServiceSettings, MySQLSettings, KafkaSettings):
         ge=1,
         le=1000,
         description="Most creates one transaction writes together (those that queued while the last one committed).",
+    )
+    mysql_insert_mode: InsertMode = Field(
+        "auto",
+        description=(
+            "How a transaction's INSERTs go out at commit: `compound` (one MariaDB `BEGIN NOT ATOMIC` block,"
+            " two round trips), `separate` (one statement each, any server), `auto` (compound on MariaDB)."
+        ),
     )
     import_batch_size: int = Field(500, ge=1, le=10_000, description="Records written per transaction.")
     relay_enabled: bool = Field(True, description="Run the outbox relay inside the serving process.")

@@ -11,14 +11,14 @@ import pytest
 from aiokafka import AIOKafkaConsumer
 from aiokafka.structs import ConsumerRecord
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select, text
+from sqlalchemy import event, func, select, text
 
 from supply_common.kafka import ensure_topics
 from supply_common.testing.fixtures import random_name
 from supply_sales_writer.adapters.migrate import upgrade
 from supply_sales_writer.adapters.schema import outbox, sales
 from supply_sales_writer.bootstrap import System, bootstrap, make_sales_engine
-from supply_sales_writer.config import SalesWriterSettings
+from supply_sales_writer.config import InsertMode, SalesWriterSettings
 from supply_sales_writer.entrypoints.app import build_app
 
 WORKER = {"X-User-Id": "worker-1", "X-User-Role": "technical_worker", "X-User-Email": "w@example.com"}
@@ -42,12 +42,26 @@ def sale_body(**changes: Any) -> dict[str, Any]:
     return body
 
 
+EVERY_INSERT_MODE = pytest.mark.parametrize("insert_mode", ["compound", "separate"])
+"""For a module whose tests must hold however the INSERTs go out: one block as on MariaDB, and one
+statement each as on MySQL (which has no anonymous blocks)."""
+
+
 @pytest.fixture
-def settings(mysql_url: str, kafka_bootstrap: str, fresh_mysql_database: Callable[[str], str]) -> SalesWriterSettings:
+def insert_mode() -> InsertMode:
+    """How the system under test sends a transaction's INSERTs (`EVERY_INSERT_MODE` sets it)."""
+    return "auto"
+
+
+@pytest.fixture
+def settings(
+    mysql_url: str, kafka_bootstrap: str, fresh_mysql_database: Callable[[str], str], insert_mode: InsertMode
+) -> SalesWriterSettings:
     configured = SalesWriterSettings(
         mysql_url=mysql_url,  # type: ignore[arg-type]
         mysql_database=fresh_mysql_database("sales"),
         mysql_pool_size=8,
+        mysql_insert_mode=insert_mode,
         kafka_bootstrap_servers=kafka_bootstrap,
         sales_topic=random_name("sales_events"),
         dlq_topic=random_name("sales_events_dlq"),
@@ -98,6 +112,16 @@ class Kit:
             return connection.execute(
                 select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
             ).scalar_one()
+
+    def statements(self) -> list[str]:
+        """Every statement the system's engine sends from now on (appended as they go)."""
+        sent: list[str] = []
+
+        def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
+            sent.append(statement)
+
+        event.listen(self.system.engine, "before_cursor_execute", record)
+        return sent
 
     def execute(self, sql: str) -> None:
         with self.system.engine.begin() as connection:

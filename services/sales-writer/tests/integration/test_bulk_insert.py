@@ -1,11 +1,12 @@
 """Rows written by `BulkInsert` read back exactly, whatever they hold and however many statements
 they take; `PendingWrites` keeps a transaction's order and atomicity while sending its INSERTs
-together."""
+together (in one compound statement, or one by one where the server has no anonymous blocks)."""
 
 from __future__ import annotations
 
 from datetime import datetime
 from decimal import Decimal
+from types import SimpleNamespace
 
 import pytest
 from sqlalchemy import (
@@ -26,10 +27,12 @@ from sqlalchemy.dialects import mysql
 from sqlalchemy.exc import IntegrityError
 
 from supply_sales_writer.adapters import bulk
-from supply_sales_writer.adapters.bulk import BulkInsert, PendingWrites
+from supply_sales_writer.adapters.bulk import BulkInsert, PendingWrites, compound_for
 from supply_sales_writer.bootstrap import System
 
-pytestmark = pytest.mark.integration
+from .conftest import EVERY_INSERT_MODE
+
+pytestmark = [pytest.mark.integration, EVERY_INSERT_MODE]
 
 probe = Table(
     "bulk_probe",
@@ -62,8 +65,13 @@ def table(system: System) -> Table:
     return probe
 
 
-def _insert(connection: Connection, rows: list[tuple[object, ...]], *columns: str) -> None:
-    writes = PendingWrites(connection)
+def _pending(system: System, connection: Connection) -> PendingWrites:
+    """Pending writes sent the way the system under test sends them."""
+    return PendingWrites(connection, compound=compound_for(connection, system.settings.mysql_insert_mode))
+
+
+def _insert(system: System, connection: Connection, rows: list[tuple[object, ...]], *columns: str) -> None:
+    writes = _pending(system, connection)
     writes.add(BulkInsert(probe, *columns).render(connection, rows))
     writes.flush()
 
@@ -81,7 +89,7 @@ def test_awkward_values_read_back_exactly(system: System, table: Table) -> None:
         (101, "", b"", Decimal("0"), datetime(1970, 1, 1), False),
     ]
     with system.engine.begin() as connection:
-        _insert(connection, rows)
+        _insert(system, connection, rows)
     assert _stored(system) == rows
 
 
@@ -89,7 +97,7 @@ def test_values_that_compare_equal_keep_their_own_text(system: System, table: Ta
     # 1.5 == 1.50 == Decimal("1.500"), True == 1: each is still rendered as itself.
     rows = [(1, Decimal("1.5"), True), (2, Decimal("1.50"), 1), (3, Decimal("1.500"), True)]
     with system.engine.begin() as connection:
-        _insert(connection, rows, "n", "text", "flag")
+        _insert(system, connection, rows, "n", "text", "flag")
     assert [(n, text, flag) for n, text, _, _, _, flag in _stored(system)] == [
         (1, "1.5", True),
         (2, "1.50", True),
@@ -106,14 +114,17 @@ def test_rows_beyond_one_statement_go_out_in_several(
     rows = [(n, f"row {n} it's 100%", None, Decimal(n), None, None) for n in range(200)]
     with system.engine.begin() as connection:
         statements = BulkInsert(table).render(connection, rows)
-        writes = PendingWrites(connection)
+        writes = _pending(system, connection)
         monkeypatch.setattr(connection, "exec_driver_sql", _recording(connection.exec_driver_sql, sent))
         writes.add(statements)
         writes.flush()
     assert len(statements) > 10
     assert all(len(statement) <= 400 for statement in statements)
-    assert 1 < len(sent) < len(statements)  # several compound statements, each under the pending limit
-    assert all(len(text) <= 2000 + 40 for text in sent)
+    if writes.compound:
+        assert 1 < len(sent) < len(statements)  # several compound statements, each under the pending limit
+        assert all(len(text) <= 2000 + 40 for text in sent)
+    else:
+        assert sent == statements  # one by one, in order
     assert _stored(system) == [(n, text, None, Decimal(f"{n}.00"), None, None) for n, text, *_ in rows]
 
 
@@ -127,7 +138,7 @@ def _recording(execute, sent: list[str]):
 
 def test_a_statement_after_pending_writes_sees_them(system: System, table: Table) -> None:
     with system.engine.begin() as connection:
-        writes = PendingWrites(connection)
+        writes = _pending(system, connection)
         writes.add(BulkInsert(table, "n", "text").render(connection, [(1, "a"), (2, "b")]))
         writes.add(BulkInsert(table, "n", "text").render(connection, [(3, "c")]))
         assert connection.execute(select(func.count()).select_from(probe)).scalar_one() == 3
@@ -140,10 +151,10 @@ def test_a_statement_after_pending_writes_sees_them(system: System, table: Table
 def test_a_failing_insert_fails_the_flush_and_the_rollback_takes_all_of_it(system: System, table: Table) -> None:
     _insert_committed = [(1, "first")]
     with system.engine.begin() as connection:
-        _insert(connection, _insert_committed, "n", "text")
+        _insert(system, connection, _insert_committed, "n", "text")
     with system.engine.connect() as connection:
         connection.begin()
-        writes = PendingWrites(connection)
+        writes = _pending(system, connection)
         writes.add(BulkInsert(table, "n", "text").render(connection, [(2, "fine")]))
         writes.add(BulkInsert(table, "n", "text").render(connection, [(1, "duplicate")]))
         with pytest.raises(IntegrityError):
@@ -154,7 +165,7 @@ def test_a_failing_insert_fails_the_flush_and_the_rollback_takes_all_of_it(syste
 
 def test_discarded_writes_are_never_sent(system: System, table: Table) -> None:
     with system.engine.begin() as connection:
-        writes = PendingWrites(connection)
+        writes = _pending(system, connection)
         writes.add(BulkInsert(table, "n", "text").render(connection, [(1, "gone")]))
         writes.discard()
         connection.execute(select(1))
@@ -164,9 +175,32 @@ def test_discarded_writes_are_never_sent(system: System, table: Table) -> None:
 
 def test_a_transaction_that_writes_nothing_is_not_watched(system: System, table: Table) -> None:
     with system.engine.begin() as connection:
-        writes = PendingWrites(connection)
+        writes = _pending(system, connection)
         connection.execute(select(1))
         assert not event.contains(connection, "before_execute", writes._before_execute)
         writes.add(BulkInsert(table, "n", "text").render(connection, [(1, "a")]))
         assert event.contains(connection, "before_execute", writes._before_execute)
         assert connection.execute(select(func.count()).select_from(probe)).scalar_one() == 1
+
+
+def test_separate_writes_send_plain_inserts_only(system: System, table: Table) -> None:
+    """What MySQL accepts: no anonymous block, each INSERT a statement of its own, in order."""
+    sent: list[str] = []
+    with system.engine.begin() as connection:
+        writes = PendingWrites(connection, compound=False)
+        writes.add(BulkInsert(table, "n", "text").render(connection, [(1, "a"), (2, "b")]))
+        writes.add(BulkInsert(table, "n", "text").render(connection, [(3, "c")]))
+        connection.exec_driver_sql = _recording(connection.exec_driver_sql, sent)  # type: ignore[method-assign]
+        writes.flush()
+    assert [statement.split(" VALUES ")[0] for statement in sent] == ["INSERT INTO bulk_probe (n, text)"] * 2
+    assert [row[:2] for row in _stored(system)] == [(1, "a"), (2, "b"), (3, "c")]
+
+
+def test_auto_sends_compound_statements_to_mariadb_only(system: System) -> None:
+    with system.engine.connect() as connection:
+        assert connection.dialect.is_mariadb  # the servers these tests run on
+        assert compound_for(connection, "auto")
+        assert compound_for(connection, "compound")
+        assert not compound_for(connection, "separate")
+        mysql = SimpleNamespace(dialect=SimpleNamespace(is_mariadb=False))
+        assert not compound_for(mysql, "auto")  # type: ignore[arg-type]

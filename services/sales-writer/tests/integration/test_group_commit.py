@@ -18,7 +18,9 @@ from supply_sales_writer.entrypoints.app import build_app
 from supply_sales_writer.service_layer.group_commit import GroupCommit
 from supply_sales_writer.service_layer.services import Created
 
-from .conftest import Kit
+from .conftest import EVERY_INSERT_MODE, Kit
+
+pytestmark = EVERY_INSERT_MODE
 
 CALLERS = 40
 

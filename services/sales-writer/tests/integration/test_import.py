@@ -14,7 +14,9 @@ from supply_common.testing import SAMPLE_DATASET
 from supply_sales_writer.adapters.schema import outbox
 from supply_sales_writer.entrypoints.cli import app as cli
 
-pytestmark = pytest.mark.integration
+from .conftest import EVERY_INSERT_MODE
+
+pytestmark = [pytest.mark.integration, EVERY_INSERT_MODE]
 WORKER = {"X-User-Id": "worker-1", "X-User-Role": "technical_worker"}
 
 

@@ -3,15 +3,20 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import threading
 from datetime import timedelta
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from supply_common.contract import from_document, sale_hash
 from supply_sales_writer.adapters.schema import outbox
 
-pytestmark = pytest.mark.integration
+from .conftest import EVERY_INSERT_MODE
+
+pytestmark = [pytest.mark.integration, EVERY_INSERT_MODE]
 
 
 def test_the_digest_lists_id_version_and_content_hash_in_id_order(client: TestClient, kit) -> None:
@@ -95,3 +100,53 @@ def _generated(count: int) -> bytes:
     from supply_sales_writer.domain.generator import generate_lines
 
     return "\n".join(generate_lines(count, seed=11)).encode()
+
+
+def test_republish_during_changes_never_puts_an_older_version_after_a_newer_one(kit) -> None:
+    """The outbox is published in id order and the topic keeps each sale's last record: per sale,
+    versions must not go down as outbox ids go up, or a rebuild from offset 0 restores a stale sale
+    (or one deleted since)."""
+    from supply_common.contract import Actor, SaleBody
+
+    service = kit.system.service
+    actor = Actor(user_id="worker-1", role="technical_worker")
+    bodies = [SaleBody.model_validate(kit.body(couponUsed=flag)) for flag in (False, True)]
+    ids = [service.create(bodies[0], actor).view["id"] for _ in range(40)]
+    versions = dict.fromkeys(ids, 1)
+    done = threading.Event()
+
+    def change() -> None:
+        try:
+            for round_ in range(12):
+                for sale_id in ids:
+                    if round_ == 11 and sale_id in ids[:10]:
+                        service.delete(sale_id, frozenset({versions[sale_id]}), actor)
+                    else:
+                        service.update(sale_id, bodies[round_ % 2], frozenset({versions[sale_id]}), actor)
+                    versions[sale_id] += 1
+        finally:
+            done.set()
+
+    def republish() -> None:
+        while not done.is_set():
+            service.republish(None, batch=7)
+            service.republish(ids[::3], batch=5)
+
+    threads = [threading.Thread(target=change), threading.Thread(target=republish)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+    with kit.system.engine.connect() as connection:
+        rows = connection.execute(select(outbox.c.msg_key, outbox.c.payload).order_by(outbox.c.id)).all()
+    last: dict[bytes, int] = {}
+    backwards = []
+    for key, payload in rows:
+        version = json.loads(payload)["version"]
+        if version < last.get(key, 0):
+            backwards.append((key.decode(), last[key], version))
+        last[key] = max(version, last.get(key, 0))
+    assert any(json.loads(payload)["repair"] for _, payload in rows)
+    assert backwards == []
+    assert {key.decode(): version for key, version in last.items()} == versions

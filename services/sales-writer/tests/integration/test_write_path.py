@@ -8,12 +8,15 @@ from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
 
 from supply_common.contract import SaleEvent
-from supply_sales_writer.adapters.schema import idempotency_keys, outbox, sale_item_tags, sale_items
+from supply_sales_writer.adapters.schema import idempotency_keys, outbox, sale_item_tags, sale_items, sales
 from supply_sales_writer.entrypoints.app import build_app
 
-pytestmark = pytest.mark.integration
+from .conftest import EVERY_INSERT_MODE
+
+pytestmark = [pytest.mark.integration, EVERY_INSERT_MODE]
 
 
 def test_create_update_delete_each_put_exactly_one_envelope_on_the_topic(client: TestClient, kit) -> None:
@@ -88,11 +91,18 @@ def test_a_change_without_if_match_is_428_and_a_malformed_one_400(client: TestCl
     assert kit.count(outbox) == 1
 
 
-def test_weak_and_listed_etags_match(client: TestClient, kit) -> None:
+def test_weak_etags_never_match_and_listed_ones_do(client: TestClient, kit) -> None:
     sale_id = client.post("/sales", json=kit.body(), headers=kit.worker).json()["id"]
-    weak = client.put(f"/sales/{sale_id}", json=kit.body(), headers=kit.worker | {"If-Match": 'W/"1"'})
-    assert weak.status_code == 200
-    listed = client.delete(f"/sales/{sale_id}", headers=kit.worker | {"If-Match": '"1", "2"'})
+    before = client.get(f"/sales/{sale_id}", headers=kit.worker).json()
+    for method in ("put", "delete"):
+        extra = {"json": kit.body(couponUsed=True)} if method == "put" else {}
+        weak = getattr(client, method)(f"/sales/{sale_id}", headers=kit.worker | {"If-Match": 'W/"1"'}, **extra)
+        assert weak.status_code == 412, method
+        assert weak.headers["content-type"] == "application/problem+json"
+        assert weak.json()["current_version"] == 1
+    assert client.get(f"/sales/{sale_id}", headers=kit.worker).json() == before
+    assert kit.count(outbox) == 1
+    listed = client.delete(f"/sales/{sale_id}", headers=kit.worker | {"If-Match": 'W/"1", "1", "2"'})
     assert listed.status_code == 204
 
 
@@ -184,3 +194,62 @@ def test_the_openapi_schema_shows_the_validation_rules(client: TestClient) -> No
     text = json.dumps(schema)
     assert '"In store"' in text
     assert "/sales/import" in schema["paths"]
+
+
+def test_a_write_sends_only_what_the_insert_mode_allows(client: TestClient, kit) -> None:
+    """`separate` is how MySQL gets its writes: never a `BEGIN NOT ATOMIC` block (MariaDB only)."""
+    sent = kit.statements()
+    sale_id = client.post("/sales", json=kit.body(), headers=kit.worker).json()["id"]
+    assert client.put(f"/sales/{sale_id}", json=kit.body(), headers=kit.worker | {"If-Match": '"1"'}).status_code == 200
+    keyed = kit.worker | {"Idempotency-Key": "mode-1"}
+    assert client.post("/sales", json=kit.body(), headers=keyed).status_code == 201
+    blocks = [statement for statement in sent if statement.startswith("BEGIN NOT ATOMIC")]
+    assert bool(blocks) == (kit.settings.mysql_insert_mode == "compound")
+    assert kit.count() == 2
+
+
+def test_the_customer_email_is_kept_as_account_addresses_are(client: TestClient, kit) -> None:
+    """A customer's token carries their account address in lower case; the sale must hold the same."""
+    typed = {"gender": "F", "age": 40, "email": "RV.Someone@Example.com", "satisfaction": 5}
+    created = client.post("/sales", json=kit.body(customer=typed), headers=kit.worker)
+    keyed = client.post("/sales", json=kit.body(customer=typed), headers=kit.worker | {"Idempotency-Key": "case-1"})
+    assert created.status_code == keyed.status_code == 201
+    sale_id = created.json()["id"]
+    assert created.json()["sale"]["customer"]["email"] == "rv.someone@example.com"
+    assert client.get(f"/sales/{sale_id}", headers=kit.worker).json()["sale"]["customer"]["email"] == (
+        "rv.someone@example.com"
+    )
+    with kit.system.engine.connect() as connection:
+        stored = connection.execute(select(sales.c.customer_email).order_by(sales.c.id)).scalars().all()
+    assert stored == ["rv.someone@example.com"] * 2
+    events = kit.envelopes(kit.consume(2))
+    assert {e["data"]["customer"]["email"] for e in events} == {"rv.someone@example.com"}
+
+
+OTHER_WORKER = {"X-User-Id": "worker-2", "X-User-Role": "technical_worker", "X-User-Email": "v@example.com"}
+
+
+def test_an_idempotency_key_is_the_callers_own(client: TestClient, kit) -> None:
+    key = {"Idempotency-Key": "order-1"}
+    mine = client.post("/sales", json=kit.body(), headers=kit.worker | key)
+    theirs = client.post("/sales", json=kit.body(couponUsed=True), headers=OTHER_WORKER | key)
+    assert mine.status_code == theirs.status_code == 201  # not "reused": the other user's key is another key
+    assert theirs.json()["id"] != mine.json()["id"]
+    assert client.post("/sales", json=kit.body(), headers=kit.worker | key).json() == mine.json()
+    assert client.post("/sales", json=kit.body(couponUsed=True), headers=OTHER_WORKER | key).json() == theirs.json()
+    reused = client.post("/sales", json=kit.body(), headers=OTHER_WORKER | key)
+    assert reused.status_code == 422
+    assert reused.json()["errors"][0]["field"] == "header.Idempotency-Key"
+    assert kit.count() == 2
+    assert kit.count(idempotency_keys) == 2
+
+
+def test_a_key_remembered_before_keys_were_per_user_still_replays_for_its_own_request(client: TestClient, kit) -> None:
+    key = {"Idempotency-Key": "order-2"}
+    first = client.post("/sales", json=kit.body(), headers=kit.worker | key).json()
+    kit.execute("UPDATE idempotency_keys SET user_id = ''")  # as migration 0003 leaves older rows
+    assert client.post("/sales", json=kit.body(), headers=kit.worker | key).json() == first
+    other = client.post("/sales", json=kit.body(), headers=OTHER_WORKER | key)
+    assert other.status_code == 201  # the old row is not the other user's: their fingerprint differs
+    assert other.json()["id"] != first["id"]
+    assert kit.count() == 2

@@ -120,10 +120,24 @@ def test_a_keyed_create_goes_to_the_route_handler(client: TestClient, lanes: Lan
         ({"X-User-Id": "x-1", "X-User-Role": "admin"}, BODY, 401, None),
         (WORKER, BODY | {"storeLocation": "Paris"}, 422, "storeLocation"),
         (WORKER, BODY | {"_id": "5bd761dcae323e45a93ccfe8"}, 422, "_id"),
+        (WORKER, BODY | {"saleDate": "9999-12-31T23:00:00-05:00"}, 422, "saleDate"),
+        (WORKER, BODY | {"saleDate": 0}, 422, "saleDate"),
         (WORKER, "[1, 2", 422, None),
         (WORKER, "", 422, None),
     ],
-    ids=["anonymous", "no user id", "customer", "manager", "unknown role", "bad store", "own _id", "broken", "empty"],
+    ids=[
+        "anonymous",
+        "no user id",
+        "customer",
+        "manager",
+        "unknown role",
+        "bad store",
+        "own _id",
+        "date at the calendar's end",
+        "date as a number",
+        "broken",
+        "empty",
+    ],
 )
 @pytest.mark.timeout(20)  # a body the lane read and did not hand on leaves the route waiting for it
 def test_refusals_are_the_route_handlers_own(

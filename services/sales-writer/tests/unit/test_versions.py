@@ -19,10 +19,17 @@ from supply_sales_writer.domain.model import (
 
 @pytest.mark.parametrize(
     ("header", "versions"),
-    [('"3"', {3}), ('W/"3"', {3}), ("3", {3}), (' "2" , "5"', {2, 5}), ('"1234567890"', {1234567890})],
+    [('"3"', {3}), ("3", {3}), (' "2" , "5"', {2, 5}), ('"1234567890"', {1234567890}), ('W/"2", "5"', {5})],
 )
 def test_if_match_names_the_versions_it_accepts(header: str, versions: set[int]) -> None:
     assert parse_if_match(header) == versions
+
+
+@pytest.mark.parametrize("header", ['W/"3"', 'W/"3", W/"4"'])
+def test_a_weak_etag_matches_no_version(header: str) -> None:
+    # If-Match uses the strong comparison (RFC 9110): a weak tag never matches, not even its own version.
+    with pytest.raises(VersionMismatch):
+        check_version(parse_if_match(header), 3)
 
 
 @pytest.mark.parametrize("header", [None, "", "  "])

@@ -22,6 +22,7 @@ from bson import Decimal128, ObjectId
 from bson.int64 import Int64
 from bson.json_util import JSONMode, JSONOptions
 from bson.json_util import loads as bson_loads
+from bson.json_util import object_hook as bson_object_hook
 
 from supply_common.contract.sale import Sale
 
@@ -146,5 +147,22 @@ def from_document(document: Mapping[str, Any]) -> Sale:
 
 
 def from_extended_json(text: str | bytes) -> Sale:
-    """One `mongoexport` record (canonical or relaxed Extended JSON) to a validated sale."""
-    return from_document(bson_loads(text, json_options=_EXTENDED_JSON))
+    """One `mongoexport` record (canonical or relaxed Extended JSON) to a validated sale. A JSON number
+    with a fraction or exponent is read as the decimal it is written as, never as a binary float."""
+    return from_document(bson_loads(text, json_options=_EXTENDED_JSON, parse_float=Decimal))
+
+
+def from_extended_value(value: Any) -> Sale:
+    """`from_extended_json` of a record a streaming parser has already read: objects as dicts, numbers
+    as int or Decimal."""
+    return from_document(_extended(value))
+
+
+def _extended(value: Any) -> Any:
+    """Extended JSON wrappers ({"$oid": ...}, {"$date": ...}...) to BSON types, innermost first, as
+    `bson.json_util.loads` converts them while it reads."""
+    if isinstance(value, dict):
+        return bson_object_hook({key: _extended(item) for key, item in value.items()}, _EXTENDED_JSON)
+    if isinstance(value, list):
+        return [_extended(item) for item in value]
+    return value

@@ -18,13 +18,18 @@ from pydantic import (
     AfterValidator,
     AwareDatetime,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     StrictBool,
     StrictInt,
     StrictStr,
     StringConstraints,
+    ValidationInfo,
+    field_validator,
 )
+
+from supply_common.email_address import normalise_email
 
 STORES: Final = ("Denver", "Seattle", "London", "Austin", "New York", "San Diego")
 PURCHASE_METHODS: Final = ("Online", "Phone", "In store")
@@ -54,10 +59,18 @@ SALE_FILTERS: Final = (
 """The query parameters that filter and order a list of sales in the read API (`GET /sales`); the
 web UI carries the same names in its own URLs."""
 
+EARLIEST_SALE_DATE: Final = datetime(1900, 1, 1, tzinfo=UTC)
+LATEST_SALE_DATE: Final = datetime(2200, 1, 1, tzinfo=UTC)
+"""A sale's date is at or after the first and before the second (the dataset's are 2013-2017)."""
 MAX_ITEMS: Final = 100
 MAX_TAGS: Final = 20
-MAX_PRICE: Final = Decimal("9999999999.99")
+MAX_PRICE: Final = Decimal("1000000.00")
 MAX_QUANTITY: Final = 1_000_000
+MAX_SALE_TOTAL: Final = Decimal("100000000.00")
+"""A sale's total (price x quantity over its lines) is at most 100 million: 10^10 cents, so the copy's
+totals in cents (64-bit integers, also summed over many sales by the analytics) and in doubles (exact
+to 15 digits on FerretDB) hold every accepted sale with room to spare. No supply store comes near:
+the dataset's largest sale is under 5,000."""
 
 StoreLocation = Literal["Denver", "Seattle", "London", "Austin", "New York", "San Diego"]
 PurchaseMethod = Literal["Online", "Phone", "In store"]
@@ -66,8 +79,6 @@ ObjectIdStr = Annotated[
     StringConstraints(pattern=r"^[0-9a-f]{24}$"),
     Field(description="A MongoDB ObjectId as 24 lowercase hex digits.", examples=["5bd761dcae323e45a93ccfe8"]),
 ]
-Name = Annotated[StrictStr, StringConstraints(strip_whitespace=False, min_length=1, max_length=100)]
-Tag = Annotated[StrictStr, StringConstraints(min_length=1, max_length=50)]
 
 
 _PLAIN_EMAIL: Final = re.compile(
@@ -94,7 +105,10 @@ def plain_email(value: str) -> bool:
 
 
 def _email(value: str) -> str:
-    """Check the syntax but keep the address exactly as given, as the dataset does."""
+    """Check the syntax of the address in its one compared form (`normalise_email`: NFC, lower case),
+    which is what is kept: the dataset's addresses are all in it already, and a customer finds
+    their purchases by the address of their account, which auth keeps in it too."""
+    value = normalise_email(value)
     if plain_email(value):
         return value
     try:
@@ -110,17 +124,86 @@ def millisecond_utc(value: datetime) -> datetime:
     return value.replace(microsecond=value.microsecond // 1000 * 1000)
 
 
-def _not_blank(value: str) -> str:
-    if not value.strip():
-        raise ValueError("must not be blank")
+_RFC3339: Final = re.compile(
+    r"[0-9]{4}-[0-9]{2}-[0-9]{2}[Tt][0-9]{2}:[0-9]{2}:[0-9]{2}(?:\.[0-9]+)?(?:[Zz]|[+-][0-9]{2}:[0-9]{2})\Z"
+)
+
+
+def _date_time_text(value: object) -> object:
+    """A sale date arrives as RFC 3339 text with a time zone (a date a document or the database
+    holds is a `datetime` already). Numbers and numeric strings are refused, not read as epoch
+    seconds."""
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str) and _RFC3339.match(value):
+        return value
+    raise ValueError("must be an RFC 3339 date-time string with a time zone, such as 2015-03-23T21:06:49.506Z")
+
+
+def _sale_date(value: datetime) -> datetime:
+    """Within the sale date range, in UTC at millisecond precision. The local year is checked first:
+    near the ends of the calendar, converting to UTC would overflow."""
+    if not EARLIEST_SALE_DATE.year - 1 <= value.year <= LATEST_SALE_DATE.year or not (
+        EARLIEST_SALE_DATE <= value < LATEST_SALE_DATE
+    ):
+        raise ValueError(f"must be from {EARLIEST_SALE_DATE:%Y-%m-%d} to before {LATEST_SALE_DATE:%Y-%m-%d} (UTC)")
+    return millisecond_utc(value)
+
+
+_CONTROL: Final = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")
+"""C0 and C1 control characters (NUL, tab, line breaks, escape...) and lone surrogates, which no text of
+a sale holds."""
+
+
+def _no_controls(value: str) -> str:
+    if _CONTROL.search(value):
+        raise ValueError("must not contain control characters")
     return value
 
 
-Email = Annotated[StrictStr, StringConstraints(max_length=254), AfterValidator(_email)]
-SaleDate = Annotated[AwareDatetime, AfterValidator(millisecond_utc)]
+def _plain_text(value: str) -> str:
+    """Text as a person reads it: no control characters, not blank, no leading or trailing whitespace
+    (" office" would be another tag than "office" to every query)."""
+    _no_controls(value)
+    if value.strip() != value:
+        raise ValueError("must not be blank" if not value.strip() else "must not start or end with whitespace")
+    return value
+
+
+_PLAIN_DECIMAL: Final = re.compile(r"-?[0-9]+(?:\.[0-9]+)?\Z")
+
+
+def _exact_price(value: object, info: ValidationInfo) -> object:
+    """A price is exact: a plain decimal string ("12.5", "40"; no spaces, underscores, signs other than
+    a leading minus, or exponent), an integer or a Decimal. A JSON number is exact only as its text:
+    where the number reaches validation as a binary float (JSON validated from bytes) it is refused,
+    and the HTTP route, which parses numbers as decimals, decides (so `1.0000000000000000001` is refused
+    as a number as it is as a string, never rounded to 1)."""
+    if isinstance(value, bool):
+        raise ValueError("must be a decimal number, not true or false")
+    if isinstance(value, str):
+        if not _PLAIN_DECIMAL.match(value):
+            raise ValueError('must be a plain decimal such as "12.50" (digits and one optional point)')
+    elif isinstance(value, float) and info.mode == "json":
+        raise ValueError("must be an exact decimal (this JSON number was read as a binary float)")
+    return value
+
+
+PlainText = Annotated[StrictStr, AfterValidator(_plain_text)]
+Name = Annotated[PlainText, StringConstraints(min_length=1, max_length=100)]
+Tag = Annotated[PlainText, StringConstraints(min_length=1, max_length=50)]
+Email = Annotated[StrictStr, StringConstraints(max_length=254), AfterValidator(_no_controls), AfterValidator(_email)]
+SaleDate = Annotated[AwareDatetime, BeforeValidator(_date_time_text), AfterValidator(_sale_date)]
 Price = Annotated[
     Decimal,
-    Field(ge=0, le=MAX_PRICE, decimal_places=2, description="Unit price, at most 2 decimals.", examples=["40.01"]),
+    Field(
+        ge=0,
+        le=MAX_PRICE,
+        decimal_places=2,
+        description="Unit price, at most 2 decimals and at most 1,000,000.",
+        examples=["40.01"],
+    ),
+    BeforeValidator(_exact_price),  # outermost: sees the input first
 ]
 
 
@@ -129,28 +212,43 @@ class _Model(BaseModel):
 
 
 class Item(_Model):
-    name: Annotated[Name, AfterValidator(_not_blank)] = Field(description="What was sold.")
+    name: Name = Field(description="What was sold.")
     tags: list[Tag] = Field(default_factory=list, max_length=MAX_TAGS)
     price: Price
     quantity: StrictInt = Field(ge=1, le=MAX_QUANTITY)
 
 
 class Customer(_Model):
-    gender: Annotated[StrictStr, StringConstraints(min_length=1, max_length=16)] = Field(examples=["F"])
+    gender: Annotated[PlainText, StringConstraints(min_length=1, max_length=16)] = Field(examples=["F"])
     age: StrictInt = Field(ge=0, le=120)
-    email: Email = Field(examples=["cauho@witwuta.sv"])
+    email: Email = Field(
+        examples=["cauho@witwuta.sv"], description="Kept in Unicode NFC and lower case, as account addresses are."
+    )
     satisfaction: StrictInt = Field(ge=1, le=5, description="1 (worst) to 5 (best).")
 
 
 class SaleBody(_Model):
     """A sale as a client sends it: the dataset document without `_id`."""
 
-    saleDate: SaleDate = Field(description="RFC 3339 with a time zone; kept in UTC to the millisecond.")
-    items: list[Item] = Field(min_length=1, max_length=MAX_ITEMS)
+    saleDate: SaleDate = Field(
+        description=(
+            "RFC 3339 with a time zone, from 1900-01-01 to before 2200-01-01 (UTC); kept in UTC to the millisecond."
+        )
+    )
+    items: list[Item] = Field(
+        min_length=1, max_length=MAX_ITEMS, description="The lines; their total is at most 100,000,000."
+    )
     storeLocation: StoreLocation
     customer: Customer
     couponUsed: StrictBool
     purchaseMethod: PurchaseMethod
+
+    @field_validator("items")
+    @classmethod
+    def _total_in_range(cls, items: list[Item]) -> list[Item]:
+        if sale_total(items) > MAX_SALE_TOTAL:
+            raise ValueError(f"the sale's total (price x quantity over the lines) must be at most {MAX_SALE_TOTAL:,}")
+        return items
 
 
 class Sale(SaleBody):

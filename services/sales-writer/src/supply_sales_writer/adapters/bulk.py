@@ -1,5 +1,5 @@
 """The write path's INSERTs: rows rendered once per batch with the driver's own escaping, and the
-statements of a transaction sent to MariaDB together.
+statements of a transaction sent together (to MariaDB; one by one to MySQL).
 
 A create writes a sale row, its item rows, a row per tag and an outbox row: about 14 rows of small
 values for a typical sale. PyMySQL's `executemany` formats every row on its own (a parameter tuple,
@@ -19,6 +19,8 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, Table, bindparam, event, insert
 from sqlalchemy.dialects.mysql import pymysql
+
+from supply_sales_writer.config import InsertMode
 
 MAX_STATEMENT_BYTES: Final = 1_024_000
 """Rows go out in statements of about this size (PyMySQL's own `executemany` limit)."""
@@ -73,23 +75,32 @@ class BulkInsert:
         return statements
 
 
+def compound_for(connection: Connection, mode: InsertMode) -> bool:
+    """Whether `mode` sends compound statements on this connection's server."""
+    if mode == "auto":
+        return bool(getattr(connection.dialect, "is_mariadb", False))  # set by the MySQL dialect at connect
+    return mode == "compound"
+
+
 class PendingWrites:
-    """The INSERTs of a transaction, sent to MariaDB together when the transaction commits.
+    """The INSERTs of a transaction, sent together when the transaction commits.
 
     A create transaction is four INSERTs and a COMMIT; each round trip costs the writer a wait for
     MariaDB and, on its return, a wait for the GIL (measured: about 1 ms each under load, most of a
-    group-commit batch's time). Here the INSERTs go out as one compound statement
+    group-commit batch's time). With `compound` the INSERTs go out as one compound statement
     (`BEGIN NOT ATOMIC ... END`, a single statement for the protocol, no multi-statement mode
     needed): two round trips with the COMMIT. An error in any of them fails the compound
-    statement with that error, and the transaction is rolled back as before.
+    statement with that error, and the transaction is rolled back as before. Without it (MySQL,
+    which has no anonymous blocks) they go out one by one, still at the commit.
 
     Order is kept: once something is pending, any other statement on the connection (a read, an
     UPDATE, a DELETE) sends it first, so a transaction sees its own writes as if they had gone out
     one by one. A transaction that adds nothing (a read) is left alone.
     """
 
-    def __init__(self, connection: Connection) -> None:
+    def __init__(self, connection: Connection, *, compound: bool) -> None:
         self.connection = connection
+        self.compound = compound
         self._statements: list[str] = []
         self._size = 0
         self._watching = False
@@ -109,8 +120,10 @@ class PendingWrites:
         if not self._statements:
             return
         statements, self._statements, self._size = self._statements, [], 0
-        sql = statements[0] if len(statements) == 1 else "BEGIN NOT ATOMIC\n" + ";\n".join(statements) + ";\nEND"
-        self.connection.exec_driver_sql(sql, execution_options=_NO_PARAMETERS)
+        if self.compound and len(statements) > 1:
+            statements = ["BEGIN NOT ATOMIC\n" + ";\n".join(statements) + ";\nEND"]
+        for sql in statements:
+            self.connection.exec_driver_sql(sql, execution_options=_NO_PARAMETERS)
 
     def discard(self) -> None:
         """Forget what is pending (the transaction is being rolled back)."""

@@ -166,28 +166,38 @@ class SaleRepository:
         found = self.load(select(sales).where(sales.c.id == sale_id))
         return found[0] if found else None
 
-    def page(self, after: str | None, limit: int) -> list[VersionedSale]:
+    # `share`: the rows read are locked in share mode to the end of the transaction, so no change
+    # to them commits in between (a change locks its sale's row first, and waits). A transaction
+    # that writes events from what it read needs this: its outbox rows then come before those of
+    # any later change of the same sales.
+
+    def page(self, after: str | None, limit: int, *, share: bool = False) -> list[VersionedSale]:
         """Sales in id order, starting after `after`."""
         query = select(sales).order_by(sales.c.id).limit(limit)
         if after:
             query = query.where(sales.c.id > after)
-        return self.load(query)
+        return self.load(query.with_for_update(read=True) if share else query)
 
-    def many(self, ids: Sequence[str]) -> list[VersionedSale]:
-        return self.load(select(sales).where(sales.c.id.in_(ids)).order_by(sales.c.id)) if ids else []
+    def many(self, ids: Sequence[str], *, share: bool = False) -> list[VersionedSale]:
+        if not ids:
+            return []
+        query = select(sales).where(sales.c.id.in_(ids)).order_by(sales.c.id)
+        return self.load(query.with_for_update(read=True) if share else query)
 
-    def deleted_versions(self, ids: Sequence[str]) -> dict[str, int]:
+    def deleted_versions(self, ids: Sequence[str], *, share: bool = False) -> dict[str, int]:
         if not ids:
             return {}
-        rows = self.connection.execute(
-            select(deleted_sales.c.sale_id, deleted_sales.c.last_version).where(deleted_sales.c.sale_id.in_(ids))
-        )
+        query = select(deleted_sales.c.sale_id, deleted_sales.c.last_version).where(deleted_sales.c.sale_id.in_(ids))
+        rows = self.connection.execute(query.with_for_update(read=True) if share else query)
         return {sale_id: version for sale_id, version in rows}
 
     def count(self) -> int:
         return self.connection.execute(select(func.count()).select_from(sales)).scalar_one()
 
     def load(self, query: Any) -> list[VersionedSale]:
+        """The sales `query` selects, with their items and tags: three SELECTs, which agree only if
+        they read one snapshot (`UnitOfWork.snapshot`) or the sales rows are locked (every change
+        locks a sale's row first)."""
         rows = self.connection.execute(query).mappings().all()
         if not rows:
             return []

@@ -101,6 +101,13 @@ outbox = Table(
 idempotency_keys = Table(
     "idempotency_keys",
     metadata,
+    # Keys are the caller's own (migration 0003); rows from before it have an empty user_id.
+    Column(
+        "user_id",
+        mysql.VARCHAR(255, charset="utf8mb4", collation="utf8mb4_bin"),
+        primary_key=True,
+        server_default="",
+    ),
     Column("idem_key", mysql.VARCHAR(255, charset="ascii", collation="ascii_bin"), primary_key=True),
     Column("request_hash", Hash, nullable=False),
     Column("sale_id", SaleId, nullable=False),

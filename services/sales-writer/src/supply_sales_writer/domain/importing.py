@@ -15,7 +15,7 @@ from typing import Any
 import ijson
 from pydantic import ValidationError
 
-from supply_common.contract import Sale, from_extended_json
+from supply_common.contract import Sale, from_extended_json, from_extended_value
 
 
 @dataclass(frozen=True)
@@ -53,9 +53,12 @@ def describe(error: Exception) -> str:
     return f"{type(error).__name__}: {str(error)[:200]}"
 
 
-def parse_record(line: int, text: str | bytes) -> Parsed | Rejected:
+def parse_record(line: int, record: str | bytes | Any) -> Parsed | Rejected:
+    """One record: its JSON text, or its value as the array parser read it (numbers exact)."""
     try:
-        return Parsed(line, from_extended_json(text))
+        if isinstance(record, str | bytes):
+            return Parsed(line, from_extended_json(record))
+        return Parsed(line, from_extended_value(record))
     except Exception as exc:  # noqa: BLE001 - whatever is wrong with one record, the others go on
         return Rejected(line, describe(exc))
 
@@ -79,7 +82,7 @@ class RecordReader:
             self._mode = "array" if stripped.startswith(b"[") else "lines"
             if self._mode == "array":
                 self._items = ijson.sendable_list()
-                self._coro = ijson.items_coro(self._items, "item", use_float=True)
+                self._coro = ijson.items_coro(self._items, "item")  # numbers as int or Decimal
         data, self._tail = self._tail + chunk, b""
         return data
 
@@ -124,12 +127,7 @@ class RecordReader:
         out: list[Parsed | Rejected] = []
         for item in self._items:
             self._line += 1
-            try:
-                text = json.dumps(item)
-            except (TypeError, ValueError) as exc:
-                out.append(Rejected(self._line, describe(exc)))
-                continue
-            out.append(parse_record(self._line, text))
+            out.append(parse_record(self._line, item))
         del self._items[:]
         return out
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Final, Literal
 
 FIRST_VERSION: Final = 1
-_ETAG = re.compile(r'^(?:W/)?"([1-9][0-9]{0,9})"$|^([1-9][0-9]{0,9})$')
+_ETAG = re.compile(r'^(W/)?"([1-9][0-9]{0,9})"$|^([1-9][0-9]{0,9})$')
 
 
 class SaleNotFound(Exception):
@@ -39,10 +39,12 @@ def etag(version: int) -> str:
 
 
 def parse_if_match(header: str | None) -> frozenset[int]:
-    """The versions an `If-Match` header accepts: `"3"`, `W/"3"`, `3`, or a comma-separated list.
+    """The versions an `If-Match` header accepts: `"3"`, `3`, or a comma-separated list.
 
-    A missing header raises PreconditionRequired; `*` and anything else unreadable raise
-    MalformedPrecondition (a change must name the version it was based on).
+    If-Match compares strongly (RFC 9110, 13.1.1): a weak tag such as `W/"3"` is read but matches no
+    version, so a header of weak tags only fails as a stale one does (412). A missing header raises
+    PreconditionRequired; `*` and anything else unreadable raise MalformedPrecondition (a change must
+    name the version it was based on).
     """
     if header is None or not header.strip():
         raise PreconditionRequired
@@ -51,7 +53,9 @@ def parse_if_match(header: str | None) -> frozenset[int]:
         match = _ETAG.match(part.strip())
         if not match:
             raise MalformedPrecondition(f'expected "<version>", got {part.strip()[:40]!r}')
-        versions.add(int(match.group(1) or match.group(2)))
+        weak, quoted, bare = match.groups()
+        if not weak:
+            versions.add(int(quoted or bare))
     return frozenset(versions)
 
 

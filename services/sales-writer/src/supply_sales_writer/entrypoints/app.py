@@ -4,14 +4,17 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator, Iterator
+import json
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
+from decimal import Decimal
 from typing import Annotated, Any
 
 import orjson
 from fastapi import APIRouter, Depends, FastAPI, Header, Path, Query, Request
 from fastapi.responses import Response
+from fastapi.routing import APIRoute
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from starlette.concurrency import run_in_threadpool
 from starlette.middleware import Middleware
@@ -40,7 +43,12 @@ from supply_sales_writer.entrypoints.create_lane import Create, CreateLane
 SaleIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="The sale's ObjectId, 24 hex digits.")]
 IfMatch = Annotated[
     str | None,
-    Header(alias="If-Match", description='The version the change is based on: `"3"`. Required.'),
+    Header(
+        alias="If-Match",
+        description=(
+            'The version the change is based on: `"3"`. Required. Compared strongly: a weak `W/"3"` never matches.'
+        ),
+    ),
 ]
 IdempotencyKey = Annotated[
     str | None,
@@ -49,7 +57,10 @@ IdempotencyKey = Annotated[
         min_length=1,
         max_length=255,
         pattern=r"^[\x21-\x7e]+$",
-        description="Repeat a create safely: the same key and body return the first result for 24 h.",
+        description=(
+            "Repeat a create safely: the same key and body from the same user return the first result for"
+            " 24 h. Keys are per user: another user's equal key is another key."
+        ),
     ),
 ]
 writer = require_roles("technical_worker")
@@ -162,6 +173,26 @@ def _as_problems() -> Iterator[None]:
         ) from None
 
 
+class _ExactNumbersRequest(Request):
+    async def json(self) -> Any:
+        if not hasattr(self, "_json"):
+            self._json = json.loads(await self.body(), parse_float=Decimal)
+        return self._json
+
+
+class ExactNumbersRoute(APIRoute):
+    """A route whose JSON body keeps its numbers exact: `2.50` is read as the decimal it is written as,
+    not as the nearest binary float (where `1.0000000000000000001` would become a valid price of 1)."""
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def exact(request: Request) -> Response:
+            return await handle(_ExactNumbersRequest(request.scope, request.receive))
+
+        return exact
+
+
 def create_unkeyed(system: System) -> Create:
     """A create without an Idempotency-Key: through the group commit (see `CreateLane`)."""
 
@@ -174,7 +205,7 @@ def create_unkeyed(system: System) -> Create:
 
 
 def sales_routes(system: System, create_in_group: Create) -> APIRouter:
-    router = APIRouter()
+    router = APIRouter(route_class=ExactNumbersRoute)
     service = system.service
 
     async def create_sale(

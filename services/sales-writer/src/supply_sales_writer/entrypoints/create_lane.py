@@ -11,7 +11,9 @@ body is a valid sale, directly: the body is validated by pydantic in one pass fr
 
 Everything else goes on to the router and the route's own handler: a missing or refused identity
 (401/403), a keyed create, another content type, and any body the fast validation refuses (the body
-read here is handed on unchanged), so that every refusal is the one the route has always given.
+read here is handed on unchanged), so that every refusal is the one the route has always given. A
+price written as a JSON number is one of those: read from bytes it is a binary float, which the
+contract refuses there, and the route reads the body's numbers as the decimals they are written as.
 An error while creating is answered by `supply_common.web.error_response`, as the app's exception
 handlers answer it.
 """

@@ -8,6 +8,7 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Any, TypeVar
 
 from bson import ObjectId
@@ -15,7 +16,7 @@ from pymysql.constants import ER
 from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from supply_common.contract import Actor, EventType, Sale, SaleBody, canonical, sale_hash
-from supply_sales_writer.adapters.idempotency import Remembered
+from supply_sales_writer.adapters.idempotency import UNSCOPED, Remembered
 from supply_sales_writer.adapters.repository import VersionedSale
 from supply_sales_writer.domain.events import EncodedEvent, change_event
 from supply_sales_writer.domain.importing import Parsed, Rejected
@@ -82,7 +83,7 @@ class SalesService:
     idempotency_ttl: timedelta = timedelta(hours=24)
 
     def get(self, sale_id: str) -> VersionedSale:
-        with self.uow() as uow:
+        with self.uow().snapshot() as uow:
             found = uow.sales.get(sale_id)
         if found is None:
             raise SaleNotFound(sale_id)
@@ -123,10 +124,19 @@ class SalesService:
         return [sale_view(p, FIRST_VERSION) for p in written]
 
     def _create(self, body: SaleBody, actor: Actor, key: str, fingerprint: str) -> Created:
+        """A keyed create: the key is the caller's own, so only their own earlier request with it is
+        replayed (or refused as reused); another user's equal key is not seen."""
+        owner = actor.user_id or UNSCOPED
         with self.uow() as uow:
-            remembered = uow.idempotency.find(key)
+            scope, remembered = owner, uow.idempotency.find(owner, key)
+            if remembered is None and owner != UNSCOPED:
+                # Remembered before keys were per user: the caller's only if the fingerprint, which
+                # covers the user id, is theirs.
+                legacy = uow.idempotency.find(UNSCOPED, key)
+                if legacy is not None and legacy.request_hash == fingerprint:
+                    scope, remembered = UNSCOPED, legacy
             if remembered is not None and remembered.created_at < self.clock() - self.idempotency_ttl:
-                uow.idempotency.forget(key)
+                uow.idempotency.forget(scope, key)
                 remembered = None
             if remembered is not None:
                 if remembered.request_hash != fingerprint:
@@ -134,7 +144,7 @@ class SalesService:
                 return Created(json.loads(remembered.response), replayed=True)
             (view,) = self._insert_new(uow, [(body, actor)])
             uow.idempotency.remember(
-                key, Remembered(fingerprint, view["id"], FIRST_VERSION, 201, json.dumps(view), self.clock())
+                owner, key, Remembered(fingerprint, view["id"], FIRST_VERSION, 201, json.dumps(view), self.clock())
             )
             uow.commit()
         return Created(view)
@@ -167,12 +177,16 @@ class SalesService:
         return version
 
     def digest(self, after: str | None, limit: int) -> list[dict[str, Any]]:
-        with self.uow() as uow:
+        with self.uow().snapshot() as uow:
             page = uow.sales.page(after, limit)
         return [{"id": v.sale.id, "version": v.version, "hash": sale_hash(v.sale)} for v in page]
 
     def republish(self, ids: Sequence[str] | None, batch: int = 500) -> tuple[int, list[str]]:
         """Re-emit the current state (a deleted id: its delete) as repair events; `None` means all.
+
+        The rows read are share-locked until the repair events are committed: a change of the same
+        sale waits, so its event follows the repair in the outbox (and on the compacted topic)
+        instead of being overtaken by a repair of the version before it.
 
         Returns how many events went to the outbox and the ids MySQL has never known.
         """
@@ -181,34 +195,44 @@ class SalesService:
         if ids is None:
             after: str | None = None
             while True:
-                with self.uow() as uow:
-                    page = uow.sales.page(after, batch)
-                    if not page:
-                        break
-                    occurred = self.clock()
-                    uow.outbox.add([self._repair(v, occurred) for v in page])
-                    uow.commit()
-                count += len(page)
-                after = page[-1].sale.id
-            return count, unknown
+                written, after = _retrying(partial(self._republish_page, after, batch))
+                if after is None:
+                    return count, unknown
+                count += written
         wanted = list(dict.fromkeys(ids))
         for start in range(0, len(wanted), batch):
             chunk = wanted[start : start + batch]
-            with self.uow() as uow:
-                current = uow.sales.many(chunk)
-                found = {v.sale.id for v in current}
-                deleted = uow.sales.deleted_versions([i for i in chunk if i not in found])
-                occurred = self.clock()
-                events = [self._repair(v, occurred) for v in current]
-                events += [
-                    change_event("sale.deleted", sale_id, version, occurred, None, repair=True)
-                    for sale_id, version in deleted.items()
-                ]
-                uow.outbox.add(events)
-                uow.commit()
-            count += len(events)
-            unknown += [i for i in chunk if i not in found and i not in deleted]
+            written, missing = _retrying(partial(self._republish_ids, chunk))
+            count += written
+            unknown += missing
         return count, unknown
+
+    def _republish_page(self, after: str | None, batch: int) -> tuple[int, str | None]:
+        """Repair events for the sales after `after`; how many, and the last id (None: no more)."""
+        with self.uow() as uow:
+            page = uow.sales.page(after, batch, share=True)
+            if not page:
+                return 0, None
+            occurred = self.clock()
+            uow.outbox.add([self._repair(v, occurred) for v in page])
+            uow.commit()
+        return len(page), page[-1].sale.id
+
+    def _republish_ids(self, chunk: list[str]) -> tuple[int, list[str]]:
+        """Repair events for these ids; how many, and the ids never known."""
+        with self.uow() as uow:
+            current = uow.sales.many(chunk, share=True)
+            found = {v.sale.id for v in current}
+            deleted = uow.sales.deleted_versions([i for i in chunk if i not in found], share=True)
+            occurred = self.clock()
+            events = [self._repair(v, occurred) for v in current]
+            events += [
+                change_event("sale.deleted", sale_id, version, occurred, None, repair=True)
+                for sale_id, version in deleted.items()
+            ]
+            uow.outbox.add(events)
+            uow.commit()
+        return len(events), [i for i in chunk if i not in found and i not in deleted]
 
     @staticmethod
     def _repair(current: VersionedSale, occurred: datetime) -> EncodedEvent:

@@ -4,18 +4,30 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from types import TracebackType
+from typing import Final
 
 from sqlalchemy import Connection, Engine
 
-from supply_sales_writer.adapters.bulk import PendingWrites
+from supply_sales_writer.adapters.bulk import PendingWrites, compound_for
 from supply_sales_writer.adapters.idempotency import IdempotencyStore
 from supply_sales_writer.adapters.outbox import Outbox
 from supply_sales_writer.adapters.repository import SaleRepository
+from supply_sales_writer.config import InsertMode
+
+SNAPSHOT: Final = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
+"""For the next transaction only (MariaDB and MySQL alike; its COMMIT or ROLLBACK ends it): every
+SELECT in it reads the one snapshot taken at its first read."""
 
 
 class UnitOfWork:
     """`with uow: ...; uow.commit()`; leaving without commit rolls back. `on_commit` runs after a
-    commit that wrote outbox rows (it wakes the relay)."""
+    commit that wrote outbox rows (it wakes the relay).
+
+    The engine reads committed: each statement sees what was committed when it started, so the
+    statements of a transaction can each see another commit. A unit that writes reads what it will
+    change under locks; a unit that only reads asks for `snapshot()` and sees one moment throughout
+    (a sale's row, items and tags of one version).
+    """
 
     connection: Connection
     writes: PendingWrites
@@ -23,15 +35,30 @@ class UnitOfWork:
     outbox: Outbox
     idempotency: IdempotencyStore
 
-    def __init__(self, engine: Engine, topic: str, on_commit: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        engine: Engine,
+        topic: str,
+        on_commit: Callable[[], None] | None = None,
+        insert_mode: InsertMode = "auto",
+    ) -> None:
         self.engine = engine
         self.topic = topic
         self.on_commit = on_commit
+        self.insert_mode: InsertMode = insert_mode
+        self.read_only = False
+
+    def snapshot(self) -> UnitOfWork:
+        """Make this unit a read-only transaction that reads one consistent snapshot."""
+        self.read_only = True
+        return self
 
     def __enter__(self) -> UnitOfWork:
         self.connection = self.engine.connect()
         self.connection.begin()
-        self.writes = PendingWrites(self.connection)
+        if self.read_only:
+            self.connection.exec_driver_sql(SNAPSHOT)
+        self.writes = PendingWrites(self.connection, compound=compound_for(self.connection, self.insert_mode))
         self.sales = SaleRepository(self.connection, self.writes)
         self.outbox = Outbox(self.connection, self.topic, self.writes)
         self.idempotency = IdempotencyStore(self.connection)
