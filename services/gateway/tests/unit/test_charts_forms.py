@@ -130,3 +130,9 @@ def test_a_chart_whose_every_value_is_zero_is_empty() -> None:
 def test_prices_in_the_edit_form_are_written_as_money() -> None:
     sale = {"items": [{"name": "a", "price": "1234.5"}, {"name": "b", "price": "3"}, {"name": "c", "price": "0.125"}]}
     assert [item["price"] for item in form_values(sale)["items"]] == ["1234.50", "3.00", "0.125"]
+
+
+@pytest.mark.parametrize("typed", ["9999-12-31T23:00:00-05:00", "0001-01-01T00:00:00+01:00"])
+def test_a_sale_date_beyond_the_calendar_in_utc_goes_to_the_writer_as_typed(typed: str) -> None:
+    assert sale_body({"saleDate": typed})["saleDate"] == typed, "the writer refuses it with the field's reason"
+    assert form_values({"saleDate": typed, "items": [], "customer": {}})["saleDate"] == typed
