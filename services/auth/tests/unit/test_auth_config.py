@@ -7,6 +7,7 @@ from types import SimpleNamespace
 
 import pytest
 from pydantic import ValidationError
+from starlette.datastructures import Headers
 
 from supply_auth.adapters.hashing import Argon2Parameters, PasswordHasher
 from supply_auth.bootstrap import bootstrap
@@ -160,7 +161,7 @@ def test_hashes_run_one_per_cpu_by_default_and_never_more_than_the_limit(monkeyp
 
 
 def request(peer, forwarded=None):
-    headers = {"x-forwarded-for": forwarded} if forwarded else {}
+    headers = Headers({"x-forwarded-for": forwarded} if forwarded else {})
     return SimpleNamespace(client=SimpleNamespace(host=peer), headers=headers)
 
 
@@ -173,6 +174,7 @@ def request(peer, forwarded=None):
         ("198.51.100.1", "203.0.113.5", "198.51.100.1"),
         ("127.0.0.1", "not-an-ip", "127.0.0.1"),
         ("127.0.0.1", None, "127.0.0.1"),
+        ("127.0.0.1", "6.6.6.6, 203.0.113.5, 172.18.0.9", "203.0.113.5"),  # past a second trusted hop
     ],
 )
 def test_the_client_address_comes_from_x_forwarded_for_only_behind_a_trusted_proxy(peer, forwarded, expected):

@@ -9,6 +9,7 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
+from supply_common.email_address import normalise_email as normalise_address
 from supply_common.identity import ROLES, Role
 
 ADMIN_ROLE: Role = "senior_management"
@@ -59,8 +60,9 @@ def new_user_id(now_ms: int | None = None) -> str:
 
 
 def normalise_email(raw: str) -> str:
-    """Trimmed and lower-cased: one account per address whatever its case."""
-    return unicodedata.normalize("NFC", raw.strip()).lower()
+    """Trimmed, then the one form every service compares (`supply_common.email_address`): one
+    account per address whatever its case, and the form sales record their customer's address in."""
+    return normalise_address(raw.strip())
 
 
 def validate_email(raw: str) -> str:

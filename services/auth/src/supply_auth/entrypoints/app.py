@@ -1,7 +1,6 @@
 """The auth HTTP app. (No `from __future__ import annotations`: FastAPI must see the dependencies.)"""
 
 import asyncio
-import ipaddress
 import logging
 from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
@@ -32,6 +31,8 @@ from supply_auth.entrypoints.schemas import (
 from supply_auth.service_layer import errors
 from supply_auth.service_layer.accounts import TokenPair
 from supply_common.db import ping
+from supply_common.forwarded import TrustedProxies
+from supply_common.forwarded import client_address as forwarded_client
 from supply_common.identity import Role
 from supply_common.problems import FieldError, ProblemError
 from supply_common.web import ReadinessCheck, create_app, problem_response
@@ -84,39 +85,10 @@ _PROBLEMS: Mapping[type[Exception], Callable[[Exception], ProblemError]] = {
 }
 
 
-class TrustedProxies:
-    """Peers (addresses, networks, or plain names) whose X-Forwarded-For is believed."""
-
-    def __init__(self, entries: tuple[str, ...]) -> None:
-        self.names = set(entries)
-        self.networks: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = []
-        for entry in entries:
-            try:
-                self.networks.append(ipaddress.ip_network(entry, strict=False))
-            except ValueError:
-                continue
-
-    def __contains__(self, peer: str) -> bool:
-        if peer in self.names:
-            return True
-        try:
-            address = ipaddress.ip_address(peer)
-        except ValueError:
-            return False
-        return any(address in network for network in self.networks)
-
-
 def client_address(request: Request, trusted_proxies: TrustedProxies) -> str:
-    """The caller's address; behind a trusted proxy, the last X-Forwarded-For entry."""
+    """The caller's address; behind a trusted proxy (the gateway), the entry it appended."""
     peer = request.client.host if request.client else "unknown"
-    forwarded = request.headers.get("x-forwarded-for")
-    if forwarded and peer in trusted_proxies:
-        candidate = forwarded.split(",")[-1].strip()
-        try:
-            return str(ipaddress.ip_address(candidate))
-        except ValueError:
-            return peer
-    return peer
+    return forwarded_client(peer, request.headers.getlist("x-forwarded-for"), trusted_proxies)
 
 
 def make_router(auth: Auth) -> APIRouter:
