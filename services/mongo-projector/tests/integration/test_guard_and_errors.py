@@ -8,11 +8,12 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
-from aiokafka import AIOKafkaConsumer
+from aiokafka import AIOKafkaConsumer, ConsumerRecord
 
 from supply_common.contract import Sale, SaleEvent
 from supply_projector.adapters.kafka import KafkaOffsets
 from supply_projector.bootstrap import Projection
+from supply_projector.config import ProjectorSettings
 from supply_projector.service_layer.ports import Progress, Record
 from supply_projector.service_layer.projection import Projector
 
@@ -20,6 +21,19 @@ from .conftest import consuming, produce, sales_of, versions_of, wait_for
 from .events import BASE, SAMPLES, changed, history, new_sale, sale_event
 
 pytestmark = pytest.mark.integration
+
+
+async def dead_letters(settings: ProjectorSettings) -> list[ConsumerRecord[bytes, bytes]]:
+    """Every record on the dead-letter topic so far."""
+    dlq = AIOKafkaConsumer(
+        settings.dlq_topic, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest"
+    )
+    await dlq.start()
+    try:
+        batches = await dlq.getmany(timeout_ms=5000)
+        return [m for ms in batches.values() for m in ms]
+    finally:
+        await dlq.stop()
 
 
 async def test_duplicates_and_a_replay_from_offset_zero_change_nothing(projection: Projection) -> None:
@@ -75,15 +89,7 @@ async def test_poison_goes_to_the_dlq_with_headers_and_quarantines_its_sale(proj
         assert versions_of(projection)[poisoned.id] == 1
         assert projection.reader.quarantined() == 1
 
-        dlq = AIOKafkaConsumer(
-            settings.dlq_topic, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest"
-        )
-        await dlq.start()
-        try:
-            batches = await dlq.getmany(timeout_ms=5000)
-            messages = [m for ms in batches.values() for m in ms]
-        finally:
-            await dlq.stop()
+        messages = await dead_letters(settings)
         assert len(messages) == 2
         headers = dict(messages[0].headers)
         assert set(headers) >= {
@@ -138,15 +144,7 @@ async def test_a_record_that_cannot_be_stored_is_dead_lettered_and_the_consumer_
         await produce(settings, [sale_event(changed(after, 2), 2)])
         await wait_for(lambda: versions_of(projection).get(after.id) == 2, what="a later batch")
 
-    dlq = AIOKafkaConsumer(
-        settings.dlq_topic, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest"
-    )
-    await dlq.start()
-    try:
-        batches = await dlq.getmany(timeout_ms=5000)
-        messages = [m for ms in batches.values() for m in ms]
-    finally:
-        await dlq.stop()
+    messages = await dead_letters(settings)
     assert sorted(m.key for m in messages) == sorted([costly.id.encode(), huge.id.encode()])
     for message in messages:
         headers = {k: v.decode() for k, v in message.headers}

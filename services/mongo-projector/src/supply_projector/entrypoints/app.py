@@ -352,12 +352,7 @@ async def _wait_for_version(reader: SalesReader, sale_id: str, min_version: int,
                 404, "Not found", f"The sale was deleted at version {deleted}.", extra={"deleted_version": deleted}
             )
         if time.monotonic() >= deadline:
-            raise ProblemError(
-                409,
-                "Version not reached",
-                f"The copy holds version {current}; {min_version} did not arrive in time.",
-                extra={"version": current},
-            )
+            raise _version_not_reached(current, min_version)
         await asyncio.sleep(0.05)
 
 
@@ -375,13 +370,17 @@ async def _wait_for_own_sale(
         if time.monotonic() >= deadline:
             if version is None:
                 raise _no_such_sale()
-            raise ProblemError(
-                409,
-                "Version not reached",
-                f"The copy holds version {version}; {min_version} did not arrive in time.",
-                extra={"version": version},
-            )
+            raise _version_not_reached(version, min_version)
         await asyncio.sleep(0.05)
+
+
+def _version_not_reached(held: int | None, min_version: int) -> ProblemError:
+    return ProblemError(
+        409,
+        "Version not reached",
+        f"The copy holds version {held}; {min_version} did not arrive in time.",
+        extra={"version": held},
+    )
 
 
 def _owns(identity: Identity, email: object) -> bool:
