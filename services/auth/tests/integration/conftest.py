@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import statistics
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -64,6 +66,15 @@ class Harness:
     def execute(self, statement: str, **params: Any) -> None:
         with self.auth.engine.begin() as connection:
             connection.execute(sa.text(statement), params)
+
+    def hash_time_s(self) -> float:
+        """What one password hash takes here now (median of three): the yardstick of timing tests."""
+        timings = []
+        for _ in range(3):
+            started = time.perf_counter()
+            self.auth.hasher.hash("some password here")
+            timings.append(time.perf_counter() - started)
+        return statistics.median(timings)
 
     def user_count(self) -> int:
         return int(self.sql("SELECT COUNT(*) FROM users")[0][0])
