@@ -436,12 +436,17 @@ def _claim_as_publisher(
 
     `wait` (the lock was just taken): the claim waits for rows a previous holder still has claimed
     rather than skipping them, so that they are published (by it, or again here) before anything
-    after them. The lock is checked after the claim, on its own connection: a relay that lost it
-    since its last claim gives the claim back rather than publish beside its successor."""
+    after them. The lock is checked as the claim begins (in its first statement) and after it (on
+    the lock's own connection, which notices a lost connection): a relay that lost the lock gives
+    the claim back rather than publish beside its successor, and holds rows its successor would
+    skip for no longer than one round trip."""
+    holder = lock.connection_id
+    if holder is None:
+        return None, []
     connection = engine.connect()
     try:
         connection.begin()
-        rows = outbox.claim(connection, limit, wait=wait)
+        rows = outbox.claim(connection, limit, wait=wait, holder=(lock.name, holder))
         if not lock.still_held():
             rows = []
     except BaseException:
