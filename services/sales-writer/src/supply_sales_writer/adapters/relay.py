@@ -9,15 +9,19 @@ different rows and either may be acknowledged first, so a sale's older version c
 newer one and become the version a rebuild restores. So a relay publishes only while it holds the
 publish lock (`publish_lock`, a MySQL named lock of the sales database on a connection of its own);
 the others (more relay processes, or the relay of each server process with `WORKERS=N`) stand by
-and try again every second and on a commit notice. The holder checks the lock in the same trip as
-each claim (one more round trip per batch) and drops a claim made after losing it. The first claim
-after taking the lock waits for the rows a previous holder still has claimed (its batch in flight is
-then either marked or given back) instead of skipping them; later claims skip the rows of this
-relay's own batch being confirmed (`FOR UPDATE SKIP LOCKED`).
+and try again every second and on a commit notice. The holder checks the lock as each claim begins
+(in the claim's first statement) and right after it on the lock's own connection (one more round
+trip per batch, which also notices a lost connection); a relay that lost it gives that claim back,
+confirms only what it already sent, and stands by. The first claim after taking the lock waits for
+the rows a previous holder still has claimed (its batch in flight is then either marked or given
+back) instead of skipping them; later claims skip the rows of this relay's own batch being confirmed
+(`FOR UPDATE SKIP LOCKED`).
 
-What is left: a holder whose database connections die while its produce is in flight (a network
-cut) may see that batch land after its successor has published it again and later versions (a few
-milliseconds, with the old holder's request timeout as the bound); reconcile repairs what remains.
+What is left: a holder whose database connections die while its produce is in flight can see that
+batch land after its successor has published it again and later versions, if the producer is still
+retrying it when the successor takes over (the server must first notice the connection is gone, and
+a standby retries every second; the producer gives a batch up after its 5 s request timeout).
+Reconcile repairs a sale left stale that way.
 """
 
 from __future__ import annotations
