@@ -55,7 +55,7 @@ async def _publish_and_close(relay) -> int:
     try:
         return await relay.publish_once()
     finally:
-        await relay._close_producer()
+        await relay.close()
 
 
 def test_with_kafka_unreachable_writes_succeed_and_all_events_arrive_in_per_key_order_later(kit) -> None:
@@ -190,7 +190,7 @@ def test_a_backlog_of_many_batches_drains_with_overlap_each_event_once_in_per_ke
             while not rounds or rounds[-1]:
                 rounds.append(await relay.drain(budget_s=60))
         finally:
-            await relay._close_producer()
+            await relay.close()
         return rounds
 
     assert asyncio.run(drain())[-1] is False
@@ -222,7 +222,7 @@ def test_a_failure_mid_drain_leaves_the_failed_and_the_overlapping_batch_unmarke
         try:
             return await relay.drain(budget_s=60)
         finally:
-            await relay._close_producer()
+            await relay.close()
 
     with pytest.raises(Killed):
         asyncio.run(drain_and_close(dying))
@@ -256,7 +256,7 @@ def test_a_relay_cancelled_anywhere_in_a_drain_leaves_no_connection_or_lock_behi
         except asyncio.CancelledError:
             return True
         finally:
-            await relay._close_producer()
+            await relay.close()
         return False
 
     cancelled = 0
@@ -294,7 +294,7 @@ def test_a_relay_cancelled_before_its_confirmation_starts_releases_the_claim(kit
             with pytest.raises(asyncio.CancelledError):
                 await task
         finally:
-            await relay._close_producer()
+            await relay.close()
 
     asyncio.run(cancel_as_the_confirmation_is_created())
     assert engine.pool.checkedout() == 0, "the claim's connection is still out"

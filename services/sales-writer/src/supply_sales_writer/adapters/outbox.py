@@ -62,19 +62,34 @@ class Outbox:
 # next batch's transaction, which waits in the relay for the mark: a stall until the client's read
 # timeout (seen once in 40 drains of 1,500 rows in batches of 150).
 OLDEST = "SELECT MIN(id) FROM outbox WHERE published_at IS NULL"
-CLAIM = (
+# The same, and which connection holds a named lock, in one round trip.
+OLDEST_AND_HOLDER = f"SELECT ({OLDEST}), IS_USED_LOCK(%(lock)s)"
+CLAIM_WAITING = (
     "SELECT id, topic, msg_key, payload, TIMESTAMPDIFF(MICROSECOND, '1970-01-01', created_at)"
     " FROM outbox FORCE INDEX (PRIMARY) WHERE id >= %(oldest)s AND published_at IS NULL"
-    " ORDER BY id LIMIT %(limit)s FOR UPDATE SKIP LOCKED"
+    " ORDER BY id LIMIT %(limit)s FOR UPDATE"
 )
+CLAIM = CLAIM_WAITING + " SKIP LOCKED"
 
 
-def claim(connection: Connection, limit: int) -> list[OutboxRow]:
-    """Lock the oldest unpublished rows no other relay holds, in id order."""
-    oldest = connection.exec_driver_sql(OLDEST).scalar()
+def claim(
+    connection: Connection, limit: int, *, wait: bool = False, holder: tuple[str, int] | None = None
+) -> list[OutboxRow]:
+    """Lock the oldest unpublished rows, in id order: those nobody else holds, or with `wait` the
+    oldest ones even if that means waiting for another transaction's claim to end (marked rows no
+    longer match once it commits; rows given back are taken). With `holder` (a named lock and a
+    connection id), nothing unless that connection holds that lock as the claim begins."""
+    if holder is None:
+        oldest = connection.exec_driver_sql(OLDEST).scalar()
+    else:
+        lock, connection_id = holder
+        oldest, holding = connection.exec_driver_sql(OLDEST_AND_HOLDER, {"lock": lock}).one()
+        if holding != connection_id:
+            return []
     if oldest is None:
         return []
-    return list(map(OutboxRow._make, connection.exec_driver_sql(CLAIM, {"oldest": oldest, "limit": limit})))
+    statement = CLAIM_WAITING if wait else CLAIM
+    return list(map(OutboxRow._make, connection.exec_driver_sql(statement, {"oldest": oldest, "limit": limit})))
 
 
 def mark_published(connection: Connection, ids: Sequence[int], at: datetime) -> None:

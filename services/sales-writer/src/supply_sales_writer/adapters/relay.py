@@ -1,8 +1,27 @@
 """The outbox relay: publishes committed outbox rows to Kafka in id order, then marks them.
 
 At least once: a crash between the broker's ack and the mark republishes the batch (a duplicate
-that version-guarded consumers ignore), never loses it. Several relays may run at once; each
-claims rows the others do not hold (`FOR UPDATE SKIP LOCKED`).
+that version-guarded consumers ignore), never loses it.
+
+One relay publishes at a time. The topic is a compacted changelog: compaction keeps each sale's last
+record, and a consumer rebuilding from offset 0 ends with it. Two relays publishing at once claim
+different rows and either may be acknowledged first, so a sale's older version could land after its
+newer one and become the version a rebuild restores. So a relay publishes only while it holds the
+publish lock (`publish_lock`, a MySQL named lock of the sales database on a connection of its own);
+the others (more relay processes, or the relay of each server process with `WORKERS=N`) stand by
+and try again every second and on a commit notice. The holder checks the lock as each claim begins
+(in the claim's first statement) and right after it on the lock's own connection (one more round
+trip per batch, which also notices a lost connection); a relay that lost it gives that claim back,
+confirms only what it already sent, and stands by. The first claim after taking the lock waits for
+the rows a previous holder still has claimed (its batch in flight is then either marked or given
+back) instead of skipping them; later claims skip the rows of this relay's own batch being confirmed
+(`FOR UPDATE SKIP LOCKED`).
+
+What is left: a holder whose database connections die while its produce is in flight can see that
+batch land after its successor has published it again and later versions, if the producer is still
+retrying it when the successor takes over (the server must first notice the connection is gone, and
+a standby retries every second; the producer gives a batch up after its 5 s request timeout).
+Reconcile repairs a sale left stale that way.
 """
 
 from __future__ import annotations
@@ -25,6 +44,7 @@ from supply_common.settings import KafkaSettings
 from supply_sales_writer.adapters import outbox
 from supply_sales_writer.adapters.outbox import OutboxRow
 from supply_sales_writer.adapters.partitions import partition_for
+from supply_sales_writer.adapters.publish_lock import PublishLock
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -48,6 +68,14 @@ PUBLISH_LATENCY = Histogram(
 )
 PUBLISHED = Counter("sales_writer_events_published_total", "Events acknowledged by the broker.")
 RELAY_ERRORS = Counter("sales_writer_relay_errors_total", "Relay cycles that failed (broker or database).")
+PUBLISHING = Gauge(
+    "sales_writer_relay_publishing",
+    "Relays holding the publish lock (1: this one publishes; 0: it stands by for another).",
+    multiprocess_mode="livesum",
+)
+
+STANDBY_RETRY_S = 1.0
+"""How often a relay on standby tries to take the publish lock (a commit notice also makes it try)."""
 
 AfterPublish = Callable[[list[OutboxRow]], Awaitable[None]]
 ProducerFactory = Callable[[], AIOKafkaProducer]
@@ -95,8 +123,11 @@ class Relay:
         self.producer_factory = producer_factory or (
             lambda: make_producer(kafka, request_timeout_ms=5_000, linger_ms=0)
         )
+        self.lock = PublishLock(engine)
         self.healthy = False
         self.last_error: str | None = None
+        self._publishing = False
+        self._claim_waits = False
         self._producer: AIOKafkaProducer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
@@ -105,7 +136,26 @@ class Relay:
         self._cycle_started = float("-inf")
 
     def status(self) -> Literal["ok", "degraded"]:
+        """Whether its last cycle worked (publishing, or finding the lock taken on standby)."""
         return "ok" if self.healthy else "degraded"
+
+    @property
+    def publishing(self) -> bool:
+        """Whether this relay holds the publish lock (False: it stands by, or has not tried yet)."""
+        return self._publishing
+
+    def _note_lock(self) -> None:
+        """Follow the lock's state in the metric (called after each step that may change it)."""
+        held = self.lock.held
+        if held != self._publishing:
+            self._publishing = held
+            PUBLISHING.inc() if held else PUBLISHING.dec()
+
+    async def close(self) -> None:
+        """Stop the producer (sending what it holds), then give the publish lock up."""
+        await self._close_producer()
+        await _in_thread(self.lock.release)
+        self._note_lock()
 
     def wake(self) -> None:
         """Safe from any thread: a local commit wrote outbox rows."""
@@ -133,23 +183,28 @@ class Relay:
                     if self.healthy or self.last_error is None:
                         log.warning("relay cycle failed", extra={"error": repr(exc)[:300]})
                     self.healthy, self.last_error = False, repr(exc)[:300]
-                    await self._close_producer()
+                    # What was sent goes out (or fails) before the lock is free for another relay.
+                    await self.close()
                     await asyncio.sleep(backoff)
                     backoff = min(backoff * 2, 2.0)
                     continue
-                if not more:
-                    await self._idle()
+                if not self.publishing:
+                    # On standby nothing is claimed, so nothing is sent: the producer can go.
+                    await self._close_producer()
+                    await self._idle(max(self.poll_interval_s, STANDBY_RETRY_S))
+                elif not more:
+                    await self._idle(self.poll_interval_s)
         finally:
             self.healthy = False
-            await self._close_producer()
+            await self.close()
 
-    async def _idle(self) -> None:
+    async def _idle(self, timeout_s: float) -> None:
         assert self._wakeup is not None
         # asyncio.timeout, not wait_for: on Python 3.11 wait_for returns the result of a wait that
         # completes in the same loop turn as a cancellation and drops the cancellation, so the
         # relay would go on and a server's shutdown would wait for it forever.
         with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(self.poll_interval_s):
+            async with asyncio.timeout(timeout_s):
                 await self._wakeup.wait()
         self._wakeup.clear()
         # While commits keep coming, claim no sooner than `min_cycle_s` after the last claim began,
@@ -188,7 +243,8 @@ class Relay:
 
     async def drain(self, budget_s: float = 1.0) -> bool:
         """Publish full batches for up to `budget_s`; returns whether rows are probably still waiting
-        (the last batch was full).
+        (the last batch was full). Without the publish lock (another relay holds it) nothing is
+        claimed and it returns False; `publishing` says which.
 
         Batch N is confirmed (acknowledgements awaited, rows marked, committed) while batch N+1 is
         claimed (SKIP LOCKED passes over N's rows) and handed to the producer, so MySQL and Kafka
@@ -217,16 +273,30 @@ class Relay:
             if not full:
                 return False
             if following is None:
-                return True
+                return self.publishing  # the budget ran out, or the lock was lost
             batch = following
         return False
 
     async def _claim_and_send(self) -> _Batch | None:
-        """Lock the next unpublished rows and hand them to the producer; None when there are none."""
-        producer = await self._started_producer()
-        connection, rows = await _in_thread(
-            _connect_and_claim, self.engine, self.batch_size, release=lambda claimed: _close(claimed[0])
-        )
+        """Lock the next unpublished rows and hand them to the producer; None when there are none or
+        this relay does not hold the publish lock."""
+        try:
+            if not self.lock.held:
+                if not await _in_thread(self.lock.acquire):
+                    return None
+                self._claim_waits = True
+            producer = await self._started_producer()
+            connection, rows = await _in_thread(
+                _claim_as_publisher,
+                self.lock,
+                self.engine,
+                self.batch_size,
+                self._claim_waits,
+                release=lambda claimed: _close(claimed[0]),
+            )
+            self._claim_waits = False
+        finally:
+            self._note_lock()
         if connection is None:
             return None
         try:
@@ -257,7 +327,7 @@ class Relay:
         if now >= self._next_gauges:
             self._next_gauges = now + 1.0
             await _in_thread(self.update_gauges)
-        if now >= self._next_maintenance:
+        if now >= self._next_maintenance and self.publishing:  # the one publisher purges
             self._next_maintenance = now + self.maintenance_interval_s
             await _in_thread(self.purge)
             if self.maintenance is not None:
@@ -362,13 +432,27 @@ def _close(connection: Connection | None) -> None:
 # request threads, so a batch makes two (claim; mark and release), not one per call.
 
 
-def _connect_and_claim(engine: Engine, limit: int) -> tuple[Connection | None, list[OutboxRow]]:
+def _claim_as_publisher(
+    lock: PublishLock, engine: Engine, limit: int, wait: bool
+) -> tuple[Connection | None, list[OutboxRow]]:
     """A connection holding the claimed rows' locks in its open transaction, or (None, []) when there
-    is nothing to publish (the connection is back in the pool then)."""
+    is nothing to publish or the publish lock was lost (the connection is back in the pool then).
+
+    `wait` (the lock was just taken): the claim waits for rows a previous holder still has claimed
+    rather than skipping them, so that they are published (by it, or again here) before anything
+    after them. The lock is checked as the claim begins (in its first statement) and after it (on
+    the lock's own connection, which notices a lost connection): a relay that lost the lock gives
+    the claim back rather than publish beside its successor, and holds rows its successor would
+    skip for no longer than one round trip."""
+    holder = lock.connection_id
+    if holder is None:
+        return None, []
     connection = engine.connect()
     try:
         connection.begin()
-        rows = outbox.claim(connection, limit)
+        rows = outbox.claim(connection, limit, wait=wait, holder=(lock.name, holder))
+        if not lock.still_held():
+            rows = []
     except BaseException:
         connection.close()
         raise
