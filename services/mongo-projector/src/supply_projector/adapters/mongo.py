@@ -50,7 +50,6 @@ SALE_INDEXES = (
     "storeLocation",
     "purchaseMethod",
     "customer.email",
-    f"{METADATA_FIELD}.email",
     "saleDate",
     "items.name",
 )

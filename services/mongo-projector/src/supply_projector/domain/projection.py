@@ -4,9 +4,7 @@ Under `_supply` (METADATA_FIELD):
 - `version`, `hash` (sale_hash), `event_id`, `occurred_at`, `applied_at`: replication metadata;
 - `total` (money), `total_cents` (int64), `item_count` (sum of quantities), `month` ("YYYY-MM"),
   `tags` (all item tags, deduplicated), `lines` ([{name, quantity, revenue_cents}]):
-  what analytics aggregate with `$match`/`$unwind`/`$group`/`$sum` only;
-- `email`: the customer's email as `email_key` gives it, what customers are matched by (FerretDB v1
-  has no case-insensitive comparison but a regex, which no index serves).
+  what analytics aggregate with `$match`/`$unwind`/`$group`/`$sum` only.
 Money is summed as integer cents because `$sum` must be exact on every server. Prices and `total`
 stay `Decimal` here: the store writes them in its server's type (`money.encode`), so a server
 without Decimal128 gets its doubles straight from the exact value.
@@ -14,7 +12,6 @@ without Decimal128 gets its doubles straight from the exact value.
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Any
@@ -47,12 +44,6 @@ def money_text(cents_value: int) -> str:
     return decimal_text(Decimal(cents_value) / 100)
 
 
-def email_key(email: str) -> str:
-    """An email as auth keeps account emails (NFC, lower case), so addresses that differ only in case
-    match: what `_supply.email` holds and what customer filters compare with."""
-    return unicodedata.normalize("NFC", email).lower()
-
-
 def metadata(sale: Sale, event: SaleEvent, applied_at: datetime) -> dict[str, Any]:
     total = sale_total(list(sale.items))
     tags: list[str] = []
@@ -69,7 +60,6 @@ def metadata(sale: Sale, event: SaleEvent, applied_at: datetime) -> dict[str, An
         "item_count": sum(item.quantity for item in sale.items),
         "month": sale.saleDate.astimezone(UTC).strftime("%Y-%m"),
         "tags": tags,
-        "email": email_key(sale.customer.email),
         "lines": [
             {
                 "name": item.name,

@@ -16,7 +16,8 @@ from typing import Any, Literal
 
 from bson import ObjectId
 
-from supply_projector.domain.projection import cents, email_key
+from supply_common.email_address import normalise_email
+from supply_projector.domain.projection import cents
 
 SortOrder = Literal["date_desc", "date_asc"]
 MAX_PAGE = 100
@@ -59,11 +60,11 @@ class DateRange:
 
 
 def customer_match(email: str) -> dict[str, Any]:
-    """The sales of the customer with this email, whatever its case. `_supply.email` holds the
-    address lower-cased; a document projected before that field existed is matched by its
-    `customer.email` if that is lower case already (a rebuild gives it the field)."""
-    key = email_key(email)
-    return {"$or": [{f"{META}.email": key}, {"customer.email": key}]}
+    """The sales of the customer with this email, whatever its case: the contract keeps
+    `customer.email` in its one compared form (`normalise_email`: NFC, lower case), so the value is
+    put in that form and compared exactly, which an index serves (FerretDB v1 has no
+    case-insensitive comparison but a regex)."""
+    return {"customer.email": normalise_email(email)}
 
 
 @dataclass(frozen=True)

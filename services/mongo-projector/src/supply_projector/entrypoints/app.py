@@ -16,6 +16,7 @@ from pydantic import AwareDatetime, Field, StringConstraints
 
 from supply_common.contract import SALE_FILTERS, decimal_text, from_document, rfc3339, sale_total
 from supply_common.contract import canonical as canonical_sale
+from supply_common.email_address import normalise_email
 from supply_common.identity import Identity, require_roles
 from supply_common.problems import FieldError, ProblemError, field_error
 from supply_common.web import ReadinessCheck, create_app
@@ -23,7 +24,6 @@ from supply_projector.adapters.kafka import KafkaOffsets
 from supply_projector.adapters.reads import SalesReader
 from supply_projector.bootstrap import Projection, bootstrap
 from supply_projector.config import ProjectorSettings
-from supply_projector.domain.projection import email_key
 from supply_projector.domain.queries import (
     MAX_PAGE,
     Cursor,
@@ -384,7 +384,7 @@ def _version_not_reached(held: int | None, min_version: int) -> ProblemError:
 
 
 def _owns(identity: Identity, email: object) -> bool:
-    return bool(identity.email) and isinstance(email, str) and email_key(email) == email_key(identity.email)
+    return bool(identity.email) and isinstance(email, str) and normalise_email(email) == normalise_email(identity.email)
 
 
 def _visible(identity: Identity, document: dict[str, Any]) -> bool:
