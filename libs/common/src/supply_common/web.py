@@ -14,14 +14,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import anyio.to_thread
-import pymysql
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
 from prometheus_client import CONTENT_TYPE_LATEST, REGISTRY, CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client.multiprocess import MultiProcessCollector
-from sqlalchemy.exc import DBAPIError
-from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware import Middleware
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -209,29 +206,48 @@ def validation_problem(errors: Sequence[Mapping[str, Any]]) -> ProblemError:
 
 def _is_unavailable(exc: Exception) -> str | None:
     """Name the dependency when an exception means a store cannot be reached right now."""
-    if isinstance(exc, PoolTimeout):
-        return "database"
-    if isinstance(exc, DBAPIError) and (exc.connection_invalidated or _is_connection_error(exc.orig)):
+    if isinstance(exc, _database_errors()) and _is_database_connection_error(exc):
         return "database"
     if isinstance(exc, _document_store_errors()):
         return "document store"
     return None
 
 
+def _database_errors() -> tuple[type[Exception], ...]:
+    """SQLAlchemy's pool timeout and driver errors, once a service has loaded SQLAlchemy (those with a
+    MySQL database do): an exception of a module never imported cannot occur, and a service without a
+    database needs neither SQLAlchemy nor PyMySQL installed."""
+    errors = sys.modules.get("sqlalchemy.exc")
+    if errors is None:
+        return ()
+    return (errors.DBAPIError, errors.TimeoutError)
+
+
 def _document_store_errors() -> tuple[type[Exception], ...]:
-    """pymongo's connection errors, once a service has loaded pymongo (only the projector does): an
-    exception of a module never imported cannot occur, and the others are spared its 4.5 MB and
-    quarter second of start-up."""
+    """pymongo's connection errors, once a service has loaded pymongo (only the projector does), for
+    the same reason as the database's."""
     errors = sys.modules.get("pymongo.errors")
     if errors is None:
         return ()
     return (errors.ConnectionFailure, errors.AutoReconnect, errors.NetworkTimeout)
 
 
-def _is_connection_error(orig: BaseException | None) -> bool:
-    if isinstance(orig, pymysql.err.InterfaceError):
+def _is_database_connection_error(exc: Exception) -> bool:
+    """A pool timeout, an invalidated connection, or a MySQL error that says the server is gone."""
+    errors = sys.modules["sqlalchemy.exc"]
+    if isinstance(exc, errors.TimeoutError):
         return True
-    if isinstance(orig, pymysql.err.OperationalError) and orig.args:
+    if not isinstance(exc, errors.DBAPIError):
+        return False
+    if exc.connection_invalidated:
+        return True
+    driver = sys.modules.get("pymysql.err")
+    orig = exc.orig
+    if driver is None or orig is None:
+        return False
+    if isinstance(orig, driver.InterfaceError):
+        return True
+    if isinstance(orig, driver.OperationalError) and orig.args:
         return orig.args[0] in (2003, 2006, 2013, 2055, 1927, 1053)
     return False
 
@@ -265,7 +281,8 @@ def install_problem_handlers(app: FastAPI) -> None:
     """Every error as a problem document. Store errors are answered inside the app by their own
     handlers: a handler for `Exception` runs in Starlette's outermost middleware, which re-raises after
     answering, and the server then drops the keep-alive connection under the caller's feet. The
-    document store's errors are among them when pymongo is loaded by then (the projector's app)."""
+    database's and the document store's errors are among them when SQLAlchemy or pymongo is loaded
+    by then (a service's adapters import them before its app is built)."""
 
     async def on_error(request: Request, exc: Exception) -> Response:
         return error_response(exc, request.url.path)
@@ -274,8 +291,7 @@ def install_problem_handlers(app: FastAPI) -> None:
         ProblemError,
         StarletteHTTPException,
         RequestValidationError,
-        DBAPIError,
-        PoolTimeout,
+        *_database_errors(),
         *_document_store_errors(),
     )
     for kind in (*handled, Exception):
