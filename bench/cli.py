@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 
 from rich.console import Console
 
-from bench import ratios, report
+from bench import ratios, record, report
 from bench.context import Context
 from bench.env import Stack, machine_facts
 from bench.model import Row, Run
@@ -53,7 +53,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="small sizes and few repetitions (under 3 minutes)")
     parser.add_argument(
-        "--record", action="store_true", help="record the run in docs/ (performance.md and its history)"
+        "--record", action="store_true", help="record the run in docs/ (its JSON in docs/runs/, a line in the history)"
     )
     parser.add_argument("--only", default="", help="comma-separated row ids, e.g. 1,4b,5b")
     parser.add_argument("--reps", type=int, default=0, help="override the number of repetitions")
@@ -131,7 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     for path in written:
         console.print(f"chart:   {path.relative_to(repo_root())}")
     if args.record:
-        for path in report.record(run, json_path, repo_root() / "docs"):
+        for path in record.record(run, repo_root() / "docs"):
             console.print(f"recorded: {path.relative_to(repo_root())}")
     return 1 if failed else 0
 

@@ -1,4 +1,4 @@
-"""The printed table, the PNG charts next to the JSON, and the recorded summary in docs/ (`RECORD=1`)."""
+"""The printed table and the PNG charts next to the JSON; what is recorded in docs/ is in `bench.record`."""
 
 from __future__ import annotations
 
@@ -11,47 +11,8 @@ import matplotlib.pyplot as plt
 from rich.console import Console
 from rich.table import Table
 
-from bench.model import Figure, Ratio, Run
-
-
-def _number(value: float | None, unit: str = "") -> str:
-    if value is None:
-        return "-"
-    if abs(value) >= 100:
-        text = f"{value:,.0f}"
-    elif abs(value) >= 10:
-        text = f"{value:.1f}"
-    else:
-        text = f"{value:.2f}"
-    return f"{text} {unit}".strip()
-
-
-def _spread(figure: Figure) -> tuple[str, str, str]:
-    spread = figure.spread
-    if spread is None:
-        return "-", "-", "0"
-    return _number(spread.median), f"{_number(spread.low)} - {_number(spread.high)}", str(spread.n)
-
-
-def _ratio_value(ratio: Ratio) -> str:
-    if ratio.value is None:
-        return "n/a"
-    value = f"{ratio.value:.2f}" if ratio.unit == "x" else _number(ratio.value)
-    return f"{value} {ratio.unit}"
-
-
-def _ratio_range(ratio: Ratio) -> str:
-    if ratio.low is None or ratio.high is None:
-        return "-"
-    if ratio.unit == "x":
-        return f"{ratio.low:.2f} - {ratio.high:.2f}"
-    return f"{_number(ratio.low)} - {_number(ratio.high)}"
-
-
-def _verdict(ratio: Ratio) -> str:
-    if ratio.meets is None:
-        return ""
-    return "meets" if ratio.meets else "misses"
+from bench.model import Run
+from bench.record import median, number, ratio_range, ratio_value, spread_cells, verdict
 
 
 def print_tables(console: Console, run: Run) -> None:
@@ -65,11 +26,11 @@ def print_tables(console: Console, run: Run) -> None:
             table.add_row(f"{row.id}", row.title, f"[yellow]{row.note or row.status}", "", "", "")
             continue
         for index, figure in enumerate(row.figures):
-            median, low_high, n = _spread(figure)
+            middle, low_high, n = spread_cells(figure)
             table.add_row(
                 row.id if index == 0 else "",
                 figure.label if index else f"{row.title}: {figure.label}",
-                median,
+                middle,
                 low_high,
                 n,
                 figure.unit,
@@ -97,9 +58,9 @@ def print_tables(console: Console, run: Run) -> None:
                     row.id,
                     series,
                     f"{point.fraction:.0%}",
-                    _number(point.offered_per_s),
+                    number(point.offered_per_s),
                     *(
-                        _number(_median(values))
+                        number(median(values))
                         for values in (point.achieved_per_s, point.p50_ms, point.p99_ms, point.p999_ms, point.max_ms)
                     ),
                     str(sum(point.errors)),
@@ -111,16 +72,8 @@ def print_tables(console: Console, run: Run) -> None:
     for column in ("ratio", "value", "range", "target", ""):
         ratios.add_column(column, justify="left" if column in ("ratio", "target", "") else "right")
     for ratio in run.ratios:
-        ratios.add_row(ratio.label, _ratio_value(ratio), _ratio_range(ratio), ratio.target, _verdict(ratio))
+        ratios.add_row(ratio.label, ratio_value(ratio), ratio_range(ratio), ratio.target, verdict(ratio))
     console.print(ratios)
-
-
-def _median(values: list[float] | list[int]) -> float | None:
-    if not values:
-        return None
-    ordered = sorted(values)
-    middle = len(ordered) // 2
-    return float(ordered[middle]) if len(ordered) % 2 else (ordered[middle - 1] + ordered[middle]) / 2
 
 
 def charts(run: Run, base: Path) -> list[Path]:
@@ -169,7 +122,7 @@ def _latency(run: Run) -> plt.Figure | None:
     for label, points in series:
         rates = [point.offered_per_s for point in points]
         for axis, attribute in zip(axes, ("p50_ms", "p99_ms"), strict=True):
-            values = [_median(getattr(point, attribute)) for point in points]
+            values = [median(getattr(point, attribute)) for point in points]
             axis.plot(rates, [v if v is not None else float("nan") for v in values], marker="o", label=label)
     for axis, title in zip(axes, ("p50", "p99"), strict=True):
         axis.set_title(f"{title} latency vs offered rate (open loop)")
@@ -200,83 +153,3 @@ def _ratios(run: Run) -> plt.Figure | None:
     axis.set_title("Ratios against the targets")
     axis.grid(axis="x", alpha=0.3)
     return fig
-
-
-def markdown_summary(run: Run, json_path: Path, heading: str = "Run of", level: int = 2) -> str:
-    """One recorded run as a markdown section: its table, open-loop curves and ratios."""
-    machine = run.machine
-    lines = [
-        f"{'#' * level} {heading} {run.started_at} ({run.profile})",
-        "",
-        f"Machine: {machine.get('cores_logical')} cores ({machine.get('cpu_model')}), {machine.get('memory_gib')} GiB;"
-        f" MariaDB {machine.get('mariadb')}, Kafka {machine.get('kafka')}, FerretDB {machine.get('ferretdb')},"
-        f" Python {machine.get('python')}; commit {machine.get('git_commit')}; load average at start"
-        f" {machine.get('load_average_at_start')}. Repetitions: {run.settings.get('reps')} for the raw rows,"
-        f" {run.settings.get('reps_service')} for the service rows, {run.settings.get('reps_projector')} for the"
-        f" projector; {run.settings.get('duration_s')} s per point; took {run.elapsed_s:.0f} s."
-        f" Results: `{json_path.name}`.",
-        "",
-        "| row | measure | median | min - max | unit |",
-        "|---|---|---:|---:|---|",
-    ]
-    for row in run.rows:
-        if row.status != "ok":
-            lines.append(f"| {row.id} | {row.title} | {row.note or row.status} | | |")
-            continue
-        for figure in row.figures:
-            median, low_high, _ = _spread(figure)
-            lines.append(f"| {row.id} | {row.title}: {figure.label} | {median} | {low_high} | {figure.unit} |")
-    curves = [(row, name, points) for row in run.rows for name, points in row.curves.items()]
-    if curves:
-        lines += [
-            "",
-            "Open-loop latency, from each request's scheduled start (median of repetitions):",
-            "",
-            "| row | series | load | offered/s | achieved/s | p50 ms | p99 ms | p99.9 ms | max ms |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|",
-        ]
-        for row, name, points in curves:
-            for point in points:
-                values = (point.achieved_per_s, point.p50_ms, point.p99_ms, point.p999_ms, point.max_ms)
-                cells = " | ".join(_number(_median(value)) for value in values)
-                lines.append(f"| {row.id} | {name} | {point.fraction:.0%} | {_number(point.offered_per_s)} | {cells} |")
-    lines += ["", "| ratio | value | range | target | |", "|---|---:|---:|---|---|"]
-    for ratio in run.ratios:
-        lines.append(
-            f"| {ratio.label} | {_ratio_value(ratio)} | {_ratio_range(ratio)} | {ratio.target} | {_verdict(ratio)} |"
-        )
-    lines.append("")
-    return "\n".join(lines) + "\n"
-
-
-LATEST_START = "<!-- latest recorded run: `make bench RECORD=1` replaces what is between these markers -->"
-LATEST_END = "<!-- end of the latest recorded run -->"
-HISTORY_HEADER = """# Performance history
-
-Every run recorded with `make bench RECORD=1`, oldest first, and what was read from each: the
-comparisons from run to run, the profiles and the trials behind each change. Where things stand now
-is in [performance.md](performance.md).
-"""
-RUNS_HEADING = "## Recorded runs, oldest first"
-
-
-def record(run: Run, json_path: Path, docs: Path) -> tuple[Path, Path]:
-    """Put the run in `docs/performance.md` in place of the latest one, and at the end of the history.
-
-    The history keeps its recorded runs as its last section, so a run is appended. The overview keeps
-    one run between `LATEST_START` and `LATEST_END`; without the markers the run is appended with them."""
-    overview, history = docs / "performance.md", docs / "performance-history.md"
-    docs.mkdir(parents=True, exist_ok=True)
-    if not history.exists():
-        history.write_text(f"{HISTORY_HEADER}\n{RUNS_HEADING}\n")
-    with history.open("a") as handle:
-        handle.write("\n" + markdown_summary(run, json_path, level=3))
-    latest = f"{LATEST_START}\n{markdown_summary(run, json_path, heading='Latest recorded run:')}{LATEST_END}\n"
-    text = overview.read_text() if overview.exists() else "# Performance\n"
-    start, end = text.find(LATEST_START), text.find(LATEST_END)
-    if start != -1 and end > start:
-        text = text[:start] + latest + text[end + len(LATEST_END) :].removeprefix("\n")
-    else:
-        text = text.rstrip("\n") + "\n\n" + latest
-    overview.write_text(text)
-    return overview, history
