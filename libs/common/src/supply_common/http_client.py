@@ -3,9 +3,8 @@
 httptools is llhttp, the parser uvicorn serves with. The gateway passes every API request to an
 upstream through this client, and the load generator of `make bench` sends its creates with it: on
 the hot path they need a request's bytes written and an answer's status, headers and body handed
-back, and nothing else. aiohttp's client, used before, spent most of its time per request building
-and tracking request and response objects: the gateway took 332-401 us of CPU per proxied create
-with it and 219-263 us with this client (the load generator 160-176 us against 48-54).
+back, and nothing else: no request or response objects beyond those (why, and what it saved: the
+design notes, docs/README.md).
 
 A `Connection` carries one exchange at a time: `exchange` writes a request (whole, or its head and
 then a chunked body) and returns the answer's `Response` once its head has come; the body arrives
