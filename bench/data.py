@@ -10,61 +10,18 @@ import hashlib
 import json
 import random
 import uuid
-from datetime import UTC, datetime, timedelta
-from decimal import Decimal
+from datetime import UTC, datetime
 from typing import Any
 
 from bson import ObjectId
 
-from supply_common.contract import (
-    ITEM_CATALOGUE,
-    METADATA_FIELD,
-    PURCHASE_METHODS,
-    STORES,
-    Sale,
-    SaleEvent,
-    decimal_text,
-    rfc3339,
-    sale_total,
-    to_document,
-)
-
-FIRST_DATE = datetime(2013, 1, 1, tzinfo=UTC)
-SPAN_MS = 5 * 365 * 24 * 3600 * 1000
-
-
-def sale_body(rng: random.Random) -> dict[str, Any]:
-    """A request body: the dataset document without `_id`, canonical JSON."""
-    names = list(ITEM_CATALOGUE)
-    items = []
-    for _ in range(rng.randint(1, 5)):
-        name = rng.choice(names)
-        items.append(
-            {
-                "name": name,
-                "tags": list(ITEM_CATALOGUE[name]),
-                "price": decimal_text(Decimal(rng.randint(500, 20_000)) / 100),
-                "quantity": rng.randint(1, 10),
-            }
-        )
-    return {
-        "saleDate": rfc3339(FIRST_DATE + timedelta(milliseconds=rng.randrange(SPAN_MS))),
-        "items": items,
-        "storeLocation": rng.choice(STORES),
-        "customer": {
-            "gender": rng.choice(("M", "F")),
-            "age": rng.randint(16, 75),
-            "email": f"bench{rng.randrange(10**8)}@example.com",
-            "satisfaction": rng.randint(1, 5),
-        },
-        "couponUsed": rng.random() < 0.1,
-        "purchaseMethod": rng.choice(PURCHASE_METHODS),
-    }
+from supply_common.contract import METADATA_FIELD, Sale, SaleEvent, rfc3339, sale_total, to_document
+from supply_common.testing.sales import random_sale_body
 
 
 def bodies(count: int, seed: int = 1) -> list[dict[str, Any]]:
     rng = random.Random(seed)
-    return [sale_body(rng) for _ in range(count)]
+    return [random_sale_body(rng) for _ in range(count)]
 
 
 def encoded_bodies(count: int, seed: int = 1) -> list[bytes]:

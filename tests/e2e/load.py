@@ -20,35 +20,14 @@ from typing import Any
 
 import httpx
 
-from supply_common.contract import PURCHASE_METHODS, STORES
+from supply_common.testing.sales import random_sale_body
 
-ITEMS = {"pens": "writing", "notepad": "office", "binder": "school", "laptop": "electronics", "envelopes": "general"}
 RETRYABLE = {429, 500, 502, 503, 504}
 
 
 def random_sale(rng: random.Random) -> dict[str, Any]:
-    names = rng.sample(sorted(ITEMS), rng.randint(1, 3))
-    return {
-        "saleDate": f"2024-{rng.randint(1, 12):02d}-{rng.randint(1, 28):02d}T{rng.randint(0, 23):02d}:15:00.250Z",
-        "items": [
-            {
-                "name": name,
-                "tags": [ITEMS[name], "e2e"],
-                "price": f"{rng.randint(1, 99999) / 100:.2f}",
-                "quantity": rng.randint(1, 9),
-            }
-            for name in names
-        ],
-        "storeLocation": rng.choice(STORES),
-        "customer": {
-            "gender": rng.choice("MF"),
-            "age": rng.randint(18, 80),
-            "email": f"c{rng.randint(1, 40)}@example.com",
-            "satisfaction": rng.randint(1, 5),
-        },
-        "couponUsed": rng.random() < 0.3,
-        "purchaseMethod": rng.choice(PURCHASE_METHODS),
-    }
+    """A random sale by one of forty customers, so that customers buy more than once."""
+    return random_sale_body(rng, customers=40)
 
 
 class Tokens:

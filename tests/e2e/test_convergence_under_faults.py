@@ -15,6 +15,7 @@ from convergence import compare
 from stores import duplicates, outbox_backlog, produce, records, sales_without_event
 
 from supply_common.testing.deployment import free_port
+from supply_common.testing.sales import sale_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -131,14 +132,7 @@ def test_7_twenty_clients_racing_on_ten_sales_one_winner_per_version(scenario: S
     with httpx.Client(base_url=scenario.gateway, timeout=15) as client:
         sale_ids = []
         for n in range(10):
-            body = {
-                "saleDate": "2024-06-01T12:00:00.000Z",
-                "items": [{"name": "pens", "tags": ["race"], "price": "1.50", "quantity": n + 1}],
-                "storeLocation": "Austin",
-                "customer": {"gender": "F", "age": 33, "email": "racer@example.com", "satisfaction": 3},
-                "couponUsed": False,
-                "purchaseMethod": "Phone",
-            }
+            body = sale_body(email="racer@example.com", store="Austin", price="1.50", quantity=n + 1)
             response = client.post("/api/sales", json=body, headers=tokens.headers())
             assert response.status_code == 201, response.text
             sale_ids.append(response.json()["id"])
@@ -212,14 +206,7 @@ def test_9_poison_record_parks_its_sale_until_repair(launch: Launch) -> None:
     with httpx.Client(base_url=scenario.gateway, timeout=15) as client:
         created = client.post(
             "/api/sales",
-            json={
-                "saleDate": "2024-07-01T09:00:00.000Z",
-                "items": [{"name": "binder", "tags": ["school"], "price": "4.20", "quantity": 2}],
-                "storeLocation": "London",
-                "customer": {"gender": "M", "age": 51, "email": "poisoned@example.com", "satisfaction": 2},
-                "couponUsed": True,
-                "purchaseMethod": "In store",
-            },
+            json=sale_body(email="poisoned@example.com", store="London"),
             headers=tokens.headers(),
         )
         assert created.status_code == 201, created.text

@@ -22,6 +22,7 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from sqlalchemy import text
 
 from supply_common.testing.mail import token_in, wait_for_mail
+from supply_common.testing.sales import sale_body
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
 
@@ -39,14 +40,7 @@ SQL = [
 LONG = ["x" * 101, "y" * 5000, "z" * 300_000]
 OPERATORS: list[Any] = [{"$ne": None}, {"$gt": ""}, {"$where": "sleep(1000)"}, {"$regex": ".*"}, ["$in", 1]]
 
-BASE: dict[str, Any] = {
-    "saleDate": "2024-03-01T10:00:00.000Z",
-    "items": [{"name": "pens", "tags": ["office"], "price": "2.50", "quantity": 3}],
-    "storeLocation": "Seattle",
-    "customer": {"gender": "F", "age": 40, "email": "hostile@example.com", "satisfaction": 4},
-    "couponUsed": False,
-    "purchaseMethod": "Online",
-}
+BASE: dict[str, Any] = sale_body(email="hostile@example.com", store="Seattle")
 STRING_FIELDS: list[tuple[str | int, ...]] = [
     ("items", 0, "name"),
     ("items", 0, "tags", 0),

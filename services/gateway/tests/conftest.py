@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from supply_common.testing.deployment import Deployment, running
+from supply_common.testing.sales import sale_body
 
 
 @dataclass(frozen=True)
@@ -100,17 +101,6 @@ def gateway_url(deployment: Deployment) -> str:
     return deployment.url("gateway")
 
 
-def sale_body(email: str, *, store: str = "Denver", quantity: int = 4) -> dict[str, Any]:
-    return {
-        "saleDate": "2024-05-01T10:30:00.000Z",
-        "items": [{"name": "pens", "tags": ["office", "writing"], "price": "3.50", "quantity": quantity}],
-        "storeLocation": store,
-        "customer": {"gender": "F", "age": 30, "email": email, "satisfaction": 4},
-        "couponUsed": False,
-        "purchaseMethod": "Online",
-    }
-
-
 class Api:
     """Calls through the gateway, and helpers to make what the checks need."""
 
@@ -129,7 +119,7 @@ class Api:
             "POST",
             "/api/sales",
             "technical_worker",
-            json=sale_body(email, **kwargs),
+            json=sale_body(email=email, **kwargs),
             headers={"idempotency-key": secrets.token_hex(8)},
         )
         assert response.status_code == 201, response.text

@@ -35,6 +35,7 @@ from supply_common.contract import (
 from supply_common.contract.codec import canonical_bytes
 from supply_common.contract.sale import MAX_SALE_TOTAL
 from supply_common.testing import SAMPLE_DATASET
+from supply_common.testing.sales import sale_body
 
 
 def sample_lines() -> list[str]:
@@ -89,16 +90,7 @@ def test_relaxed_extended_json_with_iso_dates_is_accepted() -> None:
 
 
 def _body(**changes: object) -> dict[str, object]:
-    body: dict[str, object] = {
-        "saleDate": "2024-05-01T10:00:00.123456+02:00",
-        "items": [{"name": "pens", "tags": ["office"], "price": "2.50", "quantity": 3}],
-        "storeLocation": "London",
-        "customer": {"gender": "M", "age": 40, "email": "x@example.org", "satisfaction": 5},
-        "couponUsed": True,
-        "purchaseMethod": "Online",
-    }
-    body.update(changes)
-    return body
+    return sale_body(**{"saleDate": "2024-05-01T10:00:00.123456+02:00", **changes})
 
 
 def test_dates_are_kept_in_utc_to_the_millisecond() -> None:

@@ -13,9 +13,10 @@ import pytest
 
 from supply_common.testing import SAMPLE_DATASET
 from supply_common.testing.mail import token_in, wait_for_mail
+from supply_common.testing.sales import sale_body
 from supply_gateway.domain.policy import POLICY
 
-from ..conftest import Accounts, Api, sale_body
+from ..conftest import Accounts, Api
 
 pytestmark = pytest.mark.integration
 
@@ -74,7 +75,7 @@ def _logout(api: Api, accounts: Accounts, sale_id: str) -> tuple[str, dict[str, 
 
 
 def _create(api: Api, accounts: Accounts, sale_id: str) -> tuple[str, dict[str, Any]]:
-    return "/api/sales", {"json": sale_body(accounts["other_customer"].email)}
+    return "/api/sales", {"json": sale_body(email=accounts["other_customer"].email)}
 
 
 def _import(api: Api, accounts: Accounts, sale_id: str) -> tuple[str, dict[str, Any]]:
@@ -84,7 +85,7 @@ def _import(api: Api, accounts: Accounts, sale_id: str) -> tuple[str, dict[str, 
 
 def _put(api: Api, accounts: Accounts, sale_id: str) -> tuple[str, dict[str, Any]]:
     own_id, version = api.create_sale(accounts["other_customer"].email)
-    body = sale_body(accounts["other_customer"].email, quantity=9)
+    body = sale_body(email=accounts["other_customer"].email, quantity=9)
     return f"/api/sales/{own_id}", {"json": body, "headers": {"if-match": f'"{version}"'}}
 
 
@@ -208,7 +209,7 @@ def test_import_streams_a_file_and_answers_the_counts(api: Api) -> None:
 
 def test_answers_name_public_urls(api: Api, accounts: Accounts) -> None:
     email = accounts["customer"].email
-    created = api.call("POST", "/api/sales", "technical_worker", json=sale_body(email))
+    created = api.call("POST", "/api/sales", "technical_worker", json=sale_body(email=email))
     assert created.status_code == 201, created.text
     sale_id = created.json()["id"]
     assert created.headers["location"] == f"/api/sales/{sale_id}"

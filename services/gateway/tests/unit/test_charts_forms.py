@@ -1,5 +1,6 @@
 import pytest
 
+from supply_common.testing.sales import sale_body as a_sale
 from supply_gateway.entrypoints.charts import bar_chart, column_chart, compact, nice_ticks
 from supply_gateway.entrypoints.forms import form_values, plain_reason, sale_body, submitted_values
 
@@ -62,14 +63,7 @@ def test_the_sale_form_becomes_the_api_body() -> None:
 
 
 def test_a_sale_fills_the_form_and_round_trips() -> None:
-    sale = {
-        "saleDate": "2015-03-23T21:06:49.506Z",
-        "items": [{"name": "pens", "tags": ["office"], "price": "56.12", "quantity": 5}],
-        "storeLocation": "Denver",
-        "customer": {"gender": "M", "age": 42, "email": "c@x.io", "satisfaction": 4},
-        "couponUsed": True,
-        "purchaseMethod": "Online",
-    }
+    sale = a_sale(saleDate="2015-03-23T21:06:49.506Z", price="56.12", quantity=5, couponUsed=True)
     values = form_values(sale)
     assert values["saleDate"] == "2015-03-23T21:06:49.506"
     form = {k: v for k, v in values.items() if k != "items"}

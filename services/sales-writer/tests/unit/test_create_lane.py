@@ -18,20 +18,14 @@ from starlette.middleware import Middleware
 from supply_common.contract import Actor, SaleBody
 from supply_common.identity import Identity, RoleCheck
 from supply_common.problems import ProblemError
+from supply_common.testing.sales import sale_body
 from supply_common.web import HTTP_REQUESTS, create_app
 from supply_sales_writer.entrypoints.create_lane import CreateLane
 
 WRITER = RoleCheck("technical_worker")
 WORKER = {"X-User-Id": "worker-1", "X-User-Role": "technical_worker"}
 SERVICE = "lane-test"
-BODY = {
-    "saleDate": "2024-05-01T10:00:00.123456+02:00",
-    "items": [{"name": "pens", "tags": ["office"], "price": "2.50", "quantity": 3}],
-    "storeLocation": "Denver",
-    "customer": {"gender": "F", "age": 40, "email": "x@example.org", "satisfaction": 5},
-    "couponUsed": False,
-    "purchaseMethod": "Online",
-}
+BODY = sale_body(saleDate="2024-05-01T10:00:00.123456+02:00")
 
 
 class Lanes:
