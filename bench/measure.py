@@ -25,7 +25,7 @@ def run_async(factory: Callable[[], Awaitable[LoopResult]]) -> LoopResult:
     return uvloop.run(factory())
 
 
-async def _with_creator(
+async def with_creator(
     url: str, headers: dict[str, str], payloads: list[bytes], body: Callable[[AsyncOp], Awaitable[LoopResult]]
 ) -> LoopResult:
     async with http.client() as client:
@@ -118,7 +118,7 @@ def _measure(
         target.prepare()
     ctx.step(step)
     headers = target.headers() if callable(target.headers) else target.headers
-    return run_async(lambda: _with_creator(target.url, headers, payloads, loop))
+    return run_async(lambda: with_creator(target.url, headers, payloads, loop))
 
 
 def _label(target: Target, what: str) -> str:

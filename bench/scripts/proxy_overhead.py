@@ -7,7 +7,7 @@ per proxied create (user + system, from the process), and p50/p99 in an open loo
 Medians at the end, with gateway/direct ratios and the p50 the gateway adds.
 
     set -a; eval "$(python3 deploy/local/stack env)"; set +a
-    BENCH_PORT_BASE=38000 uv run python services/gateway/scripts/proxy_overhead.py now=-
+    BENCH_PORT_BASE=38000 uv run python -m bench.scripts.proxy_overhead now=-
 
 A variant `label=DIR` runs the gateway code of another checkout (DIR/services/gateway/src first on
 PYTHONPATH), so two commits compare in one run:
@@ -37,19 +37,17 @@ from typing import Any
 import psutil
 from rich.console import Console
 
-ROOT = Path(__file__).resolve().parents[3]
-sys.path.insert(0, str(ROOT))
-
-from bench import http  # noqa: E402
-from bench.context import Context  # noqa: E402
-from bench.env import Stack  # noqa: E402
-from bench.identity import start_auth  # noqa: E402
-from bench.loadgen import AsyncOp, LoopResult, closed_loop, open_loop  # noqa: E402
-from bench.measure import _with_creator, bodies, run_async  # noqa: E402
-from bench.model import Run  # noqa: E402
-from bench.pipeline import Pipeline  # noqa: E402
-from bench.profile import FULL  # noqa: E402
-from bench.services import PORTS, ServiceProcess  # noqa: E402
+from bench import http
+from bench.context import Context
+from bench.env import Stack
+from bench.identity import start_auth
+from bench.loadgen import AsyncOp, LoopResult, closed_loop, open_loop
+from bench.measure import bodies, run_async, with_creator
+from bench.model import Run
+from bench.pipeline import Pipeline
+from bench.profile import FULL
+from bench.services import PORTS, ServiceProcess
+from supply_common.testing.stack import repo_root
 
 DIRECT = "direct"
 
@@ -96,7 +94,7 @@ def main() -> None:
     args = parser.parse_args()
     concurrencies = [int(c) for c in args.concurrency.split(",")]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out_dir = ROOT / "bench" / "results" / f"proxy-{stamp}"
+    out_dir = repo_root() / "bench" / "results" / f"proxy-{stamp}"
     ctx = Context(
         profile=FULL,
         stack=Stack.from_environment(),
@@ -130,7 +128,7 @@ def main() -> None:
 
             process = processes.get(name)
             before = cpu_s(process) if process else 0.0
-            result = run_async(lambda: _with_creator(url, headers, payloads, counted))
+            result = run_async(lambda: with_creator(url, headers, payloads, counted))
             if process:
                 samples[name].setdefault("gateway_cpu_ms", []).append(
                     (cpu_s(process) - before) * 1000 / max(1, calls[0])
@@ -173,7 +171,7 @@ def main() -> None:
             time.sleep(1.0)
             result = run(args.profile, lambda op: closed_loop(op, concurrencies[-1], args.profile_seconds, 0.0))
             spy.wait(timeout=120)
-            print(f"profile of {args.profile} at {result.rate:.1f} creates/s: {out.relative_to(ROOT)}")
+            print(f"profile of {args.profile} at {result.rate:.1f} creates/s: {out.relative_to(repo_root())}")
     finally:
         try:
             ctx.sampler.stop()

@@ -3,7 +3,7 @@
 Creates one sale at a time, waits for its event, pauses, repeats. Needs a running `sales-writer
 serve` and the broker it publishes to:
 
-    uv run python services/sales-writer/scripts/publish_latency.py --url http://127.0.0.1:8002 \
+    uv run python -m bench.scripts.publish_latency --url http://127.0.0.1:8002 \
         --bootstrap 127.0.0.1:9092 --topic sales.events --count 200
 """
 
@@ -18,15 +18,10 @@ from datetime import UTC, datetime
 import httpx
 from aiokafka import AIOKafkaConsumer
 
+from supply_common.testing.sales import sale_body
+
 HEADERS = {"X-User-Id": "bench", "X-User-Role": "technical_worker"}
-BODY = {
-    "saleDate": "2024-05-01T10:00:00.123Z",
-    "items": [{"name": "pens", "tags": ["office"], "price": "2.50", "quantity": 3}],
-    "storeLocation": "Austin",
-    "customer": {"gender": "M", "age": 33, "email": "latency@example.org", "satisfaction": 4},
-    "couponUsed": False,
-    "purchaseMethod": "Online",
-}
+BODY = sale_body(email="latency@example.org", store="Austin", saleDate="2024-05-01T10:00:00.123Z")
 
 
 async def main(url: str, bootstrap: str, topic: str, count: int, pause_s: float) -> None:

@@ -2,7 +2,7 @@
 interleaved at a fixed rate in one run, against the real services started as processes.
 
     set -a; eval "$(python3 deploy/local/stack env)"; set +a
-    uv run python services/gateway/scripts/latency.py --rate 100 --seconds 20
+    uv run python -m bench.scripts.gateway_latency --rate 100 --seconds 20
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from supply_common.testing.deployment import Deployment
+from supply_common.testing.sales import sale_body
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -74,14 +75,7 @@ async def measure(deployment: Deployment, rate: float, seconds: float, warmup_s:
         login.raise_for_status()
         token = login.json()["access_token"]
         me = (await setup.get(f"{deployment.url('auth')}/me", headers={"authorization": f"Bearer {token}"})).json()
-        body = {
-            "saleDate": "2024-05-01T10:30:00.000Z",
-            "items": [{"name": "pens", "tags": ["office"], "price": "3.50", "quantity": 4}],
-            "storeLocation": "Denver",
-            "customer": {"gender": "F", "age": 30, "email": "bench@example.com", "satisfaction": 4},
-            "couponUsed": False,
-            "purchaseMethod": "Online",
-        }
+        body = sale_body(email="bench@example.com", price="3.50", quantity=4)
         created = await setup.post(f"{gateway}/api/sales", json=body, headers={"authorization": f"Bearer {token}"})
         created.raise_for_status()
         sale_id = created.json()["id"]

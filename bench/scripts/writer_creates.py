@@ -1,6 +1,6 @@
 """Creates per second against a running `sales-writer serve`, at the given concurrencies.
 
-    uv run python services/sales-writer/scripts/bench_creates.py --url http://127.0.0.1:8002 \
+    uv run python -m bench.scripts.writer_creates --url http://127.0.0.1:8002 \
         --seconds 10 --concurrency 1 --concurrency 16
 """
 
@@ -13,20 +13,16 @@ import time
 
 import httpx
 
+from supply_common.testing.sales import sale_body
+
 HEADERS = {"X-User-Id": "bench", "X-User-Role": "technical_worker", "content-type": "application/json"}
+ITEMS = [
+    {"name": "pens", "tags": ["writing", "office", "school", "stationary"], "price": "2.50", "quantity": 3},
+    {"name": "notepad", "tags": ["office", "writing", "school"], "price": "12.10", "quantity": 2},
+    {"name": "laptop", "tags": ["electronics", "school", "office"], "price": "899.99", "quantity": 1},
+]
 BODY = json.dumps(
-    {
-        "saleDate": "2024-05-01T10:00:00.123Z",
-        "items": [
-            {"name": "pens", "tags": ["writing", "office", "school", "stationary"], "price": "2.50", "quantity": 3},
-            {"name": "notepad", "tags": ["office", "writing", "school"], "price": "12.10", "quantity": 2},
-            {"name": "laptop", "tags": ["electronics", "school", "office"], "price": "899.99", "quantity": 1},
-        ],
-        "storeLocation": "Denver",
-        "customer": {"gender": "F", "age": 40, "email": "bench@example.org", "satisfaction": 4},
-        "couponUsed": False,
-        "purchaseMethod": "In store",
-    }
+    sale_body(email="bench@example.org", saleDate="2024-05-01T10:00:00.123Z", items=ITEMS, purchaseMethod="In store")
 ).encode()
 
 

@@ -1,7 +1,7 @@
 """Apply rate of `mongo-projector consume` over a backlog, with 1 and 3 processes, next to the raw
 unordered bulk upsert (and insert) rate of the same server in the same run.
 
-    uv run python services/mongo-projector/scripts/measure_apply_rate.py --events 100000
+    uv run python -m bench.scripts.apply_rate --events 100000
 
 Needs KAFKA_BOOTSTRAP_SERVERS and MONGO_URL (e.g. from `deploy/local/stack env`). Creates its own
 topic and databases and drops the databases afterwards.

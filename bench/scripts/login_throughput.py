@@ -4,11 +4,11 @@ In-process (default): wires the service with `bootstrap` against a throwaway dat
 MariaDB/MySQL server at MYSQL_URL, creates one account, and logs in from N threads for D seconds.
 
     set -a; eval "$(python3 deploy/local/stack env)"; set +a
-    uv run python services/auth/scripts/login_throughput.py --threads 4 --seconds 10
+    uv run python -m bench.scripts.login_throughput --threads 4 --seconds 10
 
 Against a running auth (HTTP), with an existing account:
 
-    uv run python services/auth/scripts/login_throughput.py --url http://127.0.0.1:8001 \
+    uv run python -m bench.scripts.login_throughput --url http://127.0.0.1:8001 \
         --email cauho@witwuta.sv --password demo-customer-paper-lantern --threads 4 --pid <auth pid>
 
 With `--pid` (Linux), it also prints that process's resident memory and its peak (`VmHWM`) after the run.
