@@ -8,7 +8,7 @@ import contextlib
 import itertools
 import logging
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -136,15 +136,15 @@ class Context:
         env.pop("PYTHONDONTWRITEBYTECODE", None)
         return env
 
-    def service(
-        self, name: str, cli: str, args: list[str], port: int | None = None, **env: str | int
-    ) -> ServiceProcess:
-        """A service process (not yet started); it is stopped at the end of the run at the latest."""
+    def service(self, name: str, argv: Sequence[str], port: int | None = None, **env: str | int) -> ServiceProcess:
+        """A process (not yet started) of `argv`, whose first word is a console script of the workspace
+        (the commands are in `supply_common.processes.PROCESSES`); it is stopped at the end of the run
+        at the latest."""
         if port is not None:
             env = {"port": port, **env}
         process = ServiceProcess(
             name=name,
-            argv=[str(executable(cli)), *args],
+            argv=[str(executable(argv[0])), *argv[1:]],
             env=self.service_env(**env),
             log_file=self.out_dir / "logs" / f"{name}.log",
             port=port,

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 
 from bench.context import Context
 from bench.services import PORTS, ServiceProcess, require
+from supply_common.processes import PROCESSES
 
 
 @dataclass
@@ -56,7 +57,7 @@ def start_auth(ctx: Context) -> Accounts:
         stdin=password + "\n",
         mysql_database=database,
     )
-    auth = ctx.service("auth", "auth", ["serve"], port=PORTS["auth"], mysql_database=database)
+    auth = ctx.service("auth", PROCESSES["auth"].argv, port=PORTS["auth"], mysql_database=database)
     auth.start(ctx.sampler, "auth").wait_ready()
     accounts = Accounts(auth, database, email, password)
     ctx.shared["accounts"] = accounts
@@ -68,8 +69,7 @@ def start_gateway(ctx: Context, accounts: Accounts, writer_url: str) -> ServiceP
     require("gateway", "serve")
     gateway = ctx.service(
         "gateway",
-        "gateway",
-        ["serve"],
+        PROCESSES["gateway"].argv,
         port=PORTS["gateway"],
         auth_url=accounts.auth.url(),
         sales_writer_url=writer_url,

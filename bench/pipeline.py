@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench.context import Context
 from bench.schema import sales_database
 from bench.services import PORTS, ServiceProcess, require
+from supply_common.processes import PROCESSES
 from supply_common.settings import auto_workers
 
 WRITER_WORKERS = int(os.environ.get("BENCH_WRITER_WORKERS", auto_workers()))
@@ -63,16 +64,14 @@ class Pipeline:
             outbox["relay_wake_address"] = f"127.0.0.1:{PORTS['relay-notices']}"
             relay = ctx.service(
                 f"sales-writer-relay-{suffix}",
-                "sales-writer",
-                ["relay"],
+                PROCESSES["sales-writer-relay"].argv,
                 relay_metrics_port=PORTS["relay-metrics"],
                 **outbox,
             )
             pipeline.processes.append(relay.start(ctx.sampler, "sales-writer relay"))
         writer = ctx.service(
             f"sales-writer-{suffix}",
-            "sales-writer",
-            ["serve"],
+            PROCESSES["sales-writer"].argv,
             port=PORTS["sales-writer"],
             workers=WRITER_WORKERS,
             relay_enabled=str(not RELAY_APART).lower(),
@@ -82,8 +81,7 @@ class Pipeline:
         if projector:
             consumer = ctx.service(
                 f"projector-consume-{suffix}",
-                "mongo-projector",
-                ["consume"],
+                PROCESSES["mongo-projector-consume"].argv,
                 **(pipeline.projector_env() | {"metrics_port": PORTS["projector-metrics"]}),
             )
             pipeline.projector = consumer.start(ctx.sampler, "mongo-projector consume")

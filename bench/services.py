@@ -6,17 +6,14 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import signal
 import subprocess
 import threading
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import psutil
 
+from supply_common.processes import READY_PATH, launch, log_tail, stop_group, wait_ready
 from supply_common.testing.stack import repo_root
 
 PORT_BASE = int(os.environ.get("BENCH_PORT_BASE", "18000"))
@@ -130,17 +127,7 @@ class ServiceProcess:
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
 
     def start(self, sampler: RssSampler | None = None, kind: str = "") -> ServiceProcess:
-        self.log_file.parent.mkdir(parents=True, exist_ok=True)
-        with self.log_file.open("ab") as log:
-            self.process = subprocess.Popen(  # noqa: S603 - our own entry points
-                self.argv,
-                env=self.env,
-                cwd=repo_root(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        self.process = launch(self.argv, self.env, self.log_file, repo_root())
         if sampler is not None:
             sampler.watch(kind or self.name, self.process.pid)
         return self
@@ -156,37 +143,16 @@ class ServiceProcess:
     def url(self, path: str = "") -> str:
         return f"http://127.0.0.1:{self.port}{path}"
 
-    def wait_ready(self, timeout_s: float = 60.0, path: str = "/readyz") -> ServiceProcess:
-        deadline = time.monotonic() + timeout_s
-        while time.monotonic() < deadline:
-            if not self.alive():
-                raise RuntimeError(f"{self.name} exited: {self.tail()}")
-            try:
-                with urllib.request.urlopen(self.url(path), timeout=2) as response:  # noqa: S310 - loopback
-                    if response.status == 200:
-                        return self
-            except (urllib.error.URLError, OSError):
-                pass
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name} not ready after {timeout_s:.0f} s: {self.tail()}")
+    def wait_ready(self, timeout_s: float = 60.0, path: str = READY_PATH) -> ServiceProcess:
+        wait_ready(self.name, self.url(path), self.alive, self.log_file, timeout_s)
+        return self
 
     def tail(self, lines: int = 15) -> str:
-        try:
-            return "\n".join(self.log_file.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return ""
+        return log_tail(self.log_file, lines)
 
     def stop(self, timeout_s: float = 15.0) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(timeout=timeout_s)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait(timeout=5)
+        if self.process is not None:
+            stop_group(self.process, timeout_s)
 
 
 def run_command(

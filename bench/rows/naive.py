@@ -16,8 +16,7 @@ def start_naive(ctx: Context, suffix: str) -> tuple[ServiceProcess, str, str]:
     mongo_db = ctx.mongo_database(suffix)
     process = ctx.service(
         f"naive-{suffix}",
-        "python",
-        ["-m", "bench.naive_dual_write"],
+        ("python", "-m", "bench.naive_dual_write"),
         port=NAIVE_PORT,
         mysql_database=sales_db,
         mongo_database=mongo_db,

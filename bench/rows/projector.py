@@ -12,6 +12,7 @@ from bench.context import Context
 from bench.model import Row
 from bench.rows.raw_kafka import messages, produce
 from bench.services import ServiceProcess, require
+from supply_common.processes import PROCESSES
 
 
 async def catch_up(
@@ -62,8 +63,7 @@ def run(ctx: Context) -> Row:
             processes = [
                 ctx.service(
                     f"projector-{suffix}-{index}",
-                    "mongo-projector",
-                    ["consume"],
+                    PROCESSES["mongo-projector-consume"].argv,
                     mongo_database=mongo_db,
                     sales_topic=topic,
                     dlq_topic=dlq,

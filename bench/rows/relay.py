@@ -10,6 +10,7 @@ from bench.model import Row
 from bench.rows.raw_kafka import messages
 from bench.schema import sales_database
 from bench.services import require
+from supply_common.processes import PROCESSES
 
 INSERT = "INSERT INTO outbox (topic, msg_key, payload, created_at) VALUES (%s, %s, %s, %s)"
 CHUNK = 2_000
@@ -57,8 +58,7 @@ def run(ctx: Context) -> Row:
         fill(ctx, database, topic, batch)
         relay = ctx.service(
             f"relay-{rep}",
-            "sales-writer",
-            ["relay"],
+            PROCESSES["sales-writer-relay"].argv,
             mysql_database=database,
             sales_topic=topic,
             relay_metrics_port=0,

@@ -47,6 +47,7 @@ from bench.model import Run
 from bench.pipeline import Pipeline
 from bench.profile import FULL
 from bench.services import PORTS, ServiceProcess
+from supply_common.processes import PROCESSES
 from supply_common.testing.stack import repo_root
 
 DIRECT = "direct"
@@ -66,8 +67,7 @@ def start_gateways(ctx: Context, variants: list[str], auth_url: str, writer_url:
             env["pythonpath"] = f"{Path(checkout).resolve()}/services/gateway/src"
         gateway = ctx.service(
             f"gateway-{label}",
-            "gateway",
-            ["serve"],
+            PROCESSES["gateway"].argv,
             port=PORTS["gateway"] + 20 + index,
             auth_url=auth_url,
             sales_writer_url=writer_url,

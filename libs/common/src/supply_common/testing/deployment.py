@@ -26,15 +26,13 @@ import socket
 import subprocess
 import sys
 import tempfile
-import time
-from collections.abc import Callable, Coroutine, Iterator, Mapping
+from collections.abc import Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import httpx
-
 from supply_common.kafka import delete_topics, ensure_topics
+from supply_common.processes import PROCESSES, READY_PATH, launch, log_tail, stop_group, wait_ready
 from supply_common.settings import KafkaSettings
 from supply_common.testing.fixtures import random_name
 from supply_common.testing.stack import repo_root, stack_command
@@ -79,51 +77,16 @@ class Process:
     def start(self) -> None:
         if self.running:
             return
-        log = self.log_path.open("ab")
-        self.popen = subprocess.Popen(  # noqa: S603 - a workspace console script
-            [command(self.argv[0]), *self.argv[1:]],
-            env=self.env,
-            cwd=repo_root(),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
-        log.close()
+        self.popen = launch([command(self.argv[0]), *self.argv[1:]], self.env, self.log_path, repo_root())
 
     def wait_ready(self, timeout_s: float = 60.0) -> None:
-        if self.port is None:
-            time.sleep(0.5)
-            if not self.running:
-                raise RuntimeError(f"{self.name} exited at start:\n{self.log_tail()}")
-            return
-        deadline = time.monotonic() + timeout_s
-        last = ""
-        while time.monotonic() < deadline:
-            if not self.running:
-                raise RuntimeError(f"{self.name} exited before it was ready:\n{self.log_tail()}")
-            try:
-                response = httpx.get(f"{self.url}/readyz", timeout=2)
-                if response.status_code == 200:
-                    return
-                last = response.text[:300]
-            except httpx.HTTPError as exc:
-                last = repr(exc)
-            time.sleep(0.2)
-        raise RuntimeError(f"{self.name} not ready after {timeout_s} s ({last}):\n{self.log_tail()}")
+        url = None if self.port is None else f"{self.url}{READY_PATH}"
+        wait_ready(self.name, url, lambda: self.running, self.log_path, timeout_s)
 
     def stop(self, timeout_s: float = 10.0) -> None:
         if self.popen is None:
             return
-        if self.popen.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.popen.pid, signal.SIGTERM)
-            try:
-                self.popen.wait(timeout_s)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.popen.pid, signal.SIGKILL)
-                self.popen.wait(5)
+        stop_group(self.popen, timeout_s)
         self.popen = None
 
     def signal(self, sig: signal.Signals) -> int:
@@ -147,10 +110,7 @@ class Process:
         return self.signal(signal.SIGCONT)
 
     def log_tail(self, lines: int = 30) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
-        except OSError:
-            return "(no log)"
+        return log_tail(self.log_path, lines)
 
 
 @dataclass
@@ -206,21 +166,21 @@ class Deployment:
         ports = {name: free_port() for name in ("auth", "sales-writer", "mongo-projector", "gateway")}
         deployment.add(
             "auth",
-            ["auth", "serve"],
+            PROCESSES["auth"].argv,
             ports["auth"],
             {"MYSQL_DATABASE": names["auth_db"], "AUTH_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['gateway']}"},
         )
-        deployment.add(
-            "sales-writer", ["sales-writer", "serve"], ports["sales-writer"], {"MYSQL_DATABASE": names["sales_db"]}
-        )
+        # The sales-writer's server relays the outbox itself here: no relay process of its own.
+        writer = PROCESSES["sales-writer"].argv
+        deployment.add("sales-writer", writer, ports["sales-writer"], {"MYSQL_DATABASE": names["sales_db"]})
         deployment.add(
             "mongo-projector-consume",
-            ["mongo-projector", "consume"],
+            PROCESSES["mongo-projector-consume"].argv,
             None,
             {"METRICS_PORT": str(free_port()), "HEARTBEAT_FILE": str(work_dir / "consume.alive")},
         )
-        deployment.add("mongo-projector", ["mongo-projector", "serve"], ports["mongo-projector"], {})
-        deployment.add("gateway", ["gateway", "serve"], ports["gateway"], deployment.gateway_env())
+        deployment.add("mongo-projector", PROCESSES["mongo-projector"].argv, ports["mongo-projector"], {})
+        deployment.add("gateway", PROCESSES["gateway"].argv, ports["gateway"], deployment.gateway_env())
         return deployment
 
     @property
@@ -228,11 +188,11 @@ class Deployment:
         """Auth's mail drop: what it mailed, one `.eml` file per message (`supply_common.testing.mail`)."""
         return Path(self.base_env["AUTH_MAIL_DIR"])
 
-    def add(self, name: str, argv: list[str], port: int | None, env: Mapping[str, str]) -> Process:
+    def add(self, name: str, argv: Sequence[str], port: int | None, env: Mapping[str, str]) -> Process:
         full_env = {**self.base_env, **env}
         if port is not None:
             full_env["PORT"] = str(port)
-        process = Process(name, argv, full_env, self.work_dir / f"{name}.log", port)
+        process = Process(name, list(argv), full_env, self.work_dir / f"{name}.log", port)
         self.processes[name] = process
         return process
 
@@ -248,7 +208,7 @@ class Deployment:
 
     def add_gateway(self, name: str, **overrides: str) -> Process:
         """One more gateway process (own port, own settings) in front of the same upstreams."""
-        return self.add(name, ["gateway", "serve"], free_port(), self.gateway_env(**overrides))
+        return self.add(name, PROCESSES["gateway"].argv, free_port(), self.gateway_env(**overrides))
 
     def url(self, name: str) -> str:
         process = self.processes.get(name)

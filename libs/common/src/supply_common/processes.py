@@ -1,0 +1,134 @@
+"""The Supply Store's processes, in one table: what each runs, its port, its environment on a local run,
+and how it says it is ready. `deploy/local/run` starts them all as they are here; the test deployment
+(`supply_common.testing.deployment`) and the bench (`bench/services.py`) take the commands and readiness
+from here and choose their own ports and stores.
+
+Also the mechanics they share: a process started in its own session with its output in a log file, and
+stopped with its whole group (SIGTERM, then SIGKILL)."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+READY_PATH = "/readyz"
+
+
+@dataclass(frozen=True)
+class ProcessSpec:
+    """One process of the system. `argv` starts with a workspace console script; `port` is its HTTP
+    port on a local run (`None`: it serves no HTTP and is ready once it runs); `env` is what a local run
+    sets beside `PORT`."""
+
+    name: str
+    argv: tuple[str, ...]
+    port: int | None = None
+    env: Mapping[str, str] = field(default_factory=dict)
+    ready_path: str | None = READY_PATH
+
+    def __post_init__(self) -> None:
+        if self.port is None and self.ready_path is not None:
+            object.__setattr__(self, "ready_path", None)
+
+    @property
+    def local_env(self) -> dict[str, str]:
+        """The environment of a local run: `env`, with `PORT` where it serves HTTP."""
+        return {**self.env, **({"PORT": str(self.port)} if self.port is not None else {})}
+
+
+RELAY_WAKE = {"RELAY_WAKE_ADDRESS": "127.0.0.1:8012"}
+"""One outbox relay in its own process for all the sales-writer's server processes, woken by their
+commit notices (UDP)."""
+
+PROCESSES: dict[str, ProcessSpec] = {
+    spec.name: spec
+    for spec in (
+        ProcessSpec("auth", ("auth", "serve"), 8001),
+        # WORKERS=auto: the request path is CPU-bound Python, so one server process per core less the
+        # one the servers and the other services need, up to 4 (docs/README.md, "Server processes").
+        ProcessSpec(
+            "sales-writer",
+            ("sales-writer", "serve"),
+            8002,
+            {"WORKERS": "auto", "RELAY_ENABLED": "false", **RELAY_WAKE},
+        ),
+        ProcessSpec("sales-writer-relay", ("sales-writer", "relay"), None, RELAY_WAKE),
+        ProcessSpec("mongo-projector-consume", ("mongo-projector", "consume")),
+        ProcessSpec("mongo-projector", ("mongo-projector", "serve"), 8003),
+        ProcessSpec("gateway", ("gateway", "serve"), 8000),
+    )
+}
+"""In start order; the gateway, which calls the others, last."""
+
+
+def launch(argv: Sequence[str], env: Mapping[str, str], log_file: Path, cwd: Path) -> subprocess.Popen[bytes]:
+    """Start `argv` in a session of its own (so that its workers stop with it), output appended to
+    `log_file`, no standard input."""
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with log_file.open("ab") as log:
+        return subprocess.Popen(  # noqa: S603 - the workspace's own commands
+            list(argv),
+            env=dict(env),
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+
+
+def stop_group(process: subprocess.Popen[bytes], timeout_s: float = 10.0) -> None:
+    """SIGTERM to the process's group, SIGKILL if it has not ended within `timeout_s`; reaped either way."""
+    if process.poll() is not None:
+        return
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(timeout_s)
+    except subprocess.TimeoutExpired:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait(5)
+
+
+def answers_ready(url: str, timeout_s: float = 2.0) -> bool:
+    """Whether `url` (a readiness path) answers 200 now."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout_s) as response:  # noqa: S310 - loopback
+            return bool(response.status == 200)
+    except (urllib.error.URLError, OSError):
+        return False
+
+
+def log_tail(log_file: Path, lines: int = 30) -> str:
+    try:
+        return "\n".join(log_file.read_text(errors="replace").splitlines()[-lines:])
+    except OSError:
+        return "(no log)"
+
+
+def wait_ready(name: str, url: str | None, alive: Callable[[], bool], log_file: Path, timeout_s: float = 60.0) -> None:
+    """Until `url` (its readiness path) answers 200; a process without one is ready once it is still
+    running a moment after its start. Raises `RuntimeError` with the log's last lines when the process
+    ends first or the time runs out."""
+    if url is None:
+        time.sleep(0.5)
+        if not alive():
+            raise RuntimeError(f"{name} exited at start:\n{log_tail(log_file)}")
+        return
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if not alive():
+            raise RuntimeError(f"{name} exited before it was ready:\n{log_tail(log_file)}")
+        if answers_ready(url):
+            return
+        time.sleep(0.2)
+    raise RuntimeError(f"{name} not ready after {timeout_s:.0f} s:\n{log_tail(log_file)}")
