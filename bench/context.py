@@ -146,8 +146,9 @@ class Context:
             name=name,
             argv=[str(executable(argv[0])), *argv[1:]],
             env=self.service_env(**env),
-            log_file=self.out_dir / "logs" / f"{name}.log",
+            log_path=self.out_dir / "logs" / f"{name}.log",
             port=port,
+            cwd=repo_root(),
         )
         self.later(process.stop)
         return process

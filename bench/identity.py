@@ -26,7 +26,7 @@ class Accounts:
         """A fresh access token from a login."""
         body = json.dumps({"email": self.email, "password": self.password}).encode()
         request = urllib.request.Request(  # noqa: S310 - loopback
-            self.auth.url("/login"), data=body, headers={"Content-Type": "application/json"}
+            f"{self.auth.url}/login", data=body, headers={"Content-Type": "application/json"}
         )
         with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 - loopback
             answer = json.loads(response.read())
@@ -71,7 +71,7 @@ def start_gateway(ctx: Context, accounts: Accounts, writer_url: str) -> ServiceP
         "gateway",
         PROCESSES["gateway"].argv,
         port=PORTS["gateway"],
-        auth_url=accounts.auth.url(),
+        auth_url=accounts.auth.url,
         sales_writer_url=writer_url,
         projector_url=f"http://127.0.0.1:{PORTS['mongo-projector']}",
         rate_user_per_s=1_000_000,

@@ -88,8 +88,8 @@ class Pipeline:
             pipeline.processes.append(pipeline.projector)
         writer.wait_ready()
         for process in pipeline.processes:
-            if not process.alive():
-                raise RuntimeError(f"{process.name} exited: {process.tail()}")
+            if not process.running:
+                raise RuntimeError(f"{process.name} exited: {process.log_tail()}")
         return pipeline
 
     @classmethod
@@ -171,9 +171,9 @@ class Pipeline:
         self._signal_projector(pause=True)
 
     def _signal_projector(self, *, pause: bool) -> None:
-        if self.projector is None or self.projector.process is None or self.paused == pause:
+        if self.projector is None or self.projector.popen is None or self.paused == pause:
             return
-        os.kill(self.projector.process.pid, signal.SIGSTOP if pause else signal.SIGCONT)
+        os.kill(self.projector.pid, signal.SIGSTOP if pause else signal.SIGCONT)
         self.paused = pause
 
     @property

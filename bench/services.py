@@ -8,12 +8,12 @@ import functools
 import os
 import subprocess
 import threading
-from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 import psutil
 
-from supply_common.processes import READY_PATH, launch, log_tail, stop_group, wait_ready
+from supply_common.processes import Process
 from supply_common.testing.stack import repo_root
 
 PORT_BASE = int(os.environ.get("BENCH_PORT_BASE", "18000"))
@@ -117,42 +117,14 @@ class RssSampler:
             self.sample()
 
 
-@dataclass
-class ServiceProcess:
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_file: Path
-    port: int | None = None
-    process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+class ServiceProcess(Process):
+    """A process of the bench's, whose memory the run's sampler may watch."""
 
-    def start(self, sampler: RssSampler | None = None, kind: str = "") -> ServiceProcess:
-        self.process = launch(self.argv, self.env, self.log_file, repo_root())
+    def start(self, sampler: RssSampler | None = None, kind: str = "") -> Self:
+        super().start()
         if sampler is not None:
-            sampler.watch(kind or self.name, self.process.pid)
+            sampler.watch(kind or self.name, self.pid)
         return self
-
-    @property
-    def pid(self) -> int:
-        assert self.process is not None
-        return self.process.pid
-
-    def alive(self) -> bool:
-        return self.process is not None and self.process.poll() is None
-
-    def url(self, path: str = "") -> str:
-        return f"http://127.0.0.1:{self.port}{path}"
-
-    def wait_ready(self, timeout_s: float = 60.0, path: str = READY_PATH) -> ServiceProcess:
-        wait_ready(self.name, self.url(path), self.alive, self.log_file, timeout_s)
-        return self
-
-    def tail(self, lines: int = 15) -> str:
-        return log_tail(self.log_file, lines)
-
-    def stop(self, timeout_s: float = 15.0) -> None:
-        if self.process is not None:
-            stop_group(self.process, timeout_s)
 
 
 def run_command(

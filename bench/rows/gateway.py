@@ -18,7 +18,7 @@ def run(ctx: Context) -> Row:
     try:
         gateway = start_gateway(ctx, accounts, pipeline.writer_url)
         payloads = measure.bodies()
-        through = measure.Target("gateway", gateway.url("/api/sales"), accounts.bearer, prepare=pipeline.alone)
+        through = measure.Target("gateway", f"{gateway.url}/api/sales", accounts.bearer, prepare=pipeline.alone)
         direct = measure.Target(
             "sales-writer", f"{pipeline.writer_url}/sales", http.STAFF, prefix="direct_", prepare=pipeline.alone
         )

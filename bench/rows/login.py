@@ -47,7 +47,7 @@ def run(ctx: Context) -> Row:
 
             async def login(_: int) -> None:
                 async with client.post(
-                    accounts.auth.url("/login"), data=body, headers={"Content-Type": "application/json"}
+                    f"{accounts.auth.url}/login", data=body, headers={"Content-Type": "application/json"}
                 ) as response:
                     text = await response.read()
                     if response.status != 200:

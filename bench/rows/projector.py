@@ -28,8 +28,8 @@ async def catch_up(
         deadline = time.monotonic() + budget_s
         while True:
             for process in processes:
-                if not process.alive():
-                    raise RuntimeError(f"projector exited: {process.tail()}")
+                if not process.running:
+                    raise RuntimeError(f"projector exited: {process.log_tail()}")
             offsets = await admin.list_consumer_group_offsets(group)
             done = sum(max(0, meta.offset) for meta in offsets.values())
             now = time.perf_counter()

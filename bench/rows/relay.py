@@ -71,8 +71,8 @@ def run(ctx: Context) -> Row:
             first: tuple[float, int] | None = None
             remaining = len(batch)
             while remaining and time.monotonic() < deadline:
-                if not relay.alive():
-                    raise RuntimeError(f"relay exited: {relay.tail()}")
+                if not relay.running:
+                    raise RuntimeError(f"relay exited: {relay.log_tail()}")
                 if first is None:
                     remaining = backlog(ctx, database)
                     if remaining < len(batch):

@@ -107,10 +107,10 @@ def main() -> None:
     try:
         accounts = start_auth(ctx)
         pipeline = Pipeline.shared(ctx, "writer")
-        gateways = start_gateways(ctx, args.variants, accounts.auth.url(), pipeline.writer_url)
+        gateways = start_gateways(ctx, args.variants, accounts.auth.url, pipeline.writer_url)
         token_headers = {"Authorization": f"Bearer {accounts.token()}"}
         targets = {DIRECT: (f"{pipeline.writer_url}/sales", http.STAFF)}
-        targets.update({label: (gateway.url("/api/sales"), token_headers) for label, gateway in gateways.items()})
+        targets.update({label: (f"{gateway.url}/api/sales", token_headers) for label, gateway in gateways.items()})
         processes = {label: psutil.Process(gateway.pid) for label, gateway in gateways.items()}
         payloads = bodies()
         samples: dict[str, dict[str, list[float]]] = {name: {} for name in targets}

@@ -3,8 +3,8 @@ and how it says it is ready. `deploy/local/run` starts them all as they are here
 (`supply_common.testing.deployment`) and the bench (`bench/services.py`) take the commands and readiness
 from here and choose their own ports and stores.
 
-Also the mechanics they share: a process started in its own session with its output in a log file, and
-stopped with its whole group (SIGTERM, then SIGKILL)."""
+Also the handle they share (`Process`): a process started in its own session with its output in a log
+file, ready when its readiness path answers, stopped with its whole group (SIGTERM, then SIGKILL)."""
 
 from __future__ import annotations
 
@@ -18,6 +18,7 @@ import urllib.request
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Self
 
 READY_PATH = "/readyz"
 
@@ -132,3 +133,70 @@ def wait_ready(name: str, url: str | None, alive: Callable[[], bool], log_file: 
             return
         time.sleep(0.2)
     raise RuntimeError(f"{name} not ready after {timeout_s:.0f} s:\n{log_tail(log_file)}")
+
+
+@dataclass
+class Process:
+    """One started (or not yet started) process. `argv[0]` is a path or a command on PATH."""
+
+    name: str
+    argv: list[str]
+    env: dict[str, str]
+    log_path: Path
+    port: int | None = None
+    popen: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    cwd: Path | None = None
+    ready_path: str | None = READY_PATH
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def running(self) -> bool:
+        return self.popen is not None and self.popen.poll() is None
+
+    @property
+    def pid(self) -> int:
+        if self.popen is None:
+            raise RuntimeError(f"{self.name} was not started")
+        return self.popen.pid
+
+    def start(self) -> Self:
+        if not self.running:
+            self.popen = launch(self.argv, self.env, self.log_path, self.cwd or Path.cwd())
+        return self
+
+    def wait_ready(self, timeout_s: float = 60.0) -> Self:
+        url = None if self.port is None or self.ready_path is None else f"{self.url}{self.ready_path}"
+        wait_ready(self.name, url, lambda: self.running, self.log_path, timeout_s)
+        return self
+
+    def stop(self, timeout_s: float = 10.0) -> None:
+        if self.popen is None:
+            return
+        stop_group(self.popen, timeout_s)
+        self.popen = None
+
+    def signal(self, sig: signal.Signals) -> int:
+        """Send `sig` to the process group; returns the pid."""
+        if self.popen is None or not self.running:
+            raise RuntimeError(f"{self.name} is not running")
+        os.killpg(self.popen.pid, sig)
+        return self.popen.pid
+
+    def kill(self) -> int:
+        """SIGKILL, and reap it so that `running` is false at once."""
+        pid = self.signal(signal.SIGKILL)
+        assert self.popen is not None
+        self.popen.wait(10)
+        return pid
+
+    def pause(self) -> int:
+        return self.signal(signal.SIGSTOP)
+
+    def resume(self) -> int:
+        return self.signal(signal.SIGCONT)
+
+    def log_tail(self, lines: int = 30) -> str:
+        return log_tail(self.log_path, lines)

@@ -9,9 +9,10 @@ Used by the gateway's integration and browser tests and by the repo's end-to-end
     ...
     deployment.stop_all()           # also on failure; kills what does not stop
 
-Faults for the end-to-end suite: `processes[name].kill() / pause() / resume()`,
-`deployment.restart(name, **env)`, and `stack("stop" | "start" | "kill", "mariadb" | "kafka" |
-"ferretdb")` for the shared servers (always start them again in `finally`).
+Each service is a `supply_common.processes.Process`. Faults for the end-to-end suite:
+`processes[name].kill() / pause() / resume()`, `deployment.restart(name, **env)`, and
+`stack("stop" | "start" | "kill", "mariadb" | "kafka" | "ferretdb")` for the shared servers (always
+start them again in `finally`).
 """
 
 from __future__ import annotations
@@ -21,7 +22,6 @@ import concurrent.futures
 import contextlib
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from supply_common.kafka import delete_topics, ensure_topics
-from supply_common.processes import PROCESSES, READY_PATH, launch, log_tail, stop_group, wait_ready
+from supply_common.processes import PROCESSES, Process
 from supply_common.settings import KafkaSettings
 from supply_common.testing.fixtures import random_name
 from supply_common.testing.stack import repo_root, stack_command
@@ -55,62 +55,6 @@ def command(name: str) -> str:
     if not found:
         raise FileNotFoundError(f"console script {name!r} not found; run `uv sync --all-packages`")
     return found
-
-
-@dataclass
-class Process:
-    name: str
-    argv: list[str]
-    env: dict[str, str]
-    log_path: Path
-    port: int | None = None
-    popen: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
-
-    @property
-    def running(self) -> bool:
-        return self.popen is not None and self.popen.poll() is None
-
-    def start(self) -> None:
-        if self.running:
-            return
-        self.popen = launch([command(self.argv[0]), *self.argv[1:]], self.env, self.log_path, repo_root())
-
-    def wait_ready(self, timeout_s: float = 60.0) -> None:
-        url = None if self.port is None else f"{self.url}{READY_PATH}"
-        wait_ready(self.name, url, lambda: self.running, self.log_path, timeout_s)
-
-    def stop(self, timeout_s: float = 10.0) -> None:
-        if self.popen is None:
-            return
-        stop_group(self.popen, timeout_s)
-        self.popen = None
-
-    def signal(self, sig: signal.Signals) -> int:
-        """Send `sig` to the process group; returns the pid."""
-        if self.popen is None or not self.running:
-            raise RuntimeError(f"{self.name} is not running")
-        os.killpg(self.popen.pid, sig)
-        return self.popen.pid
-
-    def kill(self) -> int:
-        """SIGKILL, and reap it so that `running` is false at once."""
-        pid = self.signal(signal.SIGKILL)
-        assert self.popen is not None
-        self.popen.wait(10)
-        return pid
-
-    def pause(self) -> int:
-        return self.signal(signal.SIGSTOP)
-
-    def resume(self) -> int:
-        return self.signal(signal.SIGCONT)
-
-    def log_tail(self, lines: int = 30) -> str:
-        return log_tail(self.log_path, lines)
 
 
 @dataclass
@@ -192,7 +136,8 @@ class Deployment:
         full_env = {**self.base_env, **env}
         if port is not None:
             full_env["PORT"] = str(port)
-        process = Process(name, list(argv), full_env, self.work_dir / f"{name}.log", port)
+        resolved = [command(argv[0]), *argv[1:]]
+        process = Process(name, resolved, full_env, self.work_dir / f"{name}.log", port, cwd=repo_root())
         self.processes[name] = process
         return process
 
