@@ -79,6 +79,16 @@ def document(sale: dict[str, Any], version: int = 1, decimal128: bool = True) ->
     return doc
 
 
+# The statements that write what `mysql_rows` returns, as the raw rows write it.
+INSERT_SALE = (
+    "INSERT INTO sales (id, version, sale_date, store_location, purchase_method, coupon_used, customer_gender,"
+    " customer_age, customer_email, customer_satisfaction, content_hash, created_at, updated_at)"
+    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+)
+INSERT_ITEMS = "INSERT INTO sale_items (sale_id, position, name, price, quantity) VALUES (%s, %s, %s, %s, %s)"
+INSERT_TAGS = "INSERT INTO sale_item_tags (sale_id, item_position, position, tag) VALUES (%s, %s, %s, %s)"
+
+
 def mysql_rows(sale: dict[str, Any], version: int = 1) -> dict[str, Any]:
     """Parameters for the `sales`, `sale_items` and `sale_item_tags` inserts."""
     sale_id = sale["_id"]

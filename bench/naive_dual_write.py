@@ -24,14 +24,6 @@ from bench import data
 from supply_common.contract import METADATA_FIELD, Sale, SaleBody, canonical, sale_hash, to_document
 from supply_common.contract.codec import decimal_text
 
-INSERT_SALE = (
-    "INSERT INTO sales (id, version, sale_date, store_location, purchase_method, coupon_used, customer_gender,"
-    " customer_age, customer_email, customer_satisfaction, content_hash, created_at, updated_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-)
-INSERT_ITEMS = "INSERT INTO sale_items (sale_id, position, name, price, quantity) VALUES (%s, %s, %s, %s, %s)"
-INSERT_TAGS = "INSERT INTO sale_item_tags (sale_id, item_position, position, tag) VALUES (%s, %s, %s, %s)"
-
 
 class Pool:
     """A small pool of PyMySQL connections (one per worker thread in use)."""
@@ -87,9 +79,9 @@ def build_app() -> FastAPI:
         rows = data.mysql_rows(canonical(sale))
         with pool.connection() as connection:
             with connection.cursor() as cursor:
-                cursor.execute(INSERT_SALE, rows["sale"])
-                cursor.executemany(INSERT_ITEMS, rows["items"])
-                cursor.executemany(INSERT_TAGS, rows["tags"])
+                cursor.execute(data.INSERT_SALE, rows["sale"])
+                cursor.executemany(data.INSERT_ITEMS, rows["items"])
+                cursor.executemany(data.INSERT_TAGS, rows["tags"])
             connection.commit()
         document = to_document(sale)
         if double_money:

@@ -14,13 +14,6 @@ from bench.loadgen import threaded_closed_loop
 from bench.model import Row
 from bench.schema import sales_database
 
-INSERT_SALE = (
-    "INSERT INTO sales (id, version, sale_date, store_location, purchase_method, coupon_used, customer_gender,"
-    " customer_age, customer_email, customer_satisfaction, content_hash, created_at, updated_at)"
-    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
-)
-INSERT_ITEMS = "INSERT INTO sale_items (sale_id, position, name, price, quantity) VALUES (%s, %s, %s, %s, %s)"
-INSERT_TAGS = "INSERT INTO sale_item_tags (sale_id, item_position, position, tag) VALUES (%s, %s, %s, %s)"
 INSERT_OUTBOX = "INSERT INTO outbox (topic, msg_key, payload, created_at) VALUES (%s, %s, %s, %s)"
 TEMPLATES = 1000
 
@@ -39,9 +32,9 @@ class SaleTransaction:
         sale_id = str(ObjectId())
         now = datetime.now(UTC).replace(tzinfo=None)
         with connection.cursor() as cursor:
-            cursor.execute(INSERT_SALE, (sale_id, *rows["sale"][1:]))
-            cursor.executemany(INSERT_ITEMS, [(sale_id, *item[1:]) for item in rows["items"]])
-            cursor.executemany(INSERT_TAGS, [(sale_id, *tag[1:]) for tag in rows["tags"]])
+            cursor.execute(data.INSERT_SALE, (sale_id, *rows["sale"][1:]))
+            cursor.executemany(data.INSERT_ITEMS, [(sale_id, *item[1:]) for item in rows["items"]])
+            cursor.executemany(data.INSERT_TAGS, [(sale_id, *tag[1:]) for tag in rows["tags"]])
             cursor.execute(INSERT_OUTBOX, (self.topic, sale_id.encode(), payload, now))
         connection.commit()
 
