@@ -175,7 +175,7 @@ def stamp_of(run: Run) -> str:
 
 def write_run(path: Path, data: dict[str, Any]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
-    payload = json.dumps(data, indent=1, default=str, sort_keys=True).encode() + b"\n"
+    payload = json.dumps(data, indent=1, default=str).encode() + b"\n"
     path.write_bytes(gzip.compress(payload, compresslevel=9, mtime=0))
 
 

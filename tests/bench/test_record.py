@@ -8,13 +8,15 @@ from pathlib import Path
 import pytest
 
 from bench import record
-from bench.model import Figure, Ratio, Row, Run
+from bench.model import Figure, LatencyPoint, Ratio, Row, Run
 
 REPO_DOCS = Path(__file__).resolve().parents[2] / "docs"
 
 
 def a_run(started_at: str, creates_per_s: float) -> Run:
     row = Row("2", "sales-writer direct", figures=[Figure("creates_c16", "creates/s", "creates/s", [creates_per_s])])
+    point = LatencyPoint(0.5, 100.0, [99.0], [3.0], [9.0], [10.0], [11.0], [0])
+    row.curves = {"sales-writer": [point], "gateway": [point]}  # kept in this order, not sorted
     ratio = Ratio("writer / raw", "2:creates_c16", "1:tx_c16", 0.5, 0.4, 0.6, ">= 0.6 x", meets=False)
     return Run(
         started_at=started_at,
@@ -77,6 +79,7 @@ def test_the_full_tables_of_a_recorded_run_come_back_from_its_json(
     assert shown == record.Tables.of(run, "runs/20260102T000000Z.json.gz").markdown()
     assert "| 2 | sales-writer direct: creates/s | 2,222 | 2,222 - 2,222 | creates/s |" in shown
     assert "| writer / raw | 0.50 x | 0.40 - 0.60 | >= 0.6 x | misses |" in shown
+    assert shown.index("| 2 | sales-writer | 50% |") < shown.index("| 2 | gateway | 50% |")
     assert record.load_tables(stored) == record.Tables.of(run, "runs/20260102T000000Z.json.gz")
 
 
