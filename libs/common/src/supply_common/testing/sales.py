@@ -56,7 +56,7 @@ def random_sale_body(rng: random.Random, *, customers: int | None = None) -> dic
     sale_date = rfc3339(FIRST_DATE + timedelta(milliseconds=rng.randrange(SPAN_MS)))
     store = rng.choice(STORES)
     gender, age = rng.choice(("M", "F")), rng.randint(16, 75)
-    buyer = f"customer{rng.randint(1, customers)}" if customers else f"bench{rng.randrange(10**8)}"
+    buyer = f"customer{rng.randint(1, customers)}" if customers else f"buyer{rng.randrange(10**8)}"
     return {
         "saleDate": sale_date,
         "items": items,
