@@ -45,28 +45,7 @@ def rfc3339(value: datetime) -> str:
 
 def canonical(sale: Sale) -> dict[str, Any]:
     """The sale as canonical JSON-ready data, in dataset field order."""
-    return {
-        "_id": sale.id,
-        "saleDate": rfc3339(sale.saleDate),
-        "items": [
-            {
-                "name": item.name,
-                "tags": list(item.tags),
-                "price": decimal_text(item.price),
-                "quantity": item.quantity,
-            }
-            for item in sale.items
-        ],
-        "storeLocation": sale.storeLocation,
-        "customer": {
-            "gender": sale.customer.gender,
-            "age": sale.customer.age,
-            "email": sale.customer.email,
-            "satisfaction": sale.customer.satisfaction,
-        },
-        "couponUsed": sale.couponUsed,
-        "purchaseMethod": sale.purchaseMethod,
-    }
+    return _dataset_fields(sale, sale.id, rfc3339(sale.saleDate), decimal_text)
 
 
 def canonical_bytes(sale: Sale) -> bytes:
@@ -99,16 +78,16 @@ def decimal128(amount: Decimal) -> Decimal128:
 def to_document(sale: Sale, money: Callable[[Decimal], Any] = decimal128) -> dict[str, Any]:
     """The dataset document with BSON types, without metadata. `money` gives each price its type
     (Decimal128 unless a writer that chooses the type per server asks for something else)."""
+    return _dataset_fields(sale, ObjectId(sale.id), sale.saleDate.astimezone(UTC), money)
+
+
+def _dataset_fields(sale: Sale, sale_id: Any, sale_date: Any, money: Callable[[Decimal], Any]) -> dict[str, Any]:
+    """The sale in the dataset's fields and order, with its id, date and prices in the caller's form."""
     return {
-        "_id": ObjectId(sale.id),
-        "saleDate": sale.saleDate.astimezone(UTC),
+        "_id": sale_id,
+        "saleDate": sale_date,
         "items": [
-            {
-                "name": item.name,
-                "tags": list(item.tags),
-                "price": money(item.price),
-                "quantity": item.quantity,
-            }
+            {"name": item.name, "tags": list(item.tags), "price": money(item.price), "quantity": item.quantity}
             for item in sale.items
         ],
         "storeLocation": sale.storeLocation,
