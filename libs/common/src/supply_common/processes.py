@@ -3,8 +3,9 @@ and how it says it is ready. `deploy/local/run` starts them all as they are here
 (`supply_common.testing.deployment`) and the bench (`bench/services.py`) take the commands and readiness
 from here and choose their own ports and stores.
 
-Also the handle they share (`Process`): a process started in its own session with its output in a log
-file, ready when its readiness path answers, stopped with its whole group (SIGTERM, then SIGKILL)."""
+Also the handle they share (`Process`): a process started as the leader of a process group of its own,
+its output in a log file, ready when its readiness path answers, stopped with its whole group (SIGTERM,
+then SIGKILL)."""
 
 from __future__ import annotations
 
@@ -71,8 +72,8 @@ PROCESSES: dict[str, ProcessSpec] = {
 
 
 def launch(argv: Sequence[str], env: Mapping[str, str], log_file: Path, cwd: Path) -> subprocess.Popen[bytes]:
-    """Start `argv` in a session of its own (so that its workers stop with it), output appended to
-    `log_file`, no standard input."""
+    """Start `argv` as the leader of a process group of its own (so that its workers stop with it),
+    output appended to `log_file`, no standard input."""
     log_file.parent.mkdir(parents=True, exist_ok=True)
     with log_file.open("ab") as log:
         return subprocess.Popen(  # noqa: S603 - the workspace's own commands
