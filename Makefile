@@ -7,13 +7,14 @@ export SUPPLY_REPO_ROOT := $(CURDIR)
 # E2E=0 leaves the end-to-end suite out of `make test` (run it with `make test-e2e`).
 E2E ?= 1
 
-.PHONY: help setup stack stack-down run stop status test test-unit test-integration test-e2e lint fmt schema bench compose-check
+.PHONY: help setup stack stack-down run stop status test test-unit test-integration test-e2e lint fmt schema bench compose-check test-compose
 
 help:
 	@echo "make run       start MariaDB, Kafka, FerretDB and every service; prints the URL"
 	@echo "make stop      stop what make run started"
 	@echo "make test      the whole suite against real servers (provisions what it needs)"
 	@echo "make lint      ruff, mypy, contract drift, compose validation"
+	@echo "make test-compose  docker-compose.yml run for real on podman (root; builds its images here)"
 	@echo "make bench     benchmarks (QUICK=1 for a smoke run, RECORD=1 to record it in docs/)"
 
 setup:
@@ -62,6 +63,10 @@ schema: setup
 
 compose-check:
 	@deploy/compose-check
+
+# docker-compose.yml started for real (podman, local images; see deploy/compose/test). Needs root.
+test-compose:
+	@deploy/compose/test
 
 bench: setup stack
 	@set -a; eval "$$($(STACK) env)"; set +a; $(UV) run --frozen python -m bench $(if $(QUICK),--quick) $(if $(RECORD),--record)
