@@ -96,7 +96,7 @@ def bootstrap(
         clock=clock,
         mail=sender,
         public_base_url=settings.auth_public_base_url,
-        confirmation_ttl_s=settings.auth_email_confirmation_ttl_s,
+        link_ttl_s=settings.auth_email_confirmation_ttl_s,
     )
     return Auth(
         settings=settings, engine=engine, keys=keys, tokens=tokens, hasher=hasher, accounts=accounts, mail=sender

@@ -1,4 +1,4 @@
-"""MySQL access for users, email confirmations, refresh tokens and login attempts (SQLAlchemy Core,
+"""MySQL access for users, password links, refresh tokens and login attempts (SQLAlchemy Core,
 bound parameters only)."""
 
 from __future__ import annotations
@@ -13,8 +13,8 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from supply_auth.adapters.tables import (
-    email_confirmations,
     login_attempts,
+    password_links,
     refresh_families,
     refresh_tokens,
     users,
@@ -94,44 +94,44 @@ class UserRepository:
 
 
 @dataclass(frozen=True)
-class PendingConfirmation:
+class PasswordLink:
     user_id: str
     token_hash: bytes
     expires_at: datetime
 
 
-class EmailConfirmationRepository:
-    """The one link a user may still confirm their email with, by the SHA-256 of its token."""
+class PasswordLinkRepository:
+    """The one link that may still set a user's password, by the SHA-256 of its token."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
     def replace(self, user_id: str, token_hash: bytes, now: datetime, expires_at: datetime) -> None:
-        """Make `token_hash` the user's pending link; any earlier one stops working."""
+        """Make `token_hash` the user's link; any earlier one stops working."""
         self.connection.execute(
             sa.text(
-                "INSERT INTO email_confirmations (user_id, token_hash, created_at, expires_at) "
+                "INSERT INTO password_links (user_id, token_hash, created_at, expires_at) "
                 "VALUES (:user_id, :token_hash, :now, :expires_at) ON DUPLICATE KEY UPDATE "
                 "token_hash = VALUES(token_hash), created_at = VALUES(created_at), expires_at = VALUES(expires_at)"
             ),
             {"user_id": user_id, "token_hash": token_hash, "now": now, "expires_at": expires_at},
         )
 
-    def by_token(self, token_hash: bytes) -> PendingConfirmation | None:
+    def by_token(self, token_hash: bytes) -> PasswordLink | None:
         row = self.connection.execute(
-            sa.select(email_confirmations).where(email_confirmations.c.token_hash == token_hash)
+            sa.select(password_links).where(password_links.c.token_hash == token_hash)
         ).first()
-        return PendingConfirmation(row.user_id, row.token_hash, row.expires_at) if row else None
+        return PasswordLink(row.user_id, row.token_hash, row.expires_at) if row else None
 
-    def of_user(self, user_id: str) -> PendingConfirmation | None:
-        """The user's pending link, locked until the transaction ends."""
+    def of_user(self, user_id: str) -> PasswordLink | None:
+        """The user's link, locked until the transaction ends."""
         row = self.connection.execute(
-            sa.select(email_confirmations).where(email_confirmations.c.user_id == user_id).with_for_update()
+            sa.select(password_links).where(password_links.c.user_id == user_id).with_for_update()
         ).first()
-        return PendingConfirmation(row.user_id, row.token_hash, row.expires_at) if row else None
+        return PasswordLink(row.user_id, row.token_hash, row.expires_at) if row else None
 
     def delete(self, user_id: str) -> None:
-        self.connection.execute(email_confirmations.delete().where(email_confirmations.c.user_id == user_id))
+        self.connection.execute(password_links.delete().where(password_links.c.user_id == user_id))
 
 
 class RefreshTokenRepository:

@@ -21,12 +21,12 @@ from supply_auth.entrypoints.schemas import (
     RefreshIn,
     RegisteredOut,
     RegisterIn,
+    SetPasswordIn,
     StaffUserOut,
     TokenOut,
     UserOut,
     UserPageOut,
     UserPatch,
-    VerifyEmailIn,
 )
 from supply_auth.service_layer import errors
 from supply_auth.service_layer.accounts import TokenPair
@@ -48,15 +48,9 @@ _PROBLEMS: Mapping[type[Exception], Callable[[Exception], ProblemError]] = {
         409, "Email unavailable", "An account cannot be created with this email."
     ),
     errors.InvalidCredentials: lambda _: ProblemError(401, "Login failed", "The email or password is wrong."),
-    errors.EmailNotConfirmed: lambda _: ProblemError(
-        403,
-        "Email not confirmed",
-        "Confirm your email first: open the link we mailed you. Registering again with the same email sends"
-        " a new link.",
-    ),
-    errors.InvalidConfirmation: lambda _: ProblemError(
+    errors.InvalidPasswordLink: lambda _: ProblemError(
         400,
-        "Confirmation link not valid",
+        "Link not valid",
         "The link is unknown, used already, replaced by a newer one or expired. Register again with the same"
         " email to get a new link.",
         errors=[FieldError(field="token", reason="unknown, used, replaced or expired")],
@@ -127,29 +121,32 @@ def make_router(auth: Auth) -> APIRouter:
 
     @router.post("/register", status_code=202, response_model=RegisteredOut, tags=["accounts"])
     def register(body: RegisterIn) -> RegisteredOut:
-        """Ask for a customer account; the role is always `customer` (staff accounts are made by senior
-        management through `POST /users`). Every request that passes the input checks gets the same
-        202, whether or not the email has an account: what happens next arrives in its inbox. A new
-        email gets a link that confirms it (`POST /verify-email`); until then nobody can log in. A
-        registration for an email whose account is not confirmed yet replaces that account's password
-        and name, and its link replaces the earlier one. The owner of a confirmed account is only told
+        """Ask for a customer account with an email and a name; the role is always `customer` (staff
+        accounts are made by senior management through `POST /users`). No password: the email gets a
+        link to a page where whoever reads it chooses the password (`POST /verify-email`), and until
+        then nobody can sign in. A `password` field is refused (422). Every request that passes the
+        input checks gets the same 202, whether or not the email has an account: what happens next
+        arrives in its inbox. A registration for an email whose account has no password yet replaces
+        its name, and its link replaces the earlier one. The owner of a confirmed account is only told
         of the attempt."""
-        accounts.register(email=body.email, password=body.password, name=body.name)
+        accounts.register(email=body.email, name=body.name)
         return RegisteredOut(detail=REGISTERED)
 
-    @router.post("/verify-email", status_code=204, tags=["accounts"])
-    def verify_email(body: VerifyEmailIn) -> Response:
-        """Confirm an account's email with the token of the link we mailed. A token works once, only
-        while it is the account's newest, and for `AUTH_EMAIL_CONFIRMATION_TTL_S` (24 hours); any other
-        token gets 400."""
-        accounts.confirm_email(body.token)
-        return Response(status_code=204)
+    @router.post("/verify-email", response_model=TokenOut, tags=["accounts"])
+    def verify_email(body: SetPasswordIn) -> TokenOut:
+        """Set the account's password with the token of the link we mailed to its email: this
+        confirms the email and signs in (the answer is a token pair, as from `POST /login`). It is
+        the only way a registered account gets a password. A token works once, only while it is the
+        account's newest, and for `AUTH_EMAIL_CONFIRMATION_TTL_S` (24 hours); any other token gets
+        400 naming `token`. A password the policy refuses gets 422 naming `password`, and the link
+        still works."""
+        return pair(accounts.set_password(body.token, body.password))
 
     @router.post("/login", response_model=TokenOut, tags=["tokens"])
     def login(body: LoginIn, request: Request) -> TokenOut:
         """Exchange email and password for an access token (at most 5 minutes) and a refresh token.
-        A wrong email and a wrong password get the same answer; repeated failures get 429. The right
-        password of an account whose email is not confirmed yet gets 403, titled `Email not confirmed`."""
+        A wrong email, a wrong password and an account whose password has not been set yet through
+        the mailed link get the same answer; repeated failures get 429."""
         try:
             tokens = accounts.login(email=body.email, password=body.password, client=client_address(request, trusted))
         except errors.Throttled:
@@ -157,9 +154,6 @@ def make_router(auth: Auth) -> APIRouter:
             raise
         except errors.InvalidCredentials:
             LOGINS.labels("failed").inc()
-            raise
-        except errors.EmailNotConfirmed:
-            LOGINS.labels("unconfirmed").inc()
             raise
         LOGINS.labels("succeeded").inc()
         return pair(tokens)

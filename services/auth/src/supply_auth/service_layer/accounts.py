@@ -32,12 +32,11 @@ from supply_auth.domain.passwords import check_password
 from supply_auth.domain.throttle import Attempts, ThrottlePolicy
 from supply_auth.service_layer import notices
 from supply_auth.service_layer.errors import (
-    EmailNotConfirmed,
     EmailTaken,
     Forbidden,
-    InvalidConfirmation,
     InvalidCredentials,
     InvalidInput,
+    InvalidPasswordLink,
     InvalidRefreshToken,
     LastSeniorManager,
     NotAuthenticated,
@@ -71,6 +70,23 @@ def _digest(kind: str, value: str) -> bytes:
     return hashlib.sha256(f"{kind}:{value}".encode()).digest()
 
 
+def new_link_token() -> tuple[str, bytes]:
+    """A password link's token (256 random bits) and the SHA-256 that is all the database keeps."""
+    token = secrets.token_urlsafe(32)
+    return token, hashlib.sha256(token.encode()).digest()
+
+
+def _failure(user: User | None, matches: bool) -> str:
+    """Why a login failed, for the log."""
+    if user is None:
+        return "unknown_email"
+    if user.password_hash is None:
+        return "no_password"
+    if not matches:
+        return "wrong_password"
+    return "disabled" if user.disabled else "unconfirmed"
+
+
 def email_fingerprint(email: str) -> str:
     """A short hash of a normalised email, for logs that must not hold the address."""
     return hashlib.sha256(normalise_email(email).encode()).hexdigest()[:16]
@@ -94,7 +110,7 @@ class Accounts:
         clock: Callable[[], float],
         mail: SendsMail,
         public_base_url: str,
-        confirmation_ttl_s: int,
+        link_ttl_s: int,
     ) -> None:
         self.uow = uow
         self.hasher = hasher
@@ -105,15 +121,16 @@ class Accounts:
         self.clock = clock
         self.mail = mail
         self.public_base_url = public_base_url
-        self.confirmation_ttl_s = confirmation_ttl_s
+        self.link_ttl_s = link_ttl_s
 
     def now(self) -> datetime:
         return datetime.fromtimestamp(self.clock(), UTC).replace(tzinfo=None)
 
     # -- accounts -------------------------------------------------------------------------------
 
-    def _checked(self, *, email: str, password: str, name: str, role: str) -> dict[str, str]:
-        """The normalised email, name and role; every broken rule at once as InvalidInput."""
+    def _checked(self, *, email: str, name: str, role: str, password: str | None = None) -> dict[str, str]:
+        """The normalised email, name and role; every broken rule at once as InvalidInput. The
+        password, when given, is checked against the policy too."""
         errors: list[DomainError] = []
         checked: dict[str, str] = {}
         for field, check in (("email", validate_email), ("name", validate_name), ("role", validate_role)):
@@ -122,33 +139,34 @@ class Accounts:
                 checked[field] = check(raw)
             except DomainError as error:
                 errors.append(error)
-        try:
-            check_password(
-                password, self.common_passwords, email=checked.get("email", ""), name=checked.get("name", "")
-            )
-        except DomainError as error:
-            errors.append(error)
+        if password is not None:
+            try:
+                check_password(
+                    password, self.common_passwords, email=checked.get("email", ""), name=checked.get("name", "")
+                )
+            except DomainError as error:
+                errors.append(error)
         if errors:
             raise InvalidInput(errors)
         return checked
 
-    def register(self, *, email: str, password: str, name: str) -> None:
+    def register(self, *, email: str, name: str) -> None:
         """Ask for a customer account. The caller learns nothing about the address: whatever it
-        holds, the answer is the same and costs one password hash; what follows goes to its inbox.
+        holds, the answer is the same and costs the same; what follows goes to its inbox. Nobody
+        can sign in with a registered account until its password is set through the mailed link
+        (`set_password`), so registering someone else's address gains nothing.
 
-        - New address: an unconfirmed account, and a link that confirms it.
-        - Address of an unconfirmed account: this registration replaces its password and name, and a
-          new link replaces the old one, so holding an address without its inbox gains nothing.
+        - New address: an account without a password, and a link to choose one.
+        - Address of an account still without a password: its name is replaced, and a new link
+          replaces the old one.
         - Address of a confirmed account: nothing changes; its owner is told of the attempt."""
-        checked = self._checked(email=email, password=password, name=name, role=SELF_REGISTERED_ROLE)
+        checked = self._checked(email=email, name=name, role=SELF_REGISTERED_ROLE)
         email = checked["email"]
-        password_hash = self.hasher.hash(password)
-        token = secrets.token_urlsafe(32)
-        token_hash = hashlib.sha256(token.encode()).digest()
+        token, token_hash = new_link_token()
         outcome, user_id = "", ""
         for _ in range(LOCK_RETRIES):
             try:
-                outcome, user_id = self._record_registration(checked, password_hash, token_hash)
+                outcome, user_id = self._record_registration(checked, token_hash)
             except (DuplicateEmail, OperationalError) as exc:
                 if isinstance(exc, OperationalError) and not is_lock_conflict(exc):
                     raise
@@ -161,14 +179,14 @@ class Accounts:
         if outcome == "exists":
             self.mail.send(notices.already_registered(email, base_url=base), kind="registered", **fields)
         else:
-            message = notices.confirmation(email, base_url=base, token=token, ttl_s=self.confirmation_ttl_s)
-            self.mail.send(message, kind="confirmation", **fields)
+            message = notices.choose_password(email, base_url=base, token=token, ttl_s=self.link_ttl_s)
+            self.mail.send(message, kind="password_link", **fields)
         log.info("registration", extra={"event": "registration", "outcome": outcome, **fields})
 
-    def _record_registration(self, checked: dict[str, str], password_hash: str, token_hash: bytes) -> tuple[str, str]:
+    def _record_registration(self, checked: dict[str, str], token_hash: bytes) -> tuple[str, str]:
         """One transaction of `register`: (outcome, user id), outcome `created`, `replaced` or `exists`."""
         now = self.now()
-        expires_at = now + timedelta(seconds=self.confirmation_ttl_s)
+        expires_at = now + timedelta(seconds=self.link_ttl_s)
         with self.uow() as uow:
             found = uow.users.by_email(checked["email"])
             locked = uow.users.get(found.id, for_update=True) if found else None
@@ -178,7 +196,7 @@ class Accounts:
                     email=checked["email"],
                     name=checked["name"],
                     role=SELF_REGISTERED_ROLE,
-                    password_hash=password_hash,
+                    password_hash=None,
                     disabled=False,
                     created_at=now,
                 )
@@ -187,35 +205,54 @@ class Accounts:
             elif locked.email_confirmed:
                 return "exists", locked.id
             else:
-                uow.users.update(locked.id, now, password_hash=password_hash, name=checked["name"])
+                uow.users.update(locked.id, now, name=checked["name"])
                 outcome, user_id = "replaced", locked.id
-            uow.confirmations.replace(user_id, token_hash, now, expires_at)
+            uow.links.replace(user_id, token_hash, now, expires_at)
             uow.commit()
         return outcome, user_id
 
-    def confirm_email(self, token: str) -> None:
-        """Confirm the address of the account the token was mailed for. The token works once, and
-        only while it is the account's newest and has not expired."""
+    def set_password(self, token: str, password: str) -> TokenPair:
+        """Set the password of the account a password link was mailed for, confirm its address, and
+        sign its owner in. This is the only way a registered account gets a password: only whoever
+        reads the address's mail holds the token. The link works once, only while it is the
+        account's newest and has not expired; it ends every earlier login of the account."""
         token_hash = hashlib.sha256(token.encode()).digest()
+        with self.uow() as uow:
+            link = uow.links.by_token(token_hash)
+            user = uow.users.get(link.user_id) if link else None
+        if link is None or user is None or user.disabled or link.expires_at <= self.now():
+            raise InvalidPasswordLink
+        try:
+            check_password(password, self.common_passwords, email=user.email, name=user.name)
+        except DomainError as error:
+            raise InvalidInput([error]) from None
+        password_hash = self.hasher.hash(password)
         now = self.now()
         with self.uow() as uow:
-            pending = uow.confirmations.by_token(token_hash)
-            if pending is None:
-                raise InvalidConfirmation
-            user = uow.users.get(pending.user_id, for_update=True)
-            pending = uow.confirmations.of_user(pending.user_id)
-            if user is None or pending is None or pending.token_hash != token_hash or pending.expires_at <= now:
-                raise InvalidConfirmation
-            if not user.email_confirmed:
-                uow.users.update(user.id, now, email_confirmed_at=now)
-            uow.confirmations.delete(user.id)
+            locked = uow.users.get(user.id, for_update=True)
+            link = uow.links.of_user(user.id)
+            if locked is None or locked.disabled or link is None or link.token_hash != token_hash:
+                raise InvalidPasswordLink
+            if link.expires_at <= now:
+                raise InvalidPasswordLink
+            uow.users.update(
+                locked.id, now, password_hash=password_hash, email_confirmed_at=locked.email_confirmed_at or now
+            )
+            uow.links.delete(locked.id)
+            uow.refresh_tokens.revoke_user(locked.id, now, "password_set")
+            uow.attempts.clear(_digest("account", locked.email))
+            refresh_token = self._start_family(uow, locked.id, now)
             uow.commit()
-        log.info("email confirmed", extra={"event": "email.confirmed", "user_id": user.id})
+        log.info(
+            "password set through the mailed link",
+            extra={"event": "password.set", "user_id": locked.id, "confirmed_now": not locked.email_confirmed},
+        )
+        return self._pair(locked, refresh_token)
 
     def create_account(self, *, email: str, password: str, name: str, role: str) -> User:
         """An account with any role, its email confirmed: for staff management and the command line.
         An unconfirmed account of the same address (nobody has shown it is theirs) is taken over."""
-        checked = self._checked(email=email, password=password, name=name, role=role)
+        checked = self._checked(email=email, name=name, role=role, password=password)
         with self.uow() as uow:
             found = uow.users.by_email(checked["email"])
             if found is not None and found.email_confirmed:
@@ -251,7 +288,7 @@ class Accounts:
                     disabled=False,
                     email_confirmed_at=now,
                 )
-                uow.confirmations.delete(locked.id)
+                uow.links.delete(locked.id)
                 user = replace(user, id=locked.id, created_at=locked.created_at)
             uow.commit()
         log.info("user created", extra={"event": "user.created", "user_id": user.id, "role": user.role})
@@ -268,9 +305,8 @@ class Accounts:
 
     def login(self, *, email: str, password: str, client: str) -> TokenPair:
         """Tokens for a correct email and password of a confirmed account. Unknown email, wrong
-        password and disabled account are one failure to the caller, and cost the same hash
-        verification. The right password of an account whose email is not confirmed yet gets
-        EmailNotConfirmed (it counts as no failure: whoever sent it knows the password).
+        password, an account without a password yet (registered, link not used) and a disabled
+        account are one failure to the caller, and cost the same hash verification.
 
         The attempt is counted before the password is checked, in the transaction that looks at the
         waits, so attempts running at the same time cannot all pass one look: each either finds its
@@ -280,11 +316,11 @@ class Accounts:
         reservation, user = self._count_attempt(account, address, email, client)
         matches, new_hash = self.hasher.verify(password, user.password_hash if user else None)
         now = self.now()
-        if user is None or not matches or user.disabled:
+        if user is None or not matches or user.disabled or not user.email_confirmed:
             with self.uow() as uow:
                 uow.attempts.purge_stale(now, now - timedelta(seconds=self.throttle.window_s))
                 uow.commit()
-            reason = "unknown_email" if user is None else ("disabled" if matches else "wrong_password")
+            reason = _failure(user, matches)
             log.warning(
                 "login failed",
                 extra={
@@ -296,16 +332,6 @@ class Accounts:
                 },
             )
             raise InvalidCredentials
-        if not user.email_confirmed:
-            with self.uow() as uow:
-                uow.attempts.clear(account)
-                uow.attempts.uncount(address, *reservation[address])
-                uow.commit()
-            log.info(
-                "login refused: email not confirmed",
-                extra={"event": "login.unconfirmed", "user_id": user.id, "client": client},
-            )
-            raise EmailNotConfirmed
         with self.uow() as uow:
             if new_hash is not None:
                 uow.users.update(user.id, now, password_hash=new_hash)

@@ -7,8 +7,8 @@ from types import TracebackType
 from sqlalchemy import Connection, Engine, RootTransaction
 
 from supply_auth.adapters.repository import (
-    EmailConfirmationRepository,
     LoginAttemptRepository,
+    PasswordLinkRepository,
     RefreshTokenRepository,
     UserRepository,
 )
@@ -16,7 +16,7 @@ from supply_auth.adapters.repository import (
 
 class UnitOfWork:
     users: UserRepository
-    confirmations: EmailConfirmationRepository
+    links: PasswordLinkRepository
     refresh_tokens: RefreshTokenRepository
     attempts: LoginAttemptRepository
 
@@ -29,7 +29,7 @@ class UnitOfWork:
         self._connection = self.engine.connect()
         self._transaction = self._connection.begin()
         self.users = UserRepository(self._connection)
-        self.confirmations = EmailConfirmationRepository(self._connection)
+        self.links = PasswordLinkRepository(self._connection)
         self.refresh_tokens = RefreshTokenRepository(self._connection)
         self.attempts = LoginAttemptRepository(self._connection)
         return self
