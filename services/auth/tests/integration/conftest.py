@@ -14,9 +14,9 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from supply_auth.adapters import migrate
-from supply_auth.bootstrap import Auth, bootstrap
+from supply_auth.bootstrap import Container, bootstrap
 from supply_auth.config import AuthSettings
-from supply_auth.entrypoints.app import build_app
+from supply_auth.entrypoints.app import create_app
 from supply_common.db import make_engine
 from supply_common.testing.accounts import sign_up
 from supply_common.testing.fixtures import random_name
@@ -48,17 +48,17 @@ class Harness:
     mysql_url: str
     database: str
     keys_dir: Path
-    auth: Auth
+    auth: Container
     client: TestClient
     mail_dir: Path
-    others: list[Auth] = field(default_factory=list)
+    others: list[Container] = field(default_factory=list)
 
-    def instance(self, **overrides: Any) -> tuple[Auth, TestClient]:
+    def instance(self, **overrides: Any) -> tuple[Container, TestClient]:
         """Another auth process on the same database, keys and mail drop, with its own settings."""
         settings = settings_for(self.mysql_url, self.database, self.keys_dir, auth_mail_dir=self.mail_dir, **overrides)
         auth = bootstrap(settings)
         self.others.append(auth)
-        return auth, TestClient(build_app(auth=auth))
+        return auth, TestClient(create_app(auth))
 
     def sql(self, query: str, **params: Any) -> list[sa.Row]:
         with self.auth.engine.connect() as connection:
@@ -127,7 +127,7 @@ def make_harness(
         engine.dispose()
         auth = bootstrap(settings, require_keys=False)
         auth.keys.rotate()
-        harness = Harness(mysql_url, database, keys_dir, auth, TestClient(build_app(auth=auth)), mail_dir)
+        harness = Harness(mysql_url, database, keys_dir, auth, TestClient(create_app(auth)), mail_dir)
         made.append(harness)
         return harness
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -19,14 +18,10 @@ from supply_auth.adapters.tables import (
     refresh_tokens,
     users,
 )
-from supply_auth.domain.model import User
+from supply_auth.domain.model import PasswordLink, RefreshGrant, User
 from supply_auth.domain.throttle import Attempts
+from supply_auth.service_layer.ports import DuplicateEmail
 from supply_common.identity import Role
-
-
-class DuplicateEmail(Exception):
-    pass
-
 
 LOCK_CONFLICTS = (1205, 1213)
 """MariaDB's lock wait timeout and deadlock: the transaction was rolled back and may be tried again."""
@@ -93,13 +88,6 @@ class UserRepository:
         return int(self.connection.execute(sa.select(sa.func.count()).select_from(users)).scalar_one())
 
 
-@dataclass(frozen=True)
-class PasswordLink:
-    user_id: str
-    token_hash: bytes
-    expires_at: datetime
-
-
 class PasswordLinkRepository:
     """The one link that may still set a user's password, by the SHA-256 of its token."""
 
@@ -148,7 +136,7 @@ class RefreshTokenRepository:
             refresh_tokens.insert().values(token_hash=token_hash, family_id=family_id, issued_at=now)
         )
 
-    def find_for_update(self, token_hash: bytes) -> sa.Row | None:
+    def find_for_update(self, token_hash: bytes) -> RefreshGrant | None:
         """The token with its family (locked), or None."""
         query = (
             sa.select(
@@ -162,7 +150,10 @@ class RefreshTokenRepository:
             .where(refresh_tokens.c.token_hash == token_hash)
             .with_for_update()
         )
-        return self.connection.execute(query).first()
+        row = self.connection.execute(query).first()
+        if row is None:
+            return None
+        return RefreshGrant(row.family_id, row.user_id, row.used_at, row.expires_at, row.revoked_at)
 
     def mark_used(self, token_hash: bytes, now: datetime) -> None:
         self.connection.execute(

@@ -56,6 +56,27 @@ class User:
         return self.email_confirmed_at is not None
 
 
+@dataclass(frozen=True)
+class PasswordLink:
+    """The mailed link that lets whoever reads the user's mail set their password, by the SHA-256 of
+    its token. A user has at most one; it works once, until `expires_at`."""
+
+    user_id: str
+    token_hash: bytes
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class RefreshGrant:
+    """A refresh token as a refresh sees it: its family (one login) and that family's state."""
+
+    family_id: str
+    user_id: str
+    used_at: datetime | None
+    expires_at: datetime
+    revoked_at: datetime | None
+
+
 def new_user_id(now_ms: int | None = None) -> str:
     """A 26-character, time-ordered id (ULID layout: 48-bit milliseconds, 80 random bits)."""
     ms = int(time.time() * 1000) if now_ms is None else now_ms

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from supply_auth.adapters.mail import Mail
+from supply_auth.service_layer.ports import Mail
 
 LINK_PAGE = "/verify-email"
 """The gateway page a password link opens (`?token=...`): "Choose your password"."""
