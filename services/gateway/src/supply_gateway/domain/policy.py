@@ -137,7 +137,7 @@ POLICY: Final[tuple[Rule, ...]] = (
         AUTH,
         "/register",
         PUBLIC,
-        "Ask for a customer account: always 202, and a link to confirm the email goes to its inbox.",
+        "Ask for a customer account (email and name): always 202, and a link to choose the password goes to its inbox.",
         rate=RateClass.CREDENTIALS,
     ),
     Rule(
@@ -155,7 +155,8 @@ POLICY: Final[tuple[Rule, ...]] = (
         AUTH,
         "/verify-email",
         PUBLIC,
-        "Confirm a new account's email with the token of the link we mailed.",
+        "Set the password with the token of the link we mailed: confirms the email and signs in.",
+        rate=RateClass.CREDENTIALS,
     ),
     Rule("POST", "/api/auth/refresh", AUTH, "/refresh", PUBLIC, "Trade a refresh token for a new pair."),
     Rule("GET", "/.well-known/jwks.json", AUTH, "/.well-known/jwks.json", PUBLIC, "The public signing keys."),

@@ -79,6 +79,7 @@ HOME = {"customer": "/purchases", "technical_worker": "/sales", "senior_manageme
 ROLE_NAMES = {"customer": "Customer", "technical_worker": "Technical worker", "senior_management": "Senior management"}
 
 
+FIX_FIELDS = "Please correct the marked fields."
 UNCONFIRMED = (
     "Confirm your email first: open the link we mailed you. "
     "No mail? Register again with the same email to get a new link."
@@ -454,17 +455,8 @@ async def register_form(request: Request, current: Page) -> Response:
 async def register(request: Request, current: Page) -> Response:
     form = await current.check_form()
     values = {"email": form.get("email", ""), "name": form.get("name", "")}
-    if form.get("password", "") != form.get("password_confirm", ""):
-        return current.render(
-            "register.html",
-            422,
-            values=values,
-            error="Please correct the marked fields.",
-            errors={"password_confirm": "The two passwords differ."},
-        )
-    account = {"email": values["email"], "name": values["name"], "password": form.get("password", "")}
     try:
-        await current.api_ok("POST", "/api/auth/register", json_body=account)
+        await current.api_ok("POST", "/api/auth/register", json_body=values)
     except ProblemError as exc:
         status = exc.problem.status
         if status == 429:
@@ -479,30 +471,40 @@ async def register(request: Request, current: Page) -> Response:
 
 @router.get("/verify-email")
 @page(signed_in=False)
-async def verify_email_form(request: Request, current: Page) -> Response:
-    """The page the mailed link opens. It confirms nothing by itself (mail scanners open links):
-    its button posts the token."""
-    return current.render("verify_email.html", token=request.query_params.get("token", ""))
+async def choose_password_form(request: Request, current: Page) -> Response:
+    """The page the mailed link opens, titled "Choose your password". It changes nothing by itself
+    (mail scanners open links): the password is set when its form is sent."""
+    return current.render("verify_email.html", token=request.query_params.get("token", ""), errors={})
 
 
 @router.post("/verify-email")
 @page(signed_in=False)
-async def verify_email(request: Request, current: Page) -> Response:
+async def choose_password(request: Request, current: Page) -> Response:
+    """Sets the password with the link's token, which also confirms the email, and signs in."""
     form = await current.check_form()
     token = form.get("token", "")
-    reply = await current.api("POST", "/api/auth/verify-email", json_body={"token": token})
+    password = form.get("password", "")
+    if password != form.get("password_confirm", ""):
+        errors = {"password_confirm": "The two passwords differ."}
+        return current.render("verify_email.html", 422, token=token, errors=errors, error=FIX_FIELDS)
+    reply = await current.api("POST", "/api/auth/verify-email", json_body={"token": token, "password": password})
     if reply.ok:
-        return RedirectResponse("/login?confirmed=1", status_code=303)
+        pair = token_pair(reply.body)
+        current.cookies.append(lambda r: set_tokens(r, request, current.settings, pair))
+        return RedirectResponse("/", status_code=303)
     if reply.status >= 500:
         raise reply.problem()
+    if reply.status == 422:
+        problem = reply.problem()
+        return current.render("verify_email.html", 422, token=token, errors=_errors(problem), error=FIX_FIELDS)
     if reply.status == 429:
         message = f"Too many attempts. Wait {reply.headers.get('retry-after', 'a few')} seconds and try again."
-    else:
-        message = (
-            "This link does not work: it was used already, a newer one was sent, or it expired. "
-            "Register again with the same email to get a new link."
-        )
-    return current.render("verify_email.html", reply.status, token="", error=message)
+        return current.render("verify_email.html", 429, token=token, errors={}, error=message)
+    message = (
+        "This link does not work: it was used already, a newer one was sent, or it expired. "
+        "Register again with the same email to get a new link."
+    )
+    return current.render("verify_email.html", reply.status, token="", errors={}, error=message)
 
 
 @router.post("/logout")
