@@ -1,8 +1,9 @@
-"""The composition root: settings in, a wired `Gateway` out."""
+"""The composition root: settings in, a wired `Container` out. Tests call the same function."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from supply_gateway.adapters.tokens import KeyStore, TokenVerifier
@@ -15,14 +16,27 @@ from supply_gateway.domain.ratelimit import Limit, RateLimiter
 from supply_gateway.service_layer.gateway import Gateway, RateLimits
 
 
+@dataclass
+class Container:
+    """What the entrypoints serve from: the settings, the policy table and the gateway's use cases."""
+
+    settings: GatewaySettings
+    gateway: Gateway
+
+    @property
+    def policy(self) -> Policy:
+        return self.gateway.policy
+
+
 def bootstrap(
-    settings: GatewaySettings,
+    settings: GatewaySettings | None = None,
     *,
     transports: Mapping[str, Transport] | None = None,
     policy: Policy | None = None,
     clock: Callable[[], float] | None = None,
-) -> Gateway:
-    """Wire the gateway. Tests pass their own transports per upstream."""
+) -> Container:
+    """Wire the gateway. Tests pass their own transports per upstream, policy or clock."""
+    settings = settings or GatewaySettings()
     transports = transports or {}
     timeouts = Timeouts(
         connect_s=settings.upstream_connect_timeout_s,
@@ -72,4 +86,5 @@ def bootstrap(
             RateClass.USER: RateLimiter(Limit(settings.rate_user_per_s, settings.rate_user_burst), **clock_kwargs),
         }
     )
-    return Gateway(policy=policy or Policy(), verifier=TokenVerifier(keys), upstreams=upstreams, limits=limits)
+    gateway = Gateway(policy=policy or Policy(), verifier=TokenVerifier(keys), upstreams=upstreams, limits=limits)
+    return Container(settings=settings, gateway=gateway)
