@@ -9,10 +9,7 @@ import httpx
 
 from supply_gateway.config import GatewaySettings
 
-from .app_support import (
-    bearer,
-    running,
-)
+from .app_support import SIGNER, bearer, running, with_cookies
 from .tokens_support import unsigned
 
 
@@ -72,7 +69,11 @@ async def test_upstream_down_is_a_503_and_opens_the_circuit(gateway) -> None:
     calls = len(upstreams.seen)
     response = await client.get("/api/sales", headers=bearer("senior_management"))
     assert response.status_code == 503
-    assert "circuit open" in response.json()["detail"]
+    problem = response.json()
+    assert problem["type"] == "urn:supply-store:problem:circuit-open"
+    assert problem["route_class"] == "sale_reads"
+    assert problem["detail"].startswith("Reading sales is not available right now")
+    assert not {"circuit", "projector"} & set(problem["detail"].lower().split()), "no internal words for people"
     assert len(upstreams.seen) == calls, "an open circuit does not call the upstream"
     assert int(response.headers["retry-after"]) >= 1
 
@@ -305,3 +306,56 @@ async def test_answers_name_public_urls_not_upstream_paths(gateway) -> None:
     )
     created = await client.post("/api/sales", json={}, headers=bearer("technical_worker"))
     assert "location" not in created.headers, "a location with no public route is left out"
+
+
+async def test_token_and_personal_answers_say_no_store(gateway) -> None:
+    client, upstreams = gateway
+    for route in ("GET auth/me", "GET projector/me/sales", "GET auth/users", "POST auth/login", "POST auth/refresh"):
+        upstreams.handlers[route] = lambda r: httpx.Response(200, json={}, headers={"cache-control": "max-age=60"})
+    answers = {
+        "/api/auth/me": await client.get("/api/auth/me", headers=bearer("customer")),
+        "/api/me/sales": await client.get("/api/me/sales", headers=bearer("customer")),
+        "/api/users": await client.get("/api/users", headers=bearer("senior_management")),
+        "/api/auth/login": await client.post("/api/auth/login", json={}),
+        "/api/auth/refresh": await client.post("/api/auth/refresh", json={}),
+        "/api/auth/register": await client.post("/api/auth/register", json={}),
+        "/api/users POST": await client.post("/api/users", json={}, headers=bearer("senior_management")),
+    }
+    assert {path: answer.headers.get("cache-control") for path, answer in answers.items()} == dict.fromkeys(
+        answers, "no-store"
+    )
+    assert (await client.get("/.well-known/jwks.json")).headers.get("cache-control") != "no-store"
+    for role, page in (("senior_management", "/staff"), ("customer", "/purchases"), ("customer", "/login")):
+        answer = await with_cookies(client, "GET", page, {"sg_access": SIGNER.token(role)})
+        assert answer.headers["cache-control"] == "no-store", page
+
+
+async def test_request_headers_beyond_the_limits_are_431() -> None:
+    async with running(GatewaySettings(max_header_count=50, max_header_bytes=4096)) as (client, upstreams, _):
+        many = [(f"x-h{i}", "1") for i in range(60)]
+        large = {"x-large": "a" * 5000}
+        for path in ("/api/sales", "/login"):
+            for headers in (many, large):
+                refused = await client.get(path, headers=headers)
+                assert refused.status_code == 431, path
+                assert refused.headers["content-type"] == "application/problem+json"
+                assert refused.headers["x-content-type-options"] == "nosniff"
+        assert not upstreams.seen
+        assert (await client.get("/api/sales", headers=bearer("technical_worker"))).status_code == 200
+
+
+async def test_one_users_expensive_calls_are_capped_and_others_are_not() -> None:
+    async with running(GatewaySettings(expensive_calls_per_user=1)) as (client, _, core):
+        core.expensive.try_acquire("busy")  # one call of this user is under way
+        busy = bearer("senior_management", sub="busy")
+        refused = await client.get("/api/analytics/summary", headers=busy)
+        assert refused.status_code == 429
+        assert refused.headers["retry-after"] == "1"
+        assert refused.json()["type"] == "urn:supply-store:problem:too-many-at-once"
+        assert (await client.get("/api/sales", headers=busy)).status_code == 429, "a search is expensive too"
+        assert (await client.get("/api/users", headers=busy)).status_code == 200, "other calls are not capped"
+        other = bearer("senior_management", sub="other")
+        assert (await client.get("/api/analytics/summary", headers=other)).status_code == 200
+        core.expensive.release("busy")
+        assert (await client.get("/api/analytics/summary", headers=busy)).status_code == 200
+        assert core.expensive.in_flight("busy") == 0, "a finished call gives its slot back"

@@ -17,7 +17,7 @@ from supply_gateway.bootstrap import Container, bootstrap
 from supply_gateway.domain.policy import PROJECTOR, WRITER
 from supply_gateway.entrypoints.proxy import ApiDispatch, api_app
 from supply_gateway.entrypoints.routes import reference
-from supply_gateway.entrypoints.security import SecurityHeadersMiddleware
+from supply_gateway.entrypoints.security import HeaderLimitsMiddleware, SecurityHeadersMiddleware
 from supply_gateway.entrypoints.web import account, dashboard, sales, staff
 
 STATIC = Path(__file__).parent / "static"
@@ -80,4 +80,5 @@ def create_app(container: Container | None = None) -> FastAPI:
         app.add_middleware(CORSMiddleware, **cors)
     app.add_middleware(SecurityHeadersMiddleware)
     app.add_middleware(ApiDispatch, api=api_app(container, body_limits=body_limits, cors=cors))
+    app.add_middleware(HeaderLimitsMiddleware, max_count=settings.max_header_count, max_bytes=settings.max_header_bytes)
     return app

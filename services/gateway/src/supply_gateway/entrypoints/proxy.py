@@ -134,6 +134,8 @@ class ProxyApp:
                 read_up_to=READ_RESPONSE_BYTES,
             )
             headers = dict(client_response_headers(upstream_response.headers.items()))
+            if not match.rule.cacheable:
+                headers["cache-control"] = "no-store"
             self.public_locations(match.rule.upstream, headers)
             if upstream_response.is_read:
                 body = upstream_response.content

@@ -20,6 +20,7 @@ from supply_common.problems import FieldError, ProblemError
 from supply_gateway.adapters.tokens import InvalidToken, KeysUnavailable, TokenExpired, TokenVerifier
 from supply_gateway.adapters.upstream import Upstream, UpstreamFailure
 from supply_gateway.adapters.upstream_transport import UpstreamResponse
+from supply_gateway.domain.concurrency import ConcurrencyCap
 from supply_gateway.domain.headers import upstream_request_headers
 from supply_gateway.domain.policy import AUTH, PROJECTOR, WRITER, Match, Policy, RateClass, Rule
 from supply_gateway.domain.ratelimit import RateLimiter
@@ -121,10 +122,33 @@ def not_found() -> ProblemError:
     return ProblemError(404, "Not found", "No such route.")
 
 
+PROBLEM_TYPE = "urn:supply-store:problem:"
+"""Prefix of the machine-readable `type` of the problems the gateway itself answers."""
+
+
 def upstream_problem(failure: UpstreamFailure) -> ProblemError:
+    """The problem document of an upstream that gave no answer: plain words in `detail`, the reason
+    (`circuit-open`, `unreachable`, `timeout`, `bad-answer`) in `type`, the route class beside."""
     title = {502: "Bad gateway", 503: "Service unavailable", 504: "Gateway timeout"}[failure.status]
     headers = {"Retry-After": str(failure.retry_after_s)} if failure.retry_after_s else {}
-    return ProblemError(failure.status, title, failure.detail, headers=headers)
+    extra = {"route_class": failure.route_class.value} if failure.route_class else {}
+    return ProblemError(
+        failure.status, title, failure.detail, type_=PROBLEM_TYPE + failure.reason, headers=headers, extra=extra
+    )
+
+
+BUSY_RETRY_AFTER_S = 1
+
+
+def too_many_at_once(limit: int) -> ProblemError:
+    return ProblemError(
+        429,
+        "Too many requests",
+        f"You already have {limit} searches, lists or reports under way. Wait for one to finish and try again.",
+        type_=PROBLEM_TYPE + "too-many-at-once",
+        headers={"Retry-After": str(BUSY_RETRY_AFTER_S)},
+        extra={"retry_after_s": BUSY_RETRY_AFTER_S, "limit": limit},
+    )
 
 
 REFRESH_GRACE_S = 3.0
@@ -164,6 +188,8 @@ class Gateway:
     verifier: TokenVerifier
     upstreams: Mapping[str, Upstream]
     limits: RateLimits
+    expensive: ConcurrencyCap = field(default_factory=lambda: ConcurrencyCap(4))
+    """Expensive calls (`Rule.expensive`) each user may have in flight at once."""
     refresh_grace_s: float = REFRESH_GRACE_S
     clock: Callable[[], float] = time.monotonic
     _refreshes: dict[str, _Refresh] = field(default_factory=dict)
@@ -249,13 +275,26 @@ class Gateway:
         stream: bool = True,
         client_address: str | None = None,
         read_up_to: int = 0,
+        wait_for_slot: bool = False,
     ) -> UpstreamResponse:
         """Send the admitted request upstream. With `stream` the caller closes the response, unless it
-        was at most `read_up_to` bytes long and came already read."""
+        was at most `read_up_to` bytes long and came already read. An expensive call takes one of the
+        caller's slots until its answer has begun: refused with 429 when none is free, or, with
+        `wait_for_slot` (the pages, whose one view may need several reports), after waiting for one
+        at most as long as the answer's own timeout."""
         rule = match.rule
         upstream = self.upstreams[rule.upstream]
         authorization = f"Bearer {caller.token}" if rule.upstream == AUTH and caller.token else None
         headers = upstream_request_headers(client_headers, caller.identity, request_id, authorization, client_address)
+        slot = None
+        if rule.expensive:
+            slot = caller.identity.user_id if caller.identity else f"address:{client_address}"
+            if wait_for_slot:
+                taken = await self.expensive.acquire(slot, upstream.lane(rule.lane).timeouts.read_s)
+            else:
+                taken = self.expensive.try_acquire(slot)
+            if not taken:
+                raise too_many_at_once(self.expensive.limit)
         try:
             return await upstream.send(
                 rule.method,
@@ -266,9 +305,13 @@ class Gateway:
                 long_running=rule.long_running,
                 stream=stream,
                 read_up_to=read_up_to,
+                route_class=rule.lane,
             )
         except UpstreamFailure as exc:
             raise upstream_problem(exc) from exc
+        finally:
+            if slot is not None:
+                self.expensive.release(slot)
 
     async def call(
         self,
@@ -303,6 +346,7 @@ class Gateway:
             content=content,
             stream=False,
             client_address=address,
+            wait_for_slot=True,
         )
         return Reply(response.status_code, response.headers, _json_or_none(response))
 
