@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from supply_common.forwarded import TrustedProxies
 from supply_common.settings import ServiceSettings
+from supply_gateway.domain.policy import RouteClass
 
 
 class GatewaySettings(ServiceSettings):
@@ -62,6 +63,15 @@ class GatewaySettings(ServiceSettings):
             " of them. Empty: any peer is believed and only the entry it appended (the last) is taken."
         ),
     )
+
+    @field_validator("route_class_timeouts_s")
+    @classmethod
+    def _known_route_classes(cls, value: dict[str, float]) -> dict[str, float]:
+        known = {route_class.value for route_class in RouteClass}
+        unknown = set(value) - known
+        if unknown:
+            raise ValueError(f"unknown route classes {sorted(unknown)}; known: {sorted(known)}")
+        return value
 
     @cached_property
     def proxies(self) -> TrustedProxies:

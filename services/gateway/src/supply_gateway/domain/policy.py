@@ -66,7 +66,7 @@ class RouteClassLimits:
 
 
 ROUTE_CLASSES: Final[Mapping[RouteClass, RouteClassLimits]] = {
-    RouteClass.AUTH: RouteClassLimits(AUTH, 10.0, "Signing in and accounts"),
+    RouteClass.AUTH: RouteClassLimits(AUTH, 10.0, "The account service"),
     RouteClass.SALE_READS: RouteClassLimits(PROJECTOR, 10.0, "Reading sales"),
     RouteClass.ANALYTICS: RouteClassLimits(PROJECTOR, 10.0, "Analytics"),
     RouteClass.WRITES: RouteClassLimits(WRITER, 10.0, "Saving sales"),
