@@ -7,10 +7,9 @@ from datetime import UTC, datetime
 
 import httpx
 
-from .app_support import (
-    SIGNER,
-    with_cookies,
-)
+from supply_gateway.config import GatewaySettings
+
+from .app_support import SIGNER, running, with_cookies
 
 
 async def test_the_replication_panel_answers_401_when_the_session_ended(gateway) -> None:
@@ -87,3 +86,15 @@ def test_times_since_read_as_people_say_them() -> None:
         "2 d ago",
         "–",
     ]
+
+
+async def test_the_dashboard_waits_its_turn_for_the_users_slots_instead_of_refusing() -> None:
+    async with running(GatewaySettings(expensive_calls_per_user=1)) as (client, upstreams, _):
+        refusal = {"title": "Invalid", "status": 422, "errors": [{"field": "query.date_from", "reason": "too old"}]}
+        for report in ("summary", "by-store", "by-month", "by-method", "top-items", "satisfaction", "coupons"):
+            upstreams.handlers[f"GET projector/analytics/{report}"] = lambda r: httpx.Response(
+                422, json=refusal, headers={"content-type": "application/problem+json"}
+            )
+        page = await with_cookies(client, "GET", "/dashboard", {"sg_access": SIGNER.token("senior_management")})
+        assert page.status_code == 422, "all seven reports were asked, one at a time"
+        assert len([r for r in upstreams.seen if r.url.path.startswith("/analytics/")]) == 7
