@@ -5,18 +5,16 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import json
 import logging
 import time
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from supply_common.identity import Identity
-from supply_common.problems import FieldError, ProblemError
+from supply_common.problems import ProblemError
 from supply_gateway.adapters.tokens import InvalidToken, KeysUnavailable, TokenExpired, TokenVerifier
 from supply_gateway.adapters.upstream import Upstream, UpstreamFailure
 from supply_gateway.adapters.upstream_transport import UpstreamResponse
@@ -24,74 +22,19 @@ from supply_gateway.domain.concurrency import ConcurrencyCap
 from supply_gateway.domain.headers import upstream_request_headers
 from supply_gateway.domain.policy import AUTH, PROJECTOR, WRITER, Match, Policy, RateClass, Rule
 from supply_gateway.domain.ratelimit import RateLimiter
+from supply_gateway.service_layer.callers import Caller, Credentials, Reply, TokenPair, check_csrf, token_pair
+from supply_gateway.service_layer.problems import (
+    not_found,
+    session_unavailable,
+    too_many_at_once,
+    unauthorized,
+    upstream_problem,
+)
+from supply_gateway.service_layer.replication import compose_replication
 
 log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-@dataclass(frozen=True)
-class TokenPair:
-    access_token: str
-    refresh_token: str
-    expires_in: int
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """What a request brings to prove who it is."""
-
-    client_address: str = "unknown"
-    bearer: str | None = None
-    access_cookie: str | None = None
-    refresh_cookie: str | None = None
-    csrf_cookie: str | None = None
-    csrf_submitted: str | None = None
-
-
-@dataclass
-class Caller:
-    identity: Identity | None = None
-    token: str | None = None
-    via_cookie: bool = False
-    new_tokens: TokenPair | None = None
-    """Set when a browser session was refreshed on the way: the response must carry the new cookies."""
-    session_ended: bool = False
-    """Set when a browser session could not be refreshed: the response should clear the cookies."""
-
-    @property
-    def role(self) -> str | None:
-        return self.identity.role if self.identity else None
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A whole (non-streamed) upstream answer."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: Any
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    def problem(self) -> ProblemError:
-        body = self.body if isinstance(self.body, dict) else {}
-        errors = [
-            FieldError(field=str(entry["field"]), reason=str(entry.get("reason", "")))
-            for entry in body.get("errors") or []
-            if isinstance(entry, dict) and "field" in entry
-        ]
-        return ProblemError(
-            self.status,
-            str(body.get("title") or "Request failed"),
-            body.get("detail"),
-            errors=errors,
-            extra={
-                k: v for k, v in body.items() if k not in {"type", "title", "status", "detail", "instance", "errors"}
-            },
-        )
 
 
 @dataclass
@@ -114,43 +57,6 @@ class RateLimits:
             )
 
 
-def unauthorized(detail: str) -> ProblemError:
-    return ProblemError(401, "Not signed in", detail, headers={"WWW-Authenticate": 'Bearer realm="supply-store"'})
-
-
-def not_found() -> ProblemError:
-    return ProblemError(404, "Not found", "No such route.")
-
-
-PROBLEM_TYPE = "urn:supply-store:problem:"
-"""Prefix of the machine-readable `type` of the problems the gateway itself answers."""
-
-
-def upstream_problem(failure: UpstreamFailure) -> ProblemError:
-    """The problem document of an upstream that gave no answer: plain words in `detail`, the reason
-    (`circuit-open`, `unreachable`, `timeout`, `bad-answer`) in `type`, the route class beside."""
-    title = {502: "Bad gateway", 503: "Service unavailable", 504: "Gateway timeout"}[failure.status]
-    headers = {"Retry-After": str(failure.retry_after_s)} if failure.retry_after_s else {}
-    extra = {"route_class": failure.route_class.value} if failure.route_class else {}
-    return ProblemError(
-        failure.status, title, failure.detail, type_=PROBLEM_TYPE + failure.reason, headers=headers, extra=extra
-    )
-
-
-BUSY_RETRY_AFTER_S = 1
-
-
-def too_many_at_once(limit: int) -> ProblemError:
-    return ProblemError(
-        429,
-        "Too many requests",
-        f"You already have {limit} searches, lists or reports under way. Wait for one to finish and try again.",
-        type_=PROBLEM_TYPE + "too-many-at-once",
-        headers={"Retry-After": str(BUSY_RETRY_AFTER_S)},
-        extra={"retry_after_s": BUSY_RETRY_AFTER_S, "limit": limit},
-    )
-
-
 REFRESH_GRACE_S = 3.0
 """How long a finished refresh is still shared with requests that bring the same (now used) refresh
 token: parallel requests of one page load that left before the new cookies arrived."""
@@ -162,16 +68,6 @@ def _token_key(refresh_token: str) -> str:
 
 REFRESH_REFUSED = frozenset({400, 401, 403, 404, 410, 422})
 """Auth's answers to a refresh that mean the token is no good: the session is over."""
-
-
-def session_unavailable(retry_after_s: int | None = None) -> ProblemError:
-    retry = str(retry_after_s or 5)
-    return ProblemError(
-        503,
-        "Service unavailable",
-        "Your session cannot be renewed right now; you are still signed in. Try again in a moment.",
-        headers={"Retry-After": retry},
-    )
 
 
 @dataclass
@@ -445,56 +341,6 @@ class Gateway:
             None if isinstance(freshness, BaseException) else freshness,
             errors,
         )
-
-
-def compose_replication(outbox: Any, freshness: Any, errors: list[dict[str, str]]) -> dict[str, Any]:
-    partitions: list[dict[str, Any]] = []
-    dlq_count = quarantined = None
-    if isinstance(freshness, dict):
-        partitions = list(freshness.get("partitions") or [])
-        dlq_count = freshness.get("dlq_count")
-        quarantined = freshness.get("quarantined")
-    elif isinstance(freshness, list):
-        partitions = freshness
-    lag = sum(int(p.get("lag") or 0) for p in partitions if isinstance(p, dict)) if freshness is not None else None
-    occurred = [str(p["last_occurred_at"]) for p in partitions if isinstance(p, dict) and p.get("last_occurred_at")]
-    last_occurred_at = max(occurred) if occurred else None
-    age_s = None
-    if last_occurred_at:
-        try:
-            parsed = datetime.fromisoformat(str(last_occurred_at).replace("Z", "+00:00"))
-            age_s = round(max(0.0, (datetime.now(UTC) - parsed).total_seconds()), 3)
-        except ValueError:
-            age_s = None
-    if errors:
-        status = "partial" if len(errors) < 2 else "unknown"
-    elif isinstance(outbox, dict) and outbox.get("relay") not in (None, "ok"):
-        status = "degraded"
-    else:
-        status = "ok"
-    return {
-        "status": status,
-        "outbox": outbox,
-        "consumer": None if freshness is None else {"lag": lag, "partitions": partitions},
-        "freshness": {"last_applied_occurred_at": last_occurred_at, "age_s": age_s},
-        "dlq_count": dlq_count,
-        "quarantined": quarantined,
-        "errors": errors,
-    }
-
-
-def token_pair(body: Mapping[str, Any]) -> TokenPair:
-    return TokenPair(
-        access_token=str(body["access_token"]),
-        refresh_token=str(body["refresh_token"]),
-        expires_in=int(body.get("expires_in") or 300),
-    )
-
-
-def check_csrf(credentials: Credentials) -> None:
-    cookie, submitted = credentials.csrf_cookie, credentials.csrf_submitted
-    if not cookie or not submitted or not hmac.compare_digest(cookie.encode(), submitted.encode()):
-        raise ProblemError(403, "CSRF check failed", "Reload the page and try again.")
 
 
 def _json_or_none(response: UpstreamResponse) -> Any:

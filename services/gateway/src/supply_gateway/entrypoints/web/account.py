@@ -12,7 +12,7 @@ from supply_gateway.entrypoints.session import REFRESH_COOKIE, clear_tokens, set
 from supply_gateway.entrypoints.web.form_errors import field_errors
 from supply_gateway.entrypoints.web.page import HOME, Page, page, safe_next
 from supply_gateway.entrypoints.web.sales import restore_sale_form
-from supply_gateway.service_layer.gateway import token_pair
+from supply_gateway.service_layer.callers import token_pair
 
 log = logging.getLogger(__name__)
 router = APIRouter(include_in_schema=False)

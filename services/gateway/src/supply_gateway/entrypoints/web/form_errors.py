@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from supply_common.problems import ProblemError
 from supply_gateway.entrypoints.web.forms import plain_errors
-from supply_gateway.service_layer.gateway import Reply
+from supply_gateway.service_layer.callers import Reply
 
 
 def field_errors(problem: ProblemError) -> dict[str, str]:

@@ -31,7 +31,8 @@ from supply_gateway.entrypoints.session import (
     set_csrf,
 )
 from supply_gateway.entrypoints.web.rendering import NAV, ROLE_NAMES, templates
-from supply_gateway.service_layer.gateway import Caller, Gateway, Reply, check_csrf
+from supply_gateway.service_layer.callers import Caller, Reply, check_csrf
+from supply_gateway.service_layer.gateway import Gateway
 
 PAGES: Mapping[str, tuple[str, str]] = {
     "purchases": ("GET", "/api/me/sales"),

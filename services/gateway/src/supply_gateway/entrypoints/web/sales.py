@@ -17,7 +17,7 @@ from supply_gateway.entrypoints.session import CSRF_FIELD, credentials
 from supply_gateway.entrypoints.web.form_errors import field_errors, refusal
 from supply_gateway.entrypoints.web.forms import form_values, sale_body, submitted_values
 from supply_gateway.entrypoints.web.page import SALE_FORM, Page, date_range, items, page
-from supply_gateway.service_layer.gateway import Credentials, TokenPair, check_csrf
+from supply_gateway.service_layer.callers import Credentials, TokenPair, check_csrf
 
 router = APIRouter(include_in_schema=False)
 
