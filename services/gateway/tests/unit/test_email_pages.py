@@ -9,11 +9,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from supply_gateway.bootstrap import bootstrap
 from supply_gateway.config import GatewaySettings
-from supply_gateway.entrypoints.app import build_app
+from supply_gateway.entrypoints.app import create_app
 
-from .test_app import SIGNER, Upstreams
+from .app_support import SIGNER, Upstreams, wired
 
 Gateway = tuple[httpx.AsyncClient, Upstreams]
 
@@ -22,10 +21,9 @@ Gateway = tuple[httpx.AsyncClient, Upstreams]
 async def pages() -> AsyncIterator[Gateway]:
     upstreams = Upstreams()
     settings = GatewaySettings()
-    core = bootstrap(
-        settings, transports={name: upstreams.transport(name) for name in ("auth", "sales-writer", "projector")}
-    )
-    app = build_app(settings, core)
+    container = wired(settings, upstreams)
+    core = container.gateway
+    app = create_app(container)
     await core.start()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
         yield client, upstreams
