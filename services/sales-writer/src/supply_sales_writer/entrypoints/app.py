@@ -28,16 +28,18 @@ from supply_common.web import ReadinessCheck, create_app
 from supply_sales_writer.adapters import outbox
 from supply_sales_writer.bootstrap import System, bootstrap
 from supply_sales_writer.config import SalesWriterSettings
-from supply_sales_writer.domain.importing import BrokenInput, RecordReader, Rejected
+from supply_sales_writer.domain.importing import BrokenInput, RecordReader, Rejected, TooDeep
 from supply_sales_writer.domain.model import (
     IdempotencyKeyReused,
     MalformedPrecondition,
+    OnExisting,
     PreconditionRequired,
     SaleNotFound,
     VersionMismatch,
     etag,
     parse_if_match,
 )
+from supply_sales_writer.domain.nesting import MAX_DEPTH, line_and_column, too_deep_at
 from supply_sales_writer.entrypoints.create_lane import Create, CreateLane
 
 SaleIdPath = Annotated[str, Path(pattern=r"^[0-9a-f]{24}$", description="The sale's ObjectId, 24 hex digits.")]
@@ -94,8 +96,15 @@ class ImportCounts(BaseModel):
     created: int
     updated: int
     unchanged: int
+    skipped: int = Field(description="Records whose sale exists with other content, left as it is (`skip`).")
     rejected: int
     errors: list[dict[str, Any]] = Field(description="`{line, reason}` per rejected record (at most 1000).")
+    existing: list[dict[str, Any]] = Field(
+        description=(
+            "`{line, id, version, outcome}` per record whose sale exists with other content (at most 1000):"
+            " `overwritten` (version: the new one), `skipped` or `refused` (version: the sale's, unchanged)."
+        )
+    )
 
 
 class DigestEntry(BaseModel):
@@ -173,6 +182,19 @@ def _as_problems() -> Iterator[None]:
         ) from None
 
 
+def too_deep(line: int, column: int | None = None, extra: dict[str, Any] | None = None) -> ProblemError:
+    """The 422 of input nested deeper than any sale, naming where."""
+    where = f"line {line}" if column is None else f"line {line}, column {column}"
+    reason = f"nested more than {MAX_DEPTH} levels deep; a sale has fewer"
+    return ProblemError(
+        422,
+        "Nested too deep",
+        f"The input at {where} is {reason}. Nothing after it was read.",
+        errors=[FieldError(field="body", reason=f"{where}: {reason}")],
+        extra={"line": line, **(extra or {})},
+    )
+
+
 class _ExactNumbersRequest(Request):
     async def json(self) -> Any:
         if not hasattr(self, "_json"):
@@ -182,13 +204,22 @@ class _ExactNumbersRequest(Request):
 
 class ExactNumbersRoute(APIRoute):
     """A route whose JSON body keeps its numbers exact: `2.50` is read as the decimal it is written as,
-    not as the nearest binary float (where `1.0000000000000000001` would become a valid price of 1)."""
+    not as the nearest binary float (where `1.0000000000000000001` would become a valid price of 1).
+    A body nested deeper than any sale is refused (422) before it is parsed; a route that streams
+    its body (no body parameter) reads it itself."""
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
+        parses_body = self.body_field is not None
 
         async def exact(request: Request) -> Response:
-            return await handle(_ExactNumbersRequest(request.scope, request.receive))
+            exact_request = _ExactNumbersRequest(request.scope, request.receive)
+            if parses_body:
+                body = await exact_request.body()
+                deep = too_deep_at(body)
+                if deep is not None:
+                    raise too_deep(*line_and_column(body, deep))
+            return await handle(exact_request)
 
         return exact
 
@@ -266,6 +297,9 @@ def sales_routes(system: System, create_in_group: Create) -> APIRouter:
     @router.post(
         "/sales/import",
         response_model=ImportCounts,
+        responses={
+            422: {"description": "A record nested deeper than any sale: the import ends there (`line`, `imported`)."}
+        },
         openapi_extra={
             "requestBody": {
                 "required": True,
@@ -277,18 +311,37 @@ def sales_routes(system: System, create_in_group: Create) -> APIRouter:
             }
         },
     )
-    async def import_sales(request: Request, identity: Annotated[Identity, Depends(writer)]) -> ImportCounts:
-        """Import sales keeping their `_id`: same content is unchanged, other content a new version.
+    async def import_sales(
+        request: Request,
+        identity: Annotated[Identity, Depends(writer)],
+        on_existing: Annotated[
+            OnExisting,
+            Query(
+                description=(
+                    "A record whose `_id` names a sale that holds other content: `fail` rejects the record,"
+                    " `skip` leaves the sale as it is, `overwrite` makes the record its next version. Each such"
+                    " record is listed by line in `existing`. A sale with the same content is unchanged, and"
+                    " an unknown or deleted id is created, in every mode."
+                )
+            ),
+        ] = "fail",
+    ) -> ImportCounts:
+        """Import sales keeping their `_id`: same content is unchanged, an existing sale with other
+        content is kept unless `on_existing=overwrite`.
 
         The body is read as it streams in; a bad record is reported by line (its position in a
-        JSON array) and the others go on.
+        JSON array) and the others go on. A record nested deeper than any sale ends the import at
+        once: 422 naming its line, with what was imported before it under `imported`.
         """
-        importer = service.importer(_actor(identity), system.settings.import_batch_size)
+        importer = service.importer(_actor(identity), system.settings.import_batch_size, on_existing)
         parser = RecordReader()
 
         def take(chunk: bytes | None) -> None:
             try:
                 importer.feed(parser.feed(chunk) if chunk is not None else parser.close())
+            except TooDeep as exc:
+                importer.feed(exc.records)
+                raise
             except BrokenInput as exc:
                 importer.feed([*exc.records, Rejected(exc.line, exc.reason)])
                 raise
@@ -298,6 +351,9 @@ def sales_routes(system: System, create_in_group: Create) -> APIRouter:
                 if chunk:
                     await run_in_threadpool(take, chunk)
             await run_in_threadpool(take, None)
+        except TooDeep as exc:
+            result = await run_in_threadpool(importer.finish)
+            raise too_deep(exc.line, extra={"imported": result.as_dict()}) from None
         except BrokenInput:
             pass
         result = await run_in_threadpool(importer.finish)
@@ -307,7 +363,7 @@ def sales_routes(system: System, create_in_group: Create) -> APIRouter:
 
 
 def internal_routes(system: System) -> APIRouter:
-    router = APIRouter(prefix="/internal", tags=["internal"])
+    router = APIRouter(prefix="/internal", tags=["internal"], route_class=ExactNumbersRoute)
     service = system.service
 
     @router.get("/sales/digest", response_model=list[DigestEntry])

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, 
 from supply_common.logs import configure_logging
 from supply_common.serve import freeze_heap, run_app, serve_metrics
 from supply_sales_writer.config import SalesWriterSettings
+from supply_sales_writer.domain.model import OnExisting
 
 # The commands import what they use: `serve` with several workers leaves this process as the
 # supervisor, which serves nothing and should not hold the database, Kafka and domain modules.
@@ -102,15 +103,20 @@ def import_file(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="mongoexport output (array or lines).")],
     batch: Annotated[int, typer.Option(help="Records per transaction.")] = 0,
     show_errors: Annotated[int, typer.Option(help="How many rejected records to list.")] = 20,
+    on_existing: Annotated[
+        OnExisting,
+        typer.Option(help="A record whose sale holds other content: fail (reject it), skip (keep it), overwrite."),
+    ] = "fail",
 ) -> None:
-    """Import a dataset file, keeping each sale's `_id`. Re-importing the same file changes nothing."""
+    """Import a dataset file, keeping each sale's `_id`. Re-importing the same file changes nothing;
+    an existing sale with other content is kept unless --on-existing overwrite."""
     from supply_sales_writer.bootstrap import bootstrap
     from supply_sales_writer.domain.importing import read_all
 
     settings = SalesWriterSettings()
     configure_logging("sales-writer", "WARNING")
     system = bootstrap(settings)
-    importer = system.service.importer(batch_size=batch or settings.import_batch_size)
+    importer = system.service.importer(batch_size=batch or settings.import_batch_size, on_existing=on_existing)
     columns = (TextColumn("importing"), BarColumn(), TransferSpeedColumn(), TimeRemainingColumn())
     try:
         with Progress(*columns, console=console) as progress:
@@ -122,7 +128,8 @@ def import_file(
     for error in result.errors[:show_errors]:
         console.print(f"[red]rejected[/] line {error['line']}: {error['reason']}")
     typer.echo(
-        f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}, rejected {result.rejected}"
+        f"created {result.created}, updated {result.updated}, unchanged {result.unchanged},"
+        f" rejected {result.rejected}, skipped {result.skipped}"
     )
 
 
