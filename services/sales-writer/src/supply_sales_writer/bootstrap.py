@@ -23,7 +23,7 @@ from supply_sales_writer.service_layer.unit_of_work import UnitOfWork
 
 
 @dataclass
-class System:
+class Container:
     settings: SalesWriterSettings
     engine: Engine
     service: SalesService
@@ -63,7 +63,7 @@ def bootstrap(
     engine: Engine | None = None,
     after_publish: AfterPublish | None = None,
     producer_factory: ProducerFactory | None = None,
-) -> System:
+) -> Container:
     settings = settings or SalesWriterSettings()
     engine = engine or make_sales_engine(settings)
     if after_publish is None and settings.relay_fault == "exit_after_publish":
@@ -86,4 +86,4 @@ def bootstrap(
         max_batch=settings.create_batch_max,
         split_on=(IntegrityError, DataError, ValueError),  # what one sale holds, not the database being away
     )
-    return System(settings, engine, service, relay, creates)
+    return Container(settings, engine, service, relay, creates)

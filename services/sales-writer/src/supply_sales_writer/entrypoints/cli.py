@@ -30,7 +30,7 @@ console = Console(stderr=True)
 @app.command()
 def serve() -> None:
     """Serve the HTTP API (with the outbox relay inside unless RELAY_ENABLED=false)."""
-    run_app("supply_sales_writer.entrypoints.app:build_app", SalesWriterSettings(), "sales-writer")
+    run_app("supply_sales_writer.entrypoints.app:create_app", SalesWriterSettings(), "sales-writer")
 
 
 @app.command()
