@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -59,36 +57,18 @@ def relay(
 ) -> None:
     """Run the outbox relay alone, until SIGTERM or Ctrl-C; with RELAY_WAKE_ADDRESS it also listens
     there for the commit notices of the serving processes."""
-    from supply_common.kafka import ensure_topics
-    from supply_sales_writer.adapters.wakeup import listen
     from supply_sales_writer.bootstrap import bootstrap
+    from supply_sales_writer.entrypoints.relay import run_relay
 
     settings = SalesWriterSettings()
     configure_logging("sales-writer-relay", settings.log_level)
     serve_metrics(settings.relay_metrics_port, settings.host)
-    system = bootstrap(settings)
+    container = bootstrap(settings)
     freeze_heap()
-
-    async def main() -> None:
-        if topics:
-            with contextlib.suppress(Exception):
-                await ensure_topics(settings, timeout_s=10)
-        task = asyncio.create_task(system.relay.run())
-        notices = await listen(settings.relay_wake_address, system.relay.wake) if settings.relay_wake_address else None
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
-        try:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        finally:
-            if notices is not None:
-                notices.close()
-
     try:
-        asyncio.run(main())
+        asyncio.run(run_relay(container, create_topics=topics))
     finally:
-        system.engine.dispose()
+        container.engine.dispose()
 
 
 def _chunks(path: Path, progress: Progress, task: int) -> object:

@@ -12,12 +12,8 @@ from functools import partial
 from typing import Any, TypeVar
 
 from bson import ObjectId
-from pymysql.constants import ER
-from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from supply_common.contract import Actor, EventType, Sale, SaleBody, canonical, sale_hash
-from supply_sales_writer.adapters.idempotency import UNSCOPED, Remembered
-from supply_sales_writer.adapters.repository import VersionedSale
 from supply_sales_writer.domain.events import EncodedEvent, change_event
 from supply_sales_writer.domain.importing import Parsed, Rejected
 from supply_sales_writer.domain.model import (
@@ -31,11 +27,17 @@ from supply_sales_writer.domain.model import (
     import_action,
 )
 from supply_sales_writer.domain.prepared import Prepared, prepare
-from supply_sales_writer.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from supply_sales_writer.service_layer.ports import (
+    UNSCOPED,
+    ConflictCheck,
+    Remembered,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    VersionedSale,
+)
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
-_RETRYABLE = (ER.LOCK_DEADLOCK, ER.LOCK_WAIT_TIMEOUT, ER.DUP_ENTRY)
 
 
 def utc_now() -> datetime:
@@ -59,17 +61,8 @@ def request_hash(body: SaleBody, actor: Actor) -> str:
     return hashlib.sha256(f"{actor.user_id}\n{content}".encode()).hexdigest()
 
 
-def _retrying(attempt: Callable[[], T], tries: int = 3) -> T:
-    """Run a whole transaction again after a deadlock or a lost insert race."""
-    for remaining in range(tries - 1, -1, -1):
-        try:
-            return attempt()
-        except DBAPIError as exc:
-            code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
-            if remaining == 0 or code not in _RETRYABLE:
-                raise
-            time.sleep(0.01)
-    raise AssertionError("unreachable")
+def never(_: Exception) -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -83,6 +76,19 @@ class SalesService:
     uow: UnitOfWorkFactory
     clock: Clock = utc_now
     idempotency_ttl: timedelta = timedelta(hours=24)
+    conflict: ConflictCheck = never
+    """Which errors of a unit of work mean it lost to another transaction (run it again)."""
+
+    def retrying(self, attempt: Callable[[], T], tries: int = 3) -> T:
+        """Run a whole transaction again after it lost to another one."""
+        for remaining in range(tries - 1, -1, -1):
+            try:
+                return attempt()
+            except Exception as exc:
+                if remaining == 0 or not self.conflict(exc):
+                    raise
+                time.sleep(0.01)
+        raise AssertionError("unreachable")
 
     def get(self, sale_id: str) -> VersionedSale:
         with self.uow().snapshot() as uow:
@@ -97,7 +103,9 @@ class SalesService:
         fingerprint = request_hash(body, actor)
         try:
             return self._create(body, actor, idempotency_key, fingerprint)
-        except IntegrityError:
+        except Exception as exc:
+            if not self.conflict(exc):  # another request with the key committed first: replay it
+                raise
             return self._create(body, actor, idempotency_key, fingerprint)
 
     def create_many(self, requests: Sequence[tuple[SaleBody, Actor]]) -> list[Created]:
@@ -110,7 +118,7 @@ class SalesService:
                 uow.commit()
             return [Created(view) for view in views]
 
-        return _retrying(attempt)
+        return self.retrying(attempt)
 
     def _insert_new(self, uow: UnitOfWork, requests: Sequence[tuple[SaleBody, Actor]]) -> list[dict[str, Any]]:
         """Insert each body as a new sale (a new id, version 1) with its created event; their views."""
@@ -197,14 +205,14 @@ class SalesService:
         if ids is None:
             after: str | None = None
             while True:
-                written, after = _retrying(partial(self._republish_page, after, batch))
+                written, after = self.retrying(partial(self._republish_page, after, batch))
                 if after is None:
                     return count, unknown
                 count += written
         wanted = list(dict.fromkeys(ids))
         for start in range(0, len(wanted), batch):
             chunk = wanted[start : start + batch]
-            written, missing = _retrying(partial(self._republish_ids, chunk))
+            written, missing = self.retrying(partial(self._republish_ids, chunk))
             count += written
             unknown += missing
         return count, unknown
@@ -312,7 +320,7 @@ class Importer:
     def flush(self) -> None:
         if self._pending:
             batch = list(self._pending.values())
-            outcomes = _retrying(lambda: self._write(batch))
+            outcomes = self.service.retrying(lambda: self._write(batch))
             self._pending.clear()
             for record, (action, version) in zip(batch, outcomes, strict=True):
                 self._count(record, action, version)

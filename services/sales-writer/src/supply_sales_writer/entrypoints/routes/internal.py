@@ -9,7 +9,6 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from supply_common.contract import rfc3339
-from supply_sales_writer.adapters import outbox
 from supply_sales_writer.entrypoints.deps import ContainerDep, Sales
 from supply_sales_writer.entrypoints.http import ExactNumbersRoute
 from supply_sales_writer.entrypoints.schemas import DigestEntry, OutboxStatsView, RepublishRequest, RepublishResult
@@ -37,8 +36,7 @@ def republish(body: RepublishRequest, sales: Sales) -> RepublishResult:
 @router.get("/outbox/stats", response_model=OutboxStatsView)
 def outbox_stats(container: ContainerDep) -> OutboxStatsView:
     """Unpublished backlog, the age of its oldest row, the relay's state and the last publish."""
-    with container.engine.connect() as connection:
-        current = outbox.stats(connection)
+    current = container.relay.stats()
     now = datetime.now(UTC)
     oldest = current.oldest_unpublished_at
     age = round((now - oldest).total_seconds(), 3) if oldest else None
