@@ -71,7 +71,7 @@ def test_a_new_customer_registers_chooses_a_password_from_the_mail_and_sees_thei
     expect(page.locator("#purchases tbody tr")).to_have_count(1)
     expect(page.locator("#purchases")).to_contain_text("Seattle")
     expect(page.locator("#purchase-count")).to_have_text("1")
-    expect(page.locator("#purchase-revenue")).to_have_text("$10.50")
+    expect(page.locator("#purchase-revenue")).to_have_text("$7.50")
     page.screenshot(path=str(screenshots / "customer-purchases.png"), full_page=True)
     sign_out(page)
 
