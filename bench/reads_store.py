@@ -31,6 +31,8 @@ class Reads:
         self._queries = queries
         self._analytics = analytics
         self.reader = self._projection.reader
+        # Analytics read what the read API gives them: the rollups, where the projector keeps them.
+        self.aggregates = getattr(self._projection, "rollups", self.reader)
 
     def close(self) -> None:
         self._projection.close()
@@ -70,13 +72,14 @@ class Reads:
     def analytics(self, report: str, window: tuple[datetime, datetime] | None) -> Any:
         q, a = self._queries, self._analytics
         dates = q.DateRange() if window is None else q.DateRange(*(q.date_bound(moment) for moment in window))
+        source = self.aggregates
         if report == "summary":
-            return a.summary(self.reader, dates)
+            return a.summary(source, dates)
         if report in ("by-store", "by-month", "by-method"):
             key = {"by-store": "storeLocation", "by-month": "_supply.month", "by-method": "purchaseMethod"}[report]
-            return a.by_key(self.reader, dates, key)
+            return a.by_key(source, dates, key)
         if report == "top-items":
-            return a.top_items(self.reader, dates, "revenue", 10)
+            return a.top_items(source, dates, "revenue", 10)
         if report == "satisfaction":
-            return a.satisfaction(self.reader, dates)
-        return a.coupons(self.reader, dates)
+            return a.satisfaction(source, dates)
+        return a.coupons(source, dates)
