@@ -12,6 +12,7 @@ measures other sizes than the profile's.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import os
 import secrets
@@ -223,8 +224,13 @@ def _sql_call(connection: Any, statement: str, params: tuple[object, ...]) -> Ca
             with connection.cursor() as cursor:
                 cursor.execute(statement, params)
                 return cursor.fetchall()
+        except Exception:
+            with contextlib.suppress(Exception):
+                connection.ping(reconnect=True)  # a read that timed out leaves the connection closed
+            raise
         finally:
-            connection.rollback()  # each call reads the tables as they are now
+            with contextlib.suppress(Exception):
+                connection.rollback()  # each call reads the tables as they are now
 
     return call
 
