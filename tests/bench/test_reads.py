@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections import Counter
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -10,10 +11,12 @@ from rich.console import Console
 
 from bench import reads_report
 from bench.model import Row, Run
+from bench.reads_data import Copy
 from bench.reads_routes import PAGES, REPORTS, WINDOWS, Route, Subject, routes
 from bench.rows.reads import measure
 from bench.stats import Latencies
 from supply_common.contract import SALE_FILTERS
+from supply_common.testing import dataset
 from supply_gateway.domain.policy import ANALYTICS_REPORTS, POLICY
 
 SUBJECT = Subject(("5bd761dcae323e45a93ccfe8", "5bd761dcae323e45a93ccfe9"), "cauho@witwuta.sv")
@@ -165,3 +168,17 @@ def test_a_route_that_failed_misses_and_shows_no_growth() -> None:
     assert "growth 5k to 1M" in verdict
     line = next(cells for cells in reads_report.growth_lines(row) if cells[0].startswith("GET /api/me/sales"))
     assert line[-3:-1] == ["1.2x", "-"]
+
+
+def test_the_copy_reads_about_the_customer_with_most_purchases_up_to_20_and_ids_from_all_of_it() -> None:
+    loaded = list(dataset.sales(3_000, seed=5, customers=2_000))
+    copy = Copy(None, "", "", "", "", "", None, iter(()))  # type: ignore[arg-type]
+    copy._remember(loaded)
+    email, purchases = copy.customer()
+    counts = Counter(sale["customer"]["email"] for sale in loaded)
+    assert counts[email] == purchases == max(count for count in counts.values() if count <= 20)
+    assert max(counts.values()) > 20  # the most frequent buyer is passed over
+    ids = [sale["_id"] for sale in loaded]
+    assert len(set(copy.sale_ids)) == len(copy.sale_ids) == 500
+    assert set(copy.sale_ids) <= set(ids)
+    assert set(copy.sale_ids) & set(ids[2_000:])  # drawn over the whole copy, not its first sales
