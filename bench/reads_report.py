@@ -108,14 +108,22 @@ def failed_at(row: Row, route: Route, sizes: list[int]) -> list[int]:
     return [size for size in sizes if (value(row, key("gateway", "errors", size, route)) or 0) > 0]
 
 
+def deciding(route: Route) -> set[int]:
+    """The sizes that decide the route's targets."""
+    found = {size for size, _ in P95_TARGETS[route.kind]}
+    if route.kind in GROWTH_TARGETS:
+        found |= {BASE_SIZE, GROWTH_TARGETS[route.kind][0]}
+    return found
+
+
 def verdict(row: Row, route: Route, sizes: list[int]) -> str:
     """`meets`, `misses: ...` with what missed, or nothing when the sizes measured decide no target.
-    A route that failed at a size misses whatever that size decides."""
-    found = checks(row, route, sizes)
-    failed = failed_at(row, route, sizes)
+    A route that failed at a size that decides a target misses it."""
+    failed = [size for size in failed_at(row, route, sizes) if size in deciding(route)]
     missed = [f"failed at {_size(size)}" for size in failed]
+    found = checks(row, route, sizes)
     missed += [str(check) for check in found if not check.meets]
-    if missed and (found or failed):
+    if missed:
         return "misses: " + "; ".join(missed)
     return "meets" if found else ""
 

@@ -182,3 +182,11 @@ def test_the_copy_reads_about_the_customer_with_most_purchases_up_to_20_and_ids_
     assert len(set(copy.sale_ids)) == len(copy.sale_ids) == 500
     assert set(copy.sale_ids) <= set(ids)
     assert set(copy.sale_ids) & set(ids[2_000:])  # drawn over the whole copy, not its first sales
+
+
+def test_a_failure_at_a_size_that_decides_nothing_gives_no_verdict() -> None:
+    row = Row(reads_report.ROW_ID, "reads")
+    reads_report.record(row, _route("sales.total"), 5_000, "gateway", _latencies(10_000), 1)
+    assert reads_report.verdict(row, _route("sales.total"), [5_000]) == ""
+    reads_report.record(row, _route("sale"), 5_000, "gateway", _latencies(10_000), 1)
+    assert reads_report.verdict(row, _route("sale"), [5_000]) == "misses: failed at 5k"
