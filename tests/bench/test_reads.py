@@ -9,7 +9,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from rich.console import Console
 
-from bench import reads_report
+from bench import reads_report, record
 from bench.model import Row, Run
 from bench.reads_data import Copy
 from bench.reads_routes import PAGES, REPORTS, WINDOWS, Route, Subject, routes
@@ -156,6 +156,9 @@ def test_a_quick_run_shows_growth_between_its_sizes_without_verdicts() -> None:
     widths = {line.count("|") for line in markdown if line.startswith("|")}
     assert len(widths) == 2  # each of the two tables keeps its columns
     assert reads_report.chart(run) is not None
+    recorded = record.Tables.of(run, "run.json.gz").markdown()
+    assert "Reads (row 10)" in recorded
+    assert recorded.count("GET /api/analytics/coupons (30d)") == 3  # a line per size, then one for its growth
 
 
 def test_a_route_that_failed_misses_and_shows_no_growth() -> None:
