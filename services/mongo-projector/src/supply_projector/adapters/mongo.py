@@ -92,8 +92,9 @@ def detect_money_mode(client: MongoClient[dict[str, Any]]) -> money.MoneyMode:
 
 def ensure_sale_indexes(database: Database[dict[str, Any]], collection: str) -> None:
     """The indexes of the fields sales are searched by, where the server reads through them; where
-    it does not, they are dropped: on FerretDB v1 with SQLite each one only cost every inserted sale
-    (4,000 sales in batches of 500: 220-237 us of FerretDB's CPU a sale without them, 250-282 with)."""
+    it does not, they are dropped: on FerretDB v1 with SQLite as released each one only cost every
+    inserted sale (4,000 sales in batches of 500: 220-237 us of FerretDB's CPU a sale without them,
+    250-282 with)."""
     target = database[collection]
     _ensure_collection(database, collection)  # `explain` of a missing one tells nothing
     if _reads_through_indexes(database, collection):
