@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pymongo import ASCENDING
 
-from supply_projector.adapters.mongo import SALE_INDEXES, VERSION, ensure_sale_indexes
+from supply_projector.adapters.mongo import SALE_INDEXES, ensure_sale_indexes
 from supply_projector.bootstrap import Projection
 
 pytestmark = pytest.mark.integration
@@ -22,7 +22,7 @@ def test_indexes_are_kept_only_where_the_server_reads_through_them(projection: P
     ensure_sale_indexes(projection.database, "sales_indexed")
     ensure_sale_indexes(projection.database, "sales_indexed")  # again, as every consumer does at start
     present = set(collection.index_information())
-    wanted = {f"{field}_1" for field in [*SALE_INDEXES, VERSION]}
+    wanted = {"_".join(f"{field}_{direction}" for field, direction in keys) for keys in SALE_INDEXES}
     if _filter_reaches_storage(projection, "sales_indexed"):
         assert wanted <= present
     else:
