@@ -25,6 +25,8 @@ from supply_projector.service_layer.projection import BatchResult, Projector
 
 log = logging.getLogger(__name__)
 PURGE_EVERY_S = 3600.0
+QUARANTINE_COUNT_EVERY_S = 15.0
+"""How often the consumer counts the quarantined sales for its metrics (a scrape's interval)."""
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -111,12 +113,15 @@ class ConsumerLoop:
         await consumer.start()
         log.info("consuming", extra={"topic": settings.sales_topic, "group": settings.consumer_group})
         try:
-            purged_at = float("-inf")
+            purged_at = counted_at = float("-inf")
             while not self.stopping.is_set():
                 self._beat()
                 if time.monotonic() - purged_at > PURGE_EVERY_S:
                     purged_at = time.monotonic()
                     await self._purge_tombstones()
+                if time.monotonic() - counted_at > QUARANTINE_COUNT_EVERY_S:
+                    counted_at = time.monotonic()
+                    await self._count_quarantine()
                 if not self.prefetched:
                     self._keep(
                         await consumer.getmany(
@@ -162,6 +167,12 @@ class ConsumerLoop:
             return
         if purged:
             log.info("purged tombstones", extra={"count": purged})
+
+    async def _count_quarantine(self) -> None:
+        try:
+            metrics.QUARANTINED.set(await asyncio.to_thread(self.projection.reader.quarantined))
+        except PyMongoError as exc:
+            log.warning("counting the quarantine failed; will try again", extra={"error": repr(exc)[:300]})
 
     def _beat(self) -> None:
         if self.settings.heartbeat_file:
