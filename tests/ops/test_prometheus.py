@@ -1,0 +1,148 @@
+"""The Prometheus of the local stack and of compose (deploy/prometheus): its alert rules and their
+unit tests pass promtool, every metric a rule reads is one a process exports, and the scrape configs
+reach every process of a local run and every service of docker-compose.yml."""
+
+from __future__ import annotations
+
+import importlib.machinery
+import importlib.util
+import re
+import shutil
+import subprocess
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import yaml
+from prometheus_client import REGISTRY
+
+from supply_common.processes import PROCESSES
+from supply_projector.config import ProjectorSettings
+from supply_sales_writer.config import SalesWriterSettings
+
+ROOT = Path(__file__).resolve().parents[2]
+PROMETHEUS_FILES = ROOT / "deploy" / "prometheus"
+
+
+def stack_script() -> ModuleType:
+    """deploy/local/stack, a script without a .py suffix, loaded as a module."""
+    loader = importlib.machinery.SourceFileLoader("supply_stack", str(ROOT / "deploy" / "local" / "stack"))
+    spec = importlib.util.spec_from_loader(loader.name, loader)
+    assert spec is not None
+    module = importlib.util.module_from_spec(spec)
+    loader.exec_module(module)
+    return module
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    """promtool of Debian's `prometheus`, installed as the local stack installs it (its system service
+    never started) when missing, so that the suite runs on a fresh machine."""
+    path = shutil.which("promtool")
+    if path is None:
+        stack = stack_script()
+        stack.Prometheus(stack.Stack()).install()
+        path = shutil.which("promtool")
+    assert path is not None, "promtool is missing after installing Debian's prometheus"
+    return path
+
+
+RULES = PROMETHEUS_FILES / "rules.yml"
+RULE_TESTS = PROMETHEUS_FILES / "rules.test.yml"
+SCRAPE_CONFIGS = (PROMETHEUS_FILES / "local.yml", PROMETHEUS_FILES / "compose.yml")
+METRICS_PORT_SETTINGS = {
+    "sales-writer-relay": ("RELAY_METRICS_PORT", SalesWriterSettings.model_fields["relay_metrics_port"].default),
+    "mongo-projector-consume": ("METRICS_PORT", ProjectorSettings.model_fields["metrics_port"].default),
+}
+"""The processes that serve no HTTP: the setting that names their metrics port, and its default."""
+
+
+def load(path: Any) -> Any:
+    with open(path) as f:
+        return yaml.safe_load(f)
+
+
+def promtool_run(promtool: str, *args: str) -> str:
+    result = subprocess.run([promtool, *args], cwd=PROMETHEUS_FILES, capture_output=True, text=True, check=False)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result.stdout
+
+
+def rules() -> list[dict[str, Any]]:
+    """Every rule of rules.yml, recording and alerting."""
+    return [rule for group in load(RULES)["groups"] for rule in group["rules"]]
+
+
+def alerts() -> set[str]:
+    return {rule["alert"] for rule in rules() if "alert" in rule}
+
+
+def test_the_rules_and_both_scrape_configs_pass_promtool_check(promtool: str) -> None:
+    promtool_run(promtool, "check", "rules", RULES.name)
+    for config in SCRAPE_CONFIGS:
+        output = promtool_run(promtool, "check", "config", config.name)
+        assert f"{RULES.name}" in output, f"{config.name} does not load the rules"
+
+
+def test_every_alert_fires_and_stays_quiet_in_the_rule_unit_tests(promtool: str) -> None:
+    promtool_run(promtool, "test", "rules", RULE_TESTS.name)
+    fired: set[str] = set()
+    quiet: set[str] = set()
+    for case in load(RULE_TESTS)["tests"]:
+        for check in case.get("alert_rule_test", []):
+            (fired if check["exp_alerts"] else quiet).add(check["alertname"])
+    assert fired == alerts(), "alerts without a case where they fire"
+    assert quiet == alerts(), "alerts without a case where they stay quiet"
+
+
+def test_every_metric_the_rules_read_is_exported_by_a_process() -> None:
+    import supply_common.web  # noqa: F401 - http_requests_total, in every HTTP service
+    import supply_gateway.metrics  # noqa: F401
+    import supply_projector.metrics  # noqa: F401
+    import supply_sales_writer.adapters.relay  # noqa: F401
+
+    exported = {"up"}
+    for family in REGISTRY.collect():
+        exported |= {family.name, f"{family.name}_total"} if family.type == "counter" else {family.name}
+    records = {rule["record"] for rule in rules() if "record" in rule}
+    read: set[str] = set()
+    for rule in rules():
+        unquoted = re.sub(r'"[^"]*"', "", rule["expr"])
+        read |= {name for name in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", unquoted) if "_" in name}
+    assert read - records - exported == set()
+
+
+def test_the_local_scrape_targets_are_the_ports_of_a_local_run() -> None:
+    expected: dict[str, list[str]] = {}
+    for spec in PROCESSES.values():
+        if spec.port is not None:
+            port = spec.port
+        else:
+            setting, default = METRICS_PORT_SETTINGS[spec.name]
+            port = int(spec.env.get(setting, default))
+        expected[spec.name] = [f"127.0.0.1:{port}"]
+    jobs = {
+        job["job_name"]: [target for static in job["static_configs"] for target in static["targets"]]
+        for job in load(PROMETHEUS_FILES / "local.yml")["scrape_configs"]
+    }
+    assert jobs == expected
+
+
+def test_compose_scrapes_every_long_running_service_by_its_compose_name() -> None:
+    services = load(ROOT / "docker-compose.yml")["services"]
+    ours = {name for name, service in services.items() if "build" in service and service.get("restart") != "no"}
+    scraped: dict[str, int] = {}
+    for job in load(PROMETHEUS_FILES / "compose.yml")["scrape_configs"]:
+        for sd in job["dns_sd_configs"]:
+            scraped |= dict.fromkeys(sd["names"], sd["port"])
+    assert set(scraped) == ours
+    for name, port in scraped.items():
+        environment = services[name].get("environment") or {}
+        served = environment.get("PORT") if isinstance(environment, dict) else None
+        if served is not None:
+            assert int(served) == port, name
+        else:
+            command = services[name]["command"][0]
+            setting = {"relay": "sales-writer-relay", "consume": "mongo-projector-consume"}[command]
+            assert port == METRICS_PORT_SETTINGS[setting][1], name
