@@ -6,18 +6,24 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
+import json
+import os
 import re
 import shutil
 import subprocess
+import sys
+import time
 from pathlib import Path
 from types import ModuleType
 from typing import Any
+from urllib.request import urlopen
 
 import pytest
 import yaml
 from prometheus_client import REGISTRY
 
 from supply_common.processes import PROCESSES
+from supply_common.testing.deployment import free_port
 from supply_projector.config import ProjectorSettings
 from supply_sales_writer.config import SalesWriterSettings
 
@@ -146,3 +152,26 @@ def test_compose_scrapes_every_long_running_service_by_its_compose_name() -> Non
             command = services[name]["command"][0]
             setting = {"relay": "sales-writer-relay", "consume": "mongo-projector-consume"}[command]
             assert port == METRICS_PORT_SETTINGS[setting][1], name
+
+
+def test_the_stack_runs_prometheus_with_the_rules_and_a_target_per_process(promtool: str, tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "STACK_DIR": str(tmp_path / "stack"), "STACK_PROMETHEUS_PORT": str(port)}
+    stack = [sys.executable, str(ROOT / "deploy" / "local" / "stack")]
+    subprocess.run([*stack, "up", "--only", "prometheus"], env=env, check=True, capture_output=True, timeout=60)
+    try:
+        groups = api(port, "rules")["groups"]
+        deadline = time.monotonic() + 10
+        jobs: set[str] = set()
+        while jobs != set(PROCESSES) and time.monotonic() < deadline:
+            time.sleep(0.2)  # targets are discovered just after start-up
+            jobs = {target["labels"]["job"] for target in api(port, "targets")["activeTargets"]}
+    finally:
+        subprocess.run([*stack, "down", "--only", "prometheus"], env=env, check=True, capture_output=True, timeout=60)
+    assert {rule["name"] for group in groups for rule in group["rules"] if rule["type"] == "alerting"} == alerts()
+    assert jobs == set(PROCESSES)
+
+
+def api(port: int, path: str) -> Any:
+    with urlopen(f"http://127.0.0.1:{port}/api/v1/{path}", timeout=5) as response:
+        return json.load(response)["data"]
