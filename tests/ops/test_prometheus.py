@@ -4,54 +4,31 @@ reach every process of a local run and every service of docker-compose.yml."""
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from types import ModuleType
 from typing import Any
+from urllib.parse import urlencode
 from urllib.request import urlopen
 
+import httpx
 import pytest
 import yaml
 from prometheus_client import REGISTRY
 
-from supply_common.processes import PROCESSES
-from supply_common.testing.deployment import free_port
+from supply_common.processes import PROCESSES, Process
+from supply_common.testing.deployment import Deployment, free_port, running
+from supply_common.testing.sales import sale_body
 from supply_projector.config import ProjectorSettings
 from supply_sales_writer.config import SalesWriterSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_FILES = ROOT / "deploy" / "prometheus"
-
-
-def stack_script() -> ModuleType:
-    """deploy/local/stack, a script without a .py suffix, loaded as a module."""
-    loader = importlib.machinery.SourceFileLoader("supply_stack", str(ROOT / "deploy" / "local" / "stack"))
-    spec = importlib.util.spec_from_loader(loader.name, loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
-
-
-@pytest.fixture(scope="session")
-def promtool() -> str:
-    """promtool of Debian's `prometheus`, installed as the local stack installs it (its system service
-    never started) when missing, so that the suite runs on a fresh machine."""
-    path = shutil.which("promtool")
-    if path is None:
-        stack = stack_script()
-        stack.Prometheus(stack.Stack()).install()
-        path = shutil.which("promtool")
-    assert path is not None, "promtool is missing after installing Debian's prometheus"
-    return path
 
 
 RULES = PROMETHEUS_FILES / "rules.yml"
@@ -84,6 +61,16 @@ def alerts() -> set[str]:
     return {rule["alert"] for rule in rules() if "alert" in rule}
 
 
+def metrics_read_by_rules() -> set[str]:
+    """Names of the scraped metrics the rules' expressions read (not the recording rules' own)."""
+    records = {rule["record"] for rule in rules() if "record" in rule}
+    read: set[str] = set()
+    for rule in rules():
+        unquoted = re.sub(r'"[^"]*"', "", rule["expr"])
+        read |= {name for name in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", unquoted) if "_" in name}
+    return read - records
+
+
 def test_the_rules_and_both_scrape_configs_pass_promtool_check(promtool: str) -> None:
     promtool_run(promtool, "check", "rules", RULES.name)
     for config in SCRAPE_CONFIGS:
@@ -111,12 +98,7 @@ def test_every_metric_the_rules_read_is_exported_by_a_process() -> None:
     exported = {"up"}
     for family in REGISTRY.collect():
         exported |= {family.name, f"{family.name}_total"} if family.type == "counter" else {family.name}
-    records = {rule["record"] for rule in rules() if "record" in rule}
-    read: set[str] = set()
-    for rule in rules():
-        unquoted = re.sub(r'"[^"]*"', "", rule["expr"])
-        read |= {name for name in re.findall(r"[a-zA-Z_:][a-zA-Z0-9_:]*", unquoted) if "_" in name}
-    assert read - records - exported == set()
+    assert metrics_read_by_rules() - exported == set()
 
 
 def test_the_local_scrape_targets_are_the_ports_of_a_local_run() -> None:
@@ -175,3 +157,102 @@ def test_the_stack_runs_prometheus_with_the_rules_and_a_target_per_process(promt
 def api(port: int, path: str) -> Any:
     with urlopen(f"http://127.0.0.1:{port}/api/v1/{path}", timeout=5) as response:
         return json.load(response)["data"]
+
+
+@pytest.mark.integration
+def test_a_live_run_is_scraped_whole_and_trips_no_alert(
+    promtool: str,
+    mysql_url: str,
+    kafka_bootstrap: str,
+    mongo_url: str,
+    session_mysql_database: Callable[[str], str],
+    tmp_path: Path,
+) -> None:
+    """Every process of a run, the relay in its own process as on a local run, scraped with
+    local.yml's jobs on the run's ports: all of them up, every metric a rule reads present once a
+    sale has gone through, and no alert's expression true."""
+    deployment = Deployment.create(
+        mysql_url=mysql_url,
+        kafka_bootstrap=kafka_bootstrap,
+        mongo_url=mongo_url,
+        make_database=session_mysql_database,
+        work_dir=tmp_path / "deployment",
+    )
+    wake = f"127.0.0.1:{free_port()}"
+    deployment.processes["sales-writer"].env.update(RELAY_ENABLED="false", RELAY_WAKE_ADDRESS=wake)
+    ports = {name: process.port for name, process in deployment.processes.items() if process.port is not None}
+    ports["sales-writer-relay"] = free_port()
+    ports["mongo-projector-consume"] = int(deployment.processes["mongo-projector-consume"].env["METRICS_PORT"])
+    relay_env = {
+        "MYSQL_DATABASE": deployment.names["sales_db"],
+        "RELAY_METRICS_PORT": str(ports["sales-writer-relay"]),
+        "RELAY_WAKE_ADDRESS": wake,
+    }
+    deployment.add("sales-writer-relay", PROCESSES["sales-writer-relay"].argv, None, relay_env)
+    deployment.migrate()
+    deployment.create_user("ops-probe@example.com", "technical_worker", "Probe-password-1")
+
+    config = load(PROMETHEUS_FILES / "local.yml")
+    config["global"].update(scrape_interval="1s", evaluation_interval="1s")
+    config["rule_files"] = [str(RULES)]
+    for job in config["scrape_configs"]:
+        job["static_configs"] = [{"targets": [f"127.0.0.1:{ports[job['job_name']]}"]}]
+    (tmp_path / "prometheus.yml").write_text(yaml.safe_dump(config))
+    port = free_port()
+    prometheus = Process(
+        "prometheus",
+        [
+            str(Path(promtool).with_name("prometheus")),
+            f"--config.file={tmp_path / 'prometheus.yml'}",
+            f"--web.listen-address=127.0.0.1:{port}",
+            f"--storage.tsdb.path={tmp_path / 'tsdb'}",
+        ],
+        dict(os.environ),
+        tmp_path / "prometheus.log",
+        port,
+        ready_path="/-/ready",
+    )
+    with running(deployment):
+        try:
+            prometheus.start().wait_ready()
+            gateway = deployment.url("gateway")
+            login = httpx.post(
+                f"{deployment.url('auth')}/login",
+                json={"email": "ops-probe@example.com", "password": "Probe-password-1"},
+                timeout=30,
+            )
+            login.raise_for_status()
+            created = httpx.post(
+                f"{gateway}/api/sales",
+                json=sale_body(),
+                headers={"authorization": f"Bearer {login.json()['access_token']}"},
+                timeout=30,
+            )
+            assert created.status_code == 201, created.text
+
+            def scraped() -> tuple[dict[str, float], set[str]]:
+                up = {sample["metric"]["job"]: float(sample["value"][1]) for sample in query(port, "up")}
+                present = {name for name in metrics_read_by_rules() if query(port, f"count({name})")}
+                return up, present
+
+            deadline = time.monotonic() + 60
+            up, present = scraped()
+            while (up != dict.fromkeys(PROCESSES, 1.0) or present != metrics_read_by_rules()) and (
+                time.monotonic() < deadline
+            ):
+                time.sleep(1)
+                up, present = scraped()
+            assert up == dict.fromkeys(PROCESSES, 1.0)
+            assert present == metrics_read_by_rules()
+            publishing = [float(sample["value"][1]) for sample in query(port, "sum(sales_writer_relay_publishing)")]
+            assert publishing == [1.0], "the one relay holds the publish lock"
+            time.sleep(3)  # a few evaluations of the recording rules
+            tripped = {rule["alert"]: query(port, rule["expr"]) for rule in rules() if "alert" in rule}
+            assert {name: result for name, result in tripped.items() if result} == {}
+        finally:
+            prometheus.stop()
+
+
+def query(port: int, promql: str) -> list[dict[str, Any]]:
+    with urlopen(f"http://127.0.0.1:{port}/api/v1/query?{urlencode({'query': promql})}", timeout=5) as response:
+        return list(json.load(response)["data"]["result"])
