@@ -29,8 +29,6 @@ from supply_sales_writer.config import SalesWriterSettings
 
 ROOT = Path(__file__).resolve().parents[2]
 PROMETHEUS_FILES = ROOT / "deploy" / "prometheus"
-
-
 RULES = PROMETHEUS_FILES / "rules.yml"
 RULE_TESTS = PROMETHEUS_FILES / "rules.test.yml"
 SCRAPE_CONFIGS = (PROMETHEUS_FILES / "local.yml", PROMETHEUS_FILES / "compose.yml")
@@ -41,7 +39,7 @@ METRICS_PORT_SETTINGS = {
 """The processes that serve no HTTP: the setting that names their metrics port, and its default."""
 
 
-def load(path: Any) -> Any:
+def load(path: Path) -> Any:
     with open(path) as f:
         return yaml.safe_load(f)
 
@@ -254,5 +252,4 @@ def test_a_live_run_is_scraped_whole_and_trips_no_alert(
 
 
 def query(port: int, promql: str) -> list[dict[str, Any]]:
-    with urlopen(f"http://127.0.0.1:{port}/api/v1/query?{urlencode({'query': promql})}", timeout=5) as response:
-        return list(json.load(response)["data"]["result"])
+    return list(api(port, f"query?{urlencode({'query': promql})}")["result"])
