@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from supply_projector.bootstrap import Projection
+from supply_projector.bootstrap import Container
 from supply_projector.domain.changes import Op
 from supply_projector.service_layer.ports import Executed
 
@@ -18,16 +18,16 @@ from .events import history
 pytestmark = pytest.mark.integration
 
 
-async def test_records_arriving_during_a_write_all_go_into_the_next_batch(projection: Projection) -> None:
+async def test_records_arriving_during_a_write_all_go_into_the_next_batch(container: Container) -> None:
     """Two waves arrive while the first batch is being written. The client holds the first wave in
     its buffer and fetches nothing more until that is taken; a loop that took records only between
     writes would need two more batches. Taking them as they come needs one."""
-    settings = projection.settings
+    settings = container.settings
     events, final = history(30, 0)
     first, wave_a, wave_b = events[:10], events[10:20], events[20:]
     loop = asyncio.get_running_loop()
     written: list[int] = []
-    execute = projection.store.execute
+    execute = container.store.execute
 
     def slow_first_write(ops: Sequence[Op]) -> Executed:
         written.append(len(ops))
@@ -37,9 +37,9 @@ async def test_records_arriving_during_a_write_all_go_into_the_next_batch(projec
                 time.sleep(1.0)  # ample time for a fetch to bring the wave in
         return execute(ops)
 
-    projection.store.execute = slow_first_write  # type: ignore[method-assign]
+    container.store.execute = slow_first_write  # type: ignore[method-assign]
     await produce(settings, first)
-    async with consuming(projection):
-        await wait_for(lambda: versions_of(projection) == final, what="all 30 sales")
+    async with consuming(container):
+        await wait_for(lambda: versions_of(container) == final, what="all 30 sales")
     assert sum(written) == 30
     assert len(written) == 2, written

@@ -8,7 +8,7 @@ import pytest
 
 from supply_common.contract import METADATA_FIELD, from_document
 from supply_projector.domain.changes import Change, Delete, collapse, plan, verdict
-from supply_projector.service_layer.projection import Projector
+from supply_projector.service_layer.projector import Projector
 
 from .conftest import MemoryStore
 from .events import SAMPLES, event, records_of, variant

@@ -5,7 +5,7 @@ from __future__ import annotations
 from decimal import Decimal
 
 from supply_common.contract import Sale
-from supply_projector.service_layer.projection import PoisonRecord, Projector, UnstorableRecord
+from supply_projector.service_layer.projector import PoisonRecord, Projector, UnstorableRecord
 
 from .conftest import ListDeadLetters, MemoryStore
 from .events import SAMPLES, event, record

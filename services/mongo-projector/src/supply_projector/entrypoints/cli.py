@@ -19,8 +19,8 @@ from supply_projector.adapters.writer_client import WriterClient
 from supply_projector.bootstrap import bootstrap
 from supply_projector.config import ProjectorSettings
 from supply_projector.entrypoints.consumer import consume as consume_loop
+from supply_projector.entrypoints.rebuild import rebuild as rebuild_copy
 from supply_projector.service_layer import reconcile as drift
-from supply_projector.service_layer.rebuild import rebuild as rebuild_copy
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Supply Store mongo-projector.")
 
@@ -28,7 +28,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Supply Store
 @app.command()
 def serve() -> None:
     """Serve the read API (sales, analytics, freshness)."""
-    run_app("supply_projector.entrypoints.app:build_app", ProjectorSettings(), "mongo-projector")
+    run_app("supply_projector.entrypoints.app:create_app", ProjectorSettings(), "mongo-projector")
 
 
 @app.command()
@@ -37,12 +37,12 @@ def consume() -> None:
     settings = ProjectorSettings()
     configure_logging("mongo-projector", settings.log_level)
     serve_metrics(settings.metrics_port, settings.host)
-    projection = bootstrap(settings)
+    container = bootstrap(settings)
     freeze_heap()
     try:
-        asyncio.run(consume_loop(projection))
+        asyncio.run(consume_loop(container))
     finally:
-        projection.close()
+        container.close()
 
 
 @app.command()
@@ -85,11 +85,11 @@ def health(max_age: float = typer.Option(60.0, help="Oldest acceptable consumer 
 def purge_tombstones() -> None:
     """Delete tombstones older than TOMBSTONE_RETENTION_DAYS."""
     settings = ProjectorSettings()
-    projection = bootstrap(settings)
+    container = bootstrap(settings)
     try:
-        purged = projection.store.purge_tombstones(timedelta(days=settings.tombstone_retention_days))
+        purged = container.store.purge_tombstones(timedelta(days=settings.tombstone_retention_days))
     finally:
-        projection.close()
+        container.close()
     typer.echo(f"purged {purged} tombstones")
 
 
@@ -106,8 +106,8 @@ def reconcile(
 ) -> None:
     """Compare the copy with MySQL (the sales-writer's digest) in id order and report the drift."""
     settings = ProjectorSettings()
-    projection = bootstrap(settings)
-    copy = MongoCopy(projection.database[projection.active.name()], projection.database[TOMBSTONES])
+    container = bootstrap(settings)
+    copy = MongoCopy(container.database[container.active.name()], container.database[TOMBSTONES])
     try:
         with WriterClient(writer_url) as writer:
             with Progress(
@@ -132,4 +132,4 @@ def reconcile(
                     f"rewound to MySQL's version {done.rewound}"
                 )
     finally:
-        projection.close()
+        container.close()

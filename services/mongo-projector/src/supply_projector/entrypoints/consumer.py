@@ -18,10 +18,10 @@ from pymongo.errors import PyMongoError
 from supply_common.kafka import ensure_topics
 from supply_projector import metrics
 from supply_projector.adapters.kafka import KafkaDeadLetters, make_consumer, to_record
-from supply_projector.bootstrap import Projection
+from supply_projector.bootstrap import Container
 from supply_projector.service_layer.ports import Record
 from supply_projector.service_layer.progress import ProgressRecorder
-from supply_projector.service_layer.projection import BatchResult, Projector
+from supply_projector.service_layer.projector import BatchResult, Projector
 
 log = logging.getLogger(__name__)
 PURGE_EVERY_S = 3600.0
@@ -58,9 +58,9 @@ class ConsumerLoop:
     before the next starts, and the one in flight awaited before a rebalance or a stop commits
     what is left."""
 
-    def __init__(self, projection: Projection) -> None:
-        self.projection = projection
-        self.settings = projection.settings
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        self.settings = container.settings
         self.stopping = asyncio.Event()
         self.lock = asyncio.Lock()
         self.pending: dict[TopicPartition, int] = {}
@@ -100,11 +100,11 @@ class ConsumerLoop:
         """Consume until stopped; returns normally only after a requested stop."""
         settings = self.settings
         await ensure_topics(settings)
-        await asyncio.to_thread(self.projection.store.ensure_indexes)
+        await asyncio.to_thread(self.container.store.ensure_indexes)
         dead_letters = KafkaDeadLetters(settings)
         await dead_letters.start()
-        projector = self.projection.projector(dead_letters)
-        progress = ProgressRecorder(self.projection.store)
+        projector = self.container.projector(dead_letters)
+        progress = ProgressRecorder(self.container.store)
         consumer = make_consumer(settings, settings.consumer_group, session_timeout_ms=settings.session_timeout_ms)
         self.consumer = consumer
         consumer.subscribe([settings.sales_topic], listener=_Listener(self))
@@ -156,7 +156,7 @@ class ConsumerLoop:
     async def _purge_tombstones(self) -> None:
         retention = timedelta(days=self.settings.tombstone_retention_days)
         try:
-            purged = await asyncio.to_thread(self.projection.store.purge_tombstones, retention)
+            purged = await asyncio.to_thread(self.container.store.purge_tombstones, retention)
         except PyMongoError as exc:
             log.warning("tombstone purge failed; will try again", extra={"error": repr(exc)[:300]})
             return
@@ -220,10 +220,10 @@ class ConsumerLoop:
                 delay = min(delay * 2, self.settings.retry_max_backoff_s)
 
 
-async def consume(projection: Projection) -> None:
+async def consume(container: Container) -> None:
     """Run until SIGTERM or SIGINT; finish the batch in hand, commit, leave the group. A broker or
     store that is away at start-up (or drops the group) is waited for, never a reason to exit."""
-    loop = ConsumerLoop(projection)
+    loop = ConsumerLoop(container)
     running = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         running.add_signal_handler(sig, loop.stop)
@@ -235,4 +235,4 @@ async def consume(projection: Projection) -> None:
             log.warning("consumer could not run; starting again", extra={"error": repr(exc)[:300], "delay_s": delay})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(loop.stopping.wait(), delay)
-            delay = min(delay * 2, projection.settings.retry_max_backoff_s)
+            delay = min(delay * 2, container.settings.retry_max_backoff_s)

@@ -6,7 +6,7 @@ from collections.abc import Callable
 from decimal import ROUND_HALF_EVEN, Decimal
 from typing import Any, Protocol
 
-from supply_projector.domain.projection import money_text
+from supply_projector.domain.document import money_text
 from supply_projector.domain.queries import DateRange
 
 META = "_supply"

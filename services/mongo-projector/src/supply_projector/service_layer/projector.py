@@ -13,9 +13,9 @@ from bson import ObjectId
 
 from supply_common.contract import SaleEvent
 from supply_projector import metrics
-from supply_projector.domain.changes import Change, needs_current_version, plan
-from supply_projector.domain.projection import stored_document
-from supply_projector.service_layer.ports import DeadLetters, Parked, Progress, Record, Store, Unstorable
+from supply_projector.domain.changes import Change, Plan, needs_current_version, plan
+from supply_projector.domain.document import stored_document
+from supply_projector.service_layer.ports import DeadLetters, Executed, Parked, Progress, Record, Store, Unstorable
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +57,27 @@ def decode(record: Record) -> SaleEvent:
     return event
 
 
+@dataclass
+class _Batch:
+    """What decoding a batch sorted out, as the later steps need it."""
+
+    quarantined: set[str]
+    initially: frozenset[str]
+    changes: list[Change] = field(default_factory=list)
+    failures: list[tuple[Record, Exception]] = field(default_factory=list)
+    reasons: dict[str, str] = field(default_factory=dict)
+    parked: list[Parked] = field(default_factory=list)
+    sources: dict[tuple[int, int], Record] = field(default_factory=dict)
+
+    def poison(self, record: Record, error: PoisonRecord) -> None:
+        """Dead-letter the record and quarantine its sale, if its key names one."""
+        self.failures.append((record, error))
+        sale_id = record_sale_id(record)
+        if sale_id is not None:
+            self.quarantined.add(sale_id)
+            self.reasons[sale_id] = str(error)
+
+
 class Projector:
     """The use case: one batch in, the copy updated, counts out. Safe to run again on the same batch."""
 
@@ -79,55 +100,53 @@ class Projector:
         quarantined, tombstones = await asyncio.gather(
             asyncio.to_thread(self.store.quarantined, keys), asyncio.to_thread(self.store.tombstones, keys)
         )
-        result = await asyncio.to_thread(
-            self._prepare_and_write, records, quarantined, tombstones, asyncio.get_running_loop()
-        )
+        result = await asyncio.to_thread(self._apply, records, quarantined, tombstones, asyncio.get_running_loop())
         metrics.APPLY_SECONDS.observe(time.perf_counter() - started)
         return result
 
-    def _prepare_and_write(
+    def _apply(
         self,
         records: Sequence[Record],
         quarantined: set[str],
         tombstones: dict[str, int],
         loop: asyncio.AbstractEventLoop,
     ) -> BatchResult:
+        batch = _Batch(quarantined=quarantined, initially=frozenset(quarantined))
         result = BatchResult()
+        self._decode(records, batch, result)
+        decided, executed = self._write(batch, tombstones)
+        self._settle_poison(batch, loop)
+        result.stale = decided.stale + executed.stale
+        result.applied = len(batch.changes) - result.stale
+        result.dead_lettered = len(batch.failures)
+        result.parked = len(batch.parked)
+        self._count(result, batch.changes)
+        return result
+
+    def _decode(self, records: Sequence[Record], batch: _Batch, result: BatchResult) -> None:
+        """Each record becomes a change, poison (undecodable, or a sale the copy cannot hold), or a
+        parked event of a quarantined sale; a repair event lifts its sale's quarantine."""
         now = self.clock()
-        initially = set(quarantined)
-        reasons: dict[str, str] = {}
-        failures: list[tuple[Record, Exception]] = []
-        parked: list[Parked] = []
-        changes: list[Change] = []
-        source: dict[tuple[int, int], Record] = {}
-
-        def poison(record: Record, error: PoisonRecord) -> None:
-            failures.append((record, error))
-            sale_id = record_sale_id(record)
-            if sale_id is not None:
-                quarantined.add(sale_id)
-                reasons[sale_id] = str(error)
-
         for record in records:
             self._track(result, record, None)
             try:
                 event = decode(record)
             except PoisonRecord as exc:
-                poison(record, exc)
+                batch.poison(record, exc)
                 continue
             self._track(result, record, event.occurred_at)
-            if event.sale_id in quarantined:
+            if event.sale_id in batch.quarantined:
                 if not event.repair:
-                    parked.append(Parked(event.sale_id, record))
+                    batch.parked.append(Parked(event.sale_id, record))
                     continue
-                quarantined.discard(event.sale_id)
+                batch.quarantined.discard(event.sale_id)
             try:
                 document = stored_document(event, now)
             except (ArithmeticError, ValueError, TypeError) as exc:
-                poison(record, UnstorableRecord(f"the sale cannot be stored: {type(exc).__name__}: {exc}"[:1000]))
+                batch.poison(record, UnstorableRecord(f"the sale cannot be stored: {type(exc).__name__}: {exc}"[:1000]))
                 continue
-            source[(record.partition, record.offset)] = record
-            changes.append(
+            batch.sources[(record.partition, record.offset)] = record
+            batch.changes.append(
                 Change(
                     sale_id=event.sale_id,
                     version=event.version,
@@ -139,40 +158,41 @@ class Projector:
                 )
             )
 
+    def _write(self, batch: _Batch, tombstones: dict[str, int]) -> tuple[Plan, Executed]:
+        """Plan and carry out the guarded writes. A sale the store cannot encode is poison: its newest
+        change is dead-lettered and the rest written again (every write is guarded, so the writes the
+        refused command carried out are not done twice)."""
         while True:
-            to_read = sorted({change.sale_id for change in changes if needs_current_version(change)})
-            decided = plan(changes, self.store.versions(to_read), tombstones)
+            to_read = sorted({change.sale_id for change in batch.changes if needs_current_version(change)})
+            decided = plan(batch.changes, self.store.versions(to_read), tombstones)
             try:
-                executed = self.store.execute(decided.ops)
-                break
+                return decided, self.store.execute(decided.ops)
             except Unstorable as refusal:
-                # The newest change of each refused sale is poison; the rest is written again (guarded).
                 refused = {(op.change.partition, op.change.offset): op.change for op in decided.ops}
                 refused = {at: change for at, change in refused.items() if change.sale_id in refusal.reasons}
                 if not refused:
                     raise
                 for at, change in refused.items():
                     reason = refusal.reasons[change.sale_id]
-                    poison(source[at], UnstorableRecord(f"the sale cannot be stored: {reason}"))
-                changes = [change for change in changes if (change.partition, change.offset) not in refused]
+                    batch.poison(batch.sources[at], UnstorableRecord(f"the sale cannot be stored: {reason}"))
+                batch.changes = [c for c in batch.changes if (c.partition, c.offset) not in refused]
 
-        if failures and self.dead_letters is not None:
-            asyncio.run_coroutine_threadsafe(self.dead_letters.send(failures), loop).result()
-        added = {sale_id: reasons.get(sale_id, "") for sale_id in quarantined - initially}
-        lifted = initially - quarantined
-        parked_count = len(parked)
-        parked = [item for item in parked if item.sale_id in quarantined]
+    def _settle_poison(self, batch: _Batch, loop: asyncio.AbstractEventLoop) -> None:
+        """Dead-letter the poison, quarantine its sales, park the events of quarantined sales, and
+        lift the quarantine of sales repaired in this batch."""
+        if batch.failures and self.dead_letters is not None:
+            asyncio.run_coroutine_threadsafe(self.dead_letters.send(batch.failures), loop).result()
+        added = {sale_id: batch.reasons.get(sale_id, "") for sale_id in batch.quarantined - batch.initially}
+        lifted = batch.initially - batch.quarantined
+        still_parked = [item for item in batch.parked if item.sale_id in batch.quarantined]
         if added:
             self.store.update_quarantine(added, set())
-        if parked:
-            self.store.park(parked)
+        if still_parked:
+            self.store.park(still_parked)
         if lifted:
-            self.store.update_quarantine({}, lifted)
+            self.store.update_quarantine({}, set(lifted))
 
-        result.stale = decided.stale + executed.stale
-        result.applied = len(changes) - result.stale
-        result.dead_lettered = len(failures)
-        result.parked = parked_count
+    def _count(self, result: BatchResult, changes: Sequence[Change]) -> None:
         metrics.EVENTS.labels("applied").inc(result.applied)
         metrics.EVENTS.labels("stale").inc(result.stale)
         metrics.EVENTS.labels("dead_lettered").inc(result.dead_lettered)
@@ -181,7 +201,6 @@ class Projector:
         for change in changes:
             if change.occurred_at is not None:
                 metrics.END_TO_END_SECONDS.observe(max((finished - change.occurred_at).total_seconds(), 0.0))
-        return result
 
     @staticmethod
     def _track(result: BatchResult, record: Record, occurred_at: datetime | None) -> None:
