@@ -10,6 +10,7 @@ from pymongo.database import Database
 
 from supply_projector.adapters.mongo import ActiveCollection, MoneyModeOf, MongoStore, connect
 from supply_projector.adapters.reads import SalesReader
+from supply_projector.adapters.rollups import RollupReader
 from supply_projector.config import ProjectorSettings
 from supply_projector.service_layer.ports import DeadLetters
 from supply_projector.service_layer.projector import Projector
@@ -24,6 +25,7 @@ class Container:
     active: ActiveCollection
     store: MongoStore
     reader: SalesReader
+    rollups: RollupReader
 
     def projector(self, dead_letters: DeadLetters | None) -> Projector:
         return Projector(self.store, dead_letters)
@@ -42,4 +44,5 @@ def bootstrap(settings: ProjectorSettings | None = None, *, collection: str | No
     active = ActiveCollection(database, ttl_s=settings.active_cache_s, fixed=collection)
     store = MongoStore(database, mode, active)
     reader = SalesReader(database, mode, active)
-    return Container(settings, client, database, mode, active, store, reader)
+    rollups = RollupReader(database, active.name, mode.in_query_scans)
+    return Container(settings, client, database, mode, active, store, reader, rollups)

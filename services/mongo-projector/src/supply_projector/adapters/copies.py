@@ -1,9 +1,10 @@
 """The collections that can hold the copy, for a rebuild: a fresh one is filled, then swapped in.
 
-The swap is `renameCollection(dropTarget)` over `sales` where the server has it (MongoDB). FerretDB
-v1 lacks `dropTarget`, so there the alias document that readers and the live consumers follow is
-pointed at the new collection instead, and the old one is dropped by the rebuild after a grace
-period.
+A copy is a sales collection and its rollup collections (named after it). The swap points the alias
+document that readers and the live consumers follow at the new sales collection, which brings its
+rollups along in the same single-document write; the old collections are dropped by the rebuild
+after a grace period. (A `renameCollection` over `sales`, which FerretDB v1 cannot do with
+`dropTarget` anyway, would move the sales without their rollups.)
 """
 
 from __future__ import annotations
@@ -11,17 +12,9 @@ from __future__ import annotations
 from typing import Any
 
 from pymongo import MongoClient
-from pymongo.errors import OperationFailure
 
-from supply_projector.adapters.mongo import (
-    SALES,
-    ActiveCollection,
-    MoneyModeOf,
-    MongoStore,
-    connect,
-    ensure_sale_indexes,
-    is_not_implemented,
-)
+from supply_projector.adapters.mongo import ActiveCollection, MoneyModeOf, MongoStore, connect, ensure_sale_indexes
+from supply_projector.adapters.rollups import rollup_collections
 from supply_projector.config import ProjectorSettings
 
 
@@ -44,26 +37,17 @@ class MongoCopies:
         return MongoStore(self.database, self.mode, ActiveCollection(self.database, fixed=collection))
 
     def finish(self, collection: str) -> None:
+        """Indexes, and the rollups marked as covering the whole copy."""
         ensure_sale_indexes(self.database, collection)
+        self.store(collection).rollups().mark_built("rebuild")
 
     def swap_in(self, collection: str) -> tuple[str, str]:
-        try:
-            self.client.admin.command(
-                "renameCollection",
-                f"{self.database.name}.{collection}",
-                to=f"{self.database.name}.{SALES}",
-                dropTarget=True,
-            )
-            active, swapped_by = SALES, "rename"
-        except OperationFailure as exc:
-            if not is_not_implemented(exc):
-                raise
-            active, swapped_by = collection, "alias"
-        self.alias.point_to(active)
-        return active, swapped_by
+        self.alias.point_to(collection)
+        return collection, "alias"
 
     def drop(self, collection: str) -> None:
-        self.database.drop_collection(collection)
+        for name in (collection, *rollup_collections(collection)):
+            self.database.drop_collection(name)
 
     def count(self, collection: str) -> int:
         return int(self.database[collection].count_documents({}))

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,9 +33,10 @@ from pymongo.database import Database
 from pymongo.errors import CollectionInvalid, OperationFailure, WriteError
 
 from supply_common.contract import METADATA_FIELD
+from supply_projector.adapters.rollups import MongoRollups
 from supply_projector.domain import money
 from supply_projector.domain.changes import Delete, Op, Write, verdict
-from supply_projector.service_layer.ports import Executed, Parked, Progress, Unstorable
+from supply_projector.service_layer.ports import Checkpoint, Executed, Parked, Progress, Unstorable
 
 log = logging.getLogger(__name__)
 
@@ -203,6 +204,38 @@ class MongoStore:
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             return {sale_id: version for sale_id, version in pool.map(one, sale_ids) if version is not None}
+
+    def pinned(self) -> MongoStore:
+        return MongoStore(self.database, self.mode, ActiveCollection(self.database, fixed=self.active.name()))
+
+    def collection(self) -> str:
+        return self.active.name()
+
+    def documents(self, sale_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Whole documents, read like `versions` (their rollup contributions are needed too)."""
+        if not sale_ids:
+            return {}
+        collection = self.database[self.active.name()]
+        if not self.mode.in_query_scans():
+            return {str(doc["_id"]): doc for doc in collection.find({"_id": {"$in": [ObjectId(i) for i in sale_ids]}})}
+
+        def one(sale_id: str) -> tuple[str, dict[str, Any] | None]:
+            return sale_id, collection.find_one({"_id": ObjectId(sale_id)})
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return {sale_id: doc for sale_id, doc in pool.map(one, sale_ids) if doc is not None}
+
+    def rollups(self) -> MongoRollups:
+        return MongoRollups(self.database, self.active.name(), self._run)
+
+    def checkpoints(self, partitions: Sequence[int]) -> dict[int, Checkpoint]:
+        return self.rollups().checkpoints(partitions) if partitions else {}
+
+    def record_checkpoints(self, checkpoints: Sequence[Checkpoint], expected: Mapping[int, int | None]) -> None:
+        self.rollups().record_checkpoints(checkpoints, expected)
+
+    def add_to_buckets(self, checkpoints: Sequence[Checkpoint]) -> None:
+        self.rollups().add_to_buckets(checkpoints)
 
     def tombstones(self, sale_ids: Sequence[str]) -> dict[str, int]:
         if not sale_ids:

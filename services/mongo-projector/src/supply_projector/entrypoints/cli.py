@@ -21,6 +21,7 @@ from supply_projector.config import ProjectorSettings
 from supply_projector.entrypoints.consumer import consume as consume_loop
 from supply_projector.entrypoints.rebuild import rebuild as rebuild_copy
 from supply_projector.service_layer import reconcile as drift
+from supply_projector.service_layer import rollup_checks
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Supply Store mongo-projector.")
 
@@ -93,6 +94,20 @@ def purge_tombstones() -> None:
     typer.echo(f"purged {purged} tombstones")
 
 
+def _reconcile_rollups(rollups: rollup_checks.RollupStore, repair: bool, show: int) -> None:
+    """The analytics buckets against a recomputation from the copy; `repair` replaces those that differ."""
+    found = rollup_checks.check(rollups)
+    typer.echo(
+        f"rollups: buckets {found.buckets}, differing {len(found.differing)}, changing while checked {found.changing}"
+    )
+    if found.differing:
+        more = f" (+{len(found.differing) - show} more)" if len(found.differing) > show else ""
+        typer.echo(f"  differing: {' '.join(list(found.differing)[:show])}{more}")
+    if repair and found.differing:
+        replaced, moved = rollup_checks.repair(rollups, found)
+        typer.echo(f"rollups repair: replaced {replaced}, changed meanwhile (left; run again) {moved}")
+
+
 @app.command()
 def reconcile(
     repair: bool = typer.Option(
@@ -104,7 +119,8 @@ def reconcile(
     writer_url: str = typer.Option("http://127.0.0.1:8002", envvar="SALES_WRITER_URL", help="The sales-writer."),
     show: int = typer.Option(20, help="Ids listed per kind."),
 ) -> None:
-    """Compare the copy with MySQL (the sales-writer's digest) in id order and report the drift."""
+    """Compare the copy with MySQL (the sales-writer's digest) in id order and report the drift; then
+    the analytics rollups with a recomputation from the copy."""
     settings = ProjectorSettings()
     container = bootstrap(settings)
     copy = MongoCopy(container.database[container.active.name()], container.database[TOMBSTONES])
@@ -131,5 +147,6 @@ def reconcile(
                     f"repair: republished {done.republished}, strays deleted {done.strays_deleted}, "
                     f"rewound to MySQL's version {done.rewound}"
                 )
+        _reconcile_rollups(container.store.pinned().rollups(), repair, show)
     finally:
         container.close()

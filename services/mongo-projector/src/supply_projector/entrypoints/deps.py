@@ -14,6 +14,7 @@ from supply_common.identity import Identity, require_roles
 from supply_common.problems import FieldError, ProblemError, field_error
 from supply_projector.adapters.kafka import KafkaOffsets
 from supply_projector.adapters.reads import SalesReader
+from supply_projector.adapters.rollups import RollupReader
 from supply_projector.bootstrap import Container
 from supply_projector.config import ProjectorSettings
 from supply_projector.domain.queries import Cursor, DateRange, InvalidCursor, date_bound
@@ -32,6 +33,10 @@ def get_reader(request: Request) -> SalesReader:
     return get_container(request).reader
 
 
+def get_rollups(request: Request) -> RollupReader:
+    return get_container(request).rollups
+
+
 def get_offsets(request: Request) -> KafkaOffsets:
     offsets: KafkaOffsets = request.app.state.offsets
     return offsets
@@ -39,6 +44,7 @@ def get_offsets(request: Request) -> KafkaOffsets:
 
 Settings = Annotated[ProjectorSettings, Depends(get_settings)]
 Reader = Annotated[SalesReader, Depends(get_reader)]
+Rollups = Annotated[RollupReader, Depends(get_rollups)]
 Offsets = Annotated[KafkaOffsets, Depends(get_offsets)]
 
 Staff = Annotated[Identity, Depends(require_roles("technical_worker", "senior_management"))]

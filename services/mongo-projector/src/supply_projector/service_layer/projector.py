@@ -1,4 +1,12 @@
-"""Apply a batch of records to the copy: decode, dead-letter, quarantine, collapse, guarded writes."""
+"""Apply a batch of records to the copy and its rollups: decode, dead-letter, quarantine, collapse,
+guarded writes, bucket deltas.
+
+The rollups take each change exactly once without transactions: per partition, the batch's bucket
+deltas are first recorded in the partition's checkpoint (compare-and-set on its `last` offset),
+then the sales are written, then the deltas are added to each bucket under the bucket's watermark
+of the partition. A batch replayed after a stop anywhere in between finishes the recorded deltas,
+and its changes at or below `last` only move the copy's state on.
+"""
 
 from __future__ import annotations
 
@@ -13,9 +21,19 @@ from bson import ObjectId
 
 from supply_common.contract import SaleEvent
 from supply_projector import metrics
-from supply_projector.domain.changes import Change, Plan, needs_current_version, plan
+from supply_projector.domain.changes import Change, Plan, plan
 from supply_projector.domain.document import stored_document
-from supply_projector.service_layer.ports import DeadLetters, Executed, Parked, Progress, Record, Store, Unstorable
+from supply_projector.domain.rollups import Held, walk
+from supply_projector.service_layer.ports import (
+    Checkpoint,
+    DeadLetters,
+    Executed,
+    Parked,
+    Progress,
+    Record,
+    Store,
+    Unstorable,
+)
 
 log = logging.getLogger(__name__)
 
@@ -36,6 +54,8 @@ class BatchResult:
     dead_lettered: int = 0
     parked: int = 0
     progress: dict[tuple[str, int], Progress] = field(default_factory=dict)
+    rewind: dict[int, int] = field(default_factory=dict)
+    """Partitions left out of the batch, to be read again from the given offset (see `Projector._gaps`)."""
 
 
 def record_sale_id(record: Record) -> str | None:
@@ -87,35 +107,105 @@ class Projector:
         dead_letters: DeadLetters | None,
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
+        follow_checkpoints: bool = True,
     ) -> None:
         self.store = store
         self.dead_letters = dead_letters
         self.clock = clock
+        self.follow_checkpoints = follow_checkpoints
+        """False for a reader that starts every partition at its beginning (a rebuild)."""
+        self._rewound: dict[tuple[str, int], int] = {}
+        self._recorded: dict[tuple[str, int], int | None] = {}
+        """(collection, partition) -> the checkpoint's `last` as this projector last read or wrote it."""
 
     async def apply(self, records: Sequence[Record]) -> BatchResult:
-        """The batch's quarantine and tombstone lookups go out together (two round trips in the time
-        of one), then the batch is decoded, planned and written in a worker thread."""
+        """What the batch needs to know of the copy is read at once (quarantine, tombstones, the
+        sales' documents, the checkpoints not known yet), then the batch is decoded, planned and
+        written in a worker thread, on the collections active when it began."""
         started = time.perf_counter()
+        store = await asyncio.to_thread(self.store.pinned)  # may read the alias
         keys = sorted({sale_id for record in records if (sale_id := record_sale_id(record))})
-        quarantined, tombstones = await asyncio.gather(
-            asyncio.to_thread(self.store.quarantined, keys), asyncio.to_thread(self.store.tombstones, keys)
+        partitions = sorted({record.partition for record in records})
+        unknown = [p for p in partitions if (store.collection(), p) not in self._recorded]
+        quarantined, tombstones, documents, checkpoints = await asyncio.gather(
+            asyncio.to_thread(store.quarantined, keys),
+            asyncio.to_thread(store.tombstones, keys),
+            asyncio.to_thread(store.documents, keys),
+            asyncio.to_thread(store.checkpoints, unknown),
         )
-        result = await asyncio.to_thread(self._apply, records, quarantined, tombstones, asyncio.get_running_loop())
+        rewind = self._gaps(store.collection(), records, unknown, checkpoints)
+        if rewind:
+            records = [record for record in records if record.partition not in rewind]
+            unknown = [p for p in unknown if p not in rewind]
+        held = {sale_id: Held(documents.get(sale_id), tombstones.get(sale_id)) for sale_id in keys}
+        try:
+            result = await asyncio.to_thread(
+                self._apply, store, records, quarantined, held, checkpoints, unknown, asyncio.get_running_loop()
+            )
+        except BaseException:
+            for partition in partitions:  # read them again: another attempt may have moved them
+                self._recorded.pop((store.collection(), partition), None)
+            raise
+        result.rewind = rewind
         metrics.APPLY_SECONDS.observe(time.perf_counter() - started)
         return result
 
+    def _gaps(
+        self, collection: str, records: Sequence[Record], unknown: Sequence[int], checkpoints: dict[int, Checkpoint]
+    ) -> dict[int, int]:
+        """Partitions whose records begin after the next offset the rollups expect, with that offset.
+
+        It happens to a consumer whose position was reached on other collections (a rebuild swapped
+        new ones in): the records in between were never counted in these rollups, so the partition
+        is read again from there. Offsets have holes (compaction, transaction markers), so a
+        partition read again from an offset is taken as it comes the next time."""
+        if not self.follow_checkpoints:
+            return {}
+        first: dict[int, int] = {}
+        for record in records:
+            first[record.partition] = min(first.get(record.partition, record.offset), record.offset)
+        rewind = {}
+        for partition in unknown:
+            held = checkpoints.get(partition)
+            expected = held.last + 1 if held is not None else 0
+            if first[partition] > expected and self._rewound.get((collection, partition)) != expected:
+                rewind[partition] = expected
+                self._rewound[(collection, partition)] = expected
+        return rewind
+
+    async def take_over(self, partitions: Sequence[int]) -> None:
+        """On assignment: forget what was known of these partitions' checkpoints, and add the bucket
+        deltas a stopped consumer recorded but may not have added."""
+        store = await asyncio.to_thread(self.store.pinned)  # may read the alias
+        for partition in partitions:
+            self._recorded.pop((store.collection(), partition), None)
+        checkpoints = await asyncio.to_thread(store.checkpoints, list(partitions))
+        await asyncio.to_thread(self._finish_pending, store, checkpoints, partitions)
+
     def _apply(
         self,
+        store: Store,
         records: Sequence[Record],
         quarantined: set[str],
-        tombstones: dict[str, int],
+        held: dict[str, Held],
+        checkpoints: dict[int, Checkpoint],
+        unknown: Sequence[int],
         loop: asyncio.AbstractEventLoop,
     ) -> BatchResult:
         batch = _Batch(quarantined=quarantined, initially=frozenset(quarantined))
         result = BatchResult()
         self._decode(records, batch, result)
-        decided, executed = self._write(batch, tombstones)
-        self._settle_poison(batch, loop)
+        self._finish_pending(store, checkpoints, unknown)
+        # A take-over running meanwhile may have dropped one: then the compare-and-set fails and the
+        # batch is read again.
+        recorded = {p: self._recorded.get((store.collection(), p)) for p in {r.partition for r in records}}
+        ends: dict[int, int] = {}
+        for record in records:
+            ends[record.partition] = max(ends.get(record.partition, -1), record.offset)
+        decided, executed, marks = self._write(store, batch, held, recorded, ends)
+        if marks:
+            store.add_to_buckets(marks)
+        self._settle_poison(store, batch, loop)
         result.stale = decided.stale + executed.stale
         result.applied = len(batch.changes) - result.stale
         result.dead_lettered = len(batch.failures)
@@ -158,15 +248,43 @@ class Projector:
                 )
             )
 
-    def _write(self, batch: _Batch, tombstones: dict[str, int]) -> tuple[Plan, Executed]:
-        """Plan and carry out the guarded writes. A sale the store cannot encode is poison: its newest
-        change is dead-lettered and the rest written again (every write is guarded, so the writes the
-        refused command carried out are not done twice)."""
+    def _finish_pending(self, store: Store, checkpoints: dict[int, Checkpoint], read: Sequence[int]) -> None:
+        """Bucket deltas an earlier attempt recorded but may not have added (it stopped between the
+        two) are added now; adding them again changes nothing."""
+        unfinished = [c for c in checkpoints.values() if c.pending]
+        if unfinished:
+            store.add_to_buckets(unfinished)
+        for partition in read:
+            found = checkpoints.get(partition)
+            self._recorded[(store.collection(), partition)] = found.last if found is not None else None
+
+    def _write(
+        self,
+        store: Store,
+        batch: _Batch,
+        held: dict[str, Held],
+        recorded: dict[int, int | None],
+        ends: dict[int, int],
+    ) -> tuple[Plan, Executed, list[Checkpoint]]:
+        """Record the batch's bucket deltas in the checkpoints, then carry out the guarded writes. A
+        sale the store cannot encode is poison: its newest change is dead-lettered, the deltas are
+        recorded again without it (nothing has added them yet), and the rest is written again (every
+        write is guarded, so what the refused command carried out is not done twice)."""
+        done = {p: last for p, last in recorded.items() if last is not None}
+        expected = dict(recorded)
+        versions = {sale_id: v for sale_id, h in held.items() if (v := h.version) is not None}
+        tombstones = {sale_id: t for sale_id, h in held.items() if (t := h.tombstone) is not None}
         while True:
-            to_read = sorted({change.sale_id for change in batch.changes if needs_current_version(change)})
-            decided = plan(batch.changes, self.store.versions(to_read), tombstones)
+            deltas, _ = walk(batch.changes, held, done)
+            marks = [Checkpoint(p, end, deltas.get(p, {})) for p, end in ends.items() if end > done.get(p, -1)]
+            if marks:
+                store.record_checkpoints(marks, expected)
+                for mark in marks:
+                    expected[mark.partition] = mark.last
+                    self._recorded[(store.collection(), mark.partition)] = mark.last
+            decided = plan(batch.changes, versions, tombstones)
             try:
-                return decided, self.store.execute(decided.ops)
+                return decided, store.execute(decided.ops), [m for m in marks if m.pending]
             except Unstorable as refusal:
                 refused = {(op.change.partition, op.change.offset): op.change for op in decided.ops}
                 refused = {at: change for at, change in refused.items() if change.sale_id in refusal.reasons}
@@ -177,7 +295,7 @@ class Projector:
                     batch.poison(batch.sources[at], UnstorableRecord(f"the sale cannot be stored: {reason}"))
                 batch.changes = [c for c in batch.changes if (c.partition, c.offset) not in refused]
 
-    def _settle_poison(self, batch: _Batch, loop: asyncio.AbstractEventLoop) -> None:
+    def _settle_poison(self, store: Store, batch: _Batch, loop: asyncio.AbstractEventLoop) -> None:
         """Dead-letter the poison, quarantine its sales, park the events of quarantined sales, and
         lift the quarantine of sales repaired in this batch."""
         if batch.failures and self.dead_letters is not None:
@@ -186,11 +304,11 @@ class Projector:
         lifted = batch.initially - batch.quarantined
         still_parked = [item for item in batch.parked if item.sale_id in batch.quarantined]
         if added:
-            self.store.update_quarantine(added, set())
+            store.update_quarantine(added, set())
         if still_parked:
-            self.store.park(still_parked)
+            store.park(still_parked)
         if lifted:
-            self.store.update_quarantine({}, set(lifted))
+            store.update_quarantine({}, set(lifted))
 
     def _count(self, result: BatchResult, changes: Sequence[Change]) -> None:
         metrics.EVENTS.labels("applied").inc(result.applied)

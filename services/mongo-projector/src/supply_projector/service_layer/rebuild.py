@@ -1,8 +1,10 @@
-"""Rebuild the copy from offset 0 into a fresh collection, then swap it in while readers keep going.
+"""Rebuild the copy (sales and rollups) from offset 0 into fresh collections, then swap them in
+while readers keep going.
 
-The swap replaces the active collection in one step (see `Copies.swap_in`), then a last pass
-replays what arrived meanwhile into the new collection (writes are version guarded, so a replay
-changes nothing already applied).
+The swap replaces the active copy in one step (see `Copies.swap_in`). What arrived meanwhile was
+applied by the live consumers to the old copy only: on their first batch on the new one, each
+partition's records begin past the new rollups' checkpoint, and the consumer reads the partition
+again from there (see `Projector._gaps`), so the new copy gets every change, each counted once.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ class Copies(Protocol):
         ...
 
     def finish(self, collection: str) -> None:
-        """Make `collection` ready to serve reads (its indexes)."""
+        """Make `collection` ready to serve reads (its indexes; its rollups marked complete)."""
         ...
 
     def swap_in(self, collection: str) -> tuple[str, str]:
@@ -103,7 +105,7 @@ async def rebuild(
     progress: ProgressCallback | None = None,
 ) -> RebuildResult:
     """Replay everything into `target`, swap it in, wait `grace_s` (readers' caches of the alias
-    expire), replay what came meanwhile, and drop the previous collection if it is no longer used."""
+    expire) and drop the previous copy if it is no longer used."""
     previous = await asyncio.to_thread(copies.active)
     partitions = await replay.partitions()
     if not partitions:
@@ -113,16 +115,12 @@ async def rebuild(
     total = sum(ends[p] - starts[p] for p in partitions)
     if progress:
         progress(0, total)
-    done = await _drain(replay, Projector(copies.store(target), None), ends, batch_max_records, progress, total, 0)
+    projector = Projector(copies.store(target), None, follow_checkpoints=False)
+    done = await _drain(replay, projector, ends, batch_max_records, progress, total, 0)
     await asyncio.to_thread(copies.finish, target)
 
     active, swapped_by = await asyncio.to_thread(copies.swap_in, target)
     await asyncio.sleep(grace_s)
-    ends = await replay.end_offsets()
-    total = done
-    for partition in partitions:
-        total += max(ends[partition] - await replay.position(partition), 0)
-    done = await _drain(replay, Projector(copies.store(active), None), ends, batch_max_records, progress, total, done)
     await replay.commit()
     if previous != active:
         await asyncio.to_thread(copies.drop, previous)

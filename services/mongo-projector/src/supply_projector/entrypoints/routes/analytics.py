@@ -7,7 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
-from supply_projector.entrypoints.deps import Manager, Reader, dates_of, only_known_params
+from supply_projector.entrypoints.deps import Manager, Rollups, dates_of, only_known_params
 from supply_projector.service_layer import analytics
 
 router = APIRouter(prefix="/analytics", tags=["analytics"])
@@ -16,7 +16,7 @@ WINDOW = only_known_params("date_from", "date_to")
 
 @router.get("/summary", dependencies=[WINDOW])
 def summary(
-    reader: Reader, _: Manager, date_from: AwareDatetime | None = None, date_to: AwareDatetime | None = None
+    reader: Rollups, _: Manager, date_from: AwareDatetime | None = None, date_to: AwareDatetime | None = None
 ) -> dict[str, Any]:
     """Revenue, number of sales, items sold and mean basket; `date_from` inclusive, `date_to` exclusive."""
     return analytics.summary(reader, dates_of(date_from, date_to))
@@ -24,7 +24,7 @@ def summary(
 
 @router.get("/by-store", dependencies=[WINDOW], name="by-store")
 def by_store(
-    reader: Reader, _: Manager, date_from: AwareDatetime | None = None, date_to: AwareDatetime | None = None
+    reader: Rollups, _: Manager, date_from: AwareDatetime | None = None, date_to: AwareDatetime | None = None
 ) -> list[dict[str, Any]]:
     """Revenue and sales per store."""
     return analytics.by_key(reader, dates_of(date_from, date_to), "storeLocation")
@@ -32,7 +32,7 @@ def by_store(
 
 @router.get("/by-month", dependencies=[WINDOW], name="by-month")
 def by_month(
-    reader: Reader, _: Manager, date_from: AwareDatetime | None = None, date_to: AwareDatetime | None = None
+    reader: Rollups, _: Manager, date_from: AwareDatetime | None = None, date_to: AwareDatetime | None = None
 ) -> list[dict[str, Any]]:
     """Revenue and sales per month (`YYYY-MM`, UTC)."""
     return analytics.by_key(reader, dates_of(date_from, date_to), "_supply.month")
@@ -40,7 +40,7 @@ def by_month(
 
 @router.get("/by-method", dependencies=[WINDOW], name="by-method")
 def by_method(
-    reader: Reader, _: Manager, date_from: AwareDatetime | None = None, date_to: AwareDatetime | None = None
+    reader: Rollups, _: Manager, date_from: AwareDatetime | None = None, date_to: AwareDatetime | None = None
 ) -> list[dict[str, Any]]:
     """Revenue and sales per purchase method."""
     return analytics.by_key(reader, dates_of(date_from, date_to), "purchaseMethod")
@@ -48,7 +48,7 @@ def by_method(
 
 @router.get("/top-items", dependencies=[only_known_params("by", "limit", "date_from", "date_to")])
 def top_items(
-    reader: Reader,
+    reader: Rollups,
     _: Manager,
     by: Literal["revenue", "quantity"] = "revenue",
     limit: Annotated[int, Query(ge=1, le=100)] = 10,
@@ -61,7 +61,7 @@ def top_items(
 
 @router.get("/satisfaction", dependencies=[WINDOW])
 def satisfaction(
-    reader: Reader, _: Manager, date_from: AwareDatetime | None = None, date_to: AwareDatetime | None = None
+    reader: Rollups, _: Manager, date_from: AwareDatetime | None = None, date_to: AwareDatetime | None = None
 ) -> list[dict[str, Any]]:
     """Number of sales per customer satisfaction score (1 to 5)."""
     return analytics.satisfaction(reader, dates_of(date_from, date_to))
@@ -69,7 +69,7 @@ def satisfaction(
 
 @router.get("/coupons", dependencies=[WINDOW])
 def coupons(
-    reader: Reader, _: Manager, date_from: AwareDatetime | None = None, date_to: AwareDatetime | None = None
+    reader: Rollups, _: Manager, date_from: AwareDatetime | None = None, date_to: AwareDatetime | None = None
 ) -> dict[str, Any]:
     """How many sales used a coupon, out of how many, and the rate."""
     return analytics.coupons(reader, dates_of(date_from, date_to))
