@@ -181,6 +181,8 @@ class MongoStore:
         self.database = database
         self.mode = mode
         self.active = active or ActiveCollection(database)
+        self.known_buckets: dict[str, set[str]] = {}
+        """Per sales collection, the rollup buckets known to exist (shared with pinned stores)."""
 
     def ensure_indexes(self) -> None:
         ensure_sale_indexes(self.database, self.active.name())
@@ -206,7 +208,9 @@ class MongoStore:
             return {sale_id: version for sale_id, version in pool.map(one, sale_ids) if version is not None}
 
     def pinned(self) -> MongoStore:
-        return MongoStore(self.database, self.mode, ActiveCollection(self.database, fixed=self.active.name()))
+        pinned = MongoStore(self.database, self.mode, ActiveCollection(self.database, fixed=self.active.name()))
+        pinned.known_buckets = self.known_buckets
+        return pinned
 
     def collection(self) -> str:
         return self.active.name()
@@ -226,7 +230,8 @@ class MongoStore:
             return {sale_id: doc for sale_id, doc in pool.map(one, sale_ids) if doc is not None}
 
     def rollups(self) -> MongoRollups:
-        return MongoRollups(self.database, self.active.name(), self._run)
+        name = self.active.name()
+        return MongoRollups(self.database, name, self._run, self.known_buckets.setdefault(name, set()))
 
     def checkpoints(self, partitions: Sequence[int]) -> dict[int, Checkpoint]:
         return self.rollups().checkpoints(partitions) if partitions else {}
