@@ -78,7 +78,7 @@ def records(events: list[SaleEvent], first_offset: int) -> list[Record]:
     return [Record("t", 0, first_offset + i, e.key, e.to_bytes()) for i, e in enumerate(events)]
 
 
-async def main(count: int, repeat: int) -> None:
+async def main(count: int, repeat: int, batch: int) -> None:
     commands = Commands()
     monitoring.register(commands)
     settings = ProjectorSettings(mongo_database=f"measure_analytics_{secrets.token_hex(4)}")
@@ -87,8 +87,8 @@ async def main(count: int, repeat: int) -> None:
         projector = container.projector(None)
         events = sales(count, random.Random(3))
         started = time.perf_counter()
-        for start in range(0, count, 500):
-            await projector.apply(records(events[start : start + 500], start))
+        for start in range(0, count, batch):
+            await projector.apply(records(events[start : start + batch], start))
         print(f"loaded {count} sales in {time.perf_counter() - started:.1f} s")
 
         live = sales(5, random.Random(4))
@@ -118,5 +118,6 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser()
     parser.add_argument("--sales", type=int, default=3000)
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--batch", type=int, default=500, help="Records per batch while loading.")
     arguments = parser.parse_args()
-    asyncio.run(main(arguments.sales, arguments.repeat))
+    asyncio.run(main(arguments.sales, arguments.repeat, arguments.batch))
