@@ -26,7 +26,7 @@ from bench.data import envelope, sales
 from supply_common.contract import SaleEvent
 from supply_projector.adapters.mongo import connect, detect_money_mode, ensure_sale_indexes
 from supply_projector.domain import money
-from supply_projector.domain.projection import stored_document
+from supply_projector.domain.document import stored_document
 from supply_projector.domain.queries import DateRange, SalesFilter, SortOrder, customer_match, page_query
 
 PAGE = 20

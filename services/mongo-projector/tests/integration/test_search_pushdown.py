@@ -19,7 +19,7 @@ from bson import ObjectId
 from bson.int64 import Int64
 
 from supply_projector.adapters.mongo import ensure_sale_indexes
-from supply_projector.bootstrap import Projection
+from supply_projector.bootstrap import Container
 from supply_projector.domain.queries import Cursor, DateRange, SalesFilter, SortOrder, customer_match, page_query
 
 pytestmark = pytest.mark.integration
@@ -103,9 +103,9 @@ def _compare(collection: Any, base: dict[str, Any], sort: SortOrder, limit: int)
 
 
 @pytest.mark.parametrize("odd", [False, True], ids=["stored sales", "with odd documents"])
-def test_every_search_gives_what_the_whole_filter_gives(projection: Projection, odd: bool) -> None:
-    collection = projection.database["sales_searched"]
-    ensure_sale_indexes(projection.database, "sales_searched")
+def test_every_search_gives_what_the_whole_filter_gives(container: Container, odd: bool) -> None:
+    collection = container.database["sales_searched"]
+    ensure_sale_indexes(container.database, "sales_searched")
     collection.insert_many([_sale(i) for i in range(120)])
     if odd:
         collection.insert_many(_odd_documents())
@@ -116,9 +116,9 @@ def test_every_search_gives_what_the_whole_filter_gives(projection: Projection, 
     assert pages > 2 * len(_filters())
 
 
-def test_sales_without_a_date_still_come_last_when_newest_first(projection: Projection) -> None:
-    collection = projection.database["sales_undated"]
-    ensure_sale_indexes(projection.database, "sales_undated")
+def test_sales_without_a_date_still_come_last_when_newest_first(container: Container) -> None:
+    collection = container.database["sales_undated"]
+    ensure_sale_indexes(container.database, "sales_undated")
     collection.insert_many([_sale(i) for i in range(30)])
     undated = {k: v for k, v in _sale(99).items() if k != "saleDate"}
     collection.insert_one(undated)

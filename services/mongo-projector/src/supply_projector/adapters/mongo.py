@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -34,9 +34,10 @@ from pymongo.database import Database
 from pymongo.errors import CollectionInvalid, OperationFailure, WriteError
 
 from supply_common.contract import METADATA_FIELD
+from supply_projector.adapters.rollups import MongoRollups
 from supply_projector.domain import money
 from supply_projector.domain.changes import Delete, Op, Write, verdict
-from supply_projector.service_layer.ports import Executed, Parked, Progress, Unstorable
+from supply_projector.service_layer.ports import Checkpoint, Executed, Parked, Progress, Unstorable
 
 log = logging.getLogger(__name__)
 
@@ -196,6 +197,8 @@ class MongoStore:
         self.database = database
         self.mode = mode
         self.active = active or ActiveCollection(database)
+        self.known_buckets: dict[str, set[str]] = {}
+        """Per sales collection, the rollup buckets known to exist (shared with pinned stores)."""
 
     def ensure_indexes(self) -> None:
         ensure_sale_indexes(self.database, self.active.name())
@@ -219,6 +222,41 @@ class MongoStore:
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             return {sale_id: version for sale_id, version in pool.map(one, sale_ids) if version is not None}
+
+    def pinned(self) -> MongoStore:
+        pinned = MongoStore(self.database, self.mode, ActiveCollection(self.database, fixed=self.active.name()))
+        pinned.known_buckets = self.known_buckets
+        return pinned
+
+    def collection(self) -> str:
+        return self.active.name()
+
+    def documents(self, sale_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Whole documents, read like `versions` (their rollup contributions are needed too)."""
+        if not sale_ids:
+            return {}
+        collection = self.database[self.active.name()]
+        if not self.mode.in_query_scans():
+            return {str(doc["_id"]): doc for doc in collection.find({"_id": {"$in": [ObjectId(i) for i in sale_ids]}})}
+
+        def one(sale_id: str) -> tuple[str, dict[str, Any] | None]:
+            return sale_id, collection.find_one({"_id": ObjectId(sale_id)})
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return {sale_id: doc for sale_id, doc in pool.map(one, sale_ids) if doc is not None}
+
+    def rollups(self) -> MongoRollups:
+        name = self.active.name()
+        return MongoRollups(self.database, name, self._run, self.known_buckets.setdefault(name, set()))
+
+    def checkpoints(self, partitions: Sequence[int]) -> dict[int, Checkpoint]:
+        return self.rollups().checkpoints(partitions) if partitions else {}
+
+    def record_checkpoints(self, checkpoints: Sequence[Checkpoint], expected: Mapping[int, int | None]) -> None:
+        self.rollups().record_checkpoints(checkpoints, expected)
+
+    def add_to_buckets(self, checkpoints: Sequence[Checkpoint]) -> None:
+        self.rollups().add_to_buckets(checkpoints)
 
     def tombstones(self, sale_ids: Sequence[str]) -> dict[str, int]:
         if not sale_ids:
