@@ -35,7 +35,8 @@ COMPOSE = """\
 # --- docker compose only: database passwords (never commit real values)
 MYSQL_PASSWORD=
 MYSQL_ROOT_PASSWORD=
-# Host port (or address:port) the gateway is published on; with Prometheus (profile monitoring) the only port compose publishes.
+# Host port (or address:port) the gateway is published on; with Prometheus (profile monitoring)
+# the only port compose publishes.
 GATEWAY_PORT=8000
 """
 HIDDEN = {"required_in_production"}
