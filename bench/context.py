@@ -22,6 +22,7 @@ from bench.model import Run
 from bench.profile import Profile
 from bench.services import RssSampler, ServiceProcess, executable, run_command
 from supply_common.kafka import delete_topics
+from supply_common.processes import PROCESSES
 from supply_common.testing.stack import repo_root
 
 log = logging.getLogger("bench")
@@ -152,6 +153,20 @@ class Context:
         )
         self.later(process.stop)
         return process
+
+    def consumer(
+        self, name: str, *, mongo_database: str, topic: str, dlq: str, group: str, metrics_port: int = 0
+    ) -> ServiceProcess:
+        """A `mongo-projector consume` process (not yet started) on these collections and topics."""
+        return self.service(
+            name,
+            PROCESSES["mongo-projector-consume"].argv,
+            mongo_database=mongo_database,
+            sales_topic=topic,
+            dlq_topic=dlq,
+            consumer_group=group,
+            metrics_port=metrics_port,
+        )
 
     def command(self, name: str, cli: str, args: list[str], stdin: str | None = None, **env: str | int) -> None:
         log_file = self.out_dir / "logs" / f"{name}.log"

@@ -23,7 +23,6 @@ from bench.rows.projector import catch_up
 from bench.schema import sales_database
 from bench.services import ServiceProcess, require
 from supply_common.kafka import make_producer
-from supply_common.processes import PROCESSES
 from supply_common.settings import KafkaSettings
 from supply_common.testing import dataset
 
@@ -59,14 +58,8 @@ class Copy:
         dlq = ctx.topic("reads.dlq", partitions=1)
         mongo_db = ctx.mongo_database("reads")
         group = f"bench-{ctx.run_id}-reads"
-        consumer = ctx.service(
-            "reads-projector-consume",
-            PROCESSES["mongo-projector-consume"].argv,
-            mongo_database=mongo_db,
-            sales_topic=topic,
-            dlq_topic=dlq,
-            consumer_group=group,
-            metrics_port=0,
+        consumer = ctx.consumer(
+            "reads-projector-consume", mongo_database=mongo_db, topic=topic, dlq=dlq, group=group
         ).start(ctx.sampler, "mongo-projector consume")
         stream = dataset.sales(largest, SEED, customers=CUSTOMERS)
         return cls(ctx, sales_db, topic, dlq, mongo_db, group, consumer, stream)
