@@ -28,6 +28,17 @@ from supply_common.testing.stack import repo_root
 log = logging.getLogger("bench")
 
 
+def projector_env(*, mongo_database: str, topic: str, dlq: str, group: str) -> dict[str, str | int]:
+    """The settings of a projector process (consumer or read API) on a run's own collections and topics."""
+    return {
+        "mongo_database": mongo_database,
+        "sales_topic": topic,
+        "dlq_topic": dlq,
+        "consumer_group": group,
+        "metrics_port": 0,
+    }
+
+
 @dataclass
 class Context:
     profile: Profile
@@ -158,15 +169,8 @@ class Context:
         self, name: str, *, mongo_database: str, topic: str, dlq: str, group: str, metrics_port: int = 0
     ) -> ServiceProcess:
         """A `mongo-projector consume` process (not yet started) on these collections and topics."""
-        return self.service(
-            name,
-            PROCESSES["mongo-projector-consume"].argv,
-            mongo_database=mongo_database,
-            sales_topic=topic,
-            dlq_topic=dlq,
-            consumer_group=group,
-            metrics_port=metrics_port,
-        )
+        env = projector_env(mongo_database=mongo_database, topic=topic, dlq=dlq, group=group)
+        return self.service(name, PROCESSES["mongo-projector-consume"].argv, **(env | {"metrics_port": metrics_port}))
 
     def command(self, name: str, cli: str, args: list[str], stdin: str | None = None, **env: str | int) -> None:
         log_file = self.out_dir / "logs" / f"{name}.log"

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.context import Context
+from bench.context import Context, projector_env
 from bench.schema import sales_database
 from bench.services import PORTS, ServiceProcess, require
 from supply_common.processes import PROCESSES
@@ -109,13 +109,7 @@ class Pipeline:
         return pipelines[key]
 
     def projector_env(self) -> dict[str, str | int]:
-        return {
-            "mongo_database": self.mongo_db,
-            "sales_topic": self.topic,
-            "dlq_topic": self.dlq,
-            "consumer_group": self.group,
-            "metrics_port": 0,
-        }
+        return projector_env(mongo_database=self.mongo_db, topic=self.topic, dlq=self.dlq, group=self.group)
 
     @property
     def group(self) -> str:

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import data
-from bench.context import Context
+from bench.context import Context, projector_env
 from bench.data import INSERT_ITEMS, INSERT_SALE, INSERT_TAGS
 from bench.rows.projector import catch_up
 from bench.schema import sales_database
@@ -65,12 +65,7 @@ class Copy:
         return cls(ctx, sales_db, topic, dlq, mongo_db, group, consumer, stream)
 
     def projector_env(self) -> dict[str, str | int]:
-        return {
-            "mongo_database": self.mongo_db,
-            "sales_topic": self.topic,
-            "dlq_topic": self.dlq,
-            "consumer_group": self.group,
-        }
+        return projector_env(mongo_database=self.mongo_db, topic=self.topic, dlq=self.dlq, group=self.group)
 
     def grow_to(self, size: int) -> float:
         """Load sales until the copy and MySQL hold `size`; seconds until the consumer has applied them."""
