@@ -1,4 +1,7 @@
-"""A lean HTTP/1.1 client: keep-alive connections over asyncio protocols, answers parsed by httptools.
+"""A lean HTTP/1.1 client, whole in one module: its connection, the answer it feeds and the pool
+that reuses it work through each other's private state (`_feed`, `_finish`, `reusable`).
+
+Keep-alive connections over asyncio protocols, answers parsed by httptools.
 
 httptools is llhttp, the parser uvicorn serves with. The gateway passes every API request to an
 upstream through this client, and the load generator of `make bench` sends its creates with it: on
