@@ -1,5 +1,5 @@
-"""A lean HTTP/1.1 client, whole in one module: its connection, the answer it feeds and the pool
-that reuses it work through each other's private state (`_feed`, `_finish`, `reusable`).
+"""A lean HTTP/1.1 client, whole in one module: the connection hands each answer its body through
+the answer's private hooks (`_feed`, `_finish`, `_fail`), and the pool is the connection's only user.
 
 Keep-alive connections over asyncio protocols, answers parsed by httptools.
 
