@@ -134,7 +134,7 @@ def picked_period(params: Mapping[str, str], today: date) -> tuple[Period, dict[
         except ValueError:
             errors[key] = "Enter a date like 2017-12-31."
     if "date_from" in days and "date_to" in days and days["date_to"] < days["date_from"]:
-        errors["date_to"] = "The end date is before the start date: pick an end on or after the start."
+        errors["date_to"] = "The end date is before the start date: pick one on or after the start date."
     if days or errors:
         return Period(days.get("date_from"), days.get("date_to")), errors
     preset = params.get("period", "all")
