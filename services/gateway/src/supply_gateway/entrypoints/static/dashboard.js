@@ -268,6 +268,7 @@
     holder.removeAttribute("aria-busy");
     if (!rows.some((r) => r.value > 0)) {
       holder.appendChild(el("p", { class: "chart-status muted" }, "No sales in this period."));
+      section.dataset.state = "shown";
       return;
     }
     const figure = el("figure", { class: "chart" });
