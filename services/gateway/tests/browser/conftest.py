@@ -42,14 +42,23 @@ AXE_VERSION = "4.14.1"
 AXE_CACHE = repo_root() / ".cache" / f"axe-core-{AXE_VERSION}"
 
 
+def install_npm() -> str:
+    apt = shutil.which("apt-get")
+    if apt is None:
+        pytest.fail("npm is needed once to fetch axe-core, and apt-get is not available to install it")
+    subprocess.run([apt, "install", "-y", "--no-install-recommends", "npm"], check=True, capture_output=True)
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.fail("installing npm did not put it on PATH")
+    return npm
+
+
 def axe_core() -> str:
     """axe-core's browser script, of the pinned version: `npm pack` fetches the package once (npm
     checks its integrity against the registry) into a cache folder that git ignores."""
     script = AXE_CACHE / "axe.min.js"
     if not script.exists():
-        npm = shutil.which("npm")
-        if npm is None:
-            pytest.fail("npm is needed once to fetch axe-core (apt-get install npm)")
+        npm = shutil.which("npm") or install_npm()
         with tempfile.TemporaryDirectory() as folder:
             subprocess.run(
                 [npm, "pack", f"axe-core@{AXE_VERSION}", "--pack-destination", folder, "--silent"],
