@@ -123,3 +123,39 @@ def test_the_sale_page_shows_every_field_line_totals_and_who_changed_what(
     expect(entries.first.locator("ins").first).to_have_text("Seattle")
     expect(entries.nth(1)).to_contain_text("First version.")
     page.screenshot(path=str(screenshots / f"manager-sale-page-history-{size}.png"), full_page=True)
+
+
+def test_an_edit_conflict_lays_my_edits_on_theirs_and_an_item_row_can_be_removed(
+    sized: tuple[str, Page], accounts: Accounts, api: Api, edited_sale: tuple[str, str], screenshots: Path
+) -> None:
+    size, page = sized
+    sale_id, _ = edited_sale
+    sign_in(page, accounts, "technical_worker")
+    page.goto(f"/sales/{sale_id}/edit")
+    current = api.call("GET", f"/api/sales/{sale_id}/current", "technical_worker").json()
+    theirs = {k: v for k, v in current["sale"].items() if k != "_id"} | {"purchaseMethod": "Phone"}
+    changed = api.call(
+        "PUT",
+        f"/api/sales/{sale_id}",
+        "technical_worker",
+        json=theirs,
+        headers={"if-match": f'"{current["version"]}"'},
+    )
+    assert changed.status_code == 200, changed.text
+
+    page.fill("[name='items.0.quantity']", "6")
+    page.click("#save")
+    expect(page.locator("#conflict")).to_contain_text("Someone else changed this sale")
+    expect(page.locator("#their-changes")).to_contain_text("Phone")
+    expect(page.locator("#purchaseMethod")).to_have_value("Phone")
+    expect(page.locator("[name='items.0.quantity']")).to_have_value("6")
+    page.screenshot(path=str(screenshots / f"worker-edit-conflict-reapplied-{size}.png"), full_page=True)
+
+    page.locator("button.remove-item").nth(1).click()
+    expect(page.locator("[name='items.1.name']")).not_to_have_value("pens")
+    page.click("#save")
+    expect(page).to_have_url(re.compile(r"/sales\?saved="))
+    saved = api.call("GET", f"/api/sales/{sale_id}/current", "technical_worker").json()
+    assert saved["version"] == current["version"] + 2
+    assert saved["sale"]["purchaseMethod"] == "Phone"
+    assert [(i["name"], i["quantity"]) for i in saved["sale"]["items"]] == [("Spiral notepad", 6)]
