@@ -157,7 +157,7 @@ class TokenVerifier:
         self.leeway_s = leeway_s
         self.cache_size = cache_size
         self.wall_clock = wall_clock
-        self.revocations = revocations or NothingRevoked()
+        self.revocations = NothingRevoked() if revocations is None else revocations
         self._verified: dict[str, _Verified] = {}
 
     async def verify(self, token: str) -> Identity:
