@@ -13,8 +13,10 @@ from typing import Any
 import jwt
 import pytest
 from aiokafka import TopicPartition
+from fastapi.testclient import TestClient
 
 from supply_auth.bootstrap import Container
+from supply_auth.entrypoints.app import create_app
 from supply_common.contract.account_events import AccountEvent
 from supply_common.kafka import ensure_topics, make_producer, make_reader
 from supply_common.outbox_relay import OutboxRelay
@@ -202,3 +204,17 @@ def test_a_change_that_is_rolled_back_publishes_nothing(published: Published) ->
 
     events = read_events(published.auth, 2, timeout_s=3)
     assert [(e.event_type, e.user_id) for e in events] == [("account.role_changed", worker["id"])]
+
+
+def test_the_server_process_publishes_its_account_events_itself(published: Published) -> None:
+    harness = published.harness
+    boss = harness.create("senior_management")
+    worker = harness.create("technical_worker")
+    with TestClient(create_app(published.auth)) as server:  # its lifespan runs the relay
+        login = server.post("/login", json={"email": boss["email"], "password": boss["password"]})
+        boss_bearer = {"Authorization": f"Bearer {login.json()['access_token']}"}
+        answer = server.patch(f"/users/{worker['id']}", json={"disabled": True}, headers=boss_bearer)
+        assert answer.status_code == 200, answer.text
+        (event,) = read_events(published.auth, 1)
+        assert (event.event_type, event.user_id, event.disabled) == ("account.disabled", worker["id"], True)
+        assert published.settled_backlog() == 0

@@ -30,9 +30,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         relay = None
         if wired.settings.auth_relay_enabled:
-            with contextlib.suppress(Exception):  # the broker may be away: the relay retries
-                await ensure_topics(wired.settings, timeout_s=5)
-            relay = asyncio.create_task(wired.relay.run(), name="account-events-relay")
+            relay = asyncio.create_task(_relay(wired), name="account-events-relay")
         try:
             yield
         finally:
@@ -74,6 +72,14 @@ def create_app(container: Container | None = None) -> FastAPI:
     for router in (accounts.router, tokens.router, staff.router):
         app.include_router(router)
     return app
+
+
+async def _relay(wired: Container) -> None:
+    """Make sure the topic exists, then publish the outbox until cancelled. In the background: a
+    broker that is away delays the events, never the service's start."""
+    with contextlib.suppress(Exception):  # the broker may be away: the relay retries on its own
+        await ensure_topics(wired.settings, timeout_s=5)
+    await wired.relay.run()
 
 
 def _handler(to_problem: Callable[[Exception], ProblemError]) -> Callable[[Request, Exception], Any]:
