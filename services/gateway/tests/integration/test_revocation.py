@@ -55,17 +55,19 @@ def seconds_until_refused(client: httpx.Client, path: str, headers: dict[str, st
 
 
 @pytest.fixture(scope="module")
-def boss(deployment: Deployment, gateway_url: str) -> dict[str, str]:
-    return bearer(login(gateway_url, *new_account(deployment, "senior_management")))
+def boss(deployment: Deployment) -> tuple[str, str]:
+    """A senior manager's email and password (signed in afresh for each change: tokens expire)."""
+    return new_account(deployment, "senior_management")
 
 
-def change(gateway: str, boss: dict[str, str], user: str, **patch: object) -> None:
-    response = httpx.patch(f"{gateway}/api/users/{user}", json=patch, headers=boss, timeout=30)
+def change(gateway: str, boss: tuple[str, str], user: str, **patch: object) -> None:
+    headers = bearer(login(gateway, *boss))
+    response = httpx.patch(f"{gateway}/api/users/{user}", json=patch, headers=headers, timeout=30)
     assert response.status_code == 200, response.text
 
 
 def test_a_disabled_worker_can_no_longer_create_sales(
-    deployment: Deployment, gateway_url: str, boss: dict[str, str], accounts: Accounts
+    deployment: Deployment, gateway_url: str, boss: tuple[str, str], accounts: Accounts
 ) -> None:
     worker = login(gateway_url, *new_account(deployment, "technical_worker"))
     with httpx.Client(base_url=gateway_url, timeout=30) as client:
@@ -86,7 +88,7 @@ def test_a_disabled_worker_can_no_longer_create_sales(
 
 
 def test_a_demoted_manager_can_no_longer_read_analytics(
-    deployment: Deployment, gateway_url: str, boss: dict[str, str]
+    deployment: Deployment, gateway_url: str, boss: tuple[str, str]
 ) -> None:
     email, password = new_account(deployment, "senior_management")
     manager = login(gateway_url, email, password)
@@ -119,7 +121,7 @@ def second_gateway(deployment: Deployment) -> Iterator[Process]:
 
 
 def test_a_gateway_started_after_the_change_refuses_the_token_at_once(
-    deployment: Deployment, gateway_url: str, boss: dict[str, str], second_gateway: Process
+    deployment: Deployment, gateway_url: str, boss: tuple[str, str], second_gateway: Process
 ) -> None:
     worker = login(gateway_url, *new_account(deployment, "technical_worker"))
     assert httpx.get(f"{second_gateway.url}{NO_SALE}", headers=bearer(worker), timeout=30).status_code == 404
