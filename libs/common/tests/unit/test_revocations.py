@@ -48,7 +48,7 @@ def claims(user: str = "U1", *, gen: int | None = 0, sid: str | None = "S1") -> 
 
 
 def test_tokens_of_an_earlier_generation_are_refused_and_later_ones_accepted() -> None:
-    revocations = Revocations()
+    revocations = Revocations(Clock())
     revocations.apply(event(generation=2, kind="account.role_changed"))
     assert revocations.is_revoked(claims(gen=1))
     assert revocations.is_revoked(claims(gen=None))  # issued before tokens carried a generation
@@ -69,7 +69,7 @@ def test_a_revoked_session_refuses_its_tokens_only_and_only_while_they_could_liv
 
 
 def test_an_older_event_applied_late_or_twice_takes_nothing_back() -> None:
-    revocations = Revocations()
+    revocations = Revocations(Clock())
     newer = event(generation=3, sessions=(("S1", NOW + timedelta(minutes=6)),), kind="account.disabled")
     older = event(generation=1, kind="account.role_changed")
     for applied in (newer, older, newer, older):
@@ -80,7 +80,7 @@ def test_an_older_event_applied_late_or_twice_takes_nothing_back() -> None:
 
 
 def test_accounts_with_nothing_to_refuse_are_not_kept() -> None:
-    revocations = Revocations()
+    revocations = Revocations(Clock())
     revocations.apply(event(kind="account.enabled"))
     assert len(revocations) == 0
 
