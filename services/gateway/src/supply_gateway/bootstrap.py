@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from supply_gateway.adapters.tokens import KeyStore, TokenVerifier
+from supply_common.tokens import CredentialFile, KeyStore, TokenVerifier
 from supply_gateway.adapters.upstream import Lane, Timeouts, Upstream, UpstreamFailure
 from supply_gateway.adapters.upstream_transport import Transport
 from supply_gateway.config import GatewaySettings
@@ -106,7 +106,9 @@ def bootstrap(
             RateClass.USER: RateLimiter(Limit(settings.rate_user_per_s, settings.rate_user_burst), **clock_kwargs),
         }
     )
+    credential_path = settings.credential_path("gateway")
     gateway = Gateway(
+        credential=CredentialFile(credential_path) if credential_path else None,
         policy=policy or Policy(),
         verifier=TokenVerifier(keys),
         upstreams=upstreams,

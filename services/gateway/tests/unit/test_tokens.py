@@ -3,7 +3,7 @@ from collections.abc import Awaitable, Callable
 
 import pytest
 
-from supply_gateway.adapters.tokens import InvalidToken, KeyStore, KeysUnavailable, TokenExpired, TokenVerifier
+from supply_common.tokens import InvalidToken, KeyStore, KeysUnavailable, TokenExpired, TokenVerifier
 
 from .tokens_support import Signer, jwks, tamper_role, unsigned
 
