@@ -27,6 +27,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from supply_common.identity import ROLES, Identity
+from supply_common.settings import CallerSettings
 
 log = logging.getLogger(__name__)
 
@@ -311,16 +312,14 @@ class TokenVerifier:
         cache[token] = verified
 
 
-def verifier_for(
-    jwks_url: str,
-    *,
-    ttl_s: float = 300.0,
-    min_refetch_s: float = 10.0,
-    max_stale_s: float = 3600.0,
-    revocation: RevocationCheck = NO_REVOCATION,
-) -> TokenVerifier:
-    """A verifier of the tokens signed by the keys published at `jwks_url` (fetched on first use)."""
-    keys = KeyStore(jwks_from_url(jwks_url), ttl_s=ttl_s, min_refetch_s=min_refetch_s, max_stale_s=max_stale_s)
+def verifier_for(settings: CallerSettings, *, revocation: RevocationCheck = NO_REVOCATION) -> TokenVerifier:
+    """A verifier of the tokens signed by the keys the settings name (fetched on first use)."""
+    keys = KeyStore(
+        jwks_from_url(settings.auth_jwks_url),
+        ttl_s=settings.jwks_ttl_s,
+        min_refetch_s=settings.jwks_min_refetch_s,
+        max_stale_s=settings.jwks_max_stale_s,
+    )
     return TokenVerifier(keys, revocation=revocation)
 
 

@@ -87,12 +87,7 @@ def bootstrap(
     tokens: TokenVerifier | None = None,
 ) -> Container:
     settings = settings or SalesWriterSettings()
-    tokens = tokens or verifier_for(
-        settings.auth_jwks_url,
-        ttl_s=settings.jwks_ttl_s,
-        min_refetch_s=settings.jwks_min_refetch_s,
-        max_stale_s=settings.jwks_max_stale_s,
-    )
+    tokens = tokens or verifier_for(settings)
     engine = engine or make_sales_engine(settings)
     if after_publish is None and settings.relay_fault == "exit_after_publish":
         after_publish = _exit_after_publish

@@ -22,12 +22,7 @@ def create_app(container: Container | None = None, *, tokens: TokenVerifier | No
     the end). A given container stays the caller's to close. Callers' tokens are checked by `tokens`,
     else against the key set the settings name."""
     settings = container.settings if container is not None else ProjectorSettings()
-    tokens = tokens or verifier_for(
-        settings.auth_jwks_url,
-        ttl_s=settings.jwks_ttl_s,
-        min_refetch_s=settings.jwks_min_refetch_s,
-        max_stale_s=settings.jwks_max_stale_s,
-    )
+    tokens = tokens or verifier_for(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
