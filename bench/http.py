@@ -20,8 +20,6 @@ import aiohttp
 
 from supply_common.http_client import Pools, request_head
 
-STAFF = {"X-User-Id": "bench", "X-User-Role": "technical_worker", "X-User-Email": "bench@example.com"}
-
 
 class HttpStatusError(Exception):
     def __init__(self, status: int, body: str) -> None:

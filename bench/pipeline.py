@@ -16,6 +16,7 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
 from bench.context import Context, projector_env
+from bench.identity import Accounts, service_credential, start_auth
 from bench.schema import sales_database
 from bench.services import PORTS, ServiceProcess, require
 from supply_common.processes import PROCESSES
@@ -37,6 +38,10 @@ class Pipeline:
     topic: str
     dlq: str
     mongo_db: str
+    accounts: Accounts
+    """The bench's auth and technical worker: the services verify the worker's token against it."""
+    operator: dict[str, str] = field(default_factory=dict)
+    """A service credential (scope `outbox:read`) for the writer's outbox state."""
     processes: list[ServiceProcess] = field(default_factory=list)
     projector: ServiceProcess | None = None
     paused: bool = False
@@ -46,6 +51,7 @@ class Pipeline:
         require("sales-writer", "serve", "relay", "migrate")
         if projector:
             require("mongo-projector", "consume")
+        accounts = start_auth(ctx)
         ctx.step(f"starting the pipeline ({suffix})")
         pipeline = cls(
             ctx,
@@ -54,6 +60,8 @@ class Pipeline:
             topic=ctx.topic(f"{suffix}.events", compact=True),
             dlq=ctx.topic(f"{suffix}.dlq", partitions=1),
             mongo_db=ctx.mongo_database(suffix),
+            accounts=accounts,
+            operator=service_credential(ctx, "bench", "outbox:read"),
         )
         outbox: dict[str, str] = {
             "mysql_database": pipeline.sales_db,
@@ -75,6 +83,7 @@ class Pipeline:
             port=PORTS["sales-writer"],
             workers=WRITER_WORKERS,
             relay_enabled=str(not RELAY_APART).lower(),
+            auth_jwks_url=accounts.jwks_url,
             **outbox,
         )
         pipeline.processes.append(writer.start(ctx.sampler, "sales-writer serve"))
@@ -127,6 +136,10 @@ class Pipeline:
         if RELAY_APART:
             return f"http://127.0.0.1:{PORTS['relay-metrics']}/metrics"
         return f"{self.writer_url}/metrics"
+
+    def worker(self) -> dict[str, str]:
+        """The technical worker's Authorization header, good for at least two more minutes."""
+        return self.accounts.bearer()
 
     @property
     def writer_url(self) -> str:
@@ -183,7 +196,8 @@ class Pipeline:
 
     def _outbox_backlog(self) -> int:
         url = f"{self.writer_url}/internal/outbox/stats"
-        with urllib.request.urlopen(url, timeout=10) as response:  # noqa: S310 - loopback
+        request = urllib.request.Request(url, headers=self.operator)  # noqa: S310 - loopback
+        with urllib.request.urlopen(request, timeout=10) as response:  # noqa: S310 - loopback
             return int(json.load(response)["backlog"])
 
     async def _projector_lag(self, admin: AIOKafkaAdminClient, consumer: AIOKafkaConsumer) -> int:

@@ -81,7 +81,7 @@ def end_to_end_max(ctx: Context, row: Row, pipeline: Pipeline, url: str, payload
 
         async def load() -> int:
             async with http.client() as client:
-                creator = http.Creator(client, url, payloads, http.STAFF)
+                creator = http.Creator(client, url, payloads, pipeline.worker())
                 creator.keep = True
                 await closed_loop(creator, concurrency, ctx.profile.duration_s)
                 return len(creator.created)
@@ -118,7 +118,7 @@ def run(ctx: Context) -> Row:
 
             async def phase(p: LatencyPoint = point) -> object:
                 async with http.client() as client:
-                    creator = http.Creator(client, url, payloads, http.STAFF)
+                    creator = http.Creator(client, url, payloads, pipeline.worker())
                     creator.keep = True
                     result = await open_loop(creator, p.offered_per_s, ctx.profile.duration_s)
                     result.created = creator.created  # type: ignore[attr-defined]

@@ -3,7 +3,7 @@ sales-writer directly, so that the ratio and the added latency come from measure
 
 from __future__ import annotations
 
-from bench import http, measure
+from bench import measure
 from bench.context import Context
 from bench.identity import start_auth, start_gateway
 from bench.model import Row
@@ -20,7 +20,7 @@ def run(ctx: Context) -> Row:
         payloads = measure.bodies()
         through = measure.Target("gateway", f"{gateway.url}/api/sales", accounts.bearer, prepare=pipeline.alone)
         direct = measure.Target(
-            "sales-writer", f"{pipeline.writer_url}/sales", http.STAFF, prefix="direct_", prepare=pipeline.alone
+            "sales-writer", f"{pipeline.writer_url}/sales", accounts.bearer, prefix="direct_", prepare=pipeline.alone
         )
         targets = [direct, through]
         maxima = measure.max_rates(ctx, row, targets, payloads)

@@ -3,7 +3,7 @@ pipeline under the same 5 s MongoDB outage: how many sales end up missing or dif
 
 from __future__ import annotations
 
-from bench import fault, http, measure
+from bench import fault, measure
 from bench.context import Context
 from bench.model import Row
 from bench.pipeline import Pipeline
@@ -58,7 +58,7 @@ def run(ctx: Context) -> Row:
         ctx.step("row 7: our pipeline under the same outage")
         pipeline = Pipeline.shared(ctx, "fault")
         try:
-            result = fault.load_with_outage(ctx, f"{pipeline.writer_url}/sales", http.STAFF, payloads, rate)
+            result = fault.load_with_outage(ctx, f"{pipeline.writer_url}/sales", pipeline.worker(), payloads, rate)
             ctx.step("row 7: waiting for the copy to converge")
             found, waited = fault.wait_converged(
                 ctx, pipeline.sales_db, pipeline.mongo_db, ctx.profile.converge_timeout_s

@@ -135,7 +135,11 @@ def run(ctx: Context) -> Row:
     worker = start_auth(ctx)
     manager = _account(ctx, worker, "senior_management", f"reads-manager-{ctx.run_id}@example.com")
     projector = ctx.service(
-        "reads-projector", PROCESSES["mongo-projector"].argv, port=PORTS["mongo-projector"], **copy.projector_env()
+        "reads-projector",
+        PROCESSES["mongo-projector"].argv,
+        port=PORTS["mongo-projector"],
+        auth_jwks_url=worker.jwks_url,
+        **copy.projector_env(),
     )
     projector.start(ctx.sampler, "mongo-projector serve").wait_ready()
     gateway_process = start_gateway(ctx, worker, f"http://127.0.0.1:{PORTS['sales-writer']}")

@@ -1,8 +1,8 @@
-"""Row 2: the sales-writer's POST /sales called directly (identity headers as the gateway sends them)."""
+"""Row 2: the sales-writer's POST /sales called directly (with a worker's access token, as the gateway forwards it)."""
 
 from __future__ import annotations
 
-from bench import http, measure
+from bench import measure
 from bench.context import Context
 from bench.model import Row
 from bench.pipeline import WRITER_WORKERS, Pipeline
@@ -13,8 +13,8 @@ def run(ctx: Context) -> Row:
     pipeline = Pipeline.shared(ctx, "writer")
     payloads = measure.bodies()
     url = f"{pipeline.writer_url}/sales"
-    alone = measure.Target("sales-writer", url, http.STAFF, prepare=pipeline.alone)
-    whole = measure.Target("whole pipeline", url, http.STAFF, prefix="pipeline_", prepare=pipeline.settle)
+    alone = measure.Target("sales-writer", url, pipeline.worker, prepare=pipeline.alone)
+    whole = measure.Target("whole pipeline", url, pipeline.worker, prefix="pipeline_", prepare=pipeline.settle)
     maxima = measure.max_rates(ctx, row, [alone, whole], payloads)
     ctx.shared["writer_max"] = maxima[alone.name]
     ctx.shared["pipeline_max"] = maxima[whole.name]

@@ -23,12 +23,15 @@ from pymongo import monitoring
 
 from supply_common.contract import PURCHASE_METHODS, STORES, SaleEvent, from_extended_json
 from supply_common.testing import SAMPLE_DATASET
+from supply_common.testing.tokens import TestIssuer
 from supply_projector.bootstrap import bootstrap
 from supply_projector.config import ProjectorSettings
 from supply_projector.entrypoints.app import create_app
 from supply_projector.service_layer.ports import Record
 
-MANAGER = {"X-User-Id": "m", "X-User-Role": "senior_management", "X-User-Email": "m@example.com"}
+ISSUER = TestIssuer()
+"""Signs the manager's token the in-process read API verifies (it trusts this key only)."""
+MANAGER = ISSUER.bearer("senior_management", sub="m", email="m@example.com")
 ROUTES = ["summary", "by-store", "by-month", "by-method", "top-items", "satisfaction", "coupons"]
 WINDOWS = {
     "all time": {},
@@ -98,7 +101,7 @@ async def main(count: int, repeat: int, batch: int) -> None:
         took = time.perf_counter() - began
         print(f"a batch of 5 new sales: {len(commands.names)} commands, {took * 1000:.1f} ms: {commands.names}")
 
-        app = create_app(container)
+        app = create_app(container, tokens=ISSUER.verifier())
         async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://p") as client:
             for window, params in WINDOWS.items():
                 for route in ROUTES:

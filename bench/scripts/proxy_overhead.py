@@ -37,7 +37,6 @@ from typing import Any
 import psutil
 from rich.console import Console
 
-from bench import http
 from bench.context import Context
 from bench.env import Stack
 from bench.identity import start_auth
@@ -109,7 +108,7 @@ def main() -> None:
         pipeline = Pipeline.shared(ctx, "writer")
         gateways = start_gateways(ctx, args.variants, accounts.auth.url, pipeline.writer_url)
         token_headers = {"Authorization": f"Bearer {accounts.token()}"}
-        targets = {DIRECT: (f"{pipeline.writer_url}/sales", http.STAFF)}
+        targets = {DIRECT: (f"{pipeline.writer_url}/sales", token_headers)}
         targets.update({label: (f"{gateway.url}/api/sales", token_headers) for label, gateway in gateways.items()})
         processes = {label: psutil.Process(gateway.pid) for label, gateway in gateways.items()}
         payloads = bodies()

@@ -1,4 +1,5 @@
-"""Creates per second against a running `sales-writer serve`, at the given concurrencies.
+"""Creates per second against a running `sales-writer serve`, at the given concurrencies, as the local
+run's demo technical worker (a token from the auth at `--auth-url`).
 
     uv run python -m bench.scripts.writer_creates --url http://127.0.0.1:8002 \
         --seconds 10 --concurrency 1 --concurrency 16
@@ -13,9 +14,9 @@ import time
 
 import httpx
 
+from bench.identity import demo_worker_token
 from supply_common.testing.sales import sale_body
 
-HEADERS = {"X-User-Id": "bench", "X-User-Role": "technical_worker", "content-type": "application/json"}
 ITEMS = [
     {"name": "pens", "tags": ["writing", "office", "school", "stationary"], "price": "2.50", "quantity": 3},
     {"name": "notepad", "tags": ["office", "writing", "school"], "price": "12.10", "quantity": 2},
@@ -26,7 +27,7 @@ BODY = json.dumps(
 ).encode()
 
 
-async def run(url: str, concurrency: int, seconds: float) -> tuple[float, list[float]]:
+async def run(url: str, headers: dict[str, str], concurrency: int, seconds: float) -> tuple[float, list[float]]:
     latencies: list[float] = []
     deadline = time.perf_counter() + seconds
     limits = httpx.Limits(max_connections=concurrency, max_keepalive_connections=concurrency)
@@ -35,7 +36,7 @@ async def run(url: str, concurrency: int, seconds: float) -> tuple[float, list[f
         async def worker() -> None:
             while time.perf_counter() < deadline:
                 started = time.perf_counter()
-                response = await client.post("/sales", content=BODY, headers=HEADERS)
+                response = await client.post("/sales", content=BODY, headers=headers)
                 if response.status_code != 201:
                     raise RuntimeError(f"{response.status_code}: {response.text[:200]}")
                 latencies.append(time.perf_counter() - started)
@@ -49,11 +50,13 @@ async def run(url: str, concurrency: int, seconds: float) -> tuple[float, list[f
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--url", default="http://127.0.0.1:8002")
+    parser.add_argument("--auth-url", default="http://127.0.0.1:8001", help="Where the demo worker logs in.")
     parser.add_argument("--seconds", type=float, default=10)
     parser.add_argument("--concurrency", type=int, action="append")
     args = parser.parse_args()
     for concurrency in args.concurrency or [1, 16]:
-        rate, latencies = asyncio.run(run(args.url, concurrency, args.seconds))
+        headers = {"Authorization": f"Bearer {demo_worker_token(args.auth_url)}", "content-type": "application/json"}
+        rate, latencies = asyncio.run(run(args.url, headers, concurrency, args.seconds))
         p50 = latencies[len(latencies) // 2] * 1000
         p99 = latencies[int(len(latencies) * 0.99)] * 1000
         print(f"concurrency {concurrency}: {rate:.0f} creates/s, latency p50 {p50:.1f} ms, p99 {p99:.1f} ms")

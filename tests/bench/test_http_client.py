@@ -9,6 +9,8 @@ import json
 
 from bench import http
 
+WORKER = {"Authorization": "Bearer worker-token"}
+
 
 class Server:
     """Answers every POST with 201 and `{"id": <n>, "version": 1}`; `close_every` > 0 closes the
@@ -59,7 +61,7 @@ async def _run(server: Server, path: str, calls: int, concurrency: int) -> tuple
     errors: list[BaseException] = []
     try:
         async with http.client() as client:
-            creator = http.Creator(client, f"http://127.0.0.1:{port}{path}", [b'{"a": 1}', b'{"b": 22}'], http.STAFF)
+            creator = http.Creator(client, f"http://127.0.0.1:{port}{path}", [b'{"a": 1}', b'{"b": 22}'], WORKER)
             creator.keep = True
             queue = list(range(calls))
 
@@ -86,7 +88,7 @@ def test_connections_are_kept_alive_and_every_answer_is_read() -> None:
     assert server.connections <= 8
     first = server.requests[0]
     assert first.startswith(b"POST /sales HTTP/1.1\r\n")
-    assert b"X-User-Role: technical_worker\r\n" in first
+    assert b"Authorization: Bearer worker-token\r\n" in first
     assert first.endswith(b'\r\n\r\n{"a": 1}') or first.endswith(b'\r\n\r\n{"b": 22}')
 
 

@@ -223,9 +223,7 @@ def test_9_poison_record_parks_its_sale_until_repair(launch: Launch) -> None:
     print(f"  only {victim} is behind; its later events are parked")
     dead = records(bootstrap, deployment.names["dlq_topic"])
     assert len(dead) == 1, f"{len(dead)} dead letters"
-    output = deployment.run(
-        ["mongo-projector", "reconcile", "--repair"], env={"SALES_WRITER_URL": deployment.url("sales-writer")}
-    )
+    output = deployment.run(["mongo-projector", "reconcile", "--repair"], env=deployment.operator_env())
     print(output)
     assert "stale 1" in output
     assert victim in output

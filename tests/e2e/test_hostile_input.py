@@ -427,3 +427,40 @@ def test_schemathesis_finds_no_5xx_and_no_schema_violation(shared: Scenario, peo
     assert not failures, "\n".join(failures)
     assert operations == len(policy.rules)
     assert len(calls) >= operations
+
+
+def test_services_behind_the_gateway_believe_no_header_and_no_users_token_on_operator_routes(
+    shared: Scenario, people: People
+) -> None:
+    """The review's findings, rerun on the services' own ports (reachable by anything on the host):
+    forged `X-User-*` headers read analytics and wrote sales; the operator routes needed nothing."""
+    deployment = shared.deployment
+    writer, reads = deployment.url("sales-writer"), deployment.url("mongo-projector")
+    forged = {"X-User-Id": "x", "X-User-Role": "senior_management", "X-User-Email": "x@example.com"}
+    worker_headers = forged | {"X-User-Role": "technical_worker"}
+    with httpx.Client(timeout=30) as http:
+        assert no_5xx(http.get(f"{reads}/analytics/summary", headers=forged)).status_code == 401
+        assert no_5xx(http.get(f"{reads}/sales", headers=worker_headers)).status_code == 401
+        assert no_5xx(http.post(f"{writer}/sales", json=BASE, headers=worker_headers)).status_code == 401
+        assert no_5xx(http.get(f"{reads}/analytics/summary", headers=bearer(people.boss))).status_code == 200
+        assert no_5xx(http.post(f"{writer}/sales", json=BASE, headers=bearer(people.worker))).status_code == 201
+        operator_calls = [
+            ("GET", "/internal/sales/digest", None),
+            ("POST", "/internal/sales/republish", {"all": True}),
+            ("GET", "/internal/outbox/stats", None),
+        ]
+        for method, path, body in operator_calls:
+            for headers in ({}, forged, bearer(people.boss), bearer(people.worker)):
+                response = no_5xx(http.request(method, f"{writer}{path}", json=body, headers=headers))
+                assert response.status_code == 401, f"{method} {path} with {sorted(headers)}: {response.status_code}"
+                assert response.headers["content-type"].startswith("application/problem+json")
+        gateway_credential = deployment.credential_path("gateway").read_text().strip()
+        stats = http.get(f"{writer}/internal/outbox/stats", headers=bearer(gateway_credential))
+        assert stats.status_code == 200
+        digest = http.get(f"{writer}/internal/sales/digest", headers=bearer(gateway_credential))
+        assert digest.status_code == 403, "the gateway's credential carries outbox:read only"
+    with pytest.raises(RuntimeError, match="service credential"):
+        deployment.run(
+            ["mongo-projector", "reconcile"],
+            env={**deployment.operator_env(), "SERVICE_TOKEN_FILE": str(deployment.work_dir / "none.jwt")},
+        )

@@ -18,7 +18,7 @@ def reconcile(scenario: Scenario, *args: str) -> tuple[dict[str, int], dict[str,
     deployment = scenario.deployment
     output = deployment.run(
         ["mongo-projector", "reconcile", *args, "--show", "1000"],
-        env={"SALES_WRITER_URL": deployment.url("sales-writer")},
+        env=deployment.operator_env(),
     )
     print(output)
     counts = {kind: int(n) for kind, n in re.findall(r"(missing|stale|corrupted|stray) (\d+)", output)}

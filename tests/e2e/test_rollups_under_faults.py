@@ -80,6 +80,6 @@ def test_rollups_equal_mysql_after_the_projector_is_killed_mid_batch_under_edits
     assert expected, "the load left no sale to count"
 
     deployment = scenario.deployment
-    output = deployment.run(["mongo-projector", "reconcile"], env={"SALES_WRITER_URL": deployment.url("sales-writer")})
+    output = deployment.run(["mongo-projector", "reconcile"], env=deployment.operator_env())
     assert "rollups: buckets" in output, output
     assert "differing 0," in output, output

@@ -72,6 +72,13 @@ PROCESSES: dict[str, ProcessSpec] = {
 }
 """In start order; the gateway, which calls the others, last."""
 
+SERVICE_CREDENTIALS: dict[str, tuple[str, ...]] = {
+    "gateway": ("outbox:read",),
+    "reconcile": ("sales:digest", "sales:republish"),
+}
+"""The callers of operator routes inside the system, and the scopes each needs. A local run issues each
+its credential at start (`.stack/service-tokens/<subject>.jwt`), and so does the test deployment."""
+
 
 def launch(argv: Sequence[str], env: Mapping[str, str], log_file: Path, cwd: Path) -> subprocess.Popen[bytes]:
     """Start `argv` as the leader of a process group of its own (so that its workers stop with it),

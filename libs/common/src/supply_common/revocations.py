@@ -20,7 +20,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
@@ -28,30 +28,11 @@ from pydantic import ValidationError
 from supply_common.contract.account_events import GENERATION_CLAIM, SESSION_CLAIM, AccountEvent
 from supply_common.kafka import make_reader
 from supply_common.settings import KafkaSettings
+from supply_common.tokens import RevocationsUnknown
 
 log = logging.getLogger(__name__)
 
 Clock = Callable[[], float]
-
-
-class RevocationCheck(Protocol):
-    """What a token verifier asks once a token's signature, issuer, audience and expiry are good."""
-
-    def is_revoked(self, claims: Mapping[str, Any]) -> bool:
-        """Whether the token with these claims must be refused although it has not expired."""
-        ...
-
-
-class RevocationsUnknown(Exception):
-    """The revocations are not known yet (the replay has not ended): no token can be judged, so none
-    is accepted (a verifier answers 503, not 401: the token may well be good)."""
-
-
-class NothingRevoked:
-    """`RevocationCheck` for a verifier that is told of no revocation (tools, tests of other things)."""
-
-    def is_revoked(self, claims: Mapping[str, Any]) -> bool:
-        return False
 
 
 @dataclass

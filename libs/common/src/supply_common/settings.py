@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import Field, SecretStr, field_validator, model_validator
@@ -76,3 +77,51 @@ class ProductionGuard(BaseSettings):
             if missing:
                 raise ValueError(f"set {', '.join(n.upper() for n in missing)} in production")
         return self
+
+
+SERVICE_TOKENS_DIR = Path(".stack") / "service-tokens"
+"""Where a local run (`deploy/local/run up`) issues each caller's service credential, `<subject>.jwt`."""
+
+
+class CallerSettings(BaseSettings):
+    """Mixin of a service that verifies its callers' tokens against auth's published keys."""
+
+    auth_jwks_url: str = Field(
+        "http://127.0.0.1:8001/.well-known/jwks.json",
+        description="Auth's key set (JWKS): the keys every access token and service credential is checked with.",
+    )
+    jwks_ttl_s: float = Field(300.0, gt=0, description="How long fetched keys are used before asking again.")
+    jwks_min_refetch_s: float = Field(
+        10.0, ge=0, description="An unknown key id refetches the keys at most this often."
+    )
+    jwks_max_stale_s: float = Field(3600.0, gt=0, description="How long keys are used while auth cannot be reached.")
+
+
+class CredentialSettings(BaseSettings):
+    """Mixin of a process that calls operator routes with a service credential of its own."""
+
+    service_token_file: Path | None = Field(
+        None,
+        description="File holding this process's service credential (`auth issue-service-token --out`)."
+        " Development default: <repo>/.stack/service-tokens/<subject>.jwt, issued by `deploy/local/run up`.",
+    )
+
+    def credential_path(self, subject: str) -> Path | None:
+        """The configured credential file, else in development the one a local run issued."""
+        if self.service_token_file is not None:
+            return self.service_token_file
+        if getattr(self, "environment", "development") != "development":
+            return None
+        return repo_root() / SERVICE_TOKENS_DIR / f"{subject}.jwt"
+
+
+def repo_root() -> Path:
+    """The checkout a development process runs from: `SUPPLY_REPO_ROOT`, else the nearest folder up
+    from the working directory that holds `deploy/local/stack`."""
+    configured = os.environ.get("SUPPLY_REPO_ROOT")
+    if configured:
+        return Path(configured)
+    for candidate in (Path.cwd(), *Path.cwd().parents):
+        if (candidate / "deploy" / "local" / "stack").is_file():
+            return candidate
+    return Path.cwd()

@@ -31,6 +31,7 @@ class AuthSettings(ServiceSettings, MySQLSettings, KafkaSettings, ProductionGuar
     auth_issuer: str = "supply-store-auth"
     auth_audience: str = "supply-store"
     auth_access_token_ttl_s: int = Field(300, ge=1, le=MAX_ACCESS_TOKEN_TTL_S)
+    auth_service_audience: str = Field("supply-store-service", description="Audience of service credentials.")
     auth_refresh_token_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Absolute lifetime of a login.")
 
     auth_relay_enabled: bool = Field(

@@ -1,14 +1,19 @@
 from __future__ import annotations
 
+import json
 import logging
 from pathlib import Path
 
+import jwt
 import pytest
 import sqlalchemy as sa
 from typer.testing import CliRunner
 
+from supply_auth.bootstrap import key_store
+from supply_auth.config import AuthSettings
 from supply_auth.entrypoints.cli import app, read_demo_file
 from supply_common.testing.stack import repo_root
+from supply_common.tokens import InvalidToken, KeyStore, TokenVerifier, jwks_from_url
 
 pytestmark = pytest.mark.integration
 
@@ -159,3 +164,29 @@ def test_the_demo_file_has_one_account_per_role_that_passes_the_password_rules()
     assert sorted(a["role"] for a in accounts) == ["customer", "senior_management", "technical_worker"]
     for account in accounts:
         check_password(account["password"], common_passwords(), email=validate_email(account["email"]))
+
+
+async def test_a_service_credential_is_signed_with_the_current_key_for_its_scopes_and_no_user(
+    cli_env, tmp_path: Path
+) -> None:
+    assert run("rotate-keys").exit_code == 0
+    out = tmp_path / "tokens" / "reconcile.jwt"
+    issued = run(
+        "issue-service-token", "--subject", "reconcile", "--scope", "sales:digest", "--scope", "sales:republish",
+        "--out", str(out), "--ttl-s", "600",
+    )  # fmt: skip
+    assert issued.exit_code == 0, issued.output
+    assert out.stat().st_mode & 0o777 == 0o600
+    published = tmp_path / "jwks.json"
+    published.write_text(json.dumps(key_store(AuthSettings()).jwks()))
+    verifier = TokenVerifier(KeyStore(jwks_from_url(published.as_uri())))
+    token = out.read_text().strip()
+    caller = await verifier.verify_service(token)
+    assert (caller.subject, caller.scopes) == ("reconcile", frozenset({"sales:digest", "sales:republish"}))
+    with pytest.raises(InvalidToken):
+        await verifier.verify(token)
+    claims = jwt.decode(token, options={"verify_signature": False})
+    assert claims["exp"] - claims["iat"] == 600
+    refused = run("issue-service-token", "--subject", "x", "--scope", "sales:everything")
+    assert refused.exit_code != 0
+    assert "unknown scope" in refused.output

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from supply_common.revocations import AccountEventsReader, Revocations
-from supply_gateway.adapters.tokens import KeyStore, TokenVerifier
+from supply_common.tokens import NO_REVOCATION, CredentialFile, KeyStore, TokenVerifier
 from supply_gateway.adapters.upstream import Lane, Timeouts, Upstream, UpstreamFailure
 from supply_gateway.adapters.upstream_transport import Transport
 from supply_gateway.config import GatewaySettings
@@ -110,9 +110,11 @@ def bootstrap(
         }
     )
     account_events = AccountEventsReader(settings, Revocations()) if settings.revocations_enabled else None
+    credential_path = settings.credential_path("gateway")
     gateway = Gateway(
+        credential=CredentialFile(credential_path) if credential_path else None,
         policy=policy or Policy(),
-        verifier=TokenVerifier(keys, revocations=account_events),
+        verifier=TokenVerifier(keys, revocation=NO_REVOCATION if account_events is None else account_events),
         upstreams=upstreams,
         limits=limits,
         expensive=ConcurrencyCap(settings.expensive_calls_per_user),

@@ -7,11 +7,11 @@ from functools import cached_property
 from pydantic import Field, field_validator
 
 from supply_common.forwarded import TrustedProxies
-from supply_common.settings import KafkaSettings, ServiceSettings
+from supply_common.settings import CredentialSettings, KafkaSettings, ServiceSettings
 from supply_gateway.domain.policy import RouteClass
 
 
-class GatewaySettings(ServiceSettings, KafkaSettings):
+class GatewaySettings(ServiceSettings, CredentialSettings, KafkaSettings):
     port: int = 8000
 
     auth_url: str = "http://127.0.0.1:8001"

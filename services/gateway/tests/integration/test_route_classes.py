@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 
 import httpx
+import jwt
 import pytest
 
 from supply_gateway.bootstrap import bootstrap
@@ -57,8 +58,9 @@ class SlowProjector:
                 head = await reader.readuntil(b"\r\n\r\n")
                 lines = head.decode("latin-1").split("\r\n")
                 path = lines[0].split(" ")[1].split("?")[0]
-                headers = dict(line.lower().split(": ", 1) for line in lines[1:] if ": " in line)
-                body = await self.answer(path, headers.get("x-user-id", ""))
+                fields = (line.split(": ", 1) for line in lines[1:] if ": " in line)
+                headers = {name.lower(): value for name, value in fields}
+                body = await self.answer(path, _user(headers.get("authorization", "")))
                 writer.write(
                     b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
                     % (len(body), body)
@@ -71,6 +73,14 @@ class SlowProjector:
 
     def analytics_calls(self, user: str | None = None) -> int:
         return sum(1 for path, who in self.seen if path.startswith("/analytics/") and user in (None, who))
+
+
+def _user(authorization: str) -> str:
+    """The user a forwarded token names (the gateway checked it; this fake upstream only reads it)."""
+    scheme, _, token = authorization.partition(" ")
+    if scheme.lower() != "bearer":
+        return ""
+    return str(jwt.decode(token, options={"verify_signature": False})["sub"])
 
 
 @pytest.fixture

@@ -4,9 +4,11 @@ and what the tests of its API and pages share."""
 from __future__ import annotations
 
 import json
+import tempfile
 import time
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -47,7 +49,19 @@ class Upstreams:
         return HttpxTransport(httpx.MockTransport(handle))
 
 
+GATEWAY_CREDENTIAL = "gateway-service-credential"
+"""What the gateway's credential file holds in these tests (the upstreams are fakes: any text does)."""
+
+
+def credential_file() -> Path:
+    path = Path(tempfile.mkdtemp(prefix="gateway-credential-")) / "gateway.jwt"
+    path.write_text(GATEWAY_CREDENTIAL + "\n")
+    return path
+
+
 def wired(settings: GatewaySettings, upstreams: Upstreams) -> Container:
+    if settings.service_token_file is None:
+        settings = settings.model_copy(update={"service_token_file": credential_file()})
     return bootstrap(settings, transports={name: upstreams.transport(name) for name in UPSTREAM_NAMES})
 
 

@@ -6,7 +6,7 @@ import pytest
 
 from supply_common.contract.account_events import account_event
 from supply_common.revocations import Revocations
-from supply_gateway.adapters.tokens import InvalidToken, KeyStore, KeysUnavailable, TokenExpired, TokenVerifier
+from supply_common.tokens import InvalidToken, KeyStore, KeysUnavailable, TokenExpired, TokenVerifier
 
 from .tokens_support import Signer, jwks, tamper_role, unsigned
 
@@ -244,7 +244,7 @@ async def test_a_token_revoked_after_it_was_first_accepted_is_refused_from_then_
     signer = Signer()
     revocations = Revocations()
     keys = KeyStore(lambda: _document(signer), clock=FakeClock())
-    verifier = TokenVerifier(keys, revocations=revocations)
+    verifier = TokenVerifier(keys, revocation=revocations)
     token = signer.token("technical_worker", sub="42", gen=0, sid="S1")
     later_login = signer.token("technical_worker", sub="42", gen=1, sid="S2")
     assert (await verifier.verify(token)).user_id == "42"  # now remembered

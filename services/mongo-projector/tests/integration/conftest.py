@@ -19,6 +19,7 @@ from pymongo.errors import PyMongoError
 from supply_common.contract import SaleEvent
 from supply_common.kafka import ensure_topics, make_producer
 from supply_common.testing.fixtures import random_name
+from supply_common.testing.tokens import ISSUER_FOR_TESTS as ISSUER
 from supply_projector.bootstrap import Container, bootstrap
 from supply_projector.config import ProjectorSettings
 from supply_projector.entrypoints.consumer import ConsumerLoop
@@ -38,6 +39,7 @@ async def settings(mongo_url: str, kafka_bootstrap: str) -> AsyncIterator[Projec
         consumer_group=random_name("test_group"),
         sales_topic_partitions=6,
         poll_timeout_ms=200,
+        auth_jwks_url=ISSUER.jwks_url,
     )
     await ensure_topics(made)
     yield made

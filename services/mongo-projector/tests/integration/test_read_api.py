@@ -14,6 +14,7 @@ import pytest
 from bson import ObjectId
 
 from supply_common.contract import decimal_text, sale_total
+from supply_common.testing.tokens import ISSUER_FOR_TESTS as ISSUER
 from supply_projector.adapters.kafka import KafkaOffsets
 from supply_projector.bootstrap import Container
 from supply_projector.entrypoints.app import create_app
@@ -22,8 +23,8 @@ from .conftest import consuming, produce, versions_of, wait_for
 from .events import SAMPLES, changed, sale_event
 
 pytestmark = pytest.mark.integration
-MANAGER = {"X-User-Id": "m", "X-User-Role": "senior_management", "X-User-Email": "m@example.com"}
-STAFF = {"X-User-Id": "t", "X-User-Role": "technical_worker", "X-User-Email": "t@example.com"}
+MANAGER = ISSUER.bearer("senior_management", sub="m", email="m@example.com")
+STAFF = ISSUER.bearer("technical_worker", sub="t", email="t@example.com")
 
 
 @pytest.fixture
@@ -158,8 +159,8 @@ async def test_search_pages_read_your_writes_customers_and_freshness(
         assert waited.status_code == 200
         assert waited.json()["version"] == 2
 
-        owner = {"X-User-Id": "c", "X-User-Role": "customer", "X-User-Email": sale.customer.email}
-        stranger = {"X-User-Id": "s", "X-User-Role": "customer", "X-User-Email": "nobody@example.com"}
+        owner = ISSUER.bearer("customer", sub="c", email=sale.customer.email)
+        stranger = ISSUER.bearer("customer", sub="s", email="nobody@example.com")
         assert (await client.get(f"/sales/{sale.id}", headers=owner)).status_code == 200
         assert (await client.get(f"/sales/{sale.id}", headers=stranger)).status_code == 404
         mine = (await client.get("/me/sales", headers=owner)).json()
@@ -201,7 +202,7 @@ async def test_min_version_of_a_deleted_sale_is_404_at_once_unless_the_delete_is
         assert plain.status_code == 404
         assert "deleted_version" not in plain.json()
 
-        owner = {"X-User-Id": "c", "X-User-Role": "customer", "X-User-Email": sale.customer.email}
+        owner = ISSUER.bearer("customer", sub="c", email=sale.customer.email)
         hidden = await client.get(f"/sales/{sale.id}", params={"min_version": 2, "wait_ms": 300}, headers=owner)
         assert hidden.status_code == 404
         assert hidden.json()["detail"] == "No such sale."
@@ -264,7 +265,7 @@ async def test_pages_of_one_give_every_sale_once_when_sales_share_a_date(
 
     assert await _all_pages(client, "/sales", STAFF, limit="1", sort="date_asc") == ascending
     assert await _all_pages(client, "/sales", STAFF, limit="1", sort="date_desc") == ascending[::-1]
-    customer = {"X-User-Id": "c", "X-User-Role": "customer", "X-User-Email": email}
+    customer = ISSUER.bearer("customer", sub="c", email=email)
     assert await _all_pages(client, "/me/sales", customer, limit="1") == ascending[::-1]
 
 
@@ -300,7 +301,7 @@ async def test_customers_are_matched_by_email_whatever_its_case_and_any_address_
     assert await found("$ne") == []
 
     for name in ("mixed", "older"):
-        customer = {"X-User-Id": "c", "X-User-Role": "customer", "X-User-Email": emails[name].lower()}
+        customer = ISSUER.bearer("customer", sub="c", email=emails[name].lower())
         mine = (await client.get("/me/sales", headers=customer)).json()
         assert ([i["id"] for i in mine["items"]], mine["count"]) == ([sales[name].id], 1)
         assert mine["revenue"] == decimal_text(sale_total(list(sales[name].items)))
@@ -344,7 +345,7 @@ async def test_to_a_customer_a_sale_of_someone_else_and_no_sale_look_the_same(
         )
         for n in range(3)
     )
-    me = {"X-User-Id": "c", "X-User-Role": "customer", "X-User-Email": "c1@example.com"}
+    me = ISSUER.bearer("customer", sub="c", email="c1@example.com")
     await produce(
         container.settings,
         [

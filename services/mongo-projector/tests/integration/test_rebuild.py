@@ -7,6 +7,7 @@ import asyncio
 import httpx
 import pytest
 
+from supply_common.testing.tokens import ISSUER_FOR_TESTS as ISSUER
 from supply_projector.adapters.kafka import KafkaOffsets
 from supply_projector.bootstrap import Container
 from supply_projector.entrypoints.app import create_app
@@ -16,7 +17,7 @@ from .conftest import consuming, produce, sales_of, versions_of, wait_for
 from .events import SAMPLES, history, sale_event
 
 pytestmark = pytest.mark.integration
-STAFF = {"X-User-Id": "t", "X-User-Role": "technical_worker", "X-User-Email": "t@example.com"}
+STAFF = ISSUER.bearer("technical_worker", sub="t", email="t@example.com")
 
 
 async def test_rebuild_is_identical_and_reads_never_stop(container: Container) -> None:

@@ -7,18 +7,23 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from supply_common.testing.tokens import ISSUER_FOR_TESTS as ISSUER
 from supply_projector.bootstrap import bootstrap
 from supply_projector.config import ProjectorSettings
 from supply_projector.entrypoints.app import create_app
 
-STAFF = {"X-User-Id": "u1", "X-User-Role": "technical_worker", "X-User-Email": "t@example.com"}
-CUSTOMER = {"X-User-Id": "u2", "X-User-Role": "customer", "X-User-Email": "c@example.com"}
-MANAGER = {"X-User-Id": "u3", "X-User-Role": "senior_management", "X-User-Email": "m@example.com"}
+STAFF = ISSUER.bearer("technical_worker", sub="u1", email="t@example.com")
+CUSTOMER = ISSUER.bearer("customer", sub="u2", email="c@example.com")
+MANAGER = ISSUER.bearer("senior_management", sub="u3", email="m@example.com")
 
 
 @pytest.fixture
 def client() -> Iterator[TestClient]:
-    settings = ProjectorSettings(mongo_url="mongodb://127.0.0.1:1", kafka_bootstrap_servers="127.0.0.1:1")  # type: ignore[arg-type]
+    settings = ProjectorSettings(
+        mongo_url="mongodb://127.0.0.1:1",  # type: ignore[arg-type]
+        kafka_bootstrap_servers="127.0.0.1:1",
+        auth_jwks_url=ISSUER.jwks_url,
+    )
     container = bootstrap(settings)
     try:
         with TestClient(create_app(container)) as test_client:

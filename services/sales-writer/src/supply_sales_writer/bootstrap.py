@@ -14,6 +14,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 from supply_common.contract import Actor, SaleBody
 from supply_common.db import make_engine
 from supply_common.publish_lock import PublishLock
+from supply_common.tokens import TokenVerifier, verifier_for
 from supply_sales_writer.adapters.kafka_publisher import KafkaPublisher, ProducerFactory, relay_producer
 from supply_sales_writer.adapters.outbox import SqlOutbox
 from supply_sales_writer.adapters.unit_of_work import SqlUnitOfWork, is_conflict
@@ -38,6 +39,8 @@ class Container:
     service: SalesService
     relay: Relay
     creates: GroupCommit[tuple[SaleBody, Actor], Created]
+    tokens: TokenVerifier
+    """Checks every caller's token: users' access tokens and operators' service credentials."""
 
     def new_relay(self, **overrides: Unpack[RelayOverrides]) -> Relay:
         """Another relay over the same outbox (tests and `sales-writer relay`)."""
@@ -81,8 +84,10 @@ def bootstrap(
     engine: Engine | None = None,
     after_publish: AfterPublish | None = None,
     producer_factory: ProducerFactory | None = None,
+    tokens: TokenVerifier | None = None,
 ) -> Container:
     settings = settings or SalesWriterSettings()
+    tokens = tokens or verifier_for(settings)
     engine = engine or make_sales_engine(settings)
     if after_publish is None and settings.relay_fault == "exit_after_publish":
         after_publish = _exit_after_publish
@@ -104,4 +109,4 @@ def bootstrap(
         max_batch=settings.create_batch_max,
         split_on=(IntegrityError, DataError, ValueError),  # what one sale holds, not the database being away
     )
-    return Container(settings, engine, service, relay, creates)
+    return Container(settings, engine, service, relay, creates, tokens)

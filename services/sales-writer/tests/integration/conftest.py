@@ -16,15 +16,18 @@ from sqlalchemy import event, func, select, text
 from supply_common.kafka import ensure_topics
 from supply_common.testing.fixtures import random_name
 from supply_common.testing.sales import sale_body as a_sale
+from supply_common.testing.tokens import ISSUER_FOR_TESTS as ISSUER
 from supply_sales_writer.adapters.migrate import upgrade
 from supply_sales_writer.adapters.schema import outbox, sales
 from supply_sales_writer.bootstrap import Container, bootstrap, make_sales_engine
 from supply_sales_writer.config import InsertMode, SalesWriterSettings
 from supply_sales_writer.entrypoints.app import create_app
 
-WORKER = {"X-User-Id": "worker-1", "X-User-Role": "technical_worker", "X-User-Email": "w@example.com"}
-MANAGER = {"X-User-Id": "boss-1", "X-User-Role": "senior_management", "X-User-Email": "b@example.com"}
-CUSTOMER = {"X-User-Id": "cust-1", "X-User-Role": "customer", "X-User-Email": "c@example.com"}
+WORKER = ISSUER.bearer("technical_worker", sub="worker-1", email="w@example.com")
+MANAGER = ISSUER.bearer("senior_management", sub="boss-1", email="b@example.com")
+CUSTOMER = ISSUER.bearer("customer", sub="cust-1", email="c@example.com")
+OPERATOR = ISSUER.service_bearer("sales:digest", "sales:republish", "outbox:read", subject="test-operator")
+"""A service credential with every operator scope (the internal routes' own tests check each scope)."""
 
 
 def sale_body(**changes: Any) -> dict[str, Any]:
@@ -62,6 +65,7 @@ def settings(
         dlq_topic=random_name("sales_events_dlq"),
         sales_topic_partitions=3,
         relay_poll_interval_s=0.05,
+        auth_jwks_url=ISSUER.jwks_url,
     )
     engine = make_sales_engine(configured)
     upgrade(engine)
@@ -89,6 +93,7 @@ class Kit:
     worker = WORKER
     manager = MANAGER
     customer = CUSTOMER
+    operator = OPERATOR
 
     def __init__(self, settings: SalesWriterSettings, container: Container) -> None:
         self.settings = settings

@@ -81,7 +81,7 @@ def test_with_kafka_unreachable_writes_succeed_and_all_events_arrive_in_per_key_
         ready = client.get("/readyz")
         assert ready.status_code == 200
         assert ready.json()["checks"]["relay"] == "degraded"
-        stats = client.get("/internal/outbox/stats").json()
+        stats = client.get("/internal/outbox/stats", headers=kit.operator).json()
         assert stats["backlog"] == 200
         assert stats["relay"] == "degraded"
         assert stats["oldest_unpublished_age_s"] > 0
@@ -124,12 +124,14 @@ def test_the_relay_recovers_when_the_broker_comes_back(kit) -> None:
     with TestClient(create_app(dataclasses.replace(kit.container, relay=relay))) as client:
         sale_id = client.post("/sales", json=kit.body(), headers=kit.worker).json()["id"]
         time.sleep(0.5)
-        assert client.get("/internal/outbox/stats").json()["relay"] == "degraded"
+        assert client.get("/internal/outbox/stats", headers=kit.operator).json()["relay"] == "degraded"
         address["servers"] = real
         deadline = time.monotonic() + 15
-        while time.monotonic() < deadline and client.get("/internal/outbox/stats").json()["backlog"]:
+        while (
+            time.monotonic() < deadline and client.get("/internal/outbox/stats", headers=kit.operator).json()["backlog"]
+        ):
             time.sleep(0.1)
-        stats = client.get("/internal/outbox/stats").json()
+        stats = client.get("/internal/outbox/stats", headers=kit.operator).json()
         assert stats == stats | {"backlog": 0, "relay": "ok"}
     assert [e["sale_id"] for e in kit.envelopes(kit.consume(1))] == [sale_id]
 

@@ -11,13 +11,14 @@ from typer.testing import CliRunner
 
 from supply_common.contract import from_extended_json, sale_hash
 from supply_common.testing import SAMPLE_DATASET
+from supply_common.testing.tokens import ISSUER_FOR_TESTS
 from supply_sales_writer.adapters.schema import outbox
 from supply_sales_writer.entrypoints.cli import app as cli
 
 from .conftest import EVERY_INSERT_MODE
 
 pytestmark = [pytest.mark.integration, EVERY_INSERT_MODE]
-WORKER = {"X-User-Id": "worker-1", "X-User-Role": "technical_worker"}
+WORKER = ISSUER_FOR_TESTS.bearer("technical_worker", sub="worker-1")
 
 
 def _import(client: TestClient, content: bytes, **params: str) -> dict:

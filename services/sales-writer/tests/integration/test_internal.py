@@ -22,15 +22,15 @@ pytestmark = [pytest.mark.integration, EVERY_INSERT_MODE]
 def test_the_digest_lists_id_version_and_content_hash_in_id_order(client: TestClient, kit) -> None:
     made = [client.post("/sales", json=kit.body(), headers=kit.worker).json() for _ in range(5)]
     client.put(f"/sales/{made[0]['id']}", json=kit.body(couponUsed=True), headers=kit.worker | {"If-Match": '"1"'})
-    digest = client.get("/internal/sales/digest", params={"limit": 3}).json()
-    rest = client.get("/internal/sales/digest", params={"after": digest[-1]["id"]}).json()
+    digest = client.get("/internal/sales/digest", params={"limit": 3}, headers=kit.operator).json()
+    rest = client.get("/internal/sales/digest", params={"after": digest[-1]["id"]}, headers=kit.operator).json()
     entries = digest + rest
     assert [e["id"] for e in entries] == sorted(m["id"] for m in made)
     for entry in entries:
         current = client.get(f"/sales/{entry['id']}", headers=kit.worker).json()
         assert entry["version"] == current["version"]
         assert entry["hash"] == sale_hash(from_document(current["sale"]))
-    assert client.get("/internal/sales/digest", params={"limit": 0}).status_code == 422
+    assert client.get("/internal/sales/digest", params={"limit": 0}, headers=kit.operator).status_code == 422
 
 
 def test_republish_re_emits_current_state_as_repair_without_a_new_version(client: TestClient, kit) -> None:
@@ -38,10 +38,10 @@ def test_republish_re_emits_current_state_as_repair_without_a_new_version(client
     gone = client.post("/sales", json=kit.body(), headers=kit.worker).json()["id"]
     client.delete(f"/sales/{gone}", headers=kit.worker | {"If-Match": '"1"'})
     never = "5bd761dcae323e45a93ccfe8"
-    answer = client.post("/internal/sales/republish", json={"ids": [kept, gone, never]}).json()
+    answer = client.post("/internal/sales/republish", json={"ids": [kept, gone, never]}, headers=kit.operator).json()
     assert answer == {"republished": 2, "unknown": [never]}
-    assert client.post("/internal/sales/republish", json={"all": True}).json()["republished"] == 1
-    assert client.post("/internal/sales/republish", json={}).status_code == 422
+    assert client.post("/internal/sales/republish", json={"all": True}, headers=kit.operator).json()["republished"] == 1
+    assert client.post("/internal/sales/republish", json={}, headers=kit.operator).status_code == 422
 
     repairs = [e for e in kit.envelopes(kit.consume(6)) if e["repair"]]
     assert sorted((e["sale_id"], e["version"], e["event_type"]) for e in repairs) == sorted(
@@ -54,7 +54,7 @@ def test_outbox_stats_and_purge_of_published_rows(client: TestClient, kit) -> No
     client.post("/sales", json=kit.body(), headers=kit.worker)
     kit.consume(1, quiet_s=0.2)
     for _ in range(50):
-        stats = client.get("/internal/outbox/stats").json()
+        stats = client.get("/internal/outbox/stats", headers=kit.operator).json()
         if stats["backlog"] == 0:
             break
         asyncio.run(asyncio.sleep(0.05))

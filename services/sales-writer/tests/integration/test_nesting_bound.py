@@ -15,11 +15,12 @@ from fastapi.testclient import TestClient
 
 from supply_common.testing import SAMPLE_DATASET
 from supply_common.testing.deployment import command, free_port
+from supply_common.testing.tokens import ISSUER_FOR_TESTS
 from supply_sales_writer.config import SalesWriterSettings
 from supply_sales_writer.domain.nesting import MAX_DEPTH
 
 pytestmark = pytest.mark.integration
-WORKER = {"X-User-Id": "worker-1", "X-User-Role": "technical_worker"}
+WORKER = ISSUER_FOR_TESTS.bearer("technical_worker", sub="worker-1")
 NESTED = b"[" * 10_000 + b"]" * 10_000
 """20 KB of nested arrays."""
 LINES = SAMPLE_DATASET.read_text().splitlines()
@@ -78,7 +79,9 @@ def test_a_sale_body_nested_too_deep_is_refused_with_its_line_and_column(client:
 
 def test_an_internal_body_nested_too_deep_is_refused(client: TestClient) -> None:
     response = client.post(
-        "/internal/sales/republish", content=b'{"ids": ' + NESTED + b"}", headers={"content-type": "application/json"}
+        "/internal/sales/republish",
+        content=b'{"ids": ' + NESTED + b"}",
+        headers=ISSUER_FOR_TESTS.service_bearer("sales:republish") | {"content-type": "application/json"},
     )
     _refusal(response, 1)
 
@@ -106,6 +109,7 @@ def server(settings: SalesWriterSettings, tmp_path: Path) -> Iterator[tuple[str,
         "RELAY_ENABLED": "false",
         "WORKERS": "1",
         "LOG_LEVEL": "WARNING",
+        "AUTH_JWKS_URL": settings.auth_jwks_url,
     }
     with (tmp_path / "server.log").open("wb") as log:
         process = subprocess.Popen([command("sales-writer"), "serve"], env=env, cwd=tmp_path, stdout=log, stderr=log)

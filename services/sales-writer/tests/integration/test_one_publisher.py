@@ -240,7 +240,7 @@ def test_a_server_whose_relay_stands_by_reports_the_backlog_and_publishes_once_t
         with TestClient(create_app(kit.container)) as client:
             sale_id = client.post("/sales", json=kit.body(), headers=kit.worker).json()["id"]
             time.sleep(1.5)  # a retry of the relay, and the commit's notice
-            stats = client.get("/internal/outbox/stats").json()
+            stats = client.get("/internal/outbox/stats", headers=kit.operator).json()
             assert stats["backlog"] == 1, "published without the publish lock"
             assert stats["relay"] == "ok"
             assert client.get("/readyz").json()["checks"]["relay"] == "ok"
@@ -248,12 +248,15 @@ def test_a_server_whose_relay_stands_by_reports_the_backlog_and_publishes_once_t
             assert "sales_writer_relay_publishing" in client.get("/metrics").text
             # The publisher (the test here) stalls: a minute-old backlog, whoever should publish it.
             kit.execute("UPDATE outbox SET created_at = created_at - INTERVAL 1 MINUTE")
-            assert client.get("/internal/outbox/stats").json()["relay"] == "degraded"
+            assert client.get("/internal/outbox/stats", headers=kit.operator).json()["relay"] == "degraded"
             holder.release()
             deadline = time.monotonic() + 5
-            while time.monotonic() < deadline and client.get("/internal/outbox/stats").json()["backlog"]:
+            while (
+                time.monotonic() < deadline
+                and client.get("/internal/outbox/stats", headers=kit.operator).json()["backlog"]
+            ):
                 time.sleep(0.05)
-            assert client.get("/internal/outbox/stats").json() | {"last_published_at": None} == {
+            assert client.get("/internal/outbox/stats", headers=kit.operator).json() | {"last_published_at": None} == {
                 "backlog": 0,
                 "oldest_unpublished_age_s": None,
                 "relay": "ok",

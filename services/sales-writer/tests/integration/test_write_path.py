@@ -11,6 +11,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from supply_common.contract import SaleEvent
+from supply_common.testing.tokens import ISSUER_FOR_TESTS
 from supply_sales_writer.adapters.schema import idempotency_keys, outbox, sale_item_tags, sale_items, sales
 from supply_sales_writer.entrypoints.app import create_app
 
@@ -226,7 +227,7 @@ def test_the_customer_email_is_kept_as_account_addresses_are(client: TestClient,
     assert {e["data"]["customer"]["email"] for e in events} == {"rv.someone@example.com"}
 
 
-OTHER_WORKER = {"X-User-Id": "worker-2", "X-User-Role": "technical_worker", "X-User-Email": "v@example.com"}
+OTHER_WORKER = ISSUER_FOR_TESTS.bearer("technical_worker", sub="worker-2", email="v@example.com")
 
 
 def test_an_idempotency_key_is_the_callers_own(client: TestClient, kit) -> None:

@@ -15,15 +15,17 @@ from fastapi.testclient import TestClient
 from sqlalchemy.exc import OperationalError
 from starlette.middleware import Middleware
 
+from supply_common.callers import RoleCheck
 from supply_common.contract import Actor, SaleBody
-from supply_common.identity import Identity, RoleCheck
+from supply_common.identity import Identity
 from supply_common.problems import ProblemError
 from supply_common.testing.sales import sale_body
+from supply_common.testing.tokens import ISSUER_FOR_TESTS as ISSUER
 from supply_common.web import HTTP_REQUESTS, create_app
 from supply_sales_writer.entrypoints.create_lane import CreateLane
 
 WRITER = RoleCheck("technical_worker")
-WORKER = {"X-User-Id": "worker-1", "X-User-Role": "technical_worker"}
+WORKER = ISSUER.bearer("technical_worker", sub="worker-1")
 SERVICE = "lane-test"
 BODY = sale_body(saleDate="2024-05-01T10:00:00.123456+02:00")
 
@@ -41,6 +43,8 @@ def lanes() -> Lanes:
 
 
 def _app(lanes: Lanes, max_body_bytes: int = 1_048_576) -> FastAPI:
+    tokens = ISSUER.verifier()
+
     async def fast(body: SaleBody, actor: Actor) -> Response:
         if lanes.fail_with is not None:
             raise lanes.fail_with
@@ -61,8 +65,9 @@ def _app(lanes: Lanes, max_body_bytes: int = 1_048_576) -> FastAPI:
         service=SERVICE,
         title="lane",
         max_body_bytes=max_body_bytes,
-        inner_middleware=[Middleware(CreateLane, policy=WRITER, create=fast)],
+        inner_middleware=[Middleware(CreateLane, policy=WRITER, tokens=tokens, create=fast)],
     )
+    app.state.tokens = tokens
     app.include_router(router)
     return app
 
@@ -108,10 +113,11 @@ def test_a_keyed_create_goes_to_the_route_handler(client: TestClient, lanes: Lan
     ("headers", "body", "status", "field"),
     [
         ({}, BODY, 401, None),
-        ({"X-User-Role": "technical_worker"}, BODY, 401, None),
-        ({"X-User-Id": "c-1", "X-User-Role": "customer"}, BODY, 403, None),
-        ({"X-User-Id": "m-1", "X-User-Role": "senior_management"}, BODY, 403, None),
-        ({"X-User-Id": "x-1", "X-User-Role": "admin"}, BODY, 401, None),
+        ({"X-User-Id": "w-1", "X-User-Role": "technical_worker"}, BODY, 401, None),
+        (ISSUER.bearer("customer"), BODY, 403, None),
+        (ISSUER.bearer("senior_management"), BODY, 403, None),
+        (ISSUER.bearer("admin"), BODY, 401, None),
+        (ISSUER.bearer("technical_worker", exp=1), BODY, 401, None),
         (WORKER, BODY | {"storeLocation": "Paris"}, 422, "storeLocation"),
         (WORKER, BODY | {"_id": "5bd761dcae323e45a93ccfe8"}, 422, "_id"),
         (WORKER, BODY | {"saleDate": "9999-12-31T23:00:00-05:00"}, 422, "saleDate"),
@@ -121,10 +127,11 @@ def test_a_keyed_create_goes_to_the_route_handler(client: TestClient, lanes: Lan
     ],
     ids=[
         "anonymous",
-        "no user id",
+        "forged identity headers",
         "customer",
         "manager",
         "unknown role",
+        "expired",
         "bad store",
         "own _id",
         "date at the calendar's end",

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from supply_common.kafka import delete_topics, ensure_topics
-from supply_common.processes import PROCESSES, Process
+from supply_common.processes import PROCESSES, SERVICE_CREDENTIALS, Process
 from supply_common.settings import KafkaSettings
 from supply_common.testing.fixtures import random_name
 from supply_common.testing.stack import repo_root, stack_command
@@ -116,16 +116,18 @@ class Deployment:
             ports["auth"],
             {"MYSQL_DATABASE": names["auth_db"], "AUTH_PUBLIC_BASE_URL": f"http://127.0.0.1:{ports['gateway']}"},
         )
+        # Every service checks its callers' tokens against this auth's keys.
+        keys = {"AUTH_JWKS_URL": f"http://127.0.0.1:{ports['auth']}/.well-known/jwks.json"}
         # The sales-writer's server relays the outbox itself here: no relay process of its own.
         writer = PROCESSES["sales-writer"].argv
-        deployment.add("sales-writer", writer, ports["sales-writer"], {"MYSQL_DATABASE": names["sales_db"]})
+        deployment.add("sales-writer", writer, ports["sales-writer"], {"MYSQL_DATABASE": names["sales_db"], **keys})
         deployment.add(
             "mongo-projector-consume",
             PROCESSES["mongo-projector-consume"].argv,
             None,
             {"METRICS_PORT": str(free_port()), "HEARTBEAT_FILE": str(work_dir / "consume.alive")},
         )
-        deployment.add("mongo-projector", PROCESSES["mongo-projector"].argv, ports["mongo-projector"], {})
+        deployment.add("mongo-projector", PROCESSES["mongo-projector"].argv, ports["mongo-projector"], keys)
         deployment.add("gateway", PROCESSES["gateway"].argv, ports["gateway"], deployment.gateway_env())
         return deployment
 
@@ -149,6 +151,7 @@ class Deployment:
             "AUTH_URL": self.url("auth"),
             "SALES_WRITER_URL": self.url("sales-writer"),
             "PROJECTOR_URL": self.url("mongo-projector"),
+            "SERVICE_TOKEN_FILE": str(self.credential_path("gateway")),
         }
         env.update(overrides)
         return env
@@ -182,8 +185,25 @@ class Deployment:
         self.run(["auth", "migrate"], env={"MYSQL_DATABASE": self.names["auth_db"]})
         if not any((self.work_dir / "keys").glob("*.pem")):
             self.run(["auth", "rotate-keys"], env={"MYSQL_DATABASE": self.names["auth_db"]})
+        for subject, scopes in SERVICE_CREDENTIALS.items():
+            self.issue_credential(subject, *scopes)
         self.run(["sales-writer", "migrate"], env={"MYSQL_DATABASE": self.names["sales_db"]})
         _run_async(lambda: ensure_topics(self.kafka_settings()))
+
+    def credential_path(self, subject: str) -> Path:
+        return self.work_dir / "service-tokens" / f"{subject}.jwt"
+
+    def issue_credential(self, subject: str, *scopes: str) -> Path:
+        """A service credential for `subject` from this deployment's auth, as a file (`SERVICE_TOKEN_FILE`)."""
+        path = self.credential_path(subject)
+        argv = ["auth", "issue-service-token", "--subject", subject, "--out", str(path), "--ttl-s", "86400"]
+        self.run([*argv, *(part for scope in scopes for part in ("--scope", scope))])
+        return path
+
+    def operator_env(self, subject: str = "reconcile") -> dict[str, str]:
+        """The environment of an operator command run against this deployment (`reconcile` by default):
+        the service credential issued for it at `migrate`."""
+        return {"SERVICE_TOKEN_FILE": str(self.credential_path(subject)), "SALES_WRITER_URL": self.url("sales-writer")}
 
     def kafka_settings(self) -> KafkaSettings:
         return KafkaSettings(

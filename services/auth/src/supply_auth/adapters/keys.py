@@ -193,6 +193,21 @@ class TokenService:
         }
         return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
 
+    def issue_service(self, *, subject: str, scopes: list[str], audience: str, ttl_s: int) -> str:
+        """A service credential: no role, no email, its own audience, the scopes it may use."""
+        key = self.keys.signer()
+        now = int(self.keys.clock())
+        claims = {
+            "sub": subject,
+            "scope": " ".join(sorted(set(scopes))),
+            "iss": self.issuer,
+            "aud": audience,
+            "iat": now,
+            "exp": now + ttl_s,
+            "jti": uuid.uuid4().hex,
+        }
+        return jwt.encode(claims, key.private_key, algorithm=ALGORITHM, headers={"kid": key.kid})
+
     def verify(self, token: str) -> Mapping[str, Any]:
         try:
             header = jwt.get_unverified_header(token)

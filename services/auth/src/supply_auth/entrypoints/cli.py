@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Annotated
 
 import typer
 
+from supply_auth.adapters.keys import TokenService
 from supply_auth.bootstrap import bootstrap, key_store
 from supply_auth.config import AuthSettings
 from supply_auth.service_layer.errors import EmailTaken, InvalidInput
@@ -15,6 +17,7 @@ from supply_common.db import make_engine
 from supply_common.identity import ROLES
 from supply_common.logs import configure_logging
 from supply_common.serve import run_app
+from supply_common.tokens import SCOPES, unknown_scopes
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Supply Store auth.")
 
@@ -84,6 +87,51 @@ def rotate_keys() -> None:
     typer.echo(f"published: {published}")
     if removed:
         typer.echo(f"removed expired keys: {', '.join(removed)}")
+
+
+MAX_SERVICE_TOKEN_TTL_S = 30 * 24 * 3600
+
+
+@app.command("issue-service-token")
+def issue_service_token(
+    subject: Annotated[str, typer.Option(help="Who holds it: `reconcile`, `gateway`, `bench`, ...")],
+    scope: Annotated[list[str], typer.Option(help=f"A scope it carries (repeat): {', '.join(SCOPES)}.")],
+    ttl_s: Annotated[int, typer.Option(min=60, max=MAX_SERVICE_TOKEN_TTL_S, help="Lifetime in seconds.")] = 7
+    * 24
+    * 3600,
+    out: Annotated[
+        Path | None, typer.Option(dir_okay=False, help="Write it to this file (owner-only) instead of stdout.")
+    ] = None,
+) -> None:
+    """Issue a service credential for operator routes (`/internal/...`), signed with auth's current key.
+
+    It is no user's token: its audience is its own and it carries scopes, not a role. It stops working
+    when it expires or when its signing key is no longer published (after `rotate-keys`): issue again."""
+    if not subject.strip() or any(ch.isspace() for ch in subject):
+        raise typer.BadParameter("a subject is one word", param_hint="--subject")
+    unknown = unknown_scopes(scope)
+    if unknown:
+        raise typer.BadParameter(f"unknown scope(s) {', '.join(unknown)}; known: {', '.join(SCOPES)}")
+    settings = _settings()
+    keys = key_store(settings)
+    keys.ensure(create=settings.environment == "development")
+    tokens = TokenService(
+        keys,
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        ttl_s=settings.auth_access_token_ttl_s,
+    )
+    token = tokens.issue_service(subject=subject, scopes=scope, audience=settings.auth_service_audience, ttl_s=ttl_s)
+    if out is None:
+        typer.echo(token)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    partial = out.with_name(f".{out.name}.tmp")
+    fd = os.open(partial, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(token + "\n")
+    partial.replace(out)
+    typer.echo(f"service credential for {subject} ({' '.join(sorted(set(scope)))}) written to {out}")
 
 
 def read_demo_file(path: Path) -> list[dict[str, str]]:

@@ -4,10 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from supply_common.identity import Identity
-
-IDENTITY_PREFIX = "x-user-"
-
 REQUEST_HEADERS = frozenset(
     {
         "accept",
@@ -36,23 +32,14 @@ RESPONSE_HEADERS = frozenset(
 
 def upstream_request_headers(
     client_headers: Iterable[tuple[str, str]],
-    identity: Identity | None,
     request_id: str,
     authorization: str | None = None,
     client_address: str | None = None,
 ) -> dict[str, str]:
-    """The headers an upstream gets: a short allow-list of the client's, never the client's
-    `X-User-*`, then the verified identity, the request id and the client's address (auth throttles
-    by it)."""
-    headers = {
-        name.lower(): value
-        for name, value in client_headers
-        if name.lower() in REQUEST_HEADERS and not name.lower().startswith(IDENTITY_PREFIX)
-    }
-    if identity:
-        headers["x-user-id"] = identity.user_id
-        headers["x-user-role"] = identity.role
-        headers["x-user-email"] = identity.email
+    """The headers an upstream gets: a short allow-list of the client's (no identity header is on it:
+    an upstream takes the caller only from the token in `authorization`, which it verifies itself),
+    then the request id, the verified token and the client's address (auth throttles by it)."""
+    headers = {name.lower(): value for name, value in client_headers if name.lower() in REQUEST_HEADERS}
     headers["x-request-id"] = request_id
     if authorization:
         headers["authorization"] = authorization

@@ -105,7 +105,8 @@ class Rule:
     access: Access | frozenset[str]
     summary: str
     owner_only: bool = False
-    """Customers see only their own records; the upstream enforces it from `X-User-Email` (404 otherwise)."""
+    """Customers see only their own records; the upstream enforces it from the email of the token it
+    verifies (404 otherwise)."""
     large_body: bool = False
     long_running: bool = False
     rate: RateClass | None = None

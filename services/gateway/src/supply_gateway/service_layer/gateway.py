@@ -15,8 +15,14 @@ from urllib.parse import urlencode
 
 from supply_common.identity import Identity
 from supply_common.problems import ProblemError
-from supply_common.revocations import RevocationsUnknown
-from supply_gateway.adapters.tokens import InvalidToken, KeysUnavailable, TokenExpired, TokenVerifier
+from supply_common.tokens import (
+    CredentialFile,
+    InvalidToken,
+    KeysUnavailable,
+    RevocationsUnknown,
+    TokenExpired,
+    TokenVerifier,
+)
 from supply_gateway.adapters.upstream import Upstream, UpstreamFailure
 from supply_gateway.adapters.upstream_transport import UpstreamResponse
 from supply_gateway.domain.concurrency import ConcurrencyCap
@@ -89,7 +95,17 @@ class Gateway:
     """Expensive calls (`Rule.expensive`) each user may have in flight at once."""
     refresh_grace_s: float = REFRESH_GRACE_S
     clock: Callable[[], float] = time.monotonic
+    credential: CredentialFile | None = None
+    """The gateway's service credential (scope `outbox:read`), for the writer's outbox state."""
     _refreshes: dict[str, _Refresh] = field(default_factory=dict)
+
+    def _credential(self) -> dict[str, str]:
+        if self.credential is None:
+            raise UpstreamFailure(WRITER, 502, "the gateway has no service credential (SERVICE_TOKEN_FILE)")
+        try:
+            return self.credential.authorization()
+        except (OSError, ValueError) as exc:
+            raise UpstreamFailure(WRITER, 502, f"the gateway's service credential cannot be read ({exc})") from exc
 
     async def start(self) -> None:
         for upstream in self.upstreams.values():
@@ -181,8 +197,10 @@ class Gateway:
         at most as long as the answer's own timeout."""
         rule = match.rule
         upstream = self.upstreams[rule.upstream]
-        authorization = f"Bearer {caller.token}" if rule.upstream == AUTH and caller.token else None
-        headers = upstream_request_headers(client_headers, caller.identity, request_id, authorization, client_address)
+        # The caller's own access token, verified here and again by the upstream: no hop takes
+        # identity from anything but a token it checks itself.
+        authorization = f"Bearer {caller.token}" if caller.token else None
+        headers = upstream_request_headers(client_headers, request_id, authorization, client_address)
         slot = None
         if rule.expensive:
             slot = caller.identity.user_id if caller.identity else f"address:{client_address}"
@@ -316,10 +334,12 @@ class Gateway:
             raise session_unavailable() from exc
 
     async def replication(self, caller: Caller, request_id: str) -> dict[str, Any]:
-        """One view of replication health from the writer's outbox stats and the projector's freshness."""
-        headers = upstream_request_headers((), caller.identity, request_id)
+        """One view of replication health from the writer's outbox stats (an operator route: the
+        gateway's own service credential) and the projector's freshness (the caller's token)."""
+        as_caller = upstream_request_headers((), request_id, f"Bearer {caller.token}" if caller.token else None)
 
         async def fetch(upstream: str, path: str) -> Any:
+            headers = {**as_caller, **self._credential()} if path.startswith("/internal/") else as_caller
             response = await self.upstreams[upstream].send("GET", path, headers=headers, stream=False)
             if response.status_code != 200:
                 raise UpstreamFailure(upstream, 502, f"{upstream} answered {response.status_code}")

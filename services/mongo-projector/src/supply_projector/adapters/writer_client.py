@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import httpx
 
@@ -11,12 +11,20 @@ from supply_projector.service_layer.reconcile import Entry
 
 
 class WriterClient:
-    """`GET /internal/sales/digest` and `POST /internal/sales/republish`, retried on transport errors."""
+    """`GET /internal/sales/digest` and `POST /internal/sales/republish`, retried on transport errors,
+    each with the service credential `credential` gives (read per request, so one issued anew is used)."""
 
     def __init__(
-        self, base_url: str, *, timeout_s: float = 30.0, attempts: int = 5, transport: httpx.BaseTransport | None = None
+        self,
+        base_url: str,
+        *,
+        credential: Callable[[], str],
+        timeout_s: float = 30.0,
+        attempts: int = 5,
+        transport: httpx.BaseTransport | None = None,
     ) -> None:
         self.client = httpx.Client(base_url=base_url.rstrip("/"), timeout=timeout_s, transport=transport)
+        self.credential = credential
         self.attempts = attempts
 
     def close(self) -> None:
@@ -32,7 +40,8 @@ class WriterClient:
         delay = 0.2
         for attempt in range(self.attempts):
             try:
-                response = self.client.request(method, path, **kwargs)  # type: ignore[arg-type]
+                headers = {"authorization": f"Bearer {self.credential()}"}
+                response = self.client.request(method, path, headers=headers, **kwargs)  # type: ignore[arg-type]
             except httpx.TransportError:
                 if attempt == self.attempts - 1:
                     raise

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
+from supply_common.tokens import TokenVerifier, verifier_for
 from supply_common.web import ReadinessCheck
 from supply_common.web import create_app as service_app
 from supply_projector.adapters.kafka import KafkaOffsets
@@ -16,10 +17,12 @@ from supply_projector.config import ProjectorSettings
 from supply_projector.entrypoints.routes import analytics, freshness, me, sales
 
 
-def create_app(container: Container | None = None) -> FastAPI:
+def create_app(container: Container | None = None, *, tokens: TokenVerifier | None = None) -> FastAPI:
     """The app over `container`, or over one wired from the environment at start-up (and closed at
-    the end). A given container stays the caller's to close."""
+    the end). A given container stays the caller's to close. Callers' tokens are checked by `tokens`,
+    else against the key set the settings name."""
     settings = container.settings if container is not None else ProjectorSettings()
+    tokens = tokens or verifier_for(settings)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -44,6 +47,7 @@ def create_app(container: Container | None = None) -> FastAPI:
         checks=[ReadinessCheck("mongodb", mongo_probe)],
         lifespan=lifespan,
     )
+    app.state.tokens = tokens
     if container is not None:
         app.state.container = container
     for area in (sales, me, analytics, freshness):

@@ -13,6 +13,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from supply_common.logs import configure_logging
 from supply_common.serve import freeze_heap, run_app, serve_metrics
+from supply_common.tokens import CredentialFile
 from supply_projector.adapters.copy_reader import MongoCopy
 from supply_projector.adapters.mongo import TOMBSTONES
 from supply_projector.adapters.search_backfill import backfill_search_keys
@@ -123,6 +124,24 @@ def _reconcile_rollups(rollups: rollup_checks.RollupStore, repair: bool, show: i
         typer.echo(f"rollups repair: replaced {replaced}, changed meanwhile (left; run again) {moved}")
 
 
+RECONCILE_SCOPES = ("sales:digest", "sales:republish")
+
+
+def _reconcile_credential(settings: ProjectorSettings) -> CredentialFile:
+    """The service credential reconcile calls the sales-writer with (SERVICE_TOKEN_FILE; in development
+    the one `deploy/local/run up` issued); exits with how to get one when there is none."""
+    path = settings.credential_path("reconcile")
+    if path is None or not path.is_file():
+        scopes = " ".join(f"--scope {scope}" for scope in RECONCILE_SCOPES)
+        typer.echo(
+            f"reconcile needs a service credential ({path or 'SERVICE_TOKEN_FILE is not set'} not found): "
+            f"`auth issue-service-token --subject reconcile {scopes} --out FILE`, then SERVICE_TOKEN_FILE=FILE",
+            err=True,
+        )
+        raise typer.Exit(2)
+    return CredentialFile(path)
+
+
 @app.command()
 def reconcile(
     repair: bool = typer.Option(
@@ -137,10 +156,11 @@ def reconcile(
     """Compare the copy with MySQL (the sales-writer's digest) in id order and report the drift; then
     the analytics rollups with a recomputation from the copy."""
     settings = ProjectorSettings()
+    credential = _reconcile_credential(settings)
     container = bootstrap(settings)
     copy = MongoCopy(container.database[container.active.name()], container.database[TOMBSTONES])
     try:
-        with WriterClient(writer_url) as writer:
+        with WriterClient(writer_url, credential=credential.token) as writer:
             with Progress(
                 TextColumn("reconcile"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
             ) as bar:

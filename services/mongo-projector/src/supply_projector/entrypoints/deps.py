@@ -10,7 +10,8 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Path, Request
 from pydantic import Field, StringConstraints
 
-from supply_common.identity import Identity, require_roles
+from supply_common.callers import require_roles
+from supply_common.identity import Identity
 from supply_common.problems import FieldError, ProblemError, field_error
 from supply_projector.adapters.kafka import KafkaOffsets
 from supply_projector.adapters.reads import SalesReader

@@ -51,9 +51,14 @@ def create_app(container: Container | None = None) -> FastAPI:
         checks=[ReadinessCheck("database", database), ReadinessCheck("relay", relay, critical=False)],
         lifespan=lifespan,
         request_threads=settings.request_threads,
-        inner_middleware=[Middleware(CreateLane, policy=writer, create=partial(sales.create_unkeyed, container))],
+        inner_middleware=[
+            Middleware(
+                CreateLane, policy=writer, tokens=container.tokens, create=partial(sales.create_unkeyed, container)
+            )
+        ],
     )
     app.state.container = container
+    app.state.tokens = container.tokens
     app.include_router(sales.router)
     app.include_router(internal.router)
     return app

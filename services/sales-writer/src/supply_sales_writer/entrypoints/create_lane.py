@@ -9,7 +9,7 @@ body limits) and answers a create from an allowed role, without an `Idempotency-
 body is a valid sale, directly: the body is validated by pydantic in one pass from its bytes
 (`validate_json`), the sale goes to the group commit, and the view is returned as the route would.
 
-Everything else goes on to the router and the route's own handler: a missing or refused identity
+Everything else goes on to the router and the route's own handler: a missing or refused token
 (401/403), a keyed create, another content type, and any body the fast validation refuses (the body
 read here is handed on unchanged), so that every refusal is the one the route has always given. A
 price written as a JSON number is one of those: read from bytes it is a binary float, which the
@@ -28,9 +28,10 @@ from starlette.datastructures import Headers
 from starlette.responses import Response
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from supply_common.callers import RoleCheck, identify
 from supply_common.contract import Actor, SaleBody
-from supply_common.identity import RoleCheck, identity_from
 from supply_common.problems import ProblemError
+from supply_common.tokens import TokenVerifier
 from supply_common.web import error_response
 
 SALE_BODY: TypeAdapter[SaleBody] = TypeAdapter(SaleBody)
@@ -44,16 +45,17 @@ Create = Callable[[SaleBody, Actor], Awaitable[Response]]
 class CreateLane:
     """ASGI middleware: answers the common `POST /sales` with `create`, passes everything else on."""
 
-    def __init__(self, app: ASGIApp, *, policy: RoleCheck, create: Create) -> None:
+    def __init__(self, app: ASGIApp, *, policy: RoleCheck, tokens: TokenVerifier, create: Create) -> None:
         self.app = app
         self.policy = policy
+        self.tokens = tokens
         self.create = create
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope["path"] != PATH or scope["method"] != "POST":
             await self.app(scope, receive, send)
             return
-        actor = self._actor(Headers(scope=scope))
+        actor = await self._actor(Headers(scope=scope))
         if actor is None:
             await self.app(scope, receive, send)
             return
@@ -72,12 +74,13 @@ class CreateLane:
             response = error_response(exc, PATH)
         await response(scope, receive, send)
 
-    def _actor(self, headers: Headers) -> Actor | None:
-        """The caller if this request is the lane's to answer, else None."""
+    async def _actor(self, headers: Headers) -> Actor | None:
+        """The caller if this request is the lane's to answer, else None. The token is checked by the
+        same verifier as the route's (a token seen before costs a lookup, not a signature check)."""
         if "idempotency-key" in headers or not _is_json(headers.get("content-type")):
             return None
         try:
-            identity = identity_from(headers)
+            identity = await identify(self.tokens, headers)
         except ProblemError:
             return None
         if not self.policy.allows(identity):

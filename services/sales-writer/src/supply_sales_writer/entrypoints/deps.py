@@ -6,7 +6,9 @@ from typing import Annotated
 
 from fastapi import Depends, Request
 
-from supply_common.identity import Identity, require_roles
+from supply_common.callers import require_roles, require_scope
+from supply_common.identity import Identity
+from supply_common.tokens import ServiceCaller
 from supply_sales_writer.bootstrap import Container
 from supply_sales_writer.service_layer.services import SalesService
 
@@ -30,3 +32,6 @@ async def get_sales(container: ContainerDep) -> SalesService:
 Sales = Annotated[SalesService, Depends(get_sales)]
 Writer = Annotated[Identity, Depends(writer)]
 Reader = Annotated[Identity, Depends(reader)]
+Digest = Annotated[ServiceCaller, Depends(require_scope("sales:digest"))]
+Republish = Annotated[ServiceCaller, Depends(require_scope("sales:republish"))]
+OutboxReader = Annotated[ServiceCaller, Depends(require_scope("outbox:read"))]

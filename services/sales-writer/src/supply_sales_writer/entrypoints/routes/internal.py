@@ -1,5 +1,5 @@
 """Operator routes (never routed by the gateway): the digest drift control reads, republish, and
-the outbox's state."""
+the outbox's state. Each needs a service credential carrying its own scope; a user's token is none."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query
 
 from supply_common.contract import rfc3339
-from supply_sales_writer.entrypoints.deps import ContainerDep, Sales
+from supply_sales_writer.entrypoints.deps import ContainerDep, Digest, OutboxReader, Republish, Sales
 from supply_sales_writer.entrypoints.http import ExactNumbersRoute
 from supply_sales_writer.entrypoints.schemas import DigestEntry, OutboxStatsView, RepublishRequest, RepublishResult
 
@@ -19,6 +19,7 @@ router = APIRouter(prefix="/internal", tags=["internal"], route_class=ExactNumbe
 @router.get("/sales/digest", response_model=list[DigestEntry])
 def digest(
     sales: Sales,
+    _: Digest,
     after: Annotated[str | None, Query(pattern=r"^[0-9a-f]{24}$")] = None,
     limit: Annotated[int, Query(ge=1, le=5000)] = 1000,
 ) -> list[dict[str, Any]]:
@@ -27,14 +28,14 @@ def digest(
 
 
 @router.post("/sales/republish", response_model=RepublishResult)
-def republish(body: RepublishRequest, sales: Sales) -> RepublishResult:
+def republish(body: RepublishRequest, sales: Sales, _: Republish) -> RepublishResult:
     """Re-emit the current state of sales through the outbox as repair events (versions unchanged)."""
     count, unknown = sales.republish(None if body.all else body.ids)
     return RepublishResult(republished=count, unknown=unknown)
 
 
 @router.get("/outbox/stats", response_model=OutboxStatsView)
-def outbox_stats(container: ContainerDep) -> OutboxStatsView:
+def outbox_stats(container: ContainerDep, _: OutboxReader) -> OutboxStatsView:
     """Unpublished backlog, the age of its oldest row, the relay's state and the last publish."""
     current = container.relay.stats()
     now = datetime.now(UTC)
