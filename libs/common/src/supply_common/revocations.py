@@ -10,6 +10,10 @@ The topic is read from all its partitions, outside any consumer group (the clien
 every partition; no group, so no group ACL): every process needs every record, and nothing is
 committed (each start replays the compacted topic, which holds one record per account that ever
 changed).
+
+A service that verifies tokens wires it with `account_events_for(settings)` (None when its settings
+turn revocations off), runs it for its app's lifetime with `following(reader, settings)` and reports
+it ready with `readiness_checks(reader)`.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -26,8 +30,9 @@ from aiokafka import AIOKafkaConsumer, TopicPartition
 from pydantic import ValidationError
 
 from supply_common.contract.account_events import GENERATION_CLAIM, SESSION_CLAIM, AccountEvent
+from supply_common.health import ReadinessCheck
 from supply_common.kafka import make_reader
-from supply_common.settings import KafkaSettings
+from supply_common.settings import KafkaSettings, RevocationSettings
 from supply_common.tokens import RevocationsUnknown
 
 log = logging.getLogger(__name__)
@@ -213,3 +218,40 @@ class AccountEventsReader:
             )
             return
         self.revocations.apply(event)
+
+
+def account_events_for(settings: RevocationSettings) -> AccountEventsReader | None:
+    """The reader a token verifier asks (`revocation=`), or None when the settings follow no revocations."""
+    return AccountEventsReader(settings, Revocations()) if settings.revocations_enabled else None
+
+
+@contextlib.asynccontextmanager
+async def following(reader: AccountEventsReader | None, settings: RevocationSettings) -> AsyncIterator[None]:
+    """Runs `reader` for the duration of the block (an app's lifespan), entered once its replay ended
+    or `revocations_replay_wait_s` passed; until the replay ends, tokens are answered 503."""
+    if reader is None:
+        yield
+        return
+    task = asyncio.create_task(reader.run(), name="account-events")
+    try:
+        if not await reader.wait_caught_up(settings.revocations_replay_wait_s):
+            log.error("serving before the account events were replayed: tokens are answered 503 until then")
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+def readiness_checks(reader: AccountEventsReader | None) -> list[ReadinessCheck]:
+    """`account-events` (none without a reader): not ready until the replay ended, degraded while the
+    broker is away after it."""
+    if reader is None:
+        return []
+
+    async def account_events() -> str:
+        if not reader.caught_up.is_set():
+            raise RuntimeError("the account events have not been replayed yet")
+        return "ok" if reader.last_error is None else "degraded"
+
+    return [ReadinessCheck("account-events", account_events)]

@@ -60,6 +60,20 @@ class KafkaSettings(BaseSettings):
     sales_topic_partitions: int = 6
 
 
+class RevocationSettings(KafkaSettings):
+    """Kafka settings of a service that verifies access tokens and refuses those revoked before they
+    expire, as auth's account events (`ACCOUNT_EVENTS_TOPIC`) say (`supply_common.revocations`)."""
+
+    revocations_enabled: bool = Field(
+        True,
+        description="Refuse access tokens revoked before they expire, as auth's account events"
+        " (ACCOUNT_EVENTS_TOPIC) say; tokens are answered 503 until the topic has been replayed.",
+    )
+    revocations_replay_wait_s: float = Field(
+        30.0, ge=0, description="How long start-up waits for the replay of the account events before serving."
+    )
+
+
 class MongoSettings(BaseSettings):
     mongo_url: SecretStr = SecretStr("mongodb://127.0.0.1:27017")
     mongo_database: str = "supply_store"

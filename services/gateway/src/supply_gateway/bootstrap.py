@@ -6,7 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from supply_common.revocations import AccountEventsReader, Revocations
+from supply_common.revocations import AccountEventsReader, account_events_for
 from supply_common.tokens import NO_REVOCATION, CredentialFile, KeyStore, TokenVerifier
 from supply_gateway.adapters.upstream import Lane, Timeouts, Upstream, UpstreamFailure
 from supply_gateway.adapters.upstream_transport import Transport
@@ -109,7 +109,7 @@ def bootstrap(
             RateClass.USER: RateLimiter(Limit(settings.rate_user_per_s, settings.rate_user_burst), **clock_kwargs),
         }
     )
-    account_events = AccountEventsReader(settings, Revocations()) if settings.revocations_enabled else None
+    account_events = account_events_for(settings)
     credential_path = settings.credential_path("gateway")
     gateway = Gateway(
         credential=CredentialFile(credential_path) if credential_path else None,

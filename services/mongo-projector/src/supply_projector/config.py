@@ -6,10 +6,16 @@ from typing import Literal
 
 from pydantic import Field
 
-from supply_common.settings import CallerSettings, CredentialSettings, KafkaSettings, MongoSettings, ServiceSettings
+from supply_common.settings import (
+    CallerSettings,
+    CredentialSettings,
+    MongoSettings,
+    RevocationSettings,
+    ServiceSettings,
+)
 
 
-class ProjectorSettings(ServiceSettings, KafkaSettings, MongoSettings, CallerSettings, CredentialSettings):
+class ProjectorSettings(ServiceSettings, RevocationSettings, MongoSettings, CallerSettings, CredentialSettings):
     port: int = 8003
     consumer_group: str = Field("mongo-projector", description="Kafka consumer group of `consume`.")
     batch_max_records: int = Field(1000, ge=1, le=10_000)

@@ -40,6 +40,7 @@ async def settings(mongo_url: str, kafka_bootstrap: str) -> AsyncIterator[Projec
         sales_topic_partitions=6,
         poll_timeout_ms=200,
         auth_jwks_url=ISSUER.jwks_url,
+        revocations_enabled=False,  # followed in test_revocation.py, over a topic of its own
     )
     await ensure_topics(made)
     yield made

@@ -23,6 +23,12 @@ from supply_projector.service_layer.ports import (
 )
 
 
+@pytest.fixture(autouse=True)
+def _no_account_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No broker here: the read APIs of these tests follow no revocations (tests/integration does)."""
+    monkeypatch.setenv("REVOCATIONS_ENABLED", "false")
+
+
 @dataclass
 class MemoryStore:
     copy: dict[str, dict[str, Any]] = field(default_factory=dict)

@@ -14,7 +14,8 @@ from sqlalchemy.exc import DataError, IntegrityError
 from supply_common.contract import Actor, SaleBody
 from supply_common.db import make_engine
 from supply_common.publish_lock import PublishLock
-from supply_common.tokens import TokenVerifier, verifier_for
+from supply_common.revocations import AccountEventsReader, account_events_for
+from supply_common.tokens import NO_REVOCATION, TokenVerifier, verifier_for
 from supply_sales_writer.adapters.kafka_publisher import KafkaPublisher, ProducerFactory, relay_producer
 from supply_sales_writer.adapters.outbox import SqlOutbox
 from supply_sales_writer.adapters.unit_of_work import SqlUnitOfWork, is_conflict
@@ -41,6 +42,8 @@ class Container:
     creates: GroupCommit[tuple[SaleBody, Actor], Created]
     tokens: TokenVerifier
     """Checks every caller's token: users' access tokens and operators' service credentials."""
+    account_events: AccountEventsReader | None = None
+    """Feeds the revocations `tokens` asks (None: none followed, or `tokens` given); run by the app's lifespan."""
 
     def new_relay(self, **overrides: Unpack[RelayOverrides]) -> Relay:
         """Another relay over the same outbox (tests and `sales-writer relay`)."""
@@ -87,7 +90,8 @@ def bootstrap(
     tokens: TokenVerifier | None = None,
 ) -> Container:
     settings = settings or SalesWriterSettings()
-    tokens = tokens or verifier_for(settings)
+    account_events = account_events_for(settings) if tokens is None else None
+    tokens = tokens or verifier_for(settings, revocation=account_events or NO_REVOCATION)
     engine = engine or make_sales_engine(settings)
     if after_publish is None and settings.relay_fault == "exit_after_publish":
         after_publish = _exit_after_publish
@@ -109,4 +113,4 @@ def bootstrap(
         max_batch=settings.create_batch_max,
         split_on=(IntegrityError, DataError, ValueError),  # what one sale holds, not the database being away
     )
-    return Container(settings, engine, service, relay, creates, tokens)
+    return Container(settings, engine, service, relay, creates, tokens, account_events)

@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, field_validator
 
-from supply_common.settings import CallerSettings, KafkaSettings, MySQLSettings, ServiceSettings
+from supply_common.settings import CallerSettings, MySQLSettings, RevocationSettings, ServiceSettings
 
 
 def parse_address(text: str) -> tuple[str, int]:
@@ -24,7 +24,7 @@ block (MariaDB only: MySQL accepts BEGIN ... END only inside stored programs); `
 statement each (any server); `auto`, compound when the server is MariaDB."""
 
 
-class SalesWriterSettings(ServiceSettings, MySQLSettings, KafkaSettings, CallerSettings):
+class SalesWriterSettings(ServiceSettings, MySQLSettings, RevocationSettings, CallerSettings):
     port: int = 8002
     import_max_body_bytes: int = Field(2 * 1024**3, description="Largest body `POST /sales/import` accepts.")
     request_threads: int = Field(

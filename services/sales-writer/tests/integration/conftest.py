@@ -66,6 +66,7 @@ def settings(
         sales_topic_partitions=3,
         relay_poll_interval_s=0.05,
         auth_jwks_url=ISSUER.jwks_url,
+        revocations_enabled=False,  # followed in test_revocation.py, over a topic of its own
     )
     engine = make_sales_engine(configured)
     upgrade(engine)

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
+from supply_common.revocations import following, readiness_checks
 from supply_common.web import ReadinessCheck
 from supply_common.web import create_app as create_service_app
 from supply_gateway.bootstrap import Container, bootstrap
@@ -43,17 +42,12 @@ def _checks(container: Container) -> list[ReadinessCheck]:
 
         return ReadinessCheck(name, probe, critical=False)
 
-    checks = [ReadinessCheck("signing-keys", signing_keys), upstream_alive(WRITER), upstream_alive(PROJECTOR)]
-    reader = container.account_events
-    if reader is not None:
-
-        async def account_events() -> str:
-            if not reader.caught_up.is_set():
-                raise RuntimeError("the account events have not been replayed yet")
-            return "ok" if reader.last_error is None else "degraded"
-
-        checks.append(ReadinessCheck("account-events", account_events))
-    return checks
+    return [
+        ReadinessCheck("signing-keys", signing_keys),
+        upstream_alive(WRITER),
+        upstream_alive(PROJECTOR),
+        *readiness_checks(container.account_events),
+    ]
 
 
 def create_app(container: Container | None = None) -> FastAPI:
@@ -63,17 +57,10 @@ def create_app(container: Container | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await container.gateway.start()
-        reader = container.account_events
-        following = asyncio.create_task(reader.run(), name="account-events") if reader is not None else None
-        if reader is not None and not await reader.wait_caught_up(settings.revocations_replay_wait_s):
-            log.error("serving before the account events were replayed: tokens are answered 503 until then")
         try:
-            yield
+            async with following(container.account_events, settings):
+                yield
         finally:
-            if following is not None:
-                following.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await following
             await container.gateway.aclose()
 
     body_limits = {"/api/sales/import": settings.import_max_body_bytes, "/sales/import": settings.import_max_body_bytes}

@@ -8,7 +8,8 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from supply_common.tokens import TokenVerifier, verifier_for
+from supply_common.revocations import account_events_for, following, readiness_checks
+from supply_common.tokens import NO_REVOCATION, TokenVerifier, verifier_for
 from supply_common.web import ReadinessCheck
 from supply_common.web import create_app as service_app
 from supply_projector.adapters.kafka import KafkaOffsets
@@ -20,9 +21,10 @@ from supply_projector.entrypoints.routes import analytics, freshness, me, sales
 def create_app(container: Container | None = None, *, tokens: TokenVerifier | None = None) -> FastAPI:
     """The app over `container`, or over one wired from the environment at start-up (and closed at
     the end). A given container stays the caller's to close. Callers' tokens are checked by `tokens`,
-    else against the key set the settings name."""
+    else against the key set the settings name, refusing the tokens auth's account events revoke."""
     settings = container.settings if container is not None else ProjectorSettings()
-    tokens = tokens or verifier_for(settings)
+    account_events = account_events_for(settings) if tokens is None else None
+    tokens = tokens or verifier_for(settings, revocation=account_events or NO_REVOCATION)
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
@@ -30,7 +32,8 @@ def create_app(container: Container | None = None, *, tokens: TokenVerifier | No
         app.state.container = wired
         app.state.offsets = KafkaOffsets(settings, settings.consumer_group)
         try:
-            yield
+            async with following(account_events, settings):
+                yield
         finally:
             await app.state.offsets.close()
             if container is None:
@@ -44,7 +47,7 @@ def create_app(container: Container | None = None, *, tokens: TokenVerifier | No
         title="Supply Store mongo-projector",
         description="Reads and analytics from the MongoDB copy of the sales.",
         max_body_bytes=settings.max_body_bytes,
-        checks=[ReadinessCheck("mongodb", mongo_probe)],
+        checks=[ReadinessCheck("mongodb", mongo_probe), *readiness_checks(account_events)],
         lifespan=lifespan,
     )
     app.state.tokens = tokens

@@ -1,4 +1,5 @@
-"""The sales-writer HTTP app: lifespan (the relay of this process), middleware and routers."""
+"""The sales-writer HTTP app: lifespan (the relay of this process, the account events its token checks
+follow), middleware and routers."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from fastapi import FastAPI
 from starlette.middleware import Middleware
 
 from supply_common.db import ping
+from supply_common.revocations import following, readiness_checks
 from supply_common.web import ReadinessCheck
 from supply_common.web import create_app as create_service_app
 from supply_sales_writer.bootstrap import Container, bootstrap
@@ -28,7 +30,8 @@ def create_app(container: Container | None = None) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         task = asyncio.create_task(container.relay.run(), name="outbox-relay") if settings.relay_enabled else None
         try:
-            yield
+            async with following(container.account_events, settings):
+                yield
         finally:
             if task is not None:
                 task.cancel()
@@ -48,7 +51,11 @@ def create_app(container: Container | None = None) -> FastAPI:
         description="Sales in MySQL (the source of truth), changes published to Kafka through an outbox.",
         max_body_bytes=settings.max_body_bytes,
         body_limit_overrides={"/sales/import": settings.import_max_body_bytes},
-        checks=[ReadinessCheck("database", database), ReadinessCheck("relay", relay, critical=False)],
+        checks=[
+            ReadinessCheck("database", database),
+            ReadinessCheck("relay", relay, critical=False),
+            *readiness_checks(container.account_events),
+        ],
         lifespan=lifespan,
         request_threads=settings.request_threads,
         inner_middleware=[
