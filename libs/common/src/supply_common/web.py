@@ -26,6 +26,8 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from supply_common.logs import request_id_var
 from supply_common.problems import PROBLEM_JSON, FieldError, ProblemError
 from supply_common.serve import METRICS_DIR_ENV, follow_supervisor, freeze_heap
+from supply_common.tracing import TracingMiddleware
+from supply_common.tracing import start as start_tracing
 
 log = logging.getLogger(__name__)
 
@@ -390,6 +392,7 @@ def create_app(
     lifespan: Lifespan | None = None,
     request_threads: int | None = None,
     inner_middleware: Sequence[Middleware] = (),
+    trust_incoming_traces: bool = True,
     **fastapi_kwargs: Any,
 ) -> FastAPI:
     """A FastAPI app with the shared middleware, problem handlers, /livez, /readyz and /metrics.
@@ -397,7 +400,8 @@ def create_app(
     `request_threads` caps the threads that run plain-function endpoints and dependencies (anyio's
     default is 40); further requests wait on the event loop for one. `inner_middleware` runs inside
     the shared middleware (request ids, metrics, body limits), closest to the router, first one
-    outermost."""
+    outermost. With an OTLP endpoint set (`supply_common.tracing`) each request gets a server span,
+    continuing the caller's `traceparent` unless `trust_incoming_traces` is False (the public door)."""
     follow_supervisor()
     lifespan = _frozen_at_start(lifespan or _no_lifespan)
     if request_threads is not None:
@@ -417,5 +421,7 @@ def create_app(
     for middleware in reversed(inner_middleware):
         app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
     app.add_middleware(BodySizeLimitMiddleware, limit=max_body_bytes, overrides=body_limit_overrides)
+    if start_tracing(service):
+        app.add_middleware(TracingMiddleware, trust_incoming=trust_incoming_traces)
     app.add_middleware(RequestContextMiddleware, service=service)
     return app
