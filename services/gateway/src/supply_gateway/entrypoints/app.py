@@ -64,6 +64,7 @@ def create_app(container: Container | None = None) -> FastAPI:
         docs_url=None,
         redoc_url=None,
         openapi_url=None,
+        trust_incoming_traces=False,
     )
     app.state.container = container
     for area in (account, sales, dashboard, staff, reference):

@@ -7,16 +7,17 @@ from datetime import datetime
 
 from sqlalchemy import Connection, Engine, delete, func, select
 
+from supply_common import tracing
 from supply_sales_writer.adapters.bulk import BulkInsert, PendingWrites
 from supply_sales_writer.adapters.repository import db_time, from_db_time
 from supply_sales_writer.adapters.schema import outbox
 from supply_sales_writer.domain.events import EncodedEvent
-from supply_sales_writer.service_layer.ports import OutboxRow, OutboxStats, PublishLock
+from supply_sales_writer.service_layer.ports import OutboxRow, OutboxStats, Placed, PublishLock
 
 __all__ = ["INSERT_EVENT", "Outbox", "OutboxRow", "OutboxStats", "SqlClaim", "SqlOutbox", "claim", "stats"]
 
 
-INSERT_EVENT = BulkInsert(outbox, "topic", "msg_key", "payload", "created_at")
+INSERT_EVENT = BulkInsert(outbox, "topic", "msg_key", "payload", "created_at", "traceparent")
 
 
 class Outbox:
@@ -27,9 +28,15 @@ class Outbox:
         self.written = 0
 
     def add(self, events: Sequence[EncodedEvent]) -> None:
+        """Write the events' rows with the transaction; each keeps its own trace context, else the
+        current trace's (None when tracing is off)."""
         if events:
             self.written += len(events)
-            rows = [(self.topic, event.key, event.value, db_time(event.occurred_at)) for event in events]
+            current = tracing.traceparent()
+            rows = [
+                (self.topic, event.key, event.value, db_time(event.occurred_at), event.traceparent or current)
+                for event in events
+            ]
             self.writes.add(INSERT_EVENT.render(self.connection, rows))
 
 
@@ -47,7 +54,7 @@ OLDEST = "SELECT MIN(id) FROM outbox WHERE published_at IS NULL"
 # The same, and which connection holds a named lock, in one round trip.
 OLDEST_AND_HOLDER = f"SELECT ({OLDEST}), IS_USED_LOCK(%(lock)s)"
 CLAIM_WAITING = (
-    "SELECT id, topic, msg_key, payload, TIMESTAMPDIFF(MICROSECOND, '1970-01-01', created_at)"
+    "SELECT id, topic, msg_key, payload, TIMESTAMPDIFF(MICROSECOND, '1970-01-01', created_at), traceparent"
     " FROM outbox FORCE INDEX (PRIMARY) WHERE id >= %(oldest)s AND published_at IS NULL"
     " ORDER BY id LIMIT %(limit)s FOR UPDATE"
 )
@@ -74,12 +81,23 @@ def claim(
     return list(map(OutboxRow._make, connection.exec_driver_sql(statement, {"oldest": oldest, "limit": limit})))
 
 
-def mark_published(connection: Connection, ids: Sequence[int], at: datetime) -> None:
+def mark_published(connection: Connection, ids: Sequence[int], at: datetime, placed: Sequence[Placed] = ()) -> None:
+    """Mark rows published at `at`, and where the broker put those it said (`placed`)."""
     if ids:
-        # The ids are integers read from this table: written into the statement, not bound one by one.
+        # Ids, partitions and offsets are integers (read from this table or from the broker's answer):
+        # written into the statement, not bound one by one.
         listed = ",".join(str(int(row_id)) for row_id in ids)
+        positions = ""
+        if placed:
+            partitions = " ".join(
+                f"WHEN id IN ({','.join(str(int(i)) for i in p.ids)}) THEN {int(p.partition)}" for p in placed
+            )
+            offsets = " ".join(
+                f"WHEN {int(i)} THEN {int(p.base_offset) + n}" for p in placed for n, i in enumerate(p.ids)
+            )
+            positions = f", published_partition = CASE {partitions} END, published_offset = CASE id {offsets} END"
         connection.exec_driver_sql(
-            f"UPDATE outbox SET published_at = %(at)s WHERE id IN ({listed})",  # noqa: S608 - integers only
+            f"UPDATE outbox SET published_at = %(at)s{positions} WHERE id IN ({listed})",  # noqa: S608 - integers only
             {"at": db_time(at)},
         )
 
@@ -123,10 +141,11 @@ class SqlClaim:
     def closed(self) -> bool:
         return self.connection.closed
 
-    def mark_published(self, at: datetime) -> None:
-        """Mark the rows published, commit, and let the connection go (one trip to a worker thread)."""
+    def mark_published(self, at: datetime, placed: Sequence[Placed] = ()) -> None:
+        """Mark the rows published (and where they landed), commit, and let the connection go (one
+        trip to a worker thread)."""
         try:
-            mark_published(self.connection, [row.id for row in self.rows], at)
+            mark_published(self.connection, [row.id for row in self.rows], at, placed)
             self.connection.commit()
         finally:
             self.connection.close()

@@ -10,11 +10,13 @@ from supply_common.contract import Actor, EventType, encode_change
 
 class EncodedEvent(NamedTuple):
     """One change as the outbox stores it: the record's key (the sale id), its value (the envelope's
-    JSON) and the commit time."""
+    JSON), the commit time, and the W3C `traceparent` of the request that made it (None when it was
+    not traced; the outbox then takes the current trace's, if any)."""
 
     key: bytes
     value: bytes
     occurred_at: datetime
+    traceparent: str | None = None
 
 
 def change_event(

@@ -116,6 +116,17 @@ class OutboxRow(NamedTuple):
     payload: bytes
     created_us: int
     """Commit time in microseconds since the epoch (UTC); only for the publish-latency metric."""
+    traceparent: str | None = None
+    """The trace the change was made in (W3C `traceparent`), sent on as a record header."""
+
+
+class Placed(NamedTuple):
+    """Where the broker put rows sent together: their partition and the offset of the first, the
+    others following in `ids` order. What a `Publisher`'s acknowledgement resolves to, when it can say."""
+
+    partition: int
+    base_offset: int
+    ids: tuple[int, ...]
 
 
 @dataclass(frozen=True)
@@ -146,7 +157,7 @@ class Claim(Protocol):
 
     @property
     def closed(self) -> bool: ...
-    def mark_published(self, at: datetime) -> None: ...
+    def mark_published(self, at: datetime, placed: Sequence[Placed] = ()) -> None: ...
     def give_back(self) -> None: ...
 
 
@@ -171,4 +182,7 @@ class Publisher(Protocol):
         """Send what it holds and disconnect (nothing when it is not connected); never raises."""
         ...
 
-    async def send(self, rows: list[OutboxRow]) -> list[asyncio.Future[object]]: ...
+    async def send(self, rows: list[OutboxRow]) -> list[asyncio.Future[object]]:
+        """Hand rows over; each acknowledgement resolves (to a `Placed`, where the broker says where)
+        once the broker has its rows."""
+        ...
