@@ -34,6 +34,7 @@ __all__ = [
     "TracingMiddleware",
     "context_of",
     "links_to",
+    "mark_failed",
     "parent_from",
     "span",
     "start",
@@ -41,6 +42,7 @@ __all__ = [
     "trace_id_of",
     "traceparent",
     "tracer",
+    "under",
 ]
 
 log = logging.getLogger(__name__)
@@ -141,6 +143,11 @@ def parent_from(value: str | bytes | None) -> Context | None:
     """A context whose current span is the remote one a `traceparent` names (for `parent=`), or None."""
     remote = context_of(value)
     return None if remote is None else trace.set_span_in_context(NonRecordingSpan(remote))
+
+
+def under(parent: Span) -> Context:
+    """A context whose current span is `parent` (for `parent=` of a span that is not made current)."""
+    return trace.set_span_in_context(parent)
 
 
 def links_to(spans: Sequence[Span]) -> list[Link]:
