@@ -3,6 +3,7 @@ span per traced record, and the batch's store work as a span under it, exported 
 
 from __future__ import annotations
 
+import asyncio
 import random
 import subprocess
 from pathlib import Path
@@ -42,13 +43,15 @@ async def test_the_consumer_continues_the_trace_of_each_traced_record(container:
         env = process_env(settings) | {tracing.ENDPOINT_ENV: receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "50"}
         env.pop("OTEL_SERVICE_NAME", None)
         log = tmp_path / "consumer.log"
-        process = subprocess.Popen([CLI, "consume"], env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab"))
+        process = await asyncio.to_thread(
+            subprocess.Popen, [CLI, "consume"], env=env, stdout=subprocess.DEVNULL, stderr=log.open("ab")
+        )
         try:
             await wait_for(lambda: versions_of(container) == {s.id: 1 for s in sales}, what="the three sales")
             spans = receiver.wait_for(lambda got: sum(s.name.endswith(" apply") for s in got) >= 2)
         finally:
             process.terminate()
-            process.wait(30)
+            await asyncio.to_thread(process.wait, 30)
 
     applies = {s.trace_id: s for s in spans if s.name == f"{settings.sales_topic} apply"}
     assert set(applies) == set(TRACES), describe(spans)
