@@ -139,6 +139,19 @@ class OtlpReceiver:
         self.close()
 
 
+PRODUCER = 4
+CONSUMER = 5
+"""OTLP's span kinds of the relay's publish and the consumer's apply."""
+
+
+def keyed_trace(spans: list[ReceivedSpan], key: str) -> list[ReceivedSpan]:
+    """The spans of the trace in which a record with `key` (a sale id) was published; [] before."""
+    published = next(
+        (s for s in spans if s.kind == PRODUCER and s.attributes.get("messaging.kafka.message.key") == key), None
+    )
+    return [] if published is None else [s for s in spans if s.trace_id == published.trace_id]
+
+
 def describe(spans: list[ReceivedSpan]) -> str:
     """A trace as text: one line per span, indented under its parent, with its service and duration."""
     by_id = {s.span_id: s for s in spans}
