@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
@@ -12,7 +13,7 @@ from supply_sales_writer.adapters.bulk import BulkInsert, PendingWrites
 from supply_sales_writer.adapters.repository import db_time, from_db_time
 from supply_sales_writer.adapters.schema import outbox
 from supply_sales_writer.domain.events import EncodedEvent
-from supply_sales_writer.service_layer.ports import OutboxRow, OutboxStats, Placed, PublishLock
+from supply_sales_writer.service_layer.ports import OutboxEvent, OutboxRow, OutboxStats, Placed, PublishLock
 
 __all__ = ["INSERT_EVENT", "Outbox", "OutboxRow", "OutboxStats", "SqlClaim", "SqlOutbox", "claim", "stats"]
 
@@ -130,6 +131,40 @@ def stats(connection: Connection) -> OutboxStats:
     )
 
 
+def events_of(connection: Connection, sale_id: str) -> list[OutboxEvent]:
+    """The outbox rows of one sale (found by their record key), oldest first."""
+    found = connection.execute(
+        select(
+            outbox.c.id,
+            outbox.c.payload,
+            outbox.c.created_at,
+            outbox.c.published_at,
+            outbox.c.published_partition,
+            outbox.c.published_offset,
+            outbox.c.traceparent,
+        )
+        .where(outbox.c.msg_key == sale_id.encode())
+        .order_by(outbox.c.id)
+    )
+    events = []
+    for row_id, payload, created_at, published_at, partition, offset, traceparent in found:
+        envelope = json.loads(payload)
+        events.append(
+            OutboxEvent(
+                outbox_id=row_id,
+                event_type=envelope["event_type"],
+                version=envelope["version"],
+                repair=bool(envelope.get("repair", False)),
+                committed_at=from_db_time(created_at),
+                published_at=from_db_time(published_at) if published_at else None,
+                partition=partition,
+                offset=offset,
+                traceparent=traceparent,
+            )
+        )
+    return events
+
+
 class SqlClaim:
     """Rows claimed by the open transaction of `connection` (`Claim`)."""
 
@@ -192,6 +227,10 @@ class SqlOutbox:
     def stats(self) -> OutboxStats:
         with self.engine.connect() as connection:
             return stats(connection)
+
+    def events_of(self, sale_id: str) -> list[OutboxEvent]:
+        with self.engine.connect() as connection:
+            return events_of(connection, sale_id)
 
     def purge(self, published_before: datetime) -> int:
         """Delete published rows older than `published_before`, in batches; how many went."""

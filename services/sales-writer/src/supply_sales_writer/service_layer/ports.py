@@ -130,6 +130,22 @@ class Placed(NamedTuple):
 
 
 @dataclass(frozen=True)
+class OutboxEvent:
+    """A sale's event as the outbox still holds it (published rows go after the retention): when it
+    was committed, and when and where it was published (None until then)."""
+
+    outbox_id: int
+    event_type: str
+    version: int
+    repair: bool
+    committed_at: datetime
+    published_at: datetime | None
+    partition: int | None
+    offset: int | None
+    traceparent: str | None
+
+
+@dataclass(frozen=True)
 class OutboxStats:
     backlog: int
     oldest_unpublished_at: datetime | None
@@ -162,6 +178,10 @@ class Claim(Protocol):
 
 
 class OutboxStore(Protocol):
+    def events_of(self, sale_id: str) -> list[OutboxEvent]:
+        """The sale's events still in the outbox, oldest first."""
+        ...
+
     def claim(self, lock: PublishLock, limit: int, *, wait: bool) -> Claim | None:
         """The oldest unpublished rows while `lock` is held (None: none, or the lock was lost).
         `wait`: wait for rows another claim holds instead of skipping them."""
