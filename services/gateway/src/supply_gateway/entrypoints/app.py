@@ -18,7 +18,7 @@ from supply_gateway.domain.policy import PROJECTOR, WRITER
 from supply_gateway.entrypoints.proxy import ApiDispatch, api_app
 from supply_gateway.entrypoints.routes import reference
 from supply_gateway.entrypoints.security import HeaderLimitsMiddleware, SecurityHeadersMiddleware
-from supply_gateway.entrypoints.web import account, dashboard, sales, staff
+from supply_gateway.entrypoints.web import account, dashboard, journey, sales, staff
 
 STATIC = Path(__file__).parent / "static"
 
@@ -67,7 +67,7 @@ def create_app(container: Container | None = None) -> FastAPI:
         trust_incoming_traces=False,
     )
     app.state.container = container
-    for area in (account, sales, dashboard, staff, reference):
+    for area in (account, sales, journey, dashboard, staff, reference):
         app.include_router(area.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     cors: dict[str, Any] | None = None

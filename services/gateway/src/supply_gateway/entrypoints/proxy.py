@@ -120,7 +120,7 @@ class ProxyApp:
         content: bytes | AsyncIterator[bytes] | None = None
         if match.rule.upstream == GATEWAY:
             response = JSONResponse(
-                await gateway.replication(caller, request_id), headers={"cache-control": "no-store"}
+                await gateway.composed(match, caller, request_id), headers={"cache-control": "no-store"}
             )
         else:
             content = await _body(request)
