@@ -1,5 +1,6 @@
 """Tracing on, every service as a process (the relay apart): a sale created through the gateway is one
-trace from the gateway's request to the projector's apply, received over OTLP/HTTP."""
+trace from the gateway's request to the projector's apply, received over OTLP/HTTP; and its journey
+names that trace, the partition and offset it was published at, and when the copy applied it."""
 
 from __future__ import annotations
 
@@ -35,7 +36,11 @@ def test_a_sale_created_through_the_gateway_is_one_trace_to_the_copy(
             mongo_url=mongo_url,
             make_database=fresh_mysql_database,
             work_dir=tmp_path,
-            extra_env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"},
+            extra_env={
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                "OTEL_BSP_SCHEDULE_DELAY": "100",
+                "TRACE_UI_URL": "http://127.0.0.1:16686",
+            },
         )
         deployment.add_relay(OTEL_SERVICE_NAME="sales-writer-relay")
         deployment.migrate()
@@ -63,6 +68,9 @@ def test_a_sale_created_through_the_gateway_is_one_trace_to_the_copy(
 
             spans = receiver.wait_for(through_every_process, timeout_s=60)
             copy_has_it = _in_copy(mongo_url, deployment, sale_id)
+            journey = httpx.get(
+                f"{gateway}/api/ops/sales/{sale_id}/journey", headers={"authorization": f"Bearer {token}"}, timeout=30
+            ).json()
 
     trace = keyed_trace(spans, sale_id)
     print("\n" + describe(trace))
@@ -86,6 +94,17 @@ def test_a_sale_created_through_the_gateway_is_one_trace_to_the_copy(
     apply = next(s for s in trace if s.kind == CONSUMER)
     assert apply.parent_span_id == publish.span_id
     assert by_id[publish.parent_span_id].name == "POST /sales"
+
+    assert journey["stage"] == "applied", journey
+    (step,) = journey["steps"]
+    assert (step["event_type"], step["version"], step["applied"]) == ("sale.created", 1, True)
+    assert step["trace_id"] == publish.trace_id
+    assert step["trace_url"] == f"http://127.0.0.1:16686/trace/{publish.trace_id}"
+    assert (step["partition"], step["offset"]) == (
+        int(publish.attributes["messaging.destination.partition.id"]),
+        publish.attributes["messaging.kafka.offset"],
+    )
+    assert step["committed_at"] <= step["published_at"] <= step["applied_at"]
 
 
 def _in_copy(mongo_url: str, deployment: Deployment, sale_id: str) -> bool:
