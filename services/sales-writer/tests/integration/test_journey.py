@@ -8,8 +8,13 @@ from datetime import datetime
 
 import pytest
 from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from supply_common.contract import Actor, SaleBody
+from supply_sales_writer.adapters.schema import outbox
 
 pytestmark = pytest.mark.integration
+WORKER_ACTOR = Actor(user_id="worker-1", role="technical_worker")
 
 
 def _journey_once_published(client: TestClient, sale_id: str, count: int) -> dict:
@@ -58,3 +63,18 @@ def test_the_journey_of_a_deleted_sale_and_of_an_unknown_one(client: TestClient,
         "outbox_retention_s": kit.settings.outbox_retention_s,
     }
     assert client.get("/internal/sales/not-an-id/journey").status_code == 422
+
+
+def test_every_row_of_a_batch_is_placed_where_its_record_landed(client: TestClient, kit) -> None:
+    """Rows of one claim go to several partitions in several producer batches: each row's partition
+    and offset are those of its own record."""
+    body = SaleBody.model_validate(kit.body())
+    kit.container.service.create_many([(body, WORKER_ACTOR)] * 40)
+    records = kit.consume(40)
+    landed = {(record.key.decode(), record.partition, record.offset) for record in records}
+    with kit.container.engine.connect() as connection:
+        rows = connection.execute(
+            select(outbox.c.msg_key, outbox.c.published_partition, outbox.c.published_offset)
+        ).all()
+    assert len({partition for _, partition, _ in landed}) > 1
+    assert {(key.decode(), partition, offset) for key, partition, offset in rows} == landed

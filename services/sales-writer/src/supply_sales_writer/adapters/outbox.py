@@ -90,13 +90,18 @@ def mark_published(connection: Connection, ids: Sequence[int], at: datetime, pla
         listed = ",".join(str(int(row_id)) for row_id in ids)
         positions = ""
         if placed:
-            partitions = " ".join(
-                f"WHEN id IN ({','.join(str(int(i)) for i in p.ids)}) THEN {int(p.partition)}" for p in placed
+            # Each row finds its own entry by a binary search over the ids in ascending order (INTERVAL),
+            # then its partition and offset by position (ELT): a CASE over thousands of ids would be
+            # read from the top for every row.
+            landed = sorted(
+                (int(row_id), int(p.partition), int(p.base_offset) + n)
+                for p in placed
+                for n, row_id in enumerate(p.ids)
             )
-            offsets = " ".join(
-                f"WHEN {int(i)} THEN {int(p.base_offset) + n}" for p in placed for n, i in enumerate(p.ids)
-            )
-            positions = f", published_partition = CASE {partitions} END, published_offset = CASE id {offsets} END"
+            found = "INTERVAL(id," + ",".join(str(row_id) for row_id, _, _ in landed) + ")"
+            partitions = ",".join(str(partition) for _, partition, _ in landed)
+            offsets = ",".join(str(offset) for _, _, offset in landed)
+            positions = f", published_partition = ELT({found},{partitions}), published_offset = ELT({found},{offsets})"
         connection.exec_driver_sql(
             f"UPDATE outbox SET published_at = %(at)s{positions} WHERE id IN ({listed})",  # noqa: S608 - integers only
             {"at": db_time(at)},
