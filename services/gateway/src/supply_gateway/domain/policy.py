@@ -178,7 +178,16 @@ MANAGEMENT = _roles("senior_management")
 STAFF = _roles("technical_worker", "senior_management")
 EVERY_ROLE = _roles(*ROLES)
 
-ANALYTICS_REPORTS: Final = ("summary", "by-store", "by-month", "by-method", "top-items", "satisfaction", "coupons")
+ANALYTICS_REPORTS: Final = (
+    "summary",
+    "by-store",
+    "by-month",
+    "by-day",
+    "by-method",
+    "top-items",
+    "satisfaction",
+    "coupons",
+)
 
 POLICY: Final[tuple[Rule, ...]] = (
     Rule(
@@ -227,8 +236,36 @@ POLICY: Final[tuple[Rule, ...]] = (
         PROJECTOR,
         "/sales",
         STAFF,
-        "Search sales (filters, sort, cursor pagination).",
+        "Search sales (filters; item, tag and email by their start in any case; sort by date, total or store;"
+        " cursors both ways).",
         expensive=True,
+    ),
+    Rule(
+        "GET",
+        "/api/sales/summary",
+        PROJECTOR,
+        "/sales/summary",
+        STAFF,
+        "How many sales a search matches and their total (the search's filters).",
+        expensive=True,
+    ),
+    Rule(
+        "GET",
+        "/api/sales/export",
+        PROJECTOR,
+        "/sales/export",
+        STAFF,
+        "Every sale a search matches as CSV, streamed (the search's filters and sort).",
+        long_running=True,
+        expensive=True,
+    ),
+    Rule(
+        "GET",
+        "/api/sales/{id}/history",
+        WRITER,
+        "/sales/{id}/history",
+        STAFF,
+        "A sale's versions, newest first: who made each (user id and role), when, and the sale as it became.",
     ),
     Rule(
         "GET",
