@@ -90,7 +90,7 @@ async def test_the_list_shows_the_whole_match_and_keeps_the_search_in_sorts_page
         in shown.text
     )
     assert f'href="/sales/{SALE_ID}" class="sale-link"' in shown.text
-    assert 'aria-label="Edit sale of 2017-12-12, Denver"' in shown.text
+    assert 'aria-label="Edit sale of 12 Dec 2017, Denver"' in shown.text
 
 
 async def test_a_sale_page_shows_every_field_line_totals_and_each_version_as_its_changes(gateway) -> None:

@@ -18,7 +18,9 @@ import pytest
 from bson import ObjectId
 from bson.int64 import Int64
 
+from supply_common.testing.fixtures import random_name
 from supply_projector.adapters.indexes import ensure_sale_indexes
+from supply_projector.adapters.server import MoneyModeOf
 from supply_projector.bootstrap import Container
 from supply_projector.domain.queries import SORTS, Cursor, DateRange, SalesFilter, SortOrder, customer_match, page_query
 from supply_projector.domain.search import prefixes
@@ -140,3 +142,16 @@ def test_sales_without_a_date_still_come_last_when_newest_first(container: Conta
     assert _page(collection, query, order, 31)[-1] == undated["_id"]
     query, order = page_query({}, "date_asc", None)
     assert _page(collection, query, order, 1) == [undated["_id"]]
+
+
+def test_a_list_of_ids_is_one_indexed_query_once_the_server_says_it_pushes_it_down(container: Container) -> None:
+    """On MongoDB, and on the stack's FerretDB (its patch series pushes `_id: {$in}` down), the
+    projector reads a batch's sales in one query. A collection that does not exist yet is no answer
+    on FerretDB (nothing is pushed down there), so the question is asked again later."""
+    mode = MoneyModeOf(container.client)
+    missing = container.database[random_name("missing")]
+    assert mode.in_query_scans(missing) is mode.ferretdb_v1()
+    present = container.database[random_name("present")]
+    present.insert_one({"_id": ObjectId()})
+    assert mode.in_query_scans(present) is False
+    assert mode.in_query_scans(missing) is False, "the answer is kept once a real collection gave it"

@@ -22,6 +22,7 @@ users = sa.Table(
     sa.Column("created_at", TS, nullable=False),
     sa.Column("updated_at", TS, nullable=False),
     sa.Column("email_confirmed_at", TS, nullable=True),
+    sa.Column("token_generation", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_users_role_id", "role", "id"),
 )
 
@@ -67,4 +68,16 @@ login_attempts = sa.Table(
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("window_started_at", TS, nullable=False, index=True),
     sa.Column("blocked_until", TS, nullable=True),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("topic", sa.String(249), nullable=False),
+    sa.Column("msg_key", sa.VARBINARY(64), nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("published_at", TS, nullable=True),
+    sa.Index("ix_outbox_published_at_id", "published_at", "id"),
 )

@@ -81,7 +81,7 @@ class MongoStore:
     def versions(self, sale_ids: Sequence[str]) -> dict[str, int] | None:
         if not sale_ids:
             return {}
-        if self.mode.in_query_scans():
+        if self.mode.in_query_scans(self.database[self.active.name()]):
             return self._versions_one_by_one(sale_ids)
         found = self.database[self.active.name()].find({"_id": {"$in": [ObjectId(i) for i in sale_ids]}}, {VERSION: 1})
         return {str(doc["_id"]): int(doc.get(METADATA_FIELD, {}).get("version", 0)) for doc in found}
@@ -109,7 +109,7 @@ class MongoStore:
         if not sale_ids:
             return {}
         collection = self.database[self.active.name()]
-        if not self.mode.in_query_scans():
+        if not self.mode.in_query_scans(collection):
             return {str(doc["_id"]): doc for doc in collection.find({"_id": {"$in": [ObjectId(i) for i in sale_ids]}})}
 
         def one(sale_id: str) -> tuple[str, dict[str, Any] | None]:

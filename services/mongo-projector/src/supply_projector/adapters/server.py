@@ -6,7 +6,9 @@ import time
 from datetime import UTC, datetime
 from typing import Any
 
+from bson import ObjectId
 from pymongo import MongoClient
+from pymongo.collection import Collection
 from pymongo.database import Database
 
 from supply_projector.domain import money
@@ -58,6 +60,7 @@ class MoneyModeOf:
         self.client = client
         self._mode: money.MoneyMode | None = None if configured == "auto" else configured  # type: ignore[assignment]
         self._ferretdb_v1: bool | None = None
+        self._in_scans: bool | None = None
 
     def __call__(self) -> money.MoneyMode:
         if self._mode is None:
@@ -74,6 +77,23 @@ class MoneyModeOf:
         """FerretDB v1 puts the element of `$unwind: "$a.b"` at `b` (MongoDB keeps it at `a.b`)."""
         return self.ferretdb_v1()
 
-    def in_query_scans(self) -> bool:
-        """FerretDB v1 answers `_id: {$in: [...]}` with a full collection scan."""
-        return self.ferretdb_v1()
+    def in_query_scans(self, collection: Collection[dict[str, Any]]) -> bool:
+        """Whether `_id: {$in: [...]}` on `collection` reads the whole collection: FerretDB v1 does
+        unless its SQLite backend pushes `$in` down (deploy/local/ferretdb's patch series), which its
+        `explain` tells. The answer is kept once a collection that exists was asked (on one that does
+        not, FerretDB pushes nothing down, not even a lone `_id`)."""
+        if self._in_scans is not None:
+            return self._in_scans
+        if not self.ferretdb_v1():
+            self._in_scans = False
+            return False
+        probe = ObjectId()
+        if not _pushed_down(collection, {"_id": probe}):
+            return True
+        self._in_scans = not _pushed_down(collection, {"_id": {"$in": [probe]}})
+        return self._in_scans
+
+
+def _pushed_down(collection: Collection[dict[str, Any]], query: dict[str, Any]) -> bool:
+    answer = collection.database.command("explain", {"find": collection.name, "filter": query})
+    return bool(answer.get("filterPushdown"))
