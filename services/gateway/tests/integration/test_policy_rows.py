@@ -151,6 +151,14 @@ CASES = [
     Case("PATCH", "/api/users/{id}", "senior_management", "technical_worker", 200, _patch_user),
     Case("GET", "/api/ops/replication", "technical_worker", "customer", 200, _path("/api/ops/replication")),
     Case("GET", "/api/ops/replication", "senior_management", "customer", 200, _path("/api/ops/replication")),
+    Case(
+        "GET",
+        "/api/ops/sales/{id}/journey",
+        "technical_worker",
+        "senior_management",
+        200,
+        _path("/api/ops/sales/{id}/journey"),
+    ),
 ]
 
 

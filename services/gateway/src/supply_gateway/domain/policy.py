@@ -30,6 +30,7 @@ WRITER: Final = "sales-writer"
 PROJECTOR: Final = "projector"
 GATEWAY: Final = "gateway"
 UPSTREAMS: Final = (AUTH, WRITER, PROJECTOR)
+JOURNEY: Final = "/api/ops/sales/{id}/journey"
 
 _PARAM = re.compile(r"\{([a-z_]+)\}")
 _SEGMENT = r"[A-Za-z0-9._~-]{1,128}"
@@ -321,6 +322,14 @@ POLICY: Final[tuple[Rule, ...]] = (
         "outbox stats + freshness",
         STAFF,
         "Replication health: outbox backlog and age, consumer lag, freshness, DLQ and quarantine.",
+    ),
+    Rule(
+        "GET",
+        JOURNEY,
+        GATEWAY,
+        "outbox journey + copy's applied version",
+        WORKER,
+        "A sale's journey: each change committed, published (partition, offset), applied, with its trace.",
     ),
 )
 
