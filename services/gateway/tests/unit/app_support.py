@@ -70,10 +70,12 @@ def bearer(role: str, **claims: Any) -> dict[str, str]:
 
 
 class Auth:
-    """Auth's refresh tokens as far as the gateway sees them: each works once, a logout revokes them."""
+    """Auth's refresh tokens as far as the gateway sees them: each works once, a used one presented
+    again revokes the login (every token of it), a logout revokes them."""
 
     def __init__(self, upstreams: Upstreams, role: str = "customer") -> None:
         self.valid = {"r1"}
+        self.used: set[str] = set()
         self.asked: list[str] = []
         self.role = role
         self.issued = 1
@@ -83,9 +85,12 @@ class Auth:
     def refresh(self, request: httpx.Request) -> httpx.Response:
         token = json.loads(request.content)["refresh_token"]
         self.asked.append(token)
+        if token in self.used:
+            self.valid.clear()
         if token not in self.valid:
             return httpx.Response(401, json={"title": "Invalid refresh token", "status": 401})
         self.valid.discard(token)
+        self.used.add(token)
         self.issued += 1
         self.valid.add(f"r{self.issued}")
         pair = {"access_token": SIGNER.token(self.role), "refresh_token": f"r{self.issued}", "expires_in": 300}
