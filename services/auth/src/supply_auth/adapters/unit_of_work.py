@@ -10,6 +10,7 @@ from sqlalchemy import Connection, Engine, RootTransaction
 from sqlalchemy.exc import OperationalError
 
 from supply_auth.adapters.repository import (
+    KnownAddressRepository,
     LoginAttemptRepository,
     PasswordLinkRepository,
     RefreshTokenRepository,
@@ -24,6 +25,7 @@ class SqlUnitOfWork:
     links: PasswordLinkRepository
     refresh_tokens: RefreshTokenRepository
     attempts: LoginAttemptRepository
+    known_addresses: KnownAddressRepository
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
@@ -37,6 +39,7 @@ class SqlUnitOfWork:
         self.links = PasswordLinkRepository(self._connection)
         self.refresh_tokens = RefreshTokenRepository(self._connection)
         self.attempts = LoginAttemptRepository(self._connection)
+        self.known_addresses = KnownAddressRepository(self._connection)
         return self
 
     def commit(self) -> None:
