@@ -131,15 +131,62 @@ def cleared(response: httpx.Response) -> list[str]:
     ]
 
 
-def staff_directory(upstreams: Upstreams) -> list[dict[str, Any]]:
-    patched: list[dict[str, Any]] = []
-    users = [
-        {"id": "u1", "email": "boss@example.com", "name": "Boss", "role": "senior_management", "disabled": False},
-        {"id": "u2", "email": "w@example.com", "name": "W", "role": "technical_worker", "disabled": False},
-    ]
-    upstreams.handlers["GET auth/users"] = lambda r: httpx.Response(200, json={"items": users, "next_cursor": None})
+STAFF_USERS = [
+    {
+        "id": "u1",
+        "email": "boss@example.com",
+        "name": "Boss",
+        "role": "senior_management",
+        "disabled": False,
+        "email_confirmed": True,
+        "last_login_at": "2026-12-06T09:30:00Z",
+    },
+    {
+        "id": "u2",
+        "email": "w@example.com",
+        "name": "W",
+        "role": "technical_worker",
+        "disabled": False,
+        "email_confirmed": True,
+        "last_login_at": None,
+    },
+    {
+        "id": "u3",
+        "email": "new@example.com",
+        "name": "New",
+        "role": "technical_worker",
+        "disabled": False,
+        "email_confirmed": False,
+        "last_login_at": None,
+    },
+    {
+        "id": "c1",
+        "email": "cat@example.com",
+        "name": "Cat",
+        "role": "customer",
+        "disabled": False,
+        "email_confirmed": False,
+        "last_login_at": None,
+    },
+]
 
-    def patch(request: httpx.Request) -> httpx.Response:
+
+def staff_directory(upstreams: Upstreams) -> list[dict[str, Any]]:
+    """Auth's users as the staff page sees them: listed by role, each PATCH recorded; `u1` is the last
+    senior manager (its PATCH is refused), the others change."""
+    patched: list[dict[str, Any]] = []
+
+    def listing(request: httpx.Request) -> httpx.Response:
+        roles = request.url.params.get_list("role")
+        found = [u for u in STAFF_USERS if not roles or u["role"] in roles]
+        limit = int(request.url.params.get("limit", "50"))
+        return httpx.Response(
+            200, json={"items": found[:limit], "next_cursor": None, "next_offset": None, "total": len(found)}
+        )
+
+    upstreams.handlers["GET auth/users"] = listing
+
+    def patch_last_manager(request: httpx.Request) -> httpx.Response:
         patched.append(json.loads(request.content))
         return httpx.Response(
             409,
@@ -147,5 +194,13 @@ def staff_directory(upstreams: Upstreams) -> list[dict[str, Any]]:
             headers={"content-type": "application/problem+json"},
         )
 
-    upstreams.handlers["PATCH auth/users/u1"] = patch
+    def patch(request: httpx.Request) -> httpx.Response:
+        change = json.loads(request.content)
+        patched.append(change)
+        user = next(u for u in STAFF_USERS if request.url.path.endswith("/" + u["id"]))
+        return httpx.Response(200, json={**user, **change})
+
+    upstreams.handlers["PATCH auth/users/u1"] = patch_last_manager
+    for user in STAFF_USERS[1:]:
+        upstreams.handlers[f"PATCH auth/users/{user['id']}"] = patch
     return patched
