@@ -51,8 +51,14 @@ def assert_whole_and_visible(page: Page, selector: str) -> None:
 
 
 def assert_fits(page: Page) -> None:
+    """Nothing wider than the screen, and the account table needs no sideways scrolling: every
+    column, the actions included, shows whole."""
     scroll_width, inner_width = page.evaluate("[document.documentElement.scrollWidth, window.innerWidth]")
     assert scroll_width <= inner_width, f"the page is {scroll_width} px wide on a {inner_width} px screen"
+    table = page.locator("#users").locator("xpath=..")
+    if table.count():
+        hidden = table.evaluate("wrap => wrap.scrollWidth - wrap.clientWidth")
+        assert hidden <= 1, f"the account table hides {hidden} px to the right"
 
 
 @pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["1440x900", "390x844"])
