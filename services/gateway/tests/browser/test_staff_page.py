@@ -88,7 +88,7 @@ def test_a_manager_invites_a_worker_who_chooses_their_own_password(
     page.click(".staff-search button[type=submit]")
     expect(row(page, email)).to_contain_text("Not confirmed")
     expect(row(page, email)).to_contain_text("Never")
-    expect(row(page, email).get_by_role("button", name=f"Resend the link to {email}")).to_be_visible()
+    expect(row(page, email).get_by_role("button", name=f"Resend invitation to {email}")).to_be_visible()
     assert_fits(page)
     page.screenshot(path=str(screenshots / f"staff-invited-{width}.png"), full_page=True)
     page.click("#logout")
@@ -170,7 +170,7 @@ def test_customers_are_a_tab_of_their_own_searched_and_sent_the_link_again(
     assert_fits(page)
     page.screenshot(path=str(screenshots / f"staff-customers-{width}.png"), full_page=True)
 
-    row(page, email).get_by_role("button", name=f"Resend the link to {email}").click()
+    row(page, email).get_by_role("button", name=f"Resend confirmation to {email}").click()
     expect(page.locator(".alert-ok")).to_contain_text(f"A new link was sent to {email}")
     expect(page.locator("#tab-customers")).to_have_attribute("aria-current", "page")
     wait_for_mail(accounts.mail_dir, email, count=2)
