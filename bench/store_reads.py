@@ -24,7 +24,9 @@ from pymongo.errors import NetworkTimeout
 
 from bench.data import envelope, sales
 from supply_common.contract import SaleEvent
-from supply_projector.adapters.mongo import connect, detect_money_mode, ensure_sale_indexes
+from supply_projector.adapters.indexes import ensure_sale_indexes
+from supply_projector.adapters.mongo import connect
+from supply_projector.adapters.server import detect_money_mode
 from supply_projector.domain import money
 from supply_projector.domain.document import stored_document
 from supply_projector.domain.queries import DateRange, SalesFilter, SortOrder, customer_match, page_query

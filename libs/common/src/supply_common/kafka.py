@@ -1,4 +1,5 @@
-"""Kafka helpers: the project's topics, created by code, and the producer every service uses."""
+"""Kafka helpers: the project's topics, created by code, the producer every service uses, and the
+consumer of readers that assign themselves partitions."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from aiokafka import AIOKafkaProducer
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError, for_code
 
@@ -24,7 +25,10 @@ class TopicSpec:
 
 
 def project_topics(settings: KafkaSettings) -> list[TopicSpec]:
-    """`sales.events` is a compacted changelog keyed by sale id; the DLQ keeps everything for 30 days."""
+    """`sales.events` is a compacted changelog keyed by sale id; the DLQ keeps everything for 30 days.
+    `auth.account-events` is a compacted changelog keyed by user id: each record carries the whole of
+    what a verifier must refuse for that user, so the last one per key is all a replay needs, and
+    compaction keeps it for as long as the account exists. One partition: account changes are rare."""
     return [
         TopicSpec(
             settings.sales_topic,
@@ -32,6 +36,11 @@ def project_topics(settings: KafkaSettings) -> list[TopicSpec]:
             {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000", "segment.ms": "3600000"},
         ),
         TopicSpec(settings.dlq_topic, 1, {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)}),
+        TopicSpec(
+            settings.account_events_topic,
+            1,
+            {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000", "segment.ms": "3600000"},
+        ),
     ]
 
 
@@ -97,3 +106,18 @@ def make_producer(settings: KafkaSettings, **overrides: object) -> AIOKafkaProdu
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)
+
+
+def make_reader(settings: KafkaSettings, **overrides: object) -> AIOKafkaConsumer:
+    """A consumer outside any consumer group, for a reader that assigns itself partitions and keeps
+    its own place (it commits nothing, and needs no group ACL)."""
+    options: dict[str, object] = {
+        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        "group_id": None,
+        "enable_auto_commit": False,
+        "auto_offset_reset": "earliest",
+        "request_timeout_ms": 10_000,
+        "retry_backoff_ms": 200,
+    }
+    options.update(overrides)
+    return AIOKafkaConsumer(**options)

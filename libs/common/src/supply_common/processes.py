@@ -53,6 +53,8 @@ commit notices (UDP)."""
 PROCESSES: dict[str, ProcessSpec] = {
     spec.name: spec
     for spec in (
+        # Auth's outbox relay (its account events) runs inside `auth serve`: a handful of changes a
+        # minute needs no process of its own (services/auth/README.md, "Account events").
         ProcessSpec("auth", ("auth", "serve"), 8001),
         # WORKERS=auto: the request path is CPU-bound Python, so one server process per core less the
         # one the servers and the other services need, up to 4 (docs/README.md, "Server processes").

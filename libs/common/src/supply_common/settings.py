@@ -55,6 +55,7 @@ class KafkaSettings(BaseSettings):
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
     sales_topic: str = "sales.events"
     dlq_topic: str = "sales.events.dlq"
+    account_events_topic: str = "auth.account-events"
     sales_topic_partitions: int = 6
 
 

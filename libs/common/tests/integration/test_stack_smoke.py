@@ -37,9 +37,10 @@ async def test_kafka_produce_consume_round_trip_with_a_key(kafka_bootstrap: str)
         kafka_bootstrap_servers=kafka_bootstrap,
         sales_topic=random_name("smoke.sales"),
         dlq_topic=random_name("smoke.dlq"),
+        account_events_topic=random_name("smoke.accounts"),
     )
     created = await ensure_topics(settings)
-    assert set(created) == {settings.sales_topic, settings.dlq_topic}
+    assert set(created) == {settings.sales_topic, settings.dlq_topic, settings.account_events_topic}
     assert await ensure_topics(settings) == []
 
     producer = make_producer(settings)

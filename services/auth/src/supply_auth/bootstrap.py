@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import timedelta
 
 from sqlalchemy import Engine
 
@@ -13,7 +14,7 @@ from supply_auth.adapters.common_passwords import common_passwords
 from supply_auth.adapters.hashing import Argon2Parameters, PasswordHasher
 from supply_auth.adapters.keys import KeyStore, TokenService
 from supply_auth.adapters.mail import MailDrop, Mailer, MailSender, SmtpMailer
-from supply_auth.adapters.unit_of_work import SqlUnitOfWork
+from supply_auth.adapters.unit_of_work import AccountEventsConfig, SqlUnitOfWork
 from supply_auth.config import MAX_ACCESS_TOKEN_TTL_S, AuthSettings
 from supply_auth.domain.throttle import Limits, ThrottlePolicy
 from supply_auth.service_layer.accounts import Accounts
@@ -21,9 +22,14 @@ from supply_auth.service_layer.sessions import Sessions
 from supply_auth.service_layer.staff import Staff
 from supply_common.db import make_engine
 from supply_common.forwarded import TrustedProxies
+from supply_common.kafka import make_producer
+from supply_common.outbox_relay import OutboxRelay
 
 KEY_RETENTION_S = MAX_ACCESS_TOKEN_TTL_S + 60
 """How long a replaced key stays published: the longest token lifetime plus clock skew."""
+REVOKED_SESSION_WINDOW = timedelta(seconds=MAX_ACCESS_TOKEN_TTL_S + 60)
+"""How long a revoked session stays in its account's events: after that, no access token of it can
+still be unexpired (the longest token lifetime plus clock skew)."""
 
 
 @dataclass
@@ -38,6 +44,8 @@ class Container:
     accounts: Accounts
     sessions: Sessions
     staff: Staff
+    relay: OutboxRelay
+    """Publishes the account events; runs in the app's lifespan when AUTH_RELAY_ENABLED."""
 
     def close(self) -> None:
         self.mail.close()
@@ -98,8 +106,13 @@ def bootstrap(
         max_concurrent=settings.auth_max_concurrent_hashes,
     )
 
+    # The relay runs in the server process: account changes are few, so a process of its own would
+    # buy nothing, and a commit here wakes it directly.
+    relay = OutboxRelay(engine, lambda: make_producer(settings, request_timeout_ms=5_000, linger_ms=0))
+    events = AccountEventsConfig(settings.account_events_topic, REVOKED_SESSION_WINDOW, committed=relay.wake)
+
     def uow() -> SqlUnitOfWork:
-        return SqlUnitOfWork(engine)
+        return SqlUnitOfWork(engine, events)
 
     sessions = Sessions(
         uow=uow,
@@ -131,4 +144,5 @@ def bootstrap(
         accounts=accounts,
         sessions=sessions,
         staff=Staff(uow=uow, accounts=accounts, clock=clock),
+        relay=relay,
     )

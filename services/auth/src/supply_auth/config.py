@@ -7,14 +7,14 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from supply_common.settings import MySQLSettings, ProductionGuard, ServiceSettings
+from supply_common.settings import KafkaSettings, MySQLSettings, ProductionGuard, ServiceSettings
 
 OWASP_MIN_MEMORY_KIB = 19 * 1024
 OWASP_MIN_TIME_COST = 2
 MAX_ACCESS_TOKEN_TTL_S = 300
 
 
-class AuthSettings(ServiceSettings, MySQLSettings, ProductionGuard):
+class AuthSettings(ServiceSettings, MySQLSettings, KafkaSettings, ProductionGuard):
     port: int = 8001
     mysql_database: str = Field("auth", min_length=1)
     required_in_production: tuple[str, ...] = (
@@ -32,6 +32,12 @@ class AuthSettings(ServiceSettings, MySQLSettings, ProductionGuard):
     auth_audience: str = "supply-store"
     auth_access_token_ttl_s: int = Field(300, ge=1, le=MAX_ACCESS_TOKEN_TTL_S)
     auth_refresh_token_ttl_s: int = Field(7 * 24 * 3600, ge=60, description="Absolute lifetime of a login.")
+
+    auth_relay_enabled: bool = Field(
+        True,
+        description="Publish the account events of the outbox to ACCOUNT_EVENTS_TOPIC from this server process"
+        " (one process at a time publishes, the others stand by).",
+    )
 
     auth_argon2_memory_kib: int = Field(OWASP_MIN_MEMORY_KIB, ge=OWASP_MIN_MEMORY_KIB)
     auth_argon2_time_cost: int = Field(OWASP_MIN_TIME_COST, ge=OWASP_MIN_TIME_COST)

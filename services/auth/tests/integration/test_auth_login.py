@@ -22,13 +22,15 @@ def test_login_returns_a_token_pair_with_the_agreed_claims(harness):
     assert header["alg"] == "EdDSA"
     assert header["kid"] == harness.auth.keys.signer().kid
     claims = jwt.decode(body["access_token"], options={"verify_signature": False})
-    assert set(claims) == {"sub", "role", "email", "iss", "aud", "iat", "exp", "jti"}
+    assert set(claims) == {"sub", "role", "email", "iss", "aud", "iat", "exp", "jti", "sid", "gen"}
     assert claims["sub"] == account["id"]
     assert claims["role"] == "technical_worker"
     assert claims["email"] == account["email"]
     assert claims["iss"] == "supply-store-auth"
     assert claims["aud"] == "supply-store"
     assert claims["exp"] - claims["iat"] == 300
+    assert claims["gen"] == 0
+    assert harness.sql("SELECT user_id FROM refresh_families WHERE id = :sid", sid=claims["sid"])[0][0] == account["id"]
 
 
 def test_login_email_is_case_and_space_insensitive(harness):

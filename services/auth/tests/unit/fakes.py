@@ -41,6 +41,8 @@ class State:
     tokens: dict[bytes, tuple[str, datetime | None]] = field(default_factory=dict)
     attempts: dict[bytes, Attempts] = field(default_factory=dict)
     known: dict[tuple[str, bytes], datetime] = field(default_factory=dict)
+    events: list[tuple[str, str, int]] = field(default_factory=list)
+    """(event type, user id, token generation) of the account events committed, in order."""
 
 
 class FakeUsers:
@@ -57,6 +59,11 @@ class FakeUsers:
 
     def by_email(self, email: str) -> User | None:
         return next((u for u in self.state.users.values() if u.email == email), None)
+
+    def end_tokens(self, user_id: str) -> int:
+        user = self.state.users[user_id]
+        self.state.users[user_id] = replace(user, token_generation=user.token_generation + 1)
+        return user.token_generation + 1
 
     def _matching(self, query: UserQuery) -> list[User]:
         needle = query.search.lower()
@@ -178,6 +185,14 @@ class FakeKnownAddresses:
         return seen is not None and seen >= since
 
 
+class FakeEvents:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    def record(self, event_type: str, user_id: str, now: datetime) -> None:
+        self.state.events.append((event_type, user_id, self.state.users[user_id].token_generation))
+
+
 class Store:
     """What the database holds between units of work."""
 
@@ -201,6 +216,7 @@ class FakeUnitOfWork:
         self.refresh_tokens = FakeRefreshTokens(self._work)
         self.attempts = FakeAttempts(self._work)
         self.known_addresses = FakeKnownAddresses(self._work)
+        self.events = FakeEvents(self._work)
         return self
 
     def commit(self) -> None:
@@ -232,8 +248,8 @@ class FakeHasher:
 class FakeTokens:
     ttl_s = 300
 
-    def issue(self, *, user_id: str, role: str, email: str) -> str:
-        return f"access:{user_id}:{role}:{email}"
+    def issue(self, *, user_id: str, role: str, email: str, session_id: str, generation: int) -> str:
+        return f"access:{user_id}:{role}:{email}:{session_id}:{generation}"
 
 
 class Outbox:

@@ -91,9 +91,10 @@ def tokens(tmp_path):
 
 
 def test_issued_tokens_verify_and_carry_every_claim(tokens):
-    token = tokens.issue(user_id="U1", role="customer", email="a@example.com")
+    token = tokens.issue(user_id="U1", role="customer", email="a@example.com", session_id="S1", generation=2)
     claims = tokens.verify(token)
     assert claims["sub"] == "U1"
+    assert (claims["sid"], claims["gen"]) == ("S1", 2)
     assert claims["exp"] - claims["iat"] == 300
     assert jwt.get_unverified_header(token)["kid"] == tokens.keys.signer().kid
 

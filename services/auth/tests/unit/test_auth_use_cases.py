@@ -406,3 +406,35 @@ def test_a_role_change_or_disable_ends_the_users_logins_and_the_last_manager_sta
     with pytest.raises(LastSeniorManager):
         w.staff.change_user(actor_id=worker.id, user_id=worker.id, role=None, disabled=True)
     assert w.store.state.users[worker.id].role == "senior_management"
+
+
+# -- account events ----------------------------------------------------------------------------------
+
+
+def test_changes_that_end_tokens_record_their_event_with_the_account_and_a_new_generation_when_all_end() -> None:
+    w = world()
+    boss = manager(w)
+    worker = w.accounts.create_account(email=EMAIL, password=PASSWORD, name="Ada", role="technical_worker")
+    pair = w.sessions.login(email=EMAIL, password=PASSWORD, client="198.51.100.7")
+    w.sessions.logout(user_id=worker.id, refresh_token=pair.refresh_token)
+    w.staff.change_user(actor_id=boss, user_id=worker.id, role="customer", disabled=None)
+    w.staff.change_user(actor_id=boss, user_id=worker.id, role=None, disabled=True)
+    w.staff.change_user(actor_id=boss, user_id=worker.id, role=None, disabled=False)
+
+    assert w.store.state.events == [
+        ("account.logged_out", worker.id, 0),
+        ("account.role_changed", worker.id, 1),
+        ("account.disabled", worker.id, 2),
+        ("account.enabled", worker.id, 2),
+    ]
+    again = w.sessions.login(email=EMAIL, password=PASSWORD, client="198.51.100.7")
+    assert again.access_token.endswith(":2")  # issued in the account's current generation
+
+
+def test_a_change_refused_or_a_login_records_no_event() -> None:
+    w = world()
+    boss = manager(w)
+    w.sessions.login(email="boss@example.com", password=PASSWORD, client="198.51.100.7")
+    with pytest.raises(LastSeniorManager):
+        w.staff.change_user(actor_id=boss, user_id=boss, role=None, disabled=True)
+    assert w.store.state.events == []

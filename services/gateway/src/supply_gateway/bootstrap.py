@@ -6,6 +6,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from supply_common.revocations import AccountEventsReader, Revocations
 from supply_gateway.adapters.tokens import KeyStore, TokenVerifier
 from supply_gateway.adapters.upstream import Lane, Timeouts, Upstream, UpstreamFailure
 from supply_gateway.adapters.upstream_transport import Transport
@@ -33,6 +34,8 @@ class Container:
 
     settings: GatewaySettings
     gateway: Gateway
+    account_events: AccountEventsReader | None = None
+    """Feeds the verifier's revocations (None: revocations are not followed); run by the app's lifespan."""
 
     @property
     def policy(self) -> Policy:
@@ -106,11 +109,12 @@ def bootstrap(
             RateClass.USER: RateLimiter(Limit(settings.rate_user_per_s, settings.rate_user_burst), **clock_kwargs),
         }
     )
+    account_events = AccountEventsReader(settings, Revocations()) if settings.revocations_enabled else None
     gateway = Gateway(
         policy=policy or Policy(),
-        verifier=TokenVerifier(keys),
+        verifier=TokenVerifier(keys, revocations=account_events),
         upstreams=upstreams,
         limits=limits,
         expensive=ConcurrencyCap(settings.expensive_calls_per_user),
     )
-    return Container(settings=settings, gateway=gateway)
+    return Container(settings=settings, gateway=gateway, account_events=account_events)

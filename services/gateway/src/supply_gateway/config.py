@@ -7,11 +7,11 @@ from functools import cached_property
 from pydantic import Field, field_validator
 
 from supply_common.forwarded import TrustedProxies
-from supply_common.settings import ServiceSettings
+from supply_common.settings import KafkaSettings, ServiceSettings
 from supply_gateway.domain.policy import RouteClass
 
 
-class GatewaySettings(ServiceSettings):
+class GatewaySettings(ServiceSettings, KafkaSettings):
     port: int = 8000
 
     auth_url: str = "http://127.0.0.1:8001"
@@ -36,6 +36,15 @@ class GatewaySettings(ServiceSettings):
     )
     max_header_count: int = Field(100, description="More request headers than this answer 431.")
     max_header_bytes: int = Field(32 * 1024, description="Request headers larger than this in all answer 431.")
+
+    revocations_enabled: bool = Field(
+        True,
+        description="Refuse access tokens revoked before they expire, as auth's account events"
+        " (ACCOUNT_EVENTS_TOPIC) say; tokens are answered 503 until the topic has been replayed.",
+    )
+    revocations_replay_wait_s: float = Field(
+        30.0, description="How long start-up waits for the replay of the account events before serving."
+    )
 
     jwks_ttl_s: float = 300.0
     jwks_min_refetch_s: float = Field(10.0, description="An unknown key id refetches the keys at most this often.")

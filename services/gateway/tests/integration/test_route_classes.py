@@ -95,7 +95,9 @@ async def gateway_before(projector: SlowProjector) -> AsyncIterator[Start]:
     async def start(**settings: object) -> httpx.AsyncClient:
         url = projector.url
         container = bootstrap(
-            GatewaySettings(auth_url=url, sales_writer_url=url, projector_url=url, **settings)  # type: ignore[arg-type]
+            GatewaySettings(  # type: ignore[arg-type]
+                auth_url=url, sales_writer_url=url, projector_url=url, revocations_enabled=False, **settings
+            )
         )
         await container.gateway.start()
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=create_app(container)), base_url="http://gw")

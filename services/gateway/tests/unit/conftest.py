@@ -12,6 +12,12 @@ from supply_gateway.config import GatewaySettings
 from .app_support import Upstreams, running
 
 
+@pytest.fixture(autouse=True)
+def _no_account_events(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No broker here: the gateways of these tests follow no revocations (tests/integration does)."""
+    monkeypatch.setenv("REVOCATIONS_ENABLED", "false")
+
+
 @pytest.fixture
 async def gateway() -> AsyncIterator[tuple[httpx.AsyncClient, Upstreams]]:
     async with running(GatewaySettings(breaker_failures=3, rate_credentials_burst=3)) as (client, upstreams, _):

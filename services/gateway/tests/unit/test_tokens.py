@@ -1,8 +1,11 @@
 import time
 from collections.abc import Awaitable, Callable
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
+from supply_common.contract.account_events import account_event
+from supply_common.revocations import Revocations
 from supply_gateway.adapters.tokens import InvalidToken, KeyStore, KeysUnavailable, TokenExpired, TokenVerifier
 
 from .tokens_support import Signer, jwks, tamper_role, unsigned
@@ -235,3 +238,33 @@ def _serving(published: dict) -> Callable[[], Awaitable[dict]]:
         return published["doc"]
 
     return fetch
+
+
+async def test_a_token_revoked_after_it_was_first_accepted_is_refused_from_then_on() -> None:
+    signer = Signer()
+    revocations = Revocations()
+    keys = KeyStore(lambda: _document(signer), clock=FakeClock())
+    verifier = TokenVerifier(keys, revocations=revocations)
+    token = signer.token("technical_worker", sub="42", gen=0, sid="S1")
+    later_login = signer.token("technical_worker", sub="42", gen=1, sid="S2")
+    assert (await verifier.verify(token)).user_id == "42"  # now remembered
+
+    now = datetime.now(UTC)
+    revocations.apply(
+        account_event(
+            "account.disabled",
+            user_id="42",
+            occurred_at=now,
+            token_generation=1,
+            revoked_sessions=(("S1", now + timedelta(minutes=6)),),
+            role="technical_worker",
+            disabled=True,
+        )
+    )
+    with pytest.raises(InvalidToken, match="revoked"):
+        await verifier.verify(token)
+    assert (await verifier.verify(later_login)).user_id == "42"
+
+
+async def _document(signer: Signer) -> dict:
+    return jwks(signer)

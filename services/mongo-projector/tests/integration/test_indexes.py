@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pymongo import ASCENDING
 
-from supply_projector.adapters.mongo import SALE_INDEXES, ensure_sale_indexes
+from supply_projector.adapters.indexes import SALE_INDEXES, ensure_sale_indexes
 from supply_projector.bootstrap import Container
 
 pytestmark = pytest.mark.integration

@@ -13,6 +13,7 @@ from supply_common.contract import METADATA_FIELD, Sale, sale_total, to_document
 from supply_projector.domain import money
 from supply_projector.domain.document import stored_document
 from supply_projector.domain.queries import Cursor, DateRange, InvalidCursor, SalesFilter, date_bound, page_query
+from supply_projector.domain.search import KEY_LENGTH, prefixes
 
 from .events import BASE_TIME, SAMPLES, event
 
@@ -31,18 +32,18 @@ def test_filter_is_built_from_typed_values_only() -> None:
     assert query == {
         "storeLocation": "Denver",
         "couponUsed": False,
-        "customer.email": "a@example.com",
-        "items.name": "pens",
-        "_supply.tags": "office",
+        "customer.email": {"$gte": "a@example.com", "$lt": "a@example.con"},
+        "_supply.item_keys": "pens",
+        "_supply.tag_keys": "office",
         "saleDate": {"$gte": datetime(2015, 1, 1, tzinfo=UTC), "$lt": datetime(2016, 1, 1, tzinfo=UTC)},
         "_supply.total_cents": {"$gte": 1050, "$lte": 2000},
     }
 
 
 def test_an_operator_looking_string_is_compared_as_a_string() -> None:
-    assert SalesFilter(email="$ne").filter() == {"customer.email": "$ne"}
+    assert SalesFilter(email="$ne").filter() == {"customer.email": {"$gte": "$ne", "$lt": "$nf"}}
     query = SalesFilter(item='{"$ne": null}', tag="$gt").filter()
-    assert query == {"items.name": '{"$ne": null}', "_supply.tags": "$gt"}
+    assert query == {"_supply.item_keys": '{"$ne": null}', "_supply.tag_keys": "$gt"}
 
 
 @pytest.mark.parametrize(
@@ -63,8 +64,13 @@ def test_no_filter_is_an_empty_query() -> None:
 
 
 def test_cursor_round_trips() -> None:
-    cursor = Cursor(datetime(2015, 3, 23, 21, 6, 49, 506000, tzinfo=UTC), "5bd761dcae323e45a93ccfe8", "date_asc")
-    assert Cursor.decode(cursor.encode()) == cursor
+    when = datetime(2015, 3, 23, 21, 6, 49, 506000, tzinfo=UTC)
+    for cursor in (
+        Cursor((when,), "5bd761dcae323e45a93ccfe8", "date_asc"),
+        Cursor((4001,), "5bd761dcae323e45a93ccfe8", "total_desc", backwards=True),
+        Cursor(("New York", when), "5bd761dcae323e45a93ccfe8", "store_asc"),
+    ):
+        assert Cursor.decode(cursor.encode()) == cursor
 
 
 def test_cursor_keeps_every_millisecond_exactly() -> None:
@@ -77,12 +83,21 @@ def test_cursor_keeps_every_millisecond_exactly() -> None:
     dates += [awkward + timedelta(milliseconds=n) for n in range(-2000, 2000)]
     dates += [first + timedelta(milliseconds=rng.randrange(span + 1)) for _ in range(20_000)]
     for when in dates:
-        cursor = Cursor(when, "5bd761dcae323e45a93ccfe8", "date_desc")
-        assert Cursor.decode(cursor.encode()).sale_date == when, when
+        cursor = Cursor((when,), "5bd761dcae323e45a93ccfe8", "date_desc")
+        assert Cursor.decode(cursor.encode()).keys == (when,), when
 
 
 @pytest.mark.parametrize(
-    "text", ["", "!!!", "eyJ9", "eyJkIjoxLCJpIjoiJG5lIiwicyI6ImRhdGVfZGVzYyJ9", "eyJkIjp0cnVlLCJpIjoiYSIsInMiOiJ4In0"]
+    "text",
+    [
+        "",
+        "!!!",
+        "eyJ9",
+        "eyJkIjoxLCJpIjoiJG5lIiwicyI6ImRhdGVfZGVzYyJ9",
+        "eyJkIjp0cnVlLCJpIjoiYSIsInMiOiJ4In0",
+        Cursor(("Denver",), "5bd761dcae323e45a93ccfe8", "total_asc").encode(),  # a name where a number is
+        Cursor(("Denver",), "5bd761dcae323e45a93ccfe8", "store_asc").encode(),  # the date is missing
+    ],
 )
 def test_a_tampered_cursor_is_refused(text: str) -> None:
     with pytest.raises(InvalidCursor):
@@ -91,7 +106,7 @@ def test_a_tampered_cursor_is_refused(text: str) -> None:
 
 def test_page_after_a_cursor_continues_strictly_past_it() -> None:
     when = datetime(2015, 1, 1, tzinfo=UTC)
-    cursor = Cursor(when, "5bd761dcae323e45a93ccfe8", "date_desc")
+    cursor = Cursor((when,), "5bd761dcae323e45a93ccfe8", "date_desc")
     query, order = page_query({"storeLocation": "Denver"}, "date_desc", cursor)
     assert order == [("saleDate", -1), ("_id", -1)]
     assert query == {
@@ -107,6 +122,49 @@ def test_page_after_a_cursor_continues_strictly_past_it() -> None:
     }
     with pytest.raises(InvalidCursor):
         page_query({}, "date_asc", cursor)
+
+
+def test_page_by_store_continues_past_the_store_then_the_date_then_the_id() -> None:
+    when = datetime(2015, 1, 1, tzinfo=UTC)
+    oid = ObjectId("5bd761dcae323e45a93ccfe8")
+    query, order = page_query({}, "store_desc", Cursor(("Denver", when), str(oid), "store_desc"))
+    assert order == [("storeLocation", -1), ("saleDate", -1), ("_id", -1)]
+    assert query == {
+        "$or": [
+            {"storeLocation": {"$lt": "Denver"}},
+            {"storeLocation": "Denver", "saleDate": {"$lt": when}},
+            {"storeLocation": "Denver", "saleDate": when, "_id": {"$lt": oid}},
+        ]
+    }
+
+
+def test_the_page_before_a_cursor_is_read_in_the_opposite_order() -> None:
+    oid = ObjectId("5bd761dcae323e45a93ccfe8")
+    query, order = page_query({}, "total_desc", Cursor((500,), str(oid), "total_desc", backwards=True))
+    assert order == [("_supply.total_cents", 1), ("_id", 1)]
+    assert query == {"$or": [{"_supply.total_cents": {"$gt": 500}}, {"_supply.total_cents": 500, "_id": {"$gt": oid}}]}
+
+
+@pytest.mark.parametrize(
+    ("given", "query"),
+    [
+        (SalesFilter(item="  NOTE "), {"_supply.item_keys": "note"}),
+        (SalesFilter(item="Printer   Pa"), {"_supply.item_keys": "printer pa"}),
+        (SalesFilter(tag="Office"), {"_supply.tag_keys": "office"}),
+        (SalesFilter(item=" ", tag=" "), {}),
+        (SalesFilter(email="Ann.B"), {"customer.email": {"$gte": "ann.b", "$lt": "ann.c"}}),
+    ],
+)
+def test_searches_are_by_word_start_in_any_case(given: SalesFilter, query: dict) -> None:
+    assert given.filter() == query
+
+
+def test_the_keys_hold_each_prefix_from_each_word_start() -> None:
+    assert prefixes(["Printer Paper", "pens"]) == [
+        "p", "pr", "pri", "prin", "print", "printe", "printer", "printer p", "printer pa", "printer pap",
+        "printer pape", "printer paper", "pa", "pap", "pape", "paper", "pe", "pen", "pens",
+    ]  # fmt: skip
+    assert max(len(key) for key in prefixes(["x" * 100])) == KEY_LENGTH
 
 
 @pytest.mark.parametrize("sale", SAMPLES)

@@ -13,9 +13,9 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from supply_common.contract import Actor, SaleBody
 from supply_common.db import make_engine
+from supply_common.publish_lock import PublishLock
 from supply_sales_writer.adapters.kafka_publisher import KafkaPublisher, ProducerFactory, relay_producer
 from supply_sales_writer.adapters.outbox import SqlOutbox
-from supply_sales_writer.adapters.publish_lock import PublishLock
 from supply_sales_writer.adapters.unit_of_work import SqlUnitOfWork, is_conflict
 from supply_sales_writer.adapters.wakeup import WakeSender
 from supply_sales_writer.config import SalesWriterSettings

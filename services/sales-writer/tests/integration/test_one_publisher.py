@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from supply_common.contract import Actor, SaleBody
-from supply_sales_writer.adapters.publish_lock import PublishLock
+from supply_common.publish_lock import PublishLock
 from supply_sales_writer.adapters.schema import outbox
 from supply_sales_writer.entrypoints.app import create_app
 

@@ -16,7 +16,7 @@ from typing import Self
 from supply_sales_writer.domain.events import EncodedEvent
 from supply_sales_writer.domain.model import Stored
 from supply_sales_writer.domain.prepared import Prepared
-from supply_sales_writer.service_layer.ports import OutboxRow, OutboxStats, Remembered, VersionedSale
+from supply_sales_writer.service_layer.ports import HistoryEntry, OutboxRow, OutboxStats, Remembered, VersionedSale
 
 
 @dataclass
@@ -26,6 +26,7 @@ class Tables:
     deleted: dict[str, int] = field(default_factory=dict)
     events: list[EncodedEvent] = field(default_factory=list)
     keys: dict[tuple[str, str], Remembered] = field(default_factory=dict)
+    history: list[EncodedEvent] = field(default_factory=list)
 
 
 class FakeSales:
@@ -76,6 +77,18 @@ class FakeOutbox:
         self.t.events.extend(events)
 
 
+class FakeHistory:
+    def __init__(self, tables: Tables) -> None:
+        self.t = tables
+
+    def add(self, events: Sequence[EncodedEvent]) -> None:
+        self.t.history.extend(events)
+
+    def versions(self, sale_id: str, limit: int, before: int | None = None) -> list[HistoryEntry]:
+        mine = [e for e in self.t.history if e.key == sale_id.encode() and (before is None or e.version < before)]
+        return [HistoryEntry(e.version, e.value) for e in sorted(mine, key=lambda e: -e.version)][:limit]
+
+
 class FakeKeys:
     def __init__(self, tables: Tables) -> None:
         self.t = tables
@@ -108,6 +121,7 @@ class FakeUnitOfWork:
         self.sales = FakeSales(self.tables)
         self.outbox = FakeOutbox(self.tables)
         self.idempotency = FakeKeys(self.tables)
+        self.history = FakeHistory(self.tables)
         return self
 
     def __exit__(

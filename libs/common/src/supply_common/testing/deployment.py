@@ -86,6 +86,7 @@ class Deployment:
             "mongo_db": random_name("test_supply"),
             "topic": topic,
             "dlq_topic": topic + ".dlq",
+            "account_topic": random_name("test_auth") + ".account-events",
             "group": random_name("test_projector"),
         }
         env = {
@@ -99,6 +100,7 @@ class Deployment:
             "MONGO_DATABASE": names["mongo_db"],
             "SALES_TOPIC": names["topic"],
             "DLQ_TOPIC": names["dlq_topic"],
+            "ACCOUNT_EVENTS_TOPIC": names["account_topic"],
             "SALES_TOPIC_PARTITIONS": "3",
             "CONSUMER_GROUP": names["group"],
             "PROJECTOR_GROUP_ID": names["group"],
@@ -188,6 +190,7 @@ class Deployment:
             kafka_bootstrap_servers=self.base_env["KAFKA_BOOTSTRAP_SERVERS"],
             sales_topic=self.names["topic"],
             dlq_topic=self.names["dlq_topic"],
+            account_events_topic=self.names["account_topic"],
             sales_topic_partitions=int(self.base_env["SALES_TOPIC_PARTITIONS"]),
         )
 
@@ -248,7 +251,8 @@ class Deployment:
             client.drop_database(self.names["mongo_db"])
             client.close()
         with contextlib.suppress(Exception):
-            bootstrap, topics = self.base_env["KAFKA_BOOTSTRAP_SERVERS"], [self.names["topic"], self.names["dlq_topic"]]
+            bootstrap = self.base_env["KAFKA_BOOTSTRAP_SERVERS"]
+            topics = [self.names["topic"], self.names["dlq_topic"], self.names["account_topic"]]
             _run_async(lambda: delete_topics(bootstrap, topics.__contains__, timeout_s=5))
 
     def logs(self) -> str:

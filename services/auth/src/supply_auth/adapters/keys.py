@@ -23,6 +23,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from supply_common.contract.account_events import GENERATION_CLAIM, SESSION_CLAIM
+
 ALGORITHM = "EdDSA"
 KID_PREFIX = "ed25519-"
 _KID_TIME = "%Y%m%dT%H%M%S"
@@ -172,13 +174,17 @@ class TokenService:
         self.ttl_s = ttl_s
         self.leeway_s = leeway_s
 
-    def issue(self, *, user_id: str, role: str, email: str) -> str:
+    def issue(self, *, user_id: str, role: str, email: str, session_id: str, generation: int) -> str:
+        """`sid` names the login (refresh-token family) and `gen` the account's token generation: a
+        verifier that follows the account events refuses the token once either is revoked."""
         key = self.keys.signer()
         now = int(self.keys.clock())
         claims = {
             "sub": user_id,
             "role": role,
             "email": email,
+            SESSION_CLAIM: session_id,
+            GENERATION_CLAIM: generation,
             "iss": self.issuer,
             "aud": self.audience,
             "iat": now,

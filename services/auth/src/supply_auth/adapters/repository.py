@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import sqlalchemy as sa
 from sqlalchemy import Connection
@@ -22,7 +22,9 @@ from supply_auth.adapters.tables import (
 from supply_auth.domain.model import PasswordLink, RefreshGrant, User
 from supply_auth.domain.throttle import Attempts
 from supply_auth.service_layer.ports import DuplicateEmail, UserQuery
+from supply_common.contract.account_events import AccountEventType, account_event
 from supply_common.identity import Role
+from supply_common.outbox_relay import add_records
 
 LOCK_CONFLICTS = (1205, 1213)
 """MariaDB's lock wait timeout and deadlock: the transaction was rolled back and may be tried again."""
@@ -44,6 +46,7 @@ def _user(row: sa.Row) -> User:
         created_at=row.created_at,
         email_confirmed_at=row.email_confirmed_at,
         last_login_at=row.last_login_at,
+        token_generation=row.token_generation,
     )
 
 
@@ -108,6 +111,15 @@ class UserRepository:
 
     def update(self, user_id: str, now: datetime, **values: object) -> None:
         self.connection.execute(users.update().where(users.c.id == user_id).values(**values, updated_at=now))
+
+    def end_tokens(self, user_id: str) -> int:
+        """Raise the user's token generation; returns the new one."""
+        self.connection.execute(
+            users.update().where(users.c.id == user_id).values(token_generation=users.c.token_generation + 1)
+        )
+        return int(
+            self.connection.execute(sa.select(users.c.token_generation).where(users.c.id == user_id)).scalar_one()
+        )
 
     def lock_active_admins(self, role: Role) -> list[str]:
         """Ids of active users holding `role`, locked until the transaction ends."""
@@ -210,6 +222,48 @@ class RefreshTokenRepository:
         )
         if ids:
             self.connection.execute(refresh_families.delete().where(refresh_families.c.id.in_(ids)))
+
+
+class AccountEventOutbox:
+    """Account events into the outbox of the transaction that changes the account (`AccountEvents`).
+
+    The user's row is locked first and the revoked sessions are read with a locking read, so two
+    transactions changing one account write their events one after the other, the later one seeing
+    what the earlier committed: the account's last record on the topic, the one compaction keeps,
+    holds its whole state."""
+
+    def __init__(self, connection: Connection, topic: str, session_window: timedelta) -> None:
+        self.connection = connection
+        self.topic = topic
+        self.session_window = session_window
+        self.recorded = 0
+
+    def record(self, event_type: AccountEventType, user_id: str, now: datetime) -> None:
+        user = self.connection.execute(
+            sa.select(users.c.role, users.c.disabled, users.c.token_generation)
+            .where(users.c.id == user_id)
+            .with_for_update()
+        ).one()
+        revoked = self.connection.execute(
+            sa.select(refresh_families.c.id, refresh_families.c.revoked_at)
+            .where(
+                refresh_families.c.user_id == user_id,
+                refresh_families.c.revoked_at >= now - self.session_window,
+            )
+            .order_by(refresh_families.c.id)
+            .with_for_update(read=True)
+        ).all()
+        event = account_event(
+            event_type,
+            user_id=user_id,
+            occurred_at=now,
+            token_generation=user.token_generation,
+            revoked_sessions=tuple((row.id, row.revoked_at + self.session_window) for row in revoked),
+            role=user.role,
+            disabled=bool(user.disabled),
+        )
+        add_records(self.connection, [(self.topic, event.key, event.encode())], now)
+        self.recorded += 1
 
 
 class LoginAttemptRepository:

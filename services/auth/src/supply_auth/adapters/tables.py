@@ -23,6 +23,7 @@ users = sa.Table(
     sa.Column("updated_at", TS, nullable=False),
     sa.Column("email_confirmed_at", TS, nullable=True),
     sa.Column("last_login_at", TS, nullable=True),
+    sa.Column("token_generation", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_users_role_id", "role", "id"),
 )
 
@@ -76,4 +77,16 @@ known_addresses = sa.Table(
     sa.Column("user_id", sa.CHAR(26), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("address", sa.BINARY(32), primary_key=True),
     sa.Column("last_seen_at", TS, nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.BigInteger, primary_key=True, autoincrement=True),
+    sa.Column("topic", sa.String(249), nullable=False),
+    sa.Column("msg_key", sa.VARBINARY(64), nullable=False),
+    sa.Column("payload", sa.LargeBinary, nullable=False),
+    sa.Column("created_at", TS, nullable=False),
+    sa.Column("published_at", TS, nullable=True),
+    sa.Index("ix_outbox_published_at_id", "published_at", "id"),
 )

@@ -4,12 +4,16 @@ TransactionConflict, so use cases can try again without knowing the driver."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
 from types import TracebackType
 
 from sqlalchemy import Connection, Engine, RootTransaction
 from sqlalchemy.exc import OperationalError
 
 from supply_auth.adapters.repository import (
+    AccountEventOutbox,
     KnownAddressRepository,
     LoginAttemptRepository,
     PasswordLinkRepository,
@@ -20,15 +24,28 @@ from supply_auth.adapters.repository import (
 from supply_auth.service_layer.ports import TransactionConflict
 
 
+@dataclass(frozen=True)
+class AccountEventsConfig:
+    """Where account events go (`topic`), how long a revoked session stays in them (`session_window`:
+    the longest access-token lifetime plus clock skew), and whom to tell after a commit that wrote
+    some (`committed`, the relay's wake-up)."""
+
+    topic: str
+    session_window: timedelta
+    committed: Callable[[], None] | None = None
+
+
 class SqlUnitOfWork:
     users: UserRepository
     links: PasswordLinkRepository
     refresh_tokens: RefreshTokenRepository
     attempts: LoginAttemptRepository
     known_addresses: KnownAddressRepository
+    events: AccountEventOutbox
 
-    def __init__(self, engine: Engine) -> None:
+    def __init__(self, engine: Engine, events: AccountEventsConfig) -> None:
         self.engine = engine
+        self.events_config = events
         self._connection: Connection | None = None
         self._transaction: RootTransaction | None = None
 
@@ -40,11 +57,14 @@ class SqlUnitOfWork:
         self.refresh_tokens = RefreshTokenRepository(self._connection)
         self.attempts = LoginAttemptRepository(self._connection)
         self.known_addresses = KnownAddressRepository(self._connection)
+        self.events = AccountEventOutbox(self._connection, self.events_config.topic, self.events_config.session_window)
         return self
 
     def commit(self) -> None:
         assert self._transaction is not None
         self._transaction.commit()
+        if self.events.recorded and self.events_config.committed is not None:
+            self.events_config.committed()
 
     def __exit__(
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -13,6 +14,7 @@ from supply_auth.bootstrap import Container, bootstrap
 from supply_auth.entrypoints.problems import PROBLEMS
 from supply_auth.entrypoints.routes import accounts, staff, tokens
 from supply_common.db import ping
+from supply_common.kafka import ensure_topics
 from supply_common.problems import ProblemError
 from supply_common.web import ReadinessCheck, problem_response
 from supply_common.web import create_app as create_service_app
@@ -26,9 +28,16 @@ def create_app(container: Container | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        relay = None
+        if wired.settings.auth_relay_enabled:
+            relay = asyncio.create_task(_relay(wired), name="account-events-relay")
         try:
             yield
         finally:
+            if relay is not None:
+                relay.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await relay
             if owned:
                 wired.close()
 
@@ -38,12 +47,23 @@ def create_app(container: Container | None = None) -> FastAPI:
     async def signing_key() -> None:
         wired.keys.signer()
 
+    async def account_events() -> str:
+        return wired.relay.status()
+
     app = create_service_app(
         service="auth",
         title="Supply Store auth",
         description="Accounts, roles, login, and the signed access tokens every other service trusts.",
         max_body_bytes=wired.settings.max_body_bytes,
-        checks=[ReadinessCheck("database", database), ReadinessCheck("signing_key", signing_key)],
+        checks=[
+            ReadinessCheck("database", database),
+            ReadinessCheck("signing_key", signing_key),
+            *(
+                [ReadinessCheck("account_events", account_events, critical=False)]
+                if wired.settings.auth_relay_enabled
+                else []
+            ),
+        ],
         lifespan=lifespan,
     )
     app.state.container = wired
@@ -52,6 +72,14 @@ def create_app(container: Container | None = None) -> FastAPI:
     for router in (accounts.router, tokens.router, staff.router):
         app.include_router(router)
     return app
+
+
+async def _relay(wired: Container) -> None:
+    """Make sure the topic exists, then publish the outbox until cancelled. In the background: a
+    broker that is away delays the events, never the service's start."""
+    with contextlib.suppress(Exception):  # the broker may be away: the relay retries on its own
+        await ensure_topics(wired.settings, timeout_s=5)
+    await wired.relay.run()
 
 
 def _handler(to_problem: Callable[[Exception], ProblemError]) -> Callable[[Request, Exception], Any]:

@@ -294,6 +294,9 @@ class Accounts:
             )
             uow.links.delete(locked.id)
             uow.refresh_tokens.revoke_user(locked.id, now, "password_set")
+            if locked.email_confirmed:  # it had a password: its earlier logins' access tokens end too
+                locked = replace(locked, token_generation=uow.users.end_tokens(locked.id))
+                uow.events.record("account.password_set", locked.id, now)
             uow.attempts.clear(subject("account", locked.email))
             if client is not None:
                 self.sessions.remember_address(uow, locked.id, client, now)

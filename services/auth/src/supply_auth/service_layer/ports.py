@@ -12,6 +12,7 @@ from typing import Protocol
 
 from supply_auth.domain.model import PasswordLink, RefreshGrant, User
 from supply_auth.domain.throttle import Attempts
+from supply_common.contract.account_events import AccountEventType
 from supply_common.identity import Role
 
 
@@ -67,6 +68,10 @@ class UserRepository(Protocol):
 
     def update(self, user_id: str, now: datetime, **values: object) -> None: ...
 
+    def end_tokens(self, user_id: str) -> int:
+        """Raise the user's token generation, so that every access token issued so far is refused;
+        returns the new generation."""
+
     def lock_active_admins(self, role: Role) -> list[str]:
         """Ids of active users holding `role`, locked until the unit of work ends."""
 
@@ -100,6 +105,16 @@ class RefreshTokenRepository(Protocol):
         """Revoke every live family of the user; how many."""
 
     def purge_expired(self, now: datetime, limit: int = 1000) -> None: ...
+
+
+class AccountEvents(Protocol):
+    """Account changes that token verifiers must hear of, published to `auth.account-events` after
+    the unit of work commits (an outbox: nothing is published unless the change is committed, and
+    nothing committed is lost)."""
+
+    def record(self, event_type: AccountEventType, user_id: str, now: datetime) -> None:
+        """Queue the account's event: its state after this unit of work's changes (token generation,
+        recently revoked sessions). Call it after those changes."""
 
 
 class LoginAttemptRepository(Protocol):
@@ -149,6 +164,9 @@ class UnitOfWork(Protocol):
     @property
     def known_addresses(self) -> KnownAddressRepository: ...
 
+    @property
+    def events(self) -> AccountEvents: ...
+
     def __enter__(self) -> UnitOfWork: ...
 
     def __exit__(
@@ -168,8 +186,8 @@ class Hasher(Protocol):
 class TokenIssuer(Protocol):
     ttl_s: int
 
-    def issue(self, *, user_id: str, role: str, email: str) -> str:
-        """A signed access token."""
+    def issue(self, *, user_id: str, role: str, email: str, session_id: str, generation: int) -> str:
+        """A signed access token of one session (a refresh-token family) and token generation."""
 
 
 class SendsMail(Protocol):

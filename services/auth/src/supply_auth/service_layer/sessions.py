@@ -107,7 +107,7 @@ class Sessions:
         token, and an access token. Nothing holds unless the caller commits."""
         family_id = new_user_id()
         uow.refresh_tokens.start_family(family_id, user.id, now, now + timedelta(seconds=self.refresh_ttl_s))
-        return self._pair(user, self._add_refresh_token(uow, family_id, now))
+        return self._pair(user, family_id, self._add_refresh_token(uow, family_id, now))
 
     def remember_address(self, uow: UnitOfWork, user_id: str, client: str, now: datetime) -> None:
         """Make `client` one of the user's known addresses, inside the caller's unit of work."""
@@ -236,12 +236,19 @@ class Sessions:
         uow.refresh_tokens.add(hashlib.sha256(token.encode()).digest(), family_id, now)
         return token
 
-    def _pair(self, user: User, refresh_token: str) -> TokenPair:
-        access = self.tokens.issue(user_id=user.id, role=user.role, email=user.email)
+    def _pair(self, user: User, family_id: str, refresh_token: str) -> TokenPair:
+        access = self.tokens.issue(
+            user_id=user.id,
+            role=user.role,
+            email=user.email,
+            session_id=family_id,
+            generation=user.token_generation,
+        )
         return TokenPair(access_token=access, refresh_token=refresh_token, expires_in=self.tokens.ttl_s)
 
     def refresh(self, refresh_token: str) -> TokenPair:
-        """Exchange a refresh token for a new pair. A token used twice revokes its whole family."""
+        """Exchange a refresh token for a new pair. A token used twice revokes its whole family, and
+        the access tokens of that family are refused from then on."""
         token_hash = hashlib.sha256(refresh_token.encode()).digest()
         now = self.now()
         with self.uow() as uow:
@@ -250,6 +257,7 @@ class Sessions:
                 raise InvalidRefreshToken
             if row.used_at is not None:
                 uow.refresh_tokens.revoke_family(row.family_id, now, "reuse")
+                uow.events.record("account.session_revoked", row.user_id, now)
                 uow.commit()
                 log.warning(
                     "refresh token reused; family revoked",
@@ -259,19 +267,24 @@ class Sessions:
             user = uow.users.get(row.user_id)
             if user is None or user.disabled:
                 uow.refresh_tokens.revoke_family(row.family_id, now, "disabled")
+                if user is not None:
+                    uow.events.record("account.session_revoked", user.id, now)
                 uow.commit()
                 raise InvalidRefreshToken
             uow.refresh_tokens.mark_used(token_hash, now)
             new_token = self._add_refresh_token(uow, row.family_id, now)
             uow.commit()
-        return self._pair(user, new_token)
+        return self._pair(user, row.family_id, new_token)
 
     def logout(self, *, user_id: str, refresh_token: str) -> None:
-        """Revoke the refresh token's family, if it is the caller's. Unknown tokens are ignored."""
+        """Revoke the refresh token's family, if it is the caller's: that refresh token and the access
+        tokens of the same login are refused from then on. Unknown tokens are ignored."""
         token_hash = hashlib.sha256(refresh_token.encode()).digest()
         with self.uow() as uow:
             row = uow.refresh_tokens.find_for_update(token_hash)
             if row is not None and row.user_id == user_id:
-                uow.refresh_tokens.revoke_family(row.family_id, self.now(), "logout")
+                now = self.now()
+                uow.refresh_tokens.revoke_family(row.family_id, now, "logout")
+                uow.events.record("account.logged_out", user_id, now)
                 uow.commit()
                 log.info("logged out", extra={"event": "logout", "user_id": user_id})

@@ -14,6 +14,7 @@ from supply_auth.service_layer.accounts import Accounts
 from supply_auth.service_layer.errors import Forbidden, LastSeniorManager, NotAuthenticated, UserNotFound
 from supply_auth.service_layer.ports import UnitOfWork, UserQuery
 from supply_auth.service_layer.sessions import Clock, utc_now
+from supply_common.contract.account_events import AccountEventType
 from supply_common.identity import Role
 
 log = logging.getLogger("supply_auth.events")
@@ -83,8 +84,9 @@ class Staff:
         return user
 
     def change_user(self, *, actor_id: str, user_id: str, role: Role | None, disabled: bool | None) -> User:
-        """Change a role or the disabled flag; either revokes the user's refresh tokens. The last
-        active senior manager can be neither demoted nor disabled."""
+        """Change a role or the disabled flag; either revokes the user's refresh tokens and makes every
+        access token issued to them so far refused (the change is published on the account events).
+        The last active senior manager can be neither demoted nor disabled."""
         now = self.now()
         with self.uow() as uow:
             self._require_admin(uow, actor_id)
@@ -106,6 +108,8 @@ class Staff:
                 uow.users.update(target.id, now, **changes)
                 if "role" in changes or new_disabled:
                     uow.refresh_tokens.revoke_user(target.id, now, "role_change" if "role" in changes else "disabled")
+                    uow.users.end_tokens(target.id)
+                uow.events.record(_event_type(changes), target.id, now)
                 uow.commit()
             updated = uow.users.get(target.id) if changes else target
         assert updated is not None
@@ -120,3 +124,9 @@ class Staff:
                 },
             )
         return updated
+
+
+def _event_type(changes: dict[str, object]) -> AccountEventType:
+    if changes.get("disabled") is True:
+        return "account.disabled"
+    return "account.role_changed" if "role" in changes else "account.enabled"

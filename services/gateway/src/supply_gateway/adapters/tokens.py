@@ -13,6 +13,7 @@ import jwt
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 
 from supply_common.identity import ROLES, Identity
+from supply_common.revocations import NothingRevoked, RevocationCheck
 
 log = logging.getLogger(__name__)
 
@@ -126,6 +127,7 @@ class _Verified:
     expires_at: float
     kid: str
     key: Ed25519PublicKey
+    claims: Mapping[str, Any]
 
 
 class TokenVerifier:
@@ -134,7 +136,9 @@ class TokenVerifier:
     A token that passed is remembered (the `cache_size` most recent, by the exact token text), so the
     same token presented again costs a dictionary lookup instead of a signature check and two JSON
     parses. A remembered token is still refused once it expires (same leeway), and checked afresh
-    whenever the key store no longer holds the very key that verified it (rotation, refetch)."""
+    whenever the key store no longer holds the very key that verified it (rotation, refetch).
+    Every presentation, remembered or not, is asked of `revocations`: a token revoked after it was
+    first seen is refused from then on."""
 
     def __init__(
         self,
@@ -145,6 +149,7 @@ class TokenVerifier:
         leeway_s: float = 5,
         cache_size: int = 4096,
         wall_clock: Callable[[], float] = time.time,
+        revocations: RevocationCheck | None = None,
     ) -> None:
         self.keys = keys
         self.issuer = issuer
@@ -152,12 +157,15 @@ class TokenVerifier:
         self.leeway_s = leeway_s
         self.cache_size = cache_size
         self.wall_clock = wall_clock
+        self.revocations = NothingRevoked() if revocations is None else revocations
         self._verified: dict[str, _Verified] = {}
 
     async def verify(self, token: str) -> Identity:
         known = self._verified.get(token)
         if known is not None:
             if known.expires_at > self.wall_clock() - self.leeway_s and await self.keys.key(known.kid) is known.key:
+                if self.revocations.is_revoked(known.claims):
+                    raise InvalidToken("token revoked")
                 return known.identity
             del self._verified[token]
         try:
@@ -188,7 +196,9 @@ class TokenVerifier:
         if role not in ROLES:
             raise InvalidToken("token has no valid role")
         identity = Identity(user_id=str(claims["sub"]), role=role, email=str(claims.get("email") or ""))
-        self._remember(token, _Verified(identity, float(claims["exp"]), kid, key))
+        if self.revocations.is_revoked(claims):
+            raise InvalidToken("token revoked")
+        self._remember(token, _Verified(identity, float(claims["exp"]), kid, key, claims))
         return identity
 
     def _remember(self, token: str, verified: _Verified) -> None:

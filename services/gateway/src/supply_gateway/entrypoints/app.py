@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
@@ -22,6 +25,7 @@ from supply_gateway.entrypoints.web import account, dashboard, sales, staff
 from supply_gateway.entrypoints.web.errors import install_error_pages
 
 STATIC = Path(__file__).parent / "static"
+log = logging.getLogger(__name__)
 
 
 def _checks(container: Container) -> list[ReadinessCheck]:
@@ -39,7 +43,17 @@ def _checks(container: Container) -> list[ReadinessCheck]:
 
         return ReadinessCheck(name, probe, critical=False)
 
-    return [ReadinessCheck("signing-keys", signing_keys), upstream_alive(WRITER), upstream_alive(PROJECTOR)]
+    checks = [ReadinessCheck("signing-keys", signing_keys), upstream_alive(WRITER), upstream_alive(PROJECTOR)]
+    reader = container.account_events
+    if reader is not None:
+
+        async def account_events() -> str:
+            if not reader.caught_up.is_set():
+                raise RuntimeError("the account events have not been replayed yet")
+            return "ok" if reader.last_error is None else "degraded"
+
+        checks.append(ReadinessCheck("account-events", account_events))
+    return checks
 
 
 def create_app(container: Container | None = None) -> FastAPI:
@@ -49,9 +63,17 @@ def create_app(container: Container | None = None) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         await container.gateway.start()
+        reader = container.account_events
+        following = asyncio.create_task(reader.run(), name="account-events") if reader is not None else None
+        if reader is not None and not await reader.wait_caught_up(settings.revocations_replay_wait_s):
+            log.error("serving before the account events were replayed: tokens are answered 503 until then")
         try:
             yield
         finally:
+            if following is not None:
+                following.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await following
             await container.gateway.aclose()
 
     body_limits = {"/api/sales/import": settings.import_max_body_bytes, "/sales/import": settings.import_max_body_bytes}

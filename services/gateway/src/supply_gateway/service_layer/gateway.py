@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 
 from supply_common.identity import Identity
 from supply_common.problems import ProblemError
+from supply_common.revocations import RevocationsUnknown
 from supply_gateway.adapters.tokens import InvalidToken, KeysUnavailable, TokenExpired, TokenVerifier
 from supply_gateway.adapters.upstream import Upstream, UpstreamFailure
 from supply_gateway.adapters.upstream_transport import UpstreamResponse
@@ -133,7 +134,7 @@ class Gateway:
             raise unauthorized("The access token has expired.") from exc
         except InvalidToken as exc:
             raise unauthorized(f"The access token is not valid ({exc}).") from exc
-        except KeysUnavailable as exc:
+        except (KeysUnavailable, RevocationsUnknown) as exc:
             raise ProblemError(
                 503,
                 "Service unavailable",

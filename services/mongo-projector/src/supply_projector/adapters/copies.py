@@ -13,7 +13,8 @@ from typing import Any
 
 from pymongo import MongoClient
 
-from supply_projector.adapters.mongo import ActiveCollection, MoneyModeOf, MongoStore, connect, ensure_sale_indexes
+from supply_projector.adapters.indexes import ensure_sale_indexes
+from supply_projector.adapters.mongo import ActiveCollection, MoneyModeOf, MongoStore, connect
 from supply_projector.adapters.rollups import rollup_collections
 from supply_projector.config import ProjectorSettings
 

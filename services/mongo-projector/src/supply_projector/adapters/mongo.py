@@ -10,16 +10,12 @@ FerretDB v1 facts this adapter works around (checked against v1.24):
   FerretDB v1, which answers `$in` with a full scan, one `_id` lookup per sale (8 at a time);
 - `renameCollection` has no `dropTarget`: the active sales collection is named by an alias
   document that readers and writers follow (see `active_collection`);
-- on SQLite, FerretDB as released answers every filter but one on `_id` by scanning the collection in
-  its own process (`explain` says `filterPushdown: false`): secondary indexes serve no read and only
-  cost writes, so none is kept there (see `ensure_sale_indexes`). The build of deploy/local pushes
-  comparisons on indexed fields and the first page of a sort down to SQLite (deploy/local/README.md).
+- secondary indexes are kept only where the server reads through them (`adapters.indexes`).
 """
 
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
@@ -31,46 +27,24 @@ from bson.errors import BSONError
 from bson.int64 import Int64
 from pymongo import ASCENDING, MongoClient
 from pymongo.database import Database
-from pymongo.errors import CollectionInvalid, OperationFailure, WriteError
+from pymongo.errors import OperationFailure, WriteError
 
 from supply_common.contract import METADATA_FIELD
+from supply_projector.adapters.indexes import ensure_sale_indexes
 from supply_projector.adapters.rollups import MongoRollups
+from supply_projector.adapters.server import ActiveCollection, MoneyModeOf
 from supply_projector.domain import money
 from supply_projector.domain.changes import Delete, Op, Write, verdict
 from supply_projector.service_layer.ports import Checkpoint, Executed, Parked, Progress, Unstorable
 
 log = logging.getLogger(__name__)
 
-SALES = "sales"
 TOMBSTONES = "sale_tombstones"
 QUARANTINE = "sale_quarantine"
 PARKED = "parked_events"
 FRESHNESS = "projector_freshness"
-META = "projector_meta"
-ACTIVE_KEY = "active_sales_collection"
 VERSION = f"{METADATA_FIELD}.version"
-NEWEST = (("saleDate", ASCENDING), ("_id", ASCENDING))
-# Every filter of the read API, each followed by its sort (saleDate, then _id), so that a page is read
-# in index order on MongoDB (equality, sort, range) and FerretDB's SQLite finds the page's last date from
-# the index alone; the total range is a range, served alone.
-SALE_INDEXES: tuple[tuple[tuple[str, int], ...], ...] = (
-    NEWEST,
-    *(
-        ((field, ASCENDING), *NEWEST)
-        for field in (
-            "storeLocation",
-            "purchaseMethod",
-            "couponUsed",
-            "customer.email",
-            "items.name",
-            f"{METADATA_FIELD}.tags",
-        )
-    ),
-    ((f"{METADATA_FIELD}.total_cents", ASCENDING),),
-    ((VERSION, ASCENDING),),
-)
 DUPLICATE_KEY = 11000
-NAMESPACE_EXISTS = 48
 
 
 def connect(url: str, timeout_ms: int = 5000) -> MongoClient[dict[str, Any]]:
@@ -82,107 +56,6 @@ def connect(url: str, timeout_ms: int = 5000) -> MongoClient[dict[str, Any]]:
         socketTimeoutMS=120_000,
         uuidRepresentation="standard",
     )
-
-
-def detect_money_mode(client: MongoClient[dict[str, Any]]) -> money.MoneyMode:
-    """Decimal128 unless the server is FerretDB v1."""
-    info = client.admin.command("buildInfo")
-    ferret = str(info.get("ferretdbVersion") or "")
-    return "double" if ferret.startswith("v1.") else "decimal128"
-
-
-def ensure_sale_indexes(database: Database[dict[str, Any]], collection: str) -> None:
-    """The indexes of the fields sales are searched by, where the server reads through them; where
-    it does not, they are dropped: on FerretDB v1 with SQLite as released each one only cost every
-    inserted sale (4,000 sales in batches of 500: 220-237 us of FerretDB's CPU a sale without them,
-    250-282 with)."""
-    target = database[collection]
-    _ensure_collection(database, collection)  # `explain` of a missing one tells nothing
-    if _reads_through_indexes(database, collection):
-        for keys in SALE_INDEXES:
-            target.create_index(list(keys))
-        return
-    present = target.index_information()
-    unused = [name for name, spec in present.items() if name != "_id_" and "unique" not in spec]
-    for name in unused:
-        target.drop_index(name)
-    if unused:
-        log.info("secondary indexes dropped: the server scans for every filter but _id", extra={"dropped": unused})
-
-
-def _ensure_collection(database: Database[dict[str, Any]], collection: str) -> None:
-    try:
-        database.create_collection(collection)
-    except CollectionInvalid:
-        pass  # there already
-    except OperationFailure as exc:
-        if exc.code != NAMESPACE_EXISTS:  # made meanwhile by another consumer
-            raise
-
-
-def _reads_through_indexes(database: Database[dict[str, Any]], collection: str) -> bool:
-    """Whether a filter other than one `_id` equality reaches the server's storage (so that an index
-    can serve it). FerretDB tells in `explain` (`filterPushdown`; the build of deploy/local pushes a
-    range on `_id` down always, and conditions on other fields once an index starts with them);
-    MongoDB always does."""
-    explained = database.command({"explain": {"find": collection, "filter": {"_id": {"$gte": ObjectId(b"\0" * 12)}}}})
-    return bool(explained.get("filterPushdown", True))
-
-
-class ActiveCollection:
-    """The name of the collection that holds the sales now, cached for `ttl_s`."""
-
-    def __init__(self, database: Database[dict[str, Any]], ttl_s: float = 1.0, fixed: str | None = None) -> None:
-        self.database = database
-        self.ttl_s = ttl_s
-        self.fixed = fixed
-        self._name = SALES
-        self._read_at = float("-inf")
-
-    def name(self) -> str:
-        if self.fixed is not None:
-            return self.fixed
-        now = time.monotonic()
-        if now - self._read_at > self.ttl_s:
-            found = self.database[META].find_one({"_id": ACTIVE_KEY})
-            self._name = str(found["collection"]) if found else SALES
-            self._read_at = now
-        return self._name
-
-    def point_to(self, collection: str) -> None:
-        self.database[META].update_one(
-            {"_id": ACTIVE_KEY}, {"$set": {"collection": collection, "since": datetime.now(UTC)}}, upsert=True
-        )
-        self._read_at = float("-inf")
-
-
-class MoneyModeOf:
-    """The server's money mode and quirks, asked once on first use (so a process can start before
-    the server)."""
-
-    def __init__(self, client: MongoClient[dict[str, Any]], configured: str = "auto") -> None:
-        self.client = client
-        self._mode: money.MoneyMode | None = None if configured == "auto" else configured  # type: ignore[assignment]
-        self._ferretdb_v1: bool | None = None
-
-    def __call__(self) -> money.MoneyMode:
-        if self._mode is None:
-            self._mode = detect_money_mode(self.client)
-        return self._mode
-
-    def ferretdb_v1(self) -> bool:
-        if self._ferretdb_v1 is None:
-            info = self.client.admin.command("buildInfo")
-            self._ferretdb_v1 = str(info.get("ferretdbVersion") or "").startswith("v1.")
-        return self._ferretdb_v1
-
-    def unwind_moves_to_leaf(self) -> bool:
-        """FerretDB v1 puts the element of `$unwind: "$a.b"` at `b` (MongoDB keeps it at `a.b`)."""
-        return self.ferretdb_v1()
-
-    def in_query_scans(self) -> bool:
-        """FerretDB v1 answers `_id: {$in: [...]}` with a full collection scan."""
-        return self.ferretdb_v1()
 
 
 class MongoStore:
@@ -208,7 +81,7 @@ class MongoStore:
     def versions(self, sale_ids: Sequence[str]) -> dict[str, int] | None:
         if not sale_ids:
             return {}
-        if self.mode.in_query_scans():
+        if self.mode.in_query_scans(self.database[self.active.name()]):
             return self._versions_one_by_one(sale_ids)
         found = self.database[self.active.name()].find({"_id": {"$in": [ObjectId(i) for i in sale_ids]}}, {VERSION: 1})
         return {str(doc["_id"]): int(doc.get(METADATA_FIELD, {}).get("version", 0)) for doc in found}
@@ -236,7 +109,7 @@ class MongoStore:
         if not sale_ids:
             return {}
         collection = self.database[self.active.name()]
-        if not self.mode.in_query_scans():
+        if not self.mode.in_query_scans(collection):
             return {str(doc["_id"]): doc for doc in collection.find({"_id": {"$in": [ObjectId(i) for i in sale_ids]}})}
 
         def one(sale_id: str) -> tuple[str, dict[str, Any] | None]:

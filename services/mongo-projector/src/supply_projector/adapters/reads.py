@@ -6,6 +6,7 @@ FerretDB v1 computes only the first accumulator of a `$group` correctly (the oth
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 from bson import ObjectId
@@ -52,12 +53,37 @@ class SalesReader:
     def page(
         self, base: dict[str, Any], sort: SortOrder, cursor: Cursor | None, limit: int
     ) -> tuple[list[dict[str, Any]], Cursor | None]:
+        """A page and the cursor past it (None at the end)."""
+        found, following, _ = self.page_both_ways(base, sort, cursor, limit)
+        return found, following
+
+    def page_both_ways(
+        self, base: dict[str, Any], sort: SortOrder, cursor: Cursor | None, limit: int
+    ) -> tuple[list[dict[str, Any]], Cursor | None, Cursor | None]:
+        """A page, the cursor past it and the cursor before it (None where there is nothing)."""
         query, order = page_query(base, sort, cursor)
         found = [money.decode(doc, self.mode()) for doc in self._sales().find(query).sort(order).limit(limit + 1)]
         more = len(found) > limit
         found = found[:limit]
-        following = Cursor(found[-1]["saleDate"], str(found[-1]["_id"]), sort) if more and found else None
-        return found, following
+        backwards = cursor is not None and cursor.backwards
+        if backwards:
+            found.reverse()
+        if not found:
+            return found, None, None
+        later = (cursor is not None and backwards) or more
+        earlier = more if backwards else cursor is not None
+        following = Cursor.of(found[-1], sort) if later else None
+        preceding = Cursor.of(found[0], sort, backwards=True) if earlier else None
+        return found, following, preceding
+
+    def each(self, base: dict[str, Any], sort: SortOrder, batch: int = 500) -> Iterator[dict[str, Any]]:
+        """Every sale of the match in order, read a page at a time (a page's cost each)."""
+        cursor: Cursor | None = None
+        while True:
+            found, cursor = self.page(base, sort, cursor, batch)
+            yield from found
+            if cursor is None:
+                return
 
     def grouped(
         self, match: dict[str, Any], key: str | None, accumulator: Any, unwind: str | None = None

@@ -23,6 +23,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from bson.int64 import Int64
+from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
@@ -303,7 +304,10 @@ class RollupReader:
     """The buckets analytics read, and the sales of the partial days at a window's edges."""
 
     def __init__(
-        self, database: Database[dict[str, Any]], active: Callable[[], str], one_by_one: Callable[[], bool]
+        self,
+        database: Database[dict[str, Any]],
+        active: Callable[[], str],
+        one_by_one: Callable[[Collection[dict[str, Any]]], bool],
     ) -> None:
         self.database = database
         self.active = active
@@ -324,7 +328,7 @@ class RollupReader:
         collection = self.database[days]
         if not buckets:
             return {}
-        if not self.one_by_one():
+        if not self.one_by_one(collection):
             return {str(d["_id"]): counters_of(d) for d in collection.find({"_id": {"$in": list(buckets)}})}
 
         def one(bucket: str) -> tuple[str, dict[str, Any] | None]:

@@ -4,7 +4,8 @@ Under `_supply` (METADATA_FIELD):
 - `version`, `hash` (sale_hash), `event_id`, `occurred_at`, `applied_at`: replication metadata;
 - `total` (money), `total_cents` (int64), `item_count` (sum of quantities), `month` ("YYYY-MM"),
   `tags` (all item tags, deduplicated), `lines` ([{name, quantity, revenue_cents}]):
-  what analytics aggregate with `$match`/`$unwind`/`$group`/`$sum` only.
+  what analytics aggregate with `$match`/`$unwind`/`$group`/`$sum` only;
+- `item_keys`, `tag_keys`: the prefixes partial search compares with (`domain.search`).
 Money is summed as integer cents because `$sum` must be exact on every server. Prices and `total`
 stay `Decimal` here: the store writes them in its server's type (`money.encode`), so a server
 without Decimal128 gets its doubles straight from the exact value.
@@ -19,6 +20,7 @@ from typing import Any
 from bson.int64 import Int64
 
 from supply_common.contract import METADATA_FIELD, Sale, SaleEvent, decimal_text, sale_hash, sale_total, to_document
+from supply_projector.domain.search import search_keys
 
 
 def exact(amount: Decimal) -> Decimal:
@@ -68,6 +70,7 @@ def metadata(sale: Sale, event: SaleEvent, applied_at: datetime) -> dict[str, An
             }
             for item in sale.items
         ],
+        **search_keys((item.name for item in sale.items), tags),
     }
 
 

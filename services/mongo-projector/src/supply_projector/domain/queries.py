@@ -18,11 +18,19 @@ from bson import ObjectId
 
 from supply_common.email_address import normalise_email
 from supply_projector.domain.document import cents
+from supply_projector.domain.search import email_prefix, search_key
 
-SortOrder = Literal["date_desc", "date_asc"]
+SortOrder = Literal["date_desc", "date_asc", "total_desc", "total_asc", "store_asc", "store_desc"]
 MAX_PAGE = 100
 
 META = "_supply"
+TOTAL = f"{META}.total_cents"
+SORT_KEYS: dict[str, tuple[str, ...]] = {
+    "date": ("saleDate",),
+    "total": (TOTAL,),
+    "store": ("storeLocation", "saleDate"),
+}
+"""The fields each sort orders by, before `_id` (which breaks ties), all in the sort's direction."""
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 MILLISECOND = timedelta(milliseconds=1)
 
@@ -69,6 +77,9 @@ def customer_match(email: str) -> dict[str, Any]:
 
 @dataclass(frozen=True)
 class SalesFilter:
+    """Staff's search. `item` and `tag`: a word start of an item's name or tag, in any case (see
+    `domain.search`); `email`: the start of the customer's email, in any case."""
+
     store: str | None = None
     method: str | None = None
     coupon: bool | None = None
@@ -86,13 +97,15 @@ class SalesFilter:
             ("storeLocation", self.store),
             ("purchaseMethod", self.method),
             ("couponUsed", self.coupon),
-            ("items.name", self.item),
-            (f"{META}.tags", self.tag),
         ):
             if value is not None:
                 query[name] = value
-        if self.email is not None:
-            query.update(customer_match(self.email))
+        for name, text in ((f"{META}.item_keys", self.item), (f"{META}.tag_keys", self.tag)):
+            key = search_key(text) if text is not None else ""
+            if key:
+                query[name] = key
+        if self.email is not None and self.email.strip():
+            query.update(email_prefix(self.email))
         query.update(self.dates.filter())
         total: dict[str, int] = {}
         if self.total_min is not None:
@@ -100,7 +113,7 @@ class SalesFilter:
         if self.total_max is not None:
             total["$lte"] = cents(self.total_max)
         if total:
-            query[f"{META}.total_cents"] = total
+            query[TOTAL] = total
         return query
 
 
@@ -116,16 +129,56 @@ def from_millis(millis: int) -> datetime:
     return EPOCH + timedelta(milliseconds=millis)
 
 
+def sort_fields(sort: SortOrder) -> tuple[tuple[str, ...], int]:
+    """The fields a sort orders by (before `_id`) and its direction."""
+    name, direction = sort.split("_")
+    return SORT_KEYS[name], (-1 if direction == "desc" else 1)
+
+
+def _encode_key(value: Any) -> Any:
+    return {"d": to_millis(value)} if isinstance(value, datetime) else value
+
+
+def _decode_key(field: str, value: Any) -> Any:
+    """The value of `field` a cursor holds, or InvalidCursor when it is not of the field's type."""
+    if field == "saleDate":
+        millis = value.get("d") if isinstance(value, dict) else None
+        if not isinstance(millis, int) or isinstance(millis, bool):
+            raise InvalidCursor("not a cursor this API issued")
+        try:
+            return from_millis(millis)
+        except (OverflowError, OSError, ValueError) as exc:
+            raise InvalidCursor("not a cursor this API issued") from exc
+    wanted = int if field == TOTAL else str
+    if not isinstance(value, wanted) or isinstance(value, bool):
+        raise InvalidCursor("not a cursor this API issued")
+    return value
+
+
 @dataclass(frozen=True)
 class Cursor:
-    """Where a page ended: the (saleDate, _id) of its last sale, in a given sort order."""
+    """Where a page ended (or, `backwards`, where the next page began): the sort fields' values and
+    the `_id` of that sale, in a given sort order."""
 
-    sale_date: datetime
+    keys: tuple[Any, ...]
     sale_id: str
     sort: SortOrder
+    backwards: bool = False
+
+    @classmethod
+    def of(cls, document: dict[str, Any], sort: SortOrder, *, backwards: bool = False) -> Cursor:
+        fields, _ = sort_fields(sort)
+        keys = []
+        for field in fields:
+            value: Any = document
+            for part in field.split("."):
+                value = value.get(part) if isinstance(value, dict) else None
+            keys.append(int(value) if field == TOTAL and value is not None else value)
+        return cls(tuple(keys), str(document["_id"]), sort, backwards)
 
     def encode(self) -> str:
-        raw = json.dumps({"d": to_millis(self.sale_date), "i": self.sale_id, "s": self.sort}, separators=(",", ":"))
+        data = {"k": [_encode_key(k) for k in self.keys], "i": self.sale_id, "s": self.sort, "b": int(self.backwards)}
+        raw = json.dumps(data, separators=(",", ":"))
         return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
     @classmethod
@@ -133,36 +186,48 @@ class Cursor:
         try:
             raw = base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
             data = json.loads(raw)
-            millis, sale_id, sort = data["d"], data["i"], data["s"]
+            keys, sale_id, sort, backwards = data["k"], data["i"], data["s"], data["b"]
         except (binascii.Error, ValueError, KeyError, TypeError) as exc:
             raise InvalidCursor("not a cursor this API issued") from exc
         if (
-            not isinstance(millis, int)
-            or isinstance(millis, bool)
-            or not isinstance(sale_id, str)
+            not isinstance(sale_id, str)
             or not ObjectId.is_valid(sale_id)
-            or sort not in ("date_desc", "date_asc")
+            or sort not in SORTS
+            or backwards not in (0, 1)
+            or not isinstance(keys, list)
         ):
             raise InvalidCursor("not a cursor this API issued")
-        try:
-            when = from_millis(millis)
-        except (OverflowError, OSError, ValueError) as exc:
-            raise InvalidCursor("not a cursor this API issued") from exc
-        return cls(when, sale_id, sort)
+        fields, _ = sort_fields(sort)
+        if len(keys) != len(fields):
+            raise InvalidCursor("not a cursor this API issued")
+        return cls(tuple(_decode_key(f, k) for f, k in zip(fields, keys, strict=True)), sale_id, sort, bool(backwards))
 
     def after(self) -> dict[str, Any]:
-        """The filter for the sales after this cursor in its order."""
-        op = "$lt" if self.sort == "date_desc" else "$gt"
-        oid = ObjectId(self.sale_id)
-        return {"$or": [{"saleDate": {op: self.sale_date}}, {"saleDate": self.sale_date, "_id": {op: oid}}]}
+        """The filter for the sales past this cursor in its order (before it when `backwards`)."""
+        fields, direction = sort_fields(self.sort)
+        forward = (direction == 1) != self.backwards
+        op = "$gt" if forward else "$lt"
+        pairs = [*zip(fields, self.keys, strict=True), ("_id", ObjectId(self.sale_id))]
+        branches = []
+        for i, (field, value) in enumerate(pairs):
+            branch: dict[str, Any] = dict(pairs[:i])
+            branch[field] = {op: value}
+            branches.append(branch)
+        return {"$or": branches}
+
+
+SORTS: tuple[str, ...] = ("date_desc", "date_asc", "total_desc", "total_asc", "store_asc", "store_desc")
 
 
 def page_query(
     base: dict[str, Any], sort: SortOrder, cursor: Cursor | None
 ) -> tuple[dict[str, Any], list[tuple[str, int]]]:
-    """Filter and sort of one page; a cursor from another sort order is refused."""
+    """Filter and sort of one page; a cursor from another sort order is refused. A backwards cursor
+    gives the page before it in reverse order (the reader turns it round)."""
     if cursor is not None and cursor.sort != sort:
         raise InvalidCursor("the cursor belongs to another sort order")
-    direction = -1 if sort == "date_desc" else 1
+    fields, direction = sort_fields(sort)
+    if cursor is not None and cursor.backwards:
+        direction = -direction
     query = base if cursor is None else ({"$and": [base, cursor.after()]} if base else cursor.after())
-    return query, [("saleDate", direction), ("_id", direction)]
+    return query, [*((field, direction) for field in fields), ("_id", direction)]

@@ -15,6 +15,7 @@ from supply_common.logs import configure_logging
 from supply_common.serve import freeze_heap, run_app, serve_metrics
 from supply_projector.adapters.copy_reader import MongoCopy
 from supply_projector.adapters.mongo import TOMBSTONES
+from supply_projector.adapters.search_backfill import backfill_search_keys
 from supply_projector.adapters.writer_client import WriterClient
 from supply_projector.bootstrap import bootstrap
 from supply_projector.config import ProjectorSettings
@@ -66,6 +67,20 @@ def rebuild(
         f"rebuilt {result.documents} sales from {result.events} events into {result.collection} "
         f"(swapped by {result.swapped_by}; previous {result.previous})"
     )
+
+
+@app.command("backfill-search")
+def backfill_search() -> None:
+    """Give the documents written before partial search its keys, in place (`rebuild` does it too,
+    by replaying the topic). Safe while the consumers run, and to run again."""
+    settings = ProjectorSettings()
+    configure_logging("mongo-projector", settings.log_level)
+    container = bootstrap(settings)
+    try:
+        updated = backfill_search_keys(container.database, container.active.name())
+    finally:
+        container.close()
+    typer.echo(f"search keys set on {updated} sales")
 
 
 @app.command()

@@ -118,3 +118,18 @@ idempotency_keys = Table(
     Index("ix_idempotency_keys_created_at", "created_at"),
     mysql_engine="InnoDB",
 )
+
+sale_history = Table(
+    "sale_history",
+    metadata,
+    # One row per version a change made (never for a repair's re-emission), written in the change's
+    # transaction; kept after the sale is deleted, so its history stays readable.
+    Column("sale_id", SaleId, primary_key=True),
+    Column("version", Integer, primary_key=True, autoincrement=False),
+    Column("event_type", mysql.VARCHAR(16, charset="ascii", collation="ascii_bin"), nullable=False),
+    Column("user_id", mysql.VARCHAR(255, charset="utf8mb4", collation="utf8mb4_bin"), nullable=True),
+    Column("role", mysql.VARCHAR(32, charset="ascii", collation="ascii_bin"), nullable=True),
+    Column("occurred_at", Moment, nullable=False),
+    Column("envelope", mysql.MEDIUMBLOB, nullable=False),
+    mysql_engine="InnoDB",
+)

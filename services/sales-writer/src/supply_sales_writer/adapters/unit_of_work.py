@@ -1,5 +1,5 @@
-"""One MySQL transaction around a use case (`UnitOfWork`): the sale rows, their outbox rows and
-idempotency record."""
+"""One MySQL transaction around a use case (`UnitOfWork`): the sale rows, their outbox rows, history
+rows and idempotency record."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ from sqlalchemy import Connection, Engine
 from sqlalchemy.exc import DBAPIError
 
 from supply_sales_writer.adapters.bulk import PendingWrites, compound_for
+from supply_sales_writer.adapters.history import SaleHistory
 from supply_sales_writer.adapters.idempotency import IdempotencyStore
 from supply_sales_writer.adapters.outbox import Outbox
 from supply_sales_writer.adapters.repository import SaleRepository
@@ -39,6 +40,7 @@ class SqlUnitOfWork:
     sales: SaleRepository
     outbox: Outbox
     idempotency: IdempotencyStore
+    history: SaleHistory
 
     def __init__(
         self,
@@ -67,6 +69,7 @@ class SqlUnitOfWork:
         self.sales = SaleRepository(self.connection, self.writes)
         self.outbox = Outbox(self.connection, self.topic, self.writes)
         self.idempotency = IdempotencyStore(self.connection)
+        self.history = SaleHistory(self.connection, self.writes)
         return self
 
     def __exit__(

@@ -10,11 +10,15 @@ from supply_common.contract import Actor, EventType, encode_change
 
 class EncodedEvent(NamedTuple):
     """One change as the outbox stores it: the record's key (the sale id), its value (the envelope's
-    JSON) and the commit time."""
+    JSON) and the commit time; with what the sale's history records of it (its version, kind and
+    who made it)."""
 
     key: bytes
     value: bytes
     occurred_at: datetime
+    version: int = 0
+    event_type: EventType = "sale.updated"
+    actor: Actor | None = None
 
 
 def change_event(
@@ -32,4 +36,4 @@ def change_event(
     a create's domain work before)."""
     data = document if event_type != "sale.deleted" else None
     value = encode_change(event_type, sale_id, version, occurred_at, data, actor, repair=repair)
-    return EncodedEvent(sale_id.encode(), value, occurred_at)
+    return EncodedEvent(sale_id.encode(), value, occurred_at, version, event_type, actor)

@@ -32,6 +32,29 @@ class SaleView(BaseModel):
     sale: dict[str, Any]
 
 
+class HistoryActor(BaseModel):
+    user_id: str | None
+    role: str | None
+
+
+class SaleVersion(BaseModel):
+    """One version of a sale: who made it and when, and the sale as it became (null for a delete)."""
+
+    version: int
+    event_type: str
+    occurred_at: str
+    actor: HistoryActor
+    sale: dict[str, Any] | None
+
+
+class SaleHistoryView(BaseModel):
+    id: str
+    versions: list[SaleVersion]
+    """Newest first."""
+    next_before: int | None
+    """Pass as `before` for the older versions; null when there are none."""
+
+
 class ImportCounts(BaseModel):
     created: int
     updated: int

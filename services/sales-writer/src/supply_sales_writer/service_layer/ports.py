@@ -66,6 +66,21 @@ class EventOutbox(Protocol):
     def add(self, events: Sequence[EncodedEvent]) -> None: ...
 
 
+class HistoryEntry(NamedTuple):
+    version: int
+    envelope: bytes
+    """The change's event as it went to the outbox (who, when, what kind, the sale as it became)."""
+
+
+class SaleHistory(Protocol):
+    """One entry per version a change made, written in the change's transaction."""
+
+    def add(self, events: Sequence[EncodedEvent]) -> None: ...
+    def versions(self, sale_id: str, limit: int, before: int | None = None) -> list[HistoryEntry]:
+        """Newest first, below `before` when given."""
+        ...
+
+
 class IdempotencyKeys(Protocol):
     """Remembered creates, per user and key."""
 
@@ -84,6 +99,8 @@ class UnitOfWork(Protocol):
     def outbox(self) -> EventOutbox: ...
     @property
     def idempotency(self) -> IdempotencyKeys: ...
+    @property
+    def history(self) -> SaleHistory: ...
 
     def snapshot(self) -> Self:
         """Make this unit a read-only transaction that reads one consistent snapshot."""

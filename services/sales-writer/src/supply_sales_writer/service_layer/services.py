@@ -61,6 +61,17 @@ def request_hash(body: SaleBody, actor: Actor) -> str:
     return hashlib.sha256(f"{actor.user_id}\n{content}".encode()).hexdigest()
 
 
+def history_view(envelope: bytes) -> dict[str, Any]:
+    event = json.loads(envelope)
+    return {
+        "version": event["version"],
+        "event_type": event["event_type"],
+        "occurred_at": event["occurred_at"],
+        "actor": event.get("actor") or {"user_id": None, "role": None},
+        "sale": event.get("data"),
+    }
+
+
 def never(_: Exception) -> bool:
     return False
 
@@ -125,12 +136,12 @@ class SalesService:
         written = [prepare(with_id(body, str(ObjectId()))) for body, _ in requests]
         occurred = self.clock()
         uow.sales.add([(p, FIRST_VERSION) for p in written], occurred, fresh_ids=True)
-        uow.outbox.add(
-            [
-                change_event("sale.created", p.sale.id, FIRST_VERSION, occurred, p.document, actor)
-                for p, (_, actor) in zip(written, requests, strict=True)
-            ]
-        )
+        events = [
+            change_event("sale.created", p.sale.id, FIRST_VERSION, occurred, p.document, actor)
+            for p, (_, actor) in zip(written, requests, strict=True)
+        ]
+        uow.outbox.add(events)
+        uow.history.add(events)
         return [sale_view(p, FIRST_VERSION) for p in written]
 
     def _create(self, body: SaleBody, actor: Actor, key: str, fingerprint: str) -> Created:
@@ -169,7 +180,9 @@ class SalesService:
             version = current + 1
             occurred = self.clock()
             uow.sales.replace([(written, version)], occurred)
-            uow.outbox.add([change_event("sale.updated", sale_id, version, occurred, written.document, actor)])
+            events = [change_event("sale.updated", sale_id, version, occurred, written.document, actor)]
+            uow.outbox.add(events)
+            uow.history.add(events)
             uow.commit()
         return sale_view(written, version)
 
@@ -182,9 +195,22 @@ class SalesService:
             version = current + 1
             occurred = self.clock()
             uow.sales.remove(sale_id, version, occurred)
-            uow.outbox.add([change_event("sale.deleted", sale_id, version, occurred, None, actor)])
+            events = [change_event("sale.deleted", sale_id, version, occurred, None, actor)]
+            uow.outbox.add(events)
+            uow.history.add(events)
             uow.commit()
         return version
+
+    def history(self, sale_id: str, limit: int, before: int | None = None) -> list[dict[str, Any]]:
+        """The sale's versions, newest first: who made each (user id and role), when, what kind of
+        change, and the sale as it became (None for a delete). A sale with no recorded history and no
+        current row is not found; one written before history was kept has an empty history."""
+        with self.uow().snapshot() as uow:
+            entries = uow.history.versions(sale_id, limit, before)
+            exists = bool(entries) or uow.sales.current_version(sale_id) is not None
+        if not exists:
+            raise SaleNotFound(sale_id)
+        return [history_view(entry.envelope) for entry in entries]
 
     def digest(self, after: str | None, limit: int) -> list[dict[str, Any]]:
         with self.uow().snapshot() as uow:
@@ -376,5 +402,6 @@ class Importer:
             uow.sales.add(creates, occurred)
             uow.sales.replace(updates, occurred)
             uow.outbox.add(events)
+            uow.history.add(events)
             uow.commit()
         return outcomes

@@ -22,6 +22,10 @@
         cell.dataset.label = cell.dataset.label.replace(/^Item \d+/, `Item ${index + 1}`);
       });
       row.querySelectorAll(".field-error").forEach((node) => node.remove());
+      row.querySelectorAll("button.remove-item").forEach((remove) => {
+        remove.value = String(index);
+        remove.setAttribute("aria-label", `Remove item ${index + 1}`);
+      });
       body.appendChild(row);
       row.querySelector("input").focus();
     });

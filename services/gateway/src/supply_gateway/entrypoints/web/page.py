@@ -37,6 +37,8 @@ from supply_gateway.service_layer.gateway import Gateway
 PAGES: Mapping[str, tuple[str, str]] = {
     "purchases": ("GET", "/api/me/sales"),
     "sales": ("GET", "/api/sales"),
+    "sale": ("GET", "/api/sales/{id}"),
+    "sale_history": ("GET", "/api/sales/{id}/history"),
     "sale_new": ("POST", "/api/sales"),
     "sale_edit": ("PUT", "/api/sales/{id}"),
     "sale_delete": ("DELETE", "/api/sales/{id}"),

@@ -6,18 +6,21 @@ import asyncio
 import json
 import secrets
 import time
+from decimal import Decimal
 from typing import Any
 from urllib.parse import urlencode
 
 from fastapi import APIRouter, Request
 from fastapi.responses import RedirectResponse, Response
 
+from supply_common.contract import decimal_text
 from supply_common.contract.sale import SALE_FILTERS
 from supply_gateway.entrypoints.session import CSRF_FIELD, credentials
 from supply_gateway.entrypoints.web.filters import plain_filter_errors, read_filters
 from supply_gateway.entrypoints.web.form_errors import field_errors, refusal
 from supply_gateway.entrypoints.web.forms import form_values, now_input, sale_body, submitted_values
 from supply_gateway.entrypoints.web.page import SALE_FORM, Page, date_range, items, page
+from supply_gateway.entrypoints.web.sale_changes import both_changed, changes, reapplied
 from supply_gateway.service_layer.callers import Credentials, TokenPair, check_csrf
 
 router = APIRouter(include_in_schema=False)
@@ -42,11 +45,33 @@ async def purchases(request: Request, current: Page) -> Response:
 # --- sales (technical worker, senior management) ---------------------------------------------------
 
 
+PAGE_SIZES = (10, 25, 50, 100)
+SORTS = {
+    "date_desc": "Newest first",
+    "date_asc": "Oldest first",
+    "total_desc": "Largest total first",
+    "total_asc": "Smallest total first",
+    "store_asc": "Store A to Z",
+    "store_desc": "Store Z to A",
+}
+COLUMN_SORTS = {
+    "date": ("date_desc", "date_asc"),
+    "total": ("total_desc", "total_asc"),
+    "store": ("store_asc", "store_desc"),
+}
+"""A column header sorts by its first order, and by the other when the list is already in the first."""
+
+
+def _page_size(text: str | None) -> int:
+    return int(text) if text and text.isdigit() and int(text) in PAGE_SIZES else 25
+
+
 @router.get("/sales")
 @page("sales")
 async def sales(request: Request, current: Page) -> Response:
     params = request.query_params
     filters = {name: params.get(name, "") for name in SALE_FILTERS}
+    size = _page_size(params.get("size"))
     notice = warning = None
     highlight = params.get("saved")
     if params.get("saved"):
@@ -60,20 +85,41 @@ async def sales(request: Request, current: Page) -> Response:
         else:
             warning = f"Sale {params['deleted']} deleted; the list may take a moment to show it."
     sent, errors = read_filters(filters)
+    search = {k: v for k, v in date_range(sent).items() if v}
     body: Any = {}
+    summary = None
     if not errors:
-        query = {**date_range(sent), "cursor": params.get("cursor"), "limit": 25}
-        reply = await current.api("GET", "/api/sales", query=query)
+        reply, counted = await asyncio.gather(
+            current.api("GET", "/api/sales", query={**search, "cursor": params.get("cursor"), "limit": size}),
+            current.api("GET", "/api/sales/summary", query={k: v for k, v in search.items() if k != "sort"}),
+        )
         if reply.status == 422:
             errors = plain_filter_errors(field_errors(reply.problem()))
         elif not reply.ok:
             raise reply.problem()
         else:
             body = reply.body
+            summary = counted.body if counted.ok and isinstance(counted.body, dict) else None
     if errors:
         warning = "Some filters need a change: see the marked fields."
-    next_cursor = body.get("next_cursor") if isinstance(body, dict) else None
-    next_query = urlencode({**{k: v for k, v in filters.items() if v}, "cursor": next_cursor}) if next_cursor else None
+    kept = {k: v for k, v in filters.items() if v} | ({"size": str(size)} if size != 25 else {})
+
+    def link(**changes: str | None) -> str:
+        return "/sales?" + urlencode({k: v for k, v in (kept | changes).items() if v})
+
+    def cursor_link(name: str) -> str | None:
+        value = body.get(name) if isinstance(body, dict) else None
+        return link(cursor=value) if value else None
+
+    current_sort = filters.get("sort") or "date_desc"
+    columns = {
+        column: {
+            "href": link(sort=orders[1] if current_sort == orders[0] else orders[0]),
+            "sort": "descending" if current_sort.endswith("desc") else "ascending",
+            "active": current_sort in orders,
+        }
+        for column, orders in COLUMN_SORTS.items()
+    }
     return current.render(
         "sales.html",
         sales=items(body),
@@ -82,9 +128,16 @@ async def sales(request: Request, current: Page) -> Response:
         notice=notice,
         warning=warning,
         highlight=highlight,
-        next_query=next_query,
-        paged=bool(params.get("cursor")),
-        first_query=urlencode({k: v for k, v in filters.items() if v}),
+        summary=summary,
+        next_href=cursor_link("next_cursor"),
+        prev_href=cursor_link("prev_cursor"),
+        first_href=link() if params.get("cursor") else None,
+        export_href="/api/sales/export?" + urlencode(search),
+        sorts=SORTS,
+        sort=current_sort,
+        columns=columns,
+        sizes=PAGE_SIZES,
+        size=size,
         can_edit=current.may("sale_edit"),
     )
 
@@ -133,6 +186,10 @@ async def sale_new_form(request: Request, current: Page) -> Response:
 @page("sale_new")
 async def sale_create(request: Request, current: Page) -> Response:
     form = await current.check_form()
+    if REMOVE_ITEM in form:
+        return current.render(
+            "sale_form.html", values=_with_blank_rows(_without_item(form), 1), errors={}, sale_id=None
+        )
     reply = await current.api(
         "POST",
         "/api/sales",
@@ -174,6 +231,9 @@ async def sale_update(request: Request, current: Page) -> Response:
     sale_id = request.path_params["sale_id"]
     form = await current.check_form()
     version = form.get("version", "")
+    if REMOVE_ITEM in form:
+        values = _with_blank_rows(_without_item(form), 1)
+        return current.render("sale_form.html", values=values, errors={}, sale_id=sale_id, version=version)
     reply = await current.api(
         "PUT", f"/api/sales/{sale_id}", json_body=sale_body(form), headers={"if-match": f'"{version}"'}
     )
@@ -182,24 +242,61 @@ async def sale_update(request: Request, current: Page) -> Response:
             "/sales?" + urlencode({"saved": sale_id, "v": reply.body.get("version", "")}), status_code=303
         )
     refused = refusal(reply)
-    conflict = None
     if refused.status == 412:
-        current_version = refused.problem.extra.get("current_version")
-        conflict = (
-            f"Someone else changed this sale since you opened it"
-            f"{f' (it is now at version {current_version})' if current_version else ''}. "
-            "Your changes are below but were not saved."
-        )
+        return await _edit_conflict(current, sale_id, version, form)
     return current.render(
         "sale_form.html",
         refused.status,
         values=_with_blank_rows(submitted_values(form), 1),
         errors=refused.errors,
-        error=None if conflict else refused.message,
-        conflict=conflict,
+        error=refused.message,
         sale_id=sale_id,
         version=version,
     )
+
+
+REMOVE_ITEM = "remove_item"
+"""The button on an item row that takes the row out of the form (the form comes back without it)."""
+
+
+def _without_item(form: dict[str, str]) -> dict[str, Any]:
+    removed = f"items.{form.pop(REMOVE_ITEM, '')}."
+    return submitted_values({key: value for key, value in form.items() if not key.startswith(removed)})
+
+
+async def _edit_conflict(current: Page, sale_id: str, version: str, form: dict[str, str]) -> Response:
+    """Someone saved the sale after this form was opened: what they changed (version by version,
+    from the history), and the form again with the newest version and these edits laid on it, to
+    save on top of theirs."""
+    latest = await current.api_ok("GET", f"/api/sales/{sale_id}/current")
+    history = await current.api("GET", f"/api/sales/{sale_id}/history", query={"limit": 100})
+    versions = history.body.get("versions", []) if history.ok and isinstance(history.body, dict) else []
+    base = next((v["sale"] for v in versions if str(v["version"]) == version), None)
+    mine = sale_body(form)
+    newer = [v for v in versions if version.isdigit() and v["version"] > int(version)]
+    theirs = [{"entry": v, "changes": changes(_previous(versions, v), v["sale"])} for v in reversed(newer)]
+    if base is not None:
+        merged, clashes = reapplied(base, mine, latest["sale"]), both_changed(base, mine, latest["sale"])
+    else:  # from before history was kept: the edits as typed, over the newest version
+        merged, clashes = mine, []
+    return current.render(
+        "sale_form.html",
+        412,
+        values=_with_blank_rows(form_values(merged), 1),
+        errors={},
+        conflict=True,
+        theirs=theirs,
+        clashes=clashes,
+        mine=changes(base, mine) if base is not None else [],
+        sale_id=sale_id,
+        version=latest["version"],
+        opened_version=version,
+    )
+
+
+def _previous(versions: list[dict[str, Any]], entry: dict[str, Any]) -> dict[str, Any] | None:
+    older = [v for v in versions if v["version"] < entry["version"]]
+    return max(older, key=lambda v: v["version"])["sale"] if older else None
 
 
 @router.get("/sales/{sale_id}/delete")
@@ -277,3 +374,52 @@ async def restore_sale_form(current: Page, target: str, stash: str, pair: TokenP
         version=values.get("version", ""),
         warning="You are signed in again. What you typed is below and has not been saved yet.",
     )
+
+
+@router.get("/sales/{sale_id}")
+@page("sale")
+async def sale_page(request: Request, current: Page) -> Response:
+    """Every field of the sale, its items with unit prices and line totals, and (for staff) its
+    history, each version as the changes it made. A deleted sale shows its history alone."""
+    sale_id = request.path_params["sale_id"]
+    before = request.query_params.get("before")
+    reply, history = await asyncio.gather(
+        current.api("GET", f"/api/sales/{sale_id}"),
+        _history(current, sale_id, before if before and before.isdigit() else None),
+    )
+    if not reply.ok and (reply.status != 404 or history is None):
+        raise reply.problem()
+    view = reply.body if reply.ok else None
+    entries = list(history.get("versions", [])) if history else []
+    shown = [
+        {"entry": entry, "changes": changes(entries[i + 1]["sale"] if i + 1 < len(entries) else None, entry["sale"])}
+        for i, entry in enumerate(entries)
+    ]
+    if history and history.get("next_before") and shown:
+        shown[-1]["changes"] = None  # made from a version on the next page of the history
+    return current.render(
+        "sale.html",
+        sale_id=sale_id,
+        view=view,
+        lines=_lines(view["sale"]) if view else [],
+        history=shown if history is not None else None,
+        older_href=f"/sales/{sale_id}?before={history['next_before']}"
+        if history and history.get("next_before")
+        else None,
+        can_edit=current.may("sale_edit") and view is not None,
+    )
+
+
+async def _history(current: Page, sale_id: str, before: str | None) -> dict[str, Any] | None:
+    """The sale's history for those who may read it (None for the others, or when it has none)."""
+    if not current.may("sale_history"):
+        return None
+    reply = await current.api("GET", f"/api/sales/{sale_id}/history", query={"limit": 50, "before": before})
+    return reply.body if reply.ok and isinstance(reply.body, dict) else None
+
+
+def _lines(sale: dict[str, Any]) -> list[dict[str, Any]]:
+    return [
+        {**item, "line_total": decimal_text(Decimal(str(item["price"])) * int(item["quantity"]))}
+        for item in sale.get("items") or []
+    ]

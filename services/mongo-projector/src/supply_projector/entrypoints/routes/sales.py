@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import asyncio
 import time
+from decimal import Decimal
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Depends, Query
+from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
-from supply_common.contract import SALE_FILTERS, decimal_text, from_document, sale_total
+from supply_common.contract import METADATA_FIELD, SALE_FILTERS, decimal_text, from_document, sale_total
 from supply_common.contract import canonical as canonical_sale
 from supply_common.email_address import normalise_email
 from supply_common.identity import Identity
 from supply_common.problems import ProblemError, field_error
 from supply_projector.adapters.reads import SalesReader
+from supply_projector.domain.export import csv_lines
 from supply_projector.domain.queries import MAX_PAGE, InvalidCursor, SalesFilter, SortOrder
 from supply_projector.entrypoints.deps import (
     Anyone,
@@ -45,35 +48,72 @@ def sale_view(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-@router.get("/sales", dependencies=[only_known_params(*SALES_PARAMS)])
-def list_sales(
-    reader: Reader,
-    _: Staff,
+def sales_filter(
     store: StoreName | None = None,
     method: Method | None = None,
     coupon: bool | None = None,
-    email: PlainText | None = None,
-    item: PlainText | None = None,
-    tag: PlainText | None = None,
+    email: Annotated[PlainText | None, Query(description="The start of the customer's email, any case.")] = None,
+    item: Annotated[PlainText | None, Query(description="A word start of an item's name, any case.")] = None,
+    tag: Annotated[PlainText | None, Query(description="A word start of an item's tag, any case.")] = None,
     date_from: AwareDatetime | None = None,
     date_to: AwareDatetime | None = None,
     total_min: Money | None = None,
     total_max: Money | None = None,
+) -> dict[str, Any]:
+    """The search's filter, from the query parameters every sales search takes."""
+    if total_min is not None and total_max is not None and total_max < total_min:
+        raise field_error("query.total_max", "must not be below total_min")
+    return SalesFilter(
+        store, method, coupon, email, item, tag, dates_of(date_from, date_to), total_min, total_max
+    ).filter()
+
+
+Filter = Annotated[dict[str, Any], Depends(sales_filter)]
+
+
+@router.get("/sales", dependencies=[only_known_params(*SALES_PARAMS)])
+def list_sales(
+    reader: Reader,
+    _: Staff,
+    query: Filter,
     sort: SortOrder = "date_desc",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> dict[str, Any]:
-    """Search the sales, newest first by default; follow `next_cursor` for the next page."""
-    if total_min is not None and total_max is not None and total_max < total_min:
-        raise field_error("query.total_max", "must not be below total_min")
-    query = SalesFilter(
-        store, method, coupon, email, item, tag, dates_of(date_from, date_to), total_min, total_max
-    ).filter()
+    """Search the sales, newest first by default (or by `total` or `store`, each `_asc` or
+    `_desc`); follow `next_cursor` for the next page and `prev_cursor` for the one before."""
     try:
-        found, following = reader.page(query, sort, cursor_of(cursor), limit)
+        found, following, preceding = reader.page_both_ways(query, sort, cursor_of(cursor), limit)
     except InvalidCursor as exc:
         raise field_error("query.cursor", str(exc)) from exc
-    return {"items": [sale_view(d) for d in found], "next_cursor": following.encode() if following else None}
+    return {
+        "items": [sale_view(d) for d in found],
+        "next_cursor": following.encode() if following else None,
+        "prev_cursor": preceding.encode() if preceding else None,
+    }
+
+
+@router.get("/sales/summary", dependencies=[only_known_params(*SALE_FILTERS)])
+def sales_summary(reader: Reader, _: Staff, query: Filter) -> dict[str, Any]:
+    """How many sales the search matches and their total, over the whole match (not one page)."""
+    count = reader.count(query).get(None, 0)
+    total = reader.total(query, f"{METADATA_FIELD}.total_cents").get(None, 0) if count else 0
+    return {"count": count, "total": decimal_text(Decimal(total) / 100)}
+
+
+@router.get(
+    "/sales/export",
+    dependencies=[only_known_params(*SALE_FILTERS)],
+    response_class=StreamingResponse,
+    responses={200: {"content": {"text/csv": {}}, "description": "One line per sale, with a header."}},
+)
+def export_sales(reader: Reader, _: Staff, query: Filter, sort: SortOrder = "date_desc") -> StreamingResponse:
+    """Every sale the search matches as CSV, in the search's order, streamed as it is read."""
+    return StreamingResponse(
+        csv_lines(reader.each(query, sort)),
+        media_type="text/csv; charset=utf-8",
+        headers={"content-disposition": 'attachment; filename="sales.csv"'},
+    )
 
 
 @router.get("/sales/{sale_id}", dependencies=[only_known_params("min_version", "wait_ms")])

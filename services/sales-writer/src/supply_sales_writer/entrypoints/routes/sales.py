@@ -23,7 +23,7 @@ from supply_sales_writer.entrypoints.http import (
     sale_response,
     too_deep,
 )
-from supply_sales_writer.entrypoints.schemas import ImportCounts, SaleView
+from supply_sales_writer.entrypoints.schemas import ImportCounts, SaleHistoryView, SaleView
 
 router = APIRouter(route_class=ExactNumbersRoute, tags=["sales"])
 
@@ -60,6 +60,30 @@ def get_sale(sale_id: SaleIdPath, identity: Reader, sales: Sales) -> Response:
     with as_problems():
         found = sales.get(sale_id)
     return sale_response({"id": found.sale.id, "version": found.version, "sale": canonical(found.sale)})
+
+
+@router.get(
+    "/sales/{sale_id}/history",
+    response_model=SaleHistoryView,
+    responses={404: {"description": "No such sale, now or before."}},
+)
+def get_sale_history(
+    sale_id: SaleIdPath,
+    identity: Reader,
+    sales: Sales,
+    limit: Annotated[int, Query(ge=1, le=100)] = 50,
+    before: Annotated[int | None, Query(ge=1)] = None,
+) -> SaleHistoryView:
+    """The sale's versions, newest first, read-only: each with who made it (user id and role), when
+    (the commit time), the kind of change and the sale as it became. Kept after a delete. Sales
+    written before history was recorded start their history at their next change."""
+    with as_problems():
+        versions = sales.history(sale_id, limit + 1, before)
+    more = len(versions) > limit
+    versions = versions[:limit]
+    return SaleHistoryView.model_validate(
+        {"id": sale_id, "versions": versions, "next_before": versions[-1]["version"] if more else None}
+    )
 
 
 @router.put(

@@ -1,4 +1,5 @@
-"""The publish lock: a MySQL named lock that lets one relay of a sales database publish at a time.
+"""The publish lock: a MySQL named lock that lets one outbox relay of a database publish at a time
+(the sales-writer's, auth's).
 
 The lock lives on a connection of its own (taken out of the pool for good), so it is held exactly
 as long as that connection: when the relay's process dies or the connection is lost, the server
@@ -21,7 +22,7 @@ MAX_NAME = 64
 
 
 def lock_name(database: str) -> str:
-    """`<database>.outbox_relay`: named locks are server-wide, so each sales database has its own."""
+    """`<database>.outbox_relay`: named locks are server-wide, so each database has its own."""
     name = f"{database}.outbox_relay"
     if len(name) <= MAX_NAME:
         return name

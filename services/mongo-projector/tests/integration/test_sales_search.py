@@ -1,0 +1,166 @@
+"""Staff's search as a user sees it: partial, any case; counts and totals of the whole match; sorts by
+date, total and store; pages both ways; the whole match as CSV."""
+
+from __future__ import annotations
+
+import csv
+import io
+from collections.abc import AsyncIterator
+from decimal import Decimal
+
+import httpx
+import pytest
+from bson import ObjectId
+
+from supply_common.contract import Sale, decimal_text, sale_total
+from supply_projector.adapters.kafka import KafkaOffsets
+from supply_projector.adapters.search_backfill import backfill_search_keys
+from supply_projector.bootstrap import Container
+from supply_projector.entrypoints.app import create_app
+
+from .conftest import consuming, produce, versions_of, wait_for
+from .events import SAMPLES, sale_event
+
+pytestmark = pytest.mark.integration
+STAFF = {"X-User-Id": "t", "X-User-Role": "technical_worker", "X-User-Email": "t@example.com"}
+CUSTOMER = {"X-User-Id": "c", "X-User-Role": "customer", "X-User-Email": "c@example.com"}
+
+
+@pytest.fixture
+async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(container)
+    app.state.offsets = KafkaOffsets(container.settings, container.settings.consumer_group)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://projector") as made:
+        await produce(container.settings, [sale_event(sale, 1, "create") for sale in SAMPLES])
+        async with consuming(container):
+            await wait_for(lambda: len(versions_of(container)) == len(SAMPLES))
+        yield made
+    await app.state.offsets.close()
+
+
+def total(sale: Sale) -> Decimal:
+    return sale_total(list(sale.items))
+
+
+async def ids(client: httpx.AsyncClient, **params: str) -> set[str]:
+    answer = await client.get("/sales", params=params | {"limit": "100"}, headers=STAFF)
+    assert answer.status_code == 200, answer.text
+    return {item["id"] for item in answer.json()["items"]}
+
+
+async def test_item_tag_and_email_are_found_by_any_part_that_starts_a_word_in_any_case(
+    client: httpx.AsyncClient,
+) -> None:
+    def with_item(word: str) -> set[str]:
+        return {s.id for s in SAMPLES if any(w.startswith(word) for i in s.items for w in i.name.lower().split())}
+
+    assert await ids(client, item="Note") == with_item("note") != set()
+    assert await ids(client, item="PAPER") == with_item("paper") != set()
+    assert await ids(client, item="printer pa") == {
+        s.id for s in SAMPLES if any(i.name == "printer paper" for i in s.items)
+    }
+    assert await ids(client, item="otepad") == set()
+    assert await ids(client, tag="Off") == {s.id for s in SAMPLES if any("office" in i.tags for i in s.items)} != set()
+    sale = SAMPLES[2]
+    start = sale.customer.email[:4].upper()
+    assert await ids(client, email=start) == {s.id for s in SAMPLES if s.customer.email.startswith(start.lower())}
+    assert sale.id in await ids(client, email=start)
+    assert await ids(client, email=sale.customer.email) == {
+        s.id for s in SAMPLES if s.customer.email == sale.customer.email
+    }
+
+
+async def test_the_summary_counts_and_totals_the_whole_match_not_a_page(client: httpx.AsyncClient) -> None:
+    matching = [s for s in SAMPLES if any("office" in i.tags for i in s.items)]
+    summary = await client.get("/sales/summary", params={"tag": "office"}, headers=STAFF)
+    assert summary.json() == {"count": len(matching), "total": decimal_text(sum(map(total, matching), Decimal(0)))}
+    nothing = await client.get("/sales/summary", params={"item": "no such thing"}, headers=STAFF)
+    assert nothing.json() == {"count": 0, "total": "0"}
+    assert (await client.get("/sales/summary", headers=CUSTOMER)).status_code == 403
+
+
+@pytest.mark.parametrize(
+    ("sort", "key"),
+    [
+        ("date_desc", lambda s: (s.saleDate, s.id)),
+        ("total_asc", lambda s: (total(s), s.id)),
+        ("total_desc", lambda s: (total(s), s.id)),
+        ("store_asc", lambda s: (s.storeLocation, s.saleDate, s.id)),
+    ],
+)
+async def test_pages_follow_the_sort_forwards_and_back(client: httpx.AsyncClient, sort: str, key) -> None:
+    expected = [s.id for s in sorted(SAMPLES, key=key, reverse=sort.endswith("desc"))]
+    pages: list[list[str]] = []
+    cursor = None
+    while True:
+        answer = (
+            await client.get(
+                "/sales", params={"sort": sort, "limit": 3, **({"cursor": cursor} if cursor else {})}, headers=STAFF
+            )
+        ).json()
+        pages.append([item["id"] for item in answer["items"]])
+        assert (answer["prev_cursor"] is None) == (len(pages) == 1)
+        cursor = answer["next_cursor"]
+        if cursor is None:
+            break
+    assert [i for page in pages for i in page] == expected
+    back = []
+    cursor = answer["prev_cursor"]
+    while cursor is not None:
+        answer = (await client.get("/sales", params={"sort": sort, "limit": 3, "cursor": cursor}, headers=STAFF)).json()
+        back.insert(0, [item["id"] for item in answer["items"]])
+        assert answer["next_cursor"] is not None
+        cursor = answer["prev_cursor"]
+    assert back == pages[:-1]
+
+
+async def test_the_export_is_every_matching_sale_as_csv_in_the_search_order(client: httpx.AsyncClient) -> None:
+    answer = await client.get("/sales/export", params={"item": "pen", "sort": "total_desc"}, headers=STAFF)
+    assert answer.status_code == 200
+    assert answer.headers["content-type"].startswith("text/csv")
+    rows = list(csv.DictReader(io.StringIO(answer.text)))
+    matching = sorted(
+        (s for s in SAMPLES if any(i.name.startswith("pen") for i in s.items)),
+        key=lambda s: (total(s), s.id),
+        reverse=True,
+    )
+    assert [row["id"] for row in rows] == [s.id for s in matching] != []
+    first = matching[0]
+    assert rows[0]["total"] == decimal_text(total(first))
+    assert rows[0]["customer.email"] == first.customer.email
+    assert rows[0]["storeLocation"] == first.storeLocation
+    assert rows[0]["items"].count(" x ") == len(first.items)
+    assert (await client.get("/sales/export", headers=CUSTOMER)).status_code == 403
+
+
+async def test_the_copy_keeps_the_dataset_shape_with_the_search_keys_under_the_metadata_field(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    stored = container.database[container.active.name()].find_one({"_id": ObjectId(SAMPLES[0].id)})
+    assert set(stored) == {
+        "_id",
+        "saleDate",
+        "items",
+        "storeLocation",
+        "customer",
+        "couponUsed",
+        "purchaseMethod",
+        "_supply",
+    }
+    assert "notepad" in [item.name for item in SAMPLES[0].items]
+    assert {"n", "note", "notepad"} <= set(stored["_supply"]["item_keys"])
+    view = (await client.get(f"/sales/{SAMPLES[0].id}", headers=STAFF)).json()
+    assert "item_keys" not in str(view)
+
+
+async def test_copies_written_before_search_keys_get_them_in_place(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    sales = container.database[container.active.name()]
+    sales.update_many({}, {"$unset": {"_supply.item_keys": "", "_supply.tag_keys": ""}})
+    assert await ids(client, item="note") == set()
+
+    assert backfill_search_keys(container.database, container.active.name(), batch=4) == len(SAMPLES)
+
+    assert await ids(client, item="note") == {s.id for s in SAMPLES if any(i.name == "notepad" for i in s.items)}
+    assert backfill_search_keys(container.database, container.active.name()) == 0

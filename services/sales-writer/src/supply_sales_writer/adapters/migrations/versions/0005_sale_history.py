@@ -1,0 +1,33 @@
+"""A sale's history: one row per version (who made it, when, the change's envelope), written in the
+same transaction as the change.
+
+Revision ID: 0005
+Revises: 0003
+"""
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects import mysql
+
+revision = "0005"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "sale_history",
+        sa.Column("sale_id", mysql.CHAR(24, charset="ascii", collation="ascii_bin"), primary_key=True),
+        sa.Column("version", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("event_type", mysql.VARCHAR(16, charset="ascii", collation="ascii_bin"), nullable=False),
+        sa.Column("user_id", mysql.VARCHAR(255, charset="utf8mb4", collation="utf8mb4_bin"), nullable=True),
+        sa.Column("role", mysql.VARCHAR(32, charset="ascii", collation="ascii_bin"), nullable=True),
+        sa.Column("occurred_at", mysql.DATETIME(fsp=3), nullable=False),
+        sa.Column("envelope", mysql.MEDIUMBLOB, nullable=False),
+        mysql_engine="InnoDB",
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("sale_history")
