@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import logging
 import re
@@ -69,7 +70,8 @@ class RateLimits:
 
 REFRESH_GRACE_S = 3.0
 """How long a finished refresh is still shared with requests that bring the same (now used) refresh
-token: parallel requests of one page load that left before the new cookies arrived."""
+token from the same client: parallel requests of one page load that left before the new cookies
+arrived."""
 
 
 def _token_key(refresh_token: str) -> str:
@@ -83,6 +85,8 @@ REFRESH_REFUSED = frozenset({400, 401, 403, 404, 410, 422})
 @dataclass
 class _Refresh:
     task: asyncio.Task[TokenPair | None]
+    client: str
+    """The client (`Credentials.client`) whose request started the refresh: the only one it is shared with."""
     finished: float | None = None
     produced: str | None = None
     """The key of the refresh token the refresh gave, once it gave one."""
@@ -135,7 +139,7 @@ class Gateway:
                 if exc.problem.status != 401 or not credentials.refresh_cookie:
                     raise
         if credentials.refresh_cookie:
-            pair = await self.refresh_session(credentials.refresh_cookie)
+            pair = await self.refresh_session(credentials.refresh_cookie, credentials.client)
             if pair is None:
                 caller.session_ended = True
                 return caller
@@ -270,16 +274,22 @@ class Gateway:
         )
         return Reply(response.status_code, response.headers, _json_or_none(response))
 
-    async def refresh_session(self, refresh_token: str) -> TokenPair | None:
-        """Trade a refresh token for a new pair. Requests that bring the same refresh token while its
-        refresh is in flight, or within `refresh_grace_s` after it gave a pair, share that answer, so
-        parallel page loads do not trip auth's reuse detection. A failed refresh is not shared after
-        it finished, and `end_session` forgets a session's refreshes at once."""
+    async def refresh_session(self, refresh_token: str, client: str = "") -> TokenPair | None:
+        """Trade a refresh token for a new pair. Requests from the same `client` that bring the same
+        refresh token while its refresh is in flight, or within `refresh_grace_s` after it gave a
+        pair, share that answer, so parallel page loads do not trip auth's reuse detection. The
+        same token from another client shares nothing: it goes to auth, which sees a used token and
+        revokes the whole login, as for any reuse. A failed refresh is not shared after it
+        finished, and `end_session` forgets a session's refreshes at once."""
         self._drop_stale_refreshes()
         key = _token_key(refresh_token)
         pending = self._refreshes.get(key)
+        if pending is not None and not hmac.compare_digest(pending.client, client):
+            log.warning("refresh token replayed from another client", extra={"event": "refresh.replayed"})
+            self.end_session(refresh_token)
+            return await self._refresh(refresh_token)
         if pending is None:
-            pending = _Refresh(asyncio.create_task(self._refresh(refresh_token)))
+            pending = _Refresh(asyncio.create_task(self._refresh(refresh_token)), client)
             pending.task.add_done_callback(lambda task: self._refresh_done(key, pending, task))
             self._refreshes[key] = pending
         return await asyncio.shield(pending.task)
