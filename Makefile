@@ -6,6 +6,8 @@ UV := $(shell command -v uv 2>/dev/null || echo "python3 -m uv")
 export SUPPLY_REPO_ROOT := $(CURDIR)
 # E2E=0 leaves the end-to-end suite out of `make test` (run it with `make test-e2e`).
 E2E ?= 1
+# TRACING=1 (`make run TRACING=1`): the stack runs Jaeger too and every service exports its traces there.
+export STACK_TRACING := $(if $(filter 1,$(TRACING)),1,)
 
 .PHONY: help setup stack stack-down run stop status test test-unit test-e2e lint deps fmt schema bench compose-check test-compose
 
@@ -22,7 +24,7 @@ stack: ## start MariaDB, Kafka, FerretDB and Prometheus (deploy/local/stack up)
 stack-down: ## stop the servers that make stack started
 	@$(STACK) down
 
-run: setup stack ## start the servers and every service; prints the URL
+run: setup stack ## start the servers and every service; prints the URL (TRACING=1: Jaeger and traces too)
 	@deploy/local/run up
 
 stop: ## stop what make run started

@@ -29,6 +29,7 @@ from bench.rows import (
     raw_mysql,
     reads,
     relay,
+    tracing,
     writer,
 )
 from bench.services import ServiceMissing
@@ -48,6 +49,7 @@ ROWS: list[tuple[str, str, RowRunner]] = [
     ("8", "Login: argon2id", login.run),
     ("9", "Memory: peak RSS per service process", memory.run),
     (reads.ROW_ID, reads.TITLE, reads.run),
+    (tracing.ROW_ID, tracing.TITLE, tracing.run),
 ]
 
 

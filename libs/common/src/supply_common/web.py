@@ -16,6 +16,8 @@ from supply_common.health import ReadinessCheck, install_health
 from supply_common.http_middleware import HTTP_REQUESTS, BodySizeLimitMiddleware, RequestContextMiddleware
 from supply_common.problem_handlers import error_response, install_problem_handlers, problem_response
 from supply_common.serve import follow_supervisor, freeze_heap
+from supply_common.tracing import TracingMiddleware
+from supply_common.tracing import start as start_tracing
 
 __all__ = [
     "HTTP_REQUESTS",
@@ -69,6 +71,7 @@ def create_app(
     lifespan: Lifespan | None = None,
     request_threads: int | None = None,
     inner_middleware: Sequence[Middleware] = (),
+    trust_incoming_traces: bool = True,
     **fastapi_kwargs: Any,
 ) -> FastAPI:
     """A FastAPI app with the shared middleware, problem handlers, /livez, /readyz and /metrics.
@@ -76,13 +79,15 @@ def create_app(
     `request_threads` caps the threads that run plain-function endpoints and dependencies (anyio's
     default is 40); further requests wait on the event loop for one. `inner_middleware` runs inside
     the shared middleware (request ids, metrics, body limits), closest to the router, first one
-    outermost."""
+    outermost. With an OTLP endpoint set (`supply_common.tracing`) each request gets a server span,
+    continuing the caller's `traceparent` unless `trust_incoming_traces` is False (the public door)."""
     follow_supervisor()
     lifespan = _frozen_at_start(lifespan or _no_lifespan)
     if request_threads is not None:
         lifespan = _with_request_threads(lifespan, request_threads)
-    # The services export Prometheus metrics and JSON logs. FastAPI's built-in OpenTelemetry hooks
-    # look up the global providers on every request even when none is configured.
+    # The services export Prometheus metrics and JSON logs, and traces through supply_common.tracing.
+    # FastAPI's built-in OpenTelemetry hooks look up the global providers on every request even when
+    # none is configured.
     fastapi_kwargs.setdefault("telemetry", {"tracing": False, "metrics": False, "logs": False})
     app = FastAPI(
         title=title,
@@ -96,5 +101,7 @@ def create_app(
     for middleware in reversed(inner_middleware):
         app.add_middleware(middleware.cls, *middleware.args, **middleware.kwargs)
     app.add_middleware(BodySizeLimitMiddleware, limit=max_body_bytes, overrides=body_limit_overrides)
+    if start_tracing(service):
+        app.add_middleware(TracingMiddleware, trust_incoming=trust_incoming_traces)
     app.add_middleware(RequestContextMiddleware, service=service)
     return app

@@ -67,11 +67,13 @@ def mailer(settings: AuthSettings) -> Mailer:
 def throttle_policy(settings: AuthSettings) -> ThrottlePolicy:
     return ThrottlePolicy(
         window_s=settings.auth_throttle_window_s,
+        account_address=Limits(settings.auth_account_address_slowdown_after, settings.auth_account_address_lock_after),
         account=Limits(settings.auth_account_slowdown_after, settings.auth_account_lock_after),
         address=Limits(settings.auth_address_slowdown_after, settings.auth_address_lock_after),
         slowdown_base_s=settings.auth_slowdown_base_s,
         lock_base_s=settings.auth_lock_base_s,
         lock_max_s=settings.auth_lock_max_s,
+        known_address_delay_max_s=settings.auth_known_address_delay_max_s,
     )
 
 
@@ -119,6 +121,7 @@ def bootstrap(
         throttle=throttle_policy(settings),
         refresh_ttl_s=settings.auth_refresh_token_ttl_s,
         clock=clock,
+        known_address_ttl_s=settings.auth_known_address_ttl_s,
     )
     accounts = Accounts(
         uow=uow,

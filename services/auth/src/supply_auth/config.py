@@ -48,13 +48,38 @@ class AuthSettings(ServiceSettings, MySQLSettings, KafkaSettings, ProductionGuar
     )
 
     auth_throttle_window_s: int = Field(900, ge=1, description="Failures older than this are forgotten.")
-    auth_account_slowdown_after: int = Field(3, ge=1)
-    auth_account_lock_after: int = Field(5, ge=1)
+    auth_account_address_slowdown_after: int = Field(
+        3, ge=1, description="Failures of one account from one client address before that address waits."
+    )
+    auth_account_address_lock_after: int = Field(
+        5, ge=1, description="Failures of one account from one client address before that address is locked."
+    )
+    auth_account_slowdown_after: int = Field(
+        10, ge=1, description="Failures of one account from every address before sign-ins to it are slowed down."
+    )
+    auth_account_lock_after: int = Field(
+        30,
+        ge=1,
+        description="Failures of one account from every address before addresses it never signed in from are"
+        " locked; the addresses it signed in from are only slowed down.",
+    )
     auth_address_slowdown_after: int = Field(10, ge=1)
     auth_address_lock_after: int = Field(30, ge=1)
     auth_slowdown_base_s: int = Field(1, ge=1)
     auth_lock_base_s: int = Field(60, ge=1)
     auth_lock_max_s: int = Field(900, ge=1)
+    auth_known_address_delay_max_s: int = Field(
+        2,
+        ge=0,
+        le=10,
+        description="The longest a sign-in from an address the account signed in from before is held while the"
+        " account-wide limit asks for a wait (it is never refused for it).",
+    )
+    auth_known_address_ttl_s: int = Field(
+        90 * 24 * 3600,
+        ge=60,
+        description="An address the account has not signed in from for this long is no longer known.",
+    )
     auth_trusted_proxies: tuple[str, ...] = Field(
         ("127.0.0.1", "::1"),
         description="Addresses or networks (CIDR) whose X-Forwarded-For (last entry) names the client address.",
@@ -106,6 +131,8 @@ class AuthSettings(ServiceSettings, MySQLSettings, KafkaSettings, ProductionGuar
 
     @model_validator(mode="after")
     def _thresholds_in_order(self) -> AuthSettings:
+        if self.auth_account_address_lock_after < self.auth_account_address_slowdown_after:
+            raise ValueError("AUTH_ACCOUNT_ADDRESS_LOCK_AFTER must be >= AUTH_ACCOUNT_ADDRESS_SLOWDOWN_AFTER")
         if self.auth_account_lock_after < self.auth_account_slowdown_after:
             raise ValueError("AUTH_ACCOUNT_LOCK_AFTER must be >= AUTH_ACCOUNT_SLOWDOWN_AFTER")
         if self.auth_address_lock_after < self.auth_address_slowdown_after:

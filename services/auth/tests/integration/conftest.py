@@ -24,6 +24,8 @@ from supply_common.testing.mail import token_in, wait_for_mail
 
 DEFAULT_PASSWORD = "a sturdy passphrase"
 QUIET_THROTTLE = {
+    "auth_account_address_slowdown_after": 1000,
+    "auth_account_address_lock_after": 1000,
     "auth_account_slowdown_after": 1000,
     "auth_account_lock_after": 1000,
     "auth_address_slowdown_after": 1000,

@@ -228,28 +228,44 @@ def test_a_registration_for_a_confirmed_account_changes_nothing_and_tells_its_ow
     assert login(harness, owner["email"], owner["password"]).status_code == 200
 
 
-def test_staff_and_command_line_accounts_are_confirmed_and_take_over_an_unconfirmed_registration(harness):
+def test_an_invitation_takes_over_an_unconfirmed_registration_and_its_owner_chooses_the_password(harness):
     admin = harness.create("senior_management")
     register(harness, name="Mallory")
     squatter_token = harness.token_mailed(NEW["email"])
 
     made = harness.client.post(
-        "/users",
-        json={"email": NEW["email"], "password": "staff chosen passphrase", "name": "Ada", "role": "technical_worker"},
-        headers=harness.bearer(admin),
+        "/users", json={"email": NEW["email"], "name": "Ada", "role": "technical_worker"}, headers=harness.bearer(admin)
     )
 
     assert made.status_code == 201, made.text
     assert harness.choose_password(squatter_token, STRANGER).status_code == 400
     assert login(harness, NEW["email"], STRANGER).status_code == 401
-    assert login(harness, NEW["email"], "staff chosen passphrase").status_code == 200
+    assert harness.choose_password(harness.token_mailed(NEW["email"], count=2), PASSWORD).status_code == 200
+    assert login(harness, NEW["email"], PASSWORD).status_code == 200
     assert harness.user_count() == 2
     again = harness.client.post(
-        "/users",
-        json={"email": NEW["email"], "password": "staff chosen passphrase", "name": "Ada", "role": "customer"},
-        headers=harness.bearer(admin),
+        "/users", json={"email": NEW["email"], "name": "Ada", "role": "customer"}, headers=harness.bearer(admin)
     )
     assert again.status_code == 409
+
+
+def test_a_resent_confirmation_mails_a_new_link_and_answers_like_any_other(harness):
+    register(harness)
+    first = harness.token_mailed(NEW["email"])
+    confirmed = harness.register_confirmed("known@example.com")
+
+    answers = [
+        harness.client.post("/resend-confirmation", json={"email": email})
+        for email in (NEW["email"].upper(), "nobody@example.com", confirmed["email"])
+    ]
+
+    assert {a.status_code for a in answers} == {202}
+    assert len({a.text for a in answers}) == 1
+    assert harness.choose_password(first, PASSWORD).status_code == 400
+    assert harness.choose_password(harness.token_mailed(NEW["email"], count=2), PASSWORD).status_code == 200
+    assert len(read_inbox(harness.mail_dir, confirmed["email"])) == 1, "a confirmed owner gets nothing"
+    bad = harness.client.post("/resend-confirmation", json={"email": "not an address"})
+    assert bad.status_code == 422
 
 
 def test_registration_answers_at_once_while_the_mail_server_does_not(make_harness, caplog):

@@ -3,9 +3,12 @@ from __future__ import annotations
 import jwt
 import pytest
 
+from .conftest import DEFAULT_PASSWORD
+
 pytestmark = pytest.mark.integration
 
-NEW = {"email": "new.worker@example.com", "password": "a sturdy passphrase", "name": "New Worker"}
+NEW = {"email": "new.worker@example.com", "name": "New Worker"}
+CHOSEN = "the worker's own passphrase"
 
 
 def role_in(token: str) -> str:
@@ -36,18 +39,37 @@ def test_staff_routes_need_a_token(harness):
     assert harness.client.get("/me").status_code == 401
 
 
-def test_senior_management_creates_staff_of_any_role(harness):
+def test_senior_management_invites_staff_who_choose_their_own_password(harness):
     headers = harness.bearer(harness.create("senior_management"))
 
     response = harness.client.post("/users", json={**NEW, "role": "technical_worker"}, headers=headers)
 
     assert response.status_code == 201, response.text
-    assert response.json()["role"] == "technical_worker"
-    assert response.json()["disabled"] is False
-    token = harness.login({"email": NEW["email"], "password": NEW["password"]})["access_token"]
+    invited = response.json()
+    assert invited["role"] == "technical_worker"
+    assert invited["disabled"] is False
+    assert invited["email_confirmed"] is False
+    assert invited["last_login_at"] is None
+    assert harness.sql("SELECT password_hash FROM users WHERE id = :id", id=invited["id"]) == [(None,)]
+    chosen = harness.choose_password(harness.token_mailed(NEW["email"]), CHOSEN)
+    assert chosen.status_code == 200, chosen.text
+    assert role_in(chosen.json()["access_token"]) == "technical_worker"
+    token = harness.login({"email": NEW["email"], "password": CHOSEN})["access_token"]
     assert role_in(token) == "technical_worker"
     duplicate = harness.client.post("/users", json={**NEW, "role": "customer"}, headers=headers)
     assert duplicate.status_code == 409
+
+
+def test_a_manager_cannot_type_the_password_of_an_invited_account(harness):
+    headers = harness.bearer(harness.create("senior_management"))
+
+    typed = harness.client.post(
+        "/users", json={**NEW, "password": "the manager's idea", "role": "technical_worker"}, headers=headers
+    )
+
+    assert typed.status_code == 422
+    assert [e["field"] for e in typed.json()["errors"]] == ["password"]
+    assert harness.user_count() == 1
 
 
 def test_users_are_listed_by_page_and_filtered_by_role(harness):
@@ -64,11 +86,63 @@ def test_users_are_listed_by_page_and_filtered_by_role(harness):
     ids = [u["id"] for u in first["items"] + second["items"]]
     assert ids == [w["id"] for w in workers]
     assert second["next_cursor"] is None
+    assert first["total"] == second["total"] == 3
     everyone = harness.client.get("/users", headers=headers).json()
     assert len(everyone["items"]) == 5
     assert everyone["next_cursor"] is None
     assert harness.client.get("/users", params={"limit": 0}, headers=headers).status_code == 422
     assert harness.client.get("/users", params={"limit": 101}, headers=headers).status_code == 422
+
+
+def test_staff_and_customers_are_searched_sorted_and_show_confirmation_and_last_sign_in(harness):
+    admin = harness.create("senior_management", email="boss@example.com")
+    harness.create("technical_worker", email="zed.stone@example.com")
+    harness.create("customer", email="amy.stone@example.com")
+    harness.create("customer", email="bob.rock@example.com")
+    harness.client.post("/register", json={"email": "cid.stone@example.com", "name": "Cid"})
+    harness.login({"email": "bob.rock@example.com", "password": DEFAULT_PASSWORD})
+    headers = harness.bearer(admin)
+
+    def listed(**params):
+        response = harness.client.get("/users", params=params, headers=headers)
+        assert response.status_code == 200, response.text
+        return response.json()
+
+    staff = listed(role=["technical_worker", "senior_management"], sort="-email")
+    stones = listed(role="customer", q="  STONE ", sort="email")
+    recent = listed(role="customer", sort="-last_login", limit=1)
+
+    assert [u["email"] for u in staff["items"]] == ["zed.stone@example.com", "boss@example.com"]
+    assert [(u["email"], u["email_confirmed"]) for u in stones["items"]] == [
+        ("amy.stone@example.com", True),
+        ("cid.stone@example.com", False),
+    ]
+    assert stones["total"] == 2
+    assert recent["items"][0]["email"] == "bob.rock@example.com"
+    assert recent["items"][0]["last_login_at"].endswith("Z") or "+00:00" in recent["items"][0]["last_login_at"]
+    assert recent["next_offset"] == 1
+    assert recent["total"] == 3
+    assert listed(role="customer", q="100%_")["total"] == 0
+    assert harness.client.get("/users", params={"sort": "password_hash"}, headers=headers).status_code == 422
+
+
+def test_a_manager_mails_a_new_link_only_to_an_account_without_a_password(harness):
+    admin = harness.create("senior_management")
+    headers = harness.bearer(admin)
+    invited = harness.client.post("/users", json={**NEW, "role": "technical_worker"}, headers=headers).json()
+    first = harness.token_mailed(NEW["email"])
+
+    resent = harness.client.post(f"/users/{invited['id']}/password-link", headers=headers)
+
+    assert resent.status_code == 202, resent.text
+    second = harness.token_mailed(NEW["email"], count=2)
+    assert harness.choose_password(first, CHOSEN).status_code == 400
+    assert harness.choose_password(second, CHOSEN).status_code == 200
+    confirmed = harness.client.post(f"/users/{invited['id']}/password-link", headers=headers)
+    assert confirmed.status_code == 409
+    assert harness.client.post(f"/users/{'0' * 26}/password-link", headers=headers).status_code == 404
+    worker = harness.bearer({"email": NEW["email"], "password": CHOSEN})
+    assert harness.client.post(f"/users/{invited['id']}/password-link", headers=worker).status_code == 403
 
 
 def test_a_role_change_applies_to_new_tokens_and_kills_refresh_tokens(harness):

@@ -11,8 +11,10 @@ pytestmark = pytest.mark.integration
 
 FAST = {
     "auth_throttle_window_s": 60,
-    "auth_account_slowdown_after": 2,
-    "auth_account_lock_after": 3,
+    "auth_account_address_slowdown_after": 2,
+    "auth_account_address_lock_after": 3,
+    "auth_account_slowdown_after": 1000,
+    "auth_account_lock_after": 1000,
     "auth_address_slowdown_after": 1000,
     "auth_address_lock_after": 1000,
     "auth_slowdown_base_s": 1,
@@ -29,7 +31,7 @@ def wait_out(response):
     time.sleep(int(response.headers["Retry-After"]) + 0.1)
 
 
-def test_failures_slow_down_then_lock_the_account_and_the_lock_expires(make_harness):
+def test_failures_slow_down_then_lock_the_account_at_that_address_and_the_lock_expires(make_harness):
     harness = make_harness(**FAST)
     account = harness.create()
     email, good = account["email"], account["password"]
@@ -125,7 +127,7 @@ def test_failure_counters_live_in_mysql_without_raw_emails(make_harness):
     attempt(harness.client, "counted@example.com", "wrong password 1")
 
     rows = harness.sql("SELECT subject, failures FROM login_attempts")
-    assert len(rows) == 2
+    assert len(rows) == 3  # the account at this address, the account, the address
     assert all(len(subject) == 32 and b"counted" not in subject for subject, _ in rows)
 
 
@@ -138,6 +140,8 @@ def test_concurrent_guesses_cannot_outrun_the_lock(make_harness, monkeypatch):
             **FAST,
             "auth_account_slowdown_after": lock_after,
             "auth_account_lock_after": lock_after,
+            "auth_account_address_slowdown_after": 100,
+            "auth_account_address_lock_after": 100,
             "auth_lock_base_s": 60,
             "auth_lock_max_s": 60,
             "auth_trusted_proxies": ("testclient",),
@@ -207,3 +211,59 @@ def test_a_correct_password_takes_back_only_its_own_count_at_the_address(make_ha
     # ...and does not clear the address's count either: the next failure is its third.
     assert attempt(harness.client, "user9@example.com", "guess guess guess", **address).status_code == 401
     assert attempt(harness.client, own["email"], own["password"], **address).status_code == 429
+
+
+STRANGER_AND_MANAGER = {
+    **FAST,
+    "auth_account_slowdown_after": 3,
+    "auth_account_lock_after": 4,
+    "auth_lock_base_s": 60,
+    "auth_lock_max_s": 60,
+    "auth_known_address_delay_max_s": 1,
+    "auth_trusted_proxies": ("testclient",),
+}
+
+
+def test_a_strangers_wrong_guesses_do_not_stop_the_manager_signing_in_from_a_known_address(make_harness):
+    """A stranger guesses the manager's password from their own addresses until the account is
+    locked for them; the manager, at an address they signed in from before, still gets in (held at
+    most a second), while a new address of theirs waits like the stranger's."""
+    harness = make_harness(**STRANGER_AND_MANAGER)
+    manager = harness.create("senior_management")
+    office = {"X-Forwarded-For": "198.51.100.7"}
+    assert attempt(harness.client, manager["email"], manager["password"], **office).status_code == 200
+
+    stranger = {"X-Forwarded-For": "203.0.113.9"}
+    answers = [attempt(harness.client, manager["email"], f"guess number {i}", **stranger).status_code for i in range(3)]
+    assert answers == [401, 401, 429]  # the stranger's own address is slowed, then locked
+    # ...so they move on to other addresses, and the account-wide count slows, then locks, strangers.
+    assert (
+        attempt(harness.client, manager["email"], "guess four", **{"X-Forwarded-For": "192.0.2.1"}).status_code == 401
+    )
+    slowed = attempt(harness.client, manager["email"], "guess five", **{"X-Forwarded-For": "192.0.2.2"})
+    assert slowed.status_code == 429
+    wait_out(slowed)
+    assert attempt(harness.client, manager["email"], "guess six", **{"X-Forwarded-For": "192.0.2.3"}).status_code == 401
+    locked = attempt(harness.client, manager["email"], manager["password"], **{"X-Forwarded-For": "192.0.2.200"})
+    assert locked.status_code == 429
+    assert int(locked.headers["Retry-After"]) > 2
+
+    started = time.monotonic()
+    signed_in = attempt(harness.client, manager["email"], manager["password"], **office)
+    assert signed_in.status_code == 200, signed_in.text
+    assert signed_in.json()["access_token"]
+    assert time.monotonic() - started < 1 + harness.hash_time_s() * 4 + 0.5
+    assert attempt(harness.client, manager["email"], manager["password"], **office).status_code == 200
+    assert attempt(harness.client, manager["email"], "guess guess", **stranger).status_code == 429
+
+
+def test_known_addresses_are_kept_hashed_per_account(make_harness):
+    harness = make_harness(**STRANGER_AND_MANAGER)
+    manager = harness.create("senior_management")
+
+    attempt(harness.client, manager["email"], manager["password"], **{"X-Forwarded-For": "198.51.100.7"})
+
+    rows = harness.sql("SELECT user_id, address FROM known_addresses")
+    assert [row.user_id for row in rows] == [manager["id"]]
+    assert len(rows[0].address) == 32
+    assert b"198.51" not in rows[0].address

@@ -15,7 +15,7 @@ from typing import Any
 from supply_auth.domain.model import PasswordLink, RefreshGrant, User
 from supply_auth.domain.throttle import Attempts, Limits, ThrottlePolicy
 from supply_auth.service_layer.accounts import Accounts
-from supply_auth.service_layer.ports import DuplicateEmail, Mail, TransactionConflict
+from supply_auth.service_layer.ports import DuplicateEmail, Mail, TransactionConflict, UserQuery
 from supply_auth.service_layer.sessions import Sessions
 from supply_auth.service_layer.staff import Staff
 from supply_common.identity import Role
@@ -40,6 +40,7 @@ class State:
     families: dict[str, Family] = field(default_factory=dict)
     tokens: dict[bytes, tuple[str, datetime | None]] = field(default_factory=dict)
     attempts: dict[bytes, Attempts] = field(default_factory=dict)
+    known: dict[tuple[str, bytes], datetime] = field(default_factory=dict)
     events: list[tuple[str, str, int]] = field(default_factory=list)
     """(event type, user id, token generation) of the account events committed, in order."""
 
@@ -64,10 +65,26 @@ class FakeUsers:
         self.state.users[user_id] = replace(user, token_generation=user.token_generation + 1)
         return user.token_generation + 1
 
-    def page(self, *, role: Role | None, after: str | None, limit: int) -> list[User]:
-        found = sorted(self.state.users.values(), key=lambda u: u.id)
-        found = [u for u in found if (role is None or u.role == role) and (after is None or u.id > after)]
-        return found[:limit]
+    def _matching(self, query: UserQuery) -> list[User]:
+        needle = query.search.lower()
+        return [
+            u
+            for u in self.state.users.values()
+            if (not query.roles or u.role in query.roles)
+            and (needle in u.email.lower() or needle in u.name.lower())
+            and (query.after is None or u.id > query.after)
+        ]
+
+    def page(self, query: UserQuery) -> list[User]:
+        def key(u: User) -> tuple[Any, str]:
+            value = {"created": u.id, "name": u.name, "email": u.email, "last_login": u.last_login_at}[query.sort]
+            return (value is not None, value or ""), u.id
+
+        found = sorted(self._matching(query), key=key, reverse=query.descending)
+        return found[query.offset : query.offset + query.limit]
+
+    def count(self, query: UserQuery) -> int:
+        return len(self._matching(replace(query, after=None)))
 
     def update(self, user_id: str, now: datetime, **values: Any) -> None:
         self.state.users[user_id] = replace(self.state.users[user_id], **values)
@@ -154,6 +171,20 @@ class FakeAttempts:
         pass
 
 
+class FakeKnownAddresses:
+    def __init__(self, state: State) -> None:
+        self.state = state
+
+    def remember(self, user_id: str, address: bytes, now: datetime, *, forget_before: datetime) -> None:
+        self.state.known[(user_id, address)] = now
+        for key in [k for k, seen in self.state.known.items() if k[0] == user_id and seen < forget_before]:
+            del self.state.known[key]
+
+    def is_known(self, user_id: str, address: bytes, *, since: datetime) -> bool:
+        seen = self.state.known.get((user_id, address))
+        return seen is not None and seen >= since
+
+
 class FakeEvents:
     def __init__(self, state: State) -> None:
         self.state = state
@@ -184,6 +215,7 @@ class FakeUnitOfWork:
         self.links = FakeLinks(self._work)
         self.refresh_tokens = FakeRefreshTokens(self._work)
         self.attempts = FakeAttempts(self._work)
+        self.known_addresses = FakeKnownAddresses(self._work)
         self.events = FakeEvents(self._work)
         return self
 
@@ -240,12 +272,18 @@ class Outbox:
 class Clock:
     def __init__(self) -> None:
         self.now = START
+        self.slept: list[float] = []
 
     def __call__(self) -> float:
         return self.now
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+    def sleep(self, seconds: float) -> None:
+        """What the use cases' `sleep` does here: time passes, and the test sees how long it was held."""
+        self.slept.append(seconds)
+        self.advance(seconds)
 
 
 @dataclass
@@ -259,8 +297,15 @@ class World:
     staff: Staff
 
 
-def world(*, slowdown_after: int = 3, lock_after: int = 5, link_ttl_s: int = 3600) -> World:
-    """The use cases over fresh fakes, with a throttle that locks accounts after `lock_after` failures."""
+def world(
+    *,
+    slowdown_after: int = 3,
+    lock_after: int = 5,
+    account_limits: Limits = Limits(100, 200),
+    link_ttl_s: int = 3600,
+) -> World:
+    """The use cases over fresh fakes, with a throttle that locks an account at one address after
+    `lock_after` failures (and, everywhere, after `account_limits`)."""
     store, hasher, outbox, clock = Store(), FakeHasher(), Outbox(), Clock()
     sessions = Sessions(
         uow=store.uow,
@@ -268,7 +313,8 @@ def world(*, slowdown_after: int = 3, lock_after: int = 5, link_ttl_s: int = 360
         tokens=FakeTokens(),
         throttle=ThrottlePolicy(
             window_s=900,
-            account=Limits(slowdown_after, lock_after),
+            account_address=Limits(slowdown_after, lock_after),
+            account=account_limits,
             address=Limits(100, 200),
             slowdown_base_s=1,
             lock_base_s=60,
@@ -276,6 +322,7 @@ def world(*, slowdown_after: int = 3, lock_after: int = 5, link_ttl_s: int = 360
         ),
         refresh_ttl_s=7 * 24 * 3600,
         clock=clock,
+        sleep=clock.sleep,
     )
     accounts = Accounts(
         uow=store.uow,

@@ -115,7 +115,8 @@ def test_the_common_list_is_the_maintained_zxcvbn_list():
 
 POLICY = ThrottlePolicy(
     window_s=900,
-    account=Limits(slowdown_after=3, lock_after=5),
+    account_address=Limits(slowdown_after=3, lock_after=5),
+    account=Limits(slowdown_after=10, lock_after=30),
     address=Limits(slowdown_after=10, lock_after=30),
     slowdown_base_s=1,
     lock_base_s=60,
@@ -124,12 +125,19 @@ POLICY = ThrottlePolicy(
 
 
 def test_throttle_slows_down_then_locks_with_a_cap():
-    waits = [POLICY.wait_after(n, POLICY.account) for n in range(1, 12)]
+    waits = [POLICY.wait_after(n, POLICY.account_address) for n in range(1, 12)]
     assert waits == [0, 0, 1, 2, 60, 120, 240, 480, 900, 900, 900]
-    assert POLICY.wait_after(10_000, POLICY.account) == 900
+    assert POLICY.wait_after(10_000, POLICY.account_address) == 900
 
 
-def test_address_limits_are_looser_than_account_limits():
+def test_a_known_address_is_held_for_the_rest_of_the_accounts_wait_at_most_the_cap():
+    assert POLICY.known_address_delay(Attempts(40, T0, None), T0) == 0
+    assert POLICY.known_address_delay(Attempts(12, T0, T0 + timedelta(seconds=1)), T0) == 1
+    assert POLICY.known_address_delay(Attempts(40, T0, T0 + timedelta(seconds=900)), T0) == 2
+    assert POLICY.known_address_delay(Attempts(40, T0, T0 + timedelta(seconds=900)), T0 + timedelta(seconds=901)) == 0
+
+
+def test_address_limits_are_looser_than_one_accounts_at_one_address():
     assert POLICY.wait_after(9, POLICY.address) == 0
     assert POLICY.wait_after(10, POLICY.address) == 1
     assert POLICY.wait_after(30, POLICY.address) == 60
@@ -142,7 +150,7 @@ def test_counting_an_attempt_starts_the_wait_its_count_earns_from_now():
     empty = Attempts(0, T0, None)
     counts = [empty]
     for second in range(1, 6):
-        counts.append(POLICY.count(counts[-1], POLICY.account, T0 + timedelta(seconds=second)))
+        counts.append(POLICY.count(counts[-1], POLICY.account_address, T0 + timedelta(seconds=second)))
     assert [c.failures for c in counts[1:]] == [1, 2, 3, 4, 5]
     assert counts[2].blocked_until is None
     assert counts[3].blocked_until == T0 + timedelta(seconds=3 + 1)
@@ -152,10 +160,12 @@ def test_counting_an_attempt_starts_the_wait_its_count_earns_from_now():
 
 def test_counting_never_shortens_a_running_wait_and_a_lapsed_window_starts_again():
     locked = Attempts(7, T0, T0 + timedelta(seconds=900))
-    assert POLICY.count(locked, POLICY.account, T0 + timedelta(seconds=10)).blocked_until == locked.blocked_until
+    assert (
+        POLICY.count(locked, POLICY.account_address, T0 + timedelta(seconds=10)).blocked_until == locked.blocked_until
+    )
 
     later = T0 + timedelta(seconds=POLICY.window_s + 1)
-    restarted = POLICY.count(Attempts(7, T0, None), POLICY.account, later)
+    restarted = POLICY.count(Attempts(7, T0, None), POLICY.account_address, later)
     assert restarted == Attempts(1, later, None)
     assert restarted.blocked_at(later) is False
     assert Attempts(1, T0, later).blocked_at(T0) is True

@@ -8,7 +8,9 @@ from datetime import timedelta
 
 import pytest
 
+from supply_auth.domain.throttle import Limits
 from supply_auth.service_layer.errors import (
+    AlreadyConfirmed,
     EmailTaken,
     Forbidden,
     InvalidCredentials,
@@ -19,6 +21,7 @@ from supply_auth.service_layer.errors import (
     NotAuthenticated,
     Throttled,
 )
+from supply_auth.service_layer.ports import UserQuery
 from supply_auth.service_layer.sessions import subject
 
 from .fakes import World, world
@@ -168,12 +171,12 @@ def test_the_link_of_a_disabled_account_sets_nothing() -> None:
     assert w.store.state.users[user_id(w)].password_hash is None
 
 
-def test_staff_and_command_line_accounts_take_over_an_unconfirmed_registration_only() -> None:
+def test_command_line_accounts_take_over_an_unconfirmed_registration_only() -> None:
     w = world()
     w.accounts.register(email=EMAIL, name="Mallory")
     squatter_link = w.outbox.token_to(EMAIL)
 
-    made = w.staff.create_user(actor_id=manager(w), email=EMAIL, password=PASSWORD, name="Ada", role="technical_worker")
+    made = w.accounts.create_account(email=EMAIL, password=PASSWORD, name="Ada", role="technical_worker")
 
     assert made.email_confirmed
     assert made.role == "technical_worker"
@@ -181,6 +184,46 @@ def test_staff_and_command_line_accounts_take_over_an_unconfirmed_registration_o
         w.accounts.set_password(squatter_link, STRANGER)
     with pytest.raises(EmailTaken):
         w.accounts.create_account(email=EMAIL, password=PASSWORD, name="Ada", role="customer")
+
+
+def test_an_invited_person_chooses_their_own_password_through_the_mailed_link() -> None:
+    w = world()
+    boss = manager(w)
+    w.accounts.register(email=EMAIL, name="Mallory")
+    squatter_link = w.outbox.token_to(EMAIL)
+
+    invited = w.staff.invite_user(actor_id=boss, email=EMAIL, name="Ada", role="technical_worker")
+
+    assert not invited.email_confirmed
+    assert invited.password_hash is None
+    assert w.outbox.to(EMAIL)[-1].subject.startswith("You are invited")
+    with pytest.raises(InvalidPasswordLink):
+        w.accounts.set_password(squatter_link, STRANGER)
+    with pytest.raises(InvalidCredentials):
+        w.sessions.login(email=EMAIL, password=STRANGER, client="198.51.100.7")
+    assert w.accounts.set_password(w.outbox.token_to(EMAIL), PASSWORD).access_token
+    assert w.store.state.users[invited.id].email_confirmed
+    assert w.store.state.users[invited.id].role == "technical_worker"
+    with pytest.raises(EmailTaken):
+        w.staff.invite_user(actor_id=boss, email=EMAIL, name="Ada", role="customer")
+
+
+def test_a_new_link_is_mailed_only_to_an_account_still_without_a_password() -> None:
+    w = world()
+    boss = manager(w)
+    w.accounts.register(email=EMAIL, name="Ada")
+    first = w.outbox.token_to(EMAIL)
+
+    assert w.accounts.resend_link(email=EMAIL.upper()) is True
+    assert w.accounts.resend_link(email="nobody@example.com") is False
+    with pytest.raises(InvalidPasswordLink):
+        w.accounts.set_password(first, PASSWORD)
+    w.accounts.set_password(w.outbox.token_to(EMAIL), PASSWORD)
+    sent = len(w.outbox.sent)
+    assert w.accounts.resend_link(email=EMAIL) is False
+    with pytest.raises(AlreadyConfirmed):
+        w.staff.resend_link(actor_id=boss, user_id=user_id(w))
+    assert len(w.outbox.sent) == sent
 
 
 # -- login and its throttle -----------------------------------------------------------------------
@@ -195,31 +238,51 @@ def test_an_unknown_email_costs_a_hash_verification_like_a_wrong_password() -> N
     assert w.hasher.verified == 1
 
 
-def test_failures_slow_the_account_down_then_lock_it_and_the_wait_ends() -> None:
+def test_failures_slow_an_account_at_one_address_down_then_lock_it_there_and_the_wait_ends() -> None:
     w = world(slowdown_after=2, lock_after=3)
     w.accounts.create_account(email=EMAIL, password=PASSWORD, name="Ada", role="customer")
+    here = "203.0.113.66"
 
     def guess() -> None:
         with pytest.raises(InvalidCredentials):
-            w.sessions.login(email=EMAIL, password="a wrong guess here", client="203.0.113.66")
+            w.sessions.login(email=EMAIL, password="a wrong guess here", client=here)
 
     guess()
     guess()  # the second failure earns a 1 s wait
     with pytest.raises(Throttled) as waited:
-        w.sessions.login(email=EMAIL, password=PASSWORD, client="198.51.100.7")
+        w.sessions.login(email=EMAIL, password=PASSWORD, client=here)
     assert waited.value.retry_after_s == 1
     w.clock.advance(1)
     guess()  # the third failure locks for 60 s
     with pytest.raises(Throttled) as locked:
-        w.sessions.login(email=EMAIL, password=PASSWORD, client="198.51.100.7")
+        w.sessions.login(email=EMAIL, password=PASSWORD, client=here)
     assert locked.value.retry_after_s == 60
+    assert w.sessions.login(email=EMAIL, password=PASSWORD, client="198.51.100.7").access_token
     w.clock.advance(60)
 
-    assert w.sessions.login(email=EMAIL, password=PASSWORD, client="198.51.100.7").access_token
-    guess()  # the success cleared the account's count: no wait again
+    assert w.sessions.login(email=EMAIL, password=PASSWORD, client=here).access_token
+    guess()  # the success cleared the count of the account at this address: no wait again
     guess()
     with pytest.raises(Throttled):
-        w.sessions.login(email=EMAIL, password=PASSWORD, client="198.51.100.7")
+        w.sessions.login(email=EMAIL, password=PASSWORD, client=here)
+
+
+def test_a_strangers_guesses_never_lock_the_owner_out_of_an_address_they_signed_in_from() -> None:
+    w = world(slowdown_after=2, lock_after=3, account_limits=Limits(2, 3))
+    w.accounts.create_account(email=EMAIL, password=PASSWORD, name="Ada", role="senior_management")
+    office, new_laptop = "198.51.100.7", "192.0.2.44"
+    w.sessions.login(email=EMAIL, password=PASSWORD, client=office)
+
+    for i in range(3):  # from three addresses, each waiting out the last: the account-wide count locks
+        with pytest.raises(InvalidCredentials):
+            w.sessions.login(email=EMAIL, password="a wrong guess here", client=f"203.0.113.{i}")
+        w.clock.advance(1)
+
+    with pytest.raises(Throttled) as locked:
+        w.sessions.login(email=EMAIL, password=PASSWORD, client=new_laptop)
+    assert locked.value.retry_after_s == 59
+    assert w.sessions.login(email=EMAIL, password=PASSWORD, client=office).access_token
+    assert w.clock.slept == [2]
 
 
 def test_a_disabled_account_gets_the_same_answer_as_a_wrong_password() -> None:
@@ -280,9 +343,9 @@ def test_only_an_active_senior_manager_manages_users() -> None:
     worker = w.accounts.create_account(email=EMAIL, password=PASSWORD, name="Ada", role="technical_worker")
 
     with pytest.raises(Forbidden):
-        w.staff.list_users(actor_id=worker.id, role=None, cursor=None, limit=10)
+        w.staff.list_users(actor_id=worker.id, query=UserQuery())
     with pytest.raises(NotAuthenticated):
-        w.staff.list_users(actor_id="01ARZ3NDEKTSV4RRFFQ69G5FAV", role=None, cursor=None, limit=10)
+        w.staff.list_users(actor_id="01ARZ3NDEKTSV4RRFFQ69G5FAV", query=UserQuery())
 
 
 def test_users_are_listed_in_pages_in_id_order_by_role() -> None:
@@ -291,14 +354,41 @@ def test_users_are_listed_in_pages_in_id_order_by_role() -> None:
     for i in range(3):
         w.accounts.create_account(email=f"c{i}@example.com", password=PASSWORD, name=f"C{i}", role="customer")
 
-    first = w.staff.list_users(actor_id=boss, role="customer", cursor=None, limit=2)
-    rest = w.staff.list_users(actor_id=boss, role="customer", cursor=first.next_cursor, limit=2)
+    first = w.staff.list_users(actor_id=boss, query=UserQuery(roles=("customer",), limit=2))
+    rest = w.staff.list_users(actor_id=boss, query=UserQuery(roles=("customer",), after=first.next_cursor, limit=2))
 
     listed = first.items + rest.items
     assert sorted(u.email for u in listed) == ["c0@example.com", "c1@example.com", "c2@example.com"]
     assert [u.id for u in listed] == sorted(u.id for u in listed)
     assert first.next_cursor == first.items[-1].id
     assert rest.next_cursor is None
+    assert first.total == rest.total == 3
+
+
+def test_staff_and_customers_are_searched_and_sorted_apart() -> None:
+    w = world()
+    boss = manager(w)
+    for name, role in (("Zoe Stone", "technical_worker"), ("adam stone", "customer"), ("Ben Rock", "customer")):
+        w.accounts.create_account(
+            email=f"{name.split()[0].lower()}@example.com", password=PASSWORD, name=name, role=role
+        )
+    w.sessions.login(email="ben@example.com", password=PASSWORD, client="198.51.100.7")
+
+    staff = w.staff.list_users(
+        actor_id=boss, query=UserQuery(roles=("technical_worker", "senior_management"), sort="name")
+    )
+    stones = w.staff.list_users(actor_id=boss, query=UserQuery(roles=("customer",), search="STONE"))
+    recent = w.staff.list_users(actor_id=boss, query=UserQuery(roles=("customer",), sort="last_login", descending=True))
+    paged = w.staff.list_users(actor_id=boss, query=UserQuery(sort="email", limit=2, offset=2))
+
+    assert [u.name for u in staff.items] == ["Boss", "Zoe Stone"]
+    assert [u.name for u in stones.items] == ["adam stone"]
+    assert stones.total == 1
+    assert [u.name for u in recent.items] == ["Ben Rock", "adam stone"]
+    assert recent.items[0].last_login_at is not None
+    assert [u.email for u in paged.items] == ["boss@example.com", "zoe@example.com"]
+    assert paged.next_offset is None
+    assert paged.total == 4
 
 
 def test_a_role_change_or_disable_ends_the_users_logins_and_the_last_manager_stays() -> None:

@@ -118,5 +118,6 @@ def bootstrap(
         upstreams=upstreams,
         limits=limits,
         expensive=ConcurrencyCap(settings.expensive_calls_per_user),
+        trace_ui_url=settings.trace_ui_url,
     )
     return Container(settings=settings, gateway=gateway, account_events=account_events)

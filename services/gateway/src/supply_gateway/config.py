@@ -48,6 +48,10 @@ class GatewaySettings(ServiceSettings, CredentialSettings, RevocationSettings):
     rate_user_per_s: float = 50.0
     rate_user_burst: int = 200
 
+    trace_ui_url: str = Field(
+        "",
+        description="The trace viewer (Jaeger's UI, http://127.0.0.1:16686 here): a sale's journey links traces there.",
+    )
     import_max_body_bytes: int = 64 * 1024 * 1024
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty turns CORS off.")
     cookie_secure: bool = Field(False, description="Mark session cookies Secure even on plain-http requests.")

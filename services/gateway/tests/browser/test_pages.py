@@ -231,6 +231,9 @@ def test_every_page_of_every_role_has_no_serious_accessibility_violation(
         "technical_worker": [
             "/sales",
             "/sales?total_min=ten&date_from=2017-02-01&date_to=2017-01-01",
+            "/sales?item=note&sort=total_desc&size=50",
+            f"/sales/{sale_id}",
+            f"/sales/{sale_id}/journey",
             "/sales/new",
             f"/sales/{sale_id}/edit",
             f"/sales/{sale_id}/delete",
@@ -243,7 +246,9 @@ def test_every_page_of_every_role_has_no_serious_accessibility_violation(
             "/dashboard?period=7d",
             "/dashboard?date_from=2020-01-01&date_to=2019-01-01",
             "/sales",
+            f"/sales/{sale_id}",
             "/staff",
+            "/staff?tab=customers",
             "/ops",
         ],
     }

@@ -100,8 +100,19 @@ def _delete(api: Api, accounts: Accounts, sale_id: str) -> tuple[str, dict[str, 
 
 def _new_staff(api: Api, accounts: Accounts, sale_id: str) -> tuple[str, dict[str, Any]]:
     email = f"staff.{secrets.token_hex(4)}@example.com"
-    body = {"email": email, "password": f"Pw-{secrets.token_urlsafe(12)}", "name": "Staff", "role": "technical_worker"}
+    body = {"email": email, "name": "Staff", "role": "technical_worker"}
     return "/api/users", {"json": body}
+
+
+def _password_link(api: Api, accounts: Accounts, sale_id: str) -> tuple[str, dict[str, Any]]:
+    path, kwargs = _new_staff(api, accounts, sale_id)
+    invited = api.call("POST", path, "senior_management", **kwargs)
+    assert invited.status_code == 201, invited.text
+    return f"/api/users/{invited.json()['id']}/password-link", {}
+
+
+def _resend(api: Api, accounts: Accounts, sale_id: str) -> tuple[str, dict[str, Any]]:
+    return "/api/auth/resend-confirmation", {"json": {"email": f"new.{secrets.token_hex(4)}@example.com"}}
 
 
 def _patch_user(api: Api, accounts: Accounts, sale_id: str) -> tuple[str, dict[str, Any]]:
@@ -115,6 +126,7 @@ CASES = [
     Case("POST", "/api/auth/register", None, None, 202, _register),
     Case("POST", "/api/auth/verify-email", None, None, 200, _verify_email),
     Case("POST", "/api/auth/login", None, None, 200, _login),
+    Case("POST", "/api/auth/resend-confirmation", None, None, 202, _resend),
     Case("POST", "/api/auth/refresh", None, None, 200, _refresh),
     Case("GET", "/.well-known/jwks.json", None, None, 200, _path("/.well-known/jwks.json")),
     Case("POST", "/api/auth/logout", "other_customer", None, 204, _logout),
@@ -148,9 +160,18 @@ CASES = [
     Case("GET", "/api/analytics/by-day", "senior_management", "technical_worker", 200, _a_week_by_day),
     Case("GET", "/api/users", "senior_management", "technical_worker", 200, _path("/api/users")),
     Case("POST", "/api/users", "senior_management", "customer", 201, _new_staff),
+    Case("POST", "/api/users/{id}/password-link", "senior_management", "technical_worker", 202, _password_link),
     Case("PATCH", "/api/users/{id}", "senior_management", "technical_worker", 200, _patch_user),
     Case("GET", "/api/ops/replication", "technical_worker", "customer", 200, _path("/api/ops/replication")),
     Case("GET", "/api/ops/replication", "senior_management", "customer", 200, _path("/api/ops/replication")),
+    Case(
+        "GET",
+        "/api/ops/sales/{id}/journey",
+        "technical_worker",
+        "senior_management",
+        200,
+        _path("/api/ops/sales/{id}/journey"),
+    ),
 ]
 
 

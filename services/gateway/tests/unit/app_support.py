@@ -84,10 +84,12 @@ def bearer(role: str, **claims: Any) -> dict[str, str]:
 
 
 class Auth:
-    """Auth's refresh tokens as far as the gateway sees them: each works once, a logout revokes them."""
+    """Auth's refresh tokens as far as the gateway sees them: each works once, a used one presented
+    again revokes the login (every token of it), a logout revokes them."""
 
     def __init__(self, upstreams: Upstreams, role: str = "customer") -> None:
         self.valid = {"r1"}
+        self.used: set[str] = set()
         self.asked: list[str] = []
         self.role = role
         self.issued = 1
@@ -97,9 +99,12 @@ class Auth:
     def refresh(self, request: httpx.Request) -> httpx.Response:
         token = json.loads(request.content)["refresh_token"]
         self.asked.append(token)
+        if token in self.used:
+            self.valid.clear()
         if token not in self.valid:
             return httpx.Response(401, json={"title": "Invalid refresh token", "status": 401})
         self.valid.discard(token)
+        self.used.add(token)
         self.issued += 1
         self.valid.add(f"r{self.issued}")
         pair = {"access_token": SIGNER.token(self.role), "refresh_token": f"r{self.issued}", "expires_in": 300}
@@ -140,15 +145,62 @@ def cleared(response: httpx.Response) -> list[str]:
     ]
 
 
-def staff_directory(upstreams: Upstreams) -> list[dict[str, Any]]:
-    patched: list[dict[str, Any]] = []
-    users = [
-        {"id": "u1", "email": "boss@example.com", "name": "Boss", "role": "senior_management", "disabled": False},
-        {"id": "u2", "email": "w@example.com", "name": "W", "role": "technical_worker", "disabled": False},
-    ]
-    upstreams.handlers["GET auth/users"] = lambda r: httpx.Response(200, json={"items": users, "next_cursor": None})
+STAFF_USERS = [
+    {
+        "id": "u1",
+        "email": "boss@example.com",
+        "name": "Boss",
+        "role": "senior_management",
+        "disabled": False,
+        "email_confirmed": True,
+        "last_login_at": "2026-12-06T09:30:00Z",
+    },
+    {
+        "id": "u2",
+        "email": "w@example.com",
+        "name": "W",
+        "role": "technical_worker",
+        "disabled": False,
+        "email_confirmed": True,
+        "last_login_at": None,
+    },
+    {
+        "id": "u3",
+        "email": "new@example.com",
+        "name": "New",
+        "role": "technical_worker",
+        "disabled": False,
+        "email_confirmed": False,
+        "last_login_at": None,
+    },
+    {
+        "id": "c1",
+        "email": "cat@example.com",
+        "name": "Cat",
+        "role": "customer",
+        "disabled": False,
+        "email_confirmed": False,
+        "last_login_at": None,
+    },
+]
 
-    def patch(request: httpx.Request) -> httpx.Response:
+
+def staff_directory(upstreams: Upstreams) -> list[dict[str, Any]]:
+    """Auth's users as the staff page sees them: listed by role, each PATCH recorded; `u1` is the last
+    senior manager (its PATCH is refused), the others change."""
+    patched: list[dict[str, Any]] = []
+
+    def listing(request: httpx.Request) -> httpx.Response:
+        roles = request.url.params.get_list("role")
+        found = [u for u in STAFF_USERS if not roles or u["role"] in roles]
+        limit = int(request.url.params.get("limit", "50"))
+        return httpx.Response(
+            200, json={"items": found[:limit], "next_cursor": None, "next_offset": None, "total": len(found)}
+        )
+
+    upstreams.handlers["GET auth/users"] = listing
+
+    def patch_last_manager(request: httpx.Request) -> httpx.Response:
         patched.append(json.loads(request.content))
         return httpx.Response(
             409,
@@ -156,5 +208,13 @@ def staff_directory(upstreams: Upstreams) -> list[dict[str, Any]]:
             headers={"content-type": "application/problem+json"},
         )
 
-    upstreams.handlers["PATCH auth/users/u1"] = patch
+    def patch(request: httpx.Request) -> httpx.Response:
+        change = json.loads(request.content)
+        patched.append(change)
+        user = next(u for u in STAFF_USERS if request.url.path.endswith("/" + u["id"]))
+        return httpx.Response(200, json={**user, **change})
+
+    upstreams.handlers["PATCH auth/users/u1"] = patch_last_manager
+    for user in STAFF_USERS[1:]:
+        upstreams.handlers[f"PATCH auth/users/{user['id']}"] = patch
     return patched

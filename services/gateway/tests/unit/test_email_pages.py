@@ -157,3 +157,43 @@ async def test_signing_in_before_confirming_says_to_confirm_first(pages: Gateway
     assert response.status_code == 403
     assert "Confirm your email first" in response.text
     assert "Register again with the same email" in response.text
+
+
+async def test_a_customer_asks_for_the_link_again_from_the_sign_in_page(pages: Gateway) -> None:
+    client, upstreams = pages
+    asked: list[dict[str, str]] = []
+    upstreams.handlers["POST auth/resend-confirmation"] = lambda request: (
+        asked.append(json.loads(request.content)) or httpx.Response(202, json={"detail": "Check your inbox."})
+    )
+    assert 'href="/resend-confirmation"' in (await client.get("/login")).text
+    assert 'href="/resend-confirmation"' in (await client.get("/register")).text
+    csrf = await csrf_of(client, "/resend-confirmation")
+
+    response = await client.post("/resend-confirmation", data={"email": " ada@example.com ", "csrf_token": csrf})
+
+    assert response.status_code == 202
+    assert asked == [{"email": " ada@example.com "}]
+    assert 'id="check-inbox"' in response.text
+    assert "a new link is on its way" in response.text
+    assert 'id="resend-again"' in response.text, "and can ask once more from there"
+
+
+async def test_a_bad_address_for_a_new_link_is_named_at_its_field(pages: Gateway) -> None:
+    client, upstreams = pages
+    upstreams.handlers["POST auth/resend-confirmation"] = lambda request: httpx.Response(
+        422,
+        json={
+            "title": "Invalid request",
+            "status": 422,
+            "errors": [{"field": "email", "reason": "must be an email address like name@example.com"}],
+        },
+        headers={"content-type": "application/problem+json"},
+    )
+    csrf = await csrf_of(client, "/resend-confirmation")
+
+    response = await client.post("/resend-confirmation", data={"email": "nope", "csrf_token": csrf})
+
+    assert response.status_code == 422
+    assert "must be an email address like name@example.com" in response.text
+    assert 'aria-invalid="true"' in response.text
+    assert 'value="nope"' in response.text

@@ -122,6 +122,37 @@ async def test_a_refresh_is_shared_only_for_a_short_grace() -> None:
         assert auth.asked == ["r1", "r1"]
 
 
+async def test_a_used_refresh_cookie_replayed_from_another_browser_gets_nothing_and_ends_the_login(gateway) -> None:
+    client, upstreams = gateway
+    auth = Auth(upstreams)
+    owner = {"user-agent": "Mozilla/5.0 (the owner's browser)"}
+    first = await with_cookies(client, "GET", "/api/me/sales", expired(), headers=owner)
+    assert first.status_code == 200
+    assert (await with_cookies(client, "GET", "/api/me/sales", expired(), headers=owner)).status_code == 200
+
+    stolen = await with_cookies(client, "GET", "/api/me/sales", expired(), headers={"user-agent": "curl/8.5"})
+
+    assert stolen.status_code == 401
+    assert set_cookies(stolen).get("sg_access", "") == ""
+    assert auth.asked == ["r1", "r1"], "the replay went to auth, which saw a used token"
+    owners_next = {"sg_refresh": set_cookies(first)["sg_refresh"]}
+    assert (await with_cookies(client, "GET", "/api/me/sales", owners_next, headers=owner)).status_code == 401
+
+
+async def test_a_used_refresh_cookie_replayed_from_another_address_gets_nothing() -> None:
+    async with running(GatewaySettings(trust_forwarded_for=True)) as (client, upstreams, _):
+        auth = Auth(upstreams)
+        home = {"x-forwarded-for": "198.51.100.7", "user-agent": "Mozilla/5.0"}
+        assert (await with_cookies(client, "GET", "/api/me/sales", expired(), headers=home)).status_code == 200
+
+        elsewhere = {"x-forwarded-for": "203.0.113.9", "user-agent": "Mozilla/5.0"}
+        replayed = await with_cookies(client, "GET", "/api/me/sales", expired(), headers=elsewhere)
+
+        assert replayed.status_code == 401
+        assert auth.asked == ["r1", "r1"]
+        assert auth.valid == set(), "the whole login is revoked"
+
+
 async def test_another_authorization_scheme_leaves_the_browser_session_alone(gateway) -> None:
     client, _ = gateway
     session = {"sg_access": SIGNER.token("technical_worker"), "sg_refresh": "r1"}

@@ -26,6 +26,7 @@ policy = Policy()
         ("GET", "/api/analytics/by-store", "projector", "/analytics/by-store"),
         ("PATCH", "/api/users/17", "auth", "/users/17"),
         ("GET", "/api/ops/replication", GATEWAY, "outbox stats + freshness"),
+        ("GET", "/api/ops/sales/5bd761dcae323e45a93ccfe8/journey", GATEWAY, "outbox journey + copy's applied version"),
     ],
 )
 def test_routes_resolve_to_their_upstream(method: str, path: str, upstream: str, target: str) -> None:
@@ -66,6 +67,7 @@ def test_roles_per_row() -> None:
     assert roles("POST", "/api/sales") == {"technical_worker"}
     assert roles("GET", "/api/users") == {"senior_management"}
     assert roles("GET", "/api/ops/replication") == {"technical_worker", "senior_management"}
+    assert roles("GET", "/api/ops/sales/x/journey") == {"technical_worker"}
     assert policy.resolve("GET", "/api/auth/me").rule.who() == "any signed-in user"  # type: ignore[union-attr]
     assert policy.resolve("POST", "/api/auth/login").rule.rate_class is RateClass.CREDENTIALS  # type: ignore[union-attr]
 

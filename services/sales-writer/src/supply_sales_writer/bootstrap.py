@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Unpack
@@ -26,6 +26,9 @@ from supply_sales_writer.service_layer.ports import OutboxRow
 from supply_sales_writer.service_layer.relay import AfterPublish, Relay, RelayOptions
 from supply_sales_writer.service_layer.services import Created, SalesService
 
+NewSale = tuple[SaleBody, Actor, str | None]
+"""A create for the group commit: the body, who creates it, and the `traceparent` of its request."""
+
 
 class RelayOverrides(RelayOptions, total=False):
     """A relay's options, and the producer it publishes with (tests)."""
@@ -39,7 +42,7 @@ class Container:
     engine: Engine
     service: SalesService
     relay: Relay
-    creates: GroupCommit[tuple[SaleBody, Actor], Created]
+    creates: GroupCommit[NewSale, Created]
     tokens: TokenVerifier
     """Checks every caller's token: users' access tokens and operators' service credentials."""
     account_events: AccountEventsReader | None = None
@@ -108,8 +111,13 @@ def bootstrap(
         conflict=is_conflict,
     )
     relay.maintenance = service.purge_idempotency_keys
+
+    def write_creates(entries: Sequence[NewSale]) -> list[Created]:
+        traced = [traceparent for _, _, traceparent in entries]
+        return service.create_many([(body, creator) for body, creator, _ in entries], traced)
+
     creates = GroupCommit(
-        service.create_many,
+        write_creates,
         max_batch=settings.create_batch_max,
         split_on=(IntegrityError, DataError, ValueError),  # what one sale holds, not the database being away
     )

@@ -14,6 +14,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from supply_common.contract import Actor, SaleBody
 from supply_sales_writer.adapters.schema import outbox, sales
+from supply_sales_writer.bootstrap import NewSale
 from supply_sales_writer.entrypoints.app import create_app
 from supply_sales_writer.service_layer.group_commit import GroupCommit
 from supply_sales_writer.service_layer.services import Created
@@ -25,10 +26,10 @@ pytestmark = EVERY_INSERT_MODE
 CALLERS = 40
 
 
-def _recording(kit: Kit, sizes: list[int]) -> GroupCommit[tuple[SaleBody, Actor], Created]:
-    def write(entries: Sequence[tuple[SaleBody, Actor]]) -> list[Created]:
+def _recording(kit: Kit, sizes: list[int]) -> GroupCommit[NewSale, Created]:
+    def write(entries: Sequence[NewSale]) -> list[Created]:
         sizes.append(len(entries))
-        return kit.container.service.create_many(entries)
+        return kit.container.service.create_many([(body, actor) for body, actor, _ in entries])
 
     return GroupCommit(write, split_on=(IntegrityError, DataError))
 
@@ -69,9 +70,9 @@ def test_a_sale_the_database_refuses_fails_alone(kit: Kit) -> None:
     refused = good.model_construct(**{**dict(good), "customer": customer})
 
     async def submit_all() -> list[Created | BaseException]:
-        first = asyncio.create_task(group.submit((good, actor)))
+        first = asyncio.create_task(group.submit((good, actor, None)))
         await asyncio.sleep(0)  # the first transaction is under way; the rest queue behind it
-        rest = [group.submit((refused if n == 2 else good, actor)) for n in range(5)]
+        rest = [group.submit((refused if n == 2 else good, actor, None)) for n in range(5)]
         return await asyncio.gather(first, *rest, return_exceptions=True)
 
     results = asyncio.run(submit_all())

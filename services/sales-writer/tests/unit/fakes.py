@@ -16,7 +16,14 @@ from typing import Self
 from supply_sales_writer.domain.events import EncodedEvent
 from supply_sales_writer.domain.model import Stored
 from supply_sales_writer.domain.prepared import Prepared
-from supply_sales_writer.service_layer.ports import HistoryEntry, OutboxRow, OutboxStats, Remembered, VersionedSale
+from supply_sales_writer.service_layer.ports import (
+    HistoryEntry,
+    OutboxRow,
+    OutboxStats,
+    Placed,
+    Remembered,
+    VersionedSale,
+)
 
 
 @dataclass
@@ -194,7 +201,7 @@ class FakeClaim:
         self.rows = rows
         self.closed = False
 
-    def mark_published(self, at: datetime) -> None:
+    def mark_published(self, at: datetime, placed: Sequence[Placed] = ()) -> None:
         self.store.published += [row.id for row in self.rows]
         self.give_back()
 

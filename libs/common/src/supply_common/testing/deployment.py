@@ -145,6 +145,13 @@ class Deployment:
         self.processes[name] = process
         return process
 
+    def add_relay(self, name: str = "sales-writer-relay", **env: str) -> Process:
+        """The outbox relay in a process of its own (`sales-writer relay`); the sales-writer's server,
+        started after this, no longer relays."""
+        self.processes["sales-writer"].env["RELAY_ENABLED"] = "false"
+        relay_env = {"MYSQL_DATABASE": self.names["sales_db"], "RELAY_METRICS_PORT": str(free_port()), **env}
+        return self.add(name, ["sales-writer", "relay"], None, relay_env)
+
     def gateway_env(self, **overrides: str) -> dict[str, str]:
         """Env for a gateway pointing at this deployment's upstreams (overrides win)."""
         env = {

@@ -12,6 +12,7 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from supply_auth.adapters.tables import (
+    known_addresses,
     login_attempts,
     password_links,
     refresh_families,
@@ -20,7 +21,7 @@ from supply_auth.adapters.tables import (
 )
 from supply_auth.domain.model import PasswordLink, RefreshGrant, User
 from supply_auth.domain.throttle import Attempts
-from supply_auth.service_layer.ports import DuplicateEmail
+from supply_auth.service_layer.ports import DuplicateEmail, UserQuery
 from supply_common.contract.account_events import AccountEventType, account_event
 from supply_common.identity import Role
 from supply_common.outbox_relay import add_records
@@ -44,6 +45,7 @@ def _user(row: sa.Row) -> User:
         disabled=bool(row.disabled),
         created_at=row.created_at,
         email_confirmed_at=row.email_confirmed_at,
+        last_login_at=row.last_login_at,
         token_generation=row.token_generation,
     )
 
@@ -71,13 +73,41 @@ class UserRepository:
         row = self.connection.execute(sa.select(users).where(users.c.email == email)).first()
         return _user(row) if row else None
 
-    def page(self, *, role: Role | None, after: str | None, limit: int) -> list[User]:
-        query = sa.select(users).order_by(users.c.id).limit(limit)
-        if role is not None:
-            query = query.where(users.c.role == role)
-        if after is not None:
-            query = query.where(users.c.id > after)
-        return [_user(row) for row in self.connection.execute(query)]
+    @staticmethod
+    def _matching(query: UserQuery) -> list[sa.ColumnElement[bool]]:
+        conditions: list[sa.ColumnElement[bool]] = []
+        if query.roles:
+            conditions.append(users.c.role.in_(query.roles))
+        if query.search:
+            pattern = "%" + query.search.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            conditions.append(
+                sa.or_(
+                    sa.func.lower(users.c.email).like(pattern, escape="\\"),
+                    sa.func.lower(users.c.name).like(pattern, escape="\\"),
+                )
+            )
+        return conditions
+
+    def page(self, query: UserQuery) -> list[User]:
+        column = {
+            "created": users.c.id,
+            "name": users.c.name,
+            "email": users.c.email,
+            "last_login": users.c.last_login_at,
+        }[query.sort]
+        order = [column.desc() if query.descending else column.asc()]
+        if column is not users.c.id:
+            order.append(users.c.id.desc() if query.descending else users.c.id.asc())
+        select = sa.select(users).where(*self._matching(query)).order_by(*order).limit(query.limit)
+        if query.after is not None:
+            select = select.where(users.c.id > query.after)
+        if query.offset:
+            select = select.offset(query.offset)
+        return [_user(row) for row in self.connection.execute(select)]
+
+    def count(self, query: UserQuery) -> int:
+        select = sa.select(sa.func.count()).select_from(users).where(*self._matching(query))
+        return int(self.connection.execute(select).scalar_one())
 
     def update(self, user_id: str, now: datetime, **values: object) -> None:
         self.connection.execute(users.update().where(users.c.id == user_id).values(**values, updated_at=now))
@@ -95,9 +125,6 @@ class UserRepository:
         """Ids of active users holding `role`, locked until the transaction ends."""
         query = sa.select(users.c.id).where(users.c.role == role, users.c.disabled.is_(sa.false())).with_for_update()
         return list(self.connection.execute(query).scalars())
-
-    def count(self) -> int:
-        return int(self.connection.execute(sa.select(sa.func.count()).select_from(users)).scalar_one())
 
 
 class PasswordLinkRepository:
@@ -306,3 +333,34 @@ class LoginAttemptRepository:
             ),
             {"cutoff": cutoff, "now": now},
         )
+
+
+class KnownAddressRepository:
+    """The client addresses (hashed) each account signed in from, and when it last did."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def remember(self, user_id: str, address: bytes, now: datetime, *, forget_before: datetime) -> None:
+        self.connection.execute(
+            sa.text(
+                "INSERT INTO known_addresses (user_id, address, last_seen_at) VALUES (:user_id, :address, :now) "
+                "ON DUPLICATE KEY UPDATE last_seen_at = VALUES(last_seen_at)"
+            ),
+            {"user_id": user_id, "address": address, "now": now},
+        )
+        self.connection.execute(
+            known_addresses.delete().where(
+                known_addresses.c.user_id == user_id, known_addresses.c.last_seen_at < forget_before
+            )
+        )
+
+    def is_known(self, user_id: str, address: bytes, *, since: datetime) -> bool:
+        row = self.connection.execute(
+            sa.select(known_addresses.c.last_seen_at).where(
+                known_addresses.c.user_id == user_id,
+                known_addresses.c.address == address,
+                known_addresses.c.last_seen_at >= since,
+            )
+        ).first()
+        return row is not None

@@ -22,6 +22,7 @@ users = sa.Table(
     sa.Column("created_at", TS, nullable=False),
     sa.Column("updated_at", TS, nullable=False),
     sa.Column("email_confirmed_at", TS, nullable=True),
+    sa.Column("last_login_at", TS, nullable=True),
     sa.Column("token_generation", sa.Integer, nullable=False, server_default="0"),
     sa.Index("ix_users_role_id", "role", "id"),
 )
@@ -68,6 +69,14 @@ login_attempts = sa.Table(
     sa.Column("failures", sa.Integer, nullable=False),
     sa.Column("window_started_at", TS, nullable=False, index=True),
     sa.Column("blocked_until", TS, nullable=True),
+)
+
+known_addresses = sa.Table(
+    "known_addresses",
+    metadata,
+    sa.Column("user_id", sa.CHAR(26), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+    sa.Column("address", sa.BINARY(32), primary_key=True),
+    sa.Column("last_seen_at", TS, nullable=False),
 )
 
 outbox = sa.Table(

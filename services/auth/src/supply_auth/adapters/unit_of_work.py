@@ -14,6 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from supply_auth.adapters.repository import (
     AccountEventOutbox,
+    KnownAddressRepository,
     LoginAttemptRepository,
     PasswordLinkRepository,
     RefreshTokenRepository,
@@ -39,6 +40,7 @@ class SqlUnitOfWork:
     links: PasswordLinkRepository
     refresh_tokens: RefreshTokenRepository
     attempts: LoginAttemptRepository
+    known_addresses: KnownAddressRepository
     events: AccountEventOutbox
 
     def __init__(self, engine: Engine, events: AccountEventsConfig) -> None:
@@ -54,6 +56,7 @@ class SqlUnitOfWork:
         self.links = PasswordLinkRepository(self._connection)
         self.refresh_tokens = RefreshTokenRepository(self._connection)
         self.attempts = LoginAttemptRepository(self._connection)
+        self.known_addresses = KnownAddressRepository(self._connection)
         self.events = AccountEventOutbox(self._connection, self.events_config.topic, self.events_config.session_window)
         return self
 

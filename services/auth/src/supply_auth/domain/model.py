@@ -46,6 +46,8 @@ class User:
     created_at: datetime
     email_confirmed_at: datetime | None = None
     """When the owner of the address proved they read its mail; None until then (no login before)."""
+    last_login_at: datetime | None = None
+    """The last successful sign-in with the password (not a refresh); None if there was none."""
     token_generation: int = 0
     """Access tokens issued with a lower generation are refused (see `AccountEvents`)."""
 

@@ -1,5 +1,6 @@
-"""Login throttling policy: how long a subject (an account or a client address) must wait after
-failures. Pure arithmetic on counts and times; the adapter stores the counters."""
+"""Login throttling policy: how long a subject (one account from one client address, one account from
+every address, or one address against every account) must wait after failures. Pure arithmetic on
+counts and times; the adapter stores the counters."""
 
 from __future__ import annotations
 
@@ -28,11 +29,26 @@ class Attempts:
 @dataclass(frozen=True)
 class ThrottlePolicy:
     window_s: int
+    account_address: Limits
+    """One account from one client address: slows down, then locks (that address only)."""
     account: Limits
+    """One account from every address: slows down, then locks, but only addresses the account never
+    signed in from; a known address waits at most `known_address_delay_max_s`, inside its request."""
     address: Limits
+    """One client address against every account: slows down, then locks."""
     slowdown_base_s: int
     lock_base_s: int
     lock_max_s: int
+    known_address_delay_max_s: int = 2
+
+    def known_address_delay(self, account: Attempts, now: datetime) -> float:
+        """Seconds a sign-in from one of the account's known addresses is held while the account-wide
+        count asks for a wait: the rest of that wait, never more than `known_address_delay_max_s`.
+        Never a refusal, so failures from elsewhere cannot keep the owner out."""
+        if not account.blocked_at(now):
+            return 0.0
+        assert account.blocked_until is not None
+        return min((account.blocked_until - now).total_seconds(), float(self.known_address_delay_max_s))
 
     def wait_after(self, failures: int, limits: Limits) -> int:
         """Seconds the subject must wait before its next attempt, after `failures` failures in the window.

@@ -33,6 +33,9 @@ PROBLEMS: Mapping[type[Exception], Callable[[Exception], ProblemError]] = {
     errors.NotAuthenticated: lambda _: ProblemError(401, "Not signed in", "Sign in again.", headers=WWW_AUTHENTICATE),
     errors.Forbidden: lambda _: ProblemError(403, "Forbidden", "Your role may not do this."),
     errors.UserNotFound: lambda _: ProblemError(404, "Not found", "No such user."),
+    errors.AlreadyConfirmed: lambda _: ProblemError(
+        409, "Already confirmed", "This account's owner has chosen a password already, or it is disabled."
+    ),
     errors.LastSeniorManager: lambda _: ProblemError(
         409, "Last senior manager", "The last active senior manager cannot be demoted or disabled."
     ),

@@ -45,11 +45,25 @@ class SetPasswordIn(StrictBody):
     password: StrictStr = PASSWORD
 
 
+NOT_BY_A_MANAGER = "is chosen by the account's owner on the page the invitation's link opens, never by a manager"
+
+
 class CreateUserIn(StrictBody):
     email: StrictStr = Field(max_length=320, examples=["ada@example.com"])
-    password: StrictStr = PASSWORD
     name: StrictStr = Field(max_length=1000, examples=["Ada Lovelace"])
     role: Role
+    password: SkipJsonSchema[StrictStr | None] = None
+    """Refused when present (422 naming `password`): the invited person chooses it."""
+
+    @field_validator("password")
+    @classmethod
+    def _no_password(cls, value: str | None) -> None:
+        if value is not None:
+            raise ValueError(NOT_BY_A_MANAGER)
+
+
+class ResendIn(StrictBody):
+    email: StrictStr = Field(max_length=320, examples=["ada@example.com"])
 
 
 class LoginIn(StrictBody):
@@ -87,6 +101,10 @@ class UserOut(BaseModel):
 
 class StaffUserOut(UserOut):
     disabled: bool
+    email_confirmed: bool = Field(
+        description="Whether the owner of the address has chosen a password through the mailed link."
+    )
+    last_login_at: datetime | None = Field(description="The last sign-in with the password; null if none.")
 
     @classmethod
     def of(cls, user: User) -> StaffUserOut:
@@ -97,12 +115,16 @@ class StaffUserOut(UserOut):
             role=user.role,
             created_at=_utc(user.created_at),
             disabled=user.disabled,
+            email_confirmed=user.email_confirmed,
+            last_login_at=_utc(user.last_login_at) if user.last_login_at else None,
         )
 
 
 class UserPageOut(BaseModel):
     items: list[StaffUserOut]
-    next_cursor: str | None
+    next_cursor: str | None = Field(description="Pass as `cursor` for the next page (the default order only).")
+    next_offset: int | None = Field(description="Pass as `offset` for the next page; null on the last.")
+    total: int = Field(description="How many users match, on every page.")
 
 
 class Jwk(BaseModel):

@@ -23,10 +23,12 @@ from supply_auth.domain.model import (
 from supply_auth.domain.passwords import check_password
 from supply_auth.service_layer import notices
 from supply_auth.service_layer.errors import (
+    AlreadyConfirmed,
     EmailTaken,
     InvalidInput,
     InvalidPasswordLink,
     NotAuthenticated,
+    UserNotFound,
 )
 from supply_auth.service_layer.ports import (
     DuplicateEmail,
@@ -160,7 +162,106 @@ class Accounts:
             uow.commit()
         return outcome, user_id
 
-    def set_password(self, token: str, password: str) -> TokenPair:
+    def invite(self, *, email: str, name: str, role: str) -> User:
+        """An account with any role and no password yet, for staff management: its address is mailed
+        a password link (the one registration sends, worded as an invitation), and the account is
+        confirmed when the person who reads that mail chooses their password. Nobody else ever
+        types or learns it. An unconfirmed account of the same address is taken over (its pending
+        link stops working); a confirmed one is EmailTaken."""
+        checked = self._checked(email=email, name=name, role=role)
+        token, token_hash = new_link_token()
+        user: User | None = None
+        for _ in range(LOCK_RETRIES):
+            try:
+                user = self._record_invitation(checked, token_hash)
+            except (DuplicateEmail, TransactionConflict):
+                continue
+            break
+        if user is None:
+            raise RuntimeError("the invitation kept meeting a concurrent change of the address")
+        self.mail.send(
+            notices.invitation(user.email, base_url=self.public_base_url, token=token, ttl_s=self.link_ttl_s),
+            kind="invitation",
+            email_hash=email_fingerprint(user.email),
+            user_id=user.id,
+        )
+        log.info("user invited", extra={"event": "user.invited", "user_id": user.id, "role": user.role})
+        return user
+
+    def _record_invitation(self, checked: dict[str, str], token_hash: bytes) -> User:
+        now = self.now()
+        expires_at = now + timedelta(seconds=self.link_ttl_s)
+        with self.uow() as uow:
+            found = uow.users.by_email(checked["email"])
+            locked = uow.users.get(found.id, for_update=True) if found else None
+            if locked is not None and locked.email_confirmed:
+                raise EmailTaken
+            if locked is None:
+                user = User(
+                    id=new_user_id(),
+                    email=checked["email"],
+                    name=checked["name"],
+                    role=checked["role"],  # type: ignore[arg-type]
+                    password_hash=None,
+                    disabled=False,
+                    created_at=now,
+                )
+                uow.users.add(user, now)
+            else:
+                values = {"name": checked["name"], "role": checked["role"], "password_hash": None, "disabled": False}
+                uow.users.update(locked.id, now, **values)
+                user = replace(locked, **values)  # type: ignore[arg-type]
+            uow.links.replace(user.id, token_hash, now, expires_at)
+            uow.commit()
+        return user
+
+    def resend_link(self, *, email: str) -> bool:
+        """Mail a new password link to an account that is still waiting for its owner to choose a
+        password (registered or invited, the link lost or expired); the earlier link stops working.
+        Whether anything was sent (an unknown, confirmed or disabled account gets nothing) is for
+        the logs only: callers answer the same either way."""
+        try:
+            address = validate_email(email)
+        except DomainError as error:
+            raise InvalidInput([error]) from None
+        with self.uow() as uow:
+            user = uow.users.by_email(address)
+        if user is None:
+            return False
+        return self._resend(user)
+
+    def resend_link_of(self, user_id: str) -> User:
+        """`resend_link` by user id, for staff: UserNotFound, or EmailTaken when the account's owner
+        has already chosen a password (there is nothing to confirm)."""
+        with self.uow() as uow:
+            user = uow.users.get(user_id)
+        if user is None:
+            raise UserNotFound
+        if user.email_confirmed or user.disabled:
+            raise AlreadyConfirmed
+        self._resend(user)
+        return user
+
+    def _resend(self, user: User) -> bool:
+        if user.email_confirmed or user.disabled:
+            return False
+        token, token_hash = new_link_token()
+        now = self.now()
+        with self.uow() as uow:
+            locked = uow.users.get(user.id, for_update=True)
+            if locked is None or locked.email_confirmed or locked.disabled:
+                return False
+            uow.links.replace(locked.id, token_hash, now, now + timedelta(seconds=self.link_ttl_s))
+            uow.commit()
+        base = self.public_base_url
+        if locked.role == SELF_REGISTERED_ROLE:
+            message = notices.choose_password(locked.email, base_url=base, token=token, ttl_s=self.link_ttl_s)
+        else:
+            message = notices.invitation(locked.email, base_url=base, token=token, ttl_s=self.link_ttl_s)
+        self.mail.send(message, kind="password_link", email_hash=email_fingerprint(locked.email), user_id=locked.id)
+        return True
+
+    def set_password(self, token: str, password: str, client: str | None = None) -> TokenPair:
         """Set the password of the account a password link was mailed for, confirm its address, and
         sign its owner in. This is the only way a registered account gets a password: only whoever
         reads the address's mail holds the token. The link works once, only while it is the
@@ -185,7 +286,11 @@ class Accounts:
             if link.expires_at <= now:
                 raise InvalidPasswordLink
             uow.users.update(
-                locked.id, now, password_hash=password_hash, email_confirmed_at=locked.email_confirmed_at or now
+                locked.id,
+                now,
+                password_hash=password_hash,
+                email_confirmed_at=locked.email_confirmed_at or now,
+                last_login_at=now,
             )
             uow.links.delete(locked.id)
             uow.refresh_tokens.revoke_user(locked.id, now, "password_set")
@@ -193,6 +298,8 @@ class Accounts:
                 locked = replace(locked, token_generation=uow.users.end_tokens(locked.id))
                 uow.events.record("account.password_set", locked.id, now)
             uow.attempts.clear(subject("account", locked.email))
+            if client is not None:
+                self.sessions.remember_address(uow, locked.id, client, now)
             pair = self.sessions.start(uow, locked, now)
             uow.commit()
         log.info(

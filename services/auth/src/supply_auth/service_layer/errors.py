@@ -47,3 +47,7 @@ class UserNotFound(Exception):
 
 class LastSeniorManager(Exception):
     pass
+
+
+class AlreadyConfirmed(Exception):
+    """The account's owner has chosen a password already (or it is disabled): no link to send."""

@@ -50,3 +50,24 @@ def already_registered(to: str, *, base_url: str) -> Mail:
             "Supply Store\n"
         ),
     )
+
+
+def invitation(to: str, *, base_url: str, token: str, ttl_s: int) -> Mail:
+    """The mail of an account made by a senior manager: its link lets whoever reads this address
+    choose the password, as for a registration."""
+    hours = max(1, ttl_s // 3600)
+    return Mail(
+        to=to,
+        subject="You are invited to Supply Store: choose your password",
+        text=(
+            "Hello,\n\n"
+            "A Supply Store manager opened a staff account for this email address.\n"
+            "To start, open this link and choose your password on the page it opens:\n\n"
+            f"{password_link(base_url, token)}\n\n"
+            "That confirms the address is yours and signs you in. Nobody else knows or chooses your password.\n\n"
+            f"The link works once, for {hours} hour{'s' if hours != 1 else ''}. If it has expired, ask the manager\n"
+            "to send a new one.\n\n"
+            "If you did not expect this, ignore this message.\n\n"
+            "Supply Store\n"
+        ),
+    )

@@ -32,6 +32,26 @@ class Mail:
     text: str
 
 
+USER_SORTS = ("created", "name", "email", "last_login")
+"""What a list of users can be sorted by (`created` is id order); ties are broken by id."""
+
+
+@dataclass(frozen=True)
+class UserQuery:
+    """Which users a list shows, in what order, from where."""
+
+    roles: tuple[Role, ...] = ()
+    """Only these roles; empty: every role."""
+    search: str = ""
+    """Only users whose email or name contains this, ignoring case."""
+    sort: str = "created"
+    descending: bool = False
+    after: str | None = None
+    """Only users after this id (with the `created` ascending order only)."""
+    offset: int = 0
+    limit: int = 50
+
+
 class UserRepository(Protocol):
     def add(self, user: User, now: datetime) -> None:
         """Insert; DuplicateEmail when the address is taken."""
@@ -40,8 +60,11 @@ class UserRepository(Protocol):
 
     def by_email(self, email: str) -> User | None: ...
 
-    def page(self, *, role: Role | None, after: str | None, limit: int) -> list[User]:
-        """Users in id order, after the id `after`."""
+    def page(self, query: UserQuery) -> list[User]:
+        """The users the query selects, in its order, at most `limit` of them."""
+
+    def count(self, query: UserQuery) -> int:
+        """How many users the query selects, whatever its offset and limit."""
 
     def update(self, user_id: str, now: datetime, **values: object) -> None: ...
 
@@ -111,6 +134,17 @@ class LoginAttemptRepository(Protocol):
     def purge_stale(self, now: datetime, cutoff: datetime, chance: float = 0.01) -> None: ...
 
 
+class KnownAddressRepository(Protocol):
+    """The client addresses (hashed like the throttle's address subject) each account signed in from."""
+
+    def remember(self, user_id: str, address: bytes, now: datetime, *, forget_before: datetime) -> None:
+        """Record a sign-in of the user from `address`; the user's addresses last seen before
+        `forget_before` are forgotten."""
+
+    def is_known(self, user_id: str, address: bytes, *, since: datetime) -> bool:
+        """Whether the user signed in from `address` at or after `since`."""
+
+
 class UnitOfWork(Protocol):
     """One transaction: nothing is kept unless `commit()` is called before the block ends. A lock
     conflict surfaces as TransactionConflict."""
@@ -126,6 +160,9 @@ class UnitOfWork(Protocol):
 
     @property
     def attempts(self) -> LoginAttemptRepository: ...
+
+    @property
+    def known_addresses(self) -> KnownAddressRepository: ...
 
     @property
     def events(self) -> AccountEvents: ...

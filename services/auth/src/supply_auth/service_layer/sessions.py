@@ -7,6 +7,7 @@ import hashlib
 import logging
 import math
 import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -39,8 +40,24 @@ class TokenPair:
 
 
 def subject(kind: str, value: str) -> bytes:
-    """A throttle subject: `account` with a normalised email, or `address` with a client address."""
+    """A throttle subject: `account` with a normalised email, `address` with a client address, or
+    `account-address` with both."""
     return hashlib.sha256(f"{kind}:{value}".encode()).digest()
+
+
+@dataclass(frozen=True)
+class Subjects:
+    """What one login attempt is counted against, as stored: hashes, never the email or address."""
+
+    account_address: bytes
+    account: bytes
+    address: bytes
+
+    @classmethod
+    def of(cls, email: str, client: str) -> Subjects:
+        return cls(
+            subject("account-address", f"{email}\n{client}"), subject("account", email), subject("address", client)
+        )
 
 
 def email_fingerprint(email: str) -> str:
@@ -69,6 +86,8 @@ class Sessions:
         throttle: ThrottlePolicy,
         refresh_ttl_s: int,
         clock: Clock,
+        known_address_ttl_s: int = 90 * 24 * 3600,
+        sleep: Callable[[float], None] = time.sleep,
     ) -> None:
         self.uow = uow
         self.hasher = hasher
@@ -76,6 +95,9 @@ class Sessions:
         self.throttle = throttle
         self.refresh_ttl_s = refresh_ttl_s
         self.clock = clock
+        self.known_address_ttl_s = known_address_ttl_s
+        """An address the account has not signed in from for this long is no longer known."""
+        self.sleep = sleep
 
     def now(self) -> datetime:
         return utc_now(self.clock)
@@ -87,6 +109,11 @@ class Sessions:
         uow.refresh_tokens.start_family(family_id, user.id, now, now + timedelta(seconds=self.refresh_ttl_s))
         return self._pair(user, family_id, self._add_refresh_token(uow, family_id, now))
 
+    def remember_address(self, uow: UnitOfWork, user_id: str, client: str, now: datetime) -> None:
+        """Make `client` one of the user's known addresses, inside the caller's unit of work."""
+        forget_before = now - timedelta(seconds=self.known_address_ttl_s)
+        uow.known_addresses.remember(user_id, subject("address", client), now, forget_before=forget_before)
+
     def login(self, *, email: str, password: str, client: str) -> TokenPair:
         """Tokens for a correct email and password of a confirmed account. Unknown email, wrong
         password, an account without a password yet (registered, link not used) and a disabled
@@ -94,10 +121,14 @@ class Sessions:
 
         The attempt is counted before the password is checked, in the transaction that looks at the
         waits, so attempts running at the same time cannot all pass one look: each either finds its
-        subjects blocked or counts itself. A correct password takes its count back afterwards."""
+        subjects blocked or counts itself. A correct password takes its count back afterwards, and
+        makes `client` one of the account's known addresses, which the account-wide limit only
+        slows down (a short wait inside the request), never refuses."""
         email = normalise_email(email)
-        account, address = subject("account", email), subject("address", client)
-        reservation, user = self._count_attempt(account, address, email, client)
+        subjects = Subjects.of(email, client)
+        reservation, user, delay = self._count_attempt(subjects, email, client)
+        if delay > 0:
+            self.sleep(delay)
         matches, new_hash = self.hasher.verify(password, user.password_hash if user else None)
         now = self.now()
         if user is None or not matches or user.disabled or not user.email_confirmed:
@@ -118,9 +149,13 @@ class Sessions:
             raise InvalidCredentials
         with self.uow() as uow:
             if new_hash is not None:
-                uow.users.update(user.id, now, password_hash=new_hash)
-            uow.attempts.clear(account)
-            uow.attempts.uncount(address, *reservation[address])
+                uow.users.update(user.id, now, password_hash=new_hash, last_login_at=now)
+            else:
+                uow.users.update(user.id, now, last_login_at=now)
+            uow.attempts.clear(subjects.account_address)
+            for counted in (subjects.account, subjects.address):
+                uow.attempts.uncount(counted, *reservation[counted])
+            self.remember_address(uow, user.id, client, now)
             pair = self.start(uow, user, now)
             if secrets.randbelow(100) == 0:
                 uow.refresh_tokens.purge_expired(now, limit=100)
@@ -138,27 +173,44 @@ class Sessions:
         return pair
 
     def _count_attempt(
-        self, account: bytes, address: bytes, email: str, client: str
-    ) -> tuple[dict[bytes, tuple[Attempts, Attempts]], User | None]:
-        """Count one attempt against the account and the address in one transaction, unless either
-        must still wait (then Throttled, and nothing is counted). Returns each subject's counter as
-        counted and as it was before, and the account's user if there is one."""
+        self, subjects: Subjects, email: str, client: str
+    ) -> tuple[dict[bytes, tuple[Attempts, Attempts]], User | None, float]:
+        """Count one attempt against its three subjects in one transaction, unless one that may
+        refuse it must still wait (then Throttled, and nothing is counted). The account-wide count
+        refuses only addresses the account has not signed in from; a known address is held for
+        a short delay instead. Returns each subject's counter as counted and as it was before, the
+        account's user if there is one, and the seconds to hold the attempt."""
         policy = self.throttle
+        limits = {
+            subjects.account_address: policy.account_address,
+            subjects.account: policy.account,
+            subjects.address: policy.address,
+        }
         for attempt in range(LOCK_RETRIES):
             now = self.now()
             try:
                 with self.uow() as uow:
-                    before = uow.attempts.lock([account, address], now)
-                    waits = [c.blocked_until for c in before.values() if c.blocked_until and c.blocked_at(now)]
-                    if waits:
-                        raise self._throttled(max(waits) - now, email, client)
-                    counted: dict[bytes, tuple[Attempts, Attempts]] = {}
-                    for subject, limits in ((account, policy.account), (address, policy.address)):
-                        counted[subject] = (policy.count(before[subject], limits, now), before[subject])
-                        uow.attempts.save(subject, counted[subject][0])
+                    # The account's row first: attempts on one account queue there, so that rows
+                    # of their own addresses, inserted next, never wait for each other in a circle.
+                    before = uow.attempts.lock([subjects.account], now)
+                    before.update(uow.attempts.lock([subjects.account_address, subjects.address], now))
                     user = uow.users.by_email(email)
+                    known = user is not None and uow.known_addresses.is_known(
+                        user.id, subjects.address, since=now - timedelta(seconds=self.known_address_ttl_s)
+                    )
+                    refusing = [subjects.account_address, subjects.address]
+                    if not known:
+                        refusing.append(subjects.account)
+                    waits = [before[s].blocked_until for s in refusing if before[s].blocked_at(now)]
+                    if waits:
+                        raise self._throttled(max(w for w in waits if w is not None) - now, email, client)
+                    delay = policy.known_address_delay(before[subjects.account], now) if known else 0.0
+                    counted: dict[bytes, tuple[Attempts, Attempts]] = {}
+                    for key, subject_limits in limits.items():
+                        counted[key] = (policy.count(before[key], subject_limits, now), before[key])
+                        uow.attempts.save(key, counted[key][0])
                     uow.commit()
-                return counted, user
+                return counted, user, delay
             except TransactionConflict:
                 if attempt == LOCK_RETRIES - 1:
                     raise

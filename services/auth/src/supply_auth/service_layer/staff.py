@@ -1,17 +1,18 @@
-"""Staff management, for senior managers only: list users, create an account with any role, change a
-role or disable. The last active senior manager can be neither demoted nor disabled."""
+"""Staff management, for senior managers only: list and search users, invite someone to an account
+with any role, mail an unconfirmed account a new password link, change a role or disable. The last
+active senior manager can be neither demoted nor disabled."""
 
 from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from supply_auth.domain.model import ADMIN_ROLE, User
 from supply_auth.service_layer.accounts import Accounts
 from supply_auth.service_layer.errors import Forbidden, LastSeniorManager, NotAuthenticated, UserNotFound
-from supply_auth.service_layer.ports import UnitOfWork
+from supply_auth.service_layer.ports import UnitOfWork, UserQuery
 from supply_auth.service_layer.sessions import Clock, utc_now
 from supply_common.contract.account_events import AccountEventType
 from supply_common.identity import Role
@@ -23,6 +24,11 @@ log = logging.getLogger("supply_auth.events")
 class UserPage:
     items: list[User]
     next_cursor: str | None
+    """The id to pass as `after` for the next page (id order only)."""
+    next_offset: int | None
+    """The offset of the next page, if there is one."""
+    total: int
+    """How many users the query selects in all."""
 
 
 class Staff:
@@ -41,22 +47,40 @@ class Staff:
         if actor.role != ADMIN_ROLE:
             raise Forbidden
 
-    def list_users(self, *, actor_id: str, role: Role | None, cursor: str | None, limit: int) -> UserPage:
+    def list_users(self, *, actor_id: str, query: UserQuery) -> UserPage:
         with self.uow() as uow:
             self._require_admin(uow, actor_id)
-            rows = uow.users.page(role=role, after=cursor, limit=limit + 1)
-        more = len(rows) > limit
-        items = rows[:limit]
-        return UserPage(items=items, next_cursor=items[-1].id if more and items else None)
-
-    def create_user(self, *, actor_id: str, email: str, password: str, name: str, role: str) -> User:
-        with self.uow() as uow:
-            self._require_admin(uow, actor_id)
-        user = self.accounts.create_account(email=email, password=password, name=name, role=role)
-        log.info(
-            "staff created user",
-            extra={"event": "staff.user_created", "actor_id": actor_id, "user_id": user.id, "role": user.role},
+            rows = uow.users.page(replace(query, limit=query.limit + 1))
+            total = uow.users.count(query)
+        more = len(rows) > query.limit
+        items = rows[: query.limit]
+        by_id = query.sort == "created" and not query.descending and query.offset == 0
+        return UserPage(
+            items=items,
+            next_cursor=items[-1].id if more and items and by_id else None,
+            next_offset=query.offset + len(items) if more else None,
+            total=total,
         )
+
+    def invite_user(self, *, actor_id: str, email: str, name: str, role: str) -> User:
+        """An account for someone else, with no password: they choose it through the link mailed to
+        them (`Accounts.invite`)."""
+        with self.uow() as uow:
+            self._require_admin(uow, actor_id)
+        user = self.accounts.invite(email=email, name=name, role=role)
+        log.info(
+            "staff invited user",
+            extra={"event": "staff.user_invited", "actor_id": actor_id, "user_id": user.id, "role": user.role},
+        )
+        return user
+
+    def resend_link(self, *, actor_id: str, user_id: str) -> User:
+        """Mail an account that has no password yet a new link to choose it (the earlier one stops
+        working); AlreadyConfirmed when its owner chose one already."""
+        with self.uow() as uow:
+            self._require_admin(uow, actor_id)
+        user = self.accounts.resend_link_of(user_id)
+        log.info("staff resent link", extra={"event": "staff.link_resent", "actor_id": actor_id, "user_id": user.id})
         return user
 
     def change_user(self, *, actor_id: str, user_id: str, role: Role | None, disabled: bool | None) -> User:

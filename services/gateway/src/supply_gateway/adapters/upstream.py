@@ -8,6 +8,7 @@ import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from supply_common import tracing
 from supply_gateway.adapters.upstream_transport import (
     Body,
     Http1Transport,
@@ -155,6 +156,36 @@ class Upstream:
         url = self.base_url + path + (f"?{query}" if query else "")
         request_headers = {**(headers or {}), "accept-encoding": "identity"}
         lane = self.lane(route_class)
+        tracer = tracing.tracer()
+        if tracer is None:
+            return await self._exchange(
+                transport, lane, method, url, request_headers, content, long_running, stream, read_up_to
+            )
+        # The trace context goes as its own header, beside (never inside) whatever says who calls.
+        with tracer.start_as_current_span(
+            f"{method} {self.name}",
+            kind=tracing.SpanKind.CLIENT,
+            attributes={"http.request.method": method, "server.address": self.name, "url.path": path},
+        ) as client:
+            request_headers[tracing.TRACEPARENT] = tracing.traceparent(client) or ""
+            response = await self._exchange(
+                transport, lane, method, url, request_headers, content, long_running, stream, read_up_to
+            )
+            client.set_attribute("http.response.status_code", response.status_code)
+            return response
+
+    async def _exchange(
+        self,
+        transport: Transport,
+        lane: Lane,
+        method: str,
+        url: str,
+        request_headers: dict[str, str],
+        content: Body,
+        long_running: bool,
+        stream: bool,
+        read_up_to: int,
+    ) -> UpstreamResponse:
         limits = lane.timeouts
         timeouts = RequestTimeouts(
             connect_s=limits.connect_s,

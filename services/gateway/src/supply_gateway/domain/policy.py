@@ -30,6 +30,7 @@ WRITER: Final = "sales-writer"
 PROJECTOR: Final = "projector"
 GATEWAY: Final = "gateway"
 UPSTREAMS: Final = (AUTH, WRITER, PROJECTOR)
+JOURNEY: Final = "/api/ops/sales/{id}/journey"
 
 _PARAM = re.compile(r"\{([a-z_]+)\}")
 _SEGMENT = r"[A-Za-z0-9._~-]{1,128}"
@@ -217,6 +218,15 @@ POLICY: Final[tuple[Rule, ...]] = (
         "Set the password with the token of the link we mailed: confirms the email and signs in.",
         rate=RateClass.CREDENTIALS,
     ),
+    Rule(
+        "POST",
+        "/api/auth/resend-confirmation",
+        AUTH,
+        "/resend-confirmation",
+        PUBLIC,
+        "Ask for a new link to choose the password (an account without one): always 202.",
+        rate=RateClass.CREDENTIALS,
+    ),
     Rule("POST", "/api/auth/refresh", AUTH, "/refresh", PUBLIC, "Trade a refresh token for a new pair."),
     Rule(
         "GET",
@@ -311,8 +321,23 @@ POLICY: Final[tuple[Rule, ...]] = (
         )
         for report in ANALYTICS_REPORTS
     ),
-    Rule("GET", "/api/users", AUTH, "/users", MANAGEMENT, "List accounts (`role`, `cursor`, `limit`)."),
-    Rule("POST", "/api/users", AUTH, "/users", MANAGEMENT, "Create an account with a role."),
+    Rule(
+        "GET",
+        "/api/users",
+        AUTH,
+        "/users",
+        MANAGEMENT,
+        "List accounts (`role`, `q`, `sort`, `offset`, `cursor`, `limit`), with `total`.",
+    ),
+    Rule("POST", "/api/users", AUTH, "/users", MANAGEMENT, "Invite someone to an account with a role, by email."),
+    Rule(
+        "POST",
+        "/api/users/{id}/password-link",
+        AUTH,
+        "/users/{id}/password-link",
+        MANAGEMENT,
+        "Mail a new link to choose the password to an account still without one.",
+    ),
     Rule("PATCH", "/api/users/{id}", AUTH, "/users/{id}", MANAGEMENT, "Change an account's role or disable it."),
     Rule(
         "GET",
@@ -321,6 +346,14 @@ POLICY: Final[tuple[Rule, ...]] = (
         "outbox stats + freshness",
         STAFF,
         "Replication health: outbox backlog and age, consumer lag, freshness, DLQ and quarantine.",
+    ),
+    Rule(
+        "GET",
+        JOURNEY,
+        GATEWAY,
+        "outbox journey + copy's applied version",
+        WORKER,
+        "A sale's journey: each change committed, published (partition, offset), applied, with its trace.",
     ),
 )
 

@@ -21,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from supply_common import tracing
 from supply_common.problems import PROBLEM_JSON, ProblemError
 from supply_common.web import BodySizeLimitMiddleware, RequestContextMiddleware, error_response, problem_response
 from supply_gateway.bootstrap import Container
@@ -119,7 +120,7 @@ class ProxyApp:
         content: bytes | AsyncIterator[bytes] | None = None
         if match.rule.upstream == GATEWAY:
             response = JSONResponse(
-                await gateway.replication(caller, request_id), headers={"cache-control": "no-store"}
+                await gateway.composed(match, caller, request_id), headers={"cache-control": "no-store"}
             )
         else:
             content = await _body(request)
@@ -209,10 +210,13 @@ def _refresh_token_in(body: object) -> str | None:
 
 def api_app(container: Container, *, body_limits: dict[str, int], cors: dict[str, Any] | None) -> ASGIApp:
     """The API's own stack: security headers, CORS (when configured), unexpected errors as problems,
-    request id and metrics, the body size limit, then `ProxyApp`."""
+    request id and metrics, a server span (when tracing is on), the body size limit, then `ProxyApp`."""
     app: ASGIApp = BodySizeLimitMiddleware(
         ProxyApp(container), limit=container.settings.max_body_bytes, overrides=body_limits
     )
+    if tracing.tracer() is not None:
+        # The public door: a trace starts here, whatever `traceparent` a client sends.
+        app = tracing.TracingMiddleware(app, trust_incoming=False)
     app = UnexpectedErrors(RequestContextMiddleware(app, service="gateway"))
     if cors:
         app = CORSMiddleware(app, **cors)

@@ -38,6 +38,7 @@ def credentials(request: Request, settings: GatewaySettings, csrf_submitted: str
             bearer = value.strip()
     return Credentials(
         client_address=client_address(request, settings),
+        user_agent=request.headers.get("user-agent", ""),
         bearer=bearer,
         access_cookie=request.cookies.get(ACCESS_COOKIE),
         refresh_cookie=request.cookies.get(REFRESH_COOKIE),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -23,11 +24,19 @@ class Credentials:
     """What a request brings to prove who it is."""
 
     client_address: str = "unknown"
+    user_agent: str = ""
     bearer: str | None = None
     access_cookie: str | None = None
     refresh_cookie: str | None = None
     csrf_cookie: str | None = None
     csrf_submitted: str | None = None
+
+    @property
+    def client(self) -> str:
+        """Which client the request comes from, as far as the gateway can tell: its address and user
+        agent, hashed. A browser session's parallel requests share it; a copied cookie sent from
+        elsewhere does not."""
+        return hashlib.sha256(f"{self.client_address}\n{self.user_agent}".encode()).hexdigest()
 
 
 @dataclass

@@ -5,10 +5,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import hmac
 import json
 import logging
+import re
 import time
-from collections.abc import AsyncIterable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -27,9 +29,10 @@ from supply_gateway.adapters.upstream import Upstream, UpstreamFailure
 from supply_gateway.adapters.upstream_transport import UpstreamResponse
 from supply_gateway.domain.concurrency import ConcurrencyCap
 from supply_gateway.domain.headers import upstream_request_headers
-from supply_gateway.domain.policy import AUTH, PROJECTOR, WRITER, Match, Policy, RateClass, Rule
+from supply_gateway.domain.policy import AUTH, JOURNEY, PROJECTOR, WRITER, Match, Policy, RateClass, Rule
 from supply_gateway.domain.ratelimit import RateLimiter
 from supply_gateway.service_layer.callers import Caller, Credentials, Reply, TokenPair, check_csrf, token_pair
+from supply_gateway.service_layer.journey import compose_journey, nothing_known
 from supply_gateway.service_layer.problems import (
     not_found,
     session_unavailable,
@@ -42,6 +45,7 @@ from supply_gateway.service_layer.replication import compose_replication
 log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+SALE_ID = re.compile(r"^[0-9a-f]{24}$")
 
 
 @dataclass
@@ -66,7 +70,8 @@ class RateLimits:
 
 REFRESH_GRACE_S = 3.0
 """How long a finished refresh is still shared with requests that bring the same (now used) refresh
-token: parallel requests of one page load that left before the new cookies arrived."""
+token from the same client: parallel requests of one page load that left before the new cookies
+arrived."""
 
 
 def _token_key(refresh_token: str) -> str:
@@ -80,6 +85,8 @@ REFRESH_REFUSED = frozenset({400, 401, 403, 404, 410, 422})
 @dataclass
 class _Refresh:
     task: asyncio.Task[TokenPair | None]
+    client: str
+    """The client (`Credentials.client`) whose request started the refresh: the only one it is shared with."""
     finished: float | None = None
     produced: str | None = None
     """The key of the refresh token the refresh gave, once it gave one."""
@@ -94,6 +101,8 @@ class Gateway:
     expensive: ConcurrencyCap = field(default_factory=lambda: ConcurrencyCap(4))
     """Expensive calls (`Rule.expensive`) each user may have in flight at once."""
     refresh_grace_s: float = REFRESH_GRACE_S
+    trace_ui_url: str = ""
+    """The trace viewer (Jaeger's UI) a sale's journey links its traces to; empty: no links."""
     clock: Callable[[], float] = time.monotonic
     credential: CredentialFile | None = None
     """The gateway's service credential (scope `outbox:read`), for the writer's outbox state."""
@@ -130,7 +139,7 @@ class Gateway:
                 if exc.problem.status != 401 or not credentials.refresh_cookie:
                     raise
         if credentials.refresh_cookie:
-            pair = await self.refresh_session(credentials.refresh_cookie)
+            pair = await self.refresh_session(credentials.refresh_cookie, credentials.client)
             if pair is None:
                 caller.session_ended = True
                 return caller
@@ -265,16 +274,22 @@ class Gateway:
         )
         return Reply(response.status_code, response.headers, _json_or_none(response))
 
-    async def refresh_session(self, refresh_token: str) -> TokenPair | None:
-        """Trade a refresh token for a new pair. Requests that bring the same refresh token while its
-        refresh is in flight, or within `refresh_grace_s` after it gave a pair, share that answer, so
-        parallel page loads do not trip auth's reuse detection. A failed refresh is not shared after
-        it finished, and `end_session` forgets a session's refreshes at once."""
+    async def refresh_session(self, refresh_token: str, client: str = "") -> TokenPair | None:
+        """Trade a refresh token for a new pair. Requests from the same `client` that bring the same
+        refresh token while its refresh is in flight, or within `refresh_grace_s` after it gave a
+        pair, share that answer, so parallel page loads do not trip auth's reuse detection. The
+        same token from another client shares nothing: it goes to auth, which sees a used token and
+        revokes the whole login, as for any reuse. A failed refresh is not shared after it
+        finished, and `end_session` forgets a session's refreshes at once."""
         self._drop_stale_refreshes()
         key = _token_key(refresh_token)
         pending = self._refreshes.get(key)
+        if pending is not None and not hmac.compare_digest(pending.client, client):
+            log.warning("refresh token replayed from another client", extra={"event": "refresh.replayed"})
+            self.end_session(refresh_token)
+            return await self._refresh(refresh_token)
         if pending is None:
-            pending = _Refresh(asyncio.create_task(self._refresh(refresh_token)))
+            pending = _Refresh(asyncio.create_task(self._refresh(refresh_token)), client)
             pending.task.add_done_callback(lambda task: self._refresh_done(key, pending, task))
             self._refreshes[key] = pending
         return await asyncio.shield(pending.task)
@@ -333,9 +348,15 @@ class Gateway:
         except (ValueError, KeyError, TypeError) as exc:
             raise session_unavailable() from exc
 
-    async def replication(self, caller: Caller, request_id: str) -> dict[str, Any]:
-        """One view of replication health from the writer's outbox stats (an operator route: the
-        gateway's own service credential) and the projector's freshness (the caller's token)."""
+    async def composed(self, match: Match, caller: Caller, request_id: str) -> dict[str, Any]:
+        """The answer of a route the gateway composes itself (upstream `GATEWAY`)."""
+        if match.rule.path == JOURNEY:
+            return await self.journey(caller, request_id, match.params["id"])
+        return await self.replication(caller, request_id)
+
+    def _reader(self, caller: Caller, request_id: str) -> Callable[[str, str], Awaitable[Any]]:
+        """GET a JSON answer from an upstream for an operator view: `/internal/` routes with the
+        gateway's own service credential, the others with the caller's token."""
         as_caller = upstream_request_headers((), request_id, f"Bearer {caller.token}" if caller.token else None)
 
         async def fetch(upstream: str, path: str) -> Any:
@@ -345,6 +366,37 @@ class Gateway:
                 raise UpstreamFailure(upstream, 502, f"{upstream} answered {response.status_code}")
             return response.json()
 
+        return fetch
+
+    async def journey(self, caller: Caller, request_id: str, sale_id: str) -> dict[str, Any]:
+        """Where a sale's changes are between MySQL and the copy (`compose_journey`); 404 when
+        neither side knows the sale."""
+        if not SALE_ID.match(sale_id):
+            raise not_found()
+        fetch = self._reader(caller, request_id)
+        results: tuple[Any, Any] = await asyncio.gather(
+            fetch(WRITER, f"/internal/sales/{sale_id}/journey"),
+            fetch(PROJECTOR, f"/sales/{sale_id}/applied"),
+            return_exceptions=True,
+        )
+        errors = [
+            {"source": source, "detail": str(result) if isinstance(result, UpstreamFailure) else "invalid answer"}
+            for source, result in zip((WRITER, PROJECTOR), results, strict=True)
+            if isinstance(result, BaseException)
+        ]
+        for result in results:
+            if isinstance(result, BaseException) and not isinstance(result, UpstreamFailure | ValueError):
+                raise result
+        writer, copy = (None if isinstance(r, BaseException) else r for r in results)
+        journey = compose_journey(sale_id, writer, copy, errors, self.trace_ui_url)
+        if nothing_known(journey):
+            raise not_found()
+        return journey
+
+    async def replication(self, caller: Caller, request_id: str) -> dict[str, Any]:
+        """One view of replication health from the writer's outbox stats (an operator route: the
+        gateway's own service credential) and the projector's freshness (the caller's token)."""
+        fetch = self._reader(caller, request_id)
         results: tuple[Any, Any] = await asyncio.gather(
             fetch(WRITER, "/internal/outbox/stats"), fetch(PROJECTOR, "/freshness"), return_exceptions=True
         )

@@ -12,6 +12,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from supply_common.kafka import make_producer
 from supply_common.settings import KafkaSettings
+from supply_common.tracing import TRACEPARENT
 from supply_projector.service_layer.ports import Record
 
 log = logging.getLogger(__name__)
@@ -34,12 +35,14 @@ def make_consumer(settings: KafkaSettings, group_id: str | None, **overrides: ob
 
 
 def to_record(message: object) -> Record:
+    headers = message.headers  # type: ignore[attr-defined]
     return Record(
         topic=message.topic,  # type: ignore[attr-defined]
         partition=message.partition,  # type: ignore[attr-defined]
         offset=message.offset,  # type: ignore[attr-defined]
         key=message.key,  # type: ignore[attr-defined]
         value=message.value,  # type: ignore[attr-defined]
+        traceparent=next((value for name, value in headers if name == TRACEPARENT), None) if headers else None,
     )
 
 

@@ -45,6 +45,25 @@ class SalesReader:
         email = (found.get("customer") or {}).get("email")
         return (email if isinstance(email, str) else None), int(found[META]["version"])
 
+    def applied(self, sale_id: str) -> dict[str, Any]:
+        """What the copy holds of a sale's replication: the version applied, when the change was
+        made and when it was applied; for a sale deleted in the copy, the delete's version and when
+        it was applied. Each None when the copy holds nothing of it."""
+        found = self._sales().find_one(
+            {"_id": ObjectId(sale_id)},
+            {f"{META}.version": 1, f"{META}.applied_at": 1, f"{META}.occurred_at": 1, f"{META}.event_id": 1},
+        )
+        meta = found.get(META, {}) if found is not None else {}
+        tombstone = self.database[TOMBSTONES].find_one({"_id": sale_id}, {"version": 1, "deleted_at": 1}) or {}
+        return {
+            "version": int(meta["version"]) if "version" in meta else None,
+            "applied_at": meta.get("applied_at"),
+            "occurred_at": meta.get("occurred_at"),
+            "event_id": meta.get("event_id"),
+            "deleted_version": int(tombstone["version"]) if "version" in tombstone else None,
+            "deleted_applied_at": tombstone.get("deleted_at"),
+        }
+
     def deleted_version(self, sale_id: str) -> int | None:
         """The version of the sale's last delete, while the copy keeps its tombstone."""
         found = self.database[TOMBSTONES].find_one({"_id": sale_id}, {"version": 1})

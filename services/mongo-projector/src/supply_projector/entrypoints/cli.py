@@ -11,6 +11,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from supply_common import tracing
 from supply_common.logs import configure_logging
 from supply_common.serve import freeze_heap, run_app, serve_metrics
 from supply_common.tokens import CredentialFile
@@ -40,12 +41,14 @@ def consume() -> None:
     settings = ProjectorSettings()
     configure_logging("mongo-projector", settings.log_level)
     serve_metrics(settings.metrics_port, settings.host)
+    tracing.start("mongo-projector")
     container = bootstrap(settings)
     freeze_heap()
     try:
         asyncio.run(consume_loop(container))
     finally:
         container.close()
+        tracing.stop()
 
 
 @app.command()

@@ -17,6 +17,7 @@ from aiokafka import AIOKafkaConsumer, ConsumerRebalanceListener, ConsumerRecord
 from aiokafka.errors import CommitFailedError, KafkaError
 from pymongo.errors import PyMongoError
 
+from supply_common import tracing
 from supply_common.kafka import ensure_topics
 from supply_projector import metrics
 from supply_projector.adapters.kafka import KafkaDeadLetters, KafkaOffsets, make_consumer, to_record
@@ -248,6 +249,56 @@ class ConsumerLoop:
         return applied
 
     async def _apply_with_retry(self, projector: Projector, records: list[Record]) -> BatchResult:
+        if tracing.tracer() is None or not any(record.traceparent for record in records):
+            return await self._apply_until_done(projector, records)
+        return await self._apply_traced(projector, records)
+
+    async def _apply_traced(self, projector: Projector, records: list[Record]) -> BatchResult:
+        """An apply span per traced record, continuing the trace its header names, from the batch's
+        start until its writes are done; the batch's own span (the store's reads and writes) is a
+        child of the first and links the others."""
+        tracer = tracing.tracer()
+        assert tracer is not None
+        applies = [
+            tracer.start_span(
+                f"{record.topic} apply",
+                context=tracing.parent_from(record.traceparent),
+                kind=tracing.SpanKind.CONSUMER,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": record.topic,
+                    "messaging.destination.partition.id": str(record.partition),
+                    "messaging.kafka.offset": record.offset,
+                    "messaging.kafka.message.key": (record.key or b"").decode("latin-1"),
+                    "messaging.consumer.group.name": self.settings.consumer_group,
+                },
+            )
+            for record in records
+            if record.traceparent
+        ]
+        failure: BaseException | None = None
+        try:
+            with tracing.span(
+                "mongo: apply batch",
+                kind=tracing.SpanKind.CLIENT,
+                parent=tracing.under(applies[0]),
+                links=tracing.links_to(applies[1:]),
+                attributes={"db.system.name": "mongodb", "supply.batch_size": len(records)},
+            ) as batch:
+                result = await self._apply_until_done(projector, records)
+                if batch is not None:
+                    batch.set_attributes({"supply.applied": result.applied, "supply.stale": result.stale})
+                return result
+        except BaseException as exc:
+            failure = exc
+            raise
+        finally:
+            for span in applies:
+                if failure is not None:
+                    tracing.mark_failed(span, failure)
+                span.end()
+
+    async def _apply_until_done(self, projector: Projector, records: list[Record]) -> BatchResult:
         delay = 0.2
         while True:
             try:

@@ -20,6 +20,8 @@ class Record:
     offset: int
     key: bytes | None
     value: bytes | None
+    traceparent: bytes | None = None
+    """The trace the change was made in (the record's `traceparent` header), when it came with one."""
 
 
 @dataclass(frozen=True)

@@ -2,21 +2,23 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from datetime import datetime
 
 from sqlalchemy import Connection, Engine, delete, func, select
 
+from supply_common import tracing
 from supply_sales_writer.adapters.bulk import BulkInsert, PendingWrites
 from supply_sales_writer.adapters.repository import db_time, from_db_time
 from supply_sales_writer.adapters.schema import outbox
 from supply_sales_writer.domain.events import EncodedEvent
-from supply_sales_writer.service_layer.ports import OutboxRow, OutboxStats, PublishLock
+from supply_sales_writer.service_layer.ports import OutboxEvent, OutboxRow, OutboxStats, Placed, PublishLock
 
 __all__ = ["INSERT_EVENT", "Outbox", "OutboxRow", "OutboxStats", "SqlClaim", "SqlOutbox", "claim", "stats"]
 
 
-INSERT_EVENT = BulkInsert(outbox, "topic", "msg_key", "payload", "created_at")
+INSERT_EVENT = BulkInsert(outbox, "topic", "msg_key", "payload", "created_at", "traceparent")
 
 
 class Outbox:
@@ -27,9 +29,15 @@ class Outbox:
         self.written = 0
 
     def add(self, events: Sequence[EncodedEvent]) -> None:
+        """Write the events' rows with the transaction; each keeps its own trace context, else the
+        current trace's (None when tracing is off)."""
         if events:
             self.written += len(events)
-            rows = [(self.topic, event.key, event.value, db_time(event.occurred_at)) for event in events]
+            current = tracing.traceparent()
+            rows = [
+                (self.topic, event.key, event.value, db_time(event.occurred_at), event.traceparent or current)
+                for event in events
+            ]
             self.writes.add(INSERT_EVENT.render(self.connection, rows))
 
 
@@ -47,7 +55,7 @@ OLDEST = "SELECT MIN(id) FROM outbox WHERE published_at IS NULL"
 # The same, and which connection holds a named lock, in one round trip.
 OLDEST_AND_HOLDER = f"SELECT ({OLDEST}), IS_USED_LOCK(%(lock)s)"
 CLAIM_WAITING = (
-    "SELECT id, topic, msg_key, payload, TIMESTAMPDIFF(MICROSECOND, '1970-01-01', created_at)"
+    "SELECT id, topic, msg_key, payload, TIMESTAMPDIFF(MICROSECOND, '1970-01-01', created_at), traceparent"
     " FROM outbox FORCE INDEX (PRIMARY) WHERE id >= %(oldest)s AND published_at IS NULL"
     " ORDER BY id LIMIT %(limit)s FOR UPDATE"
 )
@@ -74,12 +82,28 @@ def claim(
     return list(map(OutboxRow._make, connection.exec_driver_sql(statement, {"oldest": oldest, "limit": limit})))
 
 
-def mark_published(connection: Connection, ids: Sequence[int], at: datetime) -> None:
+def mark_published(connection: Connection, ids: Sequence[int], at: datetime, placed: Sequence[Placed] = ()) -> None:
+    """Mark rows published at `at`, and where the broker put those it said (`placed`)."""
     if ids:
-        # The ids are integers read from this table: written into the statement, not bound one by one.
+        # Ids, partitions and offsets are integers (read from this table or from the broker's answer):
+        # written into the statement, not bound one by one.
         listed = ",".join(str(int(row_id)) for row_id in ids)
+        positions = ""
+        if placed:
+            # Each row finds its own entry by a binary search over the ids in ascending order (INTERVAL),
+            # then its partition and offset by position (ELT): a CASE over thousands of ids would be
+            # read from the top for every row.
+            landed = sorted(
+                (int(row_id), int(p.partition), int(p.base_offset) + n)
+                for p in placed
+                for n, row_id in enumerate(p.ids)
+            )
+            found = "INTERVAL(id," + ",".join(str(row_id) for row_id, _, _ in landed) + ")"
+            partitions = ",".join(str(partition) for _, partition, _ in landed)
+            offsets = ",".join(str(offset) for _, _, offset in landed)
+            positions = f", published_partition = ELT({found},{partitions}), published_offset = ELT({found},{offsets})"
         connection.exec_driver_sql(
-            f"UPDATE outbox SET published_at = %(at)s WHERE id IN ({listed})",  # noqa: S608 - integers only
+            f"UPDATE outbox SET published_at = %(at)s{positions} WHERE id IN ({listed})",  # noqa: S608 - integers only
             {"at": db_time(at)},
         )
 
@@ -112,6 +136,40 @@ def stats(connection: Connection) -> OutboxStats:
     )
 
 
+def events_of(connection: Connection, sale_id: str) -> list[OutboxEvent]:
+    """The outbox rows of one sale (found by their record key), oldest first."""
+    found = connection.execute(
+        select(
+            outbox.c.id,
+            outbox.c.payload,
+            outbox.c.created_at,
+            outbox.c.published_at,
+            outbox.c.published_partition,
+            outbox.c.published_offset,
+            outbox.c.traceparent,
+        )
+        .where(outbox.c.msg_key == sale_id.encode())
+        .order_by(outbox.c.id)
+    )
+    events = []
+    for row_id, payload, created_at, published_at, partition, offset, traceparent in found:
+        envelope = json.loads(payload)
+        events.append(
+            OutboxEvent(
+                outbox_id=row_id,
+                event_type=envelope["event_type"],
+                version=envelope["version"],
+                repair=bool(envelope.get("repair", False)),
+                committed_at=from_db_time(created_at),
+                published_at=from_db_time(published_at) if published_at else None,
+                partition=partition,
+                offset=offset,
+                traceparent=traceparent,
+            )
+        )
+    return events
+
+
 class SqlClaim:
     """Rows claimed by the open transaction of `connection` (`Claim`)."""
 
@@ -123,10 +181,11 @@ class SqlClaim:
     def closed(self) -> bool:
         return self.connection.closed
 
-    def mark_published(self, at: datetime) -> None:
-        """Mark the rows published, commit, and let the connection go (one trip to a worker thread)."""
+    def mark_published(self, at: datetime, placed: Sequence[Placed] = ()) -> None:
+        """Mark the rows published (and where they landed), commit, and let the connection go (one
+        trip to a worker thread)."""
         try:
-            mark_published(self.connection, [row.id for row in self.rows], at)
+            mark_published(self.connection, [row.id for row in self.rows], at, placed)
             self.connection.commit()
         finally:
             self.connection.close()
@@ -173,6 +232,10 @@ class SqlOutbox:
     def stats(self) -> OutboxStats:
         with self.engine.connect() as connection:
             return stats(connection)
+
+    def events_of(self, sale_id: str) -> list[OutboxEvent]:
+        with self.engine.connect() as connection:
+            return events_of(connection, sale_id)
 
     def purge(self, published_before: datetime) -> int:
         """Delete published rows older than `published_before`, in batches; how many went."""

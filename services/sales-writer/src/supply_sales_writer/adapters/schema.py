@@ -92,7 +92,11 @@ outbox = Table(
     Column("payload", mysql.MEDIUMBLOB, nullable=False),
     Column("created_at", Moment, nullable=False),
     Column("published_at", Moment, nullable=True),
+    Column("traceparent", mysql.VARCHAR(55, charset="ascii", collation="ascii_bin"), nullable=True),
+    Column("published_partition", Integer, nullable=True),
+    Column("published_offset", BigInteger, nullable=True),
     Index("ix_outbox_published_at_id", "published_at", "id"),
+    Index("ix_outbox_msg_key", "msg_key"),
     mysql_engine="InnoDB",
     # Marking a row published rewrites it in place only in this format (migration 0002).
     mysql_row_format="REDUNDANT",

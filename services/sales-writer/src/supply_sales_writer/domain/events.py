@@ -11,7 +11,8 @@ from supply_common.contract import Actor, EventType, encode_change
 class EncodedEvent(NamedTuple):
     """One change as the outbox stores it: the record's key (the sale id), its value (the envelope's
     JSON) and the commit time; with what the sale's history records of it (its version, kind and
-    who made it)."""
+    who made it), and the W3C `traceparent` of the request that made it (None when it was not
+    traced; the outbox then takes the current trace's, if any)."""
 
     key: bytes
     value: bytes
@@ -19,6 +20,7 @@ class EncodedEvent(NamedTuple):
     version: int = 0
     event_type: EventType = "sale.updated"
     actor: Actor | None = None
+    traceparent: str | None = None
 
 
 def change_event(

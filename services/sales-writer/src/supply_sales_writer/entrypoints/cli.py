@@ -12,6 +12,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
+from supply_common import tracing
 from supply_common.logs import configure_logging
 from supply_common.serve import freeze_heap, run_app, serve_metrics
 from supply_sales_writer.config import SalesWriterSettings
@@ -64,12 +65,14 @@ def relay(
     settings = SalesWriterSettings()
     configure_logging("sales-writer-relay", settings.log_level)
     serve_metrics(settings.relay_metrics_port, settings.host)
+    tracing.start("sales-writer")
     container = bootstrap(settings)
     freeze_heap()
     try:
         asyncio.run(run_relay(container, create_topics=topics))
     finally:
         container.engine.dispose()
+        tracing.stop()
 
 
 def _chunks(path: Path, progress: Progress, task: int) -> object:

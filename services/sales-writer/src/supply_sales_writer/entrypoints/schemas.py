@@ -93,6 +93,29 @@ class RepublishResult(BaseModel):
     unknown: list[str] = Field(default_factory=list, description="Ids MySQL has never held.")
 
 
+class OutboxEventView(BaseModel):
+    outbox_id: int
+    event_type: str
+    version: int
+    repair: bool
+    committed_at: str
+    published_at: str | None
+    partition: int | None
+    offset: int | None
+    trace_id: str | None
+    """The trace the change was made in, when it was traced."""
+
+
+class SaleJourneyView(BaseModel):
+    sale_id: str
+    version: int | None
+    """The version MySQL holds now (None: no such sale, or deleted)."""
+    deleted_version: int | None
+    events: list[OutboxEventView]
+    """The sale's events the outbox still holds (published ones go after the retention), oldest first."""
+    outbox_retention_s: int
+
+
 class OutboxStatsView(BaseModel):
     backlog: int
     oldest_unpublished_age_s: float | None

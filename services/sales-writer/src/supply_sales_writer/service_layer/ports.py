@@ -133,6 +133,33 @@ class OutboxRow(NamedTuple):
     payload: bytes
     created_us: int
     """Commit time in microseconds since the epoch (UTC); only for the publish-latency metric."""
+    traceparent: str | None = None
+    """The trace the change was made in (W3C `traceparent`), sent on as a record header."""
+
+
+class Placed(NamedTuple):
+    """Where the broker put rows sent together: their partition and the offset of the first, the
+    others following in `ids` order. What a `Publisher`'s acknowledgement resolves to, when it can say."""
+
+    partition: int
+    base_offset: int
+    ids: tuple[int, ...]
+
+
+@dataclass(frozen=True)
+class OutboxEvent:
+    """A sale's event as the outbox still holds it (published rows go after the retention): when it
+    was committed, and when and where it was published (None until then)."""
+
+    outbox_id: int
+    event_type: str
+    version: int
+    repair: bool
+    committed_at: datetime
+    published_at: datetime | None
+    partition: int | None
+    offset: int | None
+    traceparent: str | None
 
 
 @dataclass(frozen=True)
@@ -163,11 +190,15 @@ class Claim(Protocol):
 
     @property
     def closed(self) -> bool: ...
-    def mark_published(self, at: datetime) -> None: ...
+    def mark_published(self, at: datetime, placed: Sequence[Placed] = ()) -> None: ...
     def give_back(self) -> None: ...
 
 
 class OutboxStore(Protocol):
+    def events_of(self, sale_id: str) -> list[OutboxEvent]:
+        """The sale's events still in the outbox, oldest first."""
+        ...
+
     def claim(self, lock: PublishLock, limit: int, *, wait: bool) -> Claim | None:
         """The oldest unpublished rows while `lock` is held (None: none, or the lock was lost).
         `wait`: wait for rows another claim holds instead of skipping them."""
@@ -188,4 +219,7 @@ class Publisher(Protocol):
         """Send what it holds and disconnect (nothing when it is not connected); never raises."""
         ...
 
-    async def send(self, rows: list[OutboxRow]) -> list[asyncio.Future[object]]: ...
+    async def send(self, rows: list[OutboxRow]) -> list[asyncio.Future[object]]:
+        """Hand rows over; each acknowledgement resolves (to a `Placed`, where the broker says where)
+        once the broker has its rows."""
+        ...

@@ -38,7 +38,15 @@ from typing import Literal, TypedDict, TypeVar
 
 from prometheus_client import Counter, Gauge, Histogram
 
-from supply_sales_writer.service_layer.ports import Claim, OutboxRow, OutboxStats, OutboxStore, Publisher, PublishLock
+from supply_sales_writer.service_layer.ports import (
+    Claim,
+    OutboxRow,
+    OutboxStats,
+    OutboxStore,
+    Placed,
+    Publisher,
+    PublishLock,
+)
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -274,7 +282,7 @@ class Relay:
     async def _confirm(self, batch: _Batch) -> int:
         """Wait for every acknowledgement of a batch, then mark its rows published and commit."""
         try:
-            await asyncio.gather(*batch.acks)
+            answers = await asyncio.gather(*batch.acks)
             acked = datetime.now(UTC)
             acked_us = acked.timestamp() * 1e6
             for row in batch.rows:
@@ -282,7 +290,8 @@ class Relay:
             PUBLISHED.inc(len(batch.rows))
             if self.after_publish is not None:
                 await self.after_publish(batch.rows)
-            await _in_thread(batch.claim.mark_published, acked)
+            placed = [answer for answer in answers if isinstance(answer, Placed)]
+            await _in_thread(batch.claim.mark_published, acked, placed)
             return len(batch.rows)
         finally:
             await batch.abandon()

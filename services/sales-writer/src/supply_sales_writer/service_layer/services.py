@@ -13,6 +13,7 @@ from typing import Any, TypeVar
 
 from bson import ObjectId
 
+from supply_common import tracing
 from supply_common.contract import Actor, EventType, Sale, SaleBody, canonical, sale_hash
 from supply_sales_writer.domain.events import EncodedEvent, change_event
 from supply_sales_writer.domain.importing import Parsed, Rejected
@@ -119,19 +120,35 @@ class SalesService:
                 raise
             return self._create(body, actor, idempotency_key, fingerprint)
 
-    def create_many(self, requests: Sequence[tuple[SaleBody, Actor]]) -> list[Created]:
+    def create_many(
+        self, requests: Sequence[tuple[SaleBody, Actor]], traceparents: Sequence[str | None] = ()
+    ) -> list[Created]:
         """Create several sales (each at version 1 with a new id, each with its created event) in one
-        transaction: the write of the group commit."""
+        transaction: the write of the group commit. `traceparents`, one per request when given: the
+        trace each request's event goes on in. When traced, the transaction is one span in the first
+        request's trace, linked to the others'."""
 
         def attempt() -> list[Created]:
             with self.uow() as uow:
-                views = self._insert_new(uow, requests)
+                views = self._insert_new(uow, requests, traceparents)
                 uow.commit()
             return [Created(view) for view in views]
 
-        return self.retrying(attempt)
+        if not any(traceparents):
+            return self.retrying(attempt)
+        first, *others = [t for t in traceparents if t]
+        with tracing.span(
+            "mysql: write creates",
+            kind=tracing.SpanKind.CLIENT,
+            parent=tracing.parent_from(first),
+            links=[tracing.Link(c) for c in map(tracing.context_of, others) if c is not None],
+            attributes={"db.system.name": "mysql", "supply.batch_size": len(requests)},
+        ):
+            return self.retrying(attempt)
 
-    def _insert_new(self, uow: UnitOfWork, requests: Sequence[tuple[SaleBody, Actor]]) -> list[dict[str, Any]]:
+    def _insert_new(
+        self, uow: UnitOfWork, requests: Sequence[tuple[SaleBody, Actor]], traceparents: Sequence[str | None] = ()
+    ) -> list[dict[str, Any]]:
         """Insert each body as a new sale (a new id, version 1) with its created event; their views."""
         written = [prepare(with_id(body, str(ObjectId()))) for body, _ in requests]
         occurred = self.clock()
@@ -140,6 +157,8 @@ class SalesService:
             change_event("sale.created", p.sale.id, FIRST_VERSION, occurred, p.document, actor)
             for p, (_, actor) in zip(written, requests, strict=True)
         ]
+        if traceparents:
+            events = [e._replace(traceparent=t) for e, t in zip(events, traceparents, strict=True)]
         uow.outbox.add(events)
         uow.history.add(events)
         return [sale_view(p, FIRST_VERSION) for p in written]

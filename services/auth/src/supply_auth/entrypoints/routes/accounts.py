@@ -4,9 +4,17 @@ import time
 
 from fastapi import APIRouter
 
-from supply_auth.entrypoints.deps import AccountsDep, Claims, ContainerDep
+from supply_auth.entrypoints.deps import AccountsDep, Claims, ClientAddress, ContainerDep
 from supply_auth.entrypoints.routes.tokens import token_out
-from supply_auth.entrypoints.schemas import REGISTERED, RegisteredOut, RegisterIn, SetPasswordIn, TokenOut, UserOut
+from supply_auth.entrypoints.schemas import (
+    REGISTERED,
+    RegisteredOut,
+    RegisterIn,
+    ResendIn,
+    SetPasswordIn,
+    TokenOut,
+    UserOut,
+)
 
 router = APIRouter(tags=["accounts"])
 
@@ -28,14 +36,26 @@ def register(body: RegisterIn, container: ContainerDep) -> RegisteredOut:
     return RegisteredOut(detail=REGISTERED)
 
 
+@router.post("/resend-confirmation", status_code=202, response_model=RegisteredOut)
+def resend_confirmation(body: ResendIn, container: ContainerDep) -> RegisteredOut:
+    """Mail a new link to choose the password to an account that has none yet (a registration or an
+    invitation whose link was lost or expired); the earlier link stops working. Every request that
+    passes the input checks gets the same 202 after the same time, whatever the email holds: an
+    unknown, confirmed or disabled account gets no mail."""
+    started = time.monotonic()
+    container.accounts.resend_link(email=body.email)
+    time.sleep(max(0.0, container.settings.auth_register_answer_s - (time.monotonic() - started)))
+    return RegisteredOut(detail=REGISTERED)
+
+
 @router.post("/verify-email", response_model=TokenOut)
-def verify_email(body: SetPasswordIn, accounts: AccountsDep) -> TokenOut:
+def verify_email(body: SetPasswordIn, accounts: AccountsDep, client: ClientAddress) -> TokenOut:
     """Set the account's password with the token of the link we mailed to its email: this confirms
     the email and signs in (the answer is a token pair, as from `POST /login`). It is the only way a
     registered account gets a password. A token works once, only while it is the account's newest,
     and for `AUTH_EMAIL_CONFIRMATION_TTL_S` (24 hours); any other token gets 400 naming `token`. A
     password the policy refuses gets 422 naming `password`, and the link still works."""
-    return token_out(accounts.set_password(body.token, body.password))
+    return token_out(accounts.set_password(body.token, body.password, client))
 
 
 @router.get("/me", response_model=UserOut)

@@ -127,6 +127,33 @@ async def register(request: Request, current: Page) -> Response:
     return current.render("register_sent.html", 202, email=values["email"].strip())
 
 
+@router.get("/resend-confirmation")
+@page(signed_in=False)
+async def resend_form(request: Request, current: Page) -> Response:
+    return current.render("resend.html", values={"email": request.query_params.get("email", "")[:320]}, errors={})
+
+
+@router.post("/resend-confirmation")
+@page(signed_in=False)
+async def resend(request: Request, current: Page) -> Response:
+    """A new link to choose the password, for a registration whose mail was lost or whose link
+    expired. The answer is the same whatever the address holds (auth decides whether to mail)."""
+    form = await current.check_form()
+    values = {"email": form.get("email", "")}
+    try:
+        await current.api_ok("POST", "/api/auth/resend-confirmation", json_body=values)
+    except ProblemError as exc:
+        status = exc.problem.status
+        if status == 429:
+            message = f"Too many attempts. Wait {exc.headers.get('Retry-After', 'a few')} seconds and try again."
+        elif status == 422:
+            message = FIX_FIELDS
+        else:
+            message = exc.problem.detail or exc.problem.title
+        return current.render("resend.html", status, values=values, errors=field_errors(exc), error=message)
+    return current.render("register_sent.html", 202, email=values["email"].strip(), resent=True)
+
+
 @router.get("/verify-email")
 @page(signed_in=False)
 async def choose_password_form(request: Request, current: Page) -> Response:

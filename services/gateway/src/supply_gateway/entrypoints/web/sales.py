@@ -19,6 +19,7 @@ from supply_gateway.entrypoints.session import CSRF_FIELD, credentials
 from supply_gateway.entrypoints.web.filters import plain_filter_errors, read_filters
 from supply_gateway.entrypoints.web.form_errors import field_errors, refusal
 from supply_gateway.entrypoints.web.forms import form_values, now_input, sale_body, submitted_values
+from supply_gateway.entrypoints.web.journey import journey_for
 from supply_gateway.entrypoints.web.page import SALE_FORM, Page, date_range, items, page
 from supply_gateway.entrypoints.web.sale_changes import both_changed, changes, reapplied
 from supply_gateway.service_layer.callers import Credentials, TokenPair, check_csrf
@@ -383,9 +384,10 @@ async def sale_page(request: Request, current: Page) -> Response:
     history, each version as the changes it made. A deleted sale shows its history alone."""
     sale_id = request.path_params["sale_id"]
     before = request.query_params.get("before")
-    reply, history = await asyncio.gather(
+    reply, history, journey = await asyncio.gather(
         current.api("GET", f"/api/sales/{sale_id}"),
         _history(current, sale_id, before if before and before.isdigit() else None),
+        journey_for(current, sale_id),
     )
     if not reply.ok and (reply.status != 404 or history is None):
         raise reply.problem()
@@ -407,6 +409,7 @@ async def sale_page(request: Request, current: Page) -> Response:
         if history and history.get("next_before")
         else None,
         can_edit=current.may("sale_edit") and view is not None,
+        journey=journey,
     )
 
 

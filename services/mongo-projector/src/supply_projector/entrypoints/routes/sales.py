@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
-from supply_common.contract import METADATA_FIELD, SALE_FILTERS, decimal_text, from_document, sale_total
+from supply_common.contract import METADATA_FIELD, SALE_FILTERS, decimal_text, from_document, rfc3339, sale_total
 from supply_common.contract import canonical as canonical_sale
 from supply_common.email_address import normalise_email
 from supply_common.identity import Identity
@@ -145,6 +145,18 @@ async def get_sale(
     if document is None or not _visible(identity, document):
         raise _no_such_sale()
     return sale_view(document)
+
+
+@router.get("/sales/{sale_id}/applied", dependencies=[only_known_params()])
+def applied(reader: Reader, sale_id: SaleId, _: Staff) -> dict[str, Any]:
+    """How far the copy has come with a sale (staff): the version it holds, when that change was made
+    (`occurred_at`) and applied (`applied_at`); for a deleted sale, the delete's version and when the
+    copy applied it. Fields are null where the copy holds nothing of the sale."""
+    held = reader.applied(sale_id)
+    for name in ("applied_at", "occurred_at", "deleted_applied_at"):
+        if held[name] is not None:
+            held[name] = rfc3339(held[name])
+    return {"sale_id": sale_id, **held}
 
 
 def _no_such_sale() -> ProblemError:

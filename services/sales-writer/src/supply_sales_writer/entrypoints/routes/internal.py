@@ -8,10 +8,18 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
+from supply_common import tracing
 from supply_common.contract import rfc3339
 from supply_sales_writer.entrypoints.deps import ContainerDep, Digest, OutboxReader, Republish, Sales
-from supply_sales_writer.entrypoints.http import ExactNumbersRoute
-from supply_sales_writer.entrypoints.schemas import DigestEntry, OutboxStatsView, RepublishRequest, RepublishResult
+from supply_sales_writer.entrypoints.http import ExactNumbersRoute, SaleIdPath
+from supply_sales_writer.entrypoints.schemas import (
+    DigestEntry,
+    OutboxEventView,
+    OutboxStatsView,
+    RepublishRequest,
+    RepublishResult,
+    SaleJourneyView,
+)
 
 router = APIRouter(prefix="/internal", tags=["internal"], route_class=ExactNumbersRoute)
 
@@ -53,4 +61,35 @@ def outbox_stats(container: ContainerDep, _: OutboxReader) -> OutboxStatsView:
         oldest_unpublished_age_s=age,
         relay=relay,
         last_published_at=rfc3339(last) if last else None,
+    )
+
+
+@router.get("/sales/{sale_id}/journey", response_model=SaleJourneyView)
+def sale_journey(sale_id: SaleIdPath, container: ContainerDep, _: OutboxReader) -> SaleJourneyView:
+    """Where each of a sale's changes is on its way out: committed (the outbox row's commit time),
+    published (when, and at which partition and offset), with the trace it was made in."""
+    outbox = container.relay.outbox
+    events = outbox.events_of(sale_id)
+    with container.service.uow().snapshot() as uow:
+        version = uow.sales.current_version(sale_id)
+        deleted = uow.sales.deleted_versions([sale_id]).get(sale_id)
+    return SaleJourneyView(
+        sale_id=sale_id,
+        version=version,
+        deleted_version=deleted,
+        events=[
+            OutboxEventView(
+                outbox_id=e.outbox_id,
+                event_type=e.event_type,
+                version=e.version,
+                repair=e.repair,
+                committed_at=rfc3339(e.committed_at),
+                published_at=rfc3339(e.published_at) if e.published_at else None,
+                partition=e.partition,
+                offset=e.offset,
+                trace_id=tracing.trace_id_of(e.traceparent),
+            )
+            for e in events
+        ],
+        outbox_retention_s=container.settings.outbox_retention_s,
     )

@@ -8,6 +8,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 
+from supply_common import tracing
 from supply_common.contract import Actor, SaleBody, canonical
 from supply_sales_writer.bootstrap import Container
 from supply_sales_writer.domain.importing import BrokenInput, RecordReader, Rejected, TooDeep
@@ -32,7 +33,7 @@ async def create_unkeyed(container: Container, body: SaleBody, creator: Actor) -
     """A create without an Idempotency-Key: through the group commit (see `CreateLane`, which answers
     most of them with this before the router)."""
     with as_problems():
-        created = await container.creates.submit((body, creator))
+        created = await container.creates.submit((body, creator, tracing.traceparent()))
     return sale_response(created.view, 201, location=True)
 
 

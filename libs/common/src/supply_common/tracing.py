@@ -1,0 +1,208 @@
+"""Traces across the services with OpenTelemetry: W3C trace context over HTTP (`traceparent`), kept in
+the outbox row with the change, and sent as a Kafka record header.
+
+Off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set: then `start` loads nothing, no provider is installed,
+`tracer()` is None and every hook here returns before doing any work, so the request and event paths
+run as they would without tracing. On: one SDK `TracerProvider` per process, whose spans are batched
+and exported over OTLP/HTTP (protobuf) to the endpoint; the SDK's other `OTEL_*` variables apply
+(`OTEL_SERVICE_NAME`, `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_EXPORTER_OTLP_HEADERS`, ...).
+
+The trace context never carries identity: it is a trace id, a span id and flags, and a service that
+continues a trace takes nothing else from it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+from opentelemetry import trace
+from opentelemetry.context import Context
+from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, SpanKind, StatusCode, TraceFlags, Tracer
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+__all__ = [
+    "ENDPOINT_ENV",
+    "TRACEPARENT",
+    "Link",
+    "Span",
+    "SpanKind",
+    "TracingMiddleware",
+    "context_of",
+    "links_to",
+    "mark_failed",
+    "parent_from",
+    "span",
+    "start",
+    "stop",
+    "trace_id_of",
+    "traceparent",
+    "tracer",
+    "under",
+]
+
+log = logging.getLogger(__name__)
+
+ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
+TRACEPARENT = "traceparent"
+_TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
+
+_tracer: Tracer | None = None
+_provider: Any = None
+
+
+def start(service: str, environ: Mapping[str, str] | None = None) -> bool:
+    """Trace this process as `service` (`OTEL_SERVICE_NAME` wins) when an OTLP endpoint is set;
+    whether it does. Safe to call again: the first call's provider stays."""
+    global _tracer, _provider
+    if _tracer is not None:
+        return True
+    env = os.environ if environ is None else environ
+    if not (env.get(ENDPOINT_ENV) or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+        return False
+    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+    from opentelemetry.sdk.resources import Resource
+    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+
+    resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME") or service})
+    provider = TracerProvider(resource=resource)
+    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    _provider, _tracer = provider, provider.get_tracer("supply_store")
+    log.info("tracing on", extra={"service": service, "endpoint": env.get(ENDPOINT_ENV)})
+    return True
+
+
+def stop() -> None:
+    """Export what is pending and switch tracing off (a process that stops, tests)."""
+    global _tracer, _provider
+    provider, _provider, _tracer = _provider, None, None
+    if provider is not None:
+        provider.force_flush()
+        provider.shutdown()
+
+
+def tracer() -> Tracer | None:
+    """The process's tracer, or None when tracing is off."""
+    return _tracer
+
+
+@contextmanager
+def span(
+    name: str,
+    *,
+    kind: SpanKind = SpanKind.INTERNAL,
+    parent: Context | None = None,
+    links: Sequence[Link] = (),
+    attributes: Mapping[str, Any] | None = None,
+) -> Iterator[Span | None]:
+    """A span made current for the block (None, and nothing done, when tracing is off)."""
+    current = _tracer
+    if current is None:
+        yield None
+        return
+    with current.start_as_current_span(name, context=parent, kind=kind, links=links, attributes=attributes) as started:
+        yield started
+
+
+def traceparent(of: Span | None = None) -> str | None:
+    """The W3C `traceparent` of a span (default: the current one), or None when there is none."""
+    if _tracer is None:
+        return None
+    context = (of or trace.get_current_span()).get_span_context()
+    if not context.is_valid:
+        return None
+    return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
+def trace_id_of(value: str | bytes | None) -> str | None:
+    """The trace id (32 hex digits) a `traceparent` names, or None for anything else."""
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    found = _TRACEPARENT.match(value) if value else None
+    return found.group(1) if found and found.group(1) != "0" * 32 else None
+
+
+def context_of(value: str | bytes | None) -> SpanContext | None:
+    """The remote span context a `traceparent` names, or None when it names none."""
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    found = _TRACEPARENT.match(value) if value else None
+    if found is None:
+        return None
+    trace_id, span_id, flags = (int(part, 16) for part in found.groups())
+    context = SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags))
+    return context if context.is_valid else None
+
+
+def parent_from(value: str | bytes | None) -> Context | None:
+    """A context whose current span is the remote one a `traceparent` names (for `parent=`), or None."""
+    remote = context_of(value)
+    return None if remote is None else trace.set_span_in_context(NonRecordingSpan(remote))
+
+
+def under(parent: Span) -> Context:
+    """A context whose current span is `parent` (for `parent=` of a span that is not made current)."""
+    return trace.set_span_in_context(parent)
+
+
+def links_to(spans: Sequence[Span]) -> list[Link]:
+    """Links to spans of other traces that one span (a batch's) works for."""
+    return [Link(s.get_span_context()) for s in spans]
+
+
+def mark_failed(target: Span | None, error: BaseException) -> None:
+    if target is not None:
+        target.set_status(StatusCode.ERROR, type(error).__name__)
+
+
+class TracingMiddleware:
+    """ASGI: a server span per HTTP request, named by method and route template once routed.
+
+    `trust_incoming`: continue the caller's `traceparent` (a service behind the gateway); the public
+    door starts its own traces instead, so that nobody outside picks the trace ids. Installed only
+    while tracing is on."""
+
+    def __init__(self, app: ASGIApp, *, trust_incoming: bool = True) -> None:
+        self.app = app
+        self.trust_incoming = trust_incoming
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        current = _tracer
+        if current is None or scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        parent = None
+        if self.trust_incoming:
+            given = next((value for name, value in scope.get("headers") or () if name == b"traceparent"), None)
+            parent = parent_from(given)
+        method = scope["method"]
+        status = 500
+
+        async def sending(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            await send(message)
+
+        attributes = {"http.request.method": method, "url.path": scope["path"]}
+        with current.start_as_current_span(
+            method, context=parent, kind=SpanKind.SERVER, attributes=attributes, record_exception=False
+        ) as server:
+            try:
+                await self.app(scope, receive, sending)
+            finally:
+                route = getattr(scope.get("route"), "path", None)
+                if route:
+                    server.update_name(f"{method} {route}")
+                    server.set_attribute("http.route", route)
+                request_id = (scope.get("state") or {}).get("request_id")
+                if request_id:
+                    server.set_attribute("supply.request_id", request_id)
+                server.set_attribute("http.response.status_code", status)
+                if status >= 500:
+                    server.set_status(StatusCode.ERROR)

@@ -1,0 +1,85 @@
+"""Tracing: off without an endpoint (no provider, no middleware, no context written anywhere); on, a
+service's spans reach an OTLP receiver over the network, continuing the caller's trace when trusted."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+
+from supply_common import tracing
+from supply_common.testing.otlp import OtlpReceiver
+from supply_common.web import create_app
+
+CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
+CALLER = f"00-{CALLER_TRACE}-b7ad6b7169203331-01"
+
+
+@pytest.fixture
+def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as receiving:
+        monkeypatch.setenv(tracing.ENDPOINT_ENV, receiving.endpoint)
+        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+        monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+        try:
+            yield receiving
+        finally:
+            tracing.stop()
+
+
+def test_without_an_endpoint_nothing_is_traced(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(tracing.ENDPOINT_ENV, raising=False)
+    monkeypatch.delenv("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT", raising=False)
+    assert tracing.start("svc") is False
+    assert tracing.tracer() is None
+    assert tracing.traceparent() is None
+    with tracing.span("work") as started:
+        assert started is None
+    app = create_app(service="svc", title="t")
+    assert all(m.cls is not tracing.TracingMiddleware for m in app.user_middleware)
+
+
+def test_a_request_is_a_server_span_that_continues_the_callers_trace(receiver: OtlpReceiver) -> None:
+    app = create_app(service="svc", title="t")
+    seen: dict[str, str | None] = {}
+
+    @app.get("/things/{thing_id}")
+    def thing(thing_id: str) -> dict[str, str]:
+        seen["inside"] = tracing.traceparent()
+        return {"id": thing_id}
+
+    with TestClient(app) as client:
+        assert client.get("/things/7", headers={"traceparent": CALLER, "x-request-id": "r-1"}).status_code == 200
+    tracing.stop()
+    (server,) = [s for s in receiver.snapshot() if s.name == "GET /things/{thing_id}"]
+    assert server.service == "svc"
+    assert server.trace_id == CALLER_TRACE
+    assert server.parent_span_id == "b7ad6b7169203331"
+    assert server.attributes["http.response.status_code"] == 200
+    assert server.attributes["supply.request_id"] == "r-1"
+    assert tracing.trace_id_of(seen["inside"]) == CALLER_TRACE
+
+
+def test_the_public_door_starts_its_own_trace(receiver: OtlpReceiver) -> None:
+    app = create_app(service="door", title="t", trust_incoming_traces=False)
+
+    @app.get("/x")
+    def x() -> dict[str, str]:
+        return {}
+
+    with TestClient(app) as client:
+        client.get("/x", headers={"traceparent": CALLER})
+    tracing.stop()
+    (server,) = [s for s in receiver.snapshot() if s.name == "GET /x"]
+    assert server.trace_id != CALLER_TRACE
+    assert server.parent_span_id == ""
+
+
+def test_traceparent_parsing_refuses_what_is_not_one() -> None:
+    assert tracing.context_of(CALLER) is not None
+    assert tracing.trace_id_of(CALLER.encode()) == CALLER_TRACE
+    no_trace = "00-" + "0" * 32 + "-b7ad6b7169203331-01"
+    for bad in (None, "", "00-xyz", f"01-{CALLER_TRACE}-b7ad6b7169203331-01", no_trace):
+        assert tracing.context_of(bad) is None
+        assert tracing.trace_id_of(bad) is None

@@ -1,0 +1,39 @@
+"""known addresses and last sign-in: the throttle's account-wide limit never refuses an address the
+account signed in from before, and the staff page shows when each account last signed in
+
+`known_addresses` holds, per user, the SHA-256 of each client address a sign-in succeeded from and
+when it last did. `users.last_login_at` is the time of the last successful sign-in (NULL: none since
+this migration).
+
+Revision ID: 0004
+Revises: 0003
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+from sqlalchemy.dialects.mysql import DATETIME
+
+revision = "0004"
+down_revision = "0003"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.add_column("users", sa.Column("last_login_at", DATETIME(fsp=6), nullable=True))
+    op.create_table(
+        "known_addresses",
+        sa.Column("user_id", sa.CHAR(26), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
+        sa.Column("address", sa.BINARY(32), primary_key=True),
+        sa.Column("last_seen_at", DATETIME(fsp=6), nullable=False),
+        mysql_engine="InnoDB",
+        mysql_charset="utf8mb4",
+        mysql_collate="utf8mb4_unicode_ci",
+    )
+
+
+def downgrade() -> None:
+    op.drop_table("known_addresses")
+    op.drop_column("users", "last_login_at")

@@ -1,0 +1,101 @@
+"""Traces through the write path: the caller's trace goes on in the request, the transaction, the
+outbox row and the record's header; the relay records where each row landed, traced or not."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import select
+
+from supply_common import tracing
+from supply_common.testing.otlp import OtlpReceiver, describe
+from supply_sales_writer.adapters.schema import outbox
+from supply_sales_writer.bootstrap import Container
+from supply_sales_writer.entrypoints.app import create_app
+
+pytestmark = pytest.mark.integration
+
+CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
+CALLER_SPAN = "00f067aa0ba902b7"
+CALLER = f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"
+
+
+@pytest.fixture
+def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[OtlpReceiver]:
+    with OtlpReceiver() as receiving:
+        monkeypatch.setenv(tracing.ENDPOINT_ENV, receiving.endpoint)
+        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+        monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+        try:
+            yield receiving
+        finally:
+            tracing.stop()
+
+
+def _rows(container: Container) -> list[dict[str, object]]:
+    with container.engine.connect() as connection:
+        found = connection.execute(
+            select(
+                outbox.c.msg_key, outbox.c.traceparent, outbox.c.published_partition, outbox.c.published_offset
+            ).order_by(outbox.c.id)
+        )
+        return [dict(row._mapping) for row in found]
+
+
+def test_a_traced_create_and_update_carry_the_callers_trace_to_the_topic(
+    receiver: OtlpReceiver, container: Container, kit
+) -> None:
+    with TestClient(create_app(container)) as client:
+        created = client.post("/sales", json=kit.body(), headers=kit.worker | {"traceparent": CALLER})
+        assert created.status_code == 201
+        sale_id = created.json()["id"]
+        updated = client.put(
+            f"/sales/{sale_id}", json=kit.body(), headers=kit.worker | {"If-Match": '"1"', "traceparent": CALLER}
+        )
+        assert updated.status_code == 200
+        records = kit.consume(2)
+
+    headers = [dict(record.headers) for record in records]
+    assert [tracing.trace_id_of(h.get("traceparent")) for h in headers] == [CALLER_TRACE, CALLER_TRACE]
+    rows = _rows(container)
+    assert [tracing.trace_id_of(row["traceparent"]) for row in rows] == [CALLER_TRACE, CALLER_TRACE]
+    assert [(row["published_partition"], row["published_offset"]) for row in rows] == [
+        (record.partition, record.offset) for record in records
+    ]
+
+    spans = receiver.wait_for(lambda got: sum(s.kind == 4 for s in got) >= 2)  # PRODUCER
+    trace = [s for s in spans if s.trace_id == CALLER_TRACE]
+    names = {(s.service, s.name) for s in trace}
+    topic = kit.settings.sales_topic
+    assert {
+        ("sales-writer", "POST /sales"),
+        ("sales-writer", "PUT /sales/{sale_id}"),
+        ("sales-writer", "mysql: write creates"),
+        ("sales-writer", f"{topic} publish"),
+    } <= names, describe(trace)
+    by_id = {s.span_id: s for s in trace}
+    server = next(s for s in trace if s.name == "POST /sales")
+    assert server.parent_span_id == CALLER_SPAN
+    write = next(s for s in trace if s.name == "mysql: write creates")
+    assert by_id[write.parent_span_id].name == "POST /sales"
+    published = sorted((s for s in trace if s.name == f"{topic} publish"), key=lambda s: s.start_ns)
+    # Each record's header names its producer span, which continues the request that wrote the row.
+    assert [h["traceparent"].decode().split("-")[2] for h in headers] == [s.span_id for s in published]
+    assert by_id[published[0].parent_span_id].name == "POST /sales"
+    assert by_id[published[1].parent_span_id].name == "PUT /sales/{sale_id}"
+    assert [s.attributes["messaging.kafka.offset"] for s in published] == [r.offset for r in records]
+
+
+def test_untraced_writes_leave_no_trace_context_and_are_still_placed(client: TestClient, container: Container, kit):
+    assert tracing.tracer() is None
+    sale_id = client.post("/sales", json=kit.body(), headers=kit.worker).json()["id"]
+    client.delete(f"/sales/{sale_id}", headers=kit.worker | {"If-Match": '"1"'})
+    records = kit.consume(2)
+    assert [record.headers for record in records] == [(), ()]
+    rows = _rows(container)
+    assert [row["traceparent"] for row in rows] == [None, None]
+    assert [(row["published_partition"], row["published_offset"]) for row in rows] == [
+        (record.partition, record.offset) for record in records
+    ]
