@@ -37,7 +37,7 @@ def project_topics(settings: KafkaSettings) -> list[TopicSpec]:
 
 async def ensure_topics(settings: KafkaSettings, timeout_s: float = 30.0) -> list[str]:
     """Create the project's topics where missing; idempotent. Returns the names it created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=10_000)
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         try:
@@ -72,8 +72,10 @@ async def ensure_topics(settings: KafkaSettings, timeout_s: float = 30.0) -> lis
 
 async def delete_topics(bootstrap_servers: str, wanted: Callable[[str], bool], timeout_s: float = 30.0) -> list[str]:
     """Delete the broker's topics for which `wanted(name)` holds (a hundred per request); returns them.
-    For tests and the bench, which make throwaway topics."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_s * 1000))
+    For tests and the bench, which make throwaway topics; they connect as the environment's principal
+    (`KAFKA_USERNAME`, see KafkaSettings)."""
+    options = KafkaSettings(kafka_bootstrap_servers=bootstrap_servers).kafka_client_options()
+    admin = AIOKafkaAdminClient(**options, request_timeout_ms=int(timeout_s * 1000))
     await admin.start()
     try:
         doomed = [topic for topic in await admin.list_topics() if wanted(topic)]
@@ -87,7 +89,7 @@ async def delete_topics(bootstrap_servers: str, wanted: Callable[[str], bool], t
 def make_producer(settings: KafkaSettings, **overrides: object) -> AIOKafkaProducer:
     """The one producer configuration: idempotent, acks=all, ordered per partition."""
     options: dict[str, object] = {
-        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        **settings.kafka_client_options(),
         "enable_idempotence": True,
         "acks": "all",
         "linger_ms": 2,
