@@ -18,6 +18,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 from bench.context import Context
 from bench.schema import sales_database
 from bench.services import PORTS, ServiceProcess, require
+from supply_common.kafka import client_options
 from supply_common.processes import PROCESSES
 from supply_common.settings import auto_workers
 
@@ -141,8 +142,8 @@ class Pipeline:
 
     async def _settle(self, timeout_s: float) -> None:
         servers = self.ctx.stack.kafka
-        admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=15_000)
-        consumer = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
+        admin = AIOKafkaAdminClient(**client_options(servers), request_timeout_ms=15_000)
+        consumer = AIOKafkaConsumer(**client_options(servers), enable_auto_commit=False)
         await admin.start()
         await consumer.start()
         try:

@@ -18,6 +18,7 @@ from datetime import UTC, datetime
 import httpx
 from aiokafka import AIOKafkaConsumer
 
+from supply_common.kafka import client_options
 from supply_common.testing.sales import sale_body
 
 HEADERS = {"X-User-Id": "bench", "X-User-Role": "technical_worker"}
@@ -25,7 +26,7 @@ BODY = sale_body(email="latency@example.org", store="Austin", saleDate="2024-05-
 
 
 async def main(url: str, bootstrap: str, topic: str, count: int, pause_s: float) -> None:
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="latest")
+    consumer = AIOKafkaConsumer(topic, **client_options(bootstrap), auto_offset_reset="latest")
     await consumer.start()
     await consumer.seek_to_end()
     await asyncio.sleep(1)

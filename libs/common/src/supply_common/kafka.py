@@ -6,6 +6,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -70,12 +71,16 @@ async def ensure_topics(settings: KafkaSettings, timeout_s: float = 30.0) -> lis
     return created
 
 
+def client_options(bootstrap_servers: str) -> dict[str, Any]:
+    """aiokafka keyword arguments for a tool or test that holds only the broker's address: it connects as
+    the environment's principal (`KAFKA_USERNAME`, see KafkaSettings)."""
+    return KafkaSettings(kafka_bootstrap_servers=bootstrap_servers).kafka_client_options()
+
+
 async def delete_topics(bootstrap_servers: str, wanted: Callable[[str], bool], timeout_s: float = 30.0) -> list[str]:
     """Delete the broker's topics for which `wanted(name)` holds (a hundred per request); returns them.
-    For tests and the bench, which make throwaway topics; they connect as the environment's principal
-    (`KAFKA_USERNAME`, see KafkaSettings)."""
-    options = KafkaSettings(kafka_bootstrap_servers=bootstrap_servers).kafka_client_options()
-    admin = AIOKafkaAdminClient(**options, request_timeout_ms=int(timeout_s * 1000))
+    For tests and the bench, which make throwaway topics."""
+    admin = AIOKafkaAdminClient(**client_options(bootstrap_servers), request_timeout_ms=int(timeout_s * 1000))
     await admin.start()
     try:
         doomed = [topic for topic in await admin.list_topics() if wanted(topic)]
