@@ -31,7 +31,8 @@ def test_nothing_under_the_state_folder_is_open_to_others() -> None:
                 mode = path.lstat().st_mode
             except FileNotFoundError:  # a server removed it meanwhile
                 continue
-            if not stat.S_ISLNK(mode) and stat.S_IMODE(mode) & 0o077:
+            # A socket (MariaDB's, mode 777) is reached only through its folder, which is private.
+            if not (stat.S_ISLNK(mode) or stat.S_ISSOCK(mode)) and stat.S_IMODE(mode) & 0o077:
                 open_to_others.append(f"{stat.S_IMODE(mode):o} {path.relative_to(root)}")
     assert open_to_others == []
     assert stat.S_IMODE(root.stat().st_mode) & 0o066 == 0  # others may at most pass through (PostgreSQL)
