@@ -41,14 +41,20 @@ security.protocol=SASL_PLAINTEXT
 sasl.mechanism=SCRAM-SHA-512
 sasl.jaas.config=${jaas_scram}
 PROPERTIES
-/opt/kafka/bin/kafka-storage.sh format --ignore-formatted -c "$config" \
+# Only kafka-run-class.sh and kafka-broker-api-versions.sh are used, which the official image and the
+# stand-in of `make test-compose` both have.
+run=/opt/kafka/bin/kafka-run-class.sh
+KAFKA_HEAP_OPTS="-Xmx128m" "$run" kafka.tools.StorageTool format --ignore-formatted -c "$config" \
   -t "${KAFKA_CLUSTER_ID:-4L6g3nShT-eMCtK--X86sw}" \
   --add-scram "SCRAM-SHA-512=[name=admin,password=${KAFKA_ADMIN_PASSWORD}]" \
   --add-scram "SCRAM-SHA-512=[name=sales-writer,password=${KAFKA_SALES_WRITER_PASSWORD}]" \
   --add-scram "SCRAM-SHA-512=[name=mongo-projector,password=${KAFKA_PROJECTOR_PASSWORD}]" >/dev/null
 (
   # The ACLs, once the broker answers (adding an ACL that exists changes nothing).
-  acl() { /opt/kafka/bin/kafka-acls.sh --bootstrap-server localhost:9092 --command-config /tmp/admin.properties --add "$@" >/dev/null; }
+  acl() {
+    KAFKA_HEAP_OPTS="-Xmx128m" "$run" org.apache.kafka.tools.AclCommand --bootstrap-server localhost:9092 \
+      --command-config /tmp/admin.properties --add "$@" >/dev/null
+  }
   until /opt/kafka/bin/kafka-broker-api-versions.sh --bootstrap-server localhost:9092 \
     --command-config /tmp/admin.properties >/dev/null 2>&1; do sleep 2; done
   acl --allow-principal User:sales-writer --operation Write --operation Describe --topic sales.events
@@ -59,4 +65,6 @@ PROPERTIES
   acl --allow-principal User:mongo-projector --operation Create --topic sales.events --topic sales.events.dlq
   touch /tmp/acls-ready
 ) &
-exec /opt/kafka/bin/kafka-server-start.sh "$config"
+# The broker's logging as kafka-server-start.sh sets it (the stand-in's kafka-run-class.sh has its own).
+export KAFKA_LOG4J_OPTS=${KAFKA_LOG4J_OPTS:--Dlog4j2.configurationFile=/opt/kafka/config/log4j2.yaml}
+KAFKA_HEAP_OPTS=${KAFKA_HEAP_OPTS:--Xmx512m} exec "$run" kafka.Kafka "$config"
