@@ -7,7 +7,7 @@ export SUPPLY_REPO_ROOT := $(CURDIR)
 # E2E=0 leaves the end-to-end suite out of `make test` (run it with `make test-e2e`).
 E2E ?= 1
 
-.PHONY: help setup stack stack-down run stop status test test-unit test-e2e lint deps fmt schema bench compose-check
+.PHONY: help setup stack stack-down run stop status test test-unit test-e2e lint deps fmt schema bench compose-check test-compose
 
 help: ## this list
 	@grep -E '^[a-z0-9-]+:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z0-9-]+):.*## (.*)/\1\t\2/' | expand -t 16 | sed 's/^/make /'
@@ -66,6 +66,9 @@ schema: setup ## regenerate the event contract's JSON Schema
 
 compose-check: ## validate docker-compose.yml with a real compose parser
 	@deploy/compose-check
+
+test-compose: ## run docker-compose.yml for real on podman with images built here (root; see deploy/compose/test)
+	@deploy/compose/test
 
 bench: setup stack ## benchmarks (QUICK=1 for a smoke run, RECORD=1 to record it in docs/)
 	@set -a; eval "$$($(STACK) env)"; set +a; $(UV) run --frozen python -m bench $(if $(QUICK),--quick) $(if $(RECORD),--record)

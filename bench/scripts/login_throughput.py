@@ -102,7 +102,7 @@ def in_process(args: argparse.Namespace) -> None:
             auth.accounts.create_account(email=BENCH_EMAIL, password=BENCH_PASSWORD, name="Bench", role="customer")
 
             def login() -> None:
-                auth.accounts.login(email=BENCH_EMAIL, password=BENCH_PASSWORD, client="127.0.0.1")
+                auth.sessions.login(email=BENCH_EMAIL, password=BENCH_PASSWORD, client="127.0.0.1")
 
             login()
             count, latencies, elapsed = run(login, args.threads, args.seconds)

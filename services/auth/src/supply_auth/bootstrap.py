@@ -1,4 +1,5 @@
-"""The composition root: settings in, wired use cases out. Tests call it with their own settings."""
+"""The composition root: settings in, a `Container` of wired adapters and use cases out. The app, the
+command line and the tests all call `bootstrap`; tests pass their own settings and pieces."""
 
 from __future__ import annotations
 
@@ -12,25 +13,31 @@ from supply_auth.adapters.common_passwords import common_passwords
 from supply_auth.adapters.hashing import Argon2Parameters, PasswordHasher
 from supply_auth.adapters.keys import KeyStore, TokenService
 from supply_auth.adapters.mail import MailDrop, Mailer, MailSender, SmtpMailer
+from supply_auth.adapters.unit_of_work import SqlUnitOfWork
 from supply_auth.config import MAX_ACCESS_TOKEN_TTL_S, AuthSettings
 from supply_auth.domain.throttle import Limits, ThrottlePolicy
 from supply_auth.service_layer.accounts import Accounts
-from supply_auth.service_layer.unit_of_work import UnitOfWork
+from supply_auth.service_layer.sessions import Sessions
+from supply_auth.service_layer.staff import Staff
 from supply_common.db import make_engine
+from supply_common.forwarded import TrustedProxies
 
 KEY_RETENTION_S = MAX_ACCESS_TOKEN_TTL_S + 60
 """How long a replaced key stays published: the longest token lifetime plus clock skew."""
 
 
 @dataclass
-class Auth:
+class Container:
     settings: AuthSettings
     engine: Engine
     keys: KeyStore
     tokens: TokenService
     hasher: PasswordHasher
-    accounts: Accounts
     mail: MailSender
+    trusted_proxies: TrustedProxies
+    accounts: Accounts
+    sessions: Sessions
+    staff: Staff
 
     def close(self) -> None:
         self.mail.close()
@@ -61,15 +68,17 @@ def throttle_policy(settings: AuthSettings) -> ThrottlePolicy:
 
 
 def bootstrap(
-    settings: AuthSettings,
+    settings: AuthSettings | None = None,
     *,
     engine: Engine | None = None,
     clock: Callable[[], float] = time.time,
     require_keys: bool = True,
     mail: Mailer | None = None,
-) -> Auth:
-    """Wire everything. With `require_keys`, a missing signing key fails now (a development setup
-    makes its first key instead). Mail goes through `mail` if given, else as the settings say."""
+) -> Container:
+    """Wire everything, from the environment's settings unless given. With `require_keys`, a
+    missing signing key fails now (a development setup makes its first key instead). Mail goes
+    through `mail` if given, else as the settings say."""
+    settings = settings or AuthSettings()
     sender = MailSender(mail or mailer(settings))
     engine = engine or make_engine(settings)
     keys = key_store(settings, clock)
@@ -86,18 +95,37 @@ def bootstrap(
         ),
         max_concurrent=settings.auth_max_concurrent_hashes,
     )
-    accounts = Accounts(
-        uow=lambda: UnitOfWork(engine),
+
+    def uow() -> SqlUnitOfWork:
+        return SqlUnitOfWork(engine)
+
+    sessions = Sessions(
+        uow=uow,
         hasher=hasher,
         tokens=tokens,
         throttle=throttle_policy(settings),
-        common_passwords=common_passwords(),
         refresh_ttl_s=settings.auth_refresh_token_ttl_s,
+        clock=clock,
+    )
+    accounts = Accounts(
+        uow=uow,
+        hasher=hasher,
+        sessions=sessions,
+        common_passwords=common_passwords(),
         clock=clock,
         mail=sender,
         public_base_url=settings.auth_public_base_url,
-        confirmation_ttl_s=settings.auth_email_confirmation_ttl_s,
+        link_ttl_s=settings.auth_email_confirmation_ttl_s,
     )
-    return Auth(
-        settings=settings, engine=engine, keys=keys, tokens=tokens, hasher=hasher, accounts=accounts, mail=sender
+    return Container(
+        settings=settings,
+        engine=engine,
+        keys=keys,
+        tokens=tokens,
+        hasher=hasher,
+        mail=sender,
+        trusted_proxies=TrustedProxies(settings.auth_trusted_proxies),
+        accounts=accounts,
+        sessions=sessions,
+        staff=Staff(uow=uow, accounts=accounts, clock=clock),
     )

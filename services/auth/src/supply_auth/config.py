@@ -59,7 +59,9 @@ class AuthSettings(ServiceSettings, MySQLSettings, ProductionGuard):
         description="Where users reach the gateway; the links in mail start with it.",
     )
     auth_email_confirmation_ttl_s: int = Field(
-        24 * 3600, ge=60, description="How long the link that confirms a new account's email works."
+        24 * 3600,
+        ge=60,
+        description="How long a password link works (the mailed link with which a new account's password is chosen).",
     )
     auth_smtp_url: SecretStr | None = Field(
         None,

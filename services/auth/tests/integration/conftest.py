@@ -14,10 +14,11 @@ import sqlalchemy as sa
 from fastapi.testclient import TestClient
 
 from supply_auth.adapters import migrate
-from supply_auth.bootstrap import Auth, bootstrap
+from supply_auth.bootstrap import Container, bootstrap
 from supply_auth.config import AuthSettings
-from supply_auth.entrypoints.app import build_app
+from supply_auth.entrypoints.app import create_app
 from supply_common.db import make_engine
+from supply_common.testing.accounts import sign_up
 from supply_common.testing.fixtures import random_name
 from supply_common.testing.mail import token_in, wait_for_mail
 
@@ -47,17 +48,17 @@ class Harness:
     mysql_url: str
     database: str
     keys_dir: Path
-    auth: Auth
+    auth: Container
     client: TestClient
     mail_dir: Path
-    others: list[Auth] = field(default_factory=list)
+    others: list[Container] = field(default_factory=list)
 
-    def instance(self, **overrides: Any) -> tuple[Auth, TestClient]:
+    def instance(self, **overrides: Any) -> tuple[Container, TestClient]:
         """Another auth process on the same database, keys and mail drop, with its own settings."""
         settings = settings_for(self.mysql_url, self.database, self.keys_dir, auth_mail_dir=self.mail_dir, **overrides)
         auth = bootstrap(settings)
         self.others.append(auth)
-        return auth, TestClient(build_app(auth=auth))
+        return auth, TestClient(create_app(auth))
 
     def sql(self, query: str, **params: Any) -> list[sa.Row]:
         with self.auth.engine.connect() as connection:
@@ -95,17 +96,16 @@ class Harness:
         return {"Authorization": f"Bearer {self.login(account)['access_token']}"}
 
     def token_mailed(self, email: str, count: int = 1) -> str:
-        """The confirmation token of the newest message to `email`, once `count` have arrived."""
+        """The password-link token of the newest message to `email`, once `count` have arrived."""
         return token_in(wait_for_mail(self.mail_dir, email, count=count))
 
-    def verify(self, token: str):  # type: ignore[no-untyped-def]
-        return self.client.post("/verify-email", json={"token": token})
+    def choose_password(self, token: str, password: str = DEFAULT_PASSWORD):  # type: ignore[no-untyped-def]
+        """What the "Choose your password" page sends."""
+        return self.client.post("/verify-email", json={"token": token, "password": password})
 
     def register_confirmed(self, email: str, password: str = DEFAULT_PASSWORD, name: str = "Test customer") -> dict:
-        """Register through the API and confirm through the link mailed, as a customer would."""
-        response = self.client.post("/register", json={"email": email, "password": password, "name": name})
-        assert response.status_code == 202, response.text
-        assert self.verify(self.token_mailed(email)).status_code == 204
+        """Register through the API and choose the password through the link mailed, as a customer would."""
+        sign_up(self.client, self.mail_dir, email, password, name=name)
         return {"email": email, "password": password, "role": "customer"}
 
 
@@ -127,7 +127,7 @@ def make_harness(
         engine.dispose()
         auth = bootstrap(settings, require_keys=False)
         auth.keys.rotate()
-        harness = Harness(mysql_url, database, keys_dir, auth, TestClient(build_app(auth=auth)), mail_dir)
+        harness = Harness(mysql_url, database, keys_dir, auth, TestClient(create_app(auth)), mail_dir)
         made.append(harness)
         return harness
 

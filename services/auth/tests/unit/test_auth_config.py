@@ -12,7 +12,8 @@ from starlette.datastructures import Headers
 from supply_auth.adapters.hashing import Argon2Parameters, PasswordHasher
 from supply_auth.bootstrap import bootstrap
 from supply_auth.config import AuthSettings
-from supply_auth.entrypoints.app import TrustedProxies, client_address
+from supply_auth.entrypoints.deps import client_address
+from supply_common.forwarded import TrustedProxies
 
 
 def settings(**values):

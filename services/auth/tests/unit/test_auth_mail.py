@@ -57,8 +57,8 @@ def test_an_address_with_special_characters_is_quoted_not_spliced_into_the_heade
     assert len(message["To"].addresses) == 1
 
 
-def test_the_confirmation_mail_carries_a_link_to_the_gateway_page_and_nothing_the_registrant_typed(tmp_path):
-    message = notices.confirmation(
+def test_the_password_mail_carries_a_link_to_the_gateway_page_and_nothing_the_registrant_typed(tmp_path):
+    message = notices.choose_password(
         "ada@example.com", base_url="https://store.example.com/", token="T0k-en_", ttl_s=86400
     )
     MailDrop(tmp_path, SENDER).send(message)
@@ -67,6 +67,8 @@ def test_the_confirmation_mail_carries_a_link_to_the_gateway_page_and_nothing_th
     assert link_in(received) == "https://store.example.com/verify-email?token=T0k-en_"
     assert token_in(received) == "T0k-en_"
     assert "24 hours" in message.text
+    assert "choose your password" in message.text
+    assert "no password until then" in message.text
     notice = notices.already_registered("ada@example.com", base_url="https://store.example.com")
     assert "token" not in notice.text
     assert "https://store.example.com/login" in notice.text

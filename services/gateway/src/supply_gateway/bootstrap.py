@@ -1,42 +1,76 @@
-"""The composition root: settings in, a wired `Gateway` out."""
+"""The composition root: settings in, a wired `Container` out. Tests call the same function."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from supply_gateway.adapters.tokens import KeyStore, TokenVerifier
-from supply_gateway.adapters.upstream import Timeouts, Upstream, UpstreamFailure
+from supply_gateway.adapters.upstream import Lane, Timeouts, Upstream, UpstreamFailure
 from supply_gateway.adapters.upstream_transport import Transport
 from supply_gateway.config import GatewaySettings
 from supply_gateway.domain.breaker import CircuitBreaker
-from supply_gateway.domain.policy import AUTH, PROJECTOR, WRITER, Policy, RateClass
+from supply_gateway.domain.concurrency import ConcurrencyCap
+from supply_gateway.domain.policy import (
+    AUTH,
+    DEFAULT_CLASS,
+    PROJECTOR,
+    ROUTE_CLASSES,
+    WRITER,
+    Policy,
+    RateClass,
+    RouteClass,
+    RouteClassLimits,
+)
 from supply_gateway.domain.ratelimit import Limit, RateLimiter
 from supply_gateway.service_layer.gateway import Gateway, RateLimits
 
 
+@dataclass
+class Container:
+    """What the entrypoints serve from: the settings, the policy table and the gateway's use cases."""
+
+    settings: GatewaySettings
+    gateway: Gateway
+
+    @property
+    def policy(self) -> Policy:
+        return self.gateway.policy
+
+
 def bootstrap(
-    settings: GatewaySettings,
+    settings: GatewaySettings | None = None,
     *,
     transports: Mapping[str, Transport] | None = None,
     policy: Policy | None = None,
     clock: Callable[[], float] | None = None,
-) -> Gateway:
-    """Wire the gateway. Tests pass their own transports per upstream."""
+) -> Container:
+    """Wire the gateway. Tests pass their own transports per upstream, policy or clock."""
+    settings = settings or GatewaySettings()
     transports = transports or {}
-    timeouts = Timeouts(
-        connect_s=settings.upstream_connect_timeout_s,
-        read_s=settings.upstream_read_timeout_s,
-        long_read_s=settings.import_read_timeout_s,
-    )
     clock_kwargs: dict[str, Any] = {"clock": clock} if clock else {}
+
+    def lane(route_class: RouteClass, limits: RouteClassLimits) -> Lane:
+        timeouts = Timeouts(
+            connect_s=settings.upstream_connect_timeout_s,
+            read_s=settings.route_class_timeouts_s.get(route_class.value, limits.read_timeout_s),
+            long_read_s=settings.import_read_timeout_s,
+        )
+        breaker = CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s, **clock_kwargs)
+        return Lane(limits.service, timeouts, breaker, route_class)
+
     upstreams = {
         name: Upstream(
             name,
             url,
-            timeouts=timeouts,
-            breaker=CircuitBreaker(settings.breaker_failures, settings.breaker_cooldown_s, **clock_kwargs),
             transport=transports.get(name),
+            lanes={
+                route_class: lane(route_class, limits)
+                for route_class, limits in ROUTE_CLASSES.items()
+                if limits.upstream == name
+            },
+            default_lane=DEFAULT_CLASS[name],
         )
         for name, url in (
             (AUTH, settings.auth_url),
@@ -72,4 +106,11 @@ def bootstrap(
             RateClass.USER: RateLimiter(Limit(settings.rate_user_per_s, settings.rate_user_burst), **clock_kwargs),
         }
     )
-    return Gateway(policy=policy or Policy(), verifier=TokenVerifier(keys), upstreams=upstreams, limits=limits)
+    gateway = Gateway(
+        policy=policy or Policy(),
+        verifier=TokenVerifier(keys),
+        upstreams=upstreams,
+        limits=limits,
+        expensive=ConcurrencyCap(settings.expensive_calls_per_user),
+    )
+    return Container(settings=settings, gateway=gateway)

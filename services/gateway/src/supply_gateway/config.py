@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from functools import cached_property
 
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from supply_common.forwarded import TrustedProxies
 from supply_common.settings import ServiceSettings
+from supply_gateway.domain.policy import RouteClass
 
 
 class GatewaySettings(ServiceSettings):
@@ -18,10 +19,23 @@ class GatewaySettings(ServiceSettings):
     projector_url: str = "http://127.0.0.1:8003"
 
     upstream_connect_timeout_s: float = 1.0
-    upstream_read_timeout_s: float = 10.0
+    route_class_timeouts_s: dict[str, float] = Field(
+        default_factory=dict,
+        description=(
+            "Read timeouts by route class (auth, sale_reads, analytics, writes), over the table's"
+            ' (`domain/policy.py`, `ROUTE_CLASSES`); JSON in the environment, e.g. {"analytics": 20}.'
+        ),
+    )
     import_read_timeout_s: float = 300.0
-    breaker_failures: int = Field(5, description="Consecutive transport failures that open an upstream's circuit.")
+    breaker_failures: int = Field(
+        5, description="Consecutive transport failures of one route class that open that class's breaker."
+    )
     breaker_cooldown_s: float = 5.0
+    expensive_calls_per_user: int = Field(
+        4, description="Expensive calls (searches, lists, analytics, imports) one user may have in flight at once."
+    )
+    max_header_count: int = Field(100, description="More request headers than this answer 431.")
+    max_header_bytes: int = Field(32 * 1024, description="Request headers larger than this in all answer 431.")
 
     jwks_ttl_s: float = 300.0
     jwks_min_refetch_s: float = Field(10.0, description="An unknown key id refetches the keys at most this often.")
@@ -49,6 +63,15 @@ class GatewaySettings(ServiceSettings):
             " of them. Empty: any peer is believed and only the entry it appended (the last) is taken."
         ),
     )
+
+    @field_validator("route_class_timeouts_s")
+    @classmethod
+    def _known_route_classes(cls, value: dict[str, float]) -> dict[str, float]:
+        known = {route_class.value for route_class in RouteClass}
+        unknown = set(value) - known
+        if unknown:
+            raise ValueError(f"unknown route classes {sorted(unknown)}; known: {sorted(known)}")
+        return value
 
     @cached_property
     def proxies(self) -> TrustedProxies:

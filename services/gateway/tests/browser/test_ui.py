@@ -28,7 +28,7 @@ def sign_out(page: Page) -> None:
     expect(page.locator(".alert-ok")).to_contain_text("signed out")
 
 
-def test_a_new_customer_registers_confirms_the_email_signs_in_and_sees_their_purchases(
+def test_a_new_customer_registers_chooses_a_password_from_the_mail_and_sees_their_purchases(
     page: Page, api: Api, accounts: Accounts, gateway_url: str, screenshots: Path
 ) -> None:
     email = f"shopper.{secrets.token_hex(4)}@example.com"
@@ -37,31 +37,32 @@ def test_a_new_customer_registers_confirms_the_email_signs_in_and_sees_their_pur
     api.wait_projected(sale_id, version)
 
     page.goto("/register")
+    expect(page.locator("#password")).to_have_count(0)
     page.fill("#name", "Sam Shopper")
     page.fill("#email", email)
-    page.fill("#password", password)
-    page.fill("#password_confirm", password + "x")
-    page.click("button[type=submit]")
-    expect(page.locator('[data-field="password_confirm"]')).to_contain_text("differ")
-    page.fill("#password", password)
-    page.fill("#password_confirm", password)
     page.click("button[type=submit]")
     expect(page.locator("h1")).to_have_text("Check your inbox")
     expect(page.locator("#sent-to")).to_have_text(email)
     page.screenshot(path=str(screenshots / "customer-check-inbox.png"), full_page=True)
 
     sign_in(page, email, password)
-    expect(page.locator(".alert-error")).to_contain_text("Confirm your email first")
-    page.screenshot(path=str(screenshots / "customer-unconfirmed.png"), full_page=True)
+    expect(page.locator(".alert-error")).to_contain_text("do not match")
+    page.screenshot(path=str(screenshots / "customer-no-password-yet.png"), full_page=True)
 
     link = link_in(wait_for_mail(accounts.mail_dir, email))
     assert link.startswith(f"{gateway_url}/verify-email?token=")
     page.goto(link)
-    expect(page.locator("h1")).to_have_text("Confirm your email")
-    page.screenshot(path=str(screenshots / "customer-confirm-email.png"), full_page=True)
-    page.click("#confirm-email")
-    expect(page).to_have_url(re.compile(r"/login\?confirmed=1$"))
-    expect(page.locator(".alert-ok")).to_contain_text("confirmed")
+    expect(page.locator("h1")).to_have_text("Choose your password")
+    page.screenshot(path=str(screenshots / "customer-choose-password.png"), full_page=True)
+    page.fill("#password", password)
+    page.fill("#password_confirm", password + "x")
+    page.click("#set-password")
+    expect(page.locator('[data-field="password_confirm"]')).to_contain_text("differ")
+    page.fill("#password", password)
+    page.fill("#password_confirm", password)
+    page.click("#set-password")
+    expect(page).to_have_url(re.compile(r"/purchases$"))
+    sign_out(page)
 
     sign_in(page, email, "wrong-password-123")
     expect(page.locator(".alert-error")).to_contain_text("do not match")
@@ -70,12 +71,14 @@ def test_a_new_customer_registers_confirms_the_email_signs_in_and_sees_their_pur
     expect(page.locator("#purchases tbody tr")).to_have_count(1)
     expect(page.locator("#purchases")).to_contain_text("Seattle")
     expect(page.locator("#purchase-count")).to_have_text("1")
-    expect(page.locator("#purchase-revenue")).to_have_text("$10.50")
+    expect(page.locator("#purchase-revenue")).to_have_text("$7.50")
     page.screenshot(path=str(screenshots / "customer-purchases.png"), full_page=True)
     sign_out(page)
 
     page.goto(link)
-    page.click("#confirm-email")
+    page.fill("#password", "another passphrase")
+    page.fill("#password_confirm", "another passphrase")
+    page.click("#set-password")
     expect(page.locator(".alert-error")).to_contain_text("Register again with the same email")
 
 
@@ -392,12 +395,15 @@ def test_field_errors_reach_screen_readers_and_focus(page: Page, accounts: Accou
     assert described_error(page, "[name='items.0.name']") == ""
 
     page.context.clear_cookies()
+    email = f"ann.{secrets.token_hex(3)}@example.com"
     page.goto("/register")
     page.fill("#name", "Ann")
-    page.fill("#email", f"ann.{secrets.token_hex(3)}@example.com")
+    page.fill("#email", email)
+    page.click("button[type=submit]")
+    page.goto(link_in(wait_for_mail(accounts.mail_dir, email)))
     page.fill("#password", "Long-enough-pw-1")
     page.fill("#password_confirm", "Long-enough-pw-2")
-    page.click("button[type=submit]")
+    page.click("#set-password")
     expect(page.locator("#password_confirm")).to_be_focused()
     assert "differ" in described_error(page, "#password_confirm")
 

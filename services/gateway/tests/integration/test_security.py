@@ -194,3 +194,29 @@ def test_bodies_over_the_limit_get_413(api: Api) -> None:
         headers={"content-type": "application/json"},
     )
     assert response.status_code == 413
+
+
+def test_requests_with_8_mb_of_headers_or_20000_headers_get_431(api: Api, gateway_url: str) -> None:
+    many = [(f"x-h{i}", "1") for i in range(20_000)]
+    huge = {"x-huge": "a" * (8 * 1024 * 1024)}
+    for path in ("/api/sales", "/login"):
+        for headers in (many, huge):
+            with httpx.Client(base_url=gateway_url, timeout=60) as client:
+                refused = client.get(path, headers=headers)
+            assert refused.status_code == 431, path
+            assert refused.headers["content-type"] == "application/problem+json"
+    assert api.call("GET", "/api/sales", "technical_worker").status_code == 200, "the gateway serves on"
+
+
+def test_tokens_and_personal_data_are_never_stored(api: Api, accounts: Accounts) -> None:
+    customer = accounts["customer"]
+    signed_in = api.call("POST", "/api/auth/login", json={"email": customer.email, "password": customer.password})
+    assert signed_in.status_code == 200
+    answers = [
+        signed_in,
+        api.call("GET", "/api/auth/me", "customer"),
+        api.call("GET", "/api/me/sales", "customer"),
+        api.call("GET", "/api/users", "senior_management"),
+    ]
+    assert [answer.status_code for answer in answers] == [200, 200, 200, 200]
+    assert [answer.headers.get("cache-control") for answer in answers] == ["no-store"] * 4

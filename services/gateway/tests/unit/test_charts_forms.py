@@ -1,8 +1,8 @@
 import pytest
 
 from supply_common.testing.sales import sale_body as a_sale
-from supply_gateway.entrypoints.charts import bar_chart, column_chart, compact, nice_ticks
-from supply_gateway.entrypoints.forms import form_values, plain_reason, sale_body, submitted_values
+from supply_gateway.entrypoints.web.charts import bar_chart, column_chart, compact, nice_ticks
+from supply_gateway.entrypoints.web.forms import form_values, plain_reason, sale_body, submitted_values
 
 
 def test_ticks_are_round_and_cover_the_maximum() -> None:

@@ -1,5 +1,5 @@
-"""The register, confirm-email and sign-in pages around email confirmation, with auth answered by
-`httpx.MockTransport` handlers."""
+"""The register, "Choose your password" and sign-in pages, with auth answered by `httpx.MockTransport`
+handlers."""
 
 from __future__ import annotations
 
@@ -9,11 +9,10 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from supply_gateway.bootstrap import bootstrap
 from supply_gateway.config import GatewaySettings
-from supply_gateway.entrypoints.app import build_app
+from supply_gateway.entrypoints.app import create_app
 
-from .test_app import Upstreams
+from .app_support import SIGNER, Upstreams, wired
 
 Gateway = tuple[httpx.AsyncClient, Upstreams]
 
@@ -22,10 +21,9 @@ Gateway = tuple[httpx.AsyncClient, Upstreams]
 async def pages() -> AsyncIterator[Gateway]:
     upstreams = Upstreams()
     settings = GatewaySettings()
-    core = bootstrap(
-        settings, transports={name: upstreams.transport(name) for name in ("auth", "sales-writer", "projector")}
-    )
-    app = build_app(settings, core)
+    container = wired(settings, upstreams)
+    core = container.gateway
+    app = create_app(container)
     await core.start()
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://gw") as client:
         yield client, upstreams
@@ -41,67 +39,108 @@ def auth_calls(upstreams: Upstreams) -> list[str]:
     return [request.url.path for request in upstreams.seen if request.url.path != "/.well-known/jwks.json"]
 
 
-async def test_registering_shows_check_your_inbox_and_signs_nobody_in(pages: Gateway) -> None:
-    client, upstreams = pages
-    upstreams.handlers["POST auth/register"] = lambda request: httpx.Response(
-        202, json={"detail": "Check your inbox: we sent a link to confirm the address."}
-    )
-    csrf = await csrf_of(client, "/register")
-    form = {"name": "Ada", "email": "ada@example.com", "password": "p" * 14, "password_confirm": "p" * 14}
-
-    response = await client.post("/register", data={**form, "csrf_token": csrf})
-
-    assert response.status_code == 202
-    assert "Check your inbox" in response.text
-    assert "ada@example.com" in response.text
-    assert auth_calls(upstreams) == ["/register"]
-    assert not any(c.startswith(("sg_access=", "sg_refresh=")) for c in response.headers.get_list("set-cookie"))
-
-
-async def test_the_link_page_confirms_nothing_until_its_button_is_pressed(pages: Gateway) -> None:
+async def test_registering_asks_no_password_shows_check_your_inbox_and_signs_nobody_in(pages: Gateway) -> None:
     client, upstreams = pages
     sent: list[dict[str, str]] = []
 
-    def verify(request: httpx.Request) -> httpx.Response:
+    def register(request: httpx.Request) -> httpx.Response:
         sent.append(json.loads(request.content))
-        return httpx.Response(204)
+        return httpx.Response(202, json={"detail": "Check your inbox: we sent a link to choose your password."})
 
-    upstreams.handlers["POST auth/verify-email"] = verify
+    upstreams.handlers["POST auth/register"] = register
+    form_page = await client.get("/register")
+    assert 'type="password"' not in form_page.text
+    csrf = client.cookies["sg_csrf"]
+
+    response = await client.post("/register", data={"name": "Ada", "email": "ada@example.com", "csrf_token": csrf})
+
+    assert response.status_code == 202
+    assert "Check your inbox" in response.text
+    assert "choose your password" in response.text
+    assert "ada@example.com" in response.text
+    assert auth_calls(upstreams) == ["/register"]
+    assert sent == [{"email": "ada@example.com", "name": "Ada"}]
+    assert not any(c.startswith(("sg_access=", "sg_refresh=")) for c in response.headers.get_list("set-cookie"))
+
+
+def signed_in_pair(role: str = "customer") -> dict[str, object]:
+    return {"access_token": SIGNER.token(role), "refresh_token": "r-1", "token_type": "Bearer", "expires_in": 300}
+
+
+async def test_the_link_page_sets_nothing_until_a_password_is_chosen_and_then_signs_in(pages: Gateway) -> None:
+    client, upstreams = pages
+    sent: list[dict[str, str]] = []
+
+    def choose(request: httpx.Request) -> httpx.Response:
+        sent.append(json.loads(request.content))
+        return httpx.Response(200, json=signed_in_pair())
+
+    upstreams.handlers["POST auth/verify-email"] = choose
 
     page = await client.get("/verify-email", params={"token": "tok-123_abc"})
 
     assert page.status_code == 200
+    assert "Choose your password" in page.text
     assert 'name="token" value="tok-123_abc"' in page.text
-    assert 'id="confirm-email"' in page.text
+    assert 'id="set-password"' in page.text
     assert auth_calls(upstreams) == []
     csrf = client.cookies["sg_csrf"]
-    refused = await client.post("/verify-email", data={"token": "tok-123_abc", "csrf_token": "forged"})
+    form = {"token": "tok-123_abc", "password": "a sturdy passphrase", "password_confirm": "a sturdy passphrase"}
+    refused = await client.post("/verify-email", data={**form, "csrf_token": "forged"})
     assert refused.status_code == 403
+    differ = await client.post("/verify-email", data={**form, "password_confirm": "another", "csrf_token": csrf})
+    assert differ.status_code == 422
+    assert "differ" in differ.text
+    assert 'name="token" value="tok-123_abc"' in differ.text
     assert sent == []
 
-    confirmed = await client.post("/verify-email", data={"token": "tok-123_abc", "csrf_token": csrf})
+    chosen = await client.post("/verify-email", data={**form, "csrf_token": csrf})
 
-    assert confirmed.status_code == 303
-    assert confirmed.headers["location"] == "/login?confirmed=1"
-    assert sent == [{"token": "tok-123_abc"}]
-    signin = await client.get("/login?confirmed=1")
-    assert "Your email is confirmed" in signin.text
+    assert chosen.status_code == 303
+    assert chosen.headers["location"] == "/"
+    assert sent == [{"token": "tok-123_abc", "password": "a sturdy passphrase"}]
+    cookies = chosen.headers.get_list("set-cookie")
+    assert any(c.startswith("sg_access=") for c in cookies)
+    assert any(c.startswith("sg_refresh=") for c in cookies)
+
+
+async def test_a_password_auth_refuses_is_shown_by_its_field_and_the_link_stays(pages: Gateway) -> None:
+    client, upstreams = pages
+    upstreams.handlers["POST auth/verify-email"] = lambda request: httpx.Response(
+        422,
+        json={
+            "title": "Invalid request",
+            "status": 422,
+            "errors": [{"field": "password", "reason": "is on a list of common passwords; choose another"}],
+        },
+        headers={"content-type": "application/problem+json"},
+    )
+    csrf = await csrf_of(client, "/verify-email?token=tok")
+    form = {"token": "tok", "password": "password1234", "password_confirm": "password1234", "csrf_token": csrf}
+
+    response = await client.post("/verify-email", data=form)
+
+    assert response.status_code == 422
+    assert "common passwords" in response.text
+    assert 'name="token" value="tok"' in response.text
+    assert not any(c.startswith("sg_access=") for c in response.headers.get_list("set-cookie"))
 
 
 async def test_a_link_that_does_not_work_says_how_to_get_a_new_one(pages: Gateway) -> None:
     client, upstreams = pages
     upstreams.handlers["POST auth/verify-email"] = lambda request: httpx.Response(
         400,
-        json={"title": "Confirmation link not valid", "status": 400, "errors": [{"field": "token", "reason": "x"}]},
+        json={"title": "Link not valid", "status": 400, "errors": [{"field": "token", "reason": "x"}]},
         headers={"content-type": "application/problem+json"},
     )
     csrf = await csrf_of(client, "/verify-email?token=old")
+    form = {"token": "old", "password": "a sturdy passphrase", "password_confirm": "a sturdy passphrase"}
 
-    response = await client.post("/verify-email", data={"token": "old", "csrf_token": csrf})
+    response = await client.post("/verify-email", data={**form, "csrf_token": csrf})
 
     assert response.status_code == 400
     assert "Register again with the same email" in response.text
-    assert 'id="confirm-email"' not in response.text
+    assert 'id="set-password"' not in response.text
 
 
 async def test_signing_in_before_confirming_says_to_confirm_first(pages: Gateway) -> None:

@@ -1,5 +1,8 @@
+import asyncio
+
 from supply_common.identity import Identity
 from supply_gateway.domain.breaker import CircuitBreaker, State
+from supply_gateway.domain.concurrency import ConcurrencyCap
 from supply_gateway.domain.headers import client_response_headers, upstream_request_headers
 from supply_gateway.domain.ratelimit import Limit, RateLimiter
 
@@ -102,3 +105,26 @@ def test_only_listed_response_headers_come_back() -> None:
         [("ETag", '"2"'), ("Location", "/sales/1"), ("Set-Cookie", "x=y"), ("Server", "uvicorn"), ("Retry-After", "3")]
     )
     assert back == [("etag", '"2"'), ("location", "/sales/1"), ("retry-after", "3")]
+
+
+async def test_the_cap_refuses_beyond_the_limit_per_key_and_hands_slots_to_waiters_in_turn() -> None:
+    cap = ConcurrencyCap(2)
+    assert cap.try_acquire("a")
+    assert cap.try_acquire("a")
+    assert not cap.try_acquire("a")
+    assert cap.try_acquire("b"), "each key has its own slots"
+    assert not await cap.acquire("a", timeout_s=0.01), "no slot came back in time"
+    first = asyncio.create_task(cap.acquire("a", timeout_s=5))
+    second = asyncio.create_task(cap.acquire("a", timeout_s=5))
+    await asyncio.sleep(0)
+    assert not cap.try_acquire("a"), "a newcomer does not jump the queue"
+    cap.release("a")
+    assert await first
+    assert not second.done()
+    cap.release("a")
+    assert await second
+    for _ in range(2):
+        cap.release("a")
+    cap.release("b")
+    assert cap.in_flight("a") == cap.in_flight("b") == 0
+    assert (cap._held, cap._waiting) == ({}, {}), "keys with nothing in flight are forgotten"

@@ -13,29 +13,39 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from supply_common.contract import Actor, SaleBody
 from supply_common.db import make_engine
-from supply_sales_writer.adapters.outbox import OutboxRow
-from supply_sales_writer.adapters.relay import AfterPublish, ProducerFactory, Relay, RelayOptions
+from supply_sales_writer.adapters.kafka_publisher import KafkaPublisher, ProducerFactory, relay_producer
+from supply_sales_writer.adapters.outbox import SqlOutbox
+from supply_sales_writer.adapters.publish_lock import PublishLock
+from supply_sales_writer.adapters.unit_of_work import SqlUnitOfWork, is_conflict
 from supply_sales_writer.adapters.wakeup import WakeSender
 from supply_sales_writer.config import SalesWriterSettings
 from supply_sales_writer.service_layer.group_commit import GroupCommit
+from supply_sales_writer.service_layer.ports import OutboxRow
+from supply_sales_writer.service_layer.relay import AfterPublish, Relay, RelayOptions
 from supply_sales_writer.service_layer.services import Created, SalesService
-from supply_sales_writer.service_layer.unit_of_work import UnitOfWork
+
+
+class RelayOverrides(RelayOptions, total=False):
+    """A relay's options, and the producer it publishes with (tests)."""
+
+    producer_factory: ProducerFactory | None
 
 
 @dataclass
-class System:
+class Container:
     settings: SalesWriterSettings
     engine: Engine
     service: SalesService
     relay: Relay
     creates: GroupCommit[tuple[SaleBody, Actor], Created]
 
-    def new_relay(self, **overrides: Unpack[RelayOptions]) -> Relay:
+    def new_relay(self, **overrides: Unpack[RelayOverrides]) -> Relay:
         """Another relay over the same outbox (tests and `sales-writer relay`)."""
+        producer_factory = overrides.pop("producer_factory", None)
         options = relay_options(self.settings)
         options["maintenance"] = self.service.purge_idempotency_keys
         options.update(overrides)
-        return Relay(self.engine, self.settings, **options)
+        return make_relay(self.engine, self.settings, producer_factory, options)
 
 
 def relay_options(settings: SalesWriterSettings) -> RelayOptions:
@@ -46,6 +56,14 @@ def relay_options(settings: SalesWriterSettings) -> RelayOptions:
         "min_cycle_s": settings.relay_min_cycle_s,
         "retention": timedelta(seconds=settings.outbox_retention_s),
     }
+
+
+def make_relay(
+    engine: Engine, settings: SalesWriterSettings, producer_factory: ProducerFactory | None, options: RelayOptions
+) -> Relay:
+    """A relay over the outbox of `engine`'s database, publishing to Kafka, under its publish lock."""
+    publisher = KafkaPublisher(producer_factory or (lambda: relay_producer(settings)))
+    return Relay(SqlOutbox(engine), publisher, PublishLock(engine), **options)
 
 
 async def _exit_after_publish(rows: list[OutboxRow]) -> None:
@@ -63,22 +81,22 @@ def bootstrap(
     engine: Engine | None = None,
     after_publish: AfterPublish | None = None,
     producer_factory: ProducerFactory | None = None,
-) -> System:
+) -> Container:
     settings = settings or SalesWriterSettings()
     engine = engine or make_sales_engine(settings)
     if after_publish is None and settings.relay_fault == "exit_after_publish":
         after_publish = _exit_after_publish
     options = relay_options(settings)
     options["after_publish"] = after_publish
-    options["producer_factory"] = producer_factory
-    relay = Relay(engine, settings, **options)
+    relay = make_relay(engine, settings, producer_factory, options)
     # Commits wake the relay of this process, or one in its own process that listens for notices.
     on_commit: Callable[[], None] = relay.wake
     if settings.relay_wake_address and not settings.relay_enabled:
         on_commit = WakeSender(settings.relay_wake_address)
     service = SalesService(
-        lambda: UnitOfWork(engine, settings.sales_topic, on_commit, settings.mysql_insert_mode),
+        lambda: SqlUnitOfWork(engine, settings.sales_topic, on_commit, settings.mysql_insert_mode),
         idempotency_ttl=timedelta(seconds=settings.idempotency_ttl_s),
+        conflict=is_conflict,
     )
     relay.maintenance = service.purge_idempotency_keys
     creates = GroupCommit(
@@ -86,4 +104,4 @@ def bootstrap(
         max_batch=settings.create_batch_max,
         split_on=(IntegrityError, DataError, ValueError),  # what one sale holds, not the database being away
     )
-    return System(settings, engine, service, relay, creates)
+    return Container(settings, engine, service, relay, creates)

@@ -7,7 +7,16 @@ from typing import Literal
 from pydantic import Field, field_validator
 
 from supply_common.settings import KafkaSettings, MySQLSettings, ServiceSettings
-from supply_sales_writer.adapters.wakeup import parse_address
+
+
+def parse_address(text: str) -> tuple[str, int]:
+    """`host:port` (`[v6]:port` for an IPv6 literal)."""
+    host, separator, port = text.strip().rpartition(":")
+    host = host.strip("[]")
+    if not separator or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port, got {text!r}")
+    return host, int(port)
+
 
 InsertMode = Literal["auto", "compound", "separate"]
 """How a transaction's INSERTs go out at its commit: `compound`, one `BEGIN NOT ATOMIC ... END`

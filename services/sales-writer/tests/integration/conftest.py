@@ -18,9 +18,9 @@ from supply_common.testing.fixtures import random_name
 from supply_common.testing.sales import sale_body as a_sale
 from supply_sales_writer.adapters.migrate import upgrade
 from supply_sales_writer.adapters.schema import outbox, sales
-from supply_sales_writer.bootstrap import System, bootstrap, make_sales_engine
+from supply_sales_writer.bootstrap import Container, bootstrap, make_sales_engine
 from supply_sales_writer.config import InsertMode, SalesWriterSettings
-from supply_sales_writer.entrypoints.app import build_app
+from supply_sales_writer.entrypoints.app import create_app
 
 WORKER = {"X-User-Id": "worker-1", "X-User-Role": "technical_worker", "X-User-Email": "w@example.com"}
 MANAGER = {"X-User-Id": "boss-1", "X-User-Role": "senior_management", "X-User-Email": "b@example.com"}
@@ -44,7 +44,7 @@ statement each as on MySQL (which has no anonymous blocks)."""
 
 @pytest.fixture
 def insert_mode() -> InsertMode:
-    """How the system under test sends a transaction's INSERTs (`EVERY_INSERT_MODE` sets it)."""
+    """How the container under test sends a transaction's INSERTs (`EVERY_INSERT_MODE` sets it)."""
     return "auto"
 
 
@@ -71,15 +71,15 @@ def settings(
 
 
 @pytest.fixture
-def system(settings: SalesWriterSettings) -> Iterator[System]:
+def container(settings: SalesWriterSettings) -> Iterator[Container]:
     made = bootstrap(settings)
     yield made
     made.engine.dispose()
 
 
 @pytest.fixture
-def client(system: System) -> Iterator[TestClient]:
-    with TestClient(build_app(system=system)) as test_client:
+def client(container: Container) -> Iterator[TestClient]:
+    with TestClient(create_app(container)) as test_client:
         yield test_client
 
 
@@ -90,36 +90,36 @@ class Kit:
     manager = MANAGER
     customer = CUSTOMER
 
-    def __init__(self, settings: SalesWriterSettings, system: System) -> None:
+    def __init__(self, settings: SalesWriterSettings, container: Container) -> None:
         self.settings = settings
-        self.system = system
+        self.container = container
 
     @staticmethod
     def body(**changes: Any) -> dict[str, Any]:
         return sale_body(**changes)
 
     def count(self, table: Any = sales) -> int:
-        with self.system.engine.connect() as connection:
+        with self.container.engine.connect() as connection:
             return connection.execute(select(func.count()).select_from(table)).scalar_one()
 
     def unpublished(self) -> int:
-        with self.system.engine.connect() as connection:
+        with self.container.engine.connect() as connection:
             return connection.execute(
                 select(func.count()).select_from(outbox).where(outbox.c.published_at.is_(None))
             ).scalar_one()
 
     def statements(self) -> list[str]:
-        """Every statement the system's engine sends from now on (appended as they go)."""
+        """Every statement the container's engine sends from now on (appended as they go)."""
         sent: list[str] = []
 
         def record(conn: Any, cursor: Any, statement: str, *_: Any) -> None:
             sent.append(statement)
 
-        event.listen(self.system.engine, "before_cursor_execute", record)
+        event.listen(self.container.engine, "before_cursor_execute", record)
         return sent
 
     def execute(self, sql: str) -> None:
-        with self.system.engine.begin() as connection:
+        with self.container.engine.begin() as connection:
             connection.execute(text(sql))
 
     def consume(
@@ -162,5 +162,5 @@ class Kit:
 
 
 @pytest.fixture
-def kit(settings: SalesWriterSettings, system: System) -> Kit:
-    return Kit(settings, system)
+def kit(settings: SalesWriterSettings, container: Container) -> Kit:
+    return Kit(settings, container)

@@ -54,7 +54,7 @@ def test_reads_during_updates_each_show_one_whole_version(client: TestClient, ki
         raise AssertionError(f"version {version} never written")
 
     def read() -> None:
-        service = kit.system.service
+        service = kit.container.service
         while not done.is_set():
             try:
                 answer = client.get(f"/sales/{sale_id}", headers=kit.worker)

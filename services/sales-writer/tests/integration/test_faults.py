@@ -19,7 +19,7 @@ from supply_sales_writer.adapters import outbox
 from supply_sales_writer.adapters.outbox import OutboxRow
 from supply_sales_writer.bootstrap import bootstrap
 from supply_sales_writer.config import SalesWriterSettings
-from supply_sales_writer.entrypoints.app import build_app
+from supply_sales_writer.entrypoints.app import create_app
 
 pytestmark = pytest.mark.integration
 
@@ -34,16 +34,16 @@ async def _die(rows: list[OutboxRow]) -> None:
 
 def test_a_relay_killed_after_publishing_before_marking_duplicates_but_never_loses(kit) -> None:
     quiet = bootstrap(kit.settings.model_copy(update={"relay_enabled": False}))
-    with TestClient(build_app(system=quiet)) as client:
+    with TestClient(create_app(quiet)) as client:
         ids = [client.post("/sales", json=kit.body(), headers=kit.worker).json()["id"] for _ in range(5)]
     assert kit.unpublished() == 5
 
-    dying = kit.system.new_relay(after_publish=_die)
+    dying = kit.container.new_relay(after_publish=_die)
     with pytest.raises(Killed):
         asyncio.run(_publish_and_close(dying))
     assert kit.unpublished() == 5
 
-    assert asyncio.run(_publish_and_close(kit.system.new_relay())) == 5
+    assert asyncio.run(_publish_and_close(kit.container.new_relay())) == 5
     assert kit.unpublished() == 0
 
     events = kit.envelopes(kit.consume(10))
@@ -60,9 +60,9 @@ async def _publish_and_close(relay) -> int:
 
 def test_with_kafka_unreachable_writes_succeed_and_all_events_arrive_in_per_key_order_later(kit) -> None:
     broker_down = kit.settings.model_copy(update={"kafka_bootstrap_servers": "127.0.0.1:1"})
-    system = bootstrap(broker_down)
+    container = bootstrap(broker_down)
     started = time.monotonic()
-    with TestClient(build_app(system=system)) as client:
+    with TestClient(create_app(container)) as client:
         ids = []
         for _ in range(50):
             created = client.post("/sales", json=kit.body(), headers=kit.worker)
@@ -85,11 +85,11 @@ def test_with_kafka_unreachable_writes_succeed_and_all_events_arrive_in_per_key_
         assert stats["backlog"] == 200
         assert stats["relay"] == "degraded"
         assert stats["oldest_unpublished_age_s"] > 0
-    system.engine.dispose()
+    container.engine.dispose()
     assert elapsed < 30
 
     async def drain() -> None:
-        relay = kit.system.new_relay(poll_interval_s=0.05)
+        relay = kit.container.new_relay(poll_interval_s=0.05)
         task = asyncio.create_task(relay.run())
         try:
             for _ in range(200):
@@ -116,12 +116,12 @@ def test_the_relay_recovers_when_the_broker_comes_back(kit) -> None:
     address = {"servers": "127.0.0.1:1"}
     from supply_common.kafka import make_producer
 
-    relay = kit.system.new_relay(
+    relay = kit.container.new_relay(
         producer_factory=lambda: make_producer(
             kit.settings.model_copy(update={"kafka_bootstrap_servers": address["servers"]}), request_timeout_ms=2000
         )
     )
-    with TestClient(build_app(system=dataclasses.replace(kit.system, relay=relay))) as client:
+    with TestClient(create_app(dataclasses.replace(kit.container, relay=relay))) as client:
         sale_id = client.post("/sales", json=kit.body(), headers=kit.worker).json()["id"]
         time.sleep(0.5)
         assert client.get("/internal/outbox/stats").json()["relay"] == "degraded"
@@ -137,8 +137,8 @@ def test_the_relay_recovers_when_the_broker_comes_back(kit) -> None:
 def test_mysql_unreachable_gives_503_quickly(kit) -> None:
     url = kit.settings.mysql_url.get_secret_value().rsplit("@", 1)[0] + "@127.0.0.1:1"
     away = SalesWriterSettings(**(kit.settings.model_dump() | {"mysql_url": url, "relay_enabled": False}))
-    system = bootstrap(away)
-    with TestClient(build_app(system=system), raise_server_exceptions=False) as client:
+    container = bootstrap(away)
+    with TestClient(create_app(container), raise_server_exceptions=False) as client:
         for method, path, extra in [
             ("post", "/sales", {"json": kit.body()}),
             ("get", "/sales/5bd761dcae323e45a93ccfe8", {}),
@@ -164,7 +164,7 @@ def test_mysql_unreachable_gives_503_quickly(kit) -> None:
 
 def _backlog(kit, sales: int) -> list[str]:
     """`sales` creates, each updated twice: 3 outbox rows per sale, none published."""
-    service = kit.system.service
+    service = kit.container.service
     actor = Actor(user_id="u-relay", role="technical_worker")
     ids = []
     for _ in range(sales):
@@ -182,7 +182,7 @@ def _backlog(kit, sales: int) -> list[str]:
 def test_a_backlog_of_many_batches_drains_with_overlap_each_event_once_in_per_key_order(kit) -> None:
     ids = _backlog(kit, 30)
     assert kit.unpublished() == 90
-    relay = kit.system.new_relay(batch_size=7)
+    relay = kit.container.new_relay(batch_size=7)
 
     async def drain() -> list[bool]:
         rounds = []
@@ -216,7 +216,7 @@ def test_a_failure_mid_drain_leaves_the_failed_and_the_overlapping_batch_unmarke
         if next(batches) == 3:
             raise Killed
 
-    dying = kit.system.new_relay(batch_size=7, after_publish=fail_third)
+    dying = kit.container.new_relay(batch_size=7, after_publish=fail_third)
 
     async def drain_and_close(relay) -> bool:
         try:
@@ -228,7 +228,7 @@ def test_a_failure_mid_drain_leaves_the_failed_and_the_overlapping_batch_unmarke
         asyncio.run(drain_and_close(dying))
     assert kit.unpublished() == 90 - 2 * 7, "batches 1 and 2 marked; 3 failed, 4 was in flight"
 
-    while asyncio.run(drain_and_close(kit.system.new_relay(batch_size=7))):
+    while asyncio.run(drain_and_close(kit.container.new_relay(batch_size=7))):
         pass
     assert kit.unpublished() == 0
     events = kit.envelopes(kit.consume(90 + 2 * 7))
@@ -244,10 +244,10 @@ def test_a_failure_mid_drain_leaves_the_failed_and_the_overlapping_batch_unmarke
 def test_a_relay_cancelled_anywhere_in_a_drain_leaves_no_connection_or_lock_behind(kit) -> None:
     """Shutdown cancels the relay at whatever step it is in; a claim that completes after the
     cancellation must still give its connection (and the row locks of its transaction) back."""
-    engine = kit.system.engine
+    engine = kit.container.engine
 
     async def cancel_after(delay_s: float) -> bool:
-        relay = kit.system.new_relay(batch_size=3)
+        relay = kit.container.new_relay(batch_size=3)
         task = asyncio.ensure_future(relay.drain(budget_s=60))
         await asyncio.sleep(delay_s)
         task.cancel()
@@ -275,11 +275,11 @@ def test_a_relay_cancelled_before_its_confirmation_starts_releases_the_claim(kit
     """The exact window of a shutdown seen in a test's teardown: a batch claimed and handed to the
     producer, its confirmation created as a task but not yet started, and the drain cancelled. A task
     cancelled before its first step never runs its body, so its own clean-up cannot be relied on."""
-    engine = kit.system.engine
+    engine = kit.container.engine
     _backlog(kit, 1)
 
     async def cancel_as_the_confirmation_is_created() -> None:
-        relay = kit.system.new_relay()
+        relay = kit.container.new_relay()
         claim_and_send = relay._claim_and_send
         task: asyncio.Future[bool] | None = None
 
@@ -320,7 +320,7 @@ def test_an_idle_relay_always_stops_when_cancelled(kit) -> None:
         return bool(done)
 
     async def many() -> list[bool]:
-        relay = kit.system.new_relay(poll_interval_s=0.0005)
+        relay = kit.container.new_relay(poll_interval_s=0.0005)
         return [await start_and_cancel(relay, 0.05 + i * 0.0003) for i in range(150)]
 
     stopped = asyncio.run(many())
@@ -329,10 +329,10 @@ def test_an_idle_relay_always_stops_when_cancelled(kit) -> None:
 
 def test_a_claimed_row_carries_its_commit_time_and_only_claimed_rows_are_marked(kit) -> None:
     quiet = bootstrap(kit.settings.model_copy(update={"relay_enabled": False}))
-    with TestClient(build_app(system=quiet)) as client:
+    with TestClient(create_app(quiet)) as client:
         for _ in range(3):
             assert client.post("/sales", json=kit.body(), headers=kit.worker).status_code == 201
-    with kit.system.engine.connect() as connection:
+    with kit.container.engine.connect() as connection:
         connection.begin()
         claimed = outbox.claim(connection, 2)
         assert len(claimed) == 2

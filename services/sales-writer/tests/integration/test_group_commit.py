@@ -14,7 +14,7 @@ from sqlalchemy.exc import DataError, IntegrityError
 
 from supply_common.contract import Actor, SaleBody
 from supply_sales_writer.adapters.schema import outbox, sales
-from supply_sales_writer.entrypoints.app import build_app
+from supply_sales_writer.entrypoints.app import create_app
 from supply_sales_writer.service_layer.group_commit import GroupCommit
 from supply_sales_writer.service_layer.services import Created
 
@@ -28,14 +28,14 @@ CALLERS = 40
 def _recording(kit: Kit, sizes: list[int]) -> GroupCommit[tuple[SaleBody, Actor], Created]:
     def write(entries: Sequence[tuple[SaleBody, Actor]]) -> list[Created]:
         sizes.append(len(entries))
-        return kit.system.service.create_many(entries)
+        return kit.container.service.create_many(entries)
 
     return GroupCommit(write, split_on=(IntegrityError, DataError))
 
 
 def test_concurrent_creates_share_transactions_and_each_caller_gets_its_own_sale(kit: Kit) -> None:
     sizes: list[int] = []
-    app = build_app(system=dataclasses.replace(kit.system, creates=_recording(kit, sizes)))
+    app = create_app(dataclasses.replace(kit.container, creates=_recording(kit, sizes)))
     bodies = [
         kit.body(customer={"gender": "F", "age": age, "email": f"c{age}@example.org", "satisfaction": 3})
         for age in range(CALLERS)
@@ -53,7 +53,7 @@ def test_concurrent_creates_share_transactions_and_each_caller_gets_its_own_sale
     assert [answer["sale"]["customer"]["age"] for answer in answers] == list(range(CALLERS))
     assert sum(sizes) == CALLERS
     assert max(sizes) > 1, sizes
-    with kit.system.engine.connect() as connection:
+    with kit.container.engine.connect() as connection:
         stored = dict(connection.execute(select(sales.c.id, sales.c.customer_age)).all())
         keys = Counter(key.decode() for key in connection.execute(select(outbox.c.msg_key)).scalars())
     assert stored == {answer["id"]: answer["sale"]["customer"]["age"] for answer in answers}
@@ -85,7 +85,7 @@ def test_a_sale_the_database_refuses_fails_alone(kit: Kit) -> None:
 
 def test_creates_with_an_idempotency_key_keep_their_own_transaction(kit: Kit) -> None:
     sizes: list[int] = []
-    app = build_app(system=dataclasses.replace(kit.system, creates=_recording(kit, sizes)))
+    app = create_app(dataclasses.replace(kit.container, creates=_recording(kit, sizes)))
 
     async def post_twice() -> list[httpx.Response]:
         transport = httpx.ASGITransport(app=app)

@@ -62,8 +62,8 @@ def test_outbox_stats_and_purge_of_published_rows(client: TestClient, kit) -> No
     assert stats["oldest_unpublished_age_s"] is None
     assert stats["relay"] == "ok"
     assert stats["last_published_at"].endswith("Z")
-    assert kit.system.new_relay(retention=timedelta(hours=1)).purge() == 0
-    assert kit.system.new_relay(retention=timedelta(0)).purge() == 1
+    assert kit.container.new_relay(retention=timedelta(hours=1)).purge() == 0
+    assert kit.container.new_relay(retention=timedelta(0)).purge() == 1
     assert kit.count(outbox) == 0
     metrics = client.get("/metrics").text
     assert "sales_writer_publish_latency_seconds_count" in metrics
@@ -72,14 +72,14 @@ def test_outbox_stats_and_purge_of_published_rows(client: TestClient, kit) -> No
 
 def test_two_relays_at_once_publish_everything_exactly_once(kit) -> None:
     from supply_sales_writer.bootstrap import bootstrap
-    from supply_sales_writer.entrypoints.app import build_app
+    from supply_sales_writer.entrypoints.app import create_app
 
     quiet = bootstrap(kit.settings.model_copy(update={"relay_enabled": False}))
-    with TestClient(build_app(system=quiet)) as client:
+    with TestClient(create_app(quiet)) as client:
         client.post("/sales/import", content=_generated(300), headers=kit.worker)
 
     async def both() -> None:
-        relays = [kit.system.new_relay(batch_size=20) for _ in range(2)]
+        relays = [kit.container.new_relay(batch_size=20) for _ in range(2)]
         tasks = [asyncio.create_task(relay.run()) for relay in relays]
         for _ in range(200):
             if kit.unpublished() == 0:
@@ -108,7 +108,7 @@ def test_republish_during_changes_never_puts_an_older_version_after_a_newer_one(
     (or one deleted since)."""
     from supply_common.contract import Actor, SaleBody
 
-    service = kit.system.service
+    service = kit.container.service
     actor = Actor(user_id="worker-1", role="technical_worker")
     bodies = [SaleBody.model_validate(kit.body(couponUsed=flag)) for flag in (False, True)]
     ids = [service.create(bodies[0], actor).view["id"] for _ in range(40)]
@@ -138,7 +138,7 @@ def test_republish_during_changes_never_puts_an_older_version_after_a_newer_one(
     for thread in threads:
         thread.join()
 
-    with kit.system.engine.connect() as connection:
+    with kit.container.engine.connect() as connection:
         rows = connection.execute(select(outbox.c.msg_key, outbox.c.payload).order_by(outbox.c.id)).all()
     last: dict[bytes, int] = {}
     backwards = []

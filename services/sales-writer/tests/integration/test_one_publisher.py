@@ -20,7 +20,7 @@ from sqlalchemy import select
 from supply_common.contract import Actor, SaleBody
 from supply_sales_writer.adapters.publish_lock import PublishLock
 from supply_sales_writer.adapters.schema import outbox
-from supply_sales_writer.entrypoints.app import build_app
+from supply_sales_writer.entrypoints.app import create_app
 
 pytestmark = pytest.mark.integration
 
@@ -29,12 +29,12 @@ ACTOR = Actor(user_id="worker-1", role="technical_worker")
 
 def _sales(kit, count: int) -> list[str]:
     body = SaleBody.model_validate(kit.body())
-    return [kit.system.service.create(body, ACTOR).view["id"] for _ in range(count)]
+    return [kit.container.service.create(body, ACTOR).view["id"] for _ in range(count)]
 
 
 def _keep_changing(kit, ids: list[str], rounds: int, stop: threading.Event | None = None) -> threading.Thread:
     """A thread updating each sale `rounds` times, sale after sale (many versions each, interleaved)."""
-    service = kit.system.service
+    service = kit.container.service
     bodies = [SaleBody.model_validate(kit.body(couponUsed=flag)) for flag in (False, True)]
 
     def change() -> None:
@@ -53,7 +53,7 @@ def _keep_changing(kit, ids: list[str], rounds: int, stop: threading.Event | Non
 
 def _outbox_versions(kit) -> dict[str, list[int]]:
     """Per sale, the versions of its outbox rows in id order."""
-    with kit.system.engine.connect() as connection:
+    with kit.container.engine.connect() as connection:
         rows = connection.execute(select(outbox.c.msg_key, outbox.c.payload).order_by(outbox.c.id)).all()
     versions: dict[str, list[int]] = defaultdict(list)
     for key, payload in rows:
@@ -106,7 +106,7 @@ def test_two_relays_while_writes_come_never_put_an_older_version_after_a_newer_o
     async def both() -> None:
         writer = _keep_changing(kit, ids, rounds)
         await _until(lambda: kit.unpublished() >= 200, 20)
-        relays = [kit.system.new_relay(batch_size=3, poll_interval_s=0.005, min_cycle_s=0) for _ in range(2)]
+        relays = [kit.container.new_relay(batch_size=3, poll_interval_s=0.005, min_cycle_s=0) for _ in range(2)]
         tasks = [asyncio.create_task(relay.run()) for relay in relays]
         try:
             await asyncio.to_thread(writer.join)
@@ -141,7 +141,7 @@ async def _until_woken(relay, condition, timeout_s: float) -> bool:  # type: ign
 
 
 def _lock_holder(kit, name: str) -> int | None:
-    with kit.system.engine.connect() as connection:
+    with kit.container.engine.connect() as connection:
         return connection.exec_driver_sql("SELECT IS_USED_LOCK(%(name)s)", {"name": name}).scalar()
 
 
@@ -151,7 +151,7 @@ def test_when_the_publishing_relay_goes_the_standby_takes_over_and_publishes_the
     stop = threading.Event()
 
     async def main() -> float:
-        relays = [kit.system.new_relay(batch_size=3, poll_interval_s=0.01, min_cycle_s=0) for _ in range(2)]
+        relays = [kit.container.new_relay(batch_size=3, poll_interval_s=0.01, min_cycle_s=0) for _ in range(2)]
         tasks = [asyncio.create_task(relay.run()) for relay in relays]
         writer = _keep_changing(kit, ids, 100_000, stop)
         try:
@@ -208,8 +208,8 @@ def test_a_relay_on_standby_claims_nothing_while_another_publishes(kit) -> None:
         standby_published.extend(row.id for row in rows)
 
     async def main() -> None:
-        active = kit.system.new_relay(batch_size=2, after_publish=hold_first_batch)
-        standby = kit.system.new_relay(batch_size=2, poll_interval_s=0.01, after_publish=record)
+        active = kit.container.new_relay(batch_size=2, after_publish=hold_first_batch)
+        standby = kit.container.new_relay(batch_size=2, poll_interval_s=0.01, after_publish=record)
         first = asyncio.create_task(active.run())
         second: asyncio.Task[None] | None = None
         try:
@@ -234,17 +234,17 @@ def test_a_relay_on_standby_claims_nothing_while_another_publishes(kit) -> None:
 def test_a_server_whose_relay_stands_by_reports_the_backlog_and_publishes_once_the_lock_is_free(kit) -> None:
     """With `WORKERS=N` each server process runs a relay and one of them publishes: a process whose
     relay stands by answers for the backlog (as one without a relay), not "degraded"."""
-    holder = PublishLock(kit.system.engine)
+    holder = PublishLock(kit.container.engine)
     assert holder.acquire()
     try:
-        with TestClient(build_app(system=kit.system)) as client:
+        with TestClient(create_app(kit.container)) as client:
             sale_id = client.post("/sales", json=kit.body(), headers=kit.worker).json()["id"]
             time.sleep(1.5)  # a retry of the relay, and the commit's notice
             stats = client.get("/internal/outbox/stats").json()
             assert stats["backlog"] == 1, "published without the publish lock"
             assert stats["relay"] == "ok"
             assert client.get("/readyz").json()["checks"]["relay"] == "ok"
-            assert not kit.system.relay.publishing
+            assert not kit.container.relay.publishing
             assert "sales_writer_relay_publishing" in client.get("/metrics").text
             # The publisher (the test here) stalls: a minute-old backlog, whoever should publish it.
             kit.execute("UPDATE outbox SET created_at = created_at - INTERVAL 1 MINUTE")
@@ -259,7 +259,7 @@ def test_a_server_whose_relay_stands_by_reports_the_backlog_and_publishes_once_t
                 "relay": "ok",
                 "last_published_at": None,
             }
-            assert kit.system.relay.publishing
+            assert kit.container.relay.publishing
     finally:
         holder.release()
     assert [event["sale_id"] for event in kit.envelopes(kit.consume(1))] == [sale_id]

@@ -23,7 +23,7 @@ SLOW_POLL_S = 60.0
 async def _seconds_until_published(kit, writer, address: str, wait_s: float) -> float | None:
     """Run a relay that polls only every minute and listens on `address`; commit two sales through
     `writer` once the relay is idle; how long until the outbox is empty (None: not within `wait_s`)."""
-    relay = kit.system.new_relay(poll_interval_s=SLOW_POLL_S)
+    relay = kit.container.new_relay(poll_interval_s=SLOW_POLL_S)
     task = asyncio.create_task(relay.run())
     notices = await listen(address, relay.wake)
     try:
@@ -95,7 +95,7 @@ async def _batches_of_a_relay_with_spacing(kit, writer, min_cycle_s: float) -> l
         if sum(count for _, count in published) >= 3:
             all_out.set()
 
-    relay = kit.system.new_relay(poll_interval_s=SLOW_POLL_S, min_cycle_s=min_cycle_s, after_publish=record)
+    relay = kit.container.new_relay(poll_interval_s=SLOW_POLL_S, min_cycle_s=min_cycle_s, after_publish=record)
     task = asyncio.create_task(relay.run())
     body = SaleBody.model_validate(kit.body())
     try:

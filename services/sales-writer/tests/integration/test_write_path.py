@@ -12,7 +12,7 @@ from sqlalchemy import select
 
 from supply_common.contract import SaleEvent
 from supply_sales_writer.adapters.schema import idempotency_keys, outbox, sale_item_tags, sale_items, sales
-from supply_sales_writer.entrypoints.app import build_app
+from supply_sales_writer.entrypoints.app import create_app
 
 from .conftest import EVERY_INSERT_MODE
 
@@ -157,7 +157,7 @@ def test_an_expired_idempotency_key_is_forgotten(client: TestClient, kit) -> Non
     second = client.post("/sales", json=kit.body(couponUsed=True), headers=headers)
     assert second.status_code == 201
     assert second.json()["id"] != first
-    assert kit.system.service.purge_idempotency_keys() == 0
+    assert kit.container.service.purge_idempotency_keys() == 0
 
 
 def test_roles_are_checked_by_the_service_itself(client: TestClient, kit) -> None:
@@ -176,7 +176,7 @@ def test_roles_are_checked_by_the_service_itself(client: TestClient, kit) -> Non
 
 def test_a_write_whose_outbox_row_fails_leaves_nothing_behind(kit) -> None:
     kit.execute("ALTER TABLE outbox ADD CONSTRAINT no_rows CHECK (topic = 'nowhere')")
-    with TestClient(build_app(system=kit.system), raise_server_exceptions=False) as client:
+    with TestClient(create_app(kit.container), raise_server_exceptions=False) as client:
         response = client.post("/sales", json=kit.body(), headers=kit.worker)
     assert response.status_code == 500
     assert (kit.count(), kit.count(sale_items), kit.count(sale_item_tags), kit.count(outbox)) == (0, 0, 0, 0)
@@ -219,7 +219,7 @@ def test_the_customer_email_is_kept_as_account_addresses_are(client: TestClient,
     assert client.get(f"/sales/{sale_id}", headers=kit.worker).json()["sale"]["customer"]["email"] == (
         "rv.someone@example.com"
     )
-    with kit.system.engine.connect() as connection:
+    with kit.container.engine.connect() as connection:
         stored = connection.execute(select(sales.c.customer_email).order_by(sales.c.id)).scalars().all()
     assert stored == ["rv.someone@example.com"] * 2
     events = kit.envelopes(kit.consume(2))

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import tracemalloc
+from collections.abc import Iterator
 
 import pytest
 from bson.json_util import RELAXED_JSON_OPTIONS, dumps, loads
 
 from supply_common.testing import SAMPLE_DATASET
-from supply_sales_writer.domain.importing import Parsed, Rejected, read_all
+from supply_sales_writer.domain.importing import Parsed, RecordReader, Rejected, TooDeep, read_all
+from supply_sales_writer.domain.nesting import MAX_DEPTH
 
 LINES = SAMPLE_DATASET.read_text().splitlines()
 
@@ -60,3 +63,71 @@ def test_a_broken_array_ends_with_one_rejection_after_the_good_records() -> None
     records = list(read_all(iter(chunked(data, 64))))
     assert [type(r) for r in records] == [Parsed, Parsed, Rejected]
     assert records[-1].line == 3
+
+
+NESTED = b"[" * 10_000 + b"]" * 10_000
+"""20 KB of nested arrays: a streaming parser that keeps a path per level needs hundreds of MB for it."""
+
+
+def read_until_refused(chunks: Iterator[bytes]) -> tuple[list[Parsed | Rejected], TooDeep]:
+    reader = RecordReader()
+    records: list[Parsed | Rejected] = []
+
+    def read() -> None:
+        for chunk in chunks:
+            records.extend(reader.feed(chunk))
+        records.extend(reader.close())
+
+    with pytest.raises(TooDeep) as refused:
+        read()
+    return records + refused.value.records, refused.value
+
+
+@pytest.mark.parametrize("size", [1 << 16, 100])
+def test_an_array_nested_past_the_bound_is_refused_where_it_gets_too_deep_at_constant_memory(size: int) -> None:
+    tracemalloc.start()
+    try:
+        records, refused = read_until_refused(iter(chunked(NESTED, size)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert (records, refused.line) == ([], 1)
+    assert f"more than {MAX_DEPTH} levels" in refused.reason
+    assert peak < 1 << 20
+
+
+def test_json_lines_nested_past_the_bound_are_refused_at_their_line_after_the_records_before() -> None:
+    deep = b'{"_id": {"$oid": "5bd761dcae323e45a93ccfe8"}, "items": ' + NESTED + b"}"
+    data = b"\n".join([LINES[0].encode(), b"", LINES[1].encode(), deep, LINES[2].encode()])
+    tracemalloc.start()
+    try:
+        records, refused = read_until_refused(iter(chunked(data, 4096)))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert [(type(r), r.line) for r in records] == [(Parsed, 1), (Parsed, 3)]
+    assert refused.line == 4
+    assert peak < 1 << 20
+
+
+def test_a_record_in_an_array_is_refused_by_its_position_after_the_records_before() -> None:
+    deep_tags = json.loads(LINES[2])
+    deep_tags["items"][0]["tags"] = [[[[["office"]]]]]
+    data = ("[" + ",".join([LINES[0], LINES[1], json.dumps(deep_tags), LINES[3]]) + "]").encode()
+    records, refused = read_until_refused(iter(chunked(data, 1 << 16)))
+    assert [(type(r), r.line) for r in records] == [(Parsed, 1), (Parsed, 2)]
+    assert refused.line == 3
+
+
+def test_a_line_nested_one_level_too_deep_for_a_sale_is_still_read_and_rejected_by_its_field() -> None:
+    nested_tags = json.loads(LINES[0])
+    nested_tags["items"][0]["tags"] = [["office"]]
+    (record,) = read_all(iter([json.dumps(nested_tags).encode()]))
+    assert isinstance(record, Rejected)
+    assert "items.0.tags" in record.reason
+
+
+def test_read_all_ends_a_refused_input_with_one_rejection() -> None:
+    data = b"\n".join([LINES[0].encode(), NESTED, LINES[1].encode()])
+    records = list(read_all(iter(chunked(data, 1 << 16))))
+    assert [(type(r), r.line) for r in records] == [(Parsed, 1), (Rejected, 2)]

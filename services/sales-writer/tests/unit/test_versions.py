@@ -61,7 +61,10 @@ def test_versions_continue_after_a_delete() -> None:
 
 
 def test_import_actions() -> None:
-    assert import_action(Stored(), "h") == ("create", 1)
-    assert import_action(Stored(deleted_version=5), "h") == ("create", 6)
-    assert import_action(Stored(version=2, content_hash="h"), "h") == ("unchanged", None)
-    assert import_action(Stored(version=2, content_hash="h"), "other") == ("update", 3)
+    for mode in ("fail", "skip", "overwrite"):
+        assert import_action(Stored(), "h", mode) == ("create", 1)
+        assert import_action(Stored(deleted_version=5), "h", mode) == ("create", 6)
+        assert import_action(Stored(version=2, content_hash="h"), "h", mode) == ("unchanged", None)
+    assert import_action(Stored(version=2, content_hash="h"), "other", "overwrite") == ("update", 3)
+    assert import_action(Stored(version=2, content_hash="h"), "other", "skip") == ("skip", None)
+    assert import_action(Stored(version=2, content_hash="h"), "other", "fail") == ("refuse", None)

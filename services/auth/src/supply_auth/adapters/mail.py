@@ -11,7 +11,6 @@ import smtplib
 import ssl
 import threading
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
@@ -21,14 +20,11 @@ from pathlib import Path
 from typing import Protocol
 from urllib.parse import unquote, urlsplit
 
+from supply_auth.service_layer.ports import Mail
+
+__all__ = ["Mail", "MailDrop", "MailSender", "Mailer", "SmtpMailer", "compose"]
+
 log = logging.getLogger("supply_auth.events")
-
-
-@dataclass(frozen=True)
-class Mail:
-    to: str
-    subject: str
-    text: str
 
 
 class Mailer(Protocol):

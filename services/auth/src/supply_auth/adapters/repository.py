@@ -1,11 +1,10 @@
-"""MySQL access for users, email confirmations, refresh tokens and login attempts (SQLAlchemy Core,
+"""MySQL access for users, password links, refresh tokens and login attempts (SQLAlchemy Core,
 bound parameters only)."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
 
 import sqlalchemy as sa
@@ -13,20 +12,16 @@ from sqlalchemy import Connection
 from sqlalchemy.exc import IntegrityError, OperationalError
 
 from supply_auth.adapters.tables import (
-    email_confirmations,
     login_attempts,
+    password_links,
     refresh_families,
     refresh_tokens,
     users,
 )
-from supply_auth.domain.model import User
+from supply_auth.domain.model import PasswordLink, RefreshGrant, User
 from supply_auth.domain.throttle import Attempts
+from supply_auth.service_layer.ports import DuplicateEmail
 from supply_common.identity import Role
-
-
-class DuplicateEmail(Exception):
-    pass
-
 
 LOCK_CONFLICTS = (1205, 1213)
 """MariaDB's lock wait timeout and deadlock: the transaction was rolled back and may be tried again."""
@@ -93,45 +88,38 @@ class UserRepository:
         return int(self.connection.execute(sa.select(sa.func.count()).select_from(users)).scalar_one())
 
 
-@dataclass(frozen=True)
-class PendingConfirmation:
-    user_id: str
-    token_hash: bytes
-    expires_at: datetime
-
-
-class EmailConfirmationRepository:
-    """The one link a user may still confirm their email with, by the SHA-256 of its token."""
+class PasswordLinkRepository:
+    """The one link that may still set a user's password, by the SHA-256 of its token."""
 
     def __init__(self, connection: Connection) -> None:
         self.connection = connection
 
     def replace(self, user_id: str, token_hash: bytes, now: datetime, expires_at: datetime) -> None:
-        """Make `token_hash` the user's pending link; any earlier one stops working."""
+        """Make `token_hash` the user's link; any earlier one stops working."""
         self.connection.execute(
             sa.text(
-                "INSERT INTO email_confirmations (user_id, token_hash, created_at, expires_at) "
+                "INSERT INTO password_links (user_id, token_hash, created_at, expires_at) "
                 "VALUES (:user_id, :token_hash, :now, :expires_at) ON DUPLICATE KEY UPDATE "
                 "token_hash = VALUES(token_hash), created_at = VALUES(created_at), expires_at = VALUES(expires_at)"
             ),
             {"user_id": user_id, "token_hash": token_hash, "now": now, "expires_at": expires_at},
         )
 
-    def by_token(self, token_hash: bytes) -> PendingConfirmation | None:
+    def by_token(self, token_hash: bytes) -> PasswordLink | None:
         row = self.connection.execute(
-            sa.select(email_confirmations).where(email_confirmations.c.token_hash == token_hash)
+            sa.select(password_links).where(password_links.c.token_hash == token_hash)
         ).first()
-        return PendingConfirmation(row.user_id, row.token_hash, row.expires_at) if row else None
+        return PasswordLink(row.user_id, row.token_hash, row.expires_at) if row else None
 
-    def of_user(self, user_id: str) -> PendingConfirmation | None:
-        """The user's pending link, locked until the transaction ends."""
+    def of_user(self, user_id: str) -> PasswordLink | None:
+        """The user's link, locked until the transaction ends."""
         row = self.connection.execute(
-            sa.select(email_confirmations).where(email_confirmations.c.user_id == user_id).with_for_update()
+            sa.select(password_links).where(password_links.c.user_id == user_id).with_for_update()
         ).first()
-        return PendingConfirmation(row.user_id, row.token_hash, row.expires_at) if row else None
+        return PasswordLink(row.user_id, row.token_hash, row.expires_at) if row else None
 
     def delete(self, user_id: str) -> None:
-        self.connection.execute(email_confirmations.delete().where(email_confirmations.c.user_id == user_id))
+        self.connection.execute(password_links.delete().where(password_links.c.user_id == user_id))
 
 
 class RefreshTokenRepository:
@@ -148,7 +136,7 @@ class RefreshTokenRepository:
             refresh_tokens.insert().values(token_hash=token_hash, family_id=family_id, issued_at=now)
         )
 
-    def find_for_update(self, token_hash: bytes) -> sa.Row | None:
+    def find_for_update(self, token_hash: bytes) -> RefreshGrant | None:
         """The token with its family (locked), or None."""
         query = (
             sa.select(
@@ -162,7 +150,10 @@ class RefreshTokenRepository:
             .where(refresh_tokens.c.token_hash == token_hash)
             .with_for_update()
         )
-        return self.connection.execute(query).first()
+        row = self.connection.execute(query).first()
+        if row is None:
+            return None
+        return RefreshGrant(row.family_id, row.user_id, row.used_at, row.expires_at, row.revoked_at)
 
     def mark_used(self, token_hash: bytes, now: datetime) -> None:
         self.connection.execute(

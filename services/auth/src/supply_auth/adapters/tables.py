@@ -17,7 +17,7 @@ users = sa.Table(
     sa.Column("email", sa.String(254, collation="utf8mb4_bin"), nullable=False, unique=True),
     sa.Column("name", sa.String(100), nullable=False),
     sa.Column("role", sa.String(32), nullable=False),
-    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("password_hash", sa.String(255), nullable=True),
     sa.Column("disabled", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("created_at", TS, nullable=False),
     sa.Column("updated_at", TS, nullable=False),
@@ -25,8 +25,8 @@ users = sa.Table(
     sa.Index("ix_users_role_id", "role", "id"),
 )
 
-email_confirmations = sa.Table(
-    "email_confirmations",
+password_links = sa.Table(
+    "password_links",
     metadata,
     sa.Column("user_id", sa.CHAR(26), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
     sa.Column("token_hash", sa.BINARY(32), nullable=False, unique=True),

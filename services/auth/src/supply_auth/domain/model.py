@@ -9,15 +9,17 @@ import unicodedata
 from dataclasses import dataclass
 from datetime import datetime
 
+from pydantic import TypeAdapter, ValidationError
+
+from supply_common.contract.sale import Email
 from supply_common.email_address import normalise_email as normalise_address
 from supply_common.identity import ROLES, Role
 
 ADMIN_ROLE: Role = "senior_management"
 SELF_REGISTERED_ROLE: Role = "customer"
 
-EMAIL_MAX = 254
 NAME_MAX = 100
-_EMAIL = re.compile(r"^[^@\s]{1,64}@[^@\s]+\.[^@\s.]+$")
+_SALE_EMAIL: TypeAdapter[str] = TypeAdapter(Email)
 _CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 USER_ID = re.compile(r"^[0-9A-HJKMNP-TV-Z]{26}$")
 
@@ -37,7 +39,9 @@ class User:
     email: str
     name: str
     role: Role
-    password_hash: str
+    password_hash: str | None
+    """None until someone sets a password: an account made by registration gets one only through the
+    link mailed to its address, which also confirms the address."""
     disabled: bool
     created_at: datetime
     email_confirmed_at: datetime | None = None
@@ -50,6 +54,27 @@ class User:
     @property
     def email_confirmed(self) -> bool:
         return self.email_confirmed_at is not None
+
+
+@dataclass(frozen=True)
+class PasswordLink:
+    """The mailed link that lets whoever reads the user's mail set their password, by the SHA-256 of
+    its token. A user has at most one; it works once, until `expires_at`."""
+
+    user_id: str
+    token_hash: bytes
+    expires_at: datetime
+
+
+@dataclass(frozen=True)
+class RefreshGrant:
+    """A refresh token as a refresh sees it: its family (one login) and that family's state."""
+
+    family_id: str
+    user_id: str
+    used_at: datetime | None
+    expires_at: datetime
+    revoked_at: datetime | None
 
 
 def new_user_id(now_ms: int | None = None) -> str:
@@ -66,10 +91,12 @@ def normalise_email(raw: str) -> str:
 
 
 def validate_email(raw: str) -> str:
-    email = normalise_email(raw)
-    if len(email) > EMAIL_MAX or not _EMAIL.match(email) or _has_control(email):
-        raise DomainError("email", "must be an email address like name@example.com")
-    return email
+    """The trimmed address in its compared form, if the sale contract would accept it as a
+    `customer.email`: an account exists only for an address that can have purchases."""
+    try:
+        return _SALE_EMAIL.validate_python(normalise_email(raw))
+    except ValidationError:
+        raise DomainError("email", "must be an email address like name@example.com") from None
 
 
 def validate_name(raw: str) -> str:

@@ -1,243 +1,35 @@
-"""The auth HTTP app. (No `from __future__ import annotations`: FastAPI must see the dependencies.)"""
+"""The auth HTTP app: a thin factory around the `Container` that `bootstrap` builds."""
+
+from __future__ import annotations
 
 import asyncio
-import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, FastAPI, Query, Request, Response
-from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from prometheus_client import Counter
+from fastapi import FastAPI, Request, Response
 
-from supply_auth.adapters.keys import InvalidToken
-from supply_auth.bootstrap import Auth, bootstrap
-from supply_auth.config import AuthSettings
-from supply_auth.entrypoints.schemas import (
-    REGISTERED,
-    CreateUserIn,
-    JwksOut,
-    LoginIn,
-    RefreshIn,
-    RegisteredOut,
-    RegisterIn,
-    StaffUserOut,
-    TokenOut,
-    UserOut,
-    UserPageOut,
-    UserPatch,
-    VerifyEmailIn,
-)
-from supply_auth.service_layer import errors
-from supply_auth.service_layer.accounts import TokenPair
+from supply_auth.bootstrap import Container, bootstrap
+from supply_auth.entrypoints.problems import PROBLEMS
+from supply_auth.entrypoints.routes import accounts, staff, tokens
 from supply_common.db import ping
-from supply_common.forwarded import TrustedProxies
-from supply_common.forwarded import client_address as forwarded_client
-from supply_common.identity import Role
-from supply_common.problems import FieldError, ProblemError
-from supply_common.web import ReadinessCheck, create_app, problem_response
-
-log = logging.getLogger(__name__)
-
-LOGINS = Counter("auth_logins_total", "Login attempts by outcome.", ["outcome"])
-BEARER = HTTPBearer(auto_error=False, description="An access token from POST /login or POST /refresh.")
-WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
-
-_PROBLEMS: Mapping[type[Exception], Callable[[Exception], ProblemError]] = {
-    errors.EmailTaken: lambda _: ProblemError(
-        409, "Email unavailable", "An account cannot be created with this email."
-    ),
-    errors.InvalidCredentials: lambda _: ProblemError(401, "Login failed", "The email or password is wrong."),
-    errors.EmailNotConfirmed: lambda _: ProblemError(
-        403,
-        "Email not confirmed",
-        "Confirm your email first: open the link we mailed you. Registering again with the same email sends"
-        " a new link.",
-    ),
-    errors.InvalidConfirmation: lambda _: ProblemError(
-        400,
-        "Confirmation link not valid",
-        "The link is unknown, used already, replaced by a newer one or expired. Register again with the same"
-        " email to get a new link.",
-        errors=[FieldError(field="token", reason="unknown, used, replaced or expired")],
-    ),
-    errors.Throttled: lambda e: ProblemError(
-        429,
-        "Too many attempts",
-        "Too many failed logins; wait before trying again.",
-        headers={"Retry-After": str(e.retry_after_s)},  # type: ignore[attr-defined]
-    ),
-    errors.InvalidRefreshToken: lambda _: ProblemError(
-        401, "Invalid refresh token", "The refresh token is unknown, expired, used or revoked; log in again."
-    ),
-    errors.NotAuthenticated: lambda _: ProblemError(401, "Not signed in", "Sign in again.", headers=WWW_AUTHENTICATE),
-    errors.Forbidden: lambda _: ProblemError(403, "Forbidden", "Your role may not do this."),
-    errors.UserNotFound: lambda _: ProblemError(404, "Not found", "No such user."),
-    errors.LastSeniorManager: lambda _: ProblemError(
-        409, "Last senior manager", "The last active senior manager cannot be demoted or disabled."
-    ),
-    errors.InvalidInput: lambda e: ProblemError(
-        422,
-        "Invalid request",
-        "; ".join(f"{x.field}: {x.reason}" for x in e.errors),  # type: ignore[attr-defined]
-        errors=[FieldError(field=x.field, reason=x.reason) for x in e.errors],  # type: ignore[attr-defined]
-    ),
-}
+from supply_common.problems import ProblemError
+from supply_common.web import ReadinessCheck, problem_response
+from supply_common.web import create_app as create_service_app
 
 
-def client_address(request: Request, trusted_proxies: TrustedProxies) -> str:
-    """The caller's address; behind a trusted proxy (the gateway), the entry it appended."""
-    peer = request.client.host if request.client else "unknown"
-    return forwarded_client(peer, request.headers.getlist("x-forwarded-for"), trusted_proxies)
-
-
-def make_router(auth: Auth) -> APIRouter:
-    router = APIRouter()
-    accounts = auth.accounts
-    trusted = TrustedProxies(auth.settings.auth_trusted_proxies)
-
-    def claims(credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(BEARER)]) -> Mapping[str, Any]:
-        if credentials is None or credentials.scheme.lower() != "bearer":
-            raise ProblemError(
-                401,
-                "Not signed in",
-                "Send an access token: Authorization: Bearer <token>.",
-                headers={"WWW-Authenticate": "Bearer"},
-            )
-        try:
-            return auth.tokens.verify(credentials.credentials)
-        except InvalidToken as exc:
-            log.info("token refused", extra={"event": "token.refused", "reason": str(exc)[:120]})
-            raise ProblemError(
-                401, "Invalid token", "The access token is invalid or expired.", headers=WWW_AUTHENTICATE
-            ) from None
-
-    def senior_management(token: Annotated[Mapping[str, Any], Depends(claims)]) -> Mapping[str, Any]:
-        if token["role"] != "senior_management":
-            raise ProblemError(403, "Forbidden", "Only senior management may manage users.")
-        return token
-
-    def pair(tokens: TokenPair) -> TokenOut:
-        return TokenOut(
-            access_token=tokens.access_token,
-            refresh_token=tokens.refresh_token,
-            token_type=tokens.token_type,
-            expires_in=tokens.expires_in,
-        )
-
-    @router.post("/register", status_code=202, response_model=RegisteredOut, tags=["accounts"])
-    def register(body: RegisterIn) -> RegisteredOut:
-        """Ask for a customer account; the role is always `customer` (staff accounts are made by senior
-        management through `POST /users`). Every request that passes the input checks gets the same
-        202, whether or not the email has an account: what happens next arrives in its inbox. A new
-        email gets a link that confirms it (`POST /verify-email`); until then nobody can log in. A
-        registration for an email whose account is not confirmed yet replaces that account's password
-        and name, and its link replaces the earlier one. The owner of a confirmed account is only told
-        of the attempt."""
-        accounts.register(email=body.email, password=body.password, name=body.name)
-        return RegisteredOut(detail=REGISTERED)
-
-    @router.post("/verify-email", status_code=204, tags=["accounts"])
-    def verify_email(body: VerifyEmailIn) -> Response:
-        """Confirm an account's email with the token of the link we mailed. A token works once, only
-        while it is the account's newest, and for `AUTH_EMAIL_CONFIRMATION_TTL_S` (24 hours); any other
-        token gets 400."""
-        accounts.confirm_email(body.token)
-        return Response(status_code=204)
-
-    @router.post("/login", response_model=TokenOut, tags=["tokens"])
-    def login(body: LoginIn, request: Request) -> TokenOut:
-        """Exchange email and password for an access token (at most 5 minutes) and a refresh token.
-        A wrong email and a wrong password get the same answer; repeated failures get 429. The right
-        password of an account whose email is not confirmed yet gets 403, titled `Email not confirmed`."""
-        try:
-            tokens = accounts.login(email=body.email, password=body.password, client=client_address(request, trusted))
-        except errors.Throttled:
-            LOGINS.labels("throttled").inc()
-            raise
-        except errors.InvalidCredentials:
-            LOGINS.labels("failed").inc()
-            raise
-        except errors.EmailNotConfirmed:
-            LOGINS.labels("unconfirmed").inc()
-            raise
-        LOGINS.labels("succeeded").inc()
-        return pair(tokens)
-
-    @router.post("/refresh", response_model=TokenOut, tags=["tokens"])
-    def refresh(body: RefreshIn) -> TokenOut:
-        """Exchange a refresh token for a new pair; the old refresh token stops working. Presenting a
-        refresh token a second time revokes every token of that login."""
-        return pair(accounts.refresh(body.refresh_token))
-
-    @router.post("/logout", status_code=204, tags=["tokens"])
-    def logout(body: RefreshIn, token: Annotated[Mapping[str, Any], Depends(claims)]) -> Response:
-        """Revoke the login the refresh token belongs to."""
-        accounts.logout(user_id=token["sub"], refresh_token=body.refresh_token)
-        return Response(status_code=204)
-
-    @router.get("/me", response_model=UserOut, tags=["accounts"])
-    def me(token: Annotated[Mapping[str, Any], Depends(claims)]) -> UserOut:
-        """The signed-in user."""
-        return UserOut.of(accounts.me(token["sub"]))
-
-    @router.get("/users", response_model=UserPageOut, tags=["staff"])
-    def list_users(
-        token: Annotated[Mapping[str, Any], Depends(senior_management)],
-        role: Annotated[Role | None, Query()] = None,
-        cursor: Annotated[str | None, Query(pattern=r"^[0-9A-Z]{26}$")] = None,
-        limit: Annotated[int, Query(ge=1, le=100)] = 50,
-    ) -> UserPageOut:
-        """Users in id (creation) order, optionally of one role. Senior management only."""
-        page = accounts.list_users(actor_id=token["sub"], role=role, cursor=cursor, limit=limit)
-        return UserPageOut(items=[StaffUserOut.of(u) for u in page.items], next_cursor=page.next_cursor)
-
-    @router.post("/users", status_code=201, response_model=StaffUserOut, tags=["staff"])
-    def create_user(
-        body: CreateUserIn, token: Annotated[Mapping[str, Any], Depends(senior_management)]
-    ) -> StaffUserOut:
-        """Create an account with any role. Senior management only."""
-        user = accounts.create_user(
-            actor_id=token["sub"], email=body.email, password=body.password, name=body.name, role=body.role
-        )
-        return StaffUserOut.of(user)
-
-    @router.patch("/users/{user_id}", response_model=StaffUserOut, tags=["staff"])
-    def change_user(
-        user_id: str, body: UserPatch, token: Annotated[Mapping[str, Any], Depends(senior_management)]
-    ) -> StaffUserOut:
-        """Change a user's role or disable them; either ends their refresh tokens at once. The last
-        active senior manager cannot be demoted or disabled. Senior management only."""
-        if body.role is None and body.disabled is None:
-            raise ProblemError(
-                422,
-                "Invalid request",
-                "Send role or disabled.",
-                errors=[FieldError(field="body", reason="send role or disabled")],
-            )
-        user = accounts.change_user(actor_id=token["sub"], user_id=user_id, role=body.role, disabled=body.disabled)
-        return StaffUserOut.of(user)
-
-    @router.get("/.well-known/jwks.json", response_model=JwksOut, tags=["tokens"])
-    def jwks(response: Response) -> dict[str, Any]:
-        """The public keys that verify access tokens (Ed25519, by `kid`)."""
-        response.headers["Cache-Control"] = "public, max-age=60"
-        return auth.keys.jwks()
-
-    return router
-
-
-def build_app(settings: AuthSettings | None = None, auth: Auth | None = None) -> FastAPI:
-    """The app, wired by `bootstrap` unless the caller passes its own `Auth`."""
-    settings = settings or AuthSettings()
-    wired = auth or bootstrap(settings)
+def create_app(container: Container | None = None) -> FastAPI:
+    """The app over `container`, or over one `bootstrap` wires from the environment (closed when the
+    app stops; a container passed in stays the caller's to close)."""
+    owned = container is None
+    wired = container or bootstrap()
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         try:
             yield
         finally:
-            if auth is None:
+            if owned:
                 wired.close()
 
     async def database() -> None:
@@ -246,7 +38,7 @@ def build_app(settings: AuthSettings | None = None, auth: Auth | None = None) ->
     async def signing_key() -> None:
         wired.keys.signer()
 
-    app = create_app(
+    app = create_service_app(
         service="auth",
         title="Supply Store auth",
         description="Accounts, roles, login, and the signed access tokens every other service trusts.",
@@ -254,9 +46,11 @@ def build_app(settings: AuthSettings | None = None, auth: Auth | None = None) ->
         checks=[ReadinessCheck("database", database), ReadinessCheck("signing_key", signing_key)],
         lifespan=lifespan,
     )
-    for exc_type, to_problem in _PROBLEMS.items():
+    app.state.container = wired
+    for exc_type, to_problem in PROBLEMS.items():
         app.add_exception_handler(exc_type, _handler(to_problem))
-    app.include_router(make_router(wired))
+    for router in (accounts.router, tokens.router, staff.router):
+        app.include_router(router)
     return app
 
 

@@ -30,7 +30,7 @@ def _settings() -> AuthSettings:
 @app.command()
 def serve() -> None:
     """Serve the HTTP API."""
-    run_app("supply_auth.entrypoints.app:build_app", AuthSettings(), "auth")
+    run_app("supply_auth.entrypoints.app:create_app", AuthSettings(), "auth")
 
 
 @app.command()
@@ -58,9 +58,9 @@ def create_user(
     if not password_stdin:
         raise typer.BadParameter("pass the password on stdin with --password-stdin", param_hint="--password-stdin")
     password = sys.stdin.readline().rstrip("\r\n")
-    auth = bootstrap(_settings())
+    container = bootstrap(_settings())
     try:
-        user = auth.accounts.create_account(email=email, password=password, name=name, role=role)
+        user = container.accounts.create_account(email=email, password=password, name=name, role=role)
     except InvalidInput as exc:
         typer.echo(f"refused: {exc}", err=True)
         raise typer.Exit(2) from None
@@ -68,7 +68,7 @@ def create_user(
         typer.echo("refused: an account with this email exists", err=True)
         raise typer.Exit(1) from None
     finally:
-        auth.close()
+        container.close()
     typer.echo(f"created {user.role} {user.email} (id {user.id})")
 
 
@@ -119,13 +119,13 @@ def ensure_demo_users(
     if settings.environment == "production":
         typer.echo("refused: demo accounts are never created in production", err=True)
         raise typer.Exit(2)
-    auth = bootstrap(settings)
+    container = bootstrap(settings)
     try:
         for account in read_demo_file(file):
             try:
-                auth.accounts.create_account(**account)
+                container.accounts.create_account(**account)
                 typer.echo(f"demo {account['role']}: created {account['email']}")
             except EmailTaken:
                 typer.echo(f"demo {account['role']}: {account['email']} exists")
     finally:
-        auth.close()
+        container.close()

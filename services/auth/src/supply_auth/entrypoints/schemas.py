@@ -4,34 +4,51 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
+from pydantic.json_schema import SkipJsonSchema
 
 from supply_auth.domain.model import User
 from supply_common.identity import Role
 
-REGISTERED = "Check your inbox: we sent a link to confirm the address."
+REGISTERED = "Check your inbox: we sent a link to choose your password."
 """The one answer to every registration that passes the input checks, whatever the address holds."""
+NOT_AT_REGISTRATION = "is not taken at registration: choose it on the page the link we mail opens (POST /verify-email)"
 
 
 class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+PASSWORD = Field(max_length=1024, description="12 to 128 characters, not a common password.")
+
+
 class RegisterIn(StrictBody):
     email: StrictStr = Field(max_length=320, examples=["ada@example.com"])
-    password: StrictStr = Field(max_length=1024, description="12 to 128 characters, not a common password.")
     name: StrictStr = Field(max_length=1000, examples=["Ada Lovelace"])
+    password: SkipJsonSchema[StrictStr | None] = None
+    """Refused when present (422 naming `password`): a password sent here would never work, and a
+    client that sends one should learn so at once rather than at its first login."""
+
+    @field_validator("password")
+    @classmethod
+    def _no_password(cls, value: str | None) -> None:
+        if value is not None:
+            raise ValueError(NOT_AT_REGISTRATION)
 
 
 class RegisteredOut(BaseModel):
     detail: str = Field(examples=[REGISTERED])
 
 
-class VerifyEmailIn(StrictBody):
+class SetPasswordIn(StrictBody):
     token: StrictStr = Field(min_length=1, max_length=256, description="The `token` of the link we mailed.")
+    password: StrictStr = PASSWORD
 
 
-class CreateUserIn(RegisterIn):
+class CreateUserIn(StrictBody):
+    email: StrictStr = Field(max_length=320, examples=["ada@example.com"])
+    password: StrictStr = PASSWORD
+    name: StrictStr = Field(max_length=1000, examples=["Ada Lovelace"])
     role: Role
 
 

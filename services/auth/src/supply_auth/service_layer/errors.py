@@ -19,12 +19,8 @@ class InvalidCredentials(Exception):
     pass
 
 
-class EmailNotConfirmed(Exception):
-    """The password was right, but the address has not been confirmed yet."""
-
-
-class InvalidConfirmation(Exception):
-    """The confirmation token is unknown, used, replaced by a newer one, or expired."""
+class InvalidPasswordLink(Exception):
+    """The token of a password link is unknown, used, replaced by a newer one, or expired."""
 
 
 class Throttled(Exception):

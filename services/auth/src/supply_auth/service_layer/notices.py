@@ -5,20 +5,29 @@ from __future__ import annotations
 
 from urllib.parse import urlencode
 
-from supply_auth.adapters.mail import Mail
+from supply_auth.service_layer.ports import Mail
+
+LINK_PAGE = "/verify-email"
+"""The gateway page a password link opens (`?token=...`): "Choose your password"."""
 
 
-def confirmation(to: str, *, base_url: str, token: str, ttl_s: int) -> Mail:
-    link = f"{base_url.rstrip('/')}/verify-email?{urlencode({'token': token})}"
+def password_link(base_url: str, token: str) -> str:
+    return f"{base_url.rstrip('/')}{LINK_PAGE}?{urlencode({'token': token})}"
+
+
+def choose_password(to: str, *, base_url: str, token: str, ttl_s: int) -> Mail:
+    """The mail of a new account: its link lets whoever reads this address choose the password."""
     hours = max(1, ttl_s // 3600)
     return Mail(
         to=to,
-        subject="Confirm your email address for Supply Store",
+        subject="Choose your Supply Store password",
         text=(
             "Hello,\n\n"
             "Someone, probably you, asked to open a Supply Store customer account with this email address.\n"
-            "To confirm that the address is yours, open this link and press the button on the page:\n\n"
-            f"{link}\n\n"
+            "To finish, open this link and choose your password on the page it opens:\n\n"
+            f"{password_link(base_url, token)}\n\n"
+            "That confirms the address is yours and signs you in. The account has no password until then:\n"
+            "nobody can sign in with it, whatever they typed when registering.\n\n"
             f"The link works once, for {hours} hour{'s' if hours != 1 else ''}. Registering again sends a new link "
             "and the old one stops working.\n\n"
             "If you did not ask for an account, ignore this message and do not open the link: without it\n"

@@ -1,11 +1,12 @@
-"""The upstream services: one connection pool and one circuit breaker each, shared by all requests."""
+"""The upstream services: one connection pool each, and one circuit breaker and set of timeouts per
+route class (lane) on it, so that failures of one class of calls never refuse another's."""
 
 from __future__ import annotations
 
 import logging
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from supply_gateway.adapters.upstream_transport import (
     Body,
@@ -18,6 +19,7 @@ from supply_gateway.adapters.upstream_transport import (
     UpstreamResponse,
 )
 from supply_gateway.domain.breaker import CircuitBreaker
+from supply_gateway.domain.policy import RouteClass
 
 log = logging.getLogger(__name__)
 
@@ -41,19 +43,45 @@ def replayable(method: str, headers: Mapping[str, str], content: Body) -> bool:
     return any(name.lower() == "idempotency-key" for name in headers)
 
 
-class UpstreamFailure(Exception):
-    """The upstream could not give an answer; `status` is what the client gets (502, 503 or 504)."""
+@dataclass
+class Lane:
+    """The calls of one route class to an upstream: their timeouts and their own breaker. `service`
+    names what they do in the words of the people who use it ("Analytics")."""
 
-    def __init__(self, upstream: str, status: int, detail: str, retry_after_s: int | None = None) -> None:
+    service: str
+    timeouts: Timeouts = Timeouts()
+    breaker: CircuitBreaker = field(default_factory=CircuitBreaker)
+    route_class: RouteClass | None = None
+
+
+class UpstreamFailure(Exception):
+    """The upstream could not give an answer; `status` is what the client gets (502, 503 or 504).
+    `reason` says why for machines (`circuit-open`, `unreachable`, `timeout`, `bad-answer`); `detail`
+    says it for people, without internal words."""
+
+    def __init__(
+        self,
+        upstream: str,
+        status: int,
+        detail: str,
+        retry_after_s: int | None = None,
+        *,
+        reason: str = "unavailable",
+        route_class: RouteClass | None = None,
+    ) -> None:
         super().__init__(detail)
         self.upstream = upstream
         self.status = status
         self.detail = detail
         self.retry_after_s = retry_after_s
+        self.reason = reason
+        self.route_class = route_class
 
 
 class Upstream:
-    """One upstream service: its connection pool (a transport) and its breaker."""
+    """One upstream service: its connection pool (a transport), shared by its lanes. A call names its
+    route class; one without (or of a class the upstream has no lane for) takes the default lane, the
+    only one when no `lanes` are given (then made of `timeouts` and `breaker`)."""
 
     def __init__(
         self,
@@ -64,21 +92,29 @@ class Upstream:
         breaker: CircuitBreaker | None = None,
         transport: Transport | None = None,
         max_connections: int = 200,
+        lanes: Mapping[RouteClass, Lane] | None = None,
+        default_lane: RouteClass | None = None,
     ) -> None:
         self.name = name
         self.base_url = base_url.rstrip("/")
-        self.breaker = breaker or CircuitBreaker()
+        self.lanes: Mapping[RouteClass, Lane] = dict(lanes or {})
+        if default_lane is not None and default_lane in self.lanes:
+            self.default_lane = self.lanes[default_lane]
+        else:
+            self.default_lane = Lane(name, timeouts, breaker or CircuitBreaker())
         self._given_transport = transport
         self.max_connections = max_connections
         self._transport: Transport | None = None
-        self._request_timeouts = {
-            long_running: RequestTimeouts(
-                connect_s=timeouts.connect_s,
-                read_s=timeouts.long_read_s if long_running else timeouts.read_s,
-                pool_s=timeouts.pool_s,
-            )
-            for long_running in (False, True)
-        }
+
+    def lane(self, route_class: RouteClass | None = None) -> Lane:
+        if route_class is None:
+            return self.default_lane
+        return self.lanes.get(route_class, self.default_lane)
+
+    @property
+    def breaker(self) -> CircuitBreaker:
+        """The default lane's breaker."""
+        return self.default_lane.breaker
 
     async def start(self) -> None:
         self._transport = self._given_transport or Http1Transport(max_connections=self.max_connections)
@@ -99,46 +135,67 @@ class Upstream:
         long_running: bool = False,
         stream: bool = True,
         read_up_to: int = 0,
+        route_class: RouteClass | None = None,
     ) -> UpstreamResponse:
-        """Send one request. One that may safely be sent twice (`replayable`) is sent again once when
-        the connection failed or broke before an answer. With `stream`, the caller must close the
-        response; a body of at most `read_up_to` bytes (by Content-Length) is read before returning
-        all the same, so that a failure reading it is this upstream's failure too."""
+        """Send one request through the lane of `route_class` (its breaker and timeouts). One that may
+        safely be sent twice (`replayable`) is sent again once when the connection failed or broke
+        before an answer. With `stream`, the caller must close the response; a body of at most
+        `read_up_to` bytes (by Content-Length) is read before returning all the same, so that a
+        failure reading it is this upstream's failure too."""
         transport = self._transport
         if transport is None:
             raise RuntimeError(f"upstream {self.name} not started")
         url = self.base_url + path + (f"?{query}" if query else "")
         request_headers = {**(headers or {}), "accept-encoding": "identity"}
-        timeouts = self._request_timeouts[long_running]
+        lane = self.lane(route_class)
+        limits = lane.timeouts
+        timeouts = RequestTimeouts(
+            connect_s=limits.connect_s,
+            read_s=limits.long_read_s if long_running else limits.read_s,
+            pool_s=limits.pool_s,
+        )
+        breaker = lane.breaker
         attempts = 2 if replayable(method, request_headers, content) else 1
         for attempt in range(1, attempts + 1):
-            if not self.breaker.allow():
-                raise UpstreamFailure(
-                    self.name,
-                    503,
-                    f"{self.name} is unavailable (circuit open)",
-                    retry_after_s=max(1, math.ceil(self.breaker.retry_after_s())),
-                )
+            if not breaker.allow():
+                retry_after_s = max(1, math.ceil(breaker.retry_after_s()))
+                raise self._refusal(lane, 503, "circuit-open", retry_after_s)
             try:
                 response = await transport.send(
                     method, url, request_headers, content, timeouts, read_up_to if stream else None
                 )
             except TransportError as exc:
-                self.breaker.record_failure()
+                breaker.record_failure()
                 if exc.retryable and attempt < attempts:
                     continue
-                raise self._failure(exc) from exc
+                raise self._failure(lane, exc) from exc
             except BaseException:
-                self.breaker.release()
+                breaker.release()
                 raise
-            self.breaker.record_success()
+            breaker.record_success()
             return response
         raise AssertionError("unreachable")
 
-    def _failure(self, exc: TransportError) -> UpstreamFailure:
-        log.warning("upstream failed", extra={"upstream": self.name, "error": repr(exc)[:300]})
+    def _failure(self, lane: Lane, exc: TransportError) -> UpstreamFailure:
+        log.warning(
+            "upstream failed",
+            extra={
+                "upstream": self.name,
+                "route_class": lane.route_class.value if lane.route_class else None,
+                "error": repr(exc)[:300],
+            },
+        )
         if isinstance(exc, Unreachable):
-            return UpstreamFailure(self.name, 503, f"{self.name} cannot be reached", retry_after_s=2)
+            return self._refusal(lane, 503, "unreachable", 2)
         if isinstance(exc, TimedOut):
-            return UpstreamFailure(self.name, 504, f"{self.name} did not answer in time")
-        return UpstreamFailure(self.name, 502, f"{self.name} gave no valid answer")
+            return self._refusal(lane, 504, "timeout")
+        return self._refusal(lane, 502, "bad-answer")
+
+    def _refusal(self, lane: Lane, status: int, reason: str, retry_after_s: int | None = None) -> UpstreamFailure:
+        if status == 503:
+            detail = f"{lane.service} is not available right now. Please try again in {retry_after_s} s."
+        elif status == 504:
+            detail = f"{lane.service} took too long to answer. Please try again."
+        else:
+            detail = f"{lane.service} failed to answer. Please try again."
+        return UpstreamFailure(self.name, status, detail, retry_after_s, reason=reason, route_class=lane.route_class)

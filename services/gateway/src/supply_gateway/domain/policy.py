@@ -1,6 +1,8 @@
-"""The gateway's policy table: the one place that says which public route goes where and who may call it.
+"""The gateway's policy table: the one place that says which public route goes where, who may call it,
+and which route class (breaker and timeout) and limits it goes through.
 
-Routing, authorization, the README section and `/docs` are all derived from `POLICY`.
+Routing, authorization, the README section and `/docs` are all derived from `POLICY`; the breakers and
+timeouts from `ROUTE_CLASSES`.
 """
 
 from __future__ import annotations
@@ -44,6 +46,42 @@ class RateClass(Enum):
     """Per signed-in user, generous."""
 
 
+class RouteClass(Enum):
+    """The calls to an upstream that share one circuit breaker and one timeout. Classes are apart so
+    that slow or failing calls of one (a heavy analytics query) open only its own breaker."""
+
+    AUTH = "auth"
+    SALE_READS = "sale_reads"
+    ANALYTICS = "analytics"
+    WRITES = "writes"
+
+
+@dataclass(frozen=True)
+class RouteClassLimits:
+    upstream: str
+    read_timeout_s: float
+    """Longest wait between bytes of the answer (`ROUTE_CLASS_TIMEOUTS_S` overrides it)."""
+    service: str
+    """What users are told is unavailable when the class's breaker is open, in their words."""
+
+
+ROUTE_CLASSES: Final[Mapping[RouteClass, RouteClassLimits]] = {
+    RouteClass.AUTH: RouteClassLimits(AUTH, 10.0, "The account service"),
+    RouteClass.SALE_READS: RouteClassLimits(PROJECTOR, 10.0, "Reading sales"),
+    RouteClass.ANALYTICS: RouteClassLimits(PROJECTOR, 10.0, "Analytics"),
+    RouteClass.WRITES: RouteClassLimits(WRITER, 10.0, "Saving sales"),
+}
+"""One breaker per class (opening after `BREAKER_FAILURES` consecutive failures of that class alone)
+and its timeout. A sale read waits at most 5 s for a recent write, so its timeout stays above that."""
+
+DEFAULT_CLASS: Final[Mapping[str, RouteClass]] = {
+    AUTH: RouteClass.AUTH,
+    WRITER: RouteClass.WRITES,
+    PROJECTOR: RouteClass.SALE_READS,
+}
+"""The class of a call to an upstream when its row (or the call) names none."""
+
+
 def _compile(path: str) -> re.Pattern[str]:
     parts = _PARAM.split(path)
     regex = "".join(
@@ -71,6 +109,12 @@ class Rule:
     large_body: bool = False
     long_running: bool = False
     rate: RateClass | None = None
+    route_class: RouteClass | None = None
+    """Its breaker and timeout; by default the upstream's (`DEFAULT_CLASS`)."""
+    expensive: bool = False
+    """Counts against the per-user cap on concurrent expensive calls (429 beyond it)."""
+    cacheable: bool = False
+    """Answers keep the upstream's `Cache-Control`; all others say `no-store` (tokens, personal data)."""
     pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
     upstream_pattern: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
@@ -93,6 +137,11 @@ class Rule:
         if self.rate is not None:
             return self.rate
         return RateClass.ADDRESS if self.is_public else RateClass.USER
+
+    @property
+    def lane(self) -> RouteClass | None:
+        """The route class its calls go through (None for what the gateway answers itself)."""
+        return self.route_class or DEFAULT_CLASS.get(self.upstream)
 
     def allows(self, role: str) -> bool:
         if isinstance(self.access, frozenset):
@@ -137,7 +186,7 @@ POLICY: Final[tuple[Rule, ...]] = (
         AUTH,
         "/register",
         PUBLIC,
-        "Ask for a customer account: always 202, and a link to confirm the email goes to its inbox.",
+        "Ask for a customer account (email and name): always 202, and a link to choose the password goes to its inbox.",
         rate=RateClass.CREDENTIALS,
     ),
     Rule(
@@ -155,14 +204,31 @@ POLICY: Final[tuple[Rule, ...]] = (
         AUTH,
         "/verify-email",
         PUBLIC,
-        "Confirm a new account's email with the token of the link we mailed.",
+        "Set the password with the token of the link we mailed: confirms the email and signs in.",
+        rate=RateClass.CREDENTIALS,
     ),
     Rule("POST", "/api/auth/refresh", AUTH, "/refresh", PUBLIC, "Trade a refresh token for a new pair."),
-    Rule("GET", "/.well-known/jwks.json", AUTH, "/.well-known/jwks.json", PUBLIC, "The public signing keys."),
+    Rule(
+        "GET",
+        "/.well-known/jwks.json",
+        AUTH,
+        "/.well-known/jwks.json",
+        PUBLIC,
+        "The public signing keys.",
+        cacheable=True,
+    ),
     Rule("POST", "/api/auth/logout", AUTH, "/logout", ANY_SIGNED_IN, "Revoke the refresh token's family."),
     Rule("GET", "/api/auth/me", AUTH, "/me", ANY_SIGNED_IN, "The signed-in user."),
-    Rule("GET", "/api/me/sales", PROJECTOR, "/me/sales", CUSTOMER, "My purchases, with totals."),
-    Rule("GET", "/api/sales", PROJECTOR, "/sales", STAFF, "Search sales (filters, sort, cursor pagination)."),
+    Rule("GET", "/api/me/sales", PROJECTOR, "/me/sales", CUSTOMER, "My purchases, with totals.", expensive=True),
+    Rule(
+        "GET",
+        "/api/sales",
+        PROJECTOR,
+        "/sales",
+        STAFF,
+        "Search sales (filters, sort, cursor pagination).",
+        expensive=True,
+    ),
     Rule(
         "GET",
         "/api/sales/{id}",
@@ -182,6 +248,7 @@ POLICY: Final[tuple[Rule, ...]] = (
         "Import mongoexport JSON lines or an array; answers the counts.",
         large_body=True,
         long_running=True,
+        expensive=True,
     ),
     Rule(
         "GET",
@@ -201,6 +268,8 @@ POLICY: Final[tuple[Rule, ...]] = (
             f"/analytics/{report}",
             MANAGEMENT,
             f"Analytics: {report.replace('-', ' ')}.",
+            route_class=RouteClass.ANALYTICS,
+            expensive=True,
         )
         for report in ANALYTICS_REPORTS
     ),
@@ -264,8 +333,8 @@ class Policy:
 
     def markdown(self) -> str:
         lines = [
-            "| method | public path | who | upstream | upstream path | notes |",
-            "|---|---|---|---|---|---|",
+            "| method | public path | who | upstream | upstream path | class | notes |",
+            "|---|---|---|---|---|---|---|",
         ]
         for rule in self.rules:
             notes = [rule.summary]
@@ -273,8 +342,11 @@ class Policy:
                 notes.append("Customers: only their own (404 otherwise).")
             if rule.rate_class is RateClass.CREDENTIALS:
                 notes.append("Strict rate limit per client address.")
+            if rule.expensive:
+                notes.append("Expensive: capped per user.")
+            lane = rule.lane.value if rule.lane else "-"
             lines.append(
                 f"| {rule.method} | `{rule.path}` | {rule.who()} | {rule.upstream} | `{rule.upstream_path}` "
-                f"| {' '.join(notes)} |"
+                f"| {lane} | {' '.join(notes)} |"
             )
         return "\n".join(lines)

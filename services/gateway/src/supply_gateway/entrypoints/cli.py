@@ -13,7 +13,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Supply Store
 @app.command()
 def serve() -> None:
     """Serve the HTTP API."""
-    run_app("supply_gateway.entrypoints.app:build_app", GatewaySettings(), "gateway")
+    run_app("supply_gateway.entrypoints.app:create_app", GatewaySettings(), "gateway")
 
 
 @app.command()

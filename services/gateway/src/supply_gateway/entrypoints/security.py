@@ -1,8 +1,11 @@
-"""Security headers on every response."""
+"""Security headers on every response, and limits on the headers of every request."""
 
 from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from supply_common.problems import ProblemError
+from supply_common.web import problem_response
 
 CONTENT_SECURITY_POLICY = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -38,3 +41,28 @@ class SecurityHeadersMiddleware:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class HeaderLimitsMiddleware:
+    """Answers 431 to a request with more than `max_count` headers or more than `max_bytes` of them
+    (names and values), before anything else reads them. The HTTP server has already parsed what
+    came; this keeps such a request from going further (sessions, tokens, upstreams)."""
+
+    def __init__(self, app: ASGIApp, *, max_count: int, max_bytes: int) -> None:
+        self.app = app
+        self.max_count = max_count
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http":
+            headers = scope["headers"]
+            if len(headers) > self.max_count or sum(len(k) + len(v) for k, v in headers) > self.max_bytes:
+                refusal = ProblemError(
+                    431,
+                    "Request header fields too large",
+                    f"Send at most {self.max_count} headers and {self.max_bytes} bytes of them.",
+                    headers={"Connection": "close"},
+                )
+                await SecurityHeadersMiddleware(problem_response(refusal, scope["path"]))(scope, receive, send)
+                return
+        await self.app(scope, receive, send)

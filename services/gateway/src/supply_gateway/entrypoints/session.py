@@ -9,7 +9,7 @@ from starlette.responses import Response
 
 from supply_common.forwarded import client_address as forwarded_client
 from supply_gateway.config import GatewaySettings
-from supply_gateway.service_layer.gateway import Caller, Credentials, TokenPair
+from supply_gateway.service_layer.callers import Caller, Credentials, TokenPair
 
 ACCESS_COOKIE = "sg_access"
 REFRESH_COOKIE = "sg_refresh"

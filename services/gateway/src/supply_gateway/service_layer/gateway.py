@@ -5,92 +5,36 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import hmac
 import json
 import logging
 import time
 from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
 from supply_common.identity import Identity
-from supply_common.problems import FieldError, ProblemError
+from supply_common.problems import ProblemError
 from supply_gateway.adapters.tokens import InvalidToken, KeysUnavailable, TokenExpired, TokenVerifier
 from supply_gateway.adapters.upstream import Upstream, UpstreamFailure
 from supply_gateway.adapters.upstream_transport import UpstreamResponse
+from supply_gateway.domain.concurrency import ConcurrencyCap
 from supply_gateway.domain.headers import upstream_request_headers
 from supply_gateway.domain.policy import AUTH, PROJECTOR, WRITER, Match, Policy, RateClass, Rule
 from supply_gateway.domain.ratelimit import RateLimiter
+from supply_gateway.service_layer.callers import Caller, Credentials, Reply, TokenPair, check_csrf, token_pair
+from supply_gateway.service_layer.problems import (
+    not_found,
+    session_unavailable,
+    too_many_at_once,
+    unauthorized,
+    upstream_problem,
+)
+from supply_gateway.service_layer.replication import compose_replication
 
 log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-@dataclass(frozen=True)
-class TokenPair:
-    access_token: str
-    refresh_token: str
-    expires_in: int
-
-
-@dataclass(frozen=True)
-class Credentials:
-    """What a request brings to prove who it is."""
-
-    client_address: str = "unknown"
-    bearer: str | None = None
-    access_cookie: str | None = None
-    refresh_cookie: str | None = None
-    csrf_cookie: str | None = None
-    csrf_submitted: str | None = None
-
-
-@dataclass
-class Caller:
-    identity: Identity | None = None
-    token: str | None = None
-    via_cookie: bool = False
-    new_tokens: TokenPair | None = None
-    """Set when a browser session was refreshed on the way: the response must carry the new cookies."""
-    session_ended: bool = False
-    """Set when a browser session could not be refreshed: the response should clear the cookies."""
-
-    @property
-    def role(self) -> str | None:
-        return self.identity.role if self.identity else None
-
-
-@dataclass(frozen=True)
-class Reply:
-    """A whole (non-streamed) upstream answer."""
-
-    status: int
-    headers: Mapping[str, str]
-    body: Any
-
-    @property
-    def ok(self) -> bool:
-        return 200 <= self.status < 300
-
-    def problem(self) -> ProblemError:
-        body = self.body if isinstance(self.body, dict) else {}
-        errors = [
-            FieldError(field=str(entry["field"]), reason=str(entry.get("reason", "")))
-            for entry in body.get("errors") or []
-            if isinstance(entry, dict) and "field" in entry
-        ]
-        return ProblemError(
-            self.status,
-            str(body.get("title") or "Request failed"),
-            body.get("detail"),
-            errors=errors,
-            extra={
-                k: v for k, v in body.items() if k not in {"type", "title", "status", "detail", "instance", "errors"}
-            },
-        )
 
 
 @dataclass
@@ -113,20 +57,6 @@ class RateLimits:
             )
 
 
-def unauthorized(detail: str) -> ProblemError:
-    return ProblemError(401, "Not signed in", detail, headers={"WWW-Authenticate": 'Bearer realm="supply-store"'})
-
-
-def not_found() -> ProblemError:
-    return ProblemError(404, "Not found", "No such route.")
-
-
-def upstream_problem(failure: UpstreamFailure) -> ProblemError:
-    title = {502: "Bad gateway", 503: "Service unavailable", 504: "Gateway timeout"}[failure.status]
-    headers = {"Retry-After": str(failure.retry_after_s)} if failure.retry_after_s else {}
-    return ProblemError(failure.status, title, failure.detail, headers=headers)
-
-
 REFRESH_GRACE_S = 3.0
 """How long a finished refresh is still shared with requests that bring the same (now used) refresh
 token: parallel requests of one page load that left before the new cookies arrived."""
@@ -138,16 +68,6 @@ def _token_key(refresh_token: str) -> str:
 
 REFRESH_REFUSED = frozenset({400, 401, 403, 404, 410, 422})
 """Auth's answers to a refresh that mean the token is no good: the session is over."""
-
-
-def session_unavailable(retry_after_s: int | None = None) -> ProblemError:
-    retry = str(retry_after_s or 5)
-    return ProblemError(
-        503,
-        "Service unavailable",
-        "Your session cannot be renewed right now; you are still signed in. Try again in a moment.",
-        headers={"Retry-After": retry},
-    )
 
 
 @dataclass
@@ -164,6 +84,8 @@ class Gateway:
     verifier: TokenVerifier
     upstreams: Mapping[str, Upstream]
     limits: RateLimits
+    expensive: ConcurrencyCap = field(default_factory=lambda: ConcurrencyCap(4))
+    """Expensive calls (`Rule.expensive`) each user may have in flight at once."""
     refresh_grace_s: float = REFRESH_GRACE_S
     clock: Callable[[], float] = time.monotonic
     _refreshes: dict[str, _Refresh] = field(default_factory=dict)
@@ -249,13 +171,26 @@ class Gateway:
         stream: bool = True,
         client_address: str | None = None,
         read_up_to: int = 0,
+        wait_for_slot: bool = False,
     ) -> UpstreamResponse:
         """Send the admitted request upstream. With `stream` the caller closes the response, unless it
-        was at most `read_up_to` bytes long and came already read."""
+        was at most `read_up_to` bytes long and came already read. An expensive call takes one of the
+        caller's slots until its answer has begun: refused with 429 when none is free, or, with
+        `wait_for_slot` (the pages, whose one view may need several reports), after waiting for one
+        at most as long as the answer's own timeout."""
         rule = match.rule
         upstream = self.upstreams[rule.upstream]
         authorization = f"Bearer {caller.token}" if rule.upstream == AUTH and caller.token else None
         headers = upstream_request_headers(client_headers, caller.identity, request_id, authorization, client_address)
+        slot = None
+        if rule.expensive:
+            slot = caller.identity.user_id if caller.identity else f"address:{client_address}"
+            if wait_for_slot:
+                taken = await self.expensive.acquire(slot, upstream.lane(rule.lane).timeouts.read_s)
+            else:
+                taken = self.expensive.try_acquire(slot)
+            if not taken:
+                raise too_many_at_once(self.expensive.limit)
         try:
             return await upstream.send(
                 rule.method,
@@ -266,9 +201,13 @@ class Gateway:
                 long_running=rule.long_running,
                 stream=stream,
                 read_up_to=read_up_to,
+                route_class=rule.lane,
             )
         except UpstreamFailure as exc:
             raise upstream_problem(exc) from exc
+        finally:
+            if slot is not None:
+                self.expensive.release(slot)
 
     async def call(
         self,
@@ -303,6 +242,7 @@ class Gateway:
             content=content,
             stream=False,
             client_address=address,
+            wait_for_slot=True,
         )
         return Reply(response.status_code, response.headers, _json_or_none(response))
 
@@ -401,56 +341,6 @@ class Gateway:
             None if isinstance(freshness, BaseException) else freshness,
             errors,
         )
-
-
-def compose_replication(outbox: Any, freshness: Any, errors: list[dict[str, str]]) -> dict[str, Any]:
-    partitions: list[dict[str, Any]] = []
-    dlq_count = quarantined = None
-    if isinstance(freshness, dict):
-        partitions = list(freshness.get("partitions") or [])
-        dlq_count = freshness.get("dlq_count")
-        quarantined = freshness.get("quarantined")
-    elif isinstance(freshness, list):
-        partitions = freshness
-    lag = sum(int(p.get("lag") or 0) for p in partitions if isinstance(p, dict)) if freshness is not None else None
-    occurred = [str(p["last_occurred_at"]) for p in partitions if isinstance(p, dict) and p.get("last_occurred_at")]
-    last_occurred_at = max(occurred) if occurred else None
-    age_s = None
-    if last_occurred_at:
-        try:
-            parsed = datetime.fromisoformat(str(last_occurred_at).replace("Z", "+00:00"))
-            age_s = round(max(0.0, (datetime.now(UTC) - parsed).total_seconds()), 3)
-        except ValueError:
-            age_s = None
-    if errors:
-        status = "partial" if len(errors) < 2 else "unknown"
-    elif isinstance(outbox, dict) and outbox.get("relay") not in (None, "ok"):
-        status = "degraded"
-    else:
-        status = "ok"
-    return {
-        "status": status,
-        "outbox": outbox,
-        "consumer": None if freshness is None else {"lag": lag, "partitions": partitions},
-        "freshness": {"last_applied_occurred_at": last_occurred_at, "age_s": age_s},
-        "dlq_count": dlq_count,
-        "quarantined": quarantined,
-        "errors": errors,
-    }
-
-
-def token_pair(body: Mapping[str, Any]) -> TokenPair:
-    return TokenPair(
-        access_token=str(body["access_token"]),
-        refresh_token=str(body["refresh_token"]),
-        expires_in=int(body.get("expires_in") or 300),
-    )
-
-
-def check_csrf(credentials: Credentials) -> None:
-    cookie, submitted = credentials.csrf_cookie, credentials.csrf_submitted
-    if not cookie or not submitted or not hmac.compare_digest(cookie.encode(), submitted.encode()):
-        raise ProblemError(403, "CSRF check failed", "Reload the page and try again.")
 
 
 def _json_or_none(response: UpstreamResponse) -> Any:

@@ -1,14 +1,12 @@
 """The write path's INSERTs: rows rendered once per batch with the driver's own escaping, and the
 statements of a transaction sent together (to MariaDB; one by one to MySQL).
 
-A create writes a sale row, its item rows, a row per tag and an outbox row: about 14 rows of small
-values for a typical sale. PyMySQL's `executemany` formats every row on its own (a parameter tuple,
-a `%` format, a type dispatch per value), which took 7 us a row, more than the rest of the
-transaction's Python work together (measured over the 3,494 tag rows of 400 generated sales). Here a
-batch's rows become one `VALUES` list where integers are written directly and each distinct string
-or time (a sale id repeats on every item and tag row, tags and names come from a small vocabulary, a
-batch has one commit time) is rendered once, by the driver (`Cursor.mogrify`): about 1.5 us a row,
-and the text sent is the same.
+A create writes a sale row, its item rows, a row per tag and an outbox row. PyMySQL's
+`executemany` formats every row on its own (a parameter tuple, a `%` format, a type dispatch per
+value). Here a batch's rows become one `VALUES` list where integers are written directly and each
+distinct string or time (a sale id repeats on every item and tag row, tags and names come from a
+small vocabulary, a batch has one commit time) is rendered once, by the driver
+(`Cursor.mogrify`); the text sent is the same (what it saves: docs/performance.md).
 """
 
 from __future__ import annotations
@@ -86,8 +84,7 @@ class PendingWrites:
     """The INSERTs of a transaction, sent together when the transaction commits.
 
     A create transaction is four INSERTs and a COMMIT; each round trip costs the writer a wait for
-    MariaDB and, on its return, a wait for the GIL (measured: about 1 ms each under load, most of a
-    group-commit batch's time). With `compound` the INSERTs go out as one compound statement
+    MariaDB and, on its return, a wait for the GIL. With `compound` the INSERTs go out as one compound statement
     (`BEGIN NOT ATOMIC ... END`, a single statement for the protocol, no multi-statement mode
     needed): two round trips with the COMMIT. An error in any of them fails the compound
     statement with that error, and the transaction is rolled back as before. Without it (MySQL,

@@ -3,27 +3,13 @@ caller's own requests, and another user's equal key is another key."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from datetime import datetime
-from typing import Final
 
 from sqlalchemy import Connection, delete, insert, select
 
 from supply_sales_writer.adapters.repository import db_time, from_db_time
 from supply_sales_writer.adapters.schema import idempotency_keys
-
-UNSCOPED: Final = ""
-"""The user_id of rows remembered before keys were scoped per user."""
-
-
-@dataclass(frozen=True)
-class Remembered:
-    request_hash: str
-    sale_id: str
-    version: int
-    status_code: int
-    response: str
-    created_at: datetime
+from supply_sales_writer.service_layer.ports import Remembered
 
 
 class IdempotencyStore:

@@ -3,34 +3,17 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import datetime
-from typing import NamedTuple
 
-from sqlalchemy import Connection, delete, func, select
+from sqlalchemy import Connection, Engine, delete, func, select
 
 from supply_sales_writer.adapters.bulk import BulkInsert, PendingWrites
 from supply_sales_writer.adapters.repository import db_time, from_db_time
 from supply_sales_writer.adapters.schema import outbox
 from supply_sales_writer.domain.events import EncodedEvent
+from supply_sales_writer.service_layer.ports import OutboxRow, OutboxStats, PublishLock
 
-
-class OutboxRow(NamedTuple):
-    """A claimed row as the relay needs it (a tuple: the relay builds thousands a second)."""
-
-    id: int
-    topic: str
-    key: bytes
-    payload: bytes
-    created_us: int
-    """Commit time in microseconds since the epoch (UTC); only for the publish-latency metric."""
-
-
-@dataclass(frozen=True)
-class OutboxStats:
-    backlog: int
-    oldest_unpublished_at: datetime | None
-    last_published_at: datetime | None
+__all__ = ["INSERT_EVENT", "Outbox", "OutboxRow", "OutboxStats", "SqlClaim", "SqlOutbox", "claim", "stats"]
 
 
 INSERT_EVENT = BulkInsert(outbox, "topic", "msg_key", "payload", "created_at")
@@ -51,8 +34,7 @@ class Outbox:
 
 
 # The relay's statements as driver SQL: each runs for thousands of rows a second, where building
-# Core constructs, a datetime and a dataclass per row cost more than MariaDB's side (measured on
-# 5,000 rows: 19-26 us a row as a Core select, 8-12 us as below). The commit time comes as an
+# Core constructs, a datetime and a dataclass per row cost more than MariaDB's side. The commit time comes as an
 # integer, without a time zone (the column holds naive UTC).
 #
 # The claim locks rows through the primary key only, from the oldest unpublished id (read without
@@ -60,7 +42,7 @@ class Outbox:
 # next batch could hold the index entry of a row of the batch being marked (InnoDB skipped the row,
 # not the entry it had locked); that batch's mark, which rewrites the entry, then waited for the
 # next batch's transaction, which waits in the relay for the mark: a stall until the client's read
-# timeout (seen once in 40 drains of 1,500 rows in batches of 150).
+# timeout.
 OLDEST = "SELECT MIN(id) FROM outbox WHERE published_at IS NULL"
 # The same, and which connection holds a named lock, in one round trip.
 OLDEST_AND_HOLDER = f"SELECT ({OLDEST}), IS_USED_LOCK(%(lock)s)"
@@ -128,3 +110,76 @@ def stats(connection: Connection) -> OutboxStats:
         oldest_unpublished_at=from_db_time(oldest) if oldest else None,
         last_published_at=from_db_time(last) if last else None,
     )
+
+
+class SqlClaim:
+    """Rows claimed by the open transaction of `connection` (`Claim`)."""
+
+    def __init__(self, connection: Connection, rows: list[OutboxRow]) -> None:
+        self.connection = connection
+        self.rows = rows
+
+    @property
+    def closed(self) -> bool:
+        return self.connection.closed
+
+    def mark_published(self, at: datetime) -> None:
+        """Mark the rows published, commit, and let the connection go (one trip to a worker thread)."""
+        try:
+            mark_published(self.connection, [row.id for row in self.rows], at)
+            self.connection.commit()
+        finally:
+            self.connection.close()
+
+    def give_back(self) -> None:
+        """Close the connection, rolling the claim back unless it was committed."""
+        if not self.connection.closed:
+            self.connection.close()
+
+
+class SqlOutbox:
+    """The outbox table as the relay uses it (`OutboxStore`); each call is blocking."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    def claim(self, lock: PublishLock, limit: int, *, wait: bool) -> SqlClaim | None:
+        """A claim holding the rows' locks in its open transaction, or None when there is nothing to
+        publish or the publish lock was lost (the connection is back in the pool then).
+
+        `wait` (the lock was just taken): the claim waits for rows a previous holder still has
+        claimed rather than skipping them, so that they are published (by it, or again here) before
+        anything after them. The lock is checked as the claim begins (in its first statement) and
+        after it (on the lock's own connection, which notices a lost connection): a relay that lost
+        the lock gives the claim back rather than publish beside its successor, and holds rows its
+        successor would skip for no longer than one round trip."""
+        holder = lock.connection_id
+        if holder is None:
+            return None
+        connection = self.engine.connect()
+        try:
+            connection.begin()
+            rows = claim(connection, limit, wait=wait, holder=(lock.name, holder))
+            if not lock.still_held():
+                rows = []
+        except BaseException:
+            connection.close()
+            raise
+        if not rows:
+            connection.close()
+            return None
+        return SqlClaim(connection, rows)
+
+    def stats(self) -> OutboxStats:
+        with self.engine.connect() as connection:
+            return stats(connection)
+
+    def purge(self, published_before: datetime) -> int:
+        """Delete published rows older than `published_before`, in batches; how many went."""
+        total = 0
+        while True:
+            with self.engine.begin() as connection:
+                purged = purge(connection, published_before)
+            total += purged
+            if purged < 10_000:
+                return total

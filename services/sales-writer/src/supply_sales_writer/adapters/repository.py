@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -15,6 +14,7 @@ from supply_sales_writer.adapters.bulk import BulkInsert, PendingWrites
 from supply_sales_writer.adapters.schema import deleted_sales, sale_item_tags, sale_items, sales
 from supply_sales_writer.domain.model import Stored
 from supply_sales_writer.domain.prepared import Prepared
+from supply_sales_writer.service_layer.ports import VersionedSale
 
 
 def db_time(moment: datetime) -> datetime:
@@ -47,12 +47,6 @@ INSERT_SALE = BulkInsert(
 INSERT_ITEM = BulkInsert(sale_items, "sale_id", "position", "name", "price", "quantity")
 INSERT_TAG = BulkInsert(sale_item_tags, "sale_id", "item_position", "position", "tag")
 SALE_COLUMNS = INSERT_SALE.columns
-
-
-@dataclass(frozen=True)
-class VersionedSale:
-    sale: Sale
-    version: int
 
 
 def _sale_row(prepared: Prepared, version: int, now: datetime) -> tuple[Any, ...]:

@@ -14,18 +14,11 @@ import socket
 import threading
 from collections.abc import Callable
 
+from supply_sales_writer.config import parse_address
+
 log = logging.getLogger(__name__)
 
 NOTICE = b"!"
-
-
-def parse_address(text: str) -> tuple[str, int]:
-    """`host:port` (`[v6]:port` for an IPv6 literal)."""
-    host, separator, port = text.strip().rpartition(":")
-    host = host.strip("[]")
-    if not separator or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise ValueError(f"expected host:port, got {text!r}")
-    return host, int(port)
 
 
 class WakeSender:

@@ -2,7 +2,10 @@
 
 Records are numbered by line for JSON lines and by position (1-based) for a JSON array, whose
 records usually share one line. A bad record becomes a `Rejected` and the others go on; only a
-broken JSON array, which cannot be resynchronised, ends the read.
+broken JSON array, which cannot be resynchronised, ends the read, and a record nested deeper than
+any sale (`nesting.MAX_DEPTH`) ends it before a parser builds its levels (`TooDeep`). Between
+chunks only the current line (JSON lines) or the array parser's current record is held, no deeper
+than the bound.
 """
 
 from __future__ import annotations
@@ -16,6 +19,7 @@ import ijson
 from pydantic import ValidationError
 
 from supply_common.contract import Sale, from_extended_json, from_extended_value
+from supply_sales_writer.domain.nesting import MAX_DEPTH, NestingGauge
 
 
 @dataclass(frozen=True)
@@ -38,6 +42,14 @@ class BrokenInput(Exception):
         self.line = line
         self.reason = reason
         self.records = records
+
+
+class TooDeep(BrokenInput):
+    """A record nested deeper than any sale: nothing after its first level past the bound is read."""
+
+    def __init__(self, line: int, records: list[Parsed | Rejected], limit: int = MAX_DEPTH) -> None:
+        super().__init__(line, f"nested more than {limit} levels deep; a sale has fewer", records)
+        self.limit = limit
 
 
 def describe(error: Exception) -> str:
@@ -64,27 +76,33 @@ def parse_record(line: int, record: str | bytes | Any) -> Parsed | Rejected:
 
 
 class RecordReader:
-    """Push parser: `feed(chunk)` and `close()` return the records completed so far, in order."""
+    """Push parser: `feed(chunk)` and `close()` return the records completed so far, in order.
 
-    def __init__(self) -> None:
+    Both raise `BrokenInput` (a JSON array that cannot be read on) and `TooDeep` (a record nested past
+    the bound), with the records completed before the fault."""
+
+    def __init__(self, max_depth: int = MAX_DEPTH) -> None:
         self._mode: str | None = None
-        self._tail = b""
+        self._blank_lines = 0
+        self._tail: list[bytes] = []
         self._line = 0
+        self._gauge = NestingGauge(max_depth)
         self._items: Any = None
         self._coro: Any = None
 
     def _start(self, chunk: bytes) -> bytes:
+        """Decide the mode on the first byte that is not whitespace; until then only newlines count."""
         stripped = chunk.lstrip()
         if not stripped:
-            self._tail += chunk
+            self._blank_lines += chunk.count(b"\n")
             return b""
-        if self._mode is None:
-            self._mode = "array" if stripped.startswith(b"[") else "lines"
-            if self._mode == "array":
-                self._items = ijson.sendable_list()
-                self._coro = ijson.items_coro(self._items, "item")  # numbers as int or Decimal
-        data, self._tail = self._tail + chunk, b""
-        return data
+        self._mode = "array" if stripped.startswith(b"[") else "lines"
+        if self._mode == "array":
+            self._items = ijson.sendable_list()
+            self._coro = ijson.items_coro(self._items, "item")  # numbers as int or Decimal
+        else:
+            self._line = self._blank_lines
+        return chunk
 
     def feed(self, chunk: bytes) -> list[Parsed | Rejected]:
         if self._mode is None:
@@ -92,27 +110,45 @@ class RecordReader:
             if self._mode is None:
                 return []
         if self._mode == "lines":
-            data = self._tail + chunk
-            *lines, self._tail = data.split(b"\n")
-            return list(self._lines(lines))
+            return self._lines(chunk)
         return self._array(chunk, final=False)
 
     def close(self) -> list[Parsed | Rejected]:
         if self._mode == "lines":
-            tail, self._tail = self._tail, b""
-            return list(self._lines([tail]))
+            tail, self._tail = b"".join(self._tail), []
+            return [record for record in [self._record(tail)] if record is not None]
         if self._mode == "array":
             return self._array(b"", final=True)
         return []
 
-    def _lines(self, lines: list[bytes]) -> Iterator[Parsed | Rejected]:
-        for raw in lines:
-            self._line += 1
-            text = raw.strip()
-            if text:
-                yield parse_record(self._line, text)
+    def _lines(self, chunk: bytes) -> list[Parsed | Rejected]:
+        out: list[Parsed | Rejected] = []
+        *complete, rest = chunk.split(b"\n")
+        for piece in complete:
+            if self._gauge.feed(piece) is not None:
+                raise TooDeep(self._line + 1, out, self._gauge.limit)
+            self._tail.append(piece)
+            line, self._tail = b"".join(self._tail), []
+            self._gauge.reset()
+            record = self._record(line)
+            if record is not None:
+                out.append(record)
+        if self._gauge.feed(rest) is not None:
+            raise TooDeep(self._line + 1, out, self._gauge.limit)
+        if rest:
+            self._tail.append(rest)
+        return out
+
+    def _record(self, raw: bytes) -> Parsed | Rejected | None:
+        """The next line's record (None: a blank line)."""
+        self._line += 1
+        text = raw.strip()
+        return parse_record(self._line, text) if text else None
 
     def _array(self, chunk: bytes, *, final: bool) -> list[Parsed | Rejected]:
+        too_deep = self._gauge.feed(chunk)
+        if too_deep is not None:
+            chunk, final = chunk[:too_deep], False
         try:
             if chunk:
                 self._coro.send(chunk)
@@ -121,7 +157,10 @@ class RecordReader:
         except ijson.JSONError as exc:
             done = self._drain()
             raise BrokenInput(self._line + 1, f"not valid JSON: {str(exc)[:200]}", done) from None
-        return self._drain()
+        done = self._drain()
+        if too_deep is not None:
+            raise TooDeep(self._line + 1, done, self._gauge.limit)
+        return done
 
     def _drain(self) -> list[Parsed | Rejected]:
         out: list[Parsed | Rejected] = []
@@ -133,7 +172,8 @@ class RecordReader:
 
 
 def read_all(chunks: Iterator[bytes]) -> Iterator[Parsed | Rejected]:
-    """Every record of a whole input; a broken JSON array ends with one Rejected."""
+    """Every record of a whole input; a broken JSON array or a record nested too deep ends with one
+    Rejected."""
     reader = RecordReader()
     try:
         for chunk in chunks:

@@ -78,13 +78,20 @@ class Stored:
     deleted_version: int | None = None
 
 
-ImportAction = Literal["create", "update", "unchanged"]
+ImportAction = Literal["create", "update", "unchanged", "skip", "refuse"]
+OnExisting = Literal["fail", "skip", "overwrite"]
+"""What an import does with a record whose `_id` names a sale that holds other content: `fail` refuses
+the record (reported by line), `skip` leaves the sale as it is (reported by line), `overwrite` makes
+the record the sale's next version. A sale with the same content is unchanged in every mode."""
 
 
-def import_action(stored: Stored, content_hash: str) -> tuple[ImportAction, int | None]:
-    """Same content changes nothing; other content is a new version; an unknown id is a create."""
+def import_action(stored: Stored, content_hash: str, on_existing: OnExisting) -> tuple[ImportAction, int | None]:
+    """The action and the version it writes (None: nothing written). Same content changes nothing; an
+    unknown or deleted id is a create; other content goes as `on_existing` says."""
     if stored.version is None:
         return "create", version_after_delete(stored.deleted_version)
     if stored.content_hash == content_hash:
         return "unchanged", None
-    return "update", stored.version + 1
+    if on_existing == "overwrite":
+        return "update", stored.version + 1
+    return ("skip" if on_existing == "skip" else "refuse"), None

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import signal
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -16,6 +14,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, 
 from supply_common.logs import configure_logging
 from supply_common.serve import freeze_heap, run_app, serve_metrics
 from supply_sales_writer.config import SalesWriterSettings
+from supply_sales_writer.domain.model import OnExisting
 
 # The commands import what they use: `serve` with several workers leaves this process as the
 # supervisor, which serves nothing and should not hold the database, Kafka and domain modules.
@@ -29,7 +28,7 @@ console = Console(stderr=True)
 @app.command()
 def serve() -> None:
     """Serve the HTTP API (with the outbox relay inside unless RELAY_ENABLED=false)."""
-    run_app("supply_sales_writer.entrypoints.app:build_app", SalesWriterSettings(), "sales-writer")
+    run_app("supply_sales_writer.entrypoints.app:create_app", SalesWriterSettings(), "sales-writer")
 
 
 @app.command()
@@ -58,36 +57,18 @@ def relay(
 ) -> None:
     """Run the outbox relay alone, until SIGTERM or Ctrl-C; with RELAY_WAKE_ADDRESS it also listens
     there for the commit notices of the serving processes."""
-    from supply_common.kafka import ensure_topics
-    from supply_sales_writer.adapters.wakeup import listen
     from supply_sales_writer.bootstrap import bootstrap
+    from supply_sales_writer.entrypoints.relay import run_relay
 
     settings = SalesWriterSettings()
     configure_logging("sales-writer-relay", settings.log_level)
     serve_metrics(settings.relay_metrics_port, settings.host)
-    system = bootstrap(settings)
+    container = bootstrap(settings)
     freeze_heap()
-
-    async def main() -> None:
-        if topics:
-            with contextlib.suppress(Exception):
-                await ensure_topics(settings, timeout_s=10)
-        task = asyncio.create_task(system.relay.run())
-        notices = await listen(settings.relay_wake_address, system.relay.wake) if settings.relay_wake_address else None
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, task.cancel)
-        try:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
-        finally:
-            if notices is not None:
-                notices.close()
-
     try:
-        asyncio.run(main())
+        asyncio.run(run_relay(container, create_topics=topics))
     finally:
-        system.engine.dispose()
+        container.engine.dispose()
 
 
 def _chunks(path: Path, progress: Progress, task: int) -> object:
@@ -102,15 +83,20 @@ def import_file(
     file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="mongoexport output (array or lines).")],
     batch: Annotated[int, typer.Option(help="Records per transaction.")] = 0,
     show_errors: Annotated[int, typer.Option(help="How many rejected records to list.")] = 20,
+    on_existing: Annotated[
+        OnExisting,
+        typer.Option(help="A record whose sale holds other content: fail (reject it), skip (keep it), overwrite."),
+    ] = "fail",
 ) -> None:
-    """Import a dataset file, keeping each sale's `_id`. Re-importing the same file changes nothing."""
+    """Import a dataset file, keeping each sale's `_id`. Re-importing the same file changes nothing;
+    an existing sale with other content is kept unless --on-existing overwrite."""
     from supply_sales_writer.bootstrap import bootstrap
     from supply_sales_writer.domain.importing import read_all
 
     settings = SalesWriterSettings()
     configure_logging("sales-writer", "WARNING")
     system = bootstrap(settings)
-    importer = system.service.importer(batch_size=batch or settings.import_batch_size)
+    importer = system.service.importer(batch_size=batch or settings.import_batch_size, on_existing=on_existing)
     columns = (TextColumn("importing"), BarColumn(), TransferSpeedColumn(), TimeRemainingColumn())
     try:
         with Progress(*columns, console=console) as progress:
@@ -122,7 +108,8 @@ def import_file(
     for error in result.errors[:show_errors]:
         console.print(f"[red]rejected[/] line {error['line']}: {error['reason']}")
     typer.echo(
-        f"created {result.created}, updated {result.updated}, unchanged {result.unchanged}, rejected {result.rejected}"
+        f"created {result.created}, updated {result.updated}, unchanged {result.unchanged},"
+        f" rejected {result.rejected}, skipped {result.skipped}"
     )
 
 

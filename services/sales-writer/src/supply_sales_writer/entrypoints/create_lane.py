@@ -2,8 +2,8 @@
 
 A create is the one route under sustained load. Below the shared middleware, FastAPI's general
 request handling (exception middleware, routing through every route, the request/response wrapper,
-dependency solving, parsing the body to Python objects and validating them again) cost more CPU than
-writing the sale to MySQL (py-spy in `make bench`, row 2). The route keeps its FastAPI declaration,
+dependency solving, parsing the body to Python objects and validating them again) costs more CPU
+than writing the sale to MySQL (docs/performance.md). The route keeps its FastAPI declaration,
 documentation and handler; `CreateLane` sits inside the shared middleware (request ids, metrics,
 body limits) and answers a create from an allowed role, without an `Idempotency-Key`, whose JSON
 body is a valid sale, directly: the body is validated by pydantic in one pass from its bytes

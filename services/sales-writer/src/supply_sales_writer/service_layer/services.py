@@ -12,28 +12,32 @@ from functools import partial
 from typing import Any, TypeVar
 
 from bson import ObjectId
-from pymysql.constants import ER
-from sqlalchemy.exc import DBAPIError, IntegrityError
 
 from supply_common.contract import Actor, EventType, Sale, SaleBody, canonical, sale_hash
-from supply_sales_writer.adapters.idempotency import UNSCOPED, Remembered
-from supply_sales_writer.adapters.repository import VersionedSale
 from supply_sales_writer.domain.events import EncodedEvent, change_event
 from supply_sales_writer.domain.importing import Parsed, Rejected
 from supply_sales_writer.domain.model import (
     FIRST_VERSION,
     IdempotencyKeyReused,
+    ImportAction,
+    OnExisting,
     SaleNotFound,
     Stored,
     check_version,
     import_action,
 )
 from supply_sales_writer.domain.prepared import Prepared, prepare
-from supply_sales_writer.service_layer.unit_of_work import UnitOfWork, UnitOfWorkFactory
+from supply_sales_writer.service_layer.ports import (
+    UNSCOPED,
+    ConflictCheck,
+    Remembered,
+    UnitOfWork,
+    UnitOfWorkFactory,
+    VersionedSale,
+)
 
 Clock = Callable[[], datetime]
 T = TypeVar("T")
-_RETRYABLE = (ER.LOCK_DEADLOCK, ER.LOCK_WAIT_TIMEOUT, ER.DUP_ENTRY)
 
 
 def utc_now() -> datetime:
@@ -57,17 +61,8 @@ def request_hash(body: SaleBody, actor: Actor) -> str:
     return hashlib.sha256(f"{actor.user_id}\n{content}".encode()).hexdigest()
 
 
-def _retrying(attempt: Callable[[], T], tries: int = 3) -> T:
-    """Run a whole transaction again after a deadlock or a lost insert race."""
-    for remaining in range(tries - 1, -1, -1):
-        try:
-            return attempt()
-        except DBAPIError as exc:
-            code = exc.orig.args[0] if exc.orig is not None and exc.orig.args else None
-            if remaining == 0 or code not in _RETRYABLE:
-                raise
-            time.sleep(0.01)
-    raise AssertionError("unreachable")
+def never(_: Exception) -> bool:
+    return False
 
 
 @dataclass(frozen=True)
@@ -81,6 +76,19 @@ class SalesService:
     uow: UnitOfWorkFactory
     clock: Clock = utc_now
     idempotency_ttl: timedelta = timedelta(hours=24)
+    conflict: ConflictCheck = never
+    """Which errors of a unit of work mean it lost to another transaction (run it again)."""
+
+    def retrying(self, attempt: Callable[[], T], tries: int = 3) -> T:
+        """Run a whole transaction again after it lost to another one."""
+        for remaining in range(tries - 1, -1, -1):
+            try:
+                return attempt()
+            except Exception as exc:
+                if remaining == 0 or not self.conflict(exc):
+                    raise
+                time.sleep(0.01)
+        raise AssertionError("unreachable")
 
     def get(self, sale_id: str) -> VersionedSale:
         with self.uow().snapshot() as uow:
@@ -95,7 +103,9 @@ class SalesService:
         fingerprint = request_hash(body, actor)
         try:
             return self._create(body, actor, idempotency_key, fingerprint)
-        except IntegrityError:
+        except Exception as exc:
+            if not self.conflict(exc):  # another request with the key committed first: replay it
+                raise
             return self._create(body, actor, idempotency_key, fingerprint)
 
     def create_many(self, requests: Sequence[tuple[SaleBody, Actor]]) -> list[Created]:
@@ -108,7 +118,7 @@ class SalesService:
                 uow.commit()
             return [Created(view) for view in views]
 
-        return _retrying(attempt)
+        return self.retrying(attempt)
 
     def _insert_new(self, uow: UnitOfWork, requests: Sequence[tuple[SaleBody, Actor]]) -> list[dict[str, Any]]:
         """Insert each body as a new sale (a new id, version 1) with its created event; their views."""
@@ -195,14 +205,14 @@ class SalesService:
         if ids is None:
             after: str | None = None
             while True:
-                written, after = _retrying(partial(self._republish_page, after, batch))
+                written, after = self.retrying(partial(self._republish_page, after, batch))
                 if after is None:
                     return count, unknown
                 count += written
         wanted = list(dict.fromkeys(ids))
         for start in range(0, len(wanted), batch):
             chunk = wanted[start : start + batch]
-            written, missing = _retrying(partial(self._republish_ids, chunk))
+            written, missing = self.retrying(partial(self._republish_ids, chunk))
             count += written
             unknown += missing
         return count, unknown
@@ -245,8 +255,8 @@ class SalesService:
             uow.commit()
         return purged
 
-    def importer(self, actor: Actor | None = None, batch_size: int = 500) -> Importer:
-        return Importer(self, actor or Actor(), batch_size)
+    def importer(self, actor: Actor | None = None, batch_size: int = 500, on_existing: OnExisting = "fail") -> Importer:
+        return Importer(self, actor or Actor(), batch_size, on_existing)
 
 
 @dataclass
@@ -254,72 +264,110 @@ class ImportResult:
     created: int = 0
     updated: int = 0
     unchanged: int = 0
+    skipped: int = 0
     rejected: int = 0
     errors: list[dict[str, Any]] = field(default_factory=list)
+    existing: list[dict[str, Any]] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         return {
             "created": self.created,
             "updated": self.updated,
             "unchanged": self.unchanged,
+            "skipped": self.skipped,
             "rejected": self.rejected,
             "errors": self.errors,
+            "existing": self.existing,
         }
 
 
 class Importer:
     """Takes parsed records in order and writes them in batches, one transaction per batch.
 
-    Same content as stored: unchanged (no version, no event). Other content: a new version and an
-    update event. Unknown id: a create (after a delete, at the next version). Records repeating an
-    id within a batch close the batch first, so they apply in file order.
+    Same content as stored: unchanged (no version, no event). Unknown id: a create (after a delete,
+    at the next version). An id whose sale holds other content: as `on_existing` says (a new version
+    and an update event only with `overwrite`), and reported by line in `existing`. Records repeating
+    an id within a batch close the batch first, so they apply in file order.
     """
 
-    MAX_ERRORS = 1000
+    MAX_REPORTED = 1000
+    """Most lines listed in `errors`, and in `existing` (the counts cover every line)."""
 
-    def __init__(self, service: SalesService, actor: Actor, batch_size: int) -> None:
+    def __init__(self, service: SalesService, actor: Actor, batch_size: int, on_existing: OnExisting = "fail") -> None:
         self.service = service
         self.actor = actor
         self.batch_size = batch_size
+        self.on_existing: OnExisting = on_existing
         self.result = ImportResult()
-        self._pending: dict[str, Sale] = {}
+        self._pending: dict[str, Parsed] = {}
 
     def feed(self, records: Iterable[Parsed | Rejected]) -> None:
         for record in records:
             if isinstance(record, Rejected):
-                self.result.rejected += 1
-                if len(self.result.errors) < self.MAX_ERRORS:
-                    self.result.errors.append({"line": record.line, "reason": record.reason})
+                self._reject(record.line, record.reason)
                 continue
             if record.sale.id in self._pending:
                 self.flush()
-            self._pending[record.sale.id] = record.sale
+            self._pending[record.sale.id] = record
             if len(self._pending) >= self.batch_size:
                 self.flush()
+
+    def _reject(self, line: int, reason: str) -> None:
+        self.result.rejected += 1
+        if len(self.result.errors) < self.MAX_REPORTED:
+            self.result.errors.append({"line": line, "reason": reason})
 
     def flush(self) -> None:
         if self._pending:
             batch = list(self._pending.values())
-            counts = _retrying(lambda: self._write(batch))
+            outcomes = self.service.retrying(lambda: self._write(batch))
             self._pending.clear()
-            self.result.created += counts[0]
-            self.result.updated += counts[1]
-            self.result.unchanged += counts[2]
+            for record, (action, version) in zip(batch, outcomes, strict=True):
+                self._count(record, action, version)
+
+    def _count(self, record: Parsed, action: ImportAction, version: int | None) -> None:
+        result = self.result
+        if action == "create":
+            result.created += 1
+            return
+        if action == "unchanged":
+            result.unchanged += 1
+            return
+        if action == "update":
+            result.updated += 1
+            outcome = "overwritten"
+        elif action == "skip":
+            result.skipped += 1
+            outcome = "skipped"
+        else:
+            outcome = "refused"
+            self._reject(
+                record.line,
+                f"sale {record.sale.id} exists at version {version} with other content; on_existing=overwrite"
+                " makes this record its next version, on_existing=skip leaves it",
+            )
+        if len(result.existing) < self.MAX_REPORTED:
+            result.existing.append({"line": record.line, "id": record.sale.id, "version": version, "outcome": outcome})
 
     def finish(self) -> ImportResult:
         self.flush()
         return self.result
 
-    def _write(self, batch: list[Sale]) -> tuple[int, int, int]:
+    def _write(self, batch: list[Parsed]) -> list[tuple[ImportAction, int | None]]:
+        """Write one batch; per record its action and the sale's version after it (None: no sale)."""
         with self.service.uow() as uow:
-            stored = uow.sales.stored([sale.id for sale in batch])
+            stored = uow.sales.stored([record.sale.id for record in batch])
             occurred = self.service.clock()
             creates: list[tuple[Prepared, int]] = []
             updates: list[tuple[Prepared, int]] = []
             events: list[EncodedEvent] = []
-            for sale in batch:
+            outcomes: list[tuple[ImportAction, int | None]] = []
+            for record in batch:
+                sale = record.sale
                 prepared = prepare(sale)
-                action, version = import_action(stored.get(sale.id, Stored()), prepared.digest)
+                known = stored.get(sale.id, Stored())
+                action, version = import_action(known, prepared.digest, self.on_existing)
+                outcomes.append((action, version if version is not None else known.version))
                 if version is None:
                     continue
                 (creates if action == "create" else updates).append((prepared, version))
@@ -329,4 +377,4 @@ class Importer:
             uow.sales.replace(updates, occurred)
             uow.outbox.add(events)
             uow.commit()
-        return len(creates), len(updates), len(batch) - len(creates) - len(updates)
+        return outcomes

@@ -1,4 +1,5 @@
-"""One MySQL transaction around a use case: the sale rows, their outbox rows and idempotency record."""
+"""One MySQL transaction around a use case (`UnitOfWork`): the sale rows, their outbox rows and
+idempotency record."""
 
 from __future__ import annotations
 
@@ -6,7 +7,9 @@ from collections.abc import Callable
 from types import TracebackType
 from typing import Final
 
+from pymysql.constants import ER
 from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import DBAPIError
 
 from supply_sales_writer.adapters.bulk import PendingWrites, compound_for
 from supply_sales_writer.adapters.idempotency import IdempotencyStore
@@ -14,12 +17,14 @@ from supply_sales_writer.adapters.outbox import Outbox
 from supply_sales_writer.adapters.repository import SaleRepository
 from supply_sales_writer.config import InsertMode
 
+_CONFLICTS: Final = frozenset({ER.LOCK_DEADLOCK, ER.LOCK_WAIT_TIMEOUT, ER.DUP_ENTRY})
+
 SNAPSHOT: Final = "SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY"
 """For the next transaction only (MariaDB and MySQL alike; its COMMIT or ROLLBACK ends it): every
 SELECT in it reads the one snapshot taken at its first read."""
 
 
-class UnitOfWork:
+class SqlUnitOfWork:
     """`with uow: ...; uow.commit()`; leaving without commit rolls back. `on_commit` runs after a
     commit that wrote outbox rows (it wakes the relay).
 
@@ -48,12 +53,12 @@ class UnitOfWork:
         self.insert_mode: InsertMode = insert_mode
         self.read_only = False
 
-    def snapshot(self) -> UnitOfWork:
+    def snapshot(self) -> SqlUnitOfWork:
         """Make this unit a read-only transaction that reads one consistent snapshot."""
         self.read_only = True
         return self
 
-    def __enter__(self) -> UnitOfWork:
+    def __enter__(self) -> SqlUnitOfWork:
         self.connection = self.engine.connect()
         self.connection.begin()
         if self.read_only:
@@ -88,4 +93,9 @@ class UnitOfWork:
         self.outbox.written = 0
 
 
-UnitOfWorkFactory = Callable[[], UnitOfWork]
+def is_conflict(error: Exception) -> bool:
+    """`ConflictCheck`: a deadlock, a lock wait timeout or a lost insert race (duplicate key)."""
+    if not isinstance(error, DBAPIError):
+        return False
+    code = error.orig.args[0] if error.orig is not None and error.orig.args else None
+    return code in _CONFLICTS

@@ -1,4 +1,4 @@
-"""The outbox relay: publishes committed outbox rows to Kafka in id order, then marks them.
+"""The outbox relay: publishes committed outbox rows in id order, then marks them published.
 
 At least once: a crash between the broker's ack and the mark republishes the batch (a duplicate
 that version-guarded consumers ignore), never loses it.
@@ -10,8 +10,8 @@ newer one and become the version a rebuild restores. So a relay publishes only w
 publish lock (`publish_lock`, a MySQL named lock of the sales database on a connection of its own);
 the others (more relay processes, or the relay of each server process with `WORKERS=N`) stand by
 and try again every second and on a commit notice. The holder checks the lock as each claim begins
-(in the claim's first statement) and right after it on the lock's own connection (one more round
-trip per batch, which also notices a lost connection); a relay that lost it gives that claim back,
+(in the claim's first statement) and right after it on the lock's own connection (which also
+notices a lost connection); a relay that lost it gives that claim back,
 confirms only what it already sent, and stands by. The first claim after taking the lock waits for
 the rows a previous holder still has claimed (its batch in flight is then either marked or given
 back) instead of skipping them; later claims skip the rows of this relay's own batch being confirmed
@@ -33,18 +33,12 @@ import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from typing import Literal, TypedDict, TypeVar
 
-from aiokafka import AIOKafkaProducer
 from prometheus_client import Counter, Gauge, Histogram
-from sqlalchemy import Connection, Engine
 
-from supply_common.kafka import make_producer
-from supply_common.settings import KafkaSettings
-from supply_sales_writer.adapters import outbox
-from supply_sales_writer.adapters.outbox import OutboxRow
-from supply_sales_writer.adapters.partitions import partition_for
-from supply_sales_writer.adapters.publish_lock import PublishLock
+from supply_sales_writer.service_layer.ports import Claim, OutboxRow, OutboxStats, OutboxStore, Publisher, PublishLock
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -78,7 +72,6 @@ STANDBY_RETRY_S = 1.0
 """How often a relay on standby tries to take the publish lock (a commit notice also makes it try)."""
 
 AfterPublish = Callable[[list[OutboxRow]], Awaitable[None]]
-ProducerFactory = Callable[[], AIOKafkaProducer]
 
 
 class RelayOptions(TypedDict, total=False):
@@ -91,14 +84,17 @@ class RelayOptions(TypedDict, total=False):
     maintenance: Callable[[], object] | None
     maintenance_interval_s: float
     after_publish: AfterPublish | None
-    producer_factory: ProducerFactory | None
 
 
 class Relay:
+    """Claims rows of the `outbox`, hands them to the `publisher` and marks them once acknowledged,
+    while it holds the publish `lock`; `run()` keeps doing so until cancelled."""
+
     def __init__(
         self,
-        engine: Engine,
-        kafka: KafkaSettings,
+        outbox: OutboxStore,
+        publisher: Publisher,
+        lock: PublishLock,
         *,
         batch_size: int = 500,
         poll_interval_s: float = 0.2,
@@ -107,10 +103,10 @@ class Relay:
         maintenance: Callable[[], object] | None = None,
         maintenance_interval_s: float = 60.0,
         after_publish: AfterPublish | None = None,
-        producer_factory: ProducerFactory | None = None,
     ) -> None:
-        self.engine = engine
-        self.kafka = kafka
+        self.outbox = outbox
+        self.publisher = publisher
+        self.lock = lock
         self.batch_size = batch_size
         self.poll_interval_s = poll_interval_s
         self.min_cycle_s = min_cycle_s
@@ -118,17 +114,10 @@ class Relay:
         self.maintenance = maintenance
         self.maintenance_interval_s = maintenance_interval_s
         self.after_publish = after_publish
-        # No linger: a batch's sends are queued in one loop turn and go out as one request anyway;
-        # lingering would only hold every batch's acknowledgement (and the next claim) back.
-        self.producer_factory = producer_factory or (
-            lambda: make_producer(kafka, request_timeout_ms=5_000, linger_ms=0)
-        )
-        self.lock = PublishLock(engine)
         self.healthy = False
         self.last_error: str | None = None
         self._publishing = False
         self._claim_waits = False
-        self._producer: AIOKafkaProducer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._wakeup: asyncio.Event | None = None
         self._next_maintenance = 0.0
@@ -152,8 +141,8 @@ class Relay:
             PUBLISHING.inc() if held else PUBLISHING.dec()
 
     async def close(self) -> None:
-        """Stop the producer (sending what it holds), then give the publish lock up."""
-        await self._close_producer()
+        """Stop the publisher (sending what it holds), then give the publish lock up."""
+        await self.publisher.stop()
         await _in_thread(self.lock.release)
         self._note_lock()
 
@@ -189,8 +178,8 @@ class Relay:
                     backoff = min(backoff * 2, 2.0)
                     continue
                 if not self.publishing:
-                    # On standby nothing is claimed, so nothing is sent: the producer can go.
-                    await self._close_producer()
+                    # On standby nothing is claimed, so nothing is sent: the publisher can disconnect.
+                    await self.publisher.stop()
                     await self._idle(max(self.poll_interval_s, STANDBY_RETRY_S))
                 elif not more:
                     await self._idle(self.poll_interval_s)
@@ -209,32 +198,12 @@ class Relay:
         self._wakeup.clear()
         # While commits keep coming, claim no sooner than `min_cycle_s` after the last claim began,
         # so that one cycle takes what arrived meanwhile. A cycle costs mostly the same whatever it
-        # carries (claim, produce request, mark and commit here; a fetch and a write downstream): at
-        # 1,600 creates/s a spacing of 0.04 s took the relay from about 250 to 70 us of CPU per event
-        # and MariaDB's and Kafka's with it. After a quiet spell the last claim is long past: no wait.
+        # carries (claim, produce request, mark and commit here; a fetch and a write downstream), so
+        # fewer, fuller cycles cost the relay, MariaDB and Kafka less per event (docs/performance.md).
+        # After a quiet spell the last claim is long past: no wait.
         spacing = self._cycle_started + self.min_cycle_s - time.monotonic()
         if spacing > 0:
             await asyncio.sleep(spacing)
-
-    async def _started_producer(self) -> AIOKafkaProducer:
-        if self._producer is None:
-            producer = self.producer_factory()
-            try:
-                await producer.start()
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(2):
-                        await producer.stop()
-                raise
-            self._producer = producer
-        return self._producer
-
-    async def _close_producer(self) -> None:
-        producer, self._producer = self._producer, None
-        if producer is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(5):
-                    await producer.stop()
 
     async def publish_once(self) -> int:
         """Claim, publish and mark one batch; returns how many rows were published."""
@@ -285,26 +254,22 @@ class Relay:
                 if not await _in_thread(self.lock.acquire):
                     return None
                 self._claim_waits = True
-            producer = await self._started_producer()
-            connection, rows = await _in_thread(
-                _claim_as_publisher,
-                self.lock,
-                self.engine,
-                self.batch_size,
-                self._claim_waits,
-                release=lambda claimed: _close(claimed[0]),
+            await self.publisher.start()
+            claim = await _in_thread(
+                partial(self.outbox.claim, self.lock, self.batch_size, wait=self._claim_waits),
+                release=_give_back,
             )
             self._claim_waits = False
         finally:
             self._note_lock()
-        if connection is None:
+        if claim is None:
             return None
         try:
-            acks = await _send(producer, rows)
+            acks = await self.publisher.send(claim.rows)
         except BaseException:
-            await _in_thread(connection.close)
+            await _in_thread(claim.give_back)
             raise
-        return _Batch(connection, rows, acks)
+        return _Batch(claim, acks)
 
     async def _confirm(self, batch: _Batch) -> int:
         """Wait for every acknowledgement of a batch, then mark its rows published and commit."""
@@ -317,7 +282,7 @@ class Relay:
             PUBLISHED.inc(len(batch.rows))
             if self.after_publish is not None:
                 await self.after_publish(batch.rows)
-            await _in_thread(_mark_commit_and_close, batch.connection, [row.id for row in batch.rows], acked)
+            await _in_thread(batch.claim.mark_published, acked)
             return len(batch.rows)
         finally:
             await batch.abandon()
@@ -333,74 +298,43 @@ class Relay:
             if self.maintenance is not None:
                 await _in_thread(self.maintenance)
 
-    def update_gauges(self) -> outbox.OutboxStats:
-        with self.engine.connect() as connection:
-            current = outbox.stats(connection)
+    def stats(self) -> OutboxStats:
+        """The outbox as it is now (blocking)."""
+        return self.outbox.stats()
+
+    def update_gauges(self) -> OutboxStats:
+        current = self.outbox.stats()
         BACKLOG.set(current.backlog)
         oldest = current.oldest_unpublished_at
         OLDEST_AGE.set((datetime.now(UTC) - oldest).total_seconds() if oldest else 0.0)
         return current
 
     def purge(self) -> int:
-        total = 0
-        while True:
-            with self.engine.begin() as connection:
-                purged = outbox.purge(connection, datetime.now(UTC) - self.retention)
-            total += purged
-            if purged < 10_000:
-                return total
+        """Delete the rows published longer than the retention ago; how many went (blocking)."""
+        return self.outbox.purge(datetime.now(UTC) - self.retention)
 
 
 @dataclass
 class _Batch:
-    """Claimed rows (locked by the open transaction on `connection`) and their pending acks."""
+    """Claimed rows (locked until marked or given back) and their pending acks."""
 
-    connection: Connection
-    rows: list[OutboxRow]
+    claim: Claim
     acks: list[asyncio.Future[object]]
 
+    @property
+    def rows(self) -> list[OutboxRow]:
+        return self.claim.rows
+
     async def abandon(self) -> None:
-        """Close the connection (rolling back the claim unless it was committed); acks that may still
-        fail are observed so their errors are not reported as never retrieved."""
+        """Give the claim back unless it was marked; acks that may still fail are observed so their
+        errors are not reported as never retrieved."""
         for ack in self.acks:
             if ack.done():
                 _observe(ack)  # at once: a callback on a done future is one more loop handle per row
             else:
                 ack.add_done_callback(_observe)
-        if not self.connection.closed:
-            await _in_thread(self.connection.close)
-
-
-async def _send(producer: AIOKafkaProducer, rows: list[OutboxRow]) -> list[asyncio.Future[object]]:
-    """Hand rows to the producer as record batches, one or more per partition, each in id order.
-
-    Rows go to the partitions `send` would pick (Kafka's default rule for a key: `partition_for`).
-    Building the batches here spares `send`'s per-record work (a coroutine, a partition list built
-    twice, a future, the key's hash in Python), which was most of the relay's producer time. Batches
-    of one partition enter the producer in id order, and batches of an earlier claim before those of
-    a later one; the idempotent producer keeps that order on the broker."""
-    grouped: dict[tuple[str, int], list[OutboxRow]] = {}
-    known: dict[str, list[int]] = {}
-    for row in rows:
-        if row.topic not in known:
-            await producer.partitions_for(row.topic)  # waits for the topic's metadata
-            known[row.topic] = sorted(producer.client.cluster.partitions_for_topic(row.topic) or ())
-        grouped.setdefault((row.topic, partition_for(row.key, known[row.topic])), []).append(row)
-    acks: list[asyncio.Future[object]] = []
-    for (topic, partition), pending in grouped.items():
-        while pending:
-            batch = producer.create_batch()
-            taken = 0
-            for row in pending:
-                if batch.append(timestamp=None, key=row.key, value=row.payload) is None:
-                    break  # full
-                taken += 1
-            if not taken:
-                raise ValueError(f"outbox row {pending[0].id} is larger than a producer batch")
-            batch.close()  # nothing but these rows goes into it
-            acks.append(await producer.send_batch(batch, topic, partition=partition))
-            pending = pending[taken:]
-    return acks
+        if not self.claim.closed:
+            await _in_thread(self.claim.give_back)
 
 
 def _observe(future: asyncio.Future[object]) -> None:
@@ -423,48 +357,6 @@ async def _in_thread(function: Callable[..., T], *args: object, release: Callabl
         raise
 
 
-def _close(connection: Connection | None) -> None:
-    if connection is not None:
-        connection.close()
-
-
-# Each step below is one trip to a worker thread: under load a hand-off waits for the GIL behind the
-# request threads, so a batch makes two (claim; mark and release), not one per call.
-
-
-def _claim_as_publisher(
-    lock: PublishLock, engine: Engine, limit: int, wait: bool
-) -> tuple[Connection | None, list[OutboxRow]]:
-    """A connection holding the claimed rows' locks in its open transaction, or (None, []) when there
-    is nothing to publish or the publish lock was lost (the connection is back in the pool then).
-
-    `wait` (the lock was just taken): the claim waits for rows a previous holder still has claimed
-    rather than skipping them, so that they are published (by it, or again here) before anything
-    after them. The lock is checked as the claim begins (in its first statement) and after it (on
-    the lock's own connection, which notices a lost connection): a relay that lost the lock gives
-    the claim back rather than publish beside its successor, and holds rows its successor would
-    skip for no longer than one round trip."""
-    holder = lock.connection_id
-    if holder is None:
-        return None, []
-    connection = engine.connect()
-    try:
-        connection.begin()
-        rows = outbox.claim(connection, limit, wait=wait, holder=(lock.name, holder))
-        if not lock.still_held():
-            rows = []
-    except BaseException:
-        connection.close()
-        raise
-    if not rows:
-        connection.close()
-        return None, []
-    return connection, rows
-
-
-def _mark_commit_and_close(connection: Connection, ids: list[int], at: datetime) -> None:
-    try:
-        outbox.mark_published(connection, ids, at)
-        connection.commit()
-    finally:
-        connection.close()
+def _give_back(claim: Claim | None) -> None:
+    if claim is not None:
+        claim.give_back()

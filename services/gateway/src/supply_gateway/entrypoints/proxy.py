@@ -1,8 +1,9 @@
 """The public API: every route of the policy table, forwarded to its upstream.
 
-`ProxyApp` serves it as a plain ASGI app beside the FastAPI app of the pages (see `app.py`): an API
-request passes only the layers it needs (security headers, CORS, problem details, request id and
-metrics, body size limit) instead of FastAPI's whole middleware stack, router and dependency solving.
+The routes are rows of the policy table, not FastAPI routes: `api_app` serves them as a plain ASGI
+app that `ApiDispatch` hands every API request to, ahead of FastAPI's middleware stack, router and
+dependency solving. An API request passes only the layers it needs (security headers, CORS, problem
+details, request id and metrics, body size limit).
 """
 
 from __future__ import annotations
@@ -11,18 +12,22 @@ import json
 import logging
 from collections.abc import AsyncIterator
 from types import SimpleNamespace
+from typing import Any
 from urllib.parse import urlsplit
 
 from starlette.background import BackgroundTask
+from starlette.middleware.cors import CORSMiddleware
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from supply_common.problems import PROBLEM_JSON, ProblemError
-from supply_common.web import error_response, problem_response
+from supply_common.web import BodySizeLimitMiddleware, RequestContextMiddleware, error_response, problem_response
+from supply_gateway.bootstrap import Container
 from supply_gateway.config import GatewaySettings
 from supply_gateway.domain.headers import client_response_headers
 from supply_gateway.domain.policy import GATEWAY
+from supply_gateway.entrypoints.security import SecurityHeadersMiddleware
 from supply_gateway.entrypoints.session import apply_session, credentials
 from supply_gateway.service_layer.gateway import Gateway
 
@@ -85,9 +90,9 @@ class UnexpectedErrors:
 class ProxyApp:
     """Answers every API request: by the policy table, from its upstream, or with a problem document."""
 
-    def __init__(self, gateway: Gateway, settings: GatewaySettings) -> None:
-        self.gateway = gateway
-        self.settings = settings
+    def __init__(self, container: Container) -> None:
+        self.gateway: Gateway = container.gateway
+        self.settings: GatewaySettings = container.settings
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         scope["route"] = ANY_API_ROUTE
@@ -129,6 +134,8 @@ class ProxyApp:
                 read_up_to=READ_RESPONSE_BYTES,
             )
             headers = dict(client_response_headers(upstream_response.headers.items()))
+            if not match.rule.cacheable:
+                headers["cache-control"] = "no-store"
             self.public_locations(match.rule.upstream, headers)
             if upstream_response.is_read:
                 body = upstream_response.content
@@ -198,3 +205,30 @@ def _refresh_token_in(body: object) -> str | None:
     except (ValueError, AttributeError):
         return None
     return token if isinstance(token, str) else None
+
+
+def api_app(container: Container, *, body_limits: dict[str, int], cors: dict[str, Any] | None) -> ASGIApp:
+    """The API's own stack: security headers, CORS (when configured), unexpected errors as problems,
+    request id and metrics, the body size limit, then `ProxyApp`."""
+    app: ASGIApp = BodySizeLimitMiddleware(
+        ProxyApp(container), limit=container.settings.max_body_bytes, overrides=body_limits
+    )
+    app = UnexpectedErrors(RequestContextMiddleware(app, service="gateway"))
+    if cors:
+        app = CORSMiddleware(app, **cors)
+    return SecurityHeadersMiddleware(app)
+
+
+class ApiDispatch:
+    """Hands API requests (`/api/*` and the key set) to the API's own stack and everything else (pages,
+    health, metrics, static files, the lifespan) to the app behind."""
+
+    def __init__(self, app: ASGIApp, api: ASGIApp) -> None:
+        self.app = app
+        self.api = api
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "http" and serves(scope["path"]):
+            await self.api(scope, receive, send)
+        else:
+            await self.app(scope, receive, send)
