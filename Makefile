@@ -16,10 +16,10 @@ setup: ## install uv if missing and sync every workspace member
 	@command -v uv >/dev/null 2>&1 || python3 -m pip install --quiet --disable-pip-version-check "uv>=0.5"
 	@$(UV) sync --all-packages --frozen --quiet
 
-stack: ## start MariaDB, Kafka and FerretDB (deploy/local/stack up)
+stack: ## start MariaDB, Kafka, FerretDB and Prometheus (deploy/local/stack up)
 	@$(STACK) up
 
-stack-down: ## stop the three servers
+stack-down: ## stop the servers that make stack started
 	@$(STACK) down
 
 run: setup stack ## start the servers and every service; prints the URL

@@ -27,6 +27,7 @@ from bench.rows import (
     raw_kafka,
     raw_mongo,
     raw_mysql,
+    reads,
     relay,
     writer,
 )
@@ -46,6 +47,7 @@ ROWS: list[tuple[str, str, RowRunner]] = [
     ("5", "Projector: catch-up over a backlog", projector.run),
     ("8", "Login: argon2id", login.run),
     ("9", "Memory: peak RSS per service process", memory.run),
+    (reads.ROW_ID, reads.TITLE, reads.run),
 ]
 
 

@@ -26,6 +26,11 @@ class Profile:
     fault_down_s: float
     converge_timeout_s: float
     projector_budget_s: float
+    reads_sizes: tuple[int, ...]
+    """Copy sizes of the reads row (row 10), in sales."""
+    reads_samples: int
+    reads_budget_s: float
+    """Calls per read route and size: `reads_samples`, or fewer when they take longer than this."""
 
     def to_json(self) -> dict[str, Any]:
         return asdict(self)
@@ -50,6 +55,9 @@ FULL = Profile(
     fault_down_s=5.0,
     converge_timeout_s=120.0,
     projector_budget_s=300.0,
+    reads_sizes=(5_000, 100_000, 1_000_000),
+    reads_samples=100,
+    reads_budget_s=10.0,
 )
 
 QUICK = Profile(
@@ -71,4 +79,7 @@ QUICK = Profile(
     fault_down_s=5.0,
     converge_timeout_s=40.0,
     projector_budget_s=60.0,
+    reads_sizes=(200, 1_000),
+    reads_samples=3,
+    reads_budget_s=0.5,
 )

@@ -33,6 +33,14 @@ SPECS = (
     RatioSpec("divergence after a 5 s MongoDB stop: ours", "7:diverged_pipeline", "", 0.0, False, False, "sales"),
     RatioSpec("divergence after a 5 s MongoDB stop: naive", "7:diverged_naive", "", None, False, False, "sales"),
     RatioSpec("largest service peak RSS", "9:max_rss", "", 150.0, False, False, "MB"),
+    # Row 10's "fast" routes: a sale by id, a customer's sales, equality filters, first pages, analytics.
+    RatioSpec("reads: slowest fast-route p95 at 100,000", "10:fast_worst_p95_100000", "", 50.0, False, False, "ms"),
+    RatioSpec("reads: slowest fast-route p95 at 1,000,000", "10:fast_worst_p95_1000000", "", 100.0, False, False, "ms"),
+    RatioSpec("reads: largest fast-route growth to 1,000,000", "10:fast_worst_growth_1000000", "", 3.0, False),
+    RatioSpec("reads: slowest range filter p95 at 100,000", "10:range_worst_p95_100000", "", 200.0, False, False, "ms"),
+    RatioSpec(
+        "reads: slowest role's page p95 at 1,000,000", "10:page_worst_p95_1000000", "", 300.0, False, False, "ms"
+    ),
 )
 
 

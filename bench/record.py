@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
+from bench import reads_report
 from bench.model import Figure, LatencyPoint, Ratio, Row, Run
 
 RUNS_DIR = "runs"
@@ -93,6 +94,8 @@ class Tables:
     figures: list[list[str]] = field(default_factory=list)
     curves: list[list[str]] = field(default_factory=list)
     ratios: list[list[str]] = field(default_factory=list)
+    reads: list[str] = field(default_factory=list)
+    """The reads row's own tables (markdown lines): its figures are too many for the figures table."""
 
     @classmethod
     def of(cls, run: Run, results: str) -> Tables:
@@ -111,6 +114,9 @@ class Tables:
             if row.status != "ok":
                 tables.figures.append([row.id, row.title, row.note or row.status, "", ""])
                 continue
+            if row.id == reads_report.ROW_ID:
+                tables.figures.append([row.id, row.title, "in the reads tables below", "", ""])
+                continue
             for figure in row.figures:
                 middle, low_high, _ = spread_cells(figure)
                 tables.figures.append([row.id, f"{row.title}: {figure.label}", middle, low_high, figure.unit])
@@ -122,6 +128,7 @@ class Tables:
                     tables.curves.append([row.id, name, f"{point.fraction:.0%}", number(point.offered_per_s), *cells])
         for ratio in run.ratios:
             tables.ratios.append([ratio.label, ratio_value(ratio), ratio_range(ratio), ratio.target, verdict(ratio)])
+        tables.reads = reads_report.markdown(run)
         return tables
 
     def markdown(self, heading: str = "Run of", level: int = 2) -> str:
@@ -144,6 +151,7 @@ class Tables:
                 "|---|---|---:|---:|---:|---:|---:|---:|---:|",
                 *(_table_line(cells) for cells in self.curves),
             ]
+        lines += self.reads
         lines += ["", "| ratio | value | range | target | |", "|---|---:|---:|---|---|"]
         lines += [_table_line(cells) for cells in self.ratios]
         return "\n".join(lines) + "\n\n"

@@ -11,6 +11,7 @@ import matplotlib.pyplot as plt
 from rich.console import Console
 from rich.table import Table
 
+from bench import reads_report
 from bench.model import Run
 from bench.record import median, number, ratio_range, ratio_value, spread_cells, verdict
 
@@ -25,6 +26,9 @@ def print_tables(console: Console, run: Run) -> None:
         if row.status != "ok":
             table.add_row(f"{row.id}", row.title, f"[yellow]{row.note or row.status}", "", "", "")
             continue
+        if row.id == reads_report.ROW_ID:
+            table.add_row(row.id, row.title, "in the reads tables", "", "", "")
+            continue
         for index, figure in enumerate(row.figures):
             middle, low_high, n = spread_cells(figure)
             table.add_row(
@@ -36,6 +40,7 @@ def print_tables(console: Console, run: Run) -> None:
                 figure.unit,
             )
     console.print(table)
+    reads_report.print_tables(console, run)
 
     latency = Table(title="Open-loop latency (from the scheduled start), median of repetitions")
     for column in (
@@ -79,7 +84,12 @@ def print_tables(console: Console, run: Run) -> None:
 def charts(run: Run, base: Path) -> list[Path]:
     """PNG charts named `<base>-<what>.png`."""
     written = []
-    for name, draw in (("throughput", _throughput), ("latency", _latency), ("ratios", _ratios)):
+    for name, draw in (
+        ("throughput", _throughput),
+        ("latency", _latency),
+        ("ratios", _ratios),
+        ("reads", reads_report.chart),
+    ):
         figure = draw(run)
         if figure is None:
             continue

@@ -43,7 +43,8 @@ MONGO_READ_API_PASSWORD=
 KAFKA_ADMIN_PASSWORD=
 KAFKA_SALES_WRITER_PASSWORD=
 KAFKA_PROJECTOR_PASSWORD=
-# Host port (or address:port) the gateway is published on; the only port compose publishes.
+# Host port (or address:port) the gateway is published on; with Prometheus (profile monitoring)
+# the only port compose publishes.
 GATEWAY_PORT=8000
 """
 HIDDEN = {"required_in_production"}

@@ -21,6 +21,7 @@ SUITES = [
     "services/sales-writer/tests",
     "services/mongo-projector/tests",
     "services/gateway/tests",
+    "tests/ops",
     "tests/bench",
     "tests/e2e",
 ]

@@ -30,7 +30,7 @@ from supply_common.kafka import ensure_topics, make_producer
 from supply_common.testing import SAMPLE_DATASET
 from supply_projector.config import ProjectorSettings
 from supply_projector.domain import money
-from supply_projector.domain.projection import stored_document
+from supply_projector.domain.document import stored_document
 
 CLI = str(Path(sys.executable).parent / "mongo-projector")
 

@@ -63,6 +63,13 @@ class AuthSettings(ServiceSettings, MySQLSettings, ProductionGuard):
         ge=60,
         description="How long a password link works (the mailed link with which a new account's password is chosen).",
     )
+    auth_register_answer_s: float = Field(
+        0.15,
+        ge=0,
+        le=5,
+        description="Least time before POST /register answers, whatever the address holds: a new account is"
+        " written and committed, a known one is not, and the answer's time must not tell them apart.",
+    )
     auth_smtp_url: SecretStr | None = Field(
         None,
         description="smtp://user:password@host:587 of the mail server (STARTTLS is required; user and password"

@@ -158,8 +158,11 @@ def test_login_is_rate_limited_per_address(deployment: Deployment, accounts: Acc
             body = {"email": f"nobody.{secrets.token_hex(4)}@example.com", "password": "wrong-password-123"}
             return httpx.post(f"{gateway.url}/api/auth/login", json=body, timeout=30)
 
-        statuses = [attempt().status_code for _ in range(5)]
-        assert 429 not in statuses, statuses
+        # The five within the burst reach auth: each is its "wrong" answer, or its own throttle's 429
+        # when earlier tests already failed logins from this address; none is the gateway's refusal.
+        passed = [attempt() for _ in range(5)]
+        assert all(reply.status_code in (401, 429) for reply in passed), [reply.status_code for reply in passed]
+        assert all(reply.json()["title"] != "Too many requests" for reply in passed), [r.text for r in passed]
         refused = attempt()
         assert refused.status_code == 429
         assert int(refused.headers["retry-after"]) >= 1

@@ -8,15 +8,16 @@ from typing import Any
 from pymongo import MongoClient
 from pymongo.database import Database
 
-from supply_projector.adapters.kafka import KafkaDeadLetters
 from supply_projector.adapters.mongo import ActiveCollection, MoneyModeOf, MongoStore, connect
 from supply_projector.adapters.reads import SalesReader
+from supply_projector.adapters.rollups import RollupReader
 from supply_projector.config import ProjectorSettings
-from supply_projector.service_layer.projection import Projector
+from supply_projector.service_layer.ports import DeadLetters
+from supply_projector.service_layer.projector import Projector
 
 
 @dataclass
-class Projection:
+class Container:
     settings: ProjectorSettings
     client: MongoClient[dict[str, Any]]
     database: Database[dict[str, Any]]
@@ -24,15 +25,16 @@ class Projection:
     active: ActiveCollection
     store: MongoStore
     reader: SalesReader
+    rollups: RollupReader
 
-    def projector(self, dead_letters: KafkaDeadLetters | None) -> Projector:
+    def projector(self, dead_letters: DeadLetters | None) -> Projector:
         return Projector(self.store, dead_letters)
 
     def close(self) -> None:
         self.client.close()
 
 
-def bootstrap(settings: ProjectorSettings | None = None, *, collection: str | None = None) -> Projection:
+def bootstrap(settings: ProjectorSettings | None = None, *, collection: str | None = None) -> Container:
     """Wire the MongoDB side. `collection` pins the sales collection (a rebuild's target) instead of
     following the active-collection alias. Nothing here talks to a server yet."""
     settings = settings or ProjectorSettings()
@@ -42,4 +44,5 @@ def bootstrap(settings: ProjectorSettings | None = None, *, collection: str | No
     active = ActiveCollection(database, ttl_s=settings.active_cache_s, fixed=collection)
     store = MongoStore(database, mode, active)
     reader = SalesReader(database, mode, active)
-    return Projection(settings, client, database, mode, active, store, reader)
+    rollups = RollupReader(database, active.name, mode.in_query_scans)
+    return Container(settings, client, database, mode, active, store, reader, rollups)

@@ -29,3 +29,7 @@ END_TO_END_SECONDS = Histogram(
 )
 CONSUMER_LAG = Gauge("projector_consumer_lag", "High-water offset minus position, per partition.", ["partition"])
 RETRIES = Counter("projector_batch_retries_total", "Batches retried after a transient store or broker error.")
+QUARANTINED = Gauge(
+    "projector_quarantined_sales",
+    "Sales in quarantine (their events parked until a repair), as counted by the consumer every few seconds.",
+)

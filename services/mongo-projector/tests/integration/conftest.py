@@ -19,7 +19,7 @@ from pymongo.errors import PyMongoError
 from supply_common.contract import SaleEvent
 from supply_common.kafka import ensure_topics, make_producer
 from supply_common.testing.fixtures import random_name
-from supply_projector.bootstrap import Projection, bootstrap
+from supply_projector.bootstrap import Container, bootstrap
 from supply_projector.config import ProjectorSettings
 from supply_projector.entrypoints.consumer import ConsumerLoop
 
@@ -47,7 +47,7 @@ async def settings(mongo_url: str, kafka_bootstrap: str) -> AsyncIterator[Projec
 
 
 @pytest.fixture
-def projection(settings: ProjectorSettings) -> Iterator[Projection]:
+def container(settings: ProjectorSettings) -> Iterator[Container]:
     wired = bootstrap(settings)
     yield wired
     wired.close()
@@ -81,9 +81,9 @@ async def wait_for(condition: Callable[[], bool], timeout_s: float = 60, what: s
 
 
 @asynccontextmanager
-async def consuming(projection: Projection) -> AsyncIterator[ConsumerLoop]:
+async def consuming(container: Container) -> AsyncIterator[ConsumerLoop]:
     """A consumer loop in this process, stopped (finish, commit, leave) on exit."""
-    loop = ConsumerLoop(projection)
+    loop = ConsumerLoop(container)
     task = asyncio.create_task(loop.run())
     try:
         yield loop
@@ -92,17 +92,17 @@ async def consuming(projection: Projection) -> AsyncIterator[ConsumerLoop]:
         await asyncio.wait_for(task, 30)
 
 
-def sales_of(projection: Projection, strip: Sequence[str] = ("applied_at",)) -> dict[str, dict[str, Any]]:
+def sales_of(container: Container, strip: Sequence[str] = ("applied_at",)) -> dict[str, dict[str, Any]]:
     """The active collection's documents by id, without the named metadata entries."""
     found = {}
-    for document in projection.database[projection.active.name()].find():
+    for document in container.database[container.active.name()].find():
         meta = {k: v for k, v in document.get("_supply", {}).items() if k not in strip}
         found[str(document["_id"])] = {**document, "_supply": meta}
     return found
 
 
-def versions_of(projection: Projection) -> dict[str, int]:
-    collection = projection.database[projection.active.name()]
+def versions_of(container: Container) -> dict[str, int]:
+    collection = container.database[container.active.name()]
     return {str(d["_id"]): int(d["_supply"]["version"]) for d in collection.find({}, {"_supply.version": 1})}
 
 

@@ -10,12 +10,11 @@ from collections.abc import Sequence
 import pytest
 from aiokafka import TopicPartition
 
-from supply_projector.adapters.kafka import KafkaDeadLetters, make_consumer
-from supply_projector.bootstrap import Projection
+from supply_projector.adapters.kafka import KafkaDeadLetters, make_consumer, topic_partitions
+from supply_projector.bootstrap import Container
 from supply_projector.entrypoints.consumer import ConsumerLoop
 from supply_projector.service_layer.ports import Record
-from supply_projector.service_layer.projection import BatchResult, Projector
-from supply_projector.service_layer.rebuild import topic_partitions
+from supply_projector.service_layer.projector import BatchResult, Projector
 
 from .conftest import consuming, produce, versions_of, wait_for
 from .events import history
@@ -35,8 +34,8 @@ class Span:
 
 
 class SlowProjector(Projector):
-    def __init__(self, projection: Projection, dead_letters: KafkaDeadLetters | None, writes: list[Span]) -> None:
-        super().__init__(projection.store, dead_letters)
+    def __init__(self, container: Container, dead_letters: KafkaDeadLetters | None, writes: list[Span]) -> None:
+        super().__init__(container.store, dead_letters)
         self.writes = writes
 
     async def apply(self, records: Sequence[Record]) -> BatchResult:
@@ -51,7 +50,7 @@ class SlowProjector(Projector):
 
 
 @dataclasses.dataclass
-class SlowProjection(Projection):
+class SlowContainer(Container):
     writes: list[Span] = dataclasses.field(default_factory=list)
 
     def projector(self, dead_letters: KafkaDeadLetters | None) -> Projector:
@@ -72,16 +71,16 @@ def _record_commits(loop: ConsumerLoop, commits: list[Span]) -> None:
 
 
 async def test_offsets_are_committed_after_their_writes_and_while_the_next_batch_is_written(
-    projection: Projection,
+    container: Container,
 ) -> None:
-    settings = projection.settings.model_copy(update={"batch_max_records": 8, "poll_timeout_ms": 100})
-    slow = SlowProjection(**{**projection.__dict__, "settings": settings})
+    settings = container.settings.model_copy(update={"batch_max_records": 8, "poll_timeout_ms": 100})
+    slow = SlowContainer(**{**container.__dict__, "settings": settings})
     events, final = history(64, 0)
     await produce(settings, events)
     commits: list[Span] = []
     async with consuming(slow) as loop:
         _record_commits(loop, commits)
-        await wait_for(lambda: versions_of(projection) == final, what="all sales")
+        await wait_for(lambda: versions_of(container) == final, what="all sales")
         await wait_for(lambda: not loop.pending, what="the last commit")
     for commit in commits:
         for partition, offset in commit.offsets.items():

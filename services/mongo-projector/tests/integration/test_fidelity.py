@@ -11,7 +11,7 @@ from bson.json_util import JSONOptions, loads
 from pymongo.errors import OperationFailure
 
 from supply_common.contract import METADATA_FIELD
-from supply_projector.bootstrap import Projection
+from supply_projector.bootstrap import Container
 from supply_projector.domain import money
 
 from .conftest import consuming, produce, wait_for
@@ -59,13 +59,13 @@ def _classic(collection: Any) -> list[Any]:
     return [by_store, elem, per_method, quantities]
 
 
-async def test_the_sample_projects_to_the_identical_documents(projection: Projection) -> None:
-    await produce(projection.settings, [sale_event(sale, 1, "create") for sale in SAMPLES])
-    collection = projection.database["sales"]
-    async with consuming(projection):
+async def test_the_sample_projects_to_the_identical_documents(container: Container) -> None:
+    await produce(container.settings, [sale_event(sale, 1, "create") for sale in SAMPLES])
+    collection = container.database["sales"]
+    async with consuming(container):
         await wait_for(lambda: collection.count_documents({}) == len(SAMPLES), what="7 sales")
 
-    mode = projection.mode()
+    mode = container.mode()
     originals = {str(d["_id"]): d for d in (loads(line, json_options=OPTIONS) for line in LINES)}
     for stored in collection.find():
         dataset_part = {k: v for k, v in stored.items() if k != METADATA_FIELD}
@@ -76,7 +76,7 @@ async def test_the_sample_projects_to_the_identical_documents(projection: Projec
         if mode == "decimal128":
             assert isinstance(stored["items"][0]["price"], Decimal128)
 
-    reference = projection.database["reference"]
+    reference = container.database["reference"]
     reference.insert_many([money.encode(loads(line, json_options=OPTIONS), mode) for line in LINES])
     assert _classic(collection) == _classic(reference)
     assert _classic(collection)[0]

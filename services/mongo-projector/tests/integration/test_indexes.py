@@ -5,30 +5,30 @@ from __future__ import annotations
 import pytest
 from pymongo import ASCENDING
 
-from supply_projector.adapters.mongo import SALE_INDEXES, VERSION, ensure_sale_indexes
-from supply_projector.bootstrap import Projection
+from supply_projector.adapters.mongo import SALE_INDEXES, ensure_sale_indexes
+from supply_projector.bootstrap import Container
 
 pytestmark = pytest.mark.integration
 
 
-def _filter_reaches_storage(projection: Projection, collection: str) -> bool:
-    explained = projection.database.command({"explain": {"find": collection, "filter": {"storeLocation": "Denver"}}})
+def _filter_reaches_storage(container: Container, collection: str) -> bool:
+    explained = container.database.command({"explain": {"find": collection, "filter": {"storeLocation": "Denver"}}})
     return bool(explained.get("filterPushdown", True))
 
 
-def test_indexes_are_kept_only_where_the_server_reads_through_them(projection: Projection) -> None:
-    collection = projection.database["sales_indexed"]
+def test_indexes_are_kept_only_where_the_server_reads_through_them(container: Container) -> None:
+    collection = container.database["sales_indexed"]
     collection.create_index([("storeLocation", ASCENDING)])  # left by an earlier version
-    ensure_sale_indexes(projection.database, "sales_indexed")
-    ensure_sale_indexes(projection.database, "sales_indexed")  # again, as every consumer does at start
+    ensure_sale_indexes(container.database, "sales_indexed")
+    ensure_sale_indexes(container.database, "sales_indexed")  # again, as every consumer does at start
     present = set(collection.index_information())
-    wanted = {f"{field}_1" for field in [*SALE_INDEXES, VERSION]}
-    if _filter_reaches_storage(projection, "sales_indexed"):
+    wanted = {"_".join(f"{field}_{direction}" for field, direction in keys) for keys in SALE_INDEXES}
+    if _filter_reaches_storage(container, "sales_indexed"):
         assert wanted <= present
     else:
         assert present == {"_id_"}, "an index the server never reads through only slows every write"
 
 
-def test_a_collection_that_does_not_exist_yet_is_made(projection: Projection) -> None:
-    ensure_sale_indexes(projection.database, "sales_new")
-    assert "sales_new" in projection.database.list_collection_names()
+def test_a_collection_that_does_not_exist_yet_is_made(container: Container) -> None:
+    ensure_sale_indexes(container.database, "sales_new")
+    assert "sales_new" in container.database.list_collection_names()

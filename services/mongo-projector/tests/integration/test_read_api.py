@@ -15,8 +15,8 @@ from bson import ObjectId
 
 from supply_common.contract import decimal_text, sale_total
 from supply_projector.adapters.kafka import KafkaOffsets
-from supply_projector.bootstrap import Projection
-from supply_projector.entrypoints.app import build_app
+from supply_projector.bootstrap import Container
+from supply_projector.entrypoints.app import create_app
 
 from .conftest import consuming, produce, versions_of, wait_for
 from .events import SAMPLES, changed, sale_event
@@ -27,10 +27,9 @@ STAFF = {"X-User-Id": "t", "X-User-Role": "technical_worker", "X-User-Email": "t
 
 
 @pytest.fixture
-async def client(projection: Projection) -> AsyncIterator[httpx.AsyncClient]:
-    app = build_app(projection.settings, projection)
-    app.state.projection = projection
-    app.state.offsets = KafkaOffsets(projection.settings, projection.settings.consumer_group)
+async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(container)
+    app.state.offsets = KafkaOffsets(container.settings, container.settings.consumer_group)
     async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://projector") as made:
         yield made
     await app.state.offsets.close()
@@ -41,14 +40,14 @@ def money(value: Decimal) -> str:
 
 
 async def test_analytics_equal_the_figures_computed_from_the_events(
-    projection: Projection, client: httpx.AsyncClient
+    container: Container, client: httpx.AsyncClient
 ) -> None:
     final = [SAMPLES[0], changed(SAMPLES[1], 2), SAMPLES[3], SAMPLES[4], SAMPLES[5], SAMPLES[6]]
     events = [sale_event(sale, 1, "create") for sale in SAMPLES]
     events += [sale_event(changed(SAMPLES[1], 2), 2), sale_event(SAMPLES[2], 2, "delete")]
-    await produce(projection.settings, events)
-    async with consuming(projection):
-        await wait_for(lambda: len(versions_of(projection)) == 6 and SAMPLES[2].id not in versions_of(projection))
+    await produce(container.settings, events)
+    async with consuming(container):
+        await wait_for(lambda: len(versions_of(container)) == 6 and SAMPLES[2].id not in versions_of(container))
 
     revenue = sum((sale_total(list(s.items)) for s in final), Decimal(0))
     summary = (await client.get("/analytics/summary", headers=MANAGER)).json()
@@ -104,11 +103,11 @@ async def test_analytics_equal_the_figures_computed_from_the_events(
 
 
 async def test_search_pages_read_your_writes_customers_and_freshness(
-    projection: Projection, client: httpx.AsyncClient
+    container: Container, client: httpx.AsyncClient
 ) -> None:
-    await produce(projection.settings, [sale_event(sale, 1, "create") for sale in SAMPLES])
-    async with consuming(projection):
-        await wait_for(lambda: len(versions_of(projection)) == len(SAMPLES))
+    await produce(container.settings, [sale_event(sale, 1, "create") for sale in SAMPLES])
+    async with consuming(container):
+        await wait_for(lambda: len(versions_of(container)) == len(SAMPLES))
 
         seen, cursor = [], None
         while True:
@@ -139,7 +138,7 @@ async def test_search_pages_read_your_writes_customers_and_freshness(
 
         async def update_soon() -> None:
             await asyncio.sleep(0.3)
-            await produce(projection.settings, [sale_event(changed(sale, 2), 2)])
+            await produce(container.settings, [sale_event(changed(sale, 2), 2)])
 
         task = asyncio.create_task(update_soon())
         waited = await client.get(f"/sales/{sale.id}", params={"min_version": 2, "wait_ms": 5000}, headers=STAFF)
@@ -167,13 +166,13 @@ async def test_search_pages_read_your_writes_customers_and_freshness(
 
 
 async def test_min_version_of_a_deleted_sale_is_404_at_once_unless_the_delete_is_older(
-    projection: Projection, client: httpx.AsyncClient
+    container: Container, client: httpx.AsyncClient
 ) -> None:
     sale = SAMPLES[2]
-    await produce(projection.settings, [sale_event(sale, 1, "create"), sale_event(sale, 2, "delete")])
-    async with consuming(projection):
-        await wait_for(lambda: projection.reader.deleted_version(sale.id) == 2, what="the tombstone")
-        assert projection.reader.version(sale.id) is None
+    await produce(container.settings, [sale_event(sale, 1, "create"), sale_event(sale, 2, "delete")])
+    async with consuming(container):
+        await wait_for(lambda: container.reader.deleted_version(sale.id) == 2, what="the tombstone")
+        assert container.reader.version(sale.id) is None
 
         for wanted in (1, 2):
             started = time.monotonic()
@@ -204,7 +203,7 @@ async def test_min_version_of_a_deleted_sale_is_404_at_once_unless_the_delete_is
 
         async def create_again_soon() -> None:
             await asyncio.sleep(0.3)
-            await produce(projection.settings, [sale_event(changed(sale, 3), 3, "create")])
+            await produce(container.settings, [sale_event(changed(sale, 3), 3, "create")])
 
         task = asyncio.create_task(create_again_soon())
         waited = await client.get(f"/sales/{sale.id}", params={"min_version": 3, "wait_ms": 5000}, headers=STAFF)
@@ -229,7 +228,7 @@ async def _all_pages(client: httpx.AsyncClient, path: str, headers: dict[str, st
 
 
 async def test_pages_of_one_give_every_sale_once_when_sales_share_a_date(
-    projection: Projection, client: httpx.AsyncClient
+    container: Container, client: httpx.AsyncClient
 ) -> None:
     """2004-05-16T15:09:43.475Z is one of the dates whose float milliseconds land 1 ms low: a cursor
     built that way repeated the page forever (ascending) or skipped the sales at that date (descending)."""
@@ -246,9 +245,9 @@ async def test_pages_of_one_give_every_sale_once_when_sales_share_a_date(
         )
         for n, when in enumerate(dates)
     ]
-    await produce(projection.settings, [sale_event(sale, 1, "create") for sale in sales])
-    async with consuming(projection):
-        await wait_for(lambda: len(versions_of(projection)) == len(sales), what="the sales")
+    await produce(container.settings, [sale_event(sale, 1, "create") for sale in sales])
+    async with consuming(container):
+        await wait_for(lambda: len(versions_of(container)) == len(sales), what="the sales")
     ascending = [s.id for s in sorted(sales, key=lambda s: (s.saleDate, s.id))]
 
     assert await _all_pages(client, "/sales", STAFF, limit="1", sort="date_asc") == ascending
@@ -258,7 +257,7 @@ async def test_pages_of_one_give_every_sale_once_when_sales_share_a_date(
 
 
 async def test_customers_are_matched_by_email_whatever_its_case_and_any_address_can_be_searched(
-    projection: Projection, client: httpx.AsyncClient
+    container: Container, client: httpx.AsyncClient
 ) -> None:
     emails = {
         "mixed": "Mixed.Case@Example.COM",
@@ -272,9 +271,9 @@ async def test_customers_are_matched_by_email_whatever_its_case_and_any_address_
         )
         for n, (name, email) in enumerate(emails.items())
     }
-    await produce(projection.settings, [sale_event(sale, 1, "create") for sale in sales.values()])
-    async with consuming(projection):
-        await wait_for(lambda: len(versions_of(projection)) == len(sales), what="the sales")
+    await produce(container.settings, [sale_event(sale, 1, "create") for sale in sales.values()])
+    async with consuming(container):
+        await wait_for(lambda: len(versions_of(container)) == len(sales), what="the sales")
 
     async def found(email: str) -> list[str]:
         answer = await client.get("/sales", params={"email": email}, headers=STAFF)
@@ -298,13 +297,13 @@ async def test_customers_are_matched_by_email_whatever_its_case_and_any_address_
 
 
 async def test_date_bounds_finer_than_a_millisecond_mean_what_they_say(
-    projection: Projection, client: httpx.AsyncClient
+    container: Container, client: httpx.AsyncClient
 ) -> None:
     when = datetime(2015, 3, 23, 21, 6, 49, 506000, tzinfo=UTC)
     sale = SAMPLES[0].model_copy(update={"id": str(ObjectId()), "saleDate": when})
-    await produce(projection.settings, [sale_event(sale, 1, "create")])
-    async with consuming(projection):
-        await wait_for(lambda: sale.id in versions_of(projection), what="the sale")
+    await produce(container.settings, [sale_event(sale, 1, "create")])
+    async with consuming(container):
+        await wait_for(lambda: sale.id in versions_of(container), what="the sale")
 
     async def count(**bounds: str) -> tuple[int, int]:
         found = (await client.get("/sales", params=bounds, headers=STAFF)).json()["items"]
@@ -320,7 +319,7 @@ async def test_date_bounds_finer_than_a_millisecond_mean_what_they_say(
 
 
 async def test_to_a_customer_a_sale_of_someone_else_and_no_sale_look_the_same(
-    projection: Projection, client: httpx.AsyncClient
+    container: Container, client: httpx.AsyncClient
 ) -> None:
     """Asked with min_version, another customer's sale answered 404 while an unknown id answered 409
     ("holds version None"), and how soon the 404 came told that sale's version."""
@@ -335,7 +334,7 @@ async def test_to_a_customer_a_sale_of_someone_else_and_no_sale_look_the_same(
     )
     me = {"X-User-Id": "c", "X-User-Role": "customer", "X-User-Email": "c1@example.com"}
     await produce(
-        projection.settings,
+        container.settings,
         [
             sale_event(theirs, 1, "create"),
             sale_event(changed(theirs, 2), 2),
@@ -344,9 +343,9 @@ async def test_to_a_customer_a_sale_of_someone_else_and_no_sale_look_the_same(
             sale_event(gone, 2, "delete"),
         ],
     )
-    async with consuming(projection):
-        await wait_for(lambda: versions_of(projection) == {theirs.id: 2, mine.id: 1}, what="the sales")
-        await wait_for(lambda: projection.reader.deleted_version(gone.id) == 2, what="the tombstone")
+    async with consuming(container):
+        await wait_for(lambda: versions_of(container) == {theirs.id: 2, mine.id: 1}, what="the sales")
+        await wait_for(lambda: container.reader.deleted_version(gone.id) == 2, what="the tombstone")
 
     async def ask(sale_id: str, min_version: int) -> tuple[int, dict[str, object], float]:
         started = time.monotonic()

@@ -10,7 +10,7 @@ import pytest
 from supply_common.contract import Sale, sale_hash
 from supply_projector.adapters.copy_reader import MongoCopy
 from supply_projector.adapters.mongo import TOMBSTONES
-from supply_projector.bootstrap import Projection
+from supply_projector.bootstrap import Container
 from supply_projector.config import ProjectorSettings
 from supply_projector.service_layer.reconcile import Entry, reconcile, repair
 
@@ -39,8 +39,8 @@ class RestoredWriter:
         return len(events)
 
 
-async def test_a_copy_ahead_of_mysql_is_reported_and_repair_makes_it_converge(projection: Projection) -> None:
-    settings = projection.settings
+async def test_a_copy_ahead_of_mysql_is_reported_and_repair_makes_it_converge(container: Container) -> None:
+    settings = container.settings
     updated, deleted, same = SAMPLES[0], SAMPLES[1], SAMPLES[2]
     await produce(
         settings,
@@ -55,10 +55,10 @@ async def test_a_copy_ahead_of_mysql_is_reported_and_repair_makes_it_converge(pr
     )
     # MySQL came back from a backup taken when `updated` and `deleted` were at version 1.
     writer = RestoredWriter(settings, {sale.id: (sale, 1) for sale in (updated, deleted, same)})
-    copy = MongoCopy(projection.database[projection.active.name()], projection.database[TOMBSTONES])
-    async with consuming(projection):
-        await wait_for(lambda: versions_of(projection) == {updated.id: 3, same.id: 1}, what="the copy")
-        await wait_for(lambda: projection.reader.deleted_version(deleted.id) == 2, what="the tombstone")
+    copy = MongoCopy(container.database[container.active.name()], container.database[TOMBSTONES])
+    async with consuming(container):
+        await wait_for(lambda: versions_of(container) == {updated.id: 3, same.id: 1}, what="the copy")
+        await wait_for(lambda: container.reader.deleted_version(deleted.id) == 2, what="the tombstone")
 
         findings = await asyncio.to_thread(reconcile, writer, copy)
         assert findings.counts() == {"missing": 0, "stale": 0, "corrupted": 0, "ahead": 2, "stray": 0}
@@ -75,8 +75,8 @@ async def test_a_copy_ahead_of_mysql_is_reported_and_repair_makes_it_converge(pr
                 break
             await asyncio.sleep(0.2)
         assert await converged(), "the copy did not converge on MySQL"
-        assert versions_of(projection) == {updated.id: 1, deleted.id: 1, same.id: 1}
+        assert versions_of(container) == {updated.id: 1, deleted.id: 1, same.id: 1}
 
         # MySQL's next change of the sale carries version 2 again, and the copy takes it.
         await produce(settings, [sale_event(changed(updated, 2), 2)])
-        await wait_for(lambda: versions_of(projection)[updated.id] == 2, what="MySQL's next version")
+        await wait_for(lambda: versions_of(container)[updated.id] == 2, what="MySQL's next version")

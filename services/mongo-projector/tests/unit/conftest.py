@@ -1,20 +1,32 @@
-"""Unit-test support: an in-memory store that honours the same version guards as MongoDB."""
+"""Unit-test support: an in-memory store that honours the same version guards and rollup
+compare-and-sets as MongoDB."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
 from supply_projector.domain.changes import Delete, Op, Write
-from supply_projector.service_layer.ports import Executed, Parked, Progress, Record, Unstorable
+from supply_projector.domain.rollups import Buckets
+from supply_projector.domain.rollups import add as add_buckets
+from supply_projector.service_layer.ports import (
+    Checkpoint,
+    CheckpointMoved,
+    Executed,
+    Parked,
+    Progress,
+    Record,
+    Unstorable,
+)
 
 
 @dataclass
 class MemoryStore:
-    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    copy: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """The sales documents by id."""
     tombstone: dict[str, int] = field(default_factory=dict)
     quarantine: dict[str, str] = field(default_factory=dict)
     parked: list[Parked] = field(default_factory=list)
@@ -22,9 +34,39 @@ class MemoryStore:
     reads_versions: bool = True
     unencodable: set[str] = field(default_factory=set)
     """Sale ids whose writes the store refuses as not encodable, as MongoStore does."""
+    checkpoint: dict[int, Checkpoint] = field(default_factory=dict)
+    buckets: Buckets = field(default_factory=dict)
+    watermarks: dict[tuple[str, int], int] = field(default_factory=dict)
+
+    def pinned(self) -> MemoryStore:
+        return self
+
+    def collection(self) -> str:
+        return "sales"
+
+    def documents(self, sale_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return {i: self.copy[i] for i in sale_ids if i in self.copy}
+
+    def checkpoints(self, partitions: Sequence[int]) -> dict[int, Checkpoint]:
+        return {p: self.checkpoint[p] for p in partitions if p in self.checkpoint}
+
+    def record_checkpoints(self, checkpoints: Sequence[Checkpoint], expected: Mapping[int, int | None]) -> None:
+        for checkpoint in checkpoints:
+            held = self.checkpoint.get(checkpoint.partition)
+            if (held.last if held is not None else None) != expected.get(checkpoint.partition):
+                raise CheckpointMoved(str(checkpoint.partition))
+            self.checkpoint[checkpoint.partition] = checkpoint
+
+    def add_to_buckets(self, checkpoints: Sequence[Checkpoint]) -> None:
+        for checkpoint in checkpoints:
+            for bucket, values in (checkpoint.pending or {}).items():
+                mark = (bucket, checkpoint.partition)
+                if self.watermarks.get(mark, -1) < checkpoint.last:
+                    add_buckets(self.buckets, {bucket: values})
+                    self.watermarks[mark] = checkpoint.last
 
     def _version(self, sale_id: str) -> int | None:
-        doc = self.documents.get(sale_id)
+        doc = self.copy.get(sale_id)
         return None if doc is None else int(doc["_supply"]["version"])
 
     def versions(self, sale_ids: Sequence[str]) -> dict[str, int] | None:
@@ -47,14 +89,14 @@ class MemoryStore:
                 matches = held is None or held < change.version or (op.inclusive and held == change.version)
                 if matches:
                     assert change.document is not None
-                    self.documents[change.sale_id] = change.document
+                    self.copy[change.sale_id] = change.document
                     written += 1
                 else:
                     stale += 1
             elif isinstance(op, Delete):
                 self.tombstone[change.sale_id] = max(self.tombstone.get(change.sale_id, 0), change.version)
                 if held is not None and held < change.version:
-                    del self.documents[change.sale_id]
+                    del self.copy[change.sale_id]
                 deleted += 1
         return Executed(written=written, deleted=deleted, stale=stale)
 

@@ -8,10 +8,11 @@ import pytest
 
 from supply_common.contract import METADATA_FIELD, from_document
 from supply_projector.domain.changes import Change, Delete, collapse, plan, verdict
-from supply_projector.service_layer.projection import Projector
+from supply_projector.domain.rollups import contribution, total
+from supply_projector.service_layer.projector import Projector
 
 from .conftest import MemoryStore
-from .events import SAMPLES, event, records_of, variant
+from .events import SAMPLES, event, record, records_of, variant
 
 SALE = SAMPLES[0]
 
@@ -44,7 +45,7 @@ async def apply_in_batches(events: list, sizes: list[int]) -> MemoryStore:
             await projector.apply(records[start : start + size])
             start += size
         stores.append(store)
-    held = [{k: (d["_supply"]["version"], d["_supply"]["hash"]) for k, d in s.documents.items()} for s in stores]
+    held = [{k: (d["_supply"]["version"], d["_supply"]["hash"]) for k, d in s.copy.items()} for s in stores]
     assert held[0] == held[1]
     assert stores[0].tombstone == stores[1].tombstone
     return stores[0]
@@ -60,7 +61,7 @@ async def test_create_update_delete_and_a_duplicate_end_deleted_in_any_order(ord
     events = [LIFECYCLE[i] for i in order]
     for sizes in splits(len(events)):
         store = await apply_in_batches(events, sizes)
-        assert SALE.id not in store.documents, (order, sizes)
+        assert SALE.id not in store.copy, (order, sizes)
         assert store.tombstone[SALE.id] == 3
 
 
@@ -69,7 +70,7 @@ async def test_updates_and_duplicates_end_at_the_newest_version_in_any_order(ord
     events = [UPDATES[i] for i in order]
     for sizes in splits(len(events)):
         store = await apply_in_batches(events, sizes)
-        document = store.documents[SALE.id]
+        document = store.copy[SALE.id]
         assert document[METADATA_FIELD]["version"] == 3
         assert from_document(document) == variant(SALE, 3)
 
@@ -79,7 +80,7 @@ async def test_a_sale_recreated_after_delete_survives_late_older_events(order: t
     events = [RECREATE[i] for i in order]
     for sizes in splits(len(events)):
         store = await apply_in_batches(events, sizes)
-        assert store.documents[SALE.id][METADATA_FIELD]["version"] == 3, (order, sizes)
+        assert store.copy[SALE.id][METADATA_FIELD]["version"] == 3, (order, sizes)
 
 
 async def test_replaying_everything_changes_nothing() -> None:
@@ -87,11 +88,11 @@ async def test_replaying_everything_changes_nothing() -> None:
     projector = Projector(store, None)
     records = records_of(UPDATES)
     await projector.apply(records)
-    before = {k: dict(v) for k, v in store.documents.items()}
+    before = {k: dict(v) for k, v in store.copy.items()}
     again = await projector.apply(records)
     assert again.applied == 0
     assert again.stale == len(records)
-    assert store.documents == before
+    assert store.copy == before
 
 
 async def test_a_repair_overwrites_an_equal_version_but_a_plain_duplicate_does_not() -> None:
@@ -105,10 +106,10 @@ async def test_a_repair_overwrites_an_equal_version_but_a_plain_duplicate_does_n
         event_type="sale.updated", sale_id=SALE.id, version=2, occurred_at=LIFECYCLE[0].occurred_at, sale=changed
     )
     await projector.apply(records_of([plain]))
-    assert from_document(store.documents[SALE.id]).couponUsed == SALE.couponUsed
+    assert from_document(store.copy[SALE.id]).couponUsed == SALE.couponUsed
     repair = plain.model_copy(update={"repair": True})
     await projector.apply(records_of([repair]))
-    assert from_document(store.documents[SALE.id]).couponUsed == changed.couponUsed
+    assert from_document(store.copy[SALE.id]).couponUsed == changed.couponUsed
 
 
 def change(version: int, deleted: bool = False, repair: bool = False, offset: int = 0) -> Change:
@@ -140,25 +141,29 @@ def test_a_delete_of_a_newer_document_keeps_the_document() -> None:
     assert decided.ops[0].remove_document is False  # type: ignore[union-attr]
 
 
-async def test_first_creates_are_written_without_reading_the_copy_and_a_duplicate_still_changes_nothing() -> None:
+async def test_a_duplicate_first_create_changes_nothing_in_the_copy_or_the_rollups() -> None:
+    """Every sale of a batch is read first, first creates too: a create published twice (at two
+    offsets) must neither roll the sale back nor count it twice in the buckets."""
     asked: list[list[str]] = []
 
     class Watched(MemoryStore):
-        def versions(self, sale_ids):
+        def documents(self, sale_ids):
             asked.append(list(sale_ids))
-            return super().versions(sale_ids)
+            return super().documents(sale_ids)
 
     store = Watched()
     projector = Projector(store, None)
     first, second = SAMPLES[0], SAMPLES[1]
     await projector.apply(records_of([event(first, 1, "create"), event(second, 1, "create"), event(second, 2)]))
-    assert asked == [[second.id]]
-    await projector.apply(records_of([event(first, 2)]))
-    replayed = await projector.apply(records_of([event(first, 1, "create")]))
-    assert asked[-1] == []
+    assert asked == [sorted([first.id, second.id])]
+    await projector.apply([record(event(first, 2).to_bytes(), first.id.encode(), 3)])
+    counted = {bucket: dict(values) for bucket, values in store.buckets.items()}
+    replayed = await projector.apply([record(event(first, 1, "create").to_bytes(), first.id.encode(), 4)])
+    assert asked[-1] == [first.id]
     assert replayed.applied == 0
     assert replayed.stale == 1
-    assert store.documents[first.id][METADATA_FIELD]["version"] == 2
+    assert store.copy[first.id][METADATA_FIELD]["version"] == 2
+    assert store.buckets == counted == total(contribution(d) for d in store.copy.values())
 
 
 class Interrupted(Exception):
@@ -188,7 +193,7 @@ async def test_a_delete_interrupted_between_its_tombstone_and_the_removal_is_fin
         store.fail = True
         with pytest.raises(Interrupted):
             await projector.apply(batch)
-        assert SALE.id in store.documents
+        assert SALE.id in store.copy
         await projector.apply(batch)
-        assert SALE.id not in store.documents
+        assert SALE.id not in store.copy
         assert store.tombstone[SALE.id] == 3

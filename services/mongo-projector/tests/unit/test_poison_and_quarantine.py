@@ -5,7 +5,8 @@ from __future__ import annotations
 from decimal import Decimal
 
 from supply_common.contract import Sale
-from supply_projector.service_layer.projection import PoisonRecord, Projector, UnstorableRecord
+from supply_projector.service_layer.ports import Checkpoint
+from supply_projector.service_layer.projector import PoisonRecord, Projector, UnstorableRecord
 
 from .conftest import ListDeadLetters, MemoryStore
 from .events import SAMPLES, event, record
@@ -25,7 +26,7 @@ async def test_poison_is_dead_lettered_and_the_next_events_still_apply(
     )
     assert result.dead_lettered == 1
     assert len(dead_letters.sent) == 1
-    assert OTHER.id in store.documents
+    assert OTHER.id in store.copy
     assert store.quarantine == {}
 
 
@@ -40,28 +41,29 @@ async def test_a_poisoned_sale_is_parked_until_repaired(store: MemoryStore, dead
         ]
     )
     assert SALE.id in store.quarantine
-    assert store.documents[SALE.id]["_supply"]["version"] == 1
+    assert store.copy[SALE.id]["_supply"]["version"] == 1
     assert [p.record.offset for p in store.parked] == [2]
 
     later = await projector.apply([record(event(SALE, 4).to_bytes(), key, 3)])
     assert later.parked == 1
-    assert store.documents[SALE.id]["_supply"]["version"] == 1
+    assert store.copy[SALE.id]["_supply"]["version"] == 1
 
     await projector.apply([record(event(SALE, 4, repair=True).to_bytes(), key, 4)])
     assert SALE.id not in store.quarantine
     assert store.parked == []
-    assert store.documents[SALE.id]["_supply"]["version"] == 4
+    assert store.copy[SALE.id]["_supply"]["version"] == 4
 
 
 async def test_a_key_that_differs_from_the_sale_id_is_poison(store: MemoryStore, dead_letters: ListDeadLetters) -> None:
     projector = Projector(store, dead_letters)
     result = await projector.apply([record(event(SALE, 1, "create").to_bytes(), OTHER.id.encode(), 0)])
     assert result.dead_lettered == 1
-    assert SALE.id not in store.documents
+    assert SALE.id not in store.copy
     assert OTHER.id in store.quarantine
 
 
 async def test_progress_tracks_the_last_offset_and_occurred_at_per_partition(store: MemoryStore) -> None:
+    store.checkpoint[1] = Checkpoint(1, 6)  # the rollups have counted the partition up to offset 6
     projector = Projector(store, None)
     first, second = event(SALE, 1, "create"), event(OTHER, 2, "create")
     result = await projector.apply(
@@ -96,10 +98,10 @@ async def test_a_sale_that_cannot_be_built_is_dead_lettered_and_the_rest_applies
     [(sent, error)] = dead_letters.sent
     assert sent.offset == 1
     assert isinstance(error, PoisonRecord)  # a contract that caps totals refuses it when decoding
-    assert store.documents[SALE.id]["_supply"]["version"] == 1
+    assert store.copy[SALE.id]["_supply"]["version"] == 1
     assert SALE.id in store.quarantine
     assert [p.record.offset for p in store.parked] == [2]
-    assert OTHER.id in store.documents
+    assert OTHER.id in store.copy
 
 
 async def test_a_write_the_store_cannot_encode_is_dead_lettered_and_the_rest_is_written(
@@ -118,17 +120,18 @@ async def test_a_write_the_store_cannot_encode_is_dead_lettered_and_the_rest_is_
     assert sent.offset == 0
     assert isinstance(error, UnstorableRecord)
     assert "OverflowError" in str(error)
-    assert SALE.id not in store.documents
+    assert SALE.id not in store.copy
     assert SALE.id in store.quarantine
-    assert OTHER.id in store.documents
+    assert OTHER.id in store.copy
 
     store.unencodable.clear()
     await projector.apply([record(event(SALE, 2, repair=True).to_bytes(), SALE.id.encode(), 2)])
-    assert store.documents[SALE.id]["_supply"]["version"] == 2
+    assert store.copy[SALE.id]["_supply"]["version"] == 2
     assert store.quarantine == {}
 
 
 async def test_poison_alone_in_a_partition_leaves_its_date_unknown_not_older(store: MemoryStore) -> None:
+    store.checkpoint.update({1: Checkpoint(1, 6), 2: Checkpoint(2, 2)})
     projector = Projector(store, None)
     first = event(SALE, 1, "create")
     result = await projector.apply(

@@ -11,7 +11,7 @@ from bson import Decimal128, ObjectId
 
 from supply_common.contract import METADATA_FIELD, Sale, sale_total, to_document
 from supply_projector.domain import money
-from supply_projector.domain.projection import stored_document
+from supply_projector.domain.document import stored_document
 from supply_projector.domain.queries import Cursor, DateRange, InvalidCursor, SalesFilter, date_bound, page_query
 
 from .events import BASE_TIME, SAMPLES, event

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
+from supply_projector.bootstrap import bootstrap
 from supply_projector.config import ProjectorSettings
-from supply_projector.entrypoints.app import build_app
+from supply_projector.entrypoints.app import create_app
 
 STAFF = {"X-User-Id": "u1", "X-User-Role": "technical_worker", "X-User-Email": "t@example.com"}
 CUSTOMER = {"X-User-Id": "u2", "X-User-Role": "customer", "X-User-Email": "c@example.com"}
@@ -18,8 +19,12 @@ MANAGER = {"X-User-Id": "u3", "X-User-Role": "senior_management", "X-User-Email"
 @pytest.fixture
 def client() -> Iterator[TestClient]:
     settings = ProjectorSettings(mongo_url="mongodb://127.0.0.1:1", kafka_bootstrap_servers="127.0.0.1:1")  # type: ignore[arg-type]
-    with TestClient(build_app(settings)) as test_client:
-        yield test_client
+    container = bootstrap(settings)
+    try:
+        with TestClient(create_app(container)) as test_client:
+            yield test_client
+    finally:
+        container.close()
 
 
 @pytest.mark.parametrize(

@@ -18,8 +18,9 @@ from supply_gateway.adapters.upstream_transport import (
     Unreachable,
     UpstreamResponse,
 )
-from supply_gateway.domain.breaker import CircuitBreaker
+from supply_gateway.domain.breaker import CircuitBreaker, State
 from supply_gateway.domain.policy import RouteClass
+from supply_gateway.metrics import CIRCUIT_OPEN
 
 log = logging.getLogger(__name__)
 
@@ -102,6 +103,12 @@ class Upstream:
             self.default_lane = self.lanes[default_lane]
         else:
             self.default_lane = Lane(name, timeouts, breaker or CircuitBreaker())
+        self._circuit_open = {
+            lane.route_class: CIRCUIT_OPEN.labels(name, lane.route_class.value if lane.route_class else "default")
+            for lane in (*self.lanes.values(), self.default_lane)
+        }
+        for gauge in self._circuit_open.values():
+            gauge.set(0)
         self._given_transport = transport
         self.max_connections = max_connections
         self._transport: Transport | None = None
@@ -166,6 +173,7 @@ class Upstream:
                 )
             except TransportError as exc:
                 breaker.record_failure()
+                self._circuit_open[lane.route_class].set(breaker.state is not State.CLOSED)
                 if exc.retryable and attempt < attempts:
                     continue
                 raise self._failure(lane, exc) from exc
@@ -173,6 +181,7 @@ class Upstream:
                 breaker.release()
                 raise
             breaker.record_success()
+            self._circuit_open[lane.route_class].set(0)
             return response
         raise AssertionError("unreachable")
 

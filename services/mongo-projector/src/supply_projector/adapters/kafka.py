@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
@@ -40,6 +41,61 @@ def to_record(message: object) -> Record:
         key=message.key,  # type: ignore[attr-defined]
         value=message.value,  # type: ignore[attr-defined]
     )
+
+
+async def topic_partitions(consumer: AIOKafkaConsumer, topic: str) -> list[int]:
+    """The topic's partition numbers, fetching its metadata if the client has none yet."""
+    for _ in range(20):
+        found = consumer.partitions_for_topic(topic)
+        if found:
+            return sorted(found)
+        await consumer._client.add_topic(topic)
+        await consumer._client.force_metadata_update()
+        await asyncio.sleep(0.1)
+    return []
+
+
+class KafkaReplay:
+    """Implements `service_layer.rebuild.Replay`: every partition of the sales topic from its
+    beginning, with a consumer group of its own (so that its commit records how far it went)."""
+
+    def __init__(self, settings: KafkaSettings, group_id: str) -> None:
+        self.topic = settings.sales_topic
+        self.consumer = make_consumer(settings, group_id)
+        self._partitions: list[TopicPartition] = []
+
+    async def start(self) -> None:
+        await self.consumer.start()
+
+    async def stop(self) -> None:
+        await self.consumer.stop()
+
+    async def partitions(self) -> list[int]:
+        numbers = await topic_partitions(self.consumer, self.topic)
+        self._partitions = [TopicPartition(self.topic, p) for p in numbers]
+        if self._partitions:
+            self.consumer.assign(self._partitions)
+            await self.consumer.seek_to_beginning(*self._partitions)
+        return numbers
+
+    async def beginning_offsets(self) -> dict[int, int]:
+        found = await self.consumer.beginning_offsets(self._partitions)
+        return {tp.partition: int(offset) for tp, offset in found.items()}
+
+    async def end_offsets(self) -> dict[int, int]:
+        found = await self.consumer.end_offsets(self._partitions)
+        return {tp.partition: int(offset) for tp, offset in found.items()}
+
+    async def position(self, partition: int) -> int:
+        return int(await self.consumer.position(TopicPartition(self.topic, partition)))
+
+    async def fetch(self, partitions: Collection[int], max_records: int) -> list[Record]:
+        wanted = [TopicPartition(self.topic, p) for p in sorted(partitions)]
+        batches = await self.consumer.getmany(*wanted, timeout_ms=500, max_records=max_records)
+        return [to_record(m) for tp in sorted(batches) for m in batches[tp]]
+
+    async def commit(self) -> None:
+        await self.consumer.commit()
 
 
 class KafkaDeadLetters:

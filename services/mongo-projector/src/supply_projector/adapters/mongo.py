@@ -10,16 +10,17 @@ FerretDB v1 facts this adapter works around (checked against v1.24):
   FerretDB v1, which answers `$in` with a full scan, one `_id` lookup per sale (8 at a time);
 - `renameCollection` has no `dropTarget`: the active sales collection is named by an alias
   document that readers and writers follow (see `active_collection`);
-- on SQLite, every filter but one on `_id` is answered by scanning the collection in FerretDB's own
-  process (`explain` says `filterPushdown: false`): secondary indexes serve no read and only cost
-  writes, so none is kept there (see `ensure_sale_indexes`).
+- on SQLite, FerretDB as released answers every filter but one on `_id` by scanning the collection in
+  its own process (`explain` says `filterPushdown: false`): secondary indexes serve no read and only
+  cost writes, so none is kept there (see `ensure_sale_indexes`). The build of deploy/local pushes
+  comparisons on indexed fields and the first page of a sort down to SQLite (deploy/local/README.md).
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -33,9 +34,10 @@ from pymongo.database import Database
 from pymongo.errors import CollectionInvalid, OperationFailure, WriteError
 
 from supply_common.contract import METADATA_FIELD
+from supply_projector.adapters.rollups import MongoRollups
 from supply_projector.domain import money
 from supply_projector.domain.changes import Delete, Op, Write, verdict
-from supply_projector.service_layer.ports import Executed, Parked, Progress, Unstorable
+from supply_projector.service_layer.ports import Checkpoint, Executed, Parked, Progress, Unstorable
 
 log = logging.getLogger(__name__)
 
@@ -46,16 +48,29 @@ PARKED = "parked_events"
 FRESHNESS = "projector_freshness"
 META = "projector_meta"
 ACTIVE_KEY = "active_sales_collection"
-SALE_INDEXES = (
-    "storeLocation",
-    "purchaseMethod",
-    "customer.email",
-    "saleDate",
-    "items.name",
+VERSION = f"{METADATA_FIELD}.version"
+NEWEST = (("saleDate", ASCENDING), ("_id", ASCENDING))
+# Every filter of the read API, each followed by its sort (saleDate, then _id), so that a page is read
+# in index order on MongoDB (equality, sort, range) and FerretDB's SQLite finds the page's last date from
+# the index alone; the total range is a range, served alone.
+SALE_INDEXES: tuple[tuple[tuple[str, int], ...], ...] = (
+    NEWEST,
+    *(
+        ((field, ASCENDING), *NEWEST)
+        for field in (
+            "storeLocation",
+            "purchaseMethod",
+            "couponUsed",
+            "customer.email",
+            "items.name",
+            f"{METADATA_FIELD}.tags",
+        )
+    ),
+    ((f"{METADATA_FIELD}.total_cents", ASCENDING),),
+    ((VERSION, ASCENDING),),
 )
 DUPLICATE_KEY = 11000
 NAMESPACE_EXISTS = 48
-VERSION = f"{METADATA_FIELD}.version"
 
 
 def connect(url: str, timeout_ms: int = 5000) -> MongoClient[dict[str, Any]]:
@@ -78,17 +93,17 @@ def detect_money_mode(client: MongoClient[dict[str, Any]]) -> money.MoneyMode:
 
 def ensure_sale_indexes(database: Database[dict[str, Any]], collection: str) -> None:
     """The indexes of the fields sales are searched by, where the server reads through them; where
-    it does not, they are dropped: on FerretDB v1 with SQLite each one only cost every inserted sale
-    (4,000 sales in batches of 500: 220-237 us of FerretDB's CPU a sale without them, 250-282 with)."""
+    it does not, they are dropped: on FerretDB v1 with SQLite as released each one only cost every
+    inserted sale (4,000 sales in batches of 500: 220-237 us of FerretDB's CPU a sale without them,
+    250-282 with)."""
     target = database[collection]
-    fields = [*SALE_INDEXES, VERSION]
     _ensure_collection(database, collection)  # `explain` of a missing one tells nothing
     if _reads_through_indexes(database, collection):
-        for field in fields:
-            target.create_index([(field, ASCENDING)])
+        for keys in SALE_INDEXES:
+            target.create_index(list(keys))
         return
     present = target.index_information()
-    unused = [f"{field}_1" for field in fields if f"{field}_1" in present]
+    unused = [name for name, spec in present.items() if name != "_id_" and "unique" not in spec]
     for name in unused:
         target.drop_index(name)
     if unused:
@@ -106,9 +121,11 @@ def _ensure_collection(database: Database[dict[str, Any]], collection: str) -> N
 
 
 def _reads_through_indexes(database: Database[dict[str, Any]], collection: str) -> bool:
-    """Whether a filter on a field other than `_id` reaches the server's storage (so that an index
-    can serve it). FerretDB tells in `explain` (`filterPushdown`); MongoDB always does."""
-    explained = database.command({"explain": {"find": collection, "filter": {SALE_INDEXES[0]: ""}}})
+    """Whether a filter other than one `_id` equality reaches the server's storage (so that an index
+    can serve it). FerretDB tells in `explain` (`filterPushdown`; the build of deploy/local pushes a
+    range on `_id` down always, and conditions on other fields once an index starts with them);
+    MongoDB always does."""
+    explained = database.command({"explain": {"find": collection, "filter": {"_id": {"$gte": ObjectId(b"\0" * 12)}}}})
     return bool(explained.get("filterPushdown", True))
 
 
@@ -180,6 +197,8 @@ class MongoStore:
         self.database = database
         self.mode = mode
         self.active = active or ActiveCollection(database)
+        self.known_buckets: dict[str, set[str]] = {}
+        """Per sales collection, the rollup buckets known to exist (shared with pinned stores)."""
 
     def ensure_indexes(self) -> None:
         ensure_sale_indexes(self.database, self.active.name())
@@ -203,6 +222,41 @@ class MongoStore:
 
         with ThreadPoolExecutor(max_workers=8) as pool:
             return {sale_id: version for sale_id, version in pool.map(one, sale_ids) if version is not None}
+
+    def pinned(self) -> MongoStore:
+        pinned = MongoStore(self.database, self.mode, ActiveCollection(self.database, fixed=self.active.name()))
+        pinned.known_buckets = self.known_buckets
+        return pinned
+
+    def collection(self) -> str:
+        return self.active.name()
+
+    def documents(self, sale_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Whole documents, read like `versions` (their rollup contributions are needed too)."""
+        if not sale_ids:
+            return {}
+        collection = self.database[self.active.name()]
+        if not self.mode.in_query_scans():
+            return {str(doc["_id"]): doc for doc in collection.find({"_id": {"$in": [ObjectId(i) for i in sale_ids]}})}
+
+        def one(sale_id: str) -> tuple[str, dict[str, Any] | None]:
+            return sale_id, collection.find_one({"_id": ObjectId(sale_id)})
+
+        with ThreadPoolExecutor(max_workers=8) as pool:
+            return {sale_id: doc for sale_id, doc in pool.map(one, sale_ids) if doc is not None}
+
+    def rollups(self) -> MongoRollups:
+        name = self.active.name()
+        return MongoRollups(self.database, name, self._run, self.known_buckets.setdefault(name, set()))
+
+    def checkpoints(self, partitions: Sequence[int]) -> dict[int, Checkpoint]:
+        return self.rollups().checkpoints(partitions) if partitions else {}
+
+    def record_checkpoints(self, checkpoints: Sequence[Checkpoint], expected: Mapping[int, int | None]) -> None:
+        self.rollups().record_checkpoints(checkpoints, expected)
+
+    def add_to_buckets(self, checkpoints: Sequence[Checkpoint]) -> None:
+        self.rollups().add_to_buckets(checkpoints)
 
     def tombstones(self, sale_ids: Sequence[str]) -> dict[str, int]:
         if not sale_ids:

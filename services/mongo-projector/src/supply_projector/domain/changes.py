@@ -100,14 +100,6 @@ def verdict(change: Change, document_version: int | None, tombstone_version: int
     return "stale"
 
 
-def needs_current_version(change: Change) -> bool:
-    """Whether planning this change needs the copy's version. A sale's first create (version 1, not
-    a repair) does not: the copy almost never holds it yet, so it is inserted straight away, and if
-    the sale is there after all the store refuses the insert and its version guard decides. This
-    spares a lookup per new sale, the bulk of a backlog."""
-    return not (change.version == 1 and not change.deleted and not change.repair)
-
-
 def plan(
     changes: Iterable[Change],
     document_versions: Mapping[str, int] | None,

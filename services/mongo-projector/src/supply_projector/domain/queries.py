@@ -17,7 +17,7 @@ from typing import Any, Literal
 from bson import ObjectId
 
 from supply_common.email_address import normalise_email
-from supply_projector.domain.projection import cents
+from supply_projector.domain.document import cents
 
 SortOrder = Literal["date_desc", "date_asc"]
 MAX_PAGE = 100

@@ -19,8 +19,9 @@ from supply_projector.adapters.writer_client import WriterClient
 from supply_projector.bootstrap import bootstrap
 from supply_projector.config import ProjectorSettings
 from supply_projector.entrypoints.consumer import consume as consume_loop
+from supply_projector.entrypoints.rebuild import rebuild as rebuild_copy
 from supply_projector.service_layer import reconcile as drift
-from supply_projector.service_layer.rebuild import rebuild as rebuild_copy
+from supply_projector.service_layer import rollup_checks
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Supply Store mongo-projector.")
 
@@ -28,7 +29,7 @@ app = typer.Typer(add_completion=False, no_args_is_help=True, help="Supply Store
 @app.command()
 def serve() -> None:
     """Serve the read API (sales, analytics, freshness)."""
-    run_app("supply_projector.entrypoints.app:build_app", ProjectorSettings(), "mongo-projector")
+    run_app("supply_projector.entrypoints.app:create_app", ProjectorSettings(), "mongo-projector")
 
 
 @app.command()
@@ -37,12 +38,12 @@ def consume() -> None:
     settings = ProjectorSettings()
     configure_logging("mongo-projector", settings.log_level)
     serve_metrics(settings.metrics_port, settings.host)
-    projection = bootstrap(settings)
+    container = bootstrap(settings)
     freeze_heap()
     try:
-        asyncio.run(consume_loop(projection))
+        asyncio.run(consume_loop(container))
     finally:
-        projection.close()
+        container.close()
 
 
 @app.command()
@@ -85,12 +86,26 @@ def health(max_age: float = typer.Option(60.0, help="Oldest acceptable consumer 
 def purge_tombstones() -> None:
     """Delete tombstones older than TOMBSTONE_RETENTION_DAYS."""
     settings = ProjectorSettings()
-    projection = bootstrap(settings)
+    container = bootstrap(settings)
     try:
-        purged = projection.store.purge_tombstones(timedelta(days=settings.tombstone_retention_days))
+        purged = container.store.purge_tombstones(timedelta(days=settings.tombstone_retention_days))
     finally:
-        projection.close()
+        container.close()
     typer.echo(f"purged {purged} tombstones")
+
+
+def _reconcile_rollups(rollups: rollup_checks.RollupStore, repair: bool, show: int) -> None:
+    """The analytics buckets against a recomputation from the copy; `repair` replaces those that differ."""
+    found = rollup_checks.check(rollups)
+    typer.echo(
+        f"rollups: buckets {found.buckets}, differing {len(found.differing)}, changing while checked {found.changing}"
+    )
+    if found.differing:
+        more = f" (+{len(found.differing) - show} more)" if len(found.differing) > show else ""
+        typer.echo(f"  differing: {' '.join(list(found.differing)[:show])}{more}")
+    if repair and found.differing:
+        replaced, moved = rollup_checks.repair(rollups, found)
+        typer.echo(f"rollups repair: replaced {replaced}, changed meanwhile (left; run again) {moved}")
 
 
 @app.command()
@@ -104,10 +119,11 @@ def reconcile(
     writer_url: str = typer.Option("http://127.0.0.1:8002", envvar="SALES_WRITER_URL", help="The sales-writer."),
     show: int = typer.Option(20, help="Ids listed per kind."),
 ) -> None:
-    """Compare the copy with MySQL (the sales-writer's digest) in id order and report the drift."""
+    """Compare the copy with MySQL (the sales-writer's digest) in id order and report the drift; then
+    the analytics rollups with a recomputation from the copy."""
     settings = ProjectorSettings()
-    projection = bootstrap(settings)
-    copy = MongoCopy(projection.database[projection.active.name()], projection.database[TOMBSTONES])
+    container = bootstrap(settings)
+    copy = MongoCopy(container.database[container.active.name()], container.database[TOMBSTONES])
     try:
         with WriterClient(writer_url) as writer:
             with Progress(
@@ -131,5 +147,6 @@ def reconcile(
                     f"repair: republished {done.republished}, strays deleted {done.strays_deleted}, "
                     f"rewound to MySQL's version {done.rewound}"
                 )
+        _reconcile_rollups(container.store.pinned().rollups(), repair, show)
     finally:
-        projection.close()
+        container.close()

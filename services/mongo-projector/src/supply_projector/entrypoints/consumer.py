@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import signal
+import socket
 import time
 from collections.abc import Iterable
 from datetime import timedelta
@@ -17,14 +19,17 @@ from pymongo.errors import PyMongoError
 
 from supply_common.kafka import ensure_topics
 from supply_projector import metrics
-from supply_projector.adapters.kafka import KafkaDeadLetters, make_consumer, to_record
-from supply_projector.bootstrap import Projection
-from supply_projector.service_layer.ports import Record
+from supply_projector.adapters.kafka import KafkaDeadLetters, KafkaOffsets, make_consumer, to_record
+from supply_projector.bootstrap import Container
+from supply_projector.service_layer.ports import CheckpointMoved, Record
 from supply_projector.service_layer.progress import ProgressRecorder
-from supply_projector.service_layer.projection import BatchResult, Projector
+from supply_projector.service_layer.projector import BatchResult, Projector
+from supply_projector.service_layer.rollup_checks import build_if_missing
 
 log = logging.getLogger(__name__)
 PURGE_EVERY_S = 3600.0
+QUARANTINE_COUNT_EVERY_S = 15.0
+"""How often the consumer counts the quarantined sales for its metrics (a scrape's interval)."""
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -41,7 +46,13 @@ class _Listener(ConsumerRebalanceListener):
         log.info("partitions revoked", extra={"partitions": sorted(tp.partition for tp in revoked)})
 
     async def on_partitions_assigned(self, assigned: Iterable[TopicPartition]) -> None:
-        log.info("partitions assigned", extra={"partitions": sorted(tp.partition for tp in assigned)})
+        partitions = sorted(tp.partition for tp in assigned)
+        log.info("partitions assigned", extra={"partitions": partitions})
+        if self.loop.projector is not None:
+            try:
+                await self.loop.projector.take_over(partitions)
+            except PyMongoError as exc:  # the first batch of each partition finishes them too
+                log.warning("finishing recorded rollup deltas failed", extra={"error": repr(exc)[:300]})
 
 
 class ConsumerLoop:
@@ -58,14 +69,15 @@ class ConsumerLoop:
     before the next starts, and the one in flight awaited before a rebalance or a stop commits
     what is left."""
 
-    def __init__(self, projection: Projection) -> None:
-        self.projection = projection
-        self.settings = projection.settings
+    def __init__(self, container: Container) -> None:
+        self.container = container
+        self.settings = container.settings
         self.stopping = asyncio.Event()
         self.lock = asyncio.Lock()
         self.pending: dict[TopicPartition, int] = {}
         self.prefetched: dict[TopicPartition, list[ConsumerRecord[bytes, bytes]]] = {}
         self.consumer: AIOKafkaConsumer | None = None
+        self.projector: Projector | None = None
         self.batches = 0
         self._committing: asyncio.Future[None] | None = None
 
@@ -100,23 +112,28 @@ class ConsumerLoop:
         """Consume until stopped; returns normally only after a requested stop."""
         settings = self.settings
         await ensure_topics(settings)
-        await asyncio.to_thread(self.projection.store.ensure_indexes)
+        await asyncio.to_thread(self.container.store.ensure_indexes)
+        await self._rollups_for_the_copy()
         dead_letters = KafkaDeadLetters(settings)
         await dead_letters.start()
-        projector = self.projection.projector(dead_letters)
-        progress = ProgressRecorder(self.projection.store)
+        projector = self.container.projector(dead_letters)
+        self.projector = projector
+        progress = ProgressRecorder(self.container.store)
         consumer = make_consumer(settings, settings.consumer_group, session_timeout_ms=settings.session_timeout_ms)
         self.consumer = consumer
         consumer.subscribe([settings.sales_topic], listener=_Listener(self))
         await consumer.start()
         log.info("consuming", extra={"topic": settings.sales_topic, "group": settings.consumer_group})
         try:
-            purged_at = float("-inf")
+            purged_at = counted_at = float("-inf")
             while not self.stopping.is_set():
                 self._beat()
                 if time.monotonic() - purged_at > PURGE_EVERY_S:
                     purged_at = time.monotonic()
                     await self._purge_tombstones()
+                if time.monotonic() - counted_at > QUARANTINE_COUNT_EVERY_S:
+                    counted_at = time.monotonic()
+                    await self._count_quarantine()
                 if not self.prefetched:
                     self._keep(
                         await consumer.getmany(
@@ -132,7 +149,12 @@ class ConsumerLoop:
                     applied = await self._apply_prefetching(consumer, projector, records)
                     progress.add(applied.progress.values())
                     for tp, messages in batches.items():
-                        self.pending[tp] = messages[-1].offset + 1
+                        if tp.partition in applied.rewind:
+                            self.prefetched.pop(tp, None)
+                            consumer.seek(tp, applied.rewind[tp.partition])
+                            log.info("partition read again from the rollups' checkpoint", extra={"tp": str(tp)})
+                        else:
+                            self.pending[tp] = messages[-1].offset + 1
                     self.batches += 1
                     await self._commit_behind()
                 for tp in consumer.assignment():
@@ -153,15 +175,32 @@ class ConsumerLoop:
             await dead_letters.stop()
             log.info("consumer stopped", extra={"batches": self.batches})
 
+    async def _rollups_for_the_copy(self) -> None:
+        """A copy without rollups (made before there were any) gets them from the copy itself before
+        anything is consumed, checkpointed at the group's committed offsets."""
+        offsets = KafkaOffsets(self.settings, self.settings.consumer_group)
+        try:
+            committed = await offsets.committed(self.settings.sales_topic)
+        finally:
+            await offsets.close()
+        store = self.container.store.pinned().rollups()
+        await asyncio.to_thread(build_if_missing, store, committed, f"{socket.gethostname()}:{os.getpid()}")
+
     async def _purge_tombstones(self) -> None:
         retention = timedelta(days=self.settings.tombstone_retention_days)
         try:
-            purged = await asyncio.to_thread(self.projection.store.purge_tombstones, retention)
+            purged = await asyncio.to_thread(self.container.store.purge_tombstones, retention)
         except PyMongoError as exc:
             log.warning("tombstone purge failed; will try again", extra={"error": repr(exc)[:300]})
             return
         if purged:
             log.info("purged tombstones", extra={"count": purged})
+
+    async def _count_quarantine(self) -> None:
+        try:
+            metrics.QUARANTINED.set(await asyncio.to_thread(self.container.reader.quarantined))
+        except PyMongoError as exc:
+            log.warning("counting the quarantine failed; will try again", extra={"error": repr(exc)[:300]})
 
     def _beat(self) -> None:
         if self.settings.heartbeat_file:
@@ -213,17 +252,17 @@ class ConsumerLoop:
         while True:
             try:
                 return await projector.apply(records)
-            except (PyMongoError, KafkaError, OSError, TimeoutError) as exc:
+            except (PyMongoError, KafkaError, OSError, TimeoutError, CheckpointMoved) as exc:
                 metrics.RETRIES.inc()
                 log.warning("transient error; retrying the batch", extra={"error": repr(exc)[:300], "delay_s": delay})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.retry_max_backoff_s)
 
 
-async def consume(projection: Projection) -> None:
+async def consume(container: Container) -> None:
     """Run until SIGTERM or SIGINT; finish the batch in hand, commit, leave the group. A broker or
     store that is away at start-up (or drops the group) is waited for, never a reason to exit."""
-    loop = ConsumerLoop(projection)
+    loop = ConsumerLoop(container)
     running = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         running.add_signal_handler(sig, loop.stop)
@@ -235,4 +274,4 @@ async def consume(projection: Projection) -> None:
             log.warning("consumer could not run; starting again", extra={"error": repr(exc)[:300], "delay_s": delay})
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(loop.stopping.wait(), delay)
-            delay = min(delay * 2, projection.settings.retry_max_backoff_s)
+            delay = min(delay * 2, container.settings.retry_max_backoff_s)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
 from supply_projector.domain.changes import Op
+from supply_projector.domain.rollups import Buckets
 
 
 @dataclass(frozen=True)
@@ -52,6 +53,21 @@ class Progress:
         return replace(self, last_occurred_at=earlier.last_occurred_at)
 
 
+@dataclass(frozen=True)
+class Checkpoint:
+    """Per partition, beside the rollups: `last`, the highest offset whose bucket deltas are
+    recorded, and `pending`, the deltas of the batch that ends at `last` (None once known to be in
+    every bucket). A bucket that has them holds `last` or more as its watermark of the partition."""
+
+    partition: int
+    last: int
+    pending: Buckets | None = None
+
+
+class CheckpointMoved(Exception):
+    """Another consumer recorded the partition meanwhile: what this batch read is out of date."""
+
+
 class Unstorable(Exception):
     """Writes the store can never carry out, whatever it retries (their documents do not encode), by
     sale id with the reason. Other writes of the same call may have been carried out: every write is
@@ -68,6 +84,30 @@ class Store(Protocol):
         ...
 
     def tombstones(self, sale_ids: Sequence[str]) -> dict[str, int]: ...
+
+    def pinned(self) -> Store:
+        """This store on the collections that are active now, for the whole of one batch."""
+        ...
+
+    def collection(self) -> str:
+        """The name of the sales collection this store writes."""
+        ...
+
+    def documents(self, sale_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """The documents the copy holds of these sales."""
+        ...
+
+    def checkpoints(self, partitions: Sequence[int]) -> dict[int, Checkpoint]: ...
+
+    def record_checkpoints(self, checkpoints: Sequence[Checkpoint], expected: Mapping[int, int | None]) -> None:
+        """Write each checkpoint if its partition's `last` is still `expected` (None: no checkpoint
+        yet); raises `CheckpointMoved` if one is not."""
+        ...
+
+    def add_to_buckets(self, checkpoints: Sequence[Checkpoint]) -> None:
+        """Add each checkpoint's `pending` to the buckets whose watermark of its partition is below its
+        `last`, raising the watermark to `last` in the same write. Idempotent."""
+        ...
 
     def execute(self, ops: Sequence[Op]) -> Executed:
         """Carry out the writes; raises `Unstorable` for those that cannot be encoded."""

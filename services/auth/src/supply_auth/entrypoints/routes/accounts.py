@@ -1,8 +1,10 @@
 """Registration, the mailed password link, and the signed-in user."""
 
+import time
+
 from fastapi import APIRouter
 
-from supply_auth.entrypoints.deps import AccountsDep, Claims
+from supply_auth.entrypoints.deps import AccountsDep, Claims, ContainerDep
 from supply_auth.entrypoints.routes.tokens import token_out
 from supply_auth.entrypoints.schemas import REGISTERED, RegisteredOut, RegisterIn, SetPasswordIn, TokenOut, UserOut
 
@@ -10,7 +12,7 @@ router = APIRouter(tags=["accounts"])
 
 
 @router.post("/register", status_code=202, response_model=RegisteredOut)
-def register(body: RegisterIn, accounts: AccountsDep) -> RegisteredOut:
+def register(body: RegisterIn, container: ContainerDep) -> RegisteredOut:
     """Ask for a customer account with an email and a name; the role is always `customer` (staff
     accounts are made by senior management through `POST /users`). No password: the email gets a
     link to a page where whoever reads it chooses the password (`POST /verify-email`), and until
@@ -19,7 +21,10 @@ def register(body: RegisterIn, accounts: AccountsDep) -> RegisteredOut:
     arrives in its inbox. A registration for an email whose account has no password yet replaces
     its name, and its link replaces the earlier one. The owner of a confirmed account is only told
     of the attempt."""
-    accounts.register(email=body.email, name=body.name)
+    started = time.monotonic()
+    container.accounts.register(email=body.email, name=body.name)
+    # A new address costs a committed write and a known one does not: every answer waits out the same floor.
+    time.sleep(max(0.0, container.settings.auth_register_answer_s - (time.monotonic() - started)))
     return RegisteredOut(detail=REGISTERED)
 
 

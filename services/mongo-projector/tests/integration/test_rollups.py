@@ -1,0 +1,137 @@
+"""The rollups against FerretDB or MongoDB and a real topic: whatever the topic replays, duplicates,
+reorders, deletes and re-creates, the buckets equal a recomputation from the copy; a copy made
+before rollups gets them on start; reconcile finds and repairs a bucket that drifted."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from supply_common.contract import PURCHASE_METHODS, STORES, Sale, SaleEvent
+from supply_projector.adapters.rollups import BUILT, rollup_collections
+from supply_projector.bootstrap import Container, bootstrap
+from supply_projector.domain.rollups import Buckets
+from supply_projector.service_layer import rollup_checks
+
+from .conftest import consuming, produce, versions_of, wait_for
+from .events import new_sale, sale_event
+
+pytestmark = pytest.mark.integration
+
+
+def moved(sale: Sale, rng: random.Random) -> Sale:
+    """The sale with the figures analytics show changed: store, method, coupon, date, quantities."""
+    return sale.model_copy(
+        update={
+            "storeLocation": rng.choice(STORES),
+            "purchaseMethod": rng.choice(PURCHASE_METHODS),
+            "couponUsed": not sale.couponUsed,
+            "saleDate": datetime(2016, 1, 1, tzinfo=UTC) + timedelta(hours=rng.randint(0, 400 * 24)),
+            "items": [item.model_copy(update={"quantity": rng.randint(1, 9)}) for item in sale.items],
+        }
+    )
+
+
+def churn(count: int, seed: int) -> tuple[list[SaleEvent], dict[str, int | None]]:
+    """Creates, updates, duplicates, a late older version, deletes and re-creates; the final version
+    of each sale (None: deleted)."""
+    rng = random.Random(seed)
+    events: list[SaleEvent] = []
+    final: dict[str, int | None] = {}
+    for n in range(count):
+        sale = new_sale(rng)
+        if n == 0:  # a name FerretDB would refuse as a field name, were it not encoded
+            item = sale.items[0].model_copy(update={"name": "a.b$c", "tags": ["x.y", "$z"]})
+            sale = sale.model_copy(update={"items": [item, *sale.items[1:]]})
+        history = [sale_event(sale, 1, "create")]
+        version = 1
+        for _ in range(rng.randint(0, 4)):
+            version += 1
+            kind = rng.choice(["update", "update", "delete", "create"])
+            history.append(sale_event(moved(sale, rng), version, kind))
+        if len(history) > 1:
+            history.insert(rng.randint(1, len(history)), rng.choice(history[:-1]))  # a duplicate or a late one
+        events += history
+        final[sale.id] = None if history_last(history).data is None else history_last(history).version
+    return events, final
+
+
+def history_last(history: list[SaleEvent]) -> SaleEvent:
+    return max(history, key=lambda e: e.version)
+
+
+def buckets_and_recomputation(container: Container) -> tuple[Buckets, Buckets]:
+    rollups = container.store.pinned().rollups()
+    stored = {bucket: held.counters for bucket, held in rollups.stored_buckets().items() if held.counters}
+    return stored, rollup_checks.recompute(rollups)
+
+
+def settled(container: Container, final: dict[str, int | None]) -> bool:
+    present = {sale_id: version for sale_id, version in final.items() if version is not None}
+    return versions_of(container) == present
+
+
+async def test_replays_duplicates_reorders_deletes_and_recreates_count_once(container: Container) -> None:
+    events, final = churn(40, seed=31)
+    await produce(container.settings, events)
+    async with consuming(container):
+        await wait_for(lambda: settled(container, final), what="the copy")
+    stored, recomputed = buckets_and_recomputation(container)
+    assert stored == recomputed
+    assert stored
+
+    # The whole topic again, as a consumer group that starts from offset 0 would (a lost commit).
+    await produce(container.settings, events[::-1][:30])
+    group = container.settings.consumer_group + "-again"
+    replay = bootstrap(container.settings.model_copy(update={"consumer_group": group}))
+    try:
+        async with consuming(replay):
+            await wait_for(lambda: settled(container, final), what="the replay")
+            ends = len(events) + 30
+            await wait_for(
+                lambda: sum(c.last + 1 for c in container.store.pinned().checkpoints(list(range(6))).values()) == ends,
+                what="the replay's checkpoints",
+            )
+    finally:
+        replay.close()
+    assert buckets_and_recomputation(container) == (stored, recomputed)
+
+
+async def test_a_copy_made_before_rollups_gets_them_on_start(container: Container) -> None:
+    events, final = churn(20, seed=32)
+    await produce(container.settings, events)
+    async with consuming(container):
+        await wait_for(lambda: settled(container, final), what="the copy")
+    for name in rollup_collections(container.active.name()):
+        container.database.drop_collection(name)
+
+    more, more_final = churn(10, seed=33)
+    await produce(container.settings, more)
+    async with consuming(container):
+        await wait_for(lambda: settled(container, final | more_final), what="the rest")
+    months, _ = rollup_collections(container.active.name())
+    assert container.database[months].find_one({"_id": BUILT})["state"] == "built"
+    stored, recomputed = buckets_and_recomputation(container)
+    assert stored == recomputed
+
+
+async def test_reconcile_reports_a_drifted_bucket_and_repair_replaces_it(container: Container) -> None:
+    events, final = churn(15, seed=34)
+    await produce(container.settings, events)
+    async with consuming(container):
+        await wait_for(lambda: settled(container, final), what="the copy")
+    rollups = container.store.pinned().rollups()
+    assert rollup_checks.check(rollups).differing == {}
+
+    months, days = rollup_collections(container.active.name())
+    month = container.database[months].find_one({"_id": {"$regex": "^m:"}})
+    container.database[months].update_one({"_id": month["_id"]}, {"$inc": {"n": 5, "store.Denver.c": -100}})
+    container.database[days].insert_one({"_id": "d:1999-01-01", "n": 1, "c": 10, "rev": 1})
+    found = rollup_checks.check(rollups)
+    assert sorted(found.differing) == sorted([month["_id"], "d:1999-01-01"])
+    assert rollup_checks.repair(rollups, found) == (2, 0)
+    assert rollup_checks.check(rollups).differing == {}
+    stored, recomputed = buckets_and_recomputation(container)
+    assert stored == recomputed
