@@ -39,10 +39,13 @@ MYSQL_ROOT_PASSWORD=
 MONGO_ROOT_PASSWORD=
 MONGO_PROJECTOR_PASSWORD=
 MONGO_READ_API_PASSWORD=
-# Kafka (SASL/SCRAM): the admin, and the principals of the sales-writer and the projector
+# Kafka (SASL/SCRAM): the admin, and the principals of the sales-writer, the projector, auth and the
+# gateway
 KAFKA_ADMIN_PASSWORD=
 KAFKA_SALES_WRITER_PASSWORD=
 KAFKA_PROJECTOR_PASSWORD=
+KAFKA_AUTH_PASSWORD=
+KAFKA_GATEWAY_PASSWORD=
 # Host port (or address:port) the gateway is published on; with Prometheus (profile monitoring)
 # the only port compose publishes.
 GATEWAY_PORT=8000

@@ -5,6 +5,7 @@
 # credentials: they live in the metadata it serves). Passwords come from the environment.
 set -euo pipefail
 : "${KAFKA_ADMIN_PASSWORD:?}" "${KAFKA_SALES_WRITER_PASSWORD:?}" "${KAFKA_PROJECTOR_PASSWORD:?}"
+: "${KAFKA_AUTH_PASSWORD:?}" "${KAFKA_GATEWAY_PASSWORD:?}"
 umask 077
 config=/tmp/server.properties
 jaas_scram="org.apache.kafka.common.security.scram.ScramLoginModule required username=\"admin\" password=\"${KAFKA_ADMIN_PASSWORD}\";"
@@ -48,7 +49,9 @@ KAFKA_HEAP_OPTS="-Xmx128m" "$run" kafka.tools.StorageTool format --ignore-format
   -t "${KAFKA_CLUSTER_ID:-4L6g3nShT-eMCtK--X86sw}" \
   --add-scram "SCRAM-SHA-512=[name=admin,password=${KAFKA_ADMIN_PASSWORD}]" \
   --add-scram "SCRAM-SHA-512=[name=sales-writer,password=${KAFKA_SALES_WRITER_PASSWORD}]" \
-  --add-scram "SCRAM-SHA-512=[name=mongo-projector,password=${KAFKA_PROJECTOR_PASSWORD}]" >/dev/null
+  --add-scram "SCRAM-SHA-512=[name=mongo-projector,password=${KAFKA_PROJECTOR_PASSWORD}]" \
+  --add-scram "SCRAM-SHA-512=[name=auth,password=${KAFKA_AUTH_PASSWORD}]" \
+  --add-scram "SCRAM-SHA-512=[name=gateway,password=${KAFKA_GATEWAY_PASSWORD}]" >/dev/null
 (
   # The ACLs, once the broker answers (adding an ACL that exists changes nothing).
   acl() {
@@ -63,6 +66,11 @@ KAFKA_HEAP_OPTS="-Xmx128m" "$run" kafka.tools.StorageTool format --ignore-format
     --group mongo-projector
   acl --allow-principal User:mongo-projector --operation Write --operation Describe --topic sales.events.dlq
   acl --allow-principal User:mongo-projector --operation Create --topic sales.events --topic sales.events.dlq
+  # Account events: auth makes and writes them; the readers assign partitions themselves (no group).
+  acl --allow-principal User:auth --operation Write --operation Describe --operation Create \
+    --topic auth.account-events
+  acl --allow-principal User:gateway --allow-principal User:sales-writer --allow-principal User:mongo-projector \
+    --operation Read --operation Describe --topic auth.account-events
   touch /tmp/acls-ready
 ) &
 # The broker's logging as kafka-server-start.sh sets it (the stand-in's kafka-run-class.sh has its own).

@@ -1,6 +1,8 @@
 """The local stack's broker lets in only authenticated clients, and each only where its ACLs allow:
-the relay writes `sales.events`, the projector reads it and writes the DLQ, nobody else touches them.
-Nothing here writes to the project's topics (the tests share the broker with `make run`)."""
+the relay writes `sales.events`, the projector reads it and writes the DLQ, nobody else touches them;
+auth makes and writes `auth.account-events`, which the gateway, the sales-writer and the projector may
+read (by partition, without a group). Nothing here writes to the project's topics or makes the account
+events' topic (the tests share the broker with `make run`)."""
 
 from __future__ import annotations
 
@@ -9,12 +11,13 @@ import os
 
 import pytest
 from aiokafka import AIOKafkaConsumer, TopicPartition
-from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import (
     GroupAuthorizationFailedError,
     KafkaConnectionError,
     KafkaError,
     TopicAuthorizationFailedError,
+    UnknownTopicOrPartitionError,
 )
 
 from supply_common.kafka import ensure_topics, make_producer
@@ -42,6 +45,10 @@ def as_principal(kafka_bootstrap: str, principal: str) -> KafkaSettings:
         sales_topic="sales.events",
         dlq_topic="sales.events.dlq",
     )
+
+
+ACCOUNT_EVENTS = "auth.account-events"
+ACCOUNT_EVENT_READERS = ("gateway", "sales-writer", "mongo-projector")
 
 
 @pytest.fixture(scope="module")
@@ -108,3 +115,51 @@ async def test_the_projector_reads_the_sales_topic_in_its_own_group_only(project
     await committed_offset("mongo-projector")
     with pytest.raises(GroupAuthorizationFailedError):
         await committed_offset("not-the-projector")
+
+
+async def topic_error(settings: KafkaSettings, topic: str) -> int:
+    """The error code of the broker's metadata for `topic` as `settings`' principal sees it: 0 (it
+    exists), UNKNOWN_TOPIC_OR_PARTITION (the principal may know of it, it does not exist yet) or
+    TOPIC_AUTHORIZATION_FAILED (the principal may not even know whether it exists)."""
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        (described,) = await admin.describe_topics([topic])
+        return int(described["error_code"])
+    finally:
+        await admin.close()
+
+
+async def test_auth_and_the_account_event_readers_each_log_in_and_see_the_account_events(
+    kafka_bootstrap: str,
+) -> None:
+    for principal in ("auth", *ACCOUNT_EVENT_READERS):
+        seen = await topic_error(as_principal(kafka_bootstrap, principal), ACCOUNT_EVENTS)
+        assert seen in (0, UnknownTopicOrPartitionError.errno), principal
+    tests = await topic_error(as_principal(kafka_bootstrap, "tests"), ACCOUNT_EVENTS)
+    assert tests == TopicAuthorizationFailedError.errno
+
+
+async def test_a_reader_of_the_account_events_may_not_make_their_topic(kafka_bootstrap: str) -> None:
+    gateway = as_principal(kafka_bootstrap, "gateway")
+    admin = AIOKafkaAdminClient(**gateway.kafka_client_options(), request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        response = await admin.create_topics([NewTopic(ACCOUNT_EVENTS, 1, replication_factor=1)])
+    finally:
+        await admin.close()
+    assert [(name, code) for name, code, *_ in response.topic_errors] == [
+        (ACCOUNT_EVENTS, TopicAuthorizationFailedError.errno)
+    ]
+
+
+async def test_auth_can_neither_write_nor_read_the_sales_topic(kafka_bootstrap: str, relay: KafkaSettings) -> None:
+    auth = as_principal(kafka_bootstrap, "auth")
+    assert await topic_error(auth, auth.sales_topic) == TopicAuthorizationFailedError.errno
+    producer = make_producer(auth, request_timeout_ms=5_000)
+    await producer.start()
+    try:
+        with pytest.raises(TopicAuthorizationFailedError):
+            await producer.send_and_wait(auth.sales_topic, b"{}", key=b"000000000000000000000000")
+    finally:
+        await producer.stop()
