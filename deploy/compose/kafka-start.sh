@@ -55,8 +55,9 @@ KAFKA_HEAP_OPTS="-Xmx128m" "$run" kafka.tools.StorageTool format --ignore-format
 (
   # The ACLs, once the broker answers (adding an ACL that exists changes nothing).
   acl() {
-    KAFKA_HEAP_OPTS="-Xmx128m" "$run" org.apache.kafka.tools.AclCommand --bootstrap-server localhost:9092 \
-      --command-config /tmp/admin.properties --add "$@" >/dev/null
+    # a quick start of a short-lived JVM: its first compiler only, the serial collector
+    KAFKA_HEAP_OPTS="-Xmx128m -XX:TieredStopAtLevel=1 -XX:+UseSerialGC" "$run" org.apache.kafka.tools.AclCommand \
+      --bootstrap-server localhost:9092 --command-config /tmp/admin.properties --add "$@" >/dev/null
   }
   until /opt/kafka/bin/kafka-broker-api-versions.sh --bootstrap-server localhost:9092 \
     --command-config /tmp/admin.properties >/dev/null 2>&1; do sleep 2; done
