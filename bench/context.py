@@ -22,9 +22,21 @@ from bench.model import Run
 from bench.profile import Profile
 from bench.services import RssSampler, ServiceProcess, executable, run_command
 from supply_common.kafka import client_options, delete_topics
+from supply_common.processes import PROCESSES
 from supply_common.testing.stack import repo_root
 
 log = logging.getLogger("bench")
+
+
+def projector_env(*, mongo_database: str, topic: str, dlq: str, group: str) -> dict[str, str | int]:
+    """The settings of a projector process (consumer or read API) on a run's own collections and topics."""
+    return {
+        "mongo_database": mongo_database,
+        "sales_topic": topic,
+        "dlq_topic": dlq,
+        "consumer_group": group,
+        "metrics_port": 0,
+    }
 
 
 @dataclass
@@ -152,6 +164,13 @@ class Context:
         )
         self.later(process.stop)
         return process
+
+    def consumer(
+        self, name: str, *, mongo_database: str, topic: str, dlq: str, group: str, metrics_port: int = 0
+    ) -> ServiceProcess:
+        """A `mongo-projector consume` process (not yet started) on these collections and topics."""
+        env = projector_env(mongo_database=mongo_database, topic=topic, dlq=dlq, group=group)
+        return self.service(name, PROCESSES["mongo-projector-consume"].argv, **(env | {"metrics_port": metrics_port}))
 
     def command(self, name: str, cli: str, args: list[str], stdin: str | None = None, **env: str | int) -> None:
         log_file = self.out_dir / "logs" / f"{name}.log"

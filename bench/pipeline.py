@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from aiokafka import AIOKafkaConsumer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
 
-from bench.context import Context
+from bench.context import Context, projector_env
 from bench.schema import sales_database
 from bench.services import PORTS, ServiceProcess, require
 from supply_common.kafka import client_options
@@ -80,10 +80,13 @@ class Pipeline:
         )
         pipeline.processes.append(writer.start(ctx.sampler, "sales-writer serve"))
         if projector:
-            consumer = ctx.service(
+            consumer = ctx.consumer(
                 f"projector-consume-{suffix}",
-                PROCESSES["mongo-projector-consume"].argv,
-                **(pipeline.projector_env() | {"metrics_port": PORTS["projector-metrics"]}),
+                mongo_database=pipeline.mongo_db,
+                topic=pipeline.topic,
+                dlq=pipeline.dlq,
+                group=pipeline.group,
+                metrics_port=PORTS["projector-metrics"],
             )
             pipeline.projector = consumer.start(ctx.sampler, "mongo-projector consume")
             pipeline.processes.append(pipeline.projector)
@@ -107,13 +110,11 @@ class Pipeline:
         return pipelines[key]
 
     def projector_env(self) -> dict[str, str | int]:
-        return {
-            "mongo_database": self.mongo_db,
-            "sales_topic": self.topic,
-            "dlq_topic": self.dlq,
-            "consumer_group": f"bench-{self.ctx.run_id}-{self.suffix}",
-            "metrics_port": 0,
-        }
+        return projector_env(mongo_database=self.mongo_db, topic=self.topic, dlq=self.dlq, group=self.group)
+
+    @property
+    def group(self) -> str:
+        return f"bench-{self.ctx.run_id}-{self.suffix}"
 
     @property
     def projector_metrics_url(self) -> str:
@@ -199,7 +200,7 @@ class Pipeline:
         if not partitions:
             raise RuntimeError(f"no partitions found for {self.topic}")
         ends = await consumer.end_offsets(partitions)
-        committed = await admin.list_consumer_group_offsets(self.projector_env()["consumer_group"])
+        committed = await admin.list_consumer_group_offsets(self.group)
         done = {tp: max(0, meta.offset) for tp, meta in committed.items()}
         return sum(end - done.get(tp, 0) for tp, end in ends.items())
 

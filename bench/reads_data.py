@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from bench import data
-from bench.context import Context
+from bench.context import Context, projector_env
 from bench.data import INSERT_ITEMS, INSERT_SALE, INSERT_TAGS
 from bench.rows.projector import catch_up
 from bench.schema import sales_database
 from bench.services import ServiceProcess, require
 from supply_common.kafka import make_producer
-from supply_common.processes import PROCESSES
 from supply_common.settings import KafkaSettings
 from supply_common.testing import dataset
 
@@ -59,25 +58,14 @@ class Copy:
         dlq = ctx.topic("reads.dlq", partitions=1)
         mongo_db = ctx.mongo_database("reads")
         group = f"bench-{ctx.run_id}-reads"
-        consumer = ctx.service(
-            "reads-projector-consume",
-            PROCESSES["mongo-projector-consume"].argv,
-            mongo_database=mongo_db,
-            sales_topic=topic,
-            dlq_topic=dlq,
-            consumer_group=group,
-            metrics_port=0,
+        consumer = ctx.consumer(
+            "reads-projector-consume", mongo_database=mongo_db, topic=topic, dlq=dlq, group=group
         ).start(ctx.sampler, "mongo-projector consume")
         stream = dataset.sales(largest, SEED, customers=CUSTOMERS)
         return cls(ctx, sales_db, topic, dlq, mongo_db, group, consumer, stream)
 
     def projector_env(self) -> dict[str, str | int]:
-        return {
-            "mongo_database": self.mongo_db,
-            "sales_topic": self.topic,
-            "dlq_topic": self.dlq,
-            "consumer_group": self.group,
-        }
+        return projector_env(mongo_database=self.mongo_db, topic=self.topic, dlq=self.dlq, group=self.group)
 
     def grow_to(self, size: int) -> float:
         """Load sales until the copy and MySQL hold `size`; seconds until the consumer has applied them."""

@@ -13,7 +13,6 @@ from bench.model import Row
 from bench.rows.raw_kafka import messages, produce
 from bench.services import ServiceProcess, require
 from supply_common.kafka import client_options
-from supply_common.processes import PROCESSES
 
 
 async def catch_up(
@@ -62,14 +61,8 @@ def run(ctx: Context) -> Row:
             asyncio.run(produce(ctx.stack.kafka, topic, batch))
             ctx.step(f"row 5: {consumers} consumer(s) catching up on {len(batch):,} events, rep {rep + 1}")
             processes = [
-                ctx.service(
-                    f"projector-{suffix}-{index}",
-                    PROCESSES["mongo-projector-consume"].argv,
-                    mongo_database=mongo_db,
-                    sales_topic=topic,
-                    dlq_topic=dlq,
-                    consumer_group=group,
-                    metrics_port=0,
+                ctx.consumer(
+                    f"projector-{suffix}-{index}", mongo_database=mongo_db, topic=topic, dlq=dlq, group=group
                 ).start(ctx.sampler, "mongo-projector consume")
                 for index in range(consumers)
             ]

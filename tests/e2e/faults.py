@@ -37,6 +37,14 @@ class Faults:
         self.deployment.restart(name, timeout_s, **env)
         self._note(f"restart {name}")
 
+    def kill_repeatedly(self, name: str, times: int, every_s: float = 2.0, down_s: float = 0.5) -> None:
+        """SIGKILL the process every `every_s` (under a running load) and start it again after `down_s`."""
+        for _ in range(times):
+            time.sleep(every_s)
+            self.kill(name)
+            time.sleep(down_s)
+            self.restart(name)
+
     def stack(self, action: str, component: str) -> float:
         """`deploy/local/stack stop|start|kill NAME`; returns how long it took."""
         started = time.monotonic()

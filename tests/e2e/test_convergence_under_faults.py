@@ -31,18 +31,9 @@ def pids(scenario: Scenario) -> dict[str, int]:
     return {name: p.popen.pid for name, p in scenario.deployment.processes.items() if p.popen is not None}
 
 
-def kill_and_restart(scenario: Scenario, name: str, times: int = 3, down_s: float = 0.5) -> None:
-    """SIGKILL the process every 2 s under the running load and start it again after `down_s`."""
-    for _ in range(times):
-        time.sleep(2)
-        scenario.faults.kill(name)
-        time.sleep(down_s)
-        scenario.faults.restart(name)
-
-
 def test_1_projector_killed_mid_batch_and_restarted(scenario: Scenario) -> None:
     load = scenario.load(writes=300, rate_per_s=40).start()
-    kill_and_restart(scenario, "mongo-projector-consume")
+    scenario.faults.kill_repeatedly("mongo-projector-consume", 3)
     tally = load.wait(90)
     scenario.converge(tally)
 
@@ -95,11 +86,7 @@ def test_4_mariadb_stopped_for_10_s_writes_answer_503_fast_and_recover(scenario:
 
 def test_5_sales_writer_killed_under_load_loses_no_event(scenario: Scenario) -> None:
     load = scenario.load(writes=300, rate_per_s=30).start()
-    for _ in range(2):
-        time.sleep(3)
-        scenario.faults.kill("sales-writer")
-        time.sleep(1)
-        scenario.faults.restart("sales-writer")
+    scenario.faults.kill_repeatedly("sales-writer", 2, every_s=3, down_s=1)
     tally = load.wait(120)
     assert sales_without_event(scenario.engine) == [], "a committed sale has no event"
     scenario.converge(tally)
@@ -261,7 +248,7 @@ def test_10_relay_in_its_own_process_killed_and_restarted_loses_nothing(launch: 
     )
     deployment.start_all()
     load = scenario.load(writes=300, rate_per_s=30).start()
-    kill_and_restart(scenario, "sales-writer-relay", down_s=1)
+    scenario.faults.kill_repeatedly("sales-writer-relay", 3, down_s=1)
     tally = load.wait(90)
     assert not tally.failures, f"writes failed while only the relay was down: {tally.failures[:5]}"
     assert sales_without_event(scenario.engine) == [], "a committed sale has no event"

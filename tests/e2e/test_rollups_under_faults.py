@@ -6,14 +6,13 @@ MySQL's rows, and `reconcile` finds no bucket to repair."""
 from __future__ import annotations
 
 import time
-from collections import defaultdict
-from datetime import UTC
 from decimal import Decimal
 from typing import Any
 
 import pytest
 from conftest import Scenario
-from sqlalchemy import Engine, text
+from convergence import mysql_sales
+from sqlalchemy import Engine
 
 from supply_projector.adapters.rollups import counters_of, rollup_collections
 from supply_projector.domain.rollups import Buckets, add, contribution
@@ -26,38 +25,23 @@ def cents(amount: Decimal) -> int:
 
 
 def mysql_buckets(engine: Engine) -> Buckets:
-    """Every sale in MySQL as the projector would count it, summed per day and month."""
-    with engine.connect() as connection:
-        sales = connection.execute(
-            text("SELECT id, sale_date, store_location, purchase_method, coupon_used, customer_satisfaction FROM sales")
-        ).all()
-        items = connection.execute(
-            text("SELECT sale_id, position, name, price, quantity FROM sale_items ORDER BY sale_id, position")
-        ).all()
-        tags = connection.execute(
-            text("SELECT sale_id, item_position, tag FROM sale_item_tags ORDER BY sale_id, item_position, position")
-        ).all()
-    tags_of: dict[tuple[str, int], list[str]] = defaultdict(list)
-    for sale_id, position, tag in tags:
-        tags_of[(sale_id, position)].append(tag)
-    lines: dict[str, list[tuple[int, str, Decimal, int]]] = defaultdict(list)
-    for sale_id, position, name, price, quantity in items:
-        lines[sale_id].append((position, name, Decimal(price), int(quantity)))
+    """Every sale in MySQL (rebuilt from its rows) as the projector would count it, summed per day and
+    month; the precomputed figures are worked out here again from the sale, not taken from the copy."""
     summed: Buckets = {}
-    for sale_id, sale_date, store, method, coupon, satisfaction in sales:
+    for _, sale in mysql_sales(engine).values():
         document: dict[str, Any] = {
-            "saleDate": sale_date.replace(tzinfo=UTC),
-            "storeLocation": store,
-            "purchaseMethod": method,
-            "couponUsed": bool(coupon),
-            "customer": {"satisfaction": int(satisfaction)},
-            "items": [{"tags": tags_of[(sale_id, position)]} for position, *_ in lines[sale_id]],
+            "saleDate": sale.saleDate,
+            "storeLocation": sale.storeLocation,
+            "purchaseMethod": sale.purchaseMethod,
+            "couponUsed": sale.couponUsed,
+            "customer": {"satisfaction": sale.customer.satisfaction},
+            "items": [{"tags": list(item.tags)} for item in sale.items],
             "_supply": {
-                "total_cents": cents(sum((price * quantity for _, _, price, quantity in lines[sale_id]), Decimal(0))),
-                "item_count": sum(quantity for *_, quantity in lines[sale_id]),
+                "total_cents": cents(sum((item.price * item.quantity for item in sale.items), Decimal(0))),
+                "item_count": sum(item.quantity for item in sale.items),
                 "lines": [
-                    {"name": name, "quantity": quantity, "revenue_cents": cents(price * quantity)}
-                    for _, name, price, quantity in lines[sale_id]
+                    {"name": item.name, "quantity": item.quantity, "revenue_cents": cents(item.price * item.quantity)}
+                    for item in sale.items
                 ],
             },
         }
@@ -81,11 +65,7 @@ def test_rollups_equal_mysql_after_the_projector_is_killed_mid_batch_under_edits
     scenario: Scenario,
 ) -> None:
     load = scenario.load(writes=400, rate_per_s=40).start()
-    for _ in range(4):
-        time.sleep(2)
-        scenario.faults.kill("mongo-projector-consume")
-        time.sleep(0.5)
-        scenario.faults.restart("mongo-projector-consume")
+    scenario.faults.kill_repeatedly("mongo-projector-consume", 4)
     tally = load.wait(120)
     assert tally.writes > 0
     scenario.converge(tally)

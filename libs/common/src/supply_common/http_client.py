@@ -1,4 +1,7 @@
-"""A lean HTTP/1.1 client: keep-alive connections over asyncio protocols, answers parsed by httptools.
+"""A lean HTTP/1.1 client, whole in one module: the connection hands each answer its body through
+the answer's private hooks (`_feed`, `_finish`, `_fail`), and the pool is the connection's only user.
+
+Keep-alive connections over asyncio protocols, answers parsed by httptools.
 
 httptools is llhttp, the parser uvicorn serves with. The gateway passes every API request to an
 upstream through this client, and the load generator of `make bench` sends its creates with it: on

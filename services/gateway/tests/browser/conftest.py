@@ -1,9 +1,12 @@
-"""Debian's Chromium driven by Playwright; installed on first use."""
+"""Debian's Chromium driven by Playwright, and axe-core from npm to check pages; both installed on
+first use."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import tarfile
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -33,6 +36,50 @@ def ensure_chromium() -> None:
     subprocess.run([apt, "install", "-y", "--no-install-recommends", "chromium"], check=True, capture_output=True)
     if not CHROMIUM.exists():
         pytest.fail("installing chromium did not give /usr/bin/chromium")
+
+
+AXE_VERSION = "4.14.1"
+AXE_CACHE = repo_root() / ".cache" / f"axe-core-{AXE_VERSION}"
+
+
+def install_npm() -> str:
+    apt = shutil.which("apt-get")
+    if apt is None:
+        pytest.fail("npm is needed once to fetch axe-core, and apt-get is not available to install it")
+    subprocess.run([apt, "install", "-y", "--no-install-recommends", "npm"], check=True, capture_output=True)
+    npm = shutil.which("npm")
+    if npm is None:
+        pytest.fail("installing npm did not put it on PATH")
+    return npm
+
+
+def axe_core() -> str:
+    """axe-core's browser script, of the pinned version: `npm pack` fetches the package once (npm
+    checks its integrity against the registry) into a cache folder that git ignores."""
+    script = AXE_CACHE / "axe.min.js"
+    if not script.exists():
+        npm = shutil.which("npm") or install_npm()
+        with tempfile.TemporaryDirectory() as folder:
+            subprocess.run(
+                [npm, "pack", f"axe-core@{AXE_VERSION}", "--pack-destination", folder, "--silent"],
+                check=True,
+                capture_output=True,
+                timeout=300,
+            )
+            with tarfile.open(Path(folder) / f"axe-core-{AXE_VERSION}.tgz") as packed:
+                member = packed.extractfile("package/axe.min.js")
+                if member is None:
+                    pytest.fail(f"axe-core {AXE_VERSION} has no axe.min.js")
+                AXE_CACHE.mkdir(parents=True, exist_ok=True)
+                partial = script.with_suffix(".partial")
+                partial.write_bytes(member.read())
+                partial.replace(script)
+    return script.read_text()
+
+
+@pytest.fixture(scope="session")
+def axe_script() -> str:
+    return axe_core()
 
 
 @pytest.fixture(scope="module")

@@ -40,6 +40,11 @@ def _path(template: str) -> Build:
     return lambda api, accounts, sale_id: (template.replace("{id}", sale_id), {})
 
 
+def _a_week_by_day(api: Api, accounts: Accounts, sale_id: str) -> tuple[str, dict[str, Any]]:
+    week = {"date_from": "2017-03-01T00:00:00Z", "date_to": "2017-03-08T00:00:00Z"}
+    return "/api/analytics/by-day", {"params": week}
+
+
 def _register(api: Api, accounts: Accounts, sale_id: str) -> tuple[str, dict[str, Any]]:
     email = f"new.{secrets.token_hex(4)}@example.com"
     return "/api/auth/register", {"json": {"email": email, "name": "New"}}
@@ -137,6 +142,7 @@ CASES = [
         )
         for report in ("summary", "by-store", "by-month", "by-method", "top-items", "satisfaction", "coupons")
     ),
+    Case("GET", "/api/analytics/by-day", "senior_management", "technical_worker", 200, _a_week_by_day),
     Case("GET", "/api/users", "senior_management", "technical_worker", 200, _path("/api/users")),
     Case("POST", "/api/users", "senior_management", "customer", 201, _new_staff),
     Case("PATCH", "/api/users/{id}", "senior_management", "technical_worker", 200, _patch_user),

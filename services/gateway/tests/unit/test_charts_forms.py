@@ -1,34 +1,7 @@
 import pytest
 
 from supply_common.testing.sales import sale_body as a_sale
-from supply_gateway.entrypoints.web.charts import bar_chart, column_chart, compact, nice_ticks
 from supply_gateway.entrypoints.web.forms import form_values, plain_reason, sale_body, submitted_values
-
-
-def test_ticks_are_round_and_cover_the_maximum() -> None:
-    assert nice_ticks(222_707) == [0, 50_000, 100_000, 150_000, 200_000, 250_000]
-    assert nice_ticks(102) == [0, 25, 50, 75, 100, 125]
-    assert nice_ticks(0) == [0.0, 1.0]
-    assert compact(250_000) == "250k"
-    assert compact(1_500_000) == "1.5M"
-    assert compact(12) == "12"
-
-
-def test_bars_scale_to_the_axis() -> None:
-    chart = bar_chart("Revenue by store", "Revenue (USD)", [("Denver", 200.0), ("Austin", 50.0)])
-    assert [bar.label for bar in chart.bars] == ["Denver", "Austin"]
-    assert chart.bars[0].width == 4 * chart.bars[1].width
-    assert chart.ticks[-1].position == chart.plot_left + chart.plot_width
-    assert not chart.empty
-    assert bar_chart("x", "y", []).empty
-
-
-def test_columns_thin_their_labels() -> None:
-    months = [(f"2015-{m:02d}", float(m)) for m in range(1, 13)] * 5
-    chart = column_chart("Revenue by month", "Revenue (USD)", "Month", months, max_labels=12)
-    assert len(chart.bars) == 60
-    assert len(chart.labels) == 12
-    assert all(bar.y + bar.height == chart.plot_top + chart.plot_height for bar in chart.bars)
 
 
 def test_the_sale_form_becomes_the_api_body() -> None:
@@ -113,12 +86,6 @@ def test_a_sale_fills_the_form_and_round_trips() -> None:
 )
 def test_validator_reasons_are_said_plainly(field: str, reason: str, plain: str) -> None:
     assert plain_reason(field, reason) == plain
-
-
-def test_a_chart_whose_every_value_is_zero_is_empty() -> None:
-    scores = [(str(score), 0.0) for score in range(1, 6)]
-    assert column_chart("Customer satisfaction", "Sales", "Score", scores, whole=True).empty
-    assert not column_chart("Customer satisfaction", "Sales", "Score", [*scores[:4], ("5", 2.0)], whole=True).empty
 
 
 def test_prices_in_the_edit_form_are_written_as_money() -> None:

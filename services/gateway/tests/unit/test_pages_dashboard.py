@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import html
+import json
+import re
 import time
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime, timedelta
+from urllib.parse import urlencode
 
 import httpx
 
-from supply_gateway.config import GatewaySettings
+from supply_gateway.entrypoints.web.dashboard import Period, picked_period, preset_period
 
-from .app_support import SIGNER, running, with_cookies
+from .app_support import SIGNER, with_cookies
 
 
 async def test_the_replication_panel_answers_401_when_the_session_ended(gateway) -> None:
@@ -32,27 +36,6 @@ async def test_the_replication_panel_answers_401_when_the_session_ended(gateway)
             data={"email": "w@x.io", "password": "pw", "csrf_token": csrf, "next": target},
         )
         assert signed_in.headers["location"] == (lands or target)
-
-
-async def test_a_dashboard_period_the_read_api_refuses_keeps_the_date_pickers(gateway) -> None:
-    client, upstreams = gateway
-    session = {"sg_access": SIGNER.token("senior_management")}
-    reversed_period = await with_cookies(client, "GET", "/dashboard?date_from=2020-01-01&date_to=2019-01-01", session)
-    assert reversed_period.status_code == 422
-    assert 'name="date_from"' in reversed_period.text
-    assert 'value="2020-01-01"' in reversed_period.text
-    assert 'data-field="date_to"' in reversed_period.text
-    assert not [r for r in upstreams.seen if r.url.path.startswith("/analytics")]
-
-    upstreams.handlers["GET projector/analytics/summary"] = lambda r: httpx.Response(
-        422,
-        json={"title": "Invalid", "status": 422, "errors": [{"field": "query.date_from", "reason": "too old"}]},
-        headers={"content-type": "application/problem+json"},
-    )
-    refused = await with_cookies(client, "GET", "/dashboard?date_from=0001-01-01", session)
-    assert refused.status_code == 422
-    assert 'data-field="date_from"' in refused.text
-    assert "too old" in refused.text
 
 
 async def test_the_replication_panel_says_when_the_last_event_was_applied_and_judges_by_lag(gateway) -> None:
@@ -88,13 +71,76 @@ def test_times_since_read_as_people_say_them() -> None:
     ]
 
 
-async def test_the_dashboard_waits_its_turn_for_the_users_slots_instead_of_refusing() -> None:
-    async with running(GatewaySettings(expensive_calls_per_user=1)) as (client, upstreams, _):
-        refusal = {"title": "Invalid", "status": 422, "errors": [{"field": "query.date_from", "reason": "too old"}]}
-        for report in ("summary", "by-store", "by-month", "by-method", "top-items", "satisfaction", "coupons"):
-            upstreams.handlers[f"GET projector/analytics/{report}"] = lambda r: httpx.Response(
-                422, json=refusal, headers={"content-type": "application/problem+json"}
-            )
-        page = await with_cookies(client, "GET", "/dashboard", {"sg_access": SIGNER.token("senior_management")})
-        assert page.status_code == 422, "all seven reports were asked, one at a time"
-        assert len([r for r in upstreams.seen if r.url.path.startswith("/analytics/")]) == 7
+async def test_the_dashboard_renders_at_once_with_a_placeholder_per_figure_and_asks_no_report(gateway) -> None:
+    client, upstreams = gateway
+    session = {"sg_access": SIGNER.token("senior_management")}
+    page = await with_cookies(client, "GET", "/dashboard", session)
+    assert page.status_code == 200
+    assert not [r for r in upstreams.seen if r.url.path.startswith("/analytics")]
+    charts = [json.loads(html.unescape(found)) for found in re.findall(r'data-chart="([^"]+)"', page.text)]
+    assert [chart["url"].split("?")[0] for chart in charts] == [
+        "/api/analytics/by-month",
+        "/api/analytics/by-store",
+        "/api/analytics/by-method",
+        "/api/analytics/top-items",
+        "/api/analytics/satisfaction",
+    ]
+    assert page.text.count("Loading…") == len(charts)
+    assert "Showing all time" in page.text
+    assert 'href="/dashboard?period=7d"' in page.text
+
+    week = await with_cookies(client, "GET", "/dashboard?period=7d", session)
+    charts = [json.loads(html.unescape(found)) for found in re.findall(r'data-chart="([^"]+)"', week.text)]
+    today = datetime.now(UTC).date()
+    assert charts[0]["url"].startswith("/api/analytics/by-day?"), "a short period is drawn a bar a day"
+    assert charts[0]["first"] == (today - timedelta(days=6)).isoformat()
+    kpis = json.loads(html.unescape(re.search(r'data-kpis="([^"]+)"', week.text).group(1)))
+    assert kpis["current"]["summary"] == (
+        "/api/analytics/summary?"
+        + urlencode(
+            {"date_from": f"{today - timedelta(days=6)}T00:00:00Z", "date_to": f"{today + timedelta(days=1)}T00:00:00Z"}
+        )
+    )
+    assert kpis["previous"]["summary"] == (
+        "/api/analytics/summary?"
+        + urlencode(
+            {
+                "date_from": f"{today - timedelta(days=13)}T00:00:00Z",
+                "date_to": f"{today - timedelta(days=6)}T00:00:00Z",
+            }
+        )
+    )
+
+
+async def test_a_reversed_or_mistyped_period_is_flagged_on_its_field_and_asks_nothing(gateway) -> None:
+    client, upstreams = gateway
+    session = {"sg_access": SIGNER.token("senior_management")}
+    reversed_period = await with_cookies(client, "GET", "/dashboard?date_from=2020-01-01&date_to=2019-01-01", session)
+    assert reversed_period.status_code == 422
+    assert 'value="2020-01-01"' in reversed_period.text
+    assert 'data-field="date_to"' in reversed_period.text
+    assert "before the start date" in reversed_period.text
+    mistyped = await with_cookies(client, "GET", "/dashboard?date_from=1.1.2020", session)
+    assert mistyped.status_code == 422
+    assert 'data-field="date_from"' in mistyped.text
+    assert "Enter a date like 2017-12-31." in mistyped.text
+    assert "data-chart" not in reversed_period.text + mistyped.text
+    assert not [r for r in upstreams.seen if r.url.path.startswith("/analytics")]
+
+
+def test_a_period_is_compared_with_as_many_days_before_and_this_year_with_the_same_dates_last_year() -> None:
+    today = date(2024, 2, 29)
+    week = preset_period("7d", today)
+    assert (week.first, week.last, week.daily) == (date(2024, 2, 23), today, True)
+    assert week.previous() == Period(date(2024, 2, 16), date(2024, 2, 22))
+    year = preset_period("year", today)
+    assert year.previous() == Period(date(2023, 1, 1), date(2023, 2, 28))
+    assert year.daily, "two months are drawn by day"
+    assert not preset_period("year", date(2024, 12, 6)).daily, "most of a year is drawn by month"
+    assert preset_period("all", today).previous() is None
+    custom, errors = picked_period({"date_from": "2017-03-01", "date_to": "2017-03-31"}, today)
+    assert errors == {}
+    assert custom.api_query() == {"date_from": "2017-03-01T00:00:00Z", "date_to": "2017-04-01T00:00:00Z"}
+    assert custom.sales_query() == {"date_from": "2017-03-01", "date_to": "2017-03-31"}
+    assert custom.words() == "1 Mar 2017 to 31 Mar 2017"
+    assert picked_period({"date_from": "2017-03-01"}, today)[0].previous() is None

@@ -101,6 +101,18 @@ async def test_analytics_equal_the_figures_computed_from_the_events(
     ranged = (await client.get("/analytics/summary", params={"date_to": first.isoformat()}, headers=MANAGER)).json()
     assert ranged["sales"] == 0
 
+    midnight = first.replace(hour=0, minute=0, second=0, microsecond=0)
+    that_day = [s for s in final if midnight <= s.saleDate < midnight + timedelta(days=1)]
+    day_window = {"date_from": midnight.isoformat(), "date_to": (midnight + timedelta(days=1)).isoformat()}
+    by_day = (await client.get("/analytics/by-day", params=day_window, headers=MANAGER)).json()
+    assert by_day == [
+        {
+            "key": midnight.strftime("%Y-%m-%d"),
+            "revenue": money(sum((sale_total(list(s.items)) for s in that_day), Decimal(0))),
+            "sales": len(that_day),
+        }
+    ]
+
 
 async def test_search_pages_read_your_writes_customers_and_freshness(
     container: Container, client: httpx.AsyncClient

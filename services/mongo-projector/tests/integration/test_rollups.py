@@ -8,6 +8,7 @@ import random
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from bson.int64 import Int64
 
 from supply_common.contract import PURCHASE_METHODS, STORES, Sale, SaleEvent
 from supply_projector.adapters.rollups import BUILT, rollup_collections
@@ -135,3 +136,32 @@ async def test_reconcile_reports_a_drifted_bucket_and_repair_replaces_it(contain
     assert rollup_checks.check(rollups).differing == {}
     stored, recomputed = buckets_and_recomputation(container)
     assert stored == recomputed
+
+
+def test_deltas_recorded_in_the_earlier_checkpoint_form_are_still_added(container: Container) -> None:
+    """A checkpoint written before pending deltas became one string (`[{b, k, v}]`), by a process
+    that stopped before adding them, is finished like any other."""
+    container.store.ensure_indexes()
+    rollups = container.store.pinned().rollups()
+    _, days = rollup_collections(container.active.name())
+    container.database[days].insert_one(
+        {
+            "_id": "checkpoint:3",
+            "last": Int64(41),
+            "pending": [
+                {"b": "d:2016-02-29", "k": ["n", "c", "store.Denver.n"], "v": [Int64(1), Int64(2599), Int64(1)]},
+                {"b": "m:2016-02", "k": ["n", "c", "store.Denver.n"], "v": [Int64(1), Int64(2599), Int64(1)]},
+            ],
+        }
+    )
+    assert container.store.pinned().checkpoints([3])[3].pending == {
+        "d:2016-02-29": {"n": 1, "c": 2599, "store.Denver.n": 1},
+        "m:2016-02": {"n": 1, "c": 2599, "store.Denver.n": 1},
+    }
+    assert rollups.finish_pending() == 1
+    assert rollups.finish_pending() == 1  # adding them again changes nothing
+    stored = {bucket: held.counters for bucket, held in rollups.stored_buckets().items()}
+    assert stored == {
+        "d:2016-02-29": {"n": 1, "c": 2599, "store.Denver.n": 1},
+        "m:2016-02": {"n": 1, "c": 2599, "store.Denver.n": 1},
+    }

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-
-from supply_common.contract import Sale, SaleEvent, from_extended_json
-from supply_common.testing import SAMPLE_DATASET
+from supply_common.contract import Sale, SaleEvent
 from supply_projector.service_layer.ports import Record
 
-SAMPLES = [from_extended_json(line) for line in SAMPLE_DATASET.read_text().splitlines() if line.strip()]
-BASE_TIME = datetime(2024, 1, 1, tzinfo=UTC)
+from ..events import BASE as BASE_TIME
+from ..events import SAMPLES, sale_event
+
+__all__ = ["BASE_TIME", "SAMPLES", "event", "record", "variant"]
 
 
 def variant(sale: Sale, version: int) -> Sale:
@@ -19,15 +18,8 @@ def variant(sale: Sale, version: int) -> Sale:
 
 
 def event(sale: Sale, version: int, kind: str = "update", repair: bool = False) -> SaleEvent:
-    event_type = {"create": "sale.created", "update": "sale.updated", "delete": "sale.deleted"}[kind]
-    return SaleEvent.for_change(
-        event_type=event_type,  # type: ignore[arg-type]
-        sale_id=sale.id,
-        version=version,
-        occurred_at=BASE_TIME + timedelta(seconds=version),
-        sale=None if kind == "delete" else variant(sale, version),
-        repair=repair,
-    )
+    """The event of version `version` of the sale, its content that version's `variant`."""
+    return sale_event(variant(sale, version), version, kind, repair)
 
 
 def record(value: bytes | None, key: bytes | None, offset: int, partition: int = 0, topic: str = "t") -> Record:

@@ -66,6 +66,9 @@ def test_bad_filters_are_422_problems(client: TestClient, query: str) -> None:
         ("/sales/5bd761dcae323e45a93ccfe8?min_version=0", STAFF, 422),
         ("/sales/5bd761dcae323e45a93ccfe8?wait_ms=60000&min_version=1", STAFF, 422),
         ("/analytics/top-items?by=price", MANAGER, 422),
+        ("/analytics/by-day?date_from=2017-01-01T00:00:00Z&date_to=2017-01-08T00:00:00Z", STAFF, 403),
+        ("/analytics/by-day?date_from=2017-01-01T00:00:00Z", MANAGER, 422),
+        ("/analytics/by-day?date_from=2017-01-01T00:00:00Z&date_to=2018-01-01T00:00:00Z", MANAGER, 422),
     ],
 )
 def test_roles_and_parameters_are_checked(client: TestClient, path: str, headers: dict[str, str], status: int) -> None:

@@ -97,9 +97,9 @@ def test_two_relays_at_once_publish_everything_exactly_once(kit) -> None:
 
 
 def _generated(count: int) -> bytes:
-    from supply_sales_writer.domain.generator import generate_lines
+    from supply_common.testing import dataset
 
-    return "\n".join(generate_lines(count, seed=11)).encode()
+    return "\n".join(dataset.lines(count, seed=11)).encode()
 
 
 def test_republish_during_changes_never_puts_an_older_version_after_a_newer_one(kit) -> None:

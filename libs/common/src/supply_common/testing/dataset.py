@@ -213,10 +213,15 @@ def extended_json(sale: dict[str, Any]) -> str:
     return json.dumps(document, ensure_ascii=False, separators=(",", ":"))
 
 
+def lines(count: int, seed: int = DEMO_SEED) -> Iterator[str]:
+    """`count` generated sales as `mongoexport` lines (no line ends), one at a time."""
+    return (extended_json(sale) for sale in sales(count, seed))
+
+
 def write_file(path: Path, count: int = DEMO_COUNT, seed: int = DEMO_SEED) -> Path:
     """Write `count` generated sales to `path` as `mongoexport` lines, the input of `sales-writer import`."""
     path.parent.mkdir(parents=True, exist_ok=True)
     with path.open("w", encoding="utf-8") as handle:
-        for sale in sales(count, seed):
-            handle.write(extended_json(sale) + "\n")
+        for line in lines(count, seed):
+            handle.write(line + "\n")
     return path

@@ -177,7 +177,16 @@ MANAGEMENT = _roles("senior_management")
 STAFF = _roles("technical_worker", "senior_management")
 EVERY_ROLE = _roles(*ROLES)
 
-ANALYTICS_REPORTS: Final = ("summary", "by-store", "by-month", "by-method", "top-items", "satisfaction", "coupons")
+ANALYTICS_REPORTS: Final = (
+    "summary",
+    "by-store",
+    "by-month",
+    "by-day",
+    "by-method",
+    "top-items",
+    "satisfaction",
+    "coupons",
+)
 
 POLICY: Final[tuple[Rule, ...]] = (
     Rule(

@@ -19,6 +19,7 @@ from supply_gateway.entrypoints.proxy import ApiDispatch, api_app
 from supply_gateway.entrypoints.routes import reference
 from supply_gateway.entrypoints.security import HeaderLimitsMiddleware, SecurityHeadersMiddleware
 from supply_gateway.entrypoints.web import account, dashboard, sales, staff
+from supply_gateway.entrypoints.web.errors import install_error_pages
 
 STATIC = Path(__file__).parent / "static"
 
@@ -69,6 +70,7 @@ def create_app(container: Container | None = None) -> FastAPI:
     for area in (account, sales, dashboard, staff, reference):
         app.include_router(area.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    install_error_pages(app)
     cors: dict[str, Any] | None = None
     if settings.cors_origin_list:
         cors = {

@@ -7,13 +7,17 @@ an `update` costs about a round trip inside the server: checkpoints and day buck
 `_id` at a time, a batch writes one statement per bucket it changes, and the month collection,
 which stays small (one document per month of sales; a checkpoint's pending deltas can be large, so
 they are kept with the days), is read whole. A bucket write filters on `_id` and the watermark,
-which FerretDB serves through the `_id` index too. Field names cannot hold `.` or `$`, and arrays
-cannot nest, so pending deltas are kept as `{b: bucket, k: [paths], v: [values]}`.
+which FerretDB serves through the `_id` index too. A checkpoint's pending deltas are kept as one
+JSON string (`{bucket: {path: value}}`): FerretDB v1 encodes, stores and decodes every element of a
+document's arrays and subdocuments on each write, while a string is one value, and a string holds
+any name (field names cannot hold `.` or `$`). Checkpoints written as `[{b: bucket, k: [paths],
+v: [values]}]` by earlier versions are still read.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping, Sequence
+import json
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from typing import Any
@@ -59,17 +63,26 @@ def counters_of(document: Mapping[str, Any]) -> Counters:
     return {path: value for path, value in flatten(document) if value}
 
 
-def _pending_document(pending: Buckets) -> list[dict[str, Any]]:
-    return [
-        {"b": bucket, "k": list(values), "v": [Int64(v) for v in values.values()]}
-        for bucket, values in sorted(pending.items())
-    ]
+def _pending_document(pending: Buckets) -> str:
+    return json.dumps(pending, sort_keys=True, separators=(",", ":"))
 
 
 def _pending_of(stored: Any) -> Buckets | None:
     if stored is None:
         return None
+    if isinstance(stored, str):
+        return {bucket: {path: int(v) for path, v in values.items()} for bucket, values in json.loads(stored).items()}
     return {entry["b"]: dict(zip(entry["k"], (int(v) for v in entry["v"]), strict=True)) for entry in stored}
+
+
+def _each(work: Callable[..., list[Any]], calls: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
+    """`work(*call)` for each call, the month and the day collections' commands side by side: the
+    server decodes, changes and encodes one while it writes the other."""
+    calls = list(calls)
+    if len(calls) < 2:
+        return [work(*call) for call in calls]
+    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
+        return list(pool.map(lambda call: work(*call), calls))
 
 
 class MongoRollups:
@@ -141,8 +154,8 @@ class MongoRollups:
 
     def _insert(self, writes: Sequence[tuple[str, list[tuple[int, int, Counters]]]]) -> list[str]:
         """Insert buckets with these deltas; returns those that were there already."""
-        there: list[str] = []
-        for collection in (self.months, self.days):
+
+        def insert(collection: str) -> list[str]:
             mine = [(b, several) for b, several in writes if (b.startswith("m:")) == (collection == self.months)]
             documents = []
             for bucket, several in mine:
@@ -159,17 +172,19 @@ class MongoRollups:
                         place = place.setdefault(parent, {})
                     place[leaf] = Int64(value)
                 documents.append(document)
-            if documents:
-                there += [mine[i][0] for i in self.run(collection, "insert", "documents", documents)]
-        return there
+            if not documents:
+                return []
+            return [mine[i][0] for i in self.run(collection, "insert", "documents", documents)]
+
+        return [bucket for found in _each(insert, [(self.months,), (self.days,)]) for bucket in found]
 
     def _add(self, writes: Sequence[tuple[str, list[tuple[int, int, Counters]]]]) -> list[int]:
         """Returns the indexes of the writes refused (the bucket has some of the deltas)."""
         by_collection: dict[str, list[int]] = {}
         for index, (bucket, _) in enumerate(writes):
             by_collection.setdefault(self.months if bucket.startswith("m:") else self.days, []).append(index)
-        refused: list[int] = []
-        for collection, indexes in by_collection.items():
+
+        def run(collection: str, indexes: list[int]) -> list[int]:
             entries = []
             for index in indexes:
                 bucket, several = writes[index]
@@ -184,7 +199,9 @@ class MongoRollups:
                         "upsert": True,
                     }
                 )
-            refused += [indexes[i] for i in self.run(collection, "update", "updates", entries)]
+            return [indexes[i] for i in self.run(collection, "update", "updates", entries)]
+
+        refused = [index for found in _each(run, by_collection.items()) for index in found]
         self.known.update(bucket for bucket, _ in writes)
         return refused
 

@@ -164,6 +164,42 @@ def by_key(reader: Rollups, dates: DateRange, key: str) -> list[dict[str, Any]]:
     ]
 
 
+MAX_DAYS = 92
+"""The longest window `by_day` answers: a quarter of day buckets, whatever the copy holds."""
+
+
+class WindowTooLong(ValueError):
+    pass
+
+
+def by_day(reader: Rollups, dates: DateRange) -> list[dict[str, Any]]:
+    """Revenue and sales per UTC day (`YYYY-MM-DD`) with sales, for a bounded window of at most
+    `MAX_DAYS` days: whole days come from day buckets, a partial day at either end from its sales."""
+    low, high = dates.date_from, dates.date_to
+    if low is None or high is None or high - low > timedelta(days=MAX_DAYS):
+        raise WindowTooLong(f"give date_from and date_to at most {MAX_DAYS} days apart")
+    whole: list[datetime] = []
+    parts: list[tuple[str, Counters]] = []
+    for day in _days(_midnight(low), high):
+        end = _later(day, DAY)
+        if day >= low and end is not None and end <= high:
+            whole.append(day)
+            continue
+        for document in reader.sales_between(max(day, low), high if end is None else min(end, high)):
+            parts.append((day.strftime("%Y-%m-%d"), counters(document)))
+    parts += [(bucket.split(":", 1)[1], c) for bucket, c in reader.days([day_bucket(day) for day in whole]).items()]
+    found: dict[str, Counters] = {}
+    for day_key, values in parts:
+        into = found.setdefault(day_key, {})
+        for path, value in values.items():
+            into[path] = into.get(path, 0) + value
+    return [
+        {"key": day_key, "revenue": money_text(found[day_key].get("c", 0)), "sales": found[day_key]["n"]}
+        for day_key in sorted(found)
+        if found[day_key].get("n", 0) > 0
+    ]
+
+
 def top_items(reader: Rollups, dates: DateRange, by: str, limit: int) -> list[dict[str, Any]]:
     items = _groups(_sum(_parts(reader, dates)), "item")
     revenue = {name: measures.get("c", 0) for name, measures in items.items()}

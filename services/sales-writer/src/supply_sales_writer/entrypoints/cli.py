@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import random
 import sys
 from pathlib import Path
 from typing import Annotated
@@ -120,11 +121,11 @@ def generate(
     seed: Annotated[int | None, typer.Option(help="Same seed, same file.")] = None,
 ) -> None:
     """Write synthetic sales as mongoexport JSON lines, following the dataset's distributions."""
-    from supply_sales_writer.domain.generator import generate_lines
+    from supply_common.testing.dataset import lines
 
     target = out.open("w", encoding="utf-8") if out else sys.stdout
     try:
-        for line in generate_lines(count, seed):
+        for line in lines(count, random.randrange(2**32) if seed is None else seed):
             target.write(line + "\n")
     finally:
         if out:

@@ -94,6 +94,7 @@
           window.location.reload();
         } else if (response.ok) {
           panel.innerHTML = await response.text();
+          markScrollableTables();
         }
       } catch (e) { /* keep the last view */ }
     }, 5000);
@@ -120,7 +121,30 @@
     }
   }
 
+  // A table wider than the screen scrolls sideways in its frame: the frame takes keyboard focus
+  // (arrow keys scroll it) and is named after its table.
+  function markScrollableTables() {
+    document.querySelectorAll(".table-wrap").forEach((frame) => {
+      const scrolls = frame.scrollWidth > frame.clientWidth + 1;
+      if (scrolls && !frame.hasAttribute("tabindex")) {
+        const table = frame.querySelector("table");
+        const caption = table?.querySelector("caption")?.textContent
+          || frame.closest("section")?.querySelector("h1, h2")?.textContent
+          || document.querySelector("main h1")?.textContent || "Table";
+        frame.tabIndex = 0;
+        frame.setAttribute("role", "region");
+        frame.setAttribute("aria-label", `${caption.trim()} (scrolls sideways)`);
+      } else if (!scrolls && frame.getAttribute("role") === "region") {
+        frame.removeAttribute("tabindex");
+        frame.removeAttribute("role");
+        frame.removeAttribute("aria-label");
+      }
+    });
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
+    markScrollableTables();
+    window.addEventListener("resize", markScrollableTables);
     pointToErrors();
     addItemRows();
     importWithProgress();

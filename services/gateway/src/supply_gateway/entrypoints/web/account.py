@@ -10,9 +10,9 @@ from fastapi.responses import RedirectResponse, Response
 from supply_common.problems import ProblemError
 from supply_gateway.entrypoints.session import REFRESH_COOKIE, clear_tokens, set_tokens
 from supply_gateway.entrypoints.web.form_errors import field_errors
-from supply_gateway.entrypoints.web.page import HOME, Page, page, safe_next
+from supply_gateway.entrypoints.web.page import HOME, Page, allowed_next, page, safe_next
 from supply_gateway.entrypoints.web.sales import restore_sale_form
-from supply_gateway.service_layer.callers import token_pair
+from supply_gateway.service_layer.callers import Credentials, token_pair
 
 log = logging.getLogger(__name__)
 FIX_FIELDS = "Please correct the marked fields."
@@ -93,7 +93,9 @@ async def login(request: Request, current: Page) -> Response:
             stash=form.get("stash"),
         )
     pair = token_pair(body)
-    target = safe_next(next_page)
+    current.caller = await current.gateway.identify(Credentials(bearer=pair.access_token))
+    current.caller.via_cookie = True
+    target = allowed_next(current, safe_next(next_page))
     restored = await restore_sale_form(current, target, form["stash"], pair) if form.get("stash") else None
     response = restored or RedirectResponse(target, status_code=303)
     current.cookies.append(lambda r: set_tokens(r, request, current.settings, pair))

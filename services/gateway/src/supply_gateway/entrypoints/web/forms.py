@@ -30,14 +30,21 @@ def _rfc3339(value: str) -> str:
 
 
 def local_input(value: str | None) -> str:
-    """An RFC 3339 UTC date as a `datetime-local` value (UTC, milliseconds kept)."""
+    """An RFC 3339 UTC date as a `datetime-local` value (UTC): to the second, with milliseconds only
+    when the sale has some, so that saving the form unchanged keeps the date exactly."""
     if not value:
         return ""
     try:
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00")).astimezone(UTC)
     except (ValueError, OverflowError):
         return value
-    return parsed.strftime("%Y-%m-%dT%H:%M:%S.") + f"{parsed.microsecond // 1000:03d}"
+    milliseconds = parsed.microsecond // 1000
+    return parsed.strftime("%Y-%m-%dT%H:%M:%S") + (f".{milliseconds:03d}" if milliseconds else "")
+
+
+def now_input(now: datetime | None = None) -> str:
+    """Now, in UTC, as a new sale's `datetime-local` value: to the minute."""
+    return (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y-%m-%dT%H:%M")
 
 
 def _price_input(value: Any) -> str:

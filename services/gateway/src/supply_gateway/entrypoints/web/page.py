@@ -30,7 +30,7 @@ from supply_gateway.entrypoints.session import (
     csrf_token,
     set_csrf,
 )
-from supply_gateway.entrypoints.web.rendering import NAV, ROLE_NAMES, templates
+from supply_gateway.entrypoints.web.rendering import NAV, ROLE_NAMES, TITLES, templates
 from supply_gateway.service_layer.callers import Caller, Reply, check_csrf
 from supply_gateway.service_layer.gateway import Gateway
 
@@ -184,11 +184,14 @@ def page(
                         "error.html", 403, title="Not allowed", message="Your role may not open this page."
                     )
             except ProblemError as exc:
+                status = exc.problem.status
+                plain = status >= 500 or status == 429
                 response = current.render(
                     "error.html",
-                    exc.problem.status,
-                    title=exc.problem.title,
+                    status,
+                    title=TITLES.get(status, exc.problem.title) if plain else exc.problem.title,
                     message=exc.problem.detail or "The request failed.",
+                    reference=request.state.request_id if status >= 500 else None,
                 )
             apply_session(response, request, settings, caller)
             if new_csrf:
@@ -247,6 +250,33 @@ def safe_next(target: str | None, fallback: str = "/") -> str:
         path = target.split("?", 1)[0].split("#", 1)[0]
         return FRAGMENTS.get(path.rstrip("/") or "/", target)
     return fallback
+
+
+PAGE_PATHS: tuple[tuple[re.Pattern[str], str], ...] = tuple(
+    (re.compile(pattern), name)
+    for pattern, name in (
+        (r"/purchases/?", "purchases"),
+        (r"/sales/?", "sales"),
+        (r"/sales/new/?", "sale_new"),
+        (r"/sales/import/?", "import"),
+        (r"/sales/[^/]+/edit/?", "sale_edit"),
+        (r"/sales/[^/]+/delete/?", "sale_delete"),
+        (r"/dashboard/?", "dashboard"),
+        (r"/staff(/.*)?", "staff"),
+        (r"/ops(/.*)?", "ops"),
+    )
+)
+"""The pages a sign-in may lead to that are open to some roles only, by path."""
+
+
+def allowed_next(current: Page, target: str) -> str:
+    """`target` if the signed-in role may open it, else the role's start page: a link shared by
+    somebody of another role leads somewhere useful rather than to a refusal."""
+    path = target.split("?", 1)[0].split("#", 1)[0]
+    name = next((name for pattern, name in PAGE_PATHS if pattern.fullmatch(path)), None)
+    if name is None or current.may(name):
+        return target
+    return HOME.get(current.role or "", "/")
 
 
 def items(body: Any) -> list[Any]:

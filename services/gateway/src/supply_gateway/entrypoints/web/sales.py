@@ -14,8 +14,9 @@ from fastapi.responses import RedirectResponse, Response
 
 from supply_common.contract.sale import SALE_FILTERS
 from supply_gateway.entrypoints.session import CSRF_FIELD, credentials
+from supply_gateway.entrypoints.web.filters import plain_filter_errors, read_filters
 from supply_gateway.entrypoints.web.form_errors import field_errors, refusal
-from supply_gateway.entrypoints.web.forms import form_values, sale_body, submitted_values
+from supply_gateway.entrypoints.web.forms import form_values, now_input, sale_body, submitted_values
 from supply_gateway.entrypoints.web.page import SALE_FORM, Page, date_range, items, page
 from supply_gateway.service_layer.callers import Credentials, TokenPair, check_csrf
 
@@ -58,17 +59,19 @@ async def sales(request: Request, current: Page) -> Response:
             notice = f"Sale {params['deleted']} deleted."
         else:
             warning = f"Sale {params['deleted']} deleted; the list may take a moment to show it."
-    query = {**date_range(filters), "cursor": params.get("cursor"), "limit": 25}
-    reply = await current.api("GET", "/api/sales", query=query)
-    errors: dict[str, str] = {}
+    sent, errors = read_filters(filters)
     body: Any = {}
-    if reply.status == 422:
-        errors = field_errors(reply.problem())
-        warning = "Some filters are not valid: " + "; ".join(f"{k}: {v}" for k, v in errors.items())
-    elif not reply.ok:
-        raise reply.problem()
-    else:
-        body = reply.body
+    if not errors:
+        query = {**date_range(sent), "cursor": params.get("cursor"), "limit": 25}
+        reply = await current.api("GET", "/api/sales", query=query)
+        if reply.status == 422:
+            errors = plain_filter_errors(field_errors(reply.problem()))
+        elif not reply.ok:
+            raise reply.problem()
+        else:
+            body = reply.body
+    if errors:
+        warning = "Some filters need a change: see the marked fields."
     next_cursor = body.get("next_cursor") if isinstance(body, dict) else None
     next_query = urlencode({**{k: v for k, v in filters.items() if v}, "cursor": next_cursor}) if next_cursor else None
     return current.render(
@@ -121,7 +124,7 @@ def _with_blank_rows(values: dict[str, Any], blank: int = 2) -> dict[str, Any]:
 @router.get("/sales/new")
 @page("sale_new")
 async def sale_new_form(request: Request, current: Page) -> Response:
-    values = _with_blank_rows(_blank_sale(), 3)
+    values = _with_blank_rows({**_blank_sale(), "saleDate": now_input()}, 3)
     values["idempotency_key"] = secrets.token_hex(16)
     return current.render("sale_form.html", values=values, errors={}, sale_id=None)
 

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 from fastapi import APIRouter, Query
 from pydantic import AwareDatetime
 
+from supply_common.problems import field_error
 from supply_projector.entrypoints.deps import Manager, Rollups, dates_of, only_known_params
 from supply_projector.service_layer import analytics
 
@@ -36,6 +37,18 @@ def by_month(
 ) -> list[dict[str, Any]]:
     """Revenue and sales per month (`YYYY-MM`, UTC)."""
     return analytics.by_key(reader, dates_of(date_from, date_to), "_supply.month")
+
+
+@router.get("/by-day", dependencies=[WINDOW], name="by-day")
+def by_day(
+    reader: Rollups, _: Manager, date_from: AwareDatetime | None = None, date_to: AwareDatetime | None = None
+) -> list[dict[str, Any]]:
+    """Revenue and sales per day (`YYYY-MM-DD`, UTC) with sales; both bounds are required, at most
+    92 days apart."""
+    try:
+        return analytics.by_day(reader, dates_of(date_from, date_to))
+    except analytics.WindowTooLong as exc:
+        raise field_error("query.date_from" if date_from is None else "query.date_to", str(exc)) from exc
 
 
 @router.get("/by-method", dependencies=[WINDOW], name="by-method")
