@@ -21,7 +21,7 @@ from bench.env import Stack
 from bench.model import Run
 from bench.profile import Profile
 from bench.services import RssSampler, ServiceProcess, executable, run_command
-from supply_common.kafka import delete_topics
+from supply_common.kafka import client_options, delete_topics
 from supply_common.processes import PROCESSES
 from supply_common.testing.stack import repo_root
 
@@ -128,7 +128,7 @@ class Context:
         return name
 
     async def _create_topic(self, name: str, partitions: int, config: dict[str, str]) -> None:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.stack.kafka, request_timeout_ms=15_000)
+        admin = AIOKafkaAdminClient(**client_options(self.stack.kafka), request_timeout_ms=15_000)
         await admin.start()
         try:
             await admin.create_topics([NewTopic(name, partitions, replication_factor=1, topic_configs=config)])

@@ -19,6 +19,7 @@ from bench.context import Context, projector_env
 from bench.identity import Accounts, service_credential, start_auth
 from bench.schema import sales_database
 from bench.services import PORTS, ServiceProcess, require
+from supply_common.kafka import client_options
 from supply_common.processes import PROCESSES
 from supply_common.settings import auto_workers
 
@@ -155,8 +156,8 @@ class Pipeline:
 
     async def _settle(self, timeout_s: float) -> None:
         servers = self.ctx.stack.kafka
-        admin = AIOKafkaAdminClient(bootstrap_servers=servers, request_timeout_ms=15_000)
-        consumer = AIOKafkaConsumer(bootstrap_servers=servers, enable_auto_commit=False)
+        admin = AIOKafkaAdminClient(**client_options(servers), request_timeout_ms=15_000)
+        consumer = AIOKafkaConsumer(**client_options(servers), enable_auto_commit=False)
         await admin.start()
         await consumer.start()
         try:

@@ -35,6 +35,17 @@ COMPOSE = """\
 # --- docker compose only: database passwords (never commit real values)
 MYSQL_PASSWORD=
 MYSQL_ROOT_PASSWORD=
+# MongoDB: its root, and one user per projector process (the consumer writes, the read API only reads)
+MONGO_ROOT_PASSWORD=
+MONGO_PROJECTOR_PASSWORD=
+MONGO_READ_API_PASSWORD=
+# Kafka (SASL/SCRAM): the admin, and the principals of the sales-writer, the projector, auth and the
+# gateway
+KAFKA_ADMIN_PASSWORD=
+KAFKA_SALES_WRITER_PASSWORD=
+KAFKA_PROJECTOR_PASSWORD=
+KAFKA_AUTH_PASSWORD=
+KAFKA_GATEWAY_PASSWORD=
 # Host port (or address:port) the gateway is published on; with Prometheus (profile monitoring)
 # the only port compose publishes.
 GATEWAY_PORT=8000

@@ -12,6 +12,7 @@ from bench.context import Context
 from bench.model import Row
 from bench.rows.raw_kafka import messages, produce
 from bench.services import ServiceProcess, require
+from supply_common.kafka import client_options
 
 
 async def catch_up(
@@ -19,7 +20,7 @@ async def catch_up(
 ) -> tuple[tuple[float, int] | None, tuple[float, int]]:
     """Follow the group's committed offsets (their sum) until they reach `target` or the budget runs
     out: (time and sum at the first commit seen, time and sum at the last reading)."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(**client_options(bootstrap), request_timeout_ms=10_000)
     await admin.start()
     try:
         first: tuple[float, int] | None = None

@@ -19,6 +19,7 @@ import httpx
 from aiokafka import AIOKafkaConsumer
 
 from bench.identity import demo_worker_token
+from supply_common.kafka import client_options
 from supply_common.testing.sales import sale_body
 
 BODY = sale_body(email="latency@example.org", store="Austin", saleDate="2024-05-01T10:00:00.123Z")
@@ -26,7 +27,7 @@ BODY = sale_body(email="latency@example.org", store="Austin", saleDate="2024-05-
 
 async def main(url: str, auth_url: str, bootstrap: str, topic: str, count: int, pause_s: float) -> None:
     headers = {"Authorization": f"Bearer {demo_worker_token(auth_url)}"}
-    consumer = AIOKafkaConsumer(topic, bootstrap_servers=bootstrap, auto_offset_reset="latest")
+    consumer = AIOKafkaConsumer(topic, **client_options(bootstrap), auto_offset_reset="latest")
     await consumer.start()
     await consumer.seek_to_end()
     await asyncio.sleep(1)

@@ -10,10 +10,12 @@ from typing import Any
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from sqlalchemy import Engine, text
 
+from supply_common.kafka import client_options
+
 
 async def _records(bootstrap: str, topic: str, timeout_s: float) -> list[tuple[bytes | None, bytes | None]]:
     consumer = AIOKafkaConsumer(
-        topic, bootstrap_servers=bootstrap, enable_auto_commit=False, group_id=None, auto_offset_reset="earliest"
+        topic, **client_options(bootstrap), enable_auto_commit=False, group_id=None, auto_offset_reset="earliest"
     )
     await consumer.start()
     loop = asyncio.get_running_loop()
@@ -50,7 +52,7 @@ def duplicates(bootstrap: str, topic: str) -> int:
 
 
 async def _produce(bootstrap: str, topic: str, key: bytes, value: bytes) -> None:
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, acks="all")
+    producer = AIOKafkaProducer(**client_options(bootstrap), acks="all")
     await producer.start()
     try:
         await producer.send_and_wait(topic, value, key=key)

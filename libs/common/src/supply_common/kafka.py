@@ -7,6 +7,7 @@ import asyncio
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
@@ -46,7 +47,7 @@ def project_topics(settings: KafkaSettings) -> list[TopicSpec]:
 
 async def ensure_topics(settings: KafkaSettings, timeout_s: float = 30.0) -> list[str]:
     """Create the project's topics where missing; idempotent. Returns the names it created."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=settings.kafka_bootstrap_servers, request_timeout_ms=10_000)
+    admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=10_000)
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
         try:
@@ -79,10 +80,16 @@ async def ensure_topics(settings: KafkaSettings, timeout_s: float = 30.0) -> lis
     return created
 
 
+def client_options(bootstrap_servers: str) -> dict[str, Any]:
+    """aiokafka keyword arguments for a tool or test that holds only the broker's address: it connects as
+    the environment's principal (`KAFKA_USERNAME`, see KafkaSettings)."""
+    return KafkaSettings(kafka_bootstrap_servers=bootstrap_servers).kafka_client_options()
+
+
 async def delete_topics(bootstrap_servers: str, wanted: Callable[[str], bool], timeout_s: float = 30.0) -> list[str]:
     """Delete the broker's topics for which `wanted(name)` holds (a hundred per request); returns them.
     For tests and the bench, which make throwaway topics."""
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap_servers, request_timeout_ms=int(timeout_s * 1000))
+    admin = AIOKafkaAdminClient(**client_options(bootstrap_servers), request_timeout_ms=int(timeout_s * 1000))
     await admin.start()
     try:
         doomed = [topic for topic in await admin.list_topics() if wanted(topic)]
@@ -96,7 +103,7 @@ async def delete_topics(bootstrap_servers: str, wanted: Callable[[str], bool], t
 def make_producer(settings: KafkaSettings, **overrides: object) -> AIOKafkaProducer:
     """The one producer configuration: idempotent, acks=all, ordered per partition."""
     options: dict[str, object] = {
-        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        **settings.kafka_client_options(),
         "enable_idempotence": True,
         "acks": "all",
         "linger_ms": 2,
@@ -112,7 +119,7 @@ def make_reader(settings: KafkaSettings, **overrides: object) -> AIOKafkaConsume
     """A consumer outside any consumer group, for a reader that assigns itself partitions and keeps
     its own place (it commits nothing, and needs no group ACL)."""
     options: dict[str, object] = {
-        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        **settings.kafka_client_options(),
         "group_id": None,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",

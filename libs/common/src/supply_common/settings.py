@@ -53,11 +53,43 @@ class MySQLSettings(BaseSettings):
 
 
 class KafkaSettings(BaseSettings):
+    """The broker and who the client is. With a SASL protocol the client authenticates as `KAFKA_USERNAME`
+    (one principal per service, each allowed only its own topics and group); PLAINTEXT is for a broker
+    that asks nobody (a throwaway test container)."""
+
     kafka_bootstrap_servers: str = "127.0.0.1:9092"
+    kafka_security_protocol: Literal["PLAINTEXT", "SASL_PLAINTEXT", "SASL_SSL"] = "PLAINTEXT"
+    kafka_sasl_mechanism: Literal["SCRAM-SHA-256", "SCRAM-SHA-512"] = "SCRAM-SHA-512"
+    kafka_username: str = ""
+    kafka_password: SecretStr = SecretStr("")
     sales_topic: str = "sales.events"
     dlq_topic: str = "sales.events.dlq"
     account_events_topic: str = "auth.account-events"
     sales_topic_partitions: int = 6
+
+    @model_validator(mode="after")
+    def _credentials_with_sasl(self) -> KafkaSettings:
+        if self.kafka_security_protocol.startswith("SASL_") and not (
+            self.kafka_username and self.kafka_password.get_secret_value()
+        ):
+            protocol = self.kafka_security_protocol
+            raise ValueError(f"KAFKA_SECURITY_PROTOCOL={protocol} needs KAFKA_USERNAME and KAFKA_PASSWORD")
+        return self
+
+    def kafka_client_options(self) -> dict[str, Any]:
+        """Keyword arguments of every aiokafka client (producer, consumer, admin): the address and the
+        authentication."""
+        options: dict[str, Any] = {
+            "bootstrap_servers": self.kafka_bootstrap_servers,
+            "security_protocol": self.kafka_security_protocol,
+        }
+        if self.kafka_security_protocol.startswith("SASL_"):
+            options |= {
+                "sasl_mechanism": self.kafka_sasl_mechanism,
+                "sasl_plain_username": self.kafka_username,
+                "sasl_plain_password": self.kafka_password.get_secret_value(),
+            }
+        return options
 
 
 class RevocationSettings(KafkaSettings):

@@ -52,7 +52,7 @@ async def test_kafka_produce_consume_round_trip_with_a_key(kafka_bootstrap: str)
 
     consumer = AIOKafkaConsumer(
         settings.sales_topic,
-        bootstrap_servers=kafka_bootstrap,
+        **settings.kafka_client_options(),
         group_id=random_name("smoke"),
         auto_offset_reset="earliest",
         enable_auto_commit=False,

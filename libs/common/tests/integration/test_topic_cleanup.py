@@ -10,13 +10,18 @@ from collections.abc import Callable
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
+from supply_common.settings import KafkaSettings
 from supply_common.testing.fixtures import delete_named_topics, random_name
 
 pytestmark = pytest.mark.integration
 
 
+def _admin(servers: str) -> AIOKafkaAdminClient:
+    return AIOKafkaAdminClient(**KafkaSettings(kafka_bootstrap_servers=servers).kafka_client_options())
+
+
 async def _topics(servers: str, create: list[str] | None = None) -> set[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+    admin = _admin(servers)
     await admin.start()
     try:
         if create:
@@ -53,7 +58,7 @@ def test_topics_named_from_a_name_are_deleted_and_others_kept(kafka_bootstrap: s
 
 
 async def _delete(servers: str, names: list[str]) -> None:
-    admin = AIOKafkaAdminClient(bootstrap_servers=servers)
+    admin = _admin(servers)
     await admin.start()
     try:
         await admin.delete_topics(names)

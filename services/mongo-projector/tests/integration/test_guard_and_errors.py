@@ -25,9 +25,7 @@ pytestmark = pytest.mark.integration
 
 async def dead_letters(settings: ProjectorSettings) -> list[ConsumerRecord[bytes, bytes]]:
     """Every record on the dead-letter topic so far."""
-    dlq = AIOKafkaConsumer(
-        settings.dlq_topic, bootstrap_servers=settings.kafka_bootstrap_servers, auto_offset_reset="earliest"
-    )
+    dlq = AIOKafkaConsumer(settings.dlq_topic, **settings.kafka_client_options(), auto_offset_reset="earliest")
     await dlq.start()
     try:
         batches = await dlq.getmany(timeout_ms=5000)

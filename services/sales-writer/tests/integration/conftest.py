@@ -137,7 +137,7 @@ class Kit:
         async def main() -> list[ConsumerRecord[bytes, bytes]]:
             consumer = AIOKafkaConsumer(
                 settings.sales_topic,
-                bootstrap_servers=settings.kafka_bootstrap_servers,
+                **settings.kafka_client_options(),
                 auto_offset_reset="earliest",
                 enable_auto_commit=False,
             )

@@ -43,6 +43,9 @@ def _docker_container(kind: str) -> Any | None:
     return container
 
 
+_KAFKA_CLIENT_ENV = ("KAFKA_SECURITY_PROTOCOL", "KAFKA_SASL_MECHANISM", "KAFKA_USERNAME", "KAFKA_PASSWORD")
+
+
 class _Servers:
     """Resolves each server once per test session and stops what it started."""
 
@@ -68,9 +71,14 @@ class _Servers:
         if not value:
             component = {"mysql": "mariadb", "kafka": "kafka", "mongo": "ferretdb"}[kind]
             try:
-                value = stack_env(start=[component])[env_name]
+                env = stack_env(start=[component])
+                value = env[env_name]
             except (subprocess.CalledProcessError, KeyError, OSError) as exc:
                 pytest.fail(f"{kind} could not be had (env {env_name} unset, no Docker, local stack failed): {exc}")
+            if kind == "kafka":  # the stack's broker wants a principal: the one for tests, as the clients read it
+                for name in _KAFKA_CLIENT_ENV:
+                    if name in env:
+                        os.environ.setdefault(name, env[name])
         self.urls[kind] = value
         return value
 

@@ -31,11 +31,12 @@ def stack_command(*args: str, check: bool = True, capture: bool = False) -> subp
     )
 
 
-def stack_env(start: list[str] | None = None) -> dict[str, str]:
-    """Start the named components if asked, then return the env lines `stack env` prints."""
+def stack_env(start: list[str] | None = None, principal: str | None = None) -> dict[str, str]:
+    """Start the named components if asked, then return the env lines `stack env` prints (with the
+    Kafka credentials of `principal`, default the tests' own)."""
     if start:
         stack_command("up", "--only", ",".join(start))
-    output = stack_command("env", capture=True).stdout
+    output = stack_command("env", *(("--principal", principal) if principal else ()), capture=True).stdout
     env: dict[str, str] = {}
     for line in output.splitlines():
         name, sep, value = line.partition("=")

@@ -20,7 +20,7 @@ log = logging.getLogger(__name__)
 
 def make_consumer(settings: KafkaSettings, group_id: str | None, **overrides: object) -> AIOKafkaConsumer:
     options: dict[str, object] = {
-        "bootstrap_servers": settings.kafka_bootstrap_servers,
+        **settings.kafka_client_options(),
         "group_id": group_id,
         "enable_auto_commit": False,
         "auto_offset_reset": "earliest",
@@ -147,9 +147,7 @@ class KafkaOffsets:
             await consumer.start()
             self._consumer = consumer
         if self._admin is None:
-            admin = AIOKafkaAdminClient(
-                bootstrap_servers=self.settings.kafka_bootstrap_servers, request_timeout_ms=5_000
-            )
+            admin = AIOKafkaAdminClient(**self.settings.kafka_client_options(), request_timeout_ms=5_000)
             await admin.start()
             self._admin = admin
         return self._consumer, self._admin
