@@ -26,7 +26,7 @@ from bson import ObjectId
 from pymongo import MongoClient, UpdateOne
 
 from supply_common.contract import SaleEvent, from_extended_json
-from supply_common.kafka import ensure_topics, make_producer
+from supply_common.kafka import ensure_topics, make_producer, sales_topics
 from supply_common.testing import SAMPLE_DATASET
 from supply_projector.config import ProjectorSettings
 from supply_projector.domain import money
@@ -154,7 +154,7 @@ async def main() -> None:
     args = parser.parse_args()
     topic = f"bench_sales_{secrets.token_hex(3)}"
     settings = ProjectorSettings(sales_topic=topic, dlq_topic=f"{topic}_dlq", sales_topic_partitions=6)
-    await ensure_topics(settings)
+    await ensure_topics(settings, topics=sales_topics)
     events = backlog(args.events)
     started = time.monotonic()
     await produce(settings, events)

@@ -25,11 +25,8 @@ class TopicSpec:
     config: dict[str, str] = field(default_factory=dict)
 
 
-def project_topics(settings: KafkaSettings) -> list[TopicSpec]:
-    """`sales.events` is a compacted changelog keyed by sale id; the DLQ keeps everything for 30 days.
-    `auth.account-events` is a compacted changelog keyed by user id: each record carries the whole of
-    what a verifier must refuse for that user, so the last one per key is all a replay needs, and
-    compaction keeps it for as long as the account exists. One partition: account changes are rare."""
+def sales_topics(settings: KafkaSettings) -> list[TopicSpec]:
+    """`sales.events` is a compacted changelog keyed by sale id; the DLQ keeps everything for 30 days."""
     return [
         TopicSpec(
             settings.sales_topic,
@@ -37,16 +34,35 @@ def project_topics(settings: KafkaSettings) -> list[TopicSpec]:
             {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000", "segment.ms": "3600000"},
         ),
         TopicSpec(settings.dlq_topic, 1, {"cleanup.policy": "delete", "retention.ms": str(30 * 24 * 3600 * 1000)}),
+    ]
+
+
+def account_topics(settings: KafkaSettings) -> list[TopicSpec]:
+    """`auth.account-events` is a compacted changelog keyed by user id: each record carries the whole of
+    what a verifier must refuse for that user, so the last one per key is all a replay needs, and
+    compaction keeps it for as long as the account exists. One partition: account changes are rare."""
+    return [
         TopicSpec(
             settings.account_events_topic,
             1,
             {"cleanup.policy": "compact", "min.compaction.lag.ms": "60000", "segment.ms": "3600000"},
-        ),
+        )
     ]
 
 
-async def ensure_topics(settings: KafkaSettings, timeout_s: float = 30.0) -> list[str]:
-    """Create the project's topics where missing; idempotent. Returns the names it created."""
+def project_topics(settings: KafkaSettings) -> list[TopicSpec]:
+    """Every topic of the project. Each service creates only its own (`sales_topics` for the relay and
+    the projector, `account_topics` for auth): its Kafka principal may create nothing else."""
+    return [*sales_topics(settings), *account_topics(settings)]
+
+
+async def ensure_topics(
+    settings: KafkaSettings,
+    timeout_s: float = 30.0,
+    *,
+    topics: Callable[[KafkaSettings], list[TopicSpec]] = project_topics,
+) -> list[str]:
+    """Create `topics` (by default the project's) where missing; idempotent. Returns the names it created."""
     admin = AIOKafkaAdminClient(**settings.kafka_client_options(), request_timeout_ms=10_000)
     deadline = asyncio.get_running_loop().time() + timeout_s
     while True:
@@ -60,7 +76,7 @@ async def ensure_topics(settings: KafkaSettings, timeout_s: float = 30.0) -> lis
     created: list[str] = []
     try:
         existing = set(await admin.list_topics())
-        missing = [spec for spec in project_topics(settings) if spec.name not in existing]
+        missing = [spec for spec in topics(settings) if spec.name not in existing]
         if missing:
             response = await admin.create_topics(
                 [

@@ -20,7 +20,7 @@ from aiokafka.errors import (
     UnknownTopicOrPartitionError,
 )
 
-from supply_common.kafka import ensure_topics, make_producer
+from supply_common.kafka import ensure_topics, make_producer, sales_topics
 from supply_common.settings import KafkaSettings
 from supply_common.testing.stack import stack_env
 
@@ -54,7 +54,9 @@ ACCOUNT_EVENT_READERS = ("gateway", "sales-writer", "mongo-projector")
 @pytest.fixture(scope="module")
 def relay(kafka_bootstrap: str) -> KafkaSettings:
     settings = as_principal(kafka_bootstrap, "sales-writer")
-    asyncio.run(ensure_topics(settings))  # the relay may create the project's topics (and nothing else)
+    asyncio.run(
+        ensure_topics(settings, topics=sales_topics)
+    )  # the relay may create the project's topics (and nothing else)
     return settings
 
 

@@ -18,7 +18,7 @@ from fastapi.testclient import TestClient
 from supply_auth.bootstrap import Container
 from supply_auth.entrypoints.app import create_app
 from supply_common.contract.account_events import AccountEvent
-from supply_common.kafka import ensure_topics, make_producer, make_reader
+from supply_common.kafka import account_topics, ensure_topics, make_producer, make_reader
 from supply_common.outbox_relay import OutboxRelay
 from supply_common.testing.deployment import free_port
 from supply_common.testing.fixtures import random_name
@@ -110,7 +110,7 @@ def published(make_harness: Callable[..., Harness], kafka_bootstrap: str) -> Ite
     harness = make_harness(
         kafka_bootstrap_servers=kafka_bootstrap, account_events_topic=random_name("test_auth") + ".account-events"
     )
-    asyncio.run(ensure_topics(harness.auth.settings))
+    asyncio.run(ensure_topics(harness.auth.settings, topics=account_topics))
     found = Published(harness, harness.auth, [])
     yield found
     for relay in found.relays:

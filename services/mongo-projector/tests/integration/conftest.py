@@ -17,7 +17,7 @@ from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
 from supply_common.contract import SaleEvent
-from supply_common.kafka import ensure_topics, make_producer
+from supply_common.kafka import ensure_topics, make_producer, sales_topics
 from supply_common.testing.fixtures import random_name
 from supply_common.testing.tokens import ISSUER_FOR_TESTS as ISSUER
 from supply_projector.bootstrap import Container, bootstrap
@@ -42,7 +42,7 @@ async def settings(mongo_url: str, kafka_bootstrap: str) -> AsyncIterator[Projec
         auth_jwks_url=ISSUER.jwks_url,
         revocations_enabled=False,  # followed in test_revocation.py, over a topic of its own
     )
-    await ensure_topics(made)
+    await ensure_topics(made, topics=sales_topics)
     yield made
     client: MongoClient[dict[str, Any]] = MongoClient(mongo_url)
     client.drop_database(made.mongo_database)

@@ -13,7 +13,7 @@ from contextlib import asynccontextmanager
 import httpx
 import pytest
 
-from supply_common.kafka import ensure_topics
+from supply_common.kafka import account_topics, ensure_topics
 from supply_common.testing.account_events import publish_disabled
 from supply_common.testing.fixtures import random_name
 from supply_common.testing.tokens import ISSUER_FOR_TESTS as ISSUER
@@ -48,7 +48,7 @@ async def serving(settings: ProjectorSettings) -> AsyncIterator[httpx.AsyncClien
 
 async def test_a_token_is_refused_within_a_second_of_the_event_that_revoked_it(settings: ProjectorSettings) -> None:
     revoking = following(settings)
-    await ensure_topics(revoking)
+    await ensure_topics(revoking, topics=account_topics)
     user, other = f"U-{secrets.token_hex(4)}", f"U-{secrets.token_hex(4)}"
     token, bystander = ISSUER.bearer(sub=user, gen=0), ISSUER.bearer(sub=other, gen=0)
     async with serving(revoking) as client:

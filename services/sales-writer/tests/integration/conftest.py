@@ -13,7 +13,7 @@ from aiokafka.structs import ConsumerRecord
 from fastapi.testclient import TestClient
 from sqlalchemy import event, func, select, text
 
-from supply_common.kafka import ensure_topics
+from supply_common.kafka import ensure_topics, sales_topics
 from supply_common.testing.fixtures import random_name
 from supply_common.testing.sales import sale_body as a_sale
 from supply_common.testing.tokens import ISSUER_FOR_TESTS as ISSUER
@@ -71,7 +71,7 @@ def settings(
     engine = make_sales_engine(configured)
     upgrade(engine)
     engine.dispose()
-    asyncio.run(ensure_topics(configured))
+    asyncio.run(ensure_topics(configured, topics=sales_topics))
     return configured
 
 

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 import pytest
 from fastapi.testclient import TestClient
 
-from supply_common.kafka import ensure_topics
+from supply_common.kafka import account_topics, ensure_topics
 from supply_common.testing.account_events import publish_disabled
 from supply_common.testing.fixtures import random_name
 from supply_common.testing.tokens import ISSUER_FOR_TESTS as ISSUER
@@ -35,7 +35,7 @@ def following(settings: SalesWriterSettings, **changes: object) -> SalesWriterSe
 def revoking(settings: SalesWriterSettings) -> Iterator[tuple[TestClient, SalesWriterSettings]]:
     """A sales-writer following account events of its own topic (created, so replayed at once)."""
     made = following(settings)
-    asyncio.run(ensure_topics(made))
+    asyncio.run(ensure_topics(made, topics=account_topics))
     container = bootstrap(made)
     try:
         with TestClient(create_app(container)) as client:

@@ -14,7 +14,7 @@ from supply_auth.bootstrap import Container, bootstrap
 from supply_auth.entrypoints.problems import PROBLEMS
 from supply_auth.entrypoints.routes import accounts, staff, tokens
 from supply_common.db import ping
-from supply_common.kafka import ensure_topics
+from supply_common.kafka import account_topics, ensure_topics
 from supply_common.problems import ProblemError
 from supply_common.web import ReadinessCheck, problem_response
 from supply_common.web import create_app as create_service_app
@@ -78,7 +78,7 @@ async def _relay(wired: Container) -> None:
     """Make sure the topic exists, then publish the outbox until cancelled. In the background: a
     broker that is away delays the events, never the service's start."""
     with contextlib.suppress(Exception):  # the broker may be away: the relay retries on its own
-        await ensure_topics(wired.settings, timeout_s=5)
+        await ensure_topics(wired.settings, timeout_s=5, topics=account_topics)
     await wired.relay.run()
 
 

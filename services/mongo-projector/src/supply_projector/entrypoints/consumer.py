@@ -18,7 +18,7 @@ from aiokafka.errors import CommitFailedError, KafkaError
 from pymongo.errors import PyMongoError
 
 from supply_common import tracing
-from supply_common.kafka import ensure_topics
+from supply_common.kafka import ensure_topics, sales_topics
 from supply_projector import metrics
 from supply_projector.adapters.kafka import KafkaDeadLetters, KafkaOffsets, make_consumer, to_record
 from supply_projector.bootstrap import Container
@@ -112,7 +112,7 @@ class ConsumerLoop:
     async def run(self) -> None:
         """Consume until stopped; returns normally only after a requested stop."""
         settings = self.settings
-        await ensure_topics(settings)
+        await ensure_topics(settings, topics=sales_topics)
         await asyncio.to_thread(self.container.store.ensure_indexes)
         await self._rollups_for_the_copy()
         dead_letters = KafkaDeadLetters(settings)

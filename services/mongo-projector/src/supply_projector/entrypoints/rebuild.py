@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from supply_common.kafka import ensure_topics
+from supply_common.kafka import ensure_topics, sales_topics
 from supply_projector.adapters.copies import MongoCopies
 from supply_projector.adapters.kafka import KafkaReplay
 from supply_projector.config import ProjectorSettings
@@ -21,7 +21,7 @@ async def rebuild(
 ) -> RebuildResult:
     """Into `sales_rebuild_<timestamp>`; `grace_s` defaults to a little over the readers' alias cache."""
     stamp = (now or datetime.now(UTC)).strftime("%Y%m%d%H%M%S%f")
-    await ensure_topics(settings)
+    await ensure_topics(settings, topics=sales_topics)
     replay = KafkaReplay(settings, f"{settings.consumer_group}-rebuild-{stamp}")
     copies = MongoCopies(settings)
     await replay.start()
