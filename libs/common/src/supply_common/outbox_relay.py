@@ -25,6 +25,7 @@ from typing import Any, Literal, NamedTuple
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import Connection, Engine, text
 
+from supply_common.kafka import start_producer, stop_producer
 from supply_common.publish_lock import PublishLock
 
 log = logging.getLogger(__name__)
@@ -175,23 +176,12 @@ class OutboxRelay:
 
     async def _started_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = self.producer_factory()
-            try:
-                await producer.start()
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(2):
-                        await producer.stop()
-                raise
-            self._producer = producer
+            self._producer = await start_producer(self.producer_factory)
         return self._producer
 
     async def _stop_producer(self) -> None:
         producer, self._producer = self._producer, None
-        if producer is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(5):
-                    await producer.stop()
+        await stop_producer(producer)
 
 
 def _db_now() -> Any:
