@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from supply_common import tracing
-from supply_common.testing.otlp import OtlpReceiver
+from supply_common.testing.otlp import OtlpReceiver, receiving_spans
 from supply_common.web import create_app
 
 CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
@@ -18,14 +18,8 @@ CALLER = f"00-{CALLER_TRACE}-b7ad6b7169203331-01"
 
 @pytest.fixture
 def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[OtlpReceiver]:
-    with OtlpReceiver() as receiving:
-        monkeypatch.setenv(tracing.ENDPOINT_ENV, receiving.endpoint)
-        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
-        monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
-        try:
-            yield receiving
-        finally:
-            tracing.stop()
+    with receiving_spans(monkeypatch) as receiving:
+        yield receiving
 
 
 def test_without_an_endpoint_nothing_is_traced(monkeypatch: pytest.MonkeyPatch) -> None:

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from supply_common import tracing
-from supply_common.testing.otlp import OtlpReceiver, describe
+from supply_common.testing.otlp import OtlpReceiver, describe, receiving_spans
 from supply_sales_writer.adapters.schema import outbox
 from supply_sales_writer.bootstrap import Container
 from supply_sales_writer.entrypoints.app import create_app
@@ -24,14 +24,8 @@ CALLER = f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"
 
 @pytest.fixture
 def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[OtlpReceiver]:
-    with OtlpReceiver() as receiving:
-        monkeypatch.setenv(tracing.ENDPOINT_ENV, receiving.endpoint)
-        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
-        monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
-        try:
-            yield receiving
-        finally:
-            tracing.stop()
+    with receiving_spans(monkeypatch) as receiving:
+        yield receiving
 
 
 def _rows(container: Container) -> list[dict[str, object]]:
