@@ -3,14 +3,12 @@ outbox row and the record's header; the relay records where each row landed, tra
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from supply_common import tracing
-from supply_common.testing.otlp import OtlpReceiver, describe, receiving_spans
+from supply_common.testing.otlp import OtlpReceiver, describe
 from supply_sales_writer.adapters.schema import outbox
 from supply_sales_writer.bootstrap import Container
 from supply_sales_writer.entrypoints.app import create_app
@@ -20,12 +18,6 @@ pytestmark = pytest.mark.integration
 CALLER_TRACE = "4bf92f3577b34da6a3ce929d0e0e4736"
 CALLER_SPAN = "00f067aa0ba902b7"
 CALLER = f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"
-
-
-@pytest.fixture
-def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[OtlpReceiver]:
-    with receiving_spans(monkeypatch) as receiving:
-        yield receiving
 
 
 def _rows(container: Container) -> list[dict[str, object]]:
@@ -39,7 +31,7 @@ def _rows(container: Container) -> list[dict[str, object]]:
 
 
 def test_a_traced_create_and_update_carry_the_callers_trace_to_the_topic(
-    receiver: OtlpReceiver, container: Container, kit
+    span_receiver: OtlpReceiver, container: Container, kit
 ) -> None:
     with TestClient(create_app(container)) as client:
         created = client.post("/sales", json=kit.body(), headers=kit.worker | {"traceparent": CALLER})
@@ -59,7 +51,7 @@ def test_a_traced_create_and_update_carry_the_callers_trace_to_the_topic(
         (record.partition, record.offset) for record in records
     ]
 
-    spans = receiver.wait_for(lambda got: sum(s.kind == 4 for s in got) >= 2)  # PRODUCER
+    spans = span_receiver.wait_for(lambda got: sum(s.kind == 4 for s in got) >= 2)  # PRODUCER
     trace = [s for s in spans if s.trace_id == CALLER_TRACE]
     names = {(s.service, s.name) for s in trace}
     topic = kit.settings.sales_topic
