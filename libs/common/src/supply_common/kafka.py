@@ -4,6 +4,7 @@ consumer of readers that assign themselves partitions."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -129,6 +130,29 @@ def make_producer(settings: KafkaSettings, **overrides: object) -> AIOKafkaProdu
     }
     options.update(overrides)
     return AIOKafkaProducer(**options)
+
+
+async def start_producer(factory: Callable[[], AIOKafkaProducer]) -> AIOKafkaProducer:
+    """A producer made by `factory`, started; one that fails to start is stopped (for 2 s at most) before
+    the error goes on, so that no half-open connection is left behind."""
+    producer = factory()
+    try:
+        await producer.start()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(2):
+                await producer.stop()
+        raise
+    return producer
+
+
+async def stop_producer(producer: AIOKafkaProducer | None) -> None:
+    """Stop `producer` (sending what it holds) for 5 s at most; a broker that is away does not hold the
+    caller up, and what could not be sent stays for the next producer to send."""
+    if producer is not None:
+        with contextlib.suppress(Exception):
+            async with asyncio.timeout(5):
+                await producer.stop()
 
 
 def make_reader(settings: KafkaSettings, **overrides: object) -> AIOKafkaConsumer:

@@ -25,7 +25,9 @@ from typing import Any, Literal, NamedTuple
 from aiokafka import AIOKafkaProducer
 from sqlalchemy import Connection, Engine, text
 
+from supply_common.kafka import start_producer, stop_producer
 from supply_common.publish_lock import PublishLock
+from supply_common.wakeup import Wakeup
 
 log = logging.getLogger(__name__)
 
@@ -82,31 +84,26 @@ class OutboxRelay:
         self.last_error: str | None = None
         self.published = 0
         self._producer: AIOKafkaProducer | None = None
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._wakeup: asyncio.Event | None = None
+        self._waker = Wakeup()
 
     def status(self) -> Literal["ok", "degraded"]:
         """Whether its last cycle worked (publishing, or finding another relay holding the lock)."""
         return "ok" if self.healthy else "degraded"
 
     def wake(self) -> None:
-        loop, event = self._loop, self._wakeup
-        if loop is None or event is None or loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(event.set)
+        self._waker.set()
 
     async def run(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._wakeup = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        wakeup = self._waker.arm()
         backoff, next_purge = 0.2, 0.0
         try:
             while True:
-                self._wakeup.clear()
+                wakeup.clear()
                 try:
                     more = await self.publish_pending()
-                    if self.lock.held and self._loop.time() >= next_purge:
-                        next_purge = self._loop.time() + self.purge_interval_s
+                    if self.lock.held and loop.time() >= next_purge:
+                        next_purge = loop.time() + self.purge_interval_s
                         await asyncio.to_thread(self.purge)
                     self.healthy, self.last_error, backoff = True, None, 0.2
                 except asyncio.CancelledError:
@@ -123,7 +120,7 @@ class OutboxRelay:
                 if not more:
                     with contextlib.suppress(TimeoutError):
                         async with asyncio.timeout(self.poll_interval_s if self.lock.held else 1.0):
-                            await self._wakeup.wait()
+                            await wakeup.wait()
         finally:
             self.healthy = False
             await self._stop_producer()
@@ -175,23 +172,12 @@ class OutboxRelay:
 
     async def _started_producer(self) -> AIOKafkaProducer:
         if self._producer is None:
-            producer = self.producer_factory()
-            try:
-                await producer.start()
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(2):
-                        await producer.stop()
-                raise
-            self._producer = producer
+            self._producer = await start_producer(self.producer_factory)
         return self._producer
 
     async def _stop_producer(self) -> None:
         producer, self._producer = self._producer, None
-        if producer is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(5):
-                    await producer.stop()
+        await stop_producer(producer)
 
 
 def _db_now() -> Any:

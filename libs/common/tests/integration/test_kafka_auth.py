@@ -81,13 +81,7 @@ async def test_a_wrong_password_is_refused(relay: KafkaSettings) -> None:
 
 
 async def test_the_projector_cannot_write_the_sales_topic(projector: KafkaSettings) -> None:
-    producer = make_producer(projector, request_timeout_ms=5_000)
-    await producer.start()
-    try:
-        with pytest.raises(TopicAuthorizationFailedError):
-            await producer.send_and_wait(projector.sales_topic, b"{}", key=b"000000000000000000000000")
-    finally:
-        await producer.stop()
+    await refused_writing(projector, projector.sales_topic)
 
 
 async def test_the_relay_cannot_read_the_sales_topic(relay: KafkaSettings) -> None:
@@ -158,10 +152,15 @@ async def test_a_reader_of_the_account_events_may_not_make_their_topic(kafka_boo
 async def test_auth_can_neither_write_nor_read_the_sales_topic(kafka_bootstrap: str, relay: KafkaSettings) -> None:
     auth = as_principal(kafka_bootstrap, "auth")
     assert await topic_error(auth, auth.sales_topic) == TopicAuthorizationFailedError.errno
-    producer = make_producer(auth, request_timeout_ms=5_000)
+    await refused_writing(auth, auth.sales_topic)
+
+
+async def refused_writing(principal: KafkaSettings, topic: str) -> None:
+    """Check that the broker refuses a record on `topic` from `principal`."""
+    producer = make_producer(principal, request_timeout_ms=5_000)
     await producer.start()
     try:
         with pytest.raises(TopicAuthorizationFailedError):
-            await producer.send_and_wait(auth.sales_topic, b"{}", key=b"000000000000000000000000")
+            await producer.send_and_wait(topic, b"{}", key=b"000000000000000000000000")
     finally:
         await producer.stop()

@@ -3,8 +3,6 @@ service's spans reach an OTLP receiver over the network, continuing the caller's
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 
@@ -14,18 +12,6 @@ from supply_common.web import create_app
 
 CALLER_TRACE = "0af7651916cd43dd8448eb211c80319c"
 CALLER = f"00-{CALLER_TRACE}-b7ad6b7169203331-01"
-
-
-@pytest.fixture
-def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[OtlpReceiver]:
-    with OtlpReceiver() as receiving:
-        monkeypatch.setenv(tracing.ENDPOINT_ENV, receiving.endpoint)
-        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
-        monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
-        try:
-            yield receiving
-        finally:
-            tracing.stop()
 
 
 def test_without_an_endpoint_nothing_is_traced(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -40,7 +26,7 @@ def test_without_an_endpoint_nothing_is_traced(monkeypatch: pytest.MonkeyPatch) 
     assert all(m.cls is not tracing.TracingMiddleware for m in app.user_middleware)
 
 
-def test_a_request_is_a_server_span_that_continues_the_callers_trace(receiver: OtlpReceiver) -> None:
+def test_a_request_is_a_server_span_that_continues_the_callers_trace(span_receiver: OtlpReceiver) -> None:
     app = create_app(service="svc", title="t")
     seen: dict[str, str | None] = {}
 
@@ -52,7 +38,7 @@ def test_a_request_is_a_server_span_that_continues_the_callers_trace(receiver: O
     with TestClient(app) as client:
         assert client.get("/things/7", headers={"traceparent": CALLER, "x-request-id": "r-1"}).status_code == 200
     tracing.stop()
-    (server,) = [s for s in receiver.snapshot() if s.name == "GET /things/{thing_id}"]
+    (server,) = [s for s in span_receiver.snapshot() if s.name == "GET /things/{thing_id}"]
     assert server.service == "svc"
     assert server.trace_id == CALLER_TRACE
     assert server.parent_span_id == "b7ad6b7169203331"
@@ -61,7 +47,7 @@ def test_a_request_is_a_server_span_that_continues_the_callers_trace(receiver: O
     assert tracing.trace_id_of(seen["inside"]) == CALLER_TRACE
 
 
-def test_the_public_door_starts_its_own_trace(receiver: OtlpReceiver) -> None:
+def test_the_public_door_starts_its_own_trace(span_receiver: OtlpReceiver) -> None:
     app = create_app(service="door", title="t", trust_incoming_traces=False)
 
     @app.get("/x")
@@ -71,7 +57,7 @@ def test_the_public_door_starts_its_own_trace(receiver: OtlpReceiver) -> None:
     with TestClient(app) as client:
         client.get("/x", headers={"traceparent": CALLER})
     tracing.stop()
-    (server,) = [s for s in receiver.snapshot() if s.name == "GET /x"]
+    (server,) = [s for s in span_receiver.snapshot() if s.name == "GET /x"]
     assert server.trace_id != CALLER_TRACE
     assert server.parent_span_id == ""
 

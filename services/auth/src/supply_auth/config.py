@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator, model_validator
 
-from supply_common.settings import KafkaSettings, MySQLSettings, ProductionGuard, ServiceSettings
+from supply_common.settings import KafkaSettings, MySQLSettings, ProductionGuard, ServiceSettings, repo_root
 
 OWASP_MIN_MEMORY_KIB = 19 * 1024
 OWASP_MIN_TIME_COST = 2
@@ -147,7 +146,7 @@ class AuthSettings(ServiceSettings, MySQLSettings, KafkaSettings, ProductionGuar
             return self.auth_keys_dir
         if self.environment != "development":
             raise RuntimeError("set AUTH_KEYS_DIR outside development")
-        return _repo_root() / ".stack" / "auth" / "keys"
+        return repo_root() / ".stack" / "auth" / "keys"
 
     def mail_dir(self) -> Path:
         """The mail drop folder; outside development it must be configured."""
@@ -155,14 +154,4 @@ class AuthSettings(ServiceSettings, MySQLSettings, KafkaSettings, ProductionGuar
             return self.auth_mail_dir
         if self.environment != "development":
             raise RuntimeError("set AUTH_SMTP_URL, or AUTH_MAIL_DIR for a mail drop, outside development")
-        return _repo_root() / ".stack" / "mail"
-
-
-def _repo_root() -> Path:
-    configured = os.environ.get("SUPPLY_REPO_ROOT")
-    if configured:
-        return Path(configured)
-    for candidate in (Path.cwd(), *Path.cwd().parents):
-        if (candidate / "deploy" / "local" / "stack").is_file():
-            return candidate
-    return Path.cwd()
+        return repo_root() / ".stack" / "mail"

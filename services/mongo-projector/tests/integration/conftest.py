@@ -12,6 +12,7 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
@@ -20,8 +21,10 @@ from supply_common.contract import SaleEvent
 from supply_common.kafka import ensure_topics, make_producer, sales_topics
 from supply_common.testing.fixtures import random_name
 from supply_common.testing.tokens import ISSUER_FOR_TESTS as ISSUER
+from supply_projector.adapters.kafka import KafkaOffsets
 from supply_projector.bootstrap import Container, bootstrap
 from supply_projector.config import ProjectorSettings
+from supply_projector.entrypoints.app import create_app
 from supply_projector.entrypoints.consumer import ConsumerLoop
 
 CLI = str(Path(sys.executable).parent / "mongo-projector")
@@ -54,6 +57,16 @@ def container(settings: ProjectorSettings) -> Iterator[Container]:
     wired = bootstrap(settings)
     yield wired
     wired.close()
+
+
+@pytest.fixture
+async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
+    """The read API over `container`, called in process, its consumer offsets read from Kafka."""
+    app = create_app(container)
+    app.state.offsets = KafkaOffsets(container.settings, container.settings.consumer_group)
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://projector") as made:
+        yield made
+    await app.state.offsets.close()
 
 
 async def produce(settings: ProjectorSettings, events: Sequence[SaleEvent | tuple[bytes | None, bytes | None]]) -> None:

@@ -4,16 +4,12 @@ Headers name nobody; a service credential is no user's token."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
 
 import httpx
 import pytest
 
 from supply_common.testing.tokens import ISSUER_FOR_TESTS as ISSUER
 from supply_common.testing.tokens import TestIssuer
-from supply_projector.adapters.kafka import KafkaOffsets
-from supply_projector.bootstrap import Container
-from supply_projector.entrypoints.app import create_app
 
 pytestmark = pytest.mark.integration
 
@@ -37,15 +33,6 @@ REFUSALS = {
         403,
     ),
 }
-
-
-@pytest.fixture
-async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(container)
-    app.state.offsets = KafkaOffsets(container.settings, container.settings.consumer_group)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://projector") as made:
-        yield made
-    await app.state.offsets.close()
 
 
 @pytest.mark.parametrize("path", ROUTES)

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, defaultdict
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
@@ -15,9 +14,7 @@ from bson import ObjectId
 
 from supply_common.contract import decimal_text, sale_total
 from supply_common.testing.tokens import ISSUER_FOR_TESTS as ISSUER
-from supply_projector.adapters.kafka import KafkaOffsets
 from supply_projector.bootstrap import Container
-from supply_projector.entrypoints.app import create_app
 
 from .conftest import consuming, produce, versions_of, wait_for
 from .events import SAMPLES, changed, sale_event
@@ -25,15 +22,6 @@ from .events import SAMPLES, changed, sale_event
 pytestmark = pytest.mark.integration
 MANAGER = ISSUER.bearer("senior_management", sub="m", email="m@example.com")
 STAFF = ISSUER.bearer("technical_worker", sub="t", email="t@example.com")
-
-
-@pytest.fixture
-async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(container)
-    app.state.offsets = KafkaOffsets(container.settings, container.settings.consumer_group)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://projector") as made:
-        yield made
-    await app.state.offsets.close()
 
 
 def money(value: Decimal) -> str:

@@ -3,8 +3,6 @@ outbox row and the record's header; the relay records where each row landed, tra
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
@@ -22,18 +20,6 @@ CALLER_SPAN = "00f067aa0ba902b7"
 CALLER = f"00-{CALLER_TRACE}-{CALLER_SPAN}-01"
 
 
-@pytest.fixture
-def receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[OtlpReceiver]:
-    with OtlpReceiver() as receiving:
-        monkeypatch.setenv(tracing.ENDPOINT_ENV, receiving.endpoint)
-        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
-        monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
-        try:
-            yield receiving
-        finally:
-            tracing.stop()
-
-
 def _rows(container: Container) -> list[dict[str, object]]:
     with container.engine.connect() as connection:
         found = connection.execute(
@@ -45,7 +31,7 @@ def _rows(container: Container) -> list[dict[str, object]]:
 
 
 def test_a_traced_create_and_update_carry_the_callers_trace_to_the_topic(
-    receiver: OtlpReceiver, container: Container, kit
+    span_receiver: OtlpReceiver, container: Container, kit
 ) -> None:
     with TestClient(create_app(container)) as client:
         created = client.post("/sales", json=kit.body(), headers=kit.worker | {"traceparent": CALLER})
@@ -65,7 +51,7 @@ def test_a_traced_create_and_update_carry_the_callers_trace_to_the_topic(
         (record.partition, record.offset) for record in records
     ]
 
-    spans = receiver.wait_for(lambda got: sum(s.kind == 4 for s in got) >= 2)  # PRODUCER
+    spans = span_receiver.wait_for(lambda got: sum(s.kind == 4 for s in got) >= 2)  # PRODUCER
     trace = [s for s in spans if s.trace_id == CALLER_TRACE]
     names = {(s.service, s.name) for s in trace}
     topic = kit.settings.sales_topic

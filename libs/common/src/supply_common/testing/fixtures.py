@@ -174,3 +174,12 @@ def fresh_mysql_database(mysql_url: str) -> Iterator[Callable[[str], str]]:
 def session_mysql_database(mysql_url: str) -> Iterator[Callable[[str], str]]:
     """`fresh_mysql_database` for session-scoped fixtures (services started once per test run)."""
     yield from _database_factory(mysql_url)
+
+
+@pytest.fixture
+def span_receiver(monkeypatch: pytest.MonkeyPatch) -> Iterator[Any]:
+    """An `OtlpReceiver` that this process's spans go to during the test (`receiving_spans`)."""
+    from supply_common.testing.otlp import receiving_spans  # tracing is an optional extra
+
+    with receiving_spans(monkeypatch) as receiving:
+        yield receiving

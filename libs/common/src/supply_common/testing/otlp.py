@@ -7,18 +7,22 @@ no collector or Jaeger: the exporters speak the same protocol to it.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
+import pytest
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
     ExportTraceServiceRequest,
     ExportTraceServiceResponse,
 )
+
+from supply_common import tracing
 
 
 @dataclass(frozen=True)
@@ -139,6 +143,20 @@ class OtlpReceiver:
         self.close()
 
 
+@contextlib.contextmanager
+def receiving_spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[OtlpReceiver]:
+    """A receiver that this process's spans go to, exported promptly, while the block runs (the
+    service name left to the caller of `tracing.start`); tracing is stopped when it ends."""
+    with OtlpReceiver() as receiving:
+        monkeypatch.setenv(tracing.ENDPOINT_ENV, receiving.endpoint)
+        monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+        monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
+        try:
+            yield receiving
+        finally:
+            tracing.stop()
+
+
 PRODUCER = 4
 CONSUMER = 5
 """OTLP's span kinds of the relay's publish and the consumer's apply."""
@@ -150,6 +168,30 @@ def keyed_trace(spans: list[ReceivedSpan], key: str) -> list[ReceivedSpan]:
         (s for s in spans if s.kind == PRODUCER and s.attributes.get("messaging.kafka.message.key") == key), None
     )
     return [] if published is None else [s for s in spans if s.trace_id == published.trace_id]
+
+
+def assert_created_sale_is_one_trace(trace: list[ReceivedSpan], topic: str) -> ReceivedSpan:
+    """Check the trace of a sale created through the gateway (`keyed_trace`): it holds the spans of
+    every process on the way to the copy, the projector's apply continues the relay's publish, and
+    every span hangs from the gateway's server span (the trace was cut nowhere on the way). Returns
+    the publish span."""
+    names = {(s.service, s.name) for s in trace}
+    assert {
+        ("gateway", "POST /api/sales"),
+        ("gateway", "POST sales-writer"),
+        ("sales-writer", "POST /sales"),
+        ("sales-writer", "mysql: write creates"),
+        ("sales-writer-relay", f"{topic} publish"),
+        ("mongo-projector", f"{topic} apply"),
+        ("mongo-projector", "mongo: apply batch"),
+    } <= names, describe(trace)
+    by_id = {s.span_id: s for s in trace}
+    roots = [s for s in trace if s.parent_span_id not in by_id]
+    assert [(r.service, r.name) for r in roots] == [("gateway", "POST /api/sales")], describe(trace)
+    publish = next(s for s in trace if s.kind == PRODUCER)
+    apply = next(s for s in trace if s.kind == CONSUMER)
+    assert apply.parent_span_id == publish.span_id, describe(trace)
+    return publish
 
 
 def describe(spans: list[ReceivedSpan]) -> str:

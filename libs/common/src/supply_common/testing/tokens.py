@@ -66,34 +66,31 @@ class TestIssuer:
         **overrides: Any,
     ) -> str:
         """A user's access token; an override of `None` leaves that claim out."""
-        now = int(time.time())
-        claims: dict[str, Any] = {
+        claims = {
             "sub": sub or f"{role}-1",
             "role": role,
             "email": email if email is not None else f"{role.replace('_', '-')}@example.com",
-            "iss": ISSUER,
-            "aud": AUDIENCE,
-            "iat": now,
-            "exp": now + ttl_s,
-            "jti": uuid.uuid4().hex,
         }
-        claims.update(overrides)
-        return self.sign({name: value for name, value in claims.items() if value is not None})
+        return self._issue(claims, AUDIENCE, ttl_s, overrides)
 
     def service_token(self, *scopes: str, subject: str = "test-operator", ttl_s: int = 3600, **overrides: Any) -> str:
         """A service credential carrying `scopes`."""
+        return self._issue({"sub": subject, "scope": " ".join(scopes)}, SERVICE_AUDIENCE, ttl_s, overrides)
+
+    def _issue(self, claims: dict[str, Any], audience: str, ttl_s: int, overrides: dict[str, Any]) -> str:
+        """`claims` signed with this issuer's registered claims for `audience`, then `overrides`
+        (`None` leaves a claim out)."""
         now = int(time.time())
-        claims: dict[str, Any] = {
-            "sub": subject,
-            "scope": " ".join(scopes),
+        issued = {
+            **claims,
             "iss": ISSUER,
-            "aud": SERVICE_AUDIENCE,
+            "aud": audience,
             "iat": now,
             "exp": now + ttl_s,
             "jti": uuid.uuid4().hex,
+            **overrides,
         }
-        claims.update(overrides)
-        return self.sign({name: value for name, value in claims.items() if value is not None})
+        return self.sign({name: value for name, value in issued.items() if value is not None})
 
     def bearer(self, role: str = "technical_worker", **claims: Any) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.token(role, **claims)}"}

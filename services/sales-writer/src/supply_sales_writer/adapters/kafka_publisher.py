@@ -4,14 +4,13 @@ record batches built here."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
 
 from supply_common import tracing
-from supply_common.kafka import make_producer
+from supply_common.kafka import make_producer, start_producer, stop_producer
 from supply_common.settings import KafkaSettings
 from supply_sales_writer.adapters.partitions import partition_for
 from supply_sales_writer.service_layer.ports import OutboxRow, Placed
@@ -34,22 +33,11 @@ class KafkaPublisher:
 
     async def start(self) -> None:
         if self._producer is None:
-            producer = self.factory()
-            try:
-                await producer.start()
-            except BaseException:
-                with contextlib.suppress(Exception):
-                    async with asyncio.timeout(2):
-                        await producer.stop()
-                raise
-            self._producer = producer
+            self._producer = await start_producer(self.factory)
 
     async def stop(self) -> None:
         producer, self._producer = self._producer, None
-        if producer is not None:
-            with contextlib.suppress(Exception):
-                async with asyncio.timeout(5):
-                    await producer.stop()
+        await stop_producer(producer)
 
     async def send(self, rows: list[OutboxRow]) -> list[asyncio.Future[object]]:
         if self._producer is None:

@@ -38,6 +38,7 @@ from typing import Literal, TypedDict, TypeVar
 
 from prometheus_client import Counter, Gauge, Histogram
 
+from supply_common.wakeup import Wakeup
 from supply_sales_writer.service_layer.ports import (
     Claim,
     OutboxRow,
@@ -126,7 +127,7 @@ class Relay:
         self.last_error: str | None = None
         self._publishing = False
         self._claim_waits = False
-        self._loop: asyncio.AbstractEventLoop | None = None
+        self._waker = Wakeup()
         self._wakeup: asyncio.Event | None = None
         self._next_maintenance = 0.0
         self._next_gauges = 0.0
@@ -156,15 +157,10 @@ class Relay:
 
     def wake(self) -> None:
         """Safe from any thread: a local commit wrote outbox rows."""
-        loop, event = self._loop, self._wakeup
-        if loop is None or event is None or loop.is_closed():
-            return
-        with contextlib.suppress(RuntimeError):
-            loop.call_soon_threadsafe(event.set)
+        self._waker.set()
 
     async def run(self) -> None:
-        self._loop = asyncio.get_running_loop()
-        self._wakeup = asyncio.Event()
+        self._wakeup = self._waker.arm()
         backoff = 0.2
         try:
             while True:
