@@ -10,9 +10,10 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from supply_common.contract.account_events import account_event
-from supply_common.kafka import ensure_topics, make_producer
+from supply_common.kafka import ensure_topics
 from supply_common.revocations import AccountEventsReader, Revocations, RevocationsUnknown
 from supply_common.settings import KafkaSettings
+from supply_common.testing import account_events
 from supply_common.testing.fixtures import random_name
 
 pytestmark = pytest.mark.integration
@@ -38,12 +39,7 @@ async def publish(settings: KafkaSettings, user: str, generation: int, session: 
         role="technical_worker",
         disabled=session is None,
     )
-    producer = make_producer(settings)
-    await producer.start()
-    try:
-        await producer.send_and_wait(settings.account_events_topic, event.encode(), key=event.key)
-    finally:
-        await producer.stop()
+    await account_events.publish(settings, event)
 
 
 async def test_a_reader_replays_what_was_published_before_it_started_then_follows(kafka_bootstrap: str) -> None:

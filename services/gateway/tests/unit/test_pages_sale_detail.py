@@ -3,10 +3,15 @@ conflict that lays one's edits on the newer version; removing an item row."""
 
 from __future__ import annotations
 
+import asyncio
+import time
+from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import httpx
+
+from supply_gateway.entrypoints.web import sales as sales_pages
 
 from .app_support import SIGNER, with_cookies
 
@@ -45,6 +50,29 @@ def version(number: int, kind: str, content: dict[str, Any] | None, user: str = 
 
 def json_reply(body: Any, status: int = 200) -> Any:
     return lambda request: httpx.Response(status, json=body)
+
+
+async def test_the_list_is_not_held_back_by_a_slow_count_of_the_whole_match(gateway, monkeypatch) -> None:
+    client, upstreams = gateway
+    monkeypatch.setattr(sales_pages, "SUMMARY_WAIT_S", 0.05)
+
+    async def slow_count() -> AsyncIterator[bytes]:
+        await asyncio.sleep(5)
+        yield b'{"count": 1, "total": "10"}'
+
+    upstreams.handlers["GET projector/sales"] = lambda r: httpx.Response(
+        200, json={"items": [{"id": SALE_ID, "version": 1, "total": "10", "sale": sale()}], "next_cursor": None}
+    )
+    upstreams.handlers["GET projector/sales/summary"] = lambda r: httpx.Response(
+        200, headers={"content-type": "application/json"}, content=slow_count()
+    )
+    started = time.monotonic()
+    shown = await with_cookies(client, "GET", "/sales?item=note", session())
+    assert shown.status_code == 200
+    assert time.monotonic() - started < 4, "the page did not wait for the count"
+    assert f'data-sale-id="{SALE_ID}"' in shown.text
+    assert 'id="match-count-pending"' in shown.text
+    assert 'id="match-count"' not in shown.text
 
 
 async def test_the_list_shows_the_whole_match_and_keeps_the_search_in_sorts_pages_and_export(gateway) -> None:

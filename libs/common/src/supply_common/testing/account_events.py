@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
-from supply_common.contract.account_events import account_event
+from supply_common.contract.account_events import AccountEvent, account_event
 from supply_common.kafka import make_producer
 from supply_common.settings import KafkaSettings
 
@@ -22,6 +22,11 @@ async def publish_disabled(settings: KafkaSettings, user_id: str, token_generati
         role="technical_worker",
         disabled=True,
     )
+    await publish(settings, event)
+
+
+async def publish(settings: KafkaSettings, event: AccountEvent) -> None:
+    """Put `event` on the account-events topic, keyed as auth keys it; returns once the broker has it."""
     producer = make_producer(settings)
     await producer.start()
     try:

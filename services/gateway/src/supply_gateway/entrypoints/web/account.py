@@ -102,6 +102,17 @@ async def login(request: Request, current: Page) -> Response:
     return response
 
 
+def _refusal_page(current: Page, template: str, values: dict[str, str], exc: ProblemError) -> Response:
+    """A sign-up form again, saying why auth refused it."""
+    if exc.problem.status == 429:
+        message = f"Too many attempts. Wait {exc.headers.get('Retry-After', 'a few')} seconds and try again."
+    elif exc.problem.status == 422:
+        message = FIX_FIELDS
+    else:
+        message = exc.problem.detail or exc.problem.title
+    return current.render(template, exc.problem.status, values=values, errors=field_errors(exc), error=message)
+
+
 @router.get("/register")
 @page(signed_in=False)
 async def register_form(request: Request, current: Page) -> Response:
@@ -116,14 +127,7 @@ async def register(request: Request, current: Page) -> Response:
     try:
         await current.api_ok("POST", "/api/auth/register", json_body=values)
     except ProblemError as exc:
-        status = exc.problem.status
-        if status == 429:
-            message = f"Too many attempts. Wait {exc.headers.get('Retry-After', 'a few')} seconds and try again."
-        elif status == 422:
-            message = FIX_FIELDS
-        else:
-            message = exc.problem.detail or exc.problem.title
-        return current.render("register.html", status, values=values, errors=field_errors(exc), error=message)
+        return _refusal_page(current, "register.html", values, exc)
     return current.render("register_sent.html", 202, email=values["email"].strip())
 
 
@@ -143,14 +147,7 @@ async def resend(request: Request, current: Page) -> Response:
     try:
         await current.api_ok("POST", "/api/auth/resend-confirmation", json_body=values)
     except ProblemError as exc:
-        status = exc.problem.status
-        if status == 429:
-            message = f"Too many attempts. Wait {exc.headers.get('Retry-After', 'a few')} seconds and try again."
-        elif status == 422:
-            message = FIX_FIELDS
-        else:
-            message = exc.problem.detail or exc.problem.title
-        return current.render("resend.html", status, values=values, errors=field_errors(exc), error=message)
+        return _refusal_page(current, "resend.html", values, exc)
     return current.render("register_sent.html", 202, email=values["email"].strip(), resent=True)
 
 

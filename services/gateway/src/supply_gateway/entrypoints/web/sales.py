@@ -88,19 +88,20 @@ async def sales(request: Request, current: Page) -> Response:
     sent, errors = read_filters(filters)
     search = {k: v for k, v in date_range(sent).items() if v}
     body: Any = {}
-    summary = None
+    summary, counted_in_time = None, True
     if not errors:
-        reply, counted = await asyncio.gather(
-            current.api("GET", "/api/sales", query={**search, "cursor": params.get("cursor"), "limit": size}),
-            current.api("GET", "/api/sales/summary", query={k: v for k, v in search.items() if k != "sort"}),
+        counting = asyncio.create_task(
+            current.api("GET", "/api/sales/summary", query={k: v for k, v in search.items() if k != "sort"})
         )
+        reply = await current.api("GET", "/api/sales", query={**search, "cursor": params.get("cursor"), "limit": size})
         if reply.status == 422:
             errors = plain_filter_errors(field_errors(reply.problem()))
         elif not reply.ok:
+            counting.cancel()
             raise reply.problem()
         else:
             body = reply.body
-            summary = counted.body if counted.ok and isinstance(counted.body, dict) else None
+        summary, counted_in_time = await _summary(counting)
     if errors:
         warning = "Some filters need a change: see the marked fields."
     kept = {k: v for k, v in filters.items() if v} | ({"size": str(size)} if size != 25 else {})
@@ -130,6 +131,7 @@ async def sales(request: Request, current: Page) -> Response:
         warning=warning,
         highlight=highlight,
         summary=summary,
+        counted_in_time=counted_in_time,
         next_href=cursor_link("next_cursor"),
         prev_href=cursor_link("prev_cursor"),
         first_href=link() if params.get("cursor") else None,
@@ -141,6 +143,20 @@ async def sales(request: Request, current: Page) -> Response:
         size=size,
         can_edit=current.may("sale_edit"),
     )
+
+
+SUMMARY_WAIT_S = 1.5
+"""How long the list waits for the whole match's count and total once its page is there: a wide match
+is counted by reading every matching sale, and the page is not held back for it."""
+
+
+async def _summary(counting: asyncio.Task[Any]) -> tuple[dict[str, Any] | None, bool]:
+    """The whole match's count and total if they come within `SUMMARY_WAIT_S`; else (None, False)."""
+    try:
+        counted = await asyncio.wait_for(counting, SUMMARY_WAIT_S)
+    except TimeoutError:
+        return None, False
+    return (counted.body if counted.ok and isinstance(counted.body, dict) else None), True
 
 
 READ_YOUR_WRITES_S = 5.0
