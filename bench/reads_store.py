@@ -82,4 +82,6 @@ class Reads:
             return a.top_items(source, dates, "revenue", 10)
         if report == "satisfaction":
             return a.satisfaction(source, dates)
+        if report == "by-day":
+            return a.by_day(source, dates)
         return a.coupons(source, dates)

@@ -148,8 +148,7 @@ async def test_slow_analytics_open_only_the_analytics_breaker_while_sale_reads_k
 
     session = {"cookie": f"sg_access={SIGNER.token('senior_management', sub='m1')}"}
     dashboard = await client.get("/dashboard", headers=session)
-    assert dashboard.status_code == 503
-    assert "Analytics is not available right now" in dashboard.text
+    assert dashboard.status_code == 200, "the page renders at once; each figure loads (and fails) on its own"
     assert "circuit" not in dashboard.text.lower()
     assert (await client.get("/sales", headers=session)).status_code == 200, "the sales page still works"
 

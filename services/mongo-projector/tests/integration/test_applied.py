@@ -3,28 +3,19 @@ sale's journey; a delete is told by its tombstone; customers may not ask."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from datetime import datetime
 
-import httpx
 import pytest
 
+from supply_common.testing.tokens import ISSUER_FOR_TESTS as ISSUER
 from supply_projector.bootstrap import Container
-from supply_projector.entrypoints.app import create_app
 
 from .conftest import consuming, produce, wait_for
 from .events import SAMPLES, changed, sale_event
 
 pytestmark = pytest.mark.integration
-STAFF = {"X-User-Id": "t", "X-User-Role": "technical_worker", "X-User-Email": "t@example.com"}
-CUSTOMER = {"X-User-Id": "c", "X-User-Role": "customer", "X-User-Email": "c@example.com"}
-
-
-@pytest.fixture
-async def client(container: Container) -> AsyncIterator[httpx.AsyncClient]:
-    app = create_app(container)
-    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://projector") as made:
-        yield made
+STAFF = ISSUER.bearer("technical_worker", sub="t", email="t@example.com")
+CUSTOMER = ISSUER.bearer("customer", sub="c", email="c@example.com")
 
 
 async def test_the_copy_tells_which_version_it_applied_and_when(container: Container, client) -> None:

@@ -13,6 +13,7 @@ import pytest
 from bson import ObjectId
 
 from supply_common.contract import Sale, decimal_text, sale_total
+from supply_common.testing.tokens import ISSUER_FOR_TESTS as ISSUER
 from supply_projector.adapters.kafka import KafkaOffsets
 from supply_projector.adapters.search_backfill import backfill_search_keys
 from supply_projector.bootstrap import Container
@@ -22,8 +23,8 @@ from .conftest import consuming, produce, versions_of, wait_for
 from .events import SAMPLES, sale_event
 
 pytestmark = pytest.mark.integration
-STAFF = {"X-User-Id": "t", "X-User-Role": "technical_worker", "X-User-Email": "t@example.com"}
-CUSTOMER = {"X-User-Id": "c", "X-User-Role": "customer", "X-User-Email": "c@example.com"}
+STAFF = ISSUER.bearer("technical_worker", sub="t", email="t@example.com")
+CUSTOMER = ISSUER.bearer("customer", sub="c", email="c@example.com")
 
 
 @pytest.fixture

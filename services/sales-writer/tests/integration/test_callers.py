@@ -31,6 +31,7 @@ INTERNAL = [
     ("GET", "/internal/sales/digest", "sales:digest", None),
     ("POST", "/internal/sales/republish", "sales:republish", {"all": True}),
     ("GET", "/internal/outbox/stats", "outbox:read", None),
+    ("GET", f"/internal/sales/{'a' * 24}/journey", "outbox:read", None),
 ]
 OPERATOR_REFUSALS = {
     "forged X-User-* headers": (FORGED, 401),

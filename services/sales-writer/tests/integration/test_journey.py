@@ -17,10 +17,10 @@ pytestmark = pytest.mark.integration
 WORKER_ACTOR = Actor(user_id="worker-1", role="technical_worker")
 
 
-def _journey_once_published(client: TestClient, sale_id: str, count: int) -> dict:
+def _journey_once_published(client: TestClient, kit, sale_id: str, count: int) -> dict:
     deadline = time.monotonic() + 20
     while True:
-        journey = client.get(f"/internal/sales/{sale_id}/journey").json()
+        journey = client.get(f"/internal/sales/{sale_id}/journey", headers=kit.operator).json()
         if sum(e["published_at"] is not None for e in journey["events"]) >= count or time.monotonic() > deadline:
             return journey
         time.sleep(0.1)
@@ -31,7 +31,7 @@ def test_the_journey_tells_when_and_where_each_change_was_published(client: Test
     client.put(f"/sales/{sale_id}", json=kit.body(), headers=kit.worker | {"If-Match": '"1"'})
     records = kit.consume(2)
 
-    journey = _journey_once_published(client, sale_id, 2)
+    journey = _journey_once_published(client, kit, sale_id, 2)
 
     assert journey["sale_id"] == sale_id
     assert journey["version"] == 2
@@ -49,12 +49,12 @@ def test_the_journey_tells_when_and_where_each_change_was_published(client: Test
 def test_the_journey_of_a_deleted_sale_and_of_an_unknown_one(client: TestClient, kit) -> None:
     sale_id = client.post("/sales", json=kit.body(), headers=kit.worker).json()["id"]
     client.delete(f"/sales/{sale_id}", headers=kit.worker | {"If-Match": '"1"'})
-    journey = _journey_once_published(client, sale_id, 2)
+    journey = _journey_once_published(client, kit, sale_id, 2)
     assert journey["version"] is None
     assert journey["deleted_version"] == 2
     assert [e["event_type"] for e in journey["events"]] == ["sale.created", "sale.deleted"]
 
-    unknown = client.get(f"/internal/sales/{'0' * 24}/journey").json()
+    unknown = client.get(f"/internal/sales/{'0' * 24}/journey", headers=kit.operator).json()
     assert unknown == {
         "sale_id": "0" * 24,
         "version": None,
@@ -62,7 +62,7 @@ def test_the_journey_of_a_deleted_sale_and_of_an_unknown_one(client: TestClient,
         "events": [],
         "outbox_retention_s": kit.settings.outbox_retention_s,
     }
-    assert client.get("/internal/sales/not-an-id/journey").status_code == 422
+    assert client.get("/internal/sales/not-an-id/journey", headers=kit.operator).status_code == 422
 
 
 def test_every_row_of_a_batch_is_placed_where_its_record_landed(client: TestClient, kit) -> None:

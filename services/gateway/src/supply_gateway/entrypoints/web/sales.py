@@ -156,7 +156,8 @@ async def _summary(counting: asyncio.Task[Any]) -> tuple[dict[str, Any] | None, 
         counted = await asyncio.wait_for(counting, SUMMARY_WAIT_S)
     except TimeoutError:
         return None, False
-    return (counted.body if counted.ok and isinstance(counted.body, dict) else None), True
+    body = counted.body if counted.ok else None
+    return (body if isinstance(body, dict) and {"count", "total"} <= body.keys() else None), True
 
 
 READ_YOUR_WRITES_S = 5.0
