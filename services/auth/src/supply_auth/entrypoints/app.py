@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from typing import Any
@@ -18,6 +19,8 @@ from supply_common.kafka import account_topics, ensure_topics
 from supply_common.problems import ProblemError
 from supply_common.web import ReadinessCheck, problem_response
 from supply_common.web import create_app as create_service_app
+
+log = logging.getLogger(__name__)
 
 
 def create_app(container: Container | None = None) -> FastAPI:
@@ -74,11 +77,20 @@ def create_app(container: Container | None = None) -> FastAPI:
     return app
 
 
+TOPIC_RETRY_S = 2.0
+
+
 async def _relay(wired: Container) -> None:
     """Make sure the topic exists, then publish the outbox until cancelled. In the background: a
-    broker that is away delays the events, never the service's start."""
-    with contextlib.suppress(Exception):  # the broker may be away: the relay retries on its own
-        await ensure_topics(wired.settings, timeout_s=5, topics=account_topics)
+    broker that is away delays the events, never the service's start. The topic is asked for until it
+    exists, since every verifier waits for it (a replay of a topic that is not there never ends)."""
+    while True:
+        try:
+            await ensure_topics(wired.settings, timeout_s=5, topics=account_topics)
+            break
+        except Exception as exc:  # noqa: BLE001 - whatever stops it (broker away, ACLs not yet written) passes
+            log.warning("the account-events topic cannot be made yet", extra={"error": str(exc)})
+            await asyncio.sleep(TOPIC_RETRY_S)
     await wired.relay.run()
 
 
