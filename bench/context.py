@@ -136,6 +136,13 @@ class Context:
             await admin.close()
 
     # services -------------------------------------------------------------------------------------
+    def account_events_topic(self) -> str:
+        """One account-events topic for the run's processes (the bench's principal may not read the
+        project's own): auth publishes there and every token verifier replays it."""
+        if "account_events_topic" not in self.shared:
+            self.shared["account_events_topic"] = self.topic("accounts", partitions=1, compact=True)
+        return str(self.shared["account_events_topic"])
+
     def service_env(self, **overrides: str | int) -> dict[str, str]:
         env = {
             **os.environ,
@@ -143,6 +150,7 @@ class Context:
             "ENVIRONMENT": "development",
             "LOG_LEVEL": "WARNING",
             "SUPPLY_REPO_ROOT": str(repo_root()),
+            "ACCOUNT_EVENTS_TOPIC": self.account_events_topic(),
         }
         env.update({key.upper(): str(value) for key, value in overrides.items()})
         env.pop("PYTHONDONTWRITEBYTECODE", None)
