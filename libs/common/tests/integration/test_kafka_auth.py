@@ -22,15 +22,16 @@ from aiokafka.errors import (
 
 from supply_common.kafka import ensure_topics, make_producer, sales_topics
 from supply_common.settings import KafkaSettings
+from supply_common.testing.fixtures import not_here
 from supply_common.testing.stack import stack_env
 
-pytestmark = [
-    pytest.mark.integration,
-    pytest.mark.skipif(
-        not os.environ.get("KAFKA_SECURITY_PROTOCOL", "").startswith("SASL_"),
-        reason="the broker in use asks nobody (a test container); the local stack's does",
-    ),
-]
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture(autouse=True)
+def authenticating_broker() -> None:
+    if not os.environ.get("KAFKA_SECURITY_PROTOCOL", "").startswith("SASL_"):
+        not_here("the broker in use asks nobody (a test container); the local stack's does")
 
 
 def as_principal(kafka_bootstrap: str, principal: str) -> KafkaSettings:

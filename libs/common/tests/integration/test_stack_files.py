@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from supply_common.testing.fixtures import not_here
 from supply_common.testing.stack import repo_root
 
 pytestmark = pytest.mark.integration
@@ -20,7 +21,7 @@ def state_folder() -> Path:
 def test_nothing_under_the_state_folder_is_open_to_others() -> None:
     root = state_folder()
     if not (root / "run").is_dir():
-        pytest.skip(f"no local stack in {root} (the servers come from elsewhere)")
+        not_here(f"no local stack in {root} (the servers come from elsewhere)")
     postgres = root / "postgres"  # run as its own user when the stack runs as root: left to PostgreSQL
     open_to_others = []
     for directory, subdirs, files in os.walk(root):
