@@ -9,6 +9,7 @@ import httpx
 
 from .app_support import (
     SIGNER,
+    problem_reply,
     staff_directory,
     with_cookies,
 )
@@ -146,15 +147,11 @@ async def test_staff_are_invited_by_email_without_a_password(gateway) -> None:
 async def test_a_refused_staff_account_names_each_problem_once(gateway) -> None:
     client, upstreams = gateway
     staff_directory(upstreams)
-    upstreams.handlers["POST auth/users"] = lambda r: httpx.Response(
+    upstreams.handlers["POST auth/users"] = problem_reply(
         422,
-        json={
-            "title": "Invalid request",
-            "status": 422,
-            "detail": "email: value error, An email address must have an @-sign.",
-            "errors": [{"field": "email", "reason": "value error, An email address must have an @-sign."}],
-        },
-        headers={"content-type": "application/problem+json"},
+        "Invalid request",
+        detail="email: value error, An email address must have an @-sign.",
+        errors=[{"field": "email", "reason": "value error, An email address must have an @-sign."}],
     )
     form = {"csrf_token": CSRF, "name": "N", "email": "x", "role": "technical_worker"}
     page = await with_cookies(client, "POST", "/staff", MANAGER, data=form)
