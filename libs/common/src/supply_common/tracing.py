@@ -36,6 +36,7 @@ __all__ = [
     "links_to",
     "mark_failed",
     "parent_from",
+    "record_span",
     "span",
     "start",
     "stop",
@@ -107,6 +108,31 @@ def span(
         return
     with current.start_as_current_span(name, context=parent, kind=kind, links=links, attributes=attributes) as started:
         yield started
+
+
+def record_span(
+    current: Tracer,
+    operation: str,
+    kind: SpanKind,
+    *,
+    topic: str,
+    key: bytes | None,
+    traceparent: str | bytes | None,
+    attributes: Mapping[str, Any],
+) -> Span:
+    """A started span for one Kafka record (`publish`, `apply`, ...), named and described as
+    OpenTelemetry's messaging conventions say, continuing the trace its `traceparent` names."""
+    return current.start_span(
+        f"{topic} {operation}",
+        context=parent_from(traceparent),
+        kind=kind,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.destination.name": topic,
+            "messaging.kafka.message.key": (key or b"").decode("latin-1"),
+            **attributes,
+        },
+    )
 
 
 def traceparent(of: Span | None = None) -> str | None:

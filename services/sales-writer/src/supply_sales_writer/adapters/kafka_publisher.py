@@ -103,16 +103,14 @@ def _producer_spans(rows: list[OutboxRow]) -> dict[int, tuple[tracing.Span | Non
         if tracer is None:
             traced[row.id] = (None, [(tracing.TRACEPARENT, row.traceparent.encode())])
             continue
-        span = tracer.start_span(
-            f"{row.topic} publish",
-            context=tracing.parent_from(row.traceparent),
-            kind=tracing.SpanKind.PRODUCER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.destination.name": row.topic,
-                "messaging.kafka.message.key": row.key.decode("latin-1"),
-                "supply.outbox_id": row.id,
-            },
+        span = tracing.record_span(
+            tracer,
+            "publish",
+            tracing.SpanKind.PRODUCER,
+            topic=row.topic,
+            key=row.key,
+            traceparent=row.traceparent,
+            attributes={"supply.outbox_id": row.id},
         )
         traced[row.id] = (span, [(tracing.TRACEPARENT, (tracing.traceparent(span) or row.traceparent).encode())])
     return traced
