@@ -18,7 +18,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, Protocol
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -28,6 +28,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 __all__ = [
     "ENDPOINT_ENV",
     "TRACEPARENT",
+    "KafkaRecord",
     "Link",
     "Span",
     "SpanKind",
@@ -110,26 +111,30 @@ def span(
         yield started
 
 
+class KafkaRecord(Protocol):
+    """What a span of one Kafka record is made from: its topic, key and the trace it came in."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def traceparent(self) -> str | bytes | None: ...
+
+
 def record_span(
-    current: Tracer,
-    operation: str,
-    kind: SpanKind,
-    *,
-    topic: str,
-    key: bytes | None,
-    traceparent: str | bytes | None,
-    attributes: Mapping[str, Any],
+    current: Tracer, operation: str, kind: SpanKind, record: KafkaRecord, attributes: Mapping[str, Any]
 ) -> Span:
     """A started span for one Kafka record (`publish`, `apply`, ...), named and described as
-    OpenTelemetry's messaging conventions say, continuing the trace its `traceparent` names."""
+    OpenTelemetry's messaging conventions say, continuing the trace the record's `traceparent` names."""
     return current.start_span(
-        f"{topic} {operation}",
-        context=parent_from(traceparent),
+        f"{record.topic} {operation}",
+        context=parent_from(record.traceparent),
         kind=kind,
         attributes={
             "messaging.system": "kafka",
-            "messaging.destination.name": topic,
-            "messaging.kafka.message.key": (key or b"").decode("latin-1"),
+            "messaging.destination.name": record.topic,
+            "messaging.kafka.message.key": (record.key or b"").decode("latin-1"),
             **attributes,
         },
     )

@@ -264,10 +264,8 @@ class ConsumerLoop:
                 tracer,
                 "apply",
                 tracing.SpanKind.CONSUMER,
-                topic=record.topic,
-                key=record.key,
-                traceparent=record.traceparent,
-                attributes={
+                record,
+                {
                     "messaging.destination.partition.id": str(record.partition),
                     "messaging.kafka.offset": record.offset,
                     "messaging.consumer.group.name": self.settings.consumer_group,

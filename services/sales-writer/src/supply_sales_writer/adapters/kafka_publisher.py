@@ -103,15 +103,7 @@ def _producer_spans(rows: list[OutboxRow]) -> dict[int, tuple[tracing.Span | Non
         if tracer is None:
             traced[row.id] = (None, [(tracing.TRACEPARENT, row.traceparent.encode())])
             continue
-        span = tracing.record_span(
-            tracer,
-            "publish",
-            tracing.SpanKind.PRODUCER,
-            topic=row.topic,
-            key=row.key,
-            traceparent=row.traceparent,
-            attributes={"supply.outbox_id": row.id},
-        )
+        span = tracing.record_span(tracer, "publish", tracing.SpanKind.PRODUCER, row, {"supply.outbox_id": row.id})
         traced[row.id] = (span, [(tracing.TRACEPARENT, (tracing.traceparent(span) or row.traceparent).encode())])
     return traced
 
