@@ -23,6 +23,18 @@ FAST = {
 }
 
 
+def per_address(slowdown_after: int, lock_after: int, **settings: object) -> dict[str, object]:
+    """FAST, with these limits for each client address and the account-wide ones out of reach."""
+    return {
+        **FAST,
+        "auth_account_slowdown_after": 100,
+        "auth_account_lock_after": 100,
+        "auth_address_slowdown_after": slowdown_after,
+        "auth_address_lock_after": lock_after,
+        **settings,
+    }
+
+
 def attempt(client, email, password, **headers):
     return client.post("/login", json={"email": email, "password": password}, headers=headers)
 
@@ -82,16 +94,7 @@ def test_the_lock_is_shared_by_every_auth_process(make_harness):
 
 
 def test_one_client_address_spraying_many_accounts_is_locked_without_locking_others(make_harness):
-    harness = make_harness(
-        **{
-            **FAST,
-            "auth_account_slowdown_after": 100,
-            "auth_account_lock_after": 100,
-            "auth_address_slowdown_after": 3,
-            "auth_address_lock_after": 3,
-            "auth_trusted_proxies": ("testclient",),
-        }
-    )
+    harness = make_harness(**per_address(3, 3, auth_trusted_proxies=("testclient",)))
     victim = harness.create()
     attacker = {"X-Forwarded-For": "198.51.100.7, 203.0.113.9"}
 
@@ -104,15 +107,7 @@ def test_one_client_address_spraying_many_accounts_is_locked_without_locking_oth
 
 
 def test_a_client_that_is_not_a_trusted_proxy_cannot_choose_its_address(make_harness):
-    harness = make_harness(
-        **{
-            **FAST,
-            "auth_account_slowdown_after": 100,
-            "auth_account_lock_after": 100,
-            "auth_address_slowdown_after": 2,
-            "auth_address_lock_after": 2,
-        }
-    )
+    harness = make_harness(**per_address(2, 2))
 
     for i in range(2):
         forwarded = {"X-Forwarded-For": f"192.0.2.{i}"}
@@ -189,16 +184,7 @@ def test_concurrent_guesses_cannot_outrun_the_lock(make_harness, monkeypatch):
 
 
 def test_a_correct_password_takes_back_only_its_own_count_at_the_address(make_harness):
-    harness = make_harness(
-        **{
-            **FAST,
-            "auth_account_slowdown_after": 100,
-            "auth_account_lock_after": 100,
-            "auth_address_slowdown_after": 3,
-            "auth_address_lock_after": 4,
-            "auth_trusted_proxies": ("testclient",),
-        }
-    )
+    harness = make_harness(**per_address(3, 4, auth_trusted_proxies=("testclient",)))
     own = harness.create()
     address = {"X-Forwarded-For": "198.51.100.7"}
     for i in range(2):
