@@ -15,6 +15,7 @@ import pytest
 
 from supply_common.contract import PURCHASE_METHODS, STORES, Sale, decimal_text
 from supply_common.testing.tokens import ISSUER_FOR_TESTS as ISSUER
+from supply_projector.adapters.rollups import BUILT, rollup_collections
 from supply_projector.bootstrap import Container, bootstrap
 from supply_projector.config import ProjectorSettings
 from supply_projector.domain.queries import DateRange, SalesFilter, date_bound
@@ -168,3 +169,20 @@ async def test_a_narrow_match_of_another_search_is_counted_and_totalled_exactly(
         assert await ask(search) == {"count": count, "total": total, "kind": "exact_by_reading", "more": False}
         counted.append(count)
     assert sum(counted) > 0
+
+
+async def test_while_the_rollups_are_being_built_a_search_they_serve_is_counted_from_the_sales(
+    summary_of: Any,
+) -> None:
+    ask, container = summary_of
+    months, _ = rollup_collections(container.active.name())
+    container.database[months].update_one({"_id": BUILT}, {"$set": {"state": "building"}})
+    assert from_copy(container, {"store": STORES[0]})[0] > CAP
+    assert await ask({"store": STORES[0]}) == {"count": CAP, "total": None, "kind": "lower_bound", "more": True}
+    count, total = from_copy(container, WINDOWS["part of one day"])
+    assert await ask(WINDOWS["part of one day"]) == {
+        "count": count,
+        "total": total,
+        "kind": "exact_by_reading",
+        "more": False,
+    }

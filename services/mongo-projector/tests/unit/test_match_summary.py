@@ -68,6 +68,10 @@ class Copy:
                 for path, value in values.items():
                     into[path] = into.get(path, 0) + value
         self.limits: list[int] = []
+        self.built = True
+
+    def complete(self) -> bool:
+        return self.built
 
     def months(self, first: str | None, end: str | None) -> dict[str, Counters]:
         return {
@@ -151,3 +155,13 @@ def test_a_match_within_the_cap_is_counted_and_totalled_exactly_by_reading_it() 
     assert not found.more
     everything = summarise(SalesFilter(total_min=Decimal(0)), copy, copy, cap=len(copy.documents))
     assert everything == MatchSummary(len(copy.documents), cents(copy.documents), "exact_by_reading")
+
+
+def test_while_the_rollups_are_being_built_even_a_search_they_serve_is_counted_from_the_sales() -> None:
+    copy = Copy(COPY.documents)
+    copy.built = False
+    store = SAMPLES[2].storeLocation
+    matching = [d for d in copy.documents if d["storeLocation"] == store]
+    assert summarise(SalesFilter(store=store), copy, copy, cap=len(matching)) == MatchSummary(
+        len(matching), cents(matching), "exact_by_reading"
+    )

@@ -1,11 +1,12 @@
 """How many sales a search matches and their total, at a cost bounded by the window's days and a cap,
 never by the size of the match.
 
-A search the rollups can answer (`SalesFilter.rollup_counters`) is counted exactly from them: month
-and day buckets and the sales of a partial day at either end (`analytics.window_counters`). Any other
-search reads the totals of at most `cap + 1` matching sales: up to `cap` the count and total are
-exact; past it the answer is a lower bound, `cap` sales and more, with no total (part of one would
-be a wrong figure).
+A search the rollups can answer (`SalesFilter.rollup_counters`) is counted exactly from them, once
+they cover the whole copy: month and day buckets and the sales of a partial day at either end
+(`analytics.window_counters`). Any other search, or any search while the rollups are being built,
+reads the totals of at most `cap + 1` matching sales: up to `cap` the count and total are exact;
+past it the answer is a lower bound, more than `cap` sales, with no total (part of one would be a
+wrong figure).
 """
 
 from __future__ import annotations
@@ -17,6 +18,12 @@ from supply_projector.domain.queries import SalesFilter
 from supply_projector.service_layer.analytics import Rollups, window_counters
 
 Kind = Literal["exact_from_rollups", "exact_by_reading", "lower_bound"]
+
+
+class CountedRollups(Rollups, Protocol):
+    def complete(self) -> bool:
+        """Whether the rollups cover the whole copy."""
+        ...
 
 
 class Matching(Protocol):
@@ -38,9 +45,9 @@ class MatchSummary:
         return self.kind == "lower_bound"
 
 
-def summarise(search: SalesFilter, rollups: Rollups, sales: Matching, cap: int) -> MatchSummary:
+def summarise(search: SalesFilter, rollups: CountedRollups, sales: Matching, cap: int) -> MatchSummary:
     paths = search.rollup_counters()
-    if paths is not None:
+    if paths is not None and rollups.complete():
         summed = window_counters(rollups, search.dates)
         return MatchSummary(summed.get(paths[0], 0), summed.get(paths[1], 0), "exact_from_rollups")
     found = sales.cents_of(search.filter(), cap + 1)

@@ -106,7 +106,8 @@ def sales_summary(reader: Reader, rollups: Rollups, settings: Settings, _: Staff
     cost that never grows with the match: `{count, total, kind, more}`.
 
     - `kind` `exact_from_rollups`: no filter, or one of `store`, `method`, `coupon` alone, each with or
-      without a date range: exact, from the analytics rollups.
+      without a date range: exact, from the analytics rollups (while they are being built, such a
+      search is counted like any other).
     - `kind` `exact_by_reading`: any other search matching at most the cap (a setting,
       `SUMMARY_COUNT_CAP`): exact, from the matching sales.
     - `kind` `lower_bound`, `more` true: any other search matching more than the cap: the match
