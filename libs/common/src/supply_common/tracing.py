@@ -41,6 +41,7 @@ __all__ = [
     "context_of",
     "links_to",
     "mark_failed",
+    "no_parent",
     "parent_from",
     "span",
     "span_ids",
@@ -172,14 +173,21 @@ def under(parent: Span) -> Context:
     return trace.set_span_in_context(parent)
 
 
+def no_parent() -> Context:
+    """A context with no span in it (for `parent=` of a span that starts a trace of its own whatever
+    span is current)."""
+    return Context()
+
+
 def links_to(spans: Sequence[Span]) -> list[Link]:
     """Links to spans of other traces that one span (a batch's) works for."""
     return [Link(s.get_span_context()) for s in spans]
 
 
-def mark_failed(target: Span | None, error: BaseException) -> None:
+def mark_failed(target: Span | None, error: BaseException | str) -> None:
+    """Set a span's status to error, described by the error's class name (or the text given)."""
     if target is not None:
-        target.set_status(StatusCode.ERROR, type(error).__name__)
+        target.set_status(StatusCode.ERROR, error if isinstance(error, str) else type(error).__name__)
 
 
 class TracingMiddleware:
