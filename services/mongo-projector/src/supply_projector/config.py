@@ -30,4 +30,7 @@ class ProjectorSettings(ServiceSettings, RevocationSettings, MongoSettings, Call
     wait_max_ms: int = Field(5000, ge=0, le=30_000)
     metrics_port: int = Field(9103, ge=0, description="Prometheus port of `consume` (0: none).")
     heartbeat_file: str = Field("/tmp/mongo-projector.alive", description="Touched by `consume` every poll.")  # noqa: S108
+    sales_writer_url: str = Field(
+        "http://127.0.0.1:8002", description="The sales-writer, whose digest and republish a sale's repair calls."
+    )
     active_cache_s: float = Field(1.0, ge=0, description="How long readers cache the active collection name.")

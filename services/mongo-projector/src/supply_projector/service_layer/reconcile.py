@@ -194,3 +194,13 @@ def repair(truth: Truth, copy: Copy, findings: Findings, chunk: int = 1000) -> R
     ids = findings.to_republish()
     republished = sum(truth.republish(ids[start : start + chunk]) for start in range(0, len(ids), chunk))
     return Repaired(republished=republished, strays_deleted=copy.delete(findings.stray), rewound=len(rewound))
+
+
+def repair_sale(truth: Truth, copy: Copy, sale_id: str) -> tuple[str | None, Repaired]:
+    """`reconcile` and `repair` for one id: its difference from MySQL (None when the copy holds what
+    MySQL holds, and then nothing is done), and what repairing it did."""
+    findings = confirm(truth, copy, Findings(missing=[sale_id]))
+    kind = next((kind for kind in KINDS if getattr(findings, kind)), None)
+    if kind is None:
+        return None, Repaired(republished=0, strays_deleted=0)
+    return kind, repair(truth, copy, findings)
