@@ -16,7 +16,8 @@ from fastapi import APIRouter, Request
 from fastapi.responses import Response
 
 from supply_common.problems import ProblemError
-from supply_gateway.entrypoints.web.page import Page, page
+from supply_gateway.entrypoints.session import client_address
+from supply_gateway.entrypoints.web.page import PAGES, Page, page
 
 router = APIRouter(include_in_schema=False)
 SALE_ID = re.compile(r"^[0-9a-f]{24}$")
@@ -53,7 +54,7 @@ class Sparkline:
 
 
 def number(value: float | None) -> str:
-    """A measured value in few characters: whole numbers as such, others to two significant decimals."""
+    """A measured value in few characters: whole numbers as such, others with two decimals below 100."""
     if value is None:
         return "–"
     if float(value).is_integer():
@@ -94,26 +95,27 @@ def sparkline(series: dict[str, Any], width: int = 240, height: int = 48, pad: f
     )
 
 
-def _render_panel(current: Page, template: str, status: int = 200, **context: Any) -> Any:
-    return current.render(template, status, may_repair=current.may("ops_repair"), sale_id_like=SALE_ID, **context)
-
-
 async def _panel(current: Page) -> dict[str, Any]:
+    """Every part of the panel, with its sparklines drawn and the dead letters whose sale the caller
+    may repair marked `repairable` (a key that is a sale id, for a technical worker)."""
     panel = await current.gateway.panel(current.caller, current.request.state.request_id)
     panel["sparklines"] = [sparkline(series) for series in panel["history"].get("series", [])]
+    may_repair = current.may("ops_repair")
+    for letter in panel["dead_letters"].get("items", []):
+        letter["repairable"] = may_repair and bool(SALE_ID.match(str(letter.get("key") or "")))
     return panel
 
 
 @router.get("/ops")
 @page("ops")
 async def ops(request: Request, current: Page) -> Response:
-    return _render_panel(current, "ops.html", panel=await _panel(current))
+    return current.render("ops.html", panel=await _panel(current))
 
 
 @router.get("/ops/panel")
 @page("ops", fragment=True)
 async def ops_panel(request: Request, current: Page) -> Response:
-    return _render_panel(current, "_ops_panel.html", panel=await _panel(current))
+    return current.render("_ops_panel.html", panel=await _panel(current))
 
 
 @router.get("/ops/sales/{sale_id}/repair")
@@ -131,5 +133,7 @@ async def repair(request: Request, current: Page) -> Response:
     """Repair one sale (CSRF-checked form), then the panel with a notice saying what was done."""
     sale_id = request.path_params["sale_id"]
     await current.check_form()
+    rule = current.policy.rule(*PAGES["ops_repair"])
+    current.gateway.limits.charge(rule, current.caller, client_address(request, current.settings))
     outcome = await current.gateway.repair_sale(current.caller, request.state.request_id, sale_id)
-    return _render_panel(current, "ops.html", panel=await _panel(current), notice=outcome["notice"])
+    return current.render("ops.html", panel=await _panel(current), notice=outcome["notice"])

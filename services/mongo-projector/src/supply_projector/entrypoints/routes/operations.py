@@ -62,7 +62,7 @@ async def consumers(offsets: Offsets, settings: Settings, _: Staff) -> dict[str,
                 "partitions": [{"partition": p, "lag": lag(p)} for p in member.partitions],
                 "lag": sum(lag(p) or 0 for p in member.partitions),
             }
-            for member in sorted(group.members, key=lambda m: (m.partitions[:1] or (1 << 31,), m.client_id))
+            for member in sorted(group.members, key=lambda m: (min(m.partitions, default=1 << 31), m.client_id))
         ],
         "unassigned": [{"partition": p, "lag": lag(p)} for p in sorted(set(ends) - held)],
     }
