@@ -149,7 +149,10 @@ def test_consumers_added_show_as_members_and_a_dead_letter_is_repaired_from_the_
         expect(page.locator("h1")).to_have_text("Repair this sale?")
         assert_accessible(page, axe_script, "repair confirmation")
         page.click("#confirm-repair")
-        expect(page.locator(".alert-ok")).to_have_text(f"Sale {sale_id} matches MySQL: nothing to repair.")
+        expect(page.locator(".alert-ok")).to_have_text(
+            f"Sale {sale_id} was quarantined after a dead letter: republished from MySQL, which lifts it."
+        )
+        expect(page.locator("#ops-quarantined")).to_have_text("0", timeout=60_000)  # the panel refreshes itself
     finally:
         context.close()
         for process in added:

@@ -169,3 +169,6 @@ def test_one_sale_is_repaired_as_the_whole_reconcile_would_and_left_alone_when_e
     assert truth.republished == [stale, ahead]
     assert repair_sale(truth, copy, stray) == ("stray", Repaired(republished=0, strays_deleted=1))
     assert copy.get(stray) is None
+    assert repair_sale(truth, copy, same, quarantined=True) == ("quarantined", Repaired(1, 0))
+    assert truth.republished == [stale, ahead, same]
+    assert repair_sale(truth, copy, stray, quarantined=True) == (None, Repaired(0, 0))

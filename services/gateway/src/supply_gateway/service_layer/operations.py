@@ -168,6 +168,8 @@ def repair_words(outcome: Mapping[str, Any]) -> str:
     sale_id, found = outcome.get("sale_id"), outcome.get("found")
     if found is None:
         return f"Sale {sale_id} matches MySQL: nothing to repair."
+    if found == "quarantined":
+        return f"Sale {sale_id} was quarantined after a dead letter: republished from MySQL, which lifts it."
     done: Sequence[str] = [
         *(["rewound to MySQL's version"] if outcome.get("rewound") else []),
         *(["republished from MySQL"] if outcome.get("republished") else []),

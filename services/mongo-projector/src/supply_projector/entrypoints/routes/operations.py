@@ -101,14 +101,16 @@ async def dead_letters(
 def repair_sale(sale_id: SaleId, request: Request, settings: Settings, caller: Repairer) -> dict[str, Any]:
     """Compare one sale with MySQL (the sales-writer's digest) and repair it as `reconcile --repair`
     does: republish what MySQL holds (rewinding a copy ahead of it first), or delete it from the
-    copy when MySQL has no such sale. The sales-writer is called with the caller's own credential,
+    copy when MySQL has no such sale; a quarantined sale is republished even when the copy matches,
+    which lifts its quarantine (`found`: `quarantined`). The sales-writer is called with the caller's own credential,
     which must also carry `sales:digest` and `sales:republish`."""
     container: Container = get_container(request)
     credential = bearer_token(request.headers) or ""
     copy = MongoCopy(container.database[container.active.name()], container.database[TOMBSTONES])
     with WriterClient(settings.sales_writer_url, credential=lambda: credential, attempts=2) as writer:
         try:
-            kind, done = drift.repair_sale(writer, copy, sale_id)
+            quarantined = sale_id in container.store.quarantined([sale_id])
+            kind, done = drift.repair_sale(writer, copy, sale_id, quarantined=quarantined)
         except httpx.HTTPError as exc:
             raise ProblemError(502, "Sales-writer unavailable", f"The sales-writer refused or failed ({exc}).") from exc
     log.info(
