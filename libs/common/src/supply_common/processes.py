@@ -73,7 +73,9 @@ PROCESSES: dict[str, ProcessSpec] = {
 """In start order; the gateway, which calls the others, last."""
 
 SERVICE_CREDENTIALS: dict[str, tuple[str, ...]] = {
-    "gateway": ("outbox:read",),
+    # The panel's "repair this sale": the projector repairs with the gateway's credential, forwarded
+    # to the sales-writer's digest and republish.
+    "gateway": ("outbox:read", "copy:repair", "sales:digest", "sales:republish"),
     "reconcile": ("sales:digest", "sales:republish"),
 }
 """The callers of operator routes inside the system, and the scopes each needs. A local run issues each

@@ -40,6 +40,7 @@ SCOPES: Final[Mapping[str, str]] = {
     "sales:digest": "read the sales-writer's digest (id, version, hash) for drift control",
     "sales:republish": "re-emit sales through the sales-writer's outbox (repair)",
     "outbox:read": "read the sales-writer's outbox state (backlog, relay)",
+    "copy:repair": "repair one sale of the copy against MySQL (the projector's reconcile for one id)",
 }
 """Every scope a service credential may carry, and what it allows."""
 
