@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from supply_common.callers import SERVICE_AUTHORIZATION
 from supply_common.identity import Identity
 from supply_common.problems import ProblemError
 from supply_common.tokens import (
@@ -68,6 +69,9 @@ class RateLimits:
             )
 
 
+CREDENTIAL_RETRY_AFTER_S = 60
+"""What a client is told to wait while the gateway has no usable credential for auth (issued by hand)."""
+
 REFRESH_GRACE_S = 3.0
 """How long a finished refresh is still shared with requests that bring the same (now used) refresh
 token from the same client: parallel requests of one page load that left before the new cookies
@@ -105,7 +109,8 @@ class Gateway:
     """The trace viewer (Jaeger's UI) a sale's journey links its traces to; empty: no links."""
     clock: Callable[[], float] = time.monotonic
     credential: CredentialFile | None = None
-    """The gateway's service credential (scope `outbox:read`), for the writer's outbox state."""
+    """The gateway's service credential: scope `outbox:read` for the writer's outbox state, and
+    `auth:client-address` for auth to believe the client address the gateway forwards."""
     _refreshes: dict[str, _Refresh] = field(default_factory=dict)
 
     def _credential(self) -> dict[str, str]:
@@ -115,6 +120,29 @@ class Gateway:
             return self.credential.authorization()
         except (OSError, ValueError) as exc:
             raise UpstreamFailure(WRITER, 502, f"the gateway's service credential cannot be read ({exc})") from exc
+
+    def _vouching(self) -> dict[str, str]:
+        """The credential that makes auth believe the client address the gateway forwards. Without a
+        usable one (no file, an empty or expired credential) the call is refused with 503 rather than
+        sent: auth would count every sign-in under the gateway's own address, where one stranger's
+        guesses lock everybody out. The file is read again as it changes, so a credential issued anew
+        is used at once, without a restart."""
+        try:
+            if self.credential is None:
+                raise ValueError("no credential file is configured (SERVICE_TOKEN_FILE)")
+            return self.credential.authorization(SERVICE_AUTHORIZATION)
+        except (OSError, ValueError) as exc:
+            log.error(
+                "no usable service credential for auth",
+                extra={"event": "service_credential.unusable", "error": str(exc)[:300]},
+            )
+            raise UpstreamFailure(
+                AUTH,
+                503,
+                "Signing in is not available right now. Please try again later.",
+                CREDENTIAL_RETRY_AFTER_S,
+                reason="no-service-credential",
+            ) from exc
 
     async def start(self) -> None:
         for upstream in self.upstreams.values():
@@ -210,6 +238,11 @@ class Gateway:
         # identity from anything but a token it checks itself.
         authorization = f"Bearer {caller.token}" if caller.token else None
         headers = upstream_request_headers(client_headers, request_id, authorization, client_address)
+        if rule.upstream == AUTH and client_address:
+            try:
+                headers.update(self._vouching())
+            except UpstreamFailure as exc:
+                raise upstream_problem(exc) from exc
         slot = None
         if rule.expensive:
             slot = caller.identity.user_id if caller.identity else f"address:{client_address}"
