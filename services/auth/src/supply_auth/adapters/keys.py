@@ -178,6 +178,10 @@ class PublishedKeys(common_tokens.KeyStore):
     async def _published(self) -> Mapping[str, Any]:
         return self.own.jwks()
 
+    @property
+    def has_keys(self) -> bool:
+        return bool(self.own.published())
+
     async def key(self, kid: str) -> Ed25519PublicKey:
         signing = next((key for key in self.own.published() if key.kid == kid), None)
         if signing is None:
