@@ -63,6 +63,11 @@ ROLE_OF = {
 }
 
 
+SUMMARY_COUNT_CAP = 3
+"""The read API's count of a search its rollups cannot answer stops past this many sales, so that a
+test can make a match larger than it."""
+
+
 @pytest.fixture(scope="session")
 def deployment(
     mysql_url: str,
@@ -77,7 +82,11 @@ def deployment(
         mongo_url=mongo_url,
         make_database=session_mysql_database,
         work_dir=Path(tmp_path_factory.mktemp("deployment")),
-        extra_env={"RATE_CREDENTIALS_PER_MIN": "600", "RATE_CREDENTIALS_BURST": "100"},
+        extra_env={
+            "RATE_CREDENTIALS_PER_MIN": "600",
+            "RATE_CREDENTIALS_BURST": "100",
+            "SUMMARY_COUNT_CAP": str(SUMMARY_COUNT_CAP),
+        },
     )
     made.migrate()
     with running(made):

@@ -1,14 +1,31 @@
-"""Structured JSON logs, one object a line, each carrying the service name and the request id."""
+"""Structured JSON logs, one object a line, each carrying the service name and the request id, and
+while tracing is on (`supply_common.tracing`) the ids of the span current when the line is written:
+`trace_id` (32 hex digits) and `span_id` (16), as Jaeger shows them. A line written outside any span,
+or with tracing off, has neither field."""
 
 from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Callable
 from contextvars import ContextVar
+from typing import TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
 request_id_var: ContextVar[str | None] = ContextVar("request_id", default=None)
+
+SpanIds = Callable[[], "tuple[str, str] | None"]
+"""The current span's (trace id, span id) in hex, or None outside any span."""
+
+_span_ids: SpanIds | None = None
+
+
+def follow_spans(span_ids: SpanIds | None) -> None:
+    """Have every line carry the ids `span_ids` gives (tracing installs it when it starts and takes it
+    away when it stops; None: lines carry no span ids). Lines look nothing up while it is None."""
+    global _span_ids
+    _span_ids = span_ids
 
 
 class _ContextFilter(logging.Filter):
@@ -19,12 +36,17 @@ class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.service = self.service
         record.request_id = request_id_var.get()
+        span_ids = _span_ids
+        if span_ids is not None:
+            current = span_ids()
+            if current is not None:
+                record.trace_id, record.span_id = current
         return True
 
 
-def configure_logging(service: str, level: str = "INFO") -> None:
-    """Route the root logger (and uvicorn's) to stderr as JSON. Safe to call more than once."""
-    handler = logging.StreamHandler(sys.stderr)
+def json_handler(service: str, stream: TextIO | None = None) -> logging.Handler:
+    """A handler writing each record as one JSON line to `stream` (default: stderr)."""
+    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
     handler.setFormatter(
         JsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s %(service)s %(request_id)s",
@@ -33,8 +55,13 @@ def configure_logging(service: str, level: str = "INFO") -> None:
         )
     )
     handler.addFilter(_ContextFilter(service))
+    return handler
+
+
+def configure_logging(service: str, level: str = "INFO") -> None:
+    """Route the root logger (and uvicorn's) to stderr as JSON. Safe to call more than once."""
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [json_handler(service)]
     root.setLevel(level.upper())
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logger = logging.getLogger(name)

@@ -5,7 +5,8 @@ Off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set: then `start` loads nothing, no 
 `tracer()` is None and every hook here returns before doing any work, so the request and event paths
 run as they would without tracing. On: one SDK `TracerProvider` per process, whose spans are batched
 and exported over OTLP/HTTP (protobuf) to the endpoint; the SDK's other `OTEL_*` variables apply
-(`OTEL_SERVICE_NAME`, `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_EXPORTER_OTLP_HEADERS`, ...).
+(`OTEL_SERVICE_NAME`, `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_EXPORTER_OTLP_HEADERS`, ...). While on, every
+log line written inside a span carries that span's `trace_id` and `span_id` (`supply_common.logs`).
 
 The trace context never carries identity: it is a trace id, a span id and flags, and a service that
 continues a trace takes nothing else from it.
@@ -18,12 +19,17 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from opentelemetry import trace
 from opentelemetry.context import Context
 from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, SpanKind, StatusCode, TraceFlags, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from supply_common.logs import follow_spans
+
+if TYPE_CHECKING:
+    from opentelemetry.sdk.trace.export import SpanExporter
 
 __all__ = [
     "ENDPOINT_ENV",
@@ -35,8 +41,10 @@ __all__ = [
     "context_of",
     "links_to",
     "mark_failed",
+    "no_parent",
     "parent_from",
     "span",
+    "span_ids",
     "start",
     "stop",
     "trace_id_of",
@@ -55,24 +63,30 @@ _tracer: Tracer | None = None
 _provider: Any = None
 
 
-def start(service: str, environ: Mapping[str, str] | None = None) -> bool:
-    """Trace this process as `service` (`OTEL_SERVICE_NAME` wins) when an OTLP endpoint is set;
+def start(service: str, environ: Mapping[str, str] | None = None, *, exporter: SpanExporter | None = None) -> bool:
+    """Trace this process as `service` (`OTEL_SERVICE_NAME` wins) when an OTLP endpoint is set, or
+    into `exporter` (an SDK `SpanExporter`, each span handed over as it ends) when one is given;
     whether it does. Safe to call again: the first call's provider stays."""
     global _tracer, _provider
     if _tracer is not None:
         return True
     env = os.environ if environ is None else environ
-    if not (env.get(ENDPOINT_ENV) or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
+    if exporter is None and not (env.get(ENDPOINT_ENV) or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
         return False
-    from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
     from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
-    from opentelemetry.sdk.trace.export import BatchSpanProcessor
+    from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
     resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME") or service})
     provider = TracerProvider(resource=resource)
-    provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    if exporter is None:
+        from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
+
+        provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
+    else:
+        provider.add_span_processor(SimpleSpanProcessor(exporter))
     _provider, _tracer = provider, provider.get_tracer("supply_store")
+    follow_spans(span_ids)
     log.info("tracing on", extra={"service": service, "endpoint": env.get(ENDPOINT_ENV)})
     return True
 
@@ -81,6 +95,7 @@ def stop() -> None:
     """Export what is pending and switch tracing off (a process that stops, tests)."""
     global _tracer, _provider
     provider, _provider, _tracer = _provider, None, None
+    follow_spans(None)
     if provider is not None:
         provider.force_flush()
         provider.shutdown()
@@ -119,6 +134,14 @@ def traceparent(of: Span | None = None) -> str | None:
     return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
 
 
+def span_ids() -> tuple[str, str] | None:
+    """The current span's trace id (32 hex digits) and span id (16), or None outside any span."""
+    context = trace.get_current_span().get_span_context()
+    if not context.is_valid:
+        return None
+    return f"{context.trace_id:032x}", f"{context.span_id:016x}"
+
+
 def trace_id_of(value: str | bytes | None) -> str | None:
     """The trace id (32 hex digits) a `traceparent` names, or None for anything else."""
     if isinstance(value, bytes):
@@ -150,14 +173,21 @@ def under(parent: Span) -> Context:
     return trace.set_span_in_context(parent)
 
 
+def no_parent() -> Context:
+    """A context with no span in it (for `parent=` of a span that starts a trace of its own whatever
+    span is current)."""
+    return Context()
+
+
 def links_to(spans: Sequence[Span]) -> list[Link]:
     """Links to spans of other traces that one span (a batch's) works for."""
     return [Link(s.get_span_context()) for s in spans]
 
 
-def mark_failed(target: Span | None, error: BaseException) -> None:
+def mark_failed(target: Span | None, error: BaseException | str) -> None:
+    """Set a span's status to error, described by the error's class name (or the text given)."""
     if target is not None:
-        target.set_status(StatusCode.ERROR, type(error).__name__)
+        target.set_status(StatusCode.ERROR, error if isinstance(error, str) else type(error).__name__)
 
 
 class TracingMiddleware:

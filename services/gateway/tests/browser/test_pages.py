@@ -116,9 +116,14 @@ def test_the_dashboard_shows_each_figure_on_its_own_with_its_change_and_a_table(
     assert_accessible(page, axe_script, f"dashboard at {size}")
     page.screenshot(path=str(screenshots / f"dashboard-{size}.png"), full_page=True)
 
+    store = stores.locator("table tbody th").first.inner_text()
     stores.locator("svg rect.bar.linked").first.click()
     expect(page).to_have_url(re.compile(r"/sales\?.*store="))
+    expect(page.locator("select[name=store]")).to_have_value(store)
     expect(page.locator("#sales tbody tr").first).to_be_visible()
+    for row in page.locator("#sales tbody tr").all():
+        expect(row).to_contain_text(store)
+    expect(page.locator("#results-heading")).to_have_text(re.compile(r"^\d[\d,]* sales?, \$\d[\d,]*\.\d\d$"))
 
 
 def test_the_whole_history_is_drawn_on_a_time_axis_by_month(

@@ -91,15 +91,15 @@ async def test_the_list_shows_the_whole_match_and_keeps_the_search_in_sorts_page
         )
 
     upstreams.handlers["GET projector/sales"] = page
-    upstreams.handlers["GET projector/sales/summary"] = json_reply({"count": 1234, "total": "56789.5"})
+    upstreams.handlers["GET projector/sales/summary"] = json_reply(
+        {"count": 1234, "total": "56789.5", "kind": "exact_by_reading", "more": False}
+    )
     shown = await with_cookies(
         client, "GET", "/sales?item=Note&sort=total_desc&size=50&date_from=2017-01-01&cursor=C", session()
     )
 
     assert shown.status_code == 200
-    assert (
-        '<span id="match-count">1,234</span> sales match, total <span id="match-total">$56,789.50</span>' in shown.text
-    )
+    assert '<span id="match-count">1,234 sales</span>, <span id="match-total">$56,789.50</span>' in shown.text
     sent = parse_qs(urlsplit(str(asked[0].url)).query)
     assert sent == {
         "item": ["Note"],
@@ -119,6 +119,37 @@ async def test_the_list_shows_the_whole_match_and_keeps_the_search_in_sorts_page
     )
     assert f'href="/sales/{SALE_ID}" class="sale-link"' in shown.text
     assert 'aria-label="Edit sale of 12 Dec 2017, Denver"' in shown.text
+
+
+async def test_a_match_counted_only_up_to_its_cap_says_more_than_and_links_the_export_instead_of_a_total(
+    gateway,
+) -> None:
+    client, upstreams = gateway
+    upstreams.handlers["GET projector/sales"] = json_reply(
+        {"items": [{"id": SALE_ID, "version": 1, "total": "10", "sale": sale()}], "next_cursor": "N"}
+    )
+    upstreams.handlers["GET projector/sales/summary"] = json_reply(
+        {"count": 1000, "total": None, "kind": "lower_bound", "more": True}
+    )
+    shown = await with_cookies(client, "GET", "/sales?item=note&store=Denver", session())
+
+    assert shown.status_code == 200
+    assert '<span id="match-count">More than 1,000 sales</span>' in shown.text
+    assert '<a href="/api/sales/export?store=Denver&amp;item=note">export the whole match</a>' in shown.text
+    assert 'id="match-total"' not in shown.text
+    assert 'id="match-count-pending"' not in shown.text
+
+
+async def test_one_sale_is_said_in_the_singular(gateway) -> None:
+    client, upstreams = gateway
+    upstreams.handlers["GET projector/sales"] = json_reply(
+        {"items": [{"id": SALE_ID, "version": 1, "total": "10", "sale": sale()}], "next_cursor": None}
+    )
+    upstreams.handlers["GET projector/sales/summary"] = json_reply(
+        {"count": 1, "total": "10", "kind": "exact_from_rollups", "more": False}
+    )
+    shown = await with_cookies(client, "GET", "/sales?store=Denver", session())
+    assert '<span id="match-count">1 sale</span>, <span id="match-total">$10.00</span>' in shown.text
 
 
 async def test_a_sale_page_shows_every_field_line_totals_and_each_version_as_its_changes(gateway) -> None:

@@ -47,7 +47,9 @@ async def test_the_sales_list_sends_typed_amounts_as_numbers_and_flags_mistakes_
         return httpx.Response(200, json={"items": [], "next_cursor": None})
 
     upstreams.handlers["GET projector/sales"] = search
-    upstreams.handlers["GET projector/sales/summary"] = lambda r: httpx.Response(200, json={"count": 0, "total": "0"})
+    upstreams.handlers["GET projector/sales/summary"] = lambda r: httpx.Response(
+        200, json={"count": 0, "total": "0", "kind": "exact_by_reading", "more": False}
+    )
     session = {"sg_access": SIGNER.token("technical_worker")}
     found = await with_cookies(client, "GET", "/sales?total_min=%241%2C000", session)
     assert found.status_code == 200

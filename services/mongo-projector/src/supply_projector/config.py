@@ -30,4 +30,10 @@ class ProjectorSettings(ServiceSettings, RevocationSettings, MongoSettings, Call
     wait_max_ms: int = Field(5000, ge=0, le=30_000)
     metrics_port: int = Field(9103, ge=0, description="Prometheus port of `consume` (0: none).")
     heartbeat_file: str = Field("/tmp/mongo-projector.alive", description="Touched by `consume` every poll.")  # noqa: S108
+    summary_count_cap: int = Field(
+        250,
+        ge=1,
+        le=10_000,
+        description="How many sales the summary of a search the rollups cannot answer counts before it says 'more'.",
+    )
     active_cache_s: float = Field(1.0, ge=0, description="How long readers cache the active collection name.")

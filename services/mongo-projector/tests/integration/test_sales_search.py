@@ -74,9 +74,14 @@ async def test_item_tag_and_email_are_found_by_any_part_that_starts_a_word_in_an
 async def test_the_summary_counts_and_totals_the_whole_match_not_a_page(client: httpx.AsyncClient) -> None:
     matching = [s for s in SAMPLES if any("office" in i.tags for i in s.items)]
     summary = await client.get("/sales/summary", params={"tag": "office"}, headers=STAFF)
-    assert summary.json() == {"count": len(matching), "total": decimal_text(sum(map(total, matching), Decimal(0)))}
+    assert summary.json() == {
+        "count": len(matching),
+        "total": decimal_text(sum(map(total, matching), Decimal(0))),
+        "kind": "exact_by_reading",
+        "more": False,
+    }
     nothing = await client.get("/sales/summary", params={"item": "no such thing"}, headers=STAFF)
-    assert nothing.json() == {"count": 0, "total": "0"}
+    assert nothing.json() == {"count": 0, "total": "0", "kind": "exact_by_reading", "more": False}
     assert (await client.get("/sales/summary", headers=CUSTOMER)).status_code == 403
 
 

@@ -1,14 +1,22 @@
 """Traces through the write path: the caller's trace goes on in the request, the transaction, the
-outbox row and the record's header; the relay records where each row landed, traced or not."""
+outbox row and the record's header; the relay's publish of a row, with its batch's claim and mark
+under it, is in the row's trace, and so are the log lines written meanwhile; the relay records where
+each row landed, traced or not."""
 
 from __future__ import annotations
+
+import io
+import json
+import logging
+from collections.abc import Iterator
 
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import select
 
 from supply_common import tracing
-from supply_common.testing.otlp import OtlpReceiver, describe
+from supply_common.logs import json_handler
+from supply_common.testing.otlp import OtlpReceiver, ReceivedSpan, describe
 from supply_sales_writer.adapters.schema import outbox
 from supply_sales_writer.bootstrap import Container
 from supply_sales_writer.entrypoints.app import create_app
@@ -30,8 +38,26 @@ def _rows(container: Container) -> list[dict[str, object]]:
         return [dict(row._mapping) for row in found]
 
 
+@pytest.fixture
+def log_lines() -> Iterator[io.StringIO]:
+    """Every log line of this process during the test, as the services write them (DEBUG and up)."""
+    written = io.StringIO()
+    handler = json_handler("sales-writer", written)
+    root = logging.getLogger()
+    level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield written
+    root.removeHandler(handler)
+    root.setLevel(level)
+
+
+def _lines(written: io.StringIO, message: str) -> list[dict[str, object]]:
+    return [line for line in map(json.loads, written.getvalue().splitlines()) if line["message"] == message]
+
+
 def test_a_traced_create_and_update_carry_the_callers_trace_to_the_topic(
-    span_receiver: OtlpReceiver, container: Container, kit
+    span_receiver: OtlpReceiver, container: Container, kit, log_lines: io.StringIO
 ) -> None:
     with TestClient(create_app(container)) as client:
         created = client.post("/sales", json=kit.body(), headers=kit.worker | {"traceparent": CALLER})
@@ -73,13 +99,41 @@ def test_a_traced_create_and_update_carry_the_callers_trace_to_the_topic(
     assert by_id[published[1].parent_span_id].name == "PUT /sales/{sale_id}"
     assert [s.attributes["messaging.kafka.offset"] for s in published] == [r.offset for r in records]
 
+    # Each publish holds its batch's claim and mark: under it when it is its batch's first traced
+    # row, else linked from them. Both name the batch's size.
+    spans = span_receiver.wait_for(lambda got: sum(s.name == "mysql: mark published" for s in got) >= 2)
+    trace = [s for s in spans if s.trace_id == CALLER_TRACE]
+    for publish in published:
+        for name in ("mysql: claim outbox", "mysql: mark published"):
+            (step,) = [s for s in trace if s.name == name and _holds(publish, s)]
+            assert step.attributes["supply.batch_size"] == 1 + len(step.links), describe(trace)
+            assert step.attributes["db.system.name"] == "mysql"
+            assert publish.start_ns <= step.start_ns <= step.end_ns <= publish.end_ns, describe(trace)
+    print("\n" + describe(trace))
 
-def test_untraced_writes_leave_no_trace_context_and_are_still_placed(client: TestClient, container: Container, kit):
+    # The relay's line for a published batch names the batch's mark span, in the caller's trace.
+    marks = {s.span_id for s in trace if s.name == "mysql: mark published"}
+    published_lines = _lines(log_lines, "outbox batch published")
+    assert sum(line["rows"] for line in published_lines) == 2
+    assert {(line["trace_id"], line["span_id"]) for line in published_lines} == {(CALLER_TRACE, m) for m in marks}
+
+
+def _holds(publish: ReceivedSpan, step: ReceivedSpan) -> bool:
+    """Whether a claim or mark span is that of the publish's batch."""
+    return step.parent_span_id == publish.span_id or (publish.trace_id, publish.span_id) in step.links
+
+
+def test_untraced_writes_leave_no_trace_context_and_are_still_placed(
+    client: TestClient, container: Container, kit, log_lines: io.StringIO
+) -> None:
     assert tracing.tracer() is None
     sale_id = client.post("/sales", json=kit.body(), headers=kit.worker).json()["id"]
     client.delete(f"/sales/{sale_id}", headers=kit.worker | {"If-Match": '"1"'})
     records = kit.consume(2)
     assert [record.headers for record in records] == [(), ()]
+    published_lines = _lines(log_lines, "outbox batch published")
+    assert sum(line["rows"] for line in published_lines) == 2
+    assert all({"trace_id", "span_id"}.isdisjoint(line) for line in published_lines)
     rows = _rows(container)
     assert [row["traceparent"] for row in rows] == [None, None]
     assert [(row["published_partition"], row["published_offset"]) for row in rows] == [

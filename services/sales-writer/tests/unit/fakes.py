@@ -247,7 +247,7 @@ class FakePublisher:
     async def stop(self) -> None:
         self.started = False
 
-    async def send(self, rows: list[OutboxRow]) -> list[asyncio.Future[object]]:
+    async def send(self, rows: list[OutboxRow], spans: object = None) -> list[asyncio.Future[object]]:
         assert self.started
         ack: asyncio.Future[object] = asyncio.get_running_loop().create_future()
         if self.fail_sends:

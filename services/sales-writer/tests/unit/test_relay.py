@@ -1,9 +1,18 @@
-"""The relay's use case against in-memory fakes of the outbox, the publisher and the publish lock."""
+"""The relay's use case against in-memory fakes of the outbox, the publisher and the publish lock, and
+the spans it makes with tracing on (a real tracer provider, spans kept in memory)."""
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Iterator
 
+import pytest
+from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
+from opentelemetry.trace import SpanKind, StatusCode
+
+from supply_common import tracing
+from supply_sales_writer.service_layer import relay_spans
+from supply_sales_writer.service_layer.ports import OutboxRow
 from supply_sales_writer.service_layer.relay import Relay
 
 from .fakes import FakeLock, FakeOutboxStore, FakePublisher, outbox_rows
@@ -55,3 +64,66 @@ def test_closing_stops_the_publisher_and_gives_the_lock_up() -> None:
     asyncio.run(relay.drain())
     asyncio.run(relay.close())
     assert (publisher.started, lock.held, relay.publishing) == (False, False, False)
+
+
+@pytest.fixture
+def exported(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
+    monkeypatch.delenv(tracing.ENDPOINT_ENV, raising=False)
+    spans = InMemorySpanExporter()
+    tracing.start("sales-writer", exporter=spans)
+    yield spans
+    tracing.stop()
+
+
+def _traced(rows: list[OutboxRow], *traced: int) -> list[OutboxRow]:
+    """The rows, those with the given ids written in traces of their own."""
+    return [row._replace(traceparent=f"00-{row.id:032x}-{row.id:016x}-01") if row.id in traced else row for row in rows]
+
+
+def test_a_traced_batch_has_its_claim_and_mark_under_the_first_rows_publish(exported: InMemorySpanExporter) -> None:
+    store, publisher = FakeOutboxStore(_traced(outbox_rows(3), 2, 3)), FakePublisher()
+    relay = Relay(store, publisher, FakeLock(), batch_size=4)
+    assert asyncio.run(relay.publish_once()) == 3
+    spans = exported.get_finished_spans()
+    publishes = {s.attributes["supply.outbox_id"]: s for s in spans if s.kind == SpanKind.PRODUCER}
+    assert sorted(publishes) == [2, 3]
+    assert [publishes[n].parent.trace_id for n in (2, 3)] == [2, 3]  # each in its row's trace
+    first, second = publishes[2], publishes[3]
+    for name in ("mysql: claim outbox", "mysql: mark published"):
+        (step,) = [s for s in spans if s.name == name]
+        assert step.parent.span_id == first.context.span_id
+        assert [link.context.span_id for link in step.links] == [second.context.span_id]
+        assert step.attributes["supply.batch_size"] == 3
+        assert first.start_time <= step.start_time <= step.end_time <= first.end_time
+    assert all(s.status.is_ok for s in spans)
+
+
+def test_an_untraced_batch_has_its_claim_and_mark_as_roots(exported: InMemorySpanExporter) -> None:
+    relay, _, _ = _relay(2)
+    assert asyncio.run(relay.publish_once()) == 2
+    assert asyncio.run(relay.publish_once()) == 0  # an empty claim makes no span
+    claim, mark = sorted(exported.get_finished_spans(), key=lambda s: s.start_time)
+    assert (claim.name, mark.name) == ("mysql: claim outbox", "mysql: mark published")
+    assert (claim.parent, mark.parent) == (None, None)
+    assert [link.context.span_id for link in mark.links] == [claim.context.span_id]
+
+
+def test_a_traced_batch_whose_ack_fails_ends_its_publish_spans_as_failed(exported: InMemorySpanExporter) -> None:
+    store, publisher = FakeOutboxStore(_traced(outbox_rows(2), 1, 2)), FakePublisher()
+    publisher.fail_sends = 1
+    relay = Relay(store, publisher, FakeLock(), batch_size=4)
+    with pytest.raises(ConnectionError):
+        asyncio.run(relay.publish_once())
+    publishes = [s for s in exported.get_finished_spans() if s.kind == SpanKind.PRODUCER]
+    assert [(s.status.status_code, s.status.description) for s in publishes] == [
+        (StatusCode.ERROR, "ConnectionError")
+    ] * 2
+    assert not [s for s in exported.get_finished_spans() if s.name == "mysql: mark published"]
+
+
+def test_with_tracing_off_the_relay_makes_no_span() -> None:
+    assert tracing.tracer() is None
+    relay, store, _ = _relay(3)
+    asyncio.run(relay.publish_once())
+    assert store.published == [1, 2, 3]
+    assert relay_spans.claim_started() is None

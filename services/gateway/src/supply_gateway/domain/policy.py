@@ -256,7 +256,10 @@ POLICY: Final[tuple[Rule, ...]] = (
         PROJECTOR,
         "/sales/summary",
         STAFF,
-        "How many sales a search matches and their total (the search's filters).",
+        "How many sales a search matches and their total (the search's filters): `{count, total, kind, more}`."
+        " Exact from the rollups (`kind` `exact_from_rollups`) for no filter or one of store, method, coupon"
+        " alone, with any dates; else counted up to a cap: exact below it (`exact_by_reading`), else"
+        " `lower_bound` (`more` true: more than `count` sales, `total` null).",
         expensive=True,
     ),
     Rule(

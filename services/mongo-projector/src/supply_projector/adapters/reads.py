@@ -104,6 +104,11 @@ class SalesReader:
             if cursor is None:
                 return
 
+    def cents_of(self, match: dict[str, Any], limit: int) -> list[int]:
+        """The totals in cents of at most `limit` sales of the match, in no particular order."""
+        found = self._sales().find(match, {f"{META}.total_cents": 1}).limit(limit)
+        return [int(document[META]["total_cents"]) for document in found]
+
     def grouped(
         self, match: dict[str, Any], key: str | None, accumulator: Any, unwind: str | None = None
     ) -> dict[Any, int]:

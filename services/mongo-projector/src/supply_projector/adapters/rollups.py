@@ -313,6 +313,13 @@ class RollupReader:
         self.active = active
         self.one_by_one = one_by_one
 
+    def complete(self) -> bool:
+        """Whether the rollups cover the whole copy: built for it (by the consumer's start or a
+        rebuild) and kept since in the same batches as the sales."""
+        months, _ = rollup_collections(self.active())
+        found = self.database[months].find_one({"_id": BUILT}, {"state": 1})
+        return found is not None and found.get("state") == "built"
+
     def months(self, first: str | None, end: str | None) -> dict[str, Counters]:
         """Month buckets from `first` up to (not including) `end`; None: unbounded."""
         months, _ = rollup_collections(self.active())

@@ -18,6 +18,7 @@ from bson import ObjectId
 
 from supply_common.email_address import normalise_email
 from supply_projector.domain.document import cents
+from supply_projector.domain.rollups import key
 from supply_projector.domain.search import email_prefix, search_key
 
 SortOrder = Literal["date_desc", "date_asc", "total_desc", "total_asc", "store_asc", "store_desc"]
@@ -115,6 +116,37 @@ class SalesFilter:
         if total:
             query[TOTAL] = total
         return query
+
+    def rollup_counters(self) -> tuple[str, str] | None:
+        """The rollup counters that hold the whole match's number of sales and its cents, when the
+        rollups can answer this search: no filter, or one of store, purchase method and coupon alone,
+        each with or without a date range (the buckets hold those marginals). None for any other
+        search (item, tag, email, a total range, two dimensions together): it must be counted from
+        the sales themselves."""
+        if (
+            (self.item is not None and search_key(self.item))
+            or (self.tag is not None and search_key(self.tag))
+            or (self.email is not None and self.email.strip())
+            or self.total_min is not None
+            or self.total_max is not None
+        ):
+            return None
+        dimensions = [
+            (name, value)
+            for name, value in (
+                ("store", self.store),
+                ("method", self.method),
+                ("coupon", None if self.coupon is None else ("true" if self.coupon else "false")),
+            )
+            if value is not None
+        ]
+        if not dimensions:
+            return "n", "c"
+        if len(dimensions) > 1:
+            return None
+        name, value = dimensions[0]
+        prefix = f"{name}.{key(value)}."
+        return prefix + "n", prefix + "c"
 
 
 def to_millis(when: datetime) -> int:

@@ -302,12 +302,15 @@ class ConsumerLoop:
         delay = 0.2
         while True:
             try:
-                return await projector.apply(records)
+                result = await projector.apply(records)
             except (PyMongoError, KafkaError, OSError, TimeoutError, CheckpointMoved) as exc:
                 metrics.RETRIES.inc()
                 log.warning("transient error; retrying the batch", extra={"error": repr(exc)[:300], "delay_s": delay})
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, self.settings.retry_max_backoff_s)
+                continue
+            log.debug("batch applied", extra={"records": len(records), "applied": result.applied})
+            return result
 
 
 async def consume(container: Container) -> None:

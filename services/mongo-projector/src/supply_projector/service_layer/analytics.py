@@ -126,6 +126,11 @@ def _sum(parts: Sequence[tuple[str, Counters]]) -> Counters:
     return summed
 
 
+def window_counters(reader: Rollups, dates: DateRange) -> Counters:
+    """Every counter of the rollups summed over the window (an absent counter is 0)."""
+    return _sum(_parts(reader, dates))
+
+
 def _groups(summed: Counters, dimension: str) -> dict[str, dict[str, int]]:
     """`dimension.<name>.<measure>` counters as {name: {measure: value}}, for names with sales."""
     found: dict[str, dict[str, int]] = {}
@@ -138,7 +143,7 @@ def _groups(summed: Counters, dimension: str) -> dict[str, dict[str, int]]:
 
 
 def summary(reader: Rollups, dates: DateRange) -> dict[str, Any]:
-    summed = _sum(_parts(reader, dates))
+    summed = window_counters(reader, dates)
     revenue, sales = summed.get("c", 0), summed.get("n", 0)
     mean = (Decimal(revenue) / 100 / sales).quantize(Decimal("0.01"), ROUND_HALF_EVEN) if sales else Decimal(0)
     return {"revenue": money_text(revenue), "sales": sales, "items": summed.get("q", 0), "mean_basket": str(mean)}
@@ -201,7 +206,7 @@ def by_day(reader: Rollups, dates: DateRange) -> list[dict[str, Any]]:
 
 
 def top_items(reader: Rollups, dates: DateRange, by: str, limit: int) -> list[dict[str, Any]]:
-    items = _groups(_sum(_parts(reader, dates)), "item")
+    items = _groups(window_counters(reader, dates), "item")
     revenue = {name: measures.get("c", 0) for name, measures in items.items()}
     quantity = {name: measures.get("q", 0) for name, measures in items.items()}
     order: Callable[[str], tuple[int, int, str]] = (
@@ -212,12 +217,12 @@ def top_items(reader: Rollups, dates: DateRange, by: str, limit: int) -> list[di
 
 
 def satisfaction(reader: Rollups, dates: DateRange) -> list[dict[str, Any]]:
-    summed = _sum(_parts(reader, dates))
+    summed = window_counters(reader, dates)
     return [{"score": score, "sales": summed.get(f"sat.{score}", 0)} for score in range(1, 6)]
 
 
 def coupons(reader: Rollups, dates: DateRange) -> dict[str, Any]:
-    summed = _sum(_parts(reader, dates))
+    summed = window_counters(reader, dates)
     total, used = summed.get("n", 0), summed.get("coupon.true.n", 0)
     rate = (Decimal(used) / total).quantize(Decimal("0.0001"), ROUND_HALF_EVEN) if total else Decimal(0)
     return {"used": used, "total": total, "rate": float(rate)}

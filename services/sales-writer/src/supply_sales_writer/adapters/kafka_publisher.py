@@ -4,7 +4,7 @@ record batches built here."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 
 from aiokafka import AIOKafkaProducer
 from aiokafka.structs import RecordMetadata
@@ -39,19 +39,24 @@ class KafkaPublisher:
         producer, self._producer = self._producer, None
         await stop_producer(producer)
 
-    async def send(self, rows: list[OutboxRow]) -> list[asyncio.Future[object]]:
+    async def send(
+        self, rows: list[OutboxRow], spans: Mapping[int, tracing.Span] | None = None
+    ) -> list[asyncio.Future[object]]:
         if self._producer is None:
             raise RuntimeError("the publisher is not started")
-        return await send_batches(self._producer, rows)
+        return await send_batches(self._producer, rows, spans or {})
 
 
-async def send_batches(producer: AIOKafkaProducer, rows: list[OutboxRow]) -> list[asyncio.Future[object]]:
+async def send_batches(
+    producer: AIOKafkaProducer, rows: list[OutboxRow], spans: Mapping[int, tracing.Span]
+) -> list[asyncio.Future[object]]:
     """Hand rows to the producer as record batches, one or more per partition, each in id order;
     each acknowledgement resolves to where its batch landed (`Placed`).
 
-    A row's trace context goes as the record's `traceparent` header: that of a producer span in the
-    row's trace when tracing is on, else the row's own, so that the consumer goes on with the trace
-    either way.
+    A row's trace context goes as the record's `traceparent` header: that of its publish span in
+    `spans` (by row id) when it has one, else the row's own, so that the consumer goes on with the
+    trace either way. A publish span is told where its record landed, or that it failed, and is
+    ended by whoever gave it.
 
     Rows go to the partitions `send` would pick (Kafka's default rule for a key: `partition_for`).
     Building the batches here spares `send`'s per-record work (a coroutine, a partition list built
@@ -66,13 +71,12 @@ async def send_batches(producer: AIOKafkaProducer, rows: list[OutboxRow]) -> lis
             known[row.topic] = sorted(producer.client.cluster.partitions_for_topic(row.topic) or ())
         grouped.setdefault((row.topic, partition_for(row.key, known[row.topic])), []).append(row)
     acks: list[asyncio.Future[object]] = []
-    traced = _producer_spans(rows) if any(row.traceparent for row in rows) else {}
     for (topic, partition), pending in grouped.items():
         while pending:
             batch = producer.create_batch()
             taken = 0
             for row in pending:
-                headers = traced[row.id][1] if row.id in traced else []
+                headers = _headers(row, spans) if row.traceparent else []
                 if batch.append(timestamp=None, key=row.key, value=row.payload, headers=headers) is None:
                     break  # full
                 taken += 1
@@ -81,41 +85,20 @@ async def send_batches(producer: AIOKafkaProducer, rows: list[OutboxRow]) -> lis
             batch.close()  # nothing but these rows goes into it
             sent = await producer.send_batch(batch, topic, partition=partition)
             ids = tuple(row.id for row in pending[:taken])
-            spans: list[tuple[int, tracing.Span]] = []
-            for n, row_id in enumerate(ids):
-                span = traced[row_id][0] if row_id in traced else None
-                if span is not None:
-                    spans.append((n, span))
-            for _, span in spans:
-                span.set_attribute("messaging.destination.partition.id", str(partition))
-            acks.append(_placed(sent, partition, ids, spans))
+            placing: list[tuple[int, tracing.Span]] = []
+            if spans:
+                placing = [(n, spans[row_id]) for n, row_id in enumerate(ids) if row_id in spans]
+                for _, span in placing:
+                    span.set_attribute("messaging.destination.partition.id", str(partition))
+            acks.append(_placed(sent, partition, ids, placing))
             pending = pending[taken:]
     return acks
 
 
-def _producer_spans(rows: list[OutboxRow]) -> dict[int, tuple[tracing.Span | None, list[tuple[str, bytes]]]]:
-    """Per traced row: its producer span (None when tracing is off here) and the record's headers."""
-    tracer = tracing.tracer()
-    traced: dict[int, tuple[tracing.Span | None, list[tuple[str, bytes]]]] = {}
-    for row in rows:
-        if row.traceparent is None:
-            continue
-        if tracer is None:
-            traced[row.id] = (None, [(tracing.TRACEPARENT, row.traceparent.encode())])
-            continue
-        span = tracer.start_span(
-            f"{row.topic} publish",
-            context=tracing.parent_from(row.traceparent),
-            kind=tracing.SpanKind.PRODUCER,
-            attributes={
-                "messaging.system": "kafka",
-                "messaging.destination.name": row.topic,
-                "messaging.kafka.message.key": row.key.decode("latin-1"),
-                "supply.outbox_id": row.id,
-            },
-        )
-        traced[row.id] = (span, [(tracing.TRACEPARENT, (tracing.traceparent(span) or row.traceparent).encode())])
-    return traced
+def _headers(row: OutboxRow, spans: Mapping[int, tracing.Span]) -> list[tuple[str, bytes]]:
+    span = spans.get(row.id)
+    traceparent = (tracing.traceparent(span) if span is not None else None) or row.traceparent or ""
+    return [(tracing.TRACEPARENT, traceparent.encode())]
 
 
 def _placed(
@@ -125,24 +108,26 @@ def _placed(
     spans: list[tuple[int, tracing.Span]],
 ) -> asyncio.Future[object]:
     """An acknowledgement that resolves to where the batch landed (or fails as the send failed),
-    ending the rows' producer spans with it."""
+    telling the rows' publish spans."""
     placed: asyncio.Future[object] = asyncio.get_running_loop().create_future()
 
     def settle(done: asyncio.Future[RecordMetadata]) -> None:
-        error = None if done.cancelled() else done.exception()
         if done.cancelled():
             placed.cancel()
-        elif error is not None:
+            return
+        error = done.exception()
+        if error is not None:
             placed.set_exception(error)
         else:
-            base = done.result().offset
-            placed.set_result(Placed(partition, base, ids))
-            for n, span in spans:
-                span.set_attribute("messaging.kafka.offset", base + n)
-        for _, span in spans:
+            placed.set_result(Placed(partition, done.result().offset, ids))
+        for n, span in spans:
+            if not span.is_recording():
+                continue  # ended already: its batch failed otherwise
             if error is not None:
                 tracing.mark_failed(span, error)
-            span.end()
+            else:
+                span.set_attribute("messaging.kafka.offset", done.result().offset + n)
+                span.add_event("acknowledged")
 
     sent.add_done_callback(settle)
     return placed

@@ -9,13 +9,14 @@ awaited on the event loop.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from types import TracebackType
 from typing import Final, NamedTuple, Protocol, Self
 
 from supply_common.contract import Sale
+from supply_common.tracing import Span
 from supply_sales_writer.domain.events import EncodedEvent
 from supply_sales_writer.domain.model import Stored
 from supply_sales_writer.domain.prepared import Prepared
@@ -219,7 +220,10 @@ class Publisher(Protocol):
         """Send what it holds and disconnect (nothing when it is not connected); never raises."""
         ...
 
-    async def send(self, rows: list[OutboxRow]) -> list[asyncio.Future[object]]:
+    async def send(
+        self, rows: list[OutboxRow], spans: Mapping[int, Span] | None = None
+    ) -> list[asyncio.Future[object]]:
         """Hand rows over; each acknowledgement resolves (to a `Placed`, where the broker says where)
-        once the broker has its rows."""
+        once the broker has its rows. `spans`: the publish span of each traced row (by row id), whose
+        context its record carries and which is told where the row landed; the caller ends them."""
         ...

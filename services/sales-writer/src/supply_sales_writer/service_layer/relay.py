@@ -48,6 +48,7 @@ from supply_sales_writer.service_layer.ports import (
     Publisher,
     PublishLock,
 )
+from supply_sales_writer.service_layer.relay_spans import BatchSpans, claim_started
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -259,6 +260,7 @@ class Relay:
                     return None
                 self._claim_waits = True
             await self.publisher.start()
+            started_ns = claim_started()
             claim = await _in_thread(
                 partial(self.outbox.claim, self.lock, self.batch_size, wait=self._claim_waits),
                 release=_give_back,
@@ -268,12 +270,15 @@ class Relay:
             self._note_lock()
         if claim is None:
             return None
+        spans = None if started_ns is None else BatchSpans(claim.rows, started_ns)
         try:
-            acks = await self.publisher.send(claim.rows)
-        except BaseException:
+            acks = await self.publisher.send(claim.rows, None if spans is None else spans.publishes)
+        except BaseException as exc:
+            if spans is not None:
+                spans.end(exc)
             await _in_thread(claim.give_back)
             raise
-        return _Batch(claim, acks)
+        return _Batch(claim, acks, spans)
 
     async def _confirm(self, batch: _Batch) -> int:
         """Wait for every acknowledgement of a batch, then mark its rows published and commit."""
@@ -287,8 +292,19 @@ class Relay:
             if self.after_publish is not None:
                 await self.after_publish(batch.rows)
             placed = [answer for answer in answers if isinstance(answer, Placed)]
-            await _in_thread(batch.claim.mark_published, acked, placed)
+            with batch.marking():
+                await _in_thread(batch.claim.mark_published, acked, placed)
+                log.debug(
+                    "outbox batch published",
+                    extra={"rows": len(batch.rows), "first_id": batch.rows[0].id, "last_id": batch.rows[-1].id},
+                )
+            if batch.spans is not None:
+                batch.spans.end()
             return len(batch.rows)
+        except BaseException as exc:
+            if batch.spans is not None:
+                batch.spans.end(exc)
+            raise
         finally:
             await batch.abandon()
 
@@ -325,14 +341,21 @@ class _Batch:
 
     claim: Claim
     acks: list[asyncio.Future[object]]
+    spans: BatchSpans | None = None
+    """Its spans, while tracing is on."""
 
     @property
     def rows(self) -> list[OutboxRow]:
         return self.claim.rows
 
+    def marking(self) -> contextlib.AbstractContextManager[None]:
+        return contextlib.nullcontext() if self.spans is None else self.spans.marking()
+
     async def abandon(self) -> None:
         """Give the claim back unless it was marked; acks that may still fail are observed so their
         errors are not reported as never retrieved."""
+        if self.spans is not None:
+            self.spans.end("given back")  # nothing if they ended already
         for ack in self.acks:
             if ack.done():
                 _observe(ack)  # at once: a callback on a done future is one more loop handle per row

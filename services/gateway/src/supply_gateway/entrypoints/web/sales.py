@@ -146,18 +146,24 @@ async def sales(request: Request, current: Page) -> Response:
 
 
 SUMMARY_WAIT_S = 1.5
-"""How long the list waits for the whole match's count and total once its page is there: a wide match
-is counted by reading every matching sale, and the page is not held back for it."""
+"""How long the list waits for the whole match's count and total once its page is there. The read API
+bounds that work (rollups, or a count up to a cap); the wait guards the page against a slow store."""
 
 
 async def _summary(counting: asyncio.Task[Any]) -> tuple[dict[str, Any] | None, bool]:
-    """The whole match's count and total if they come within `SUMMARY_WAIT_S`; else (None, False)."""
+    """The whole match's `{count, total, more}` if it comes within `SUMMARY_WAIT_S`, else (None, False).
+    With `more`, the match has more than `count` sales and there is no total."""
     try:
         counted = await asyncio.wait_for(counting, SUMMARY_WAIT_S)
     except TimeoutError:
         return None, False
     body = counted.body if counted.ok else None
-    return (body if isinstance(body, dict) and {"count", "total"} <= body.keys() else None), True
+    if not isinstance(body, dict) or not isinstance(body.get("count"), int):
+        return None, True
+    more = body.get("more") is True
+    if not more and not isinstance(body.get("total"), str):
+        return None, True
+    return {"count": body["count"], "total": None if more else body["total"], "more": more}, True
 
 
 READ_YOUR_WRITES_S = 5.0

@@ -11,7 +11,7 @@ from fastapi import APIRouter, Depends, Query
 from fastapi.responses import StreamingResponse
 from pydantic import AwareDatetime
 
-from supply_common.contract import METADATA_FIELD, SALE_FILTERS, decimal_text, from_document, rfc3339, sale_total
+from supply_common.contract import SALE_FILTERS, decimal_text, from_document, rfc3339, sale_total
 from supply_common.contract import canonical as canonical_sale
 from supply_common.email_address import normalise_email
 from supply_common.identity import Identity
@@ -25,6 +25,7 @@ from supply_projector.entrypoints.deps import (
     Money,
     PlainText,
     Reader,
+    Rollups,
     SaleId,
     Settings,
     Staff,
@@ -33,6 +34,7 @@ from supply_projector.entrypoints.deps import (
     dates_of,
     only_known_params,
 )
+from supply_projector.service_layer import match_summary
 
 router = APIRouter(tags=["sales"])
 SALES_PARAMS = {*SALE_FILTERS, "limit", "cursor"}
@@ -48,7 +50,7 @@ def sale_view(document: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def sales_filter(
+def sales_search(
     store: StoreName | None = None,
     method: Method | None = None,
     coupon: bool | None = None,
@@ -59,13 +61,18 @@ def sales_filter(
     date_to: AwareDatetime | None = None,
     total_min: Money | None = None,
     total_max: Money | None = None,
-) -> dict[str, Any]:
-    """The search's filter, from the query parameters every sales search takes."""
+) -> SalesFilter:
+    """The search, from the query parameters every sales search takes."""
     if total_min is not None and total_max is not None and total_max < total_min:
         raise field_error("query.total_max", "must not be below total_min")
-    return SalesFilter(
-        store, method, coupon, email, item, tag, dates_of(date_from, date_to), total_min, total_max
-    ).filter()
+    return SalesFilter(store, method, coupon, email, item, tag, dates_of(date_from, date_to), total_min, total_max)
+
+
+Search = Annotated[SalesFilter, Depends(sales_search)]
+
+
+def sales_filter(search: Search) -> dict[str, Any]:
+    return search.filter()
 
 
 Filter = Annotated[dict[str, Any], Depends(sales_filter)]
@@ -94,11 +101,27 @@ def list_sales(
 
 
 @router.get("/sales/summary", dependencies=[only_known_params(*SALE_FILTERS)])
-def sales_summary(reader: Reader, _: Staff, query: Filter) -> dict[str, Any]:
-    """How many sales the search matches and their total, over the whole match (not one page)."""
-    count = reader.count(query).get(None, 0)
-    total = reader.total(query, f"{METADATA_FIELD}.total_cents").get(None, 0) if count else 0
-    return {"count": count, "total": decimal_text(Decimal(total) / 100)}
+def sales_summary(reader: Reader, rollups: Rollups, settings: Settings, _: Staff, search: Search) -> dict[str, Any]:
+    """How many sales the search matches over the whole match (not one page), and their total, at a
+    cost that never grows with the match: `{count, total, kind, more}`.
+
+    - `kind` `exact_from_rollups`: no filter, or one of `store`, `method`, `coupon` alone, each with or
+      without a date range: exact, from the analytics rollups (while they are being built, such a
+      search is counted like any other).
+    - `kind` `exact_by_reading`: any other search matching at most the cap (a setting,
+      `SUMMARY_COUNT_CAP`): exact, from the matching sales.
+    - `kind` `lower_bound`, `more` true: any other search matching more than the cap: the match
+      has more than `count` sales (`count` is the cap) and `total` is null. The CSV export
+      (`/sales/export`, same filters) gives every sale of the match.
+
+    `more` is false whenever `count` and `total` are exact."""
+    found = match_summary.summarise(search, rollups, reader, settings.summary_count_cap)
+    return {
+        "count": found.count,
+        "total": None if found.cents is None else decimal_text(Decimal(found.cents) / 100),
+        "kind": found.kind,
+        "more": found.more,
+    }
 
 
 @router.get(

@@ -1,0 +1,88 @@
+"""The relay's spans of one claimed batch, made only while tracing is on: with it off, `claim_started`
+returns None, no clock is read for spans and no span object is made.
+
+A row written in a trace (it has a `traceparent`) gets a publish span (PRODUCER) in that trace: the
+relay's part of the row's way, from the start of the claim that took it to the end of the mark that
+recorded it published, the broker's acknowledgement an event on it. Its context is what the record's
+`traceparent` header names, so the projector's apply continues it.
+
+The batch's claim and mark are database spans, with the batch size, under the first traced row's
+publish span and linking the other rows' (as the projector's batch span does); a batch with no
+traced row has its claim and its mark as roots of their own, the mark linking the claim. Only a claim
+that took rows is recorded: an idle relay polling an empty outbox makes no spans.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterator, Mapping, Sequence
+
+from supply_common import tracing
+from supply_sales_writer.service_layer.ports import OutboxRow
+
+CLAIM = "mysql: claim outbox"
+MARK = "mysql: mark published"
+
+
+def claim_started() -> int | None:
+    """The time a claim starts (nanoseconds since the epoch, the spans' clock), or None when tracing
+    is off."""
+    return time.time_ns() if tracing.tracer() is not None else None
+
+
+class BatchSpans:
+    """The publish spans of a batch's traced rows (by row id) and the place of its claim and mark."""
+
+    def __init__(self, rows: Sequence[OutboxRow], started_ns: int) -> None:
+        tracer = tracing.tracer()
+        assert tracer is not None
+        claimed_ns = time.time_ns()
+        self.publishes: Mapping[int, tracing.Span] = {
+            row.id: tracer.start_span(
+                f"{row.topic} publish",
+                context=tracing.parent_from(row.traceparent),
+                kind=tracing.SpanKind.PRODUCER,
+                start_time=started_ns,
+                attributes={
+                    "messaging.system": "kafka",
+                    "messaging.destination.name": row.topic,
+                    "messaging.kafka.message.key": row.key.decode("latin-1"),
+                    "supply.outbox_id": row.id,
+                },
+            )
+            for row in rows
+            if row.traceparent
+        }
+        traced = list(self.publishes.values())
+        self._parent = tracing.under(traced[0]) if traced else tracing.no_parent()
+        self._attributes: dict[str, str | int] = {"db.system.name": "mysql", "supply.batch_size": len(rows)}
+        claim = tracer.start_span(
+            CLAIM,
+            context=self._parent,
+            kind=tracing.SpanKind.CLIENT,
+            links=tracing.links_to(traced[1:]),
+            start_time=started_ns,
+            attributes=self._attributes,
+        )
+        claim.end(end_time=claimed_ns)
+        self._links = tracing.links_to(traced[1:] if traced else [claim])
+        self._ended = False
+
+    @contextlib.contextmanager
+    def marking(self) -> Iterator[None]:
+        """The mark's span, current for the block (log lines written in it name it)."""
+        with tracing.span(
+            MARK, kind=tracing.SpanKind.CLIENT, parent=self._parent, links=self._links, attributes=self._attributes
+        ):
+            yield
+
+    def end(self, failed: BaseException | str | None = None) -> None:
+        """End the publish spans (as failed, when `failed` says why); once, later calls do nothing."""
+        if self._ended:
+            return
+        self._ended = True
+        for span in self.publishes.values():
+            if failed is not None:
+                tracing.mark_failed(span, failed)
+            span.end()
