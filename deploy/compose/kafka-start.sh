@@ -65,7 +65,8 @@ KAFKA_HEAP_OPTS="-Xmx128m" "$run" kafka.tools.StorageTool format --ignore-format
   acl --allow-principal User:sales-writer --operation Create --topic sales.events --topic sales.events.dlq
   acl --allow-principal User:mongo-projector --operation Read --operation Describe --topic sales.events \
     --group mongo-projector
-  acl --allow-principal User:mongo-projector --operation Write --operation Describe --topic sales.events.dlq
+  # Read: the replication panel lists the dead letters (by assignment, no group).
+  acl --allow-principal User:mongo-projector --operation Write --operation Describe --operation Read --topic sales.events.dlq
   acl --allow-principal User:mongo-projector --operation Create --topic sales.events --topic sales.events.dlq
   # Account events: auth makes and writes them; the readers assign partitions themselves (no group).
   acl --allow-principal User:auth --operation Write --operation Describe --operation Create \

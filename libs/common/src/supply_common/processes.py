@@ -73,7 +73,10 @@ PROCESSES: dict[str, ProcessSpec] = {
 """In start order; the gateway, which calls the others, last."""
 
 SERVICE_CREDENTIALS: dict[str, tuple[str, ...]] = {
-    "gateway": ("outbox:read", "auth:client-address"),
+    # The panel's "repair this sale": the projector repairs with the gateway's credential, forwarded
+    # to the sales-writer's digest and republish. `auth:client-address`: auth believes the client
+    # address the gateway forwards only with it.
+    "gateway": ("outbox:read", "copy:repair", "sales:digest", "sales:republish", "auth:client-address"),
     "reconcile": ("sales:digest", "sales:republish"),
 }
 """The system's own callers that prove who they are with a service credential, and the scopes each needs:

@@ -41,6 +41,7 @@ SCOPES: Final[Mapping[str, str]] = {
     "sales:digest": "read the sales-writer's digest (id, version, hash) for drift control",
     "sales:republish": "re-emit sales through the sales-writer's outbox (repair)",
     "outbox:read": "read the sales-writer's outbox state (backlog, relay)",
+    "copy:repair": "repair one sale of the copy against MySQL (the projector's reconcile for one id)",
     "auth:client-address": "name the client address auth counts a sign-in under (the gateway, which saw the client)",
 }
 """Every scope a service credential may carry, and what it allows."""

@@ -114,6 +114,25 @@ async def test_the_projector_reads_the_sales_topic_in_its_own_group_only(project
         await committed_offset("not-the-projector")
 
 
+async def test_the_projector_describes_its_group_and_reads_the_dead_letters_for_the_panel(
+    projector: KafkaSettings,
+) -> None:
+    admin = AIOKafkaAdminClient(**projector.kafka_client_options(), request_timeout_ms=10_000)
+    await admin.start()
+    try:
+        (response,) = await admin.describe_consumer_groups(["mongo-projector"])
+        assert [group[0] for group in response.groups] == [0]  # no GROUP_AUTHORIZATION_FAILED
+    finally:
+        await admin.close()
+    consumer = AIOKafkaConsumer(**projector.kafka_client_options(), enable_auto_commit=False, request_timeout_ms=5_000)
+    await consumer.start()
+    try:
+        consumer.assign([TopicPartition(projector.dlq_topic, 0)])
+        await asyncio.wait_for(consumer.getmany(timeout_ms=1_000), timeout=20)  # no TopicAuthorizationFailed
+    finally:
+        await consumer.stop()
+
+
 async def topic_error(settings: KafkaSettings, topic: str) -> int:
     """The error code of the broker's metadata for `topic` as `settings`' principal sees it: 0 (it
     exists), UNKNOWN_TOPIC_OR_PARTITION (the principal may know of it, it does not exist yet) or

@@ -119,5 +119,10 @@ def bootstrap(
         limits=limits,
         expensive=ConcurrencyCap(settings.expensive_calls_per_user),
         trace_ui_url=settings.trace_ui_url,
+        prometheus=(
+            Upstream("prometheus", settings.prometheus_url, timeouts=Timeouts(connect_s=1.0, read_s=3.0))
+            if settings.prometheus_url
+            else None
+        ),
     )
     return Container(settings=settings, gateway=gateway, account_events=account_events)

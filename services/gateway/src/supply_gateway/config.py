@@ -52,6 +52,11 @@ class GatewaySettings(ServiceSettings, CredentialSettings, RevocationSettings):
         "",
         description="The trace viewer (Jaeger's UI, http://127.0.0.1:16686 here): a sale's journey links traces there.",
     )
+    prometheus_url: str = Field(
+        "",
+        description="Prometheus (http://127.0.0.1:9090 here): the replication panel's last hour of lag and"
+        " throughput, and its firing alerts. Empty: the panel shows neither, and says so.",
+    )
     import_max_body_bytes: int = 64 * 1024 * 1024
     cors_origins: str = Field("", description="Comma-separated origins allowed by CORS; empty turns CORS off.")
     cookie_secure: bool = Field(False, description="Mark session cookies Secure even on plain-http requests.")

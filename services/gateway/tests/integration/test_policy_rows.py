@@ -164,6 +164,18 @@ CASES = [
     Case("PATCH", "/api/users/{id}", "senior_management", "technical_worker", 200, _patch_user),
     Case("GET", "/api/ops/replication", "technical_worker", "customer", 200, _path("/api/ops/replication")),
     Case("GET", "/api/ops/replication", "senior_management", "customer", 200, _path("/api/ops/replication")),
+    *(
+        Case("GET", path, "senior_management", "customer", 200, _path(path))
+        for path in ("/api/ops/consumers", "/api/ops/dead-letters", "/api/ops/history", "/api/ops/alerts")
+    ),
+    Case(
+        "POST",
+        "/api/ops/sales/{id}/repair",
+        "technical_worker",
+        "senior_management",
+        200,
+        _path("/api/ops/sales/{id}/repair"),
+    ),
     Case(
         "GET",
         "/api/ops/sales/{id}/journey",

@@ -36,4 +36,7 @@ class ProjectorSettings(ServiceSettings, RevocationSettings, MongoSettings, Call
         le=10_000,
         description="How many sales the summary of a search the rollups cannot answer counts before it says 'more'.",
     )
+    sales_writer_url: str = Field(
+        "http://127.0.0.1:8002", description="The sales-writer, whose digest and republish a sale's repair calls."
+    )
     active_cache_s: float = Field(1.0, ge=0, description="How long readers cache the active collection name.")

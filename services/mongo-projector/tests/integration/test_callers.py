@@ -20,6 +20,8 @@ ROUTES = {
     "/analytics/summary": "senior_management",
     "/me/sales": "customer",
     "/freshness": "technical_worker",
+    "/consumers": "senior_management",
+    "/dead-letters": "technical_worker",
 }
 REFUSALS = {
     "forged X-User-* headers": lambda role: (FORGED | {"X-User-Role": role}, 401),
@@ -53,3 +55,16 @@ async def test_reads_with_a_verified_token_of_an_allowed_role_are_answered(
 ) -> None:
     response = await client.get(path, headers=ISSUER.bearer(ROUTES[path]))
     assert response.status_code == 200, response.text
+
+
+async def test_a_sales_repair_takes_a_service_credential_with_its_scope_and_no_users_token(
+    client: httpx.AsyncClient,
+) -> None:
+    path = "/internal/sales/5bd761dcae323e45a93ccfe8/repair"
+    for headers, status in (
+        (ISSUER.bearer("technical_worker"), 401),
+        (ISSUER.service_bearer("sales:digest", "sales:republish"), 403),
+        (FORGED, 401),
+    ):
+        response = await client.post(path, headers=headers)
+        assert response.status_code == status, response.text

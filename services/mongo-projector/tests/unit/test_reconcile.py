@@ -2,7 +2,16 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 
-from supply_projector.service_layer.reconcile import INVALID, Entry, classify, reconcile, repair, truth_of
+from supply_projector.service_layer.reconcile import (
+    INVALID,
+    Entry,
+    Repaired,
+    classify,
+    reconcile,
+    repair,
+    repair_sale,
+    truth_of,
+)
 
 
 def sid(number: int) -> str:
@@ -145,3 +154,21 @@ def test_truth_of_finds_exactly_one_id() -> None:
     assert truth_of(truth, sid(0)) == Entry(sid(0), 1, "a")
     assert truth_of(truth, sid(9)) == Entry(sid(9), 1, "b")
     assert truth_of(truth, sid(5)) is None
+
+
+def test_one_sale_is_repaired_as_the_whole_reconcile_would_and_left_alone_when_equal() -> None:
+    same, stale, ahead, stray = sid(1), sid(2), sid(3), sid(4)
+    truth = FakeTruth([Entry(same, 2, "h"), Entry(stale, 3, "h3"), Entry(ahead, 1, "h1")])
+    copy = FakeCopy([Entry(same, 2, "h"), Entry(stale, 2, "h2"), Entry(ahead, 4, "h4"), Entry(stray, 1, "h")])
+
+    assert repair_sale(truth, copy, same) == (None, Repaired(republished=0, strays_deleted=0))
+    assert truth.republished == []
+    assert repair_sale(truth, copy, stale) == ("stale", Repaired(republished=1, strays_deleted=0))
+    assert repair_sale(truth, copy, ahead) == ("ahead", Repaired(republished=1, strays_deleted=0, rewound=1))
+    assert copy.rewound == [(ahead, 1)]
+    assert truth.republished == [stale, ahead]
+    assert repair_sale(truth, copy, stray) == ("stray", Repaired(republished=0, strays_deleted=1))
+    assert copy.get(stray) is None
+    assert repair_sale(truth, copy, same, quarantined=True) == ("quarantined", Repaired(1, 0))
+    assert truth.republished == [stale, ahead, same]
+    assert repair_sale(truth, copy, stray, quarantined=True) == (None, Repaired(0, 0))

@@ -127,7 +127,12 @@ class Deployment:
             None,
             {"METRICS_PORT": str(free_port()), "HEARTBEAT_FILE": str(work_dir / "consume.alive")},
         )
-        deployment.add("mongo-projector", PROCESSES["mongo-projector"].argv, ports["mongo-projector"], keys)
+        deployment.add(
+            "mongo-projector",
+            PROCESSES["mongo-projector"].argv,
+            ports["mongo-projector"],
+            {**keys, "SALES_WRITER_URL": f"http://127.0.0.1:{ports['sales-writer']}"},
+        )
         deployment.add("gateway", PROCESSES["gateway"].argv, ports["gateway"], deployment.gateway_env())
         return deployment
 

@@ -31,6 +31,11 @@ PROJECTOR: Final = "projector"
 GATEWAY: Final = "gateway"
 UPSTREAMS: Final = (AUTH, WRITER, PROJECTOR)
 JOURNEY: Final = "/api/ops/sales/{id}/journey"
+OPS_CONSUMERS: Final = "/api/ops/consumers"
+OPS_DEAD_LETTERS: Final = "/api/ops/dead-letters"
+OPS_HISTORY: Final = "/api/ops/history"
+OPS_ALERTS: Final = "/api/ops/alerts"
+OPS_REPAIR: Final = "/api/ops/sales/{id}/repair"
 
 _PARAM = re.compile(r"\{([a-z_]+)\}")
 _SEGMENT = r"[A-Za-z0-9._~-]{1,128}"
@@ -349,6 +354,46 @@ POLICY: Final[tuple[Rule, ...]] = (
         "outbox stats + freshness",
         STAFF,
         "Replication health: outbox backlog and age, consumer lag, freshness, DLQ and quarantine.",
+    ),
+    Rule(
+        "GET",
+        OPS_CONSUMERS,
+        GATEWAY,
+        "projector /consumers",
+        STAFF,
+        "The projector's consumer group: each member (client id, host) with its partitions and their lag.",
+    ),
+    Rule(
+        "GET",
+        OPS_DEAD_LETTERS,
+        GATEWAY,
+        "projector /dead-letters",
+        STAFF,
+        "The 50 newest dead letters, newest first: partition, offset, key, when, and the headers that say why.",
+    ),
+    Rule(
+        "GET",
+        OPS_HISTORY,
+        GATEWAY,
+        "Prometheus query_range",
+        STAFF,
+        "Consumer lag and events applied per second over the last hour, a point a minute (PROMETHEUS_URL).",
+    ),
+    Rule(
+        "GET",
+        OPS_ALERTS,
+        GATEWAY,
+        "Prometheus alerts",
+        STAFF,
+        "The firing alerts (name, severity, summary, since when); `unknown` when Prometheus does not answer.",
+    ),
+    Rule(
+        "POST",
+        OPS_REPAIR,
+        GATEWAY,
+        "projector repair (digest, republish)",
+        WORKER,
+        "Repair one sale as `reconcile --repair` does: compared with MySQL, republished (or removed) when it differs.",
     ),
     Rule(
         "GET",

@@ -30,8 +30,23 @@ from supply_gateway.adapters.upstream import Upstream, UpstreamFailure
 from supply_gateway.adapters.upstream_transport import UpstreamResponse
 from supply_gateway.domain.concurrency import ConcurrencyCap
 from supply_gateway.domain.headers import upstream_request_headers
-from supply_gateway.domain.policy import AUTH, JOURNEY, PROJECTOR, WRITER, Match, Policy, RateClass, Rule
+from supply_gateway.domain.policy import (
+    AUTH,
+    JOURNEY,
+    OPS_ALERTS,
+    OPS_CONSUMERS,
+    OPS_DEAD_LETTERS,
+    OPS_HISTORY,
+    OPS_REPAIR,
+    PROJECTOR,
+    WRITER,
+    Match,
+    Policy,
+    RateClass,
+    Rule,
+)
 from supply_gateway.domain.ratelimit import RateLimiter
+from supply_gateway.service_layer import operations
 from supply_gateway.service_layer.callers import Caller, Credentials, Reply, TokenPair, check_csrf, token_pair
 from supply_gateway.service_layer.journey import compose_journey, nothing_known
 from supply_gateway.service_layer.problems import (
@@ -109,8 +124,11 @@ class Gateway:
     """The trace viewer (Jaeger's UI) a sale's journey links its traces to; empty: no links."""
     clock: Callable[[], float] = time.monotonic
     credential: CredentialFile | None = None
-    """The gateway's service credential: scope `outbox:read` for the writer's outbox state, and
-    `auth:client-address` for auth to believe the client address the gateway forwards."""
+    """The gateway's service credential (`supply_common.processes.SERVICE_CREDENTIALS`): the writer's
+    outbox state, a sale's repair (which the projector passes on to the writer), and the client
+    address auth believes only with it."""
+    prometheus: Upstream | None = None
+    """Prometheus's HTTP API, for the replication panel's last hour and firing alerts; None: not set."""
     _refreshes: dict[str, _Refresh] = field(default_factory=dict)
 
     def _credential(self) -> dict[str, str]:
@@ -145,12 +163,15 @@ class Gateway:
             ) from exc
 
     async def start(self) -> None:
-        for upstream in self.upstreams.values():
+        for upstream in self._all_upstreams():
             await upstream.start()
 
     async def aclose(self) -> None:
-        for upstream in self.upstreams.values():
+        for upstream in self._all_upstreams():
             await upstream.aclose()
+
+    def _all_upstreams(self) -> list[Upstream]:
+        return [*self.upstreams.values(), *([self.prometheus] if self.prometheus else [])]
 
     async def identify(self, credentials: Credentials) -> Caller:
         """Who is calling: a bearer token, else the browser session (refreshed if its access token
@@ -383,9 +404,70 @@ class Gateway:
 
     async def composed(self, match: Match, caller: Caller, request_id: str) -> dict[str, Any]:
         """The answer of a route the gateway composes itself (upstream `GATEWAY`)."""
-        if match.rule.path == JOURNEY:
+        path = match.rule.path
+        if path == JOURNEY:
             return await self.journey(caller, request_id, match.params["id"])
+        if path == OPS_REPAIR:
+            return await self.repair_sale(caller, request_id, match.params["id"])
+        fetch = self._reader(caller, request_id)
+        if path == OPS_CONSUMERS:
+            return await operations.consumers(fetch)
+        if path == OPS_DEAD_LETTERS:
+            return await operations.dead_letters(fetch)
+        if path == OPS_HISTORY:
+            return await operations.history(self.prometheus)
+        if path == OPS_ALERTS:
+            return await operations.alerts(self.prometheus)
         return await self.replication(caller, request_id)
+
+    async def panel(self, caller: Caller, request_id: str) -> dict[str, Any]:
+        """Every part of the replication panel at once, each from its own source."""
+        fetch = self._reader(caller, request_id)
+        health, members, letters, hour, firing = await asyncio.gather(
+            self.replication(caller, request_id),
+            operations.consumers(fetch),
+            operations.dead_letters(fetch),
+            operations.history(self.prometheus),
+            operations.alerts(self.prometheus),
+        )
+        return {"health": health, "consumers": members, "dead_letters": letters, "history": hour, "alerts": firing}
+
+    async def repair_sale(self, caller: Caller, request_id: str, sale_id: str) -> dict[str, Any]:
+        """Repair one sale as `reconcile --repair` does, through the projector (with the gateway's
+        service credential); the answer says what was found and done. Audit-logged with the user."""
+        if not SALE_ID.match(sale_id):
+            raise not_found()
+        user = caller.identity.user_id if caller.identity else None
+        headers = {**upstream_request_headers((), request_id, None), **self._credential()}
+        try:
+            response = await self.upstreams[PROJECTOR].send(
+                "POST", f"/internal/sales/{sale_id}/repair", headers=headers, stream=False
+            )
+        except UpstreamFailure as exc:
+            log.warning("sale repair failed", extra={"event": "ops.repair", "user_id": user, "sale_id": sale_id})
+            raise upstream_problem(exc) from exc
+        outcome = _json_or_none(response)
+        if response.status_code != 200 or not isinstance(outcome, dict):
+            detail = (outcome or {}).get("detail") if isinstance(outcome, dict) else None
+            log.warning(
+                "sale repair refused",
+                extra={"event": "ops.repair", "user_id": user, "sale_id": sale_id, "status": response.status_code},
+            )
+            raise ProblemError(502, "Repair failed", detail or f"The projector answered {response.status_code}.")
+        outcome["notice"] = operations.repair_words(outcome)
+        log.info(
+            "sale repair",
+            extra={
+                "event": "ops.repair",
+                "user_id": user,
+                "sale_id": sale_id,
+                "found": outcome.get("found"),
+                "republished": outcome.get("republished"),
+                "strays_deleted": outcome.get("strays_deleted"),
+                "rewound": outcome.get("rewound"),
+            },
+        )
+        return outcome
 
     def _reader(self, caller: Caller, request_id: str) -> Callable[[str, str], Awaitable[Any]]:
         """GET a JSON answer from an upstream for an operator view: `/internal/` routes with the

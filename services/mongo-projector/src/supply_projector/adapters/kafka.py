@@ -5,10 +5,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Collection, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
 
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 from aiokafka.admin import AIOKafkaAdminClient
+from aiokafka.coordinator.protocol import ConsumerProtocolMemberAssignment
+from aiokafka.errors import for_code
 
 from supply_common.kafka import make_producer
 from supply_common.settings import KafkaSettings
@@ -132,14 +135,43 @@ class KafkaDeadLetters:
         log.warning("dead-lettered records", extra={"count": len(failures), "topic": self.topic})
 
 
+@dataclass(frozen=True)
+class Member:
+    """One consumer of a group, as the group's coordinator describes it."""
+
+    member_id: str
+    client_id: str
+    host: str
+    partitions: tuple[int, ...]
+    """Its partitions of the topic asked about, in order."""
+
+
+@dataclass(frozen=True)
+class Group:
+    state: str
+    """The group's state (`Stable`, `PreparingRebalance`, `CompletingRebalance`, `Empty`, `Dead`)."""
+    members: tuple[Member, ...]
+
+
+@dataclass(frozen=True)
+class DeadLetter:
+    partition: int
+    offset: int
+    key: str | None
+    timestamp_ms: int
+    headers: dict[str, str]
+
+
 class KafkaOffsets:
-    """Committed offsets of a group and the end offsets of topics, for /freshness."""
+    """What operators read from Kafka: committed offsets and members of a group, end offsets of
+    topics, the newest dead letters."""
 
     def __init__(self, settings: KafkaSettings, group_id: str) -> None:
         self.settings = settings
         self.group_id = group_id
         self._consumer: AIOKafkaConsumer | None = None
         self._admin: AIOKafkaAdminClient | None = None
+        self._reading = asyncio.Lock()
 
     async def _clients(self) -> tuple[AIOKafkaConsumer, AIOKafkaAdminClient]:
         if self._consumer is None:
@@ -182,6 +214,51 @@ class KafkaOffsets:
             tp.partition: int(meta.offset) for tp, meta in offsets.items() if tp.topic == topic and meta.offset >= 0
         }
 
+    async def group(self, topic: str) -> Group:
+        """The group's members and which of `topic`'s partitions each holds."""
+        _, admin = await self._clients()
+        responses = await admin.describe_consumer_groups([self.group_id])
+        for response in responses:
+            for error_code, group_id, state, _protocol_type, _protocol, members, *_ in response.groups:
+                if group_id != self.group_id:
+                    continue
+                if error_code:
+                    raise for_code(error_code)(f"describing group {group_id}")
+                return Group(state, tuple(_member(member, topic) for member in members))
+        return Group("Dead", ())
+
+    async def newest(self, topic: str, limit: int) -> list[DeadLetter]:
+        """The `limit` newest records of `topic` (a DLQ) by the time they were written, newest first.
+        Read by assignment (no group, nothing committed)."""
+        consumer, _ = await self._clients()
+        async with self._reading:
+            partitions = await self.partitions(topic)
+            if not partitions:
+                return []
+            ends = await consumer.end_offsets(partitions)
+            starts = await consumer.beginning_offsets(partitions)
+            wanted = {tp: int(ends[tp]) for tp in partitions if int(ends[tp]) > int(starts[tp])}
+            if not wanted:
+                return []
+            consumer.assign(list(wanted))
+            try:
+                for tp, end in wanted.items():
+                    consumer.seek(tp, max(int(starts[tp]), end - limit))
+                found: list[DeadLetter] = []
+                remaining = dict(wanted)
+                while remaining:
+                    batches = await consumer.getmany(*remaining, timeout_ms=1_000)
+                    if not batches:
+                        break
+                    for tp, messages in batches.items():
+                        found.extend(_dead_letter(message) for message in messages)
+                        if messages and messages[-1].offset + 1 >= remaining.get(tp, 0):
+                            remaining.pop(tp, None)
+            finally:
+                consumer.assign([])
+        found.sort(key=lambda letter: (letter.timestamp_ms, letter.partition, letter.offset), reverse=True)
+        return found[:limit]
+
     async def close(self) -> None:
         if self._consumer is not None:
             await self._consumer.stop()
@@ -189,3 +266,24 @@ class KafkaOffsets:
         if self._admin is not None:
             await self._admin.close()
             self._admin = None
+
+
+def _member(member: Sequence[object], topic: str) -> Member:
+    member_id, client_id, host, _metadata, assignment = member[:5]
+    partitions: list[int] = []
+    if assignment:
+        decoded = ConsumerProtocolMemberAssignment.decode(assignment)
+        partitions = sorted(p for name, numbers in decoded.assignment for p in numbers if name == topic)
+    return Member(str(member_id), str(client_id), str(host).lstrip("/"), tuple(partitions))
+
+
+def _dead_letter(message: object) -> DeadLetter:
+    key = message.key  # type: ignore[attr-defined]
+    headers = message.headers or ()  # type: ignore[attr-defined]
+    return DeadLetter(
+        partition=message.partition,  # type: ignore[attr-defined]
+        offset=message.offset,  # type: ignore[attr-defined]
+        key=key.decode(errors="replace") if key is not None else None,
+        timestamp_ms=message.timestamp,  # type: ignore[attr-defined]
+        headers={name: value.decode(errors="replace") for name, value in headers if value is not None},
+    )

@@ -15,7 +15,7 @@ from supply_common.web import create_app as service_app
 from supply_projector.adapters.kafka import KafkaOffsets
 from supply_projector.bootstrap import Container, bootstrap
 from supply_projector.config import ProjectorSettings
-from supply_projector.entrypoints.routes import analytics, freshness, me, sales
+from supply_projector.entrypoints.routes import analytics, freshness, me, operations, sales
 
 
 def create_app(container: Container | None = None, *, tokens: TokenVerifier | None = None) -> FastAPI:
@@ -53,6 +53,6 @@ def create_app(container: Container | None = None, *, tokens: TokenVerifier | No
     app.state.tokens = tokens
     if container is not None:
         app.state.container = container
-    for area in (sales, me, analytics, freshness):
+    for area in (sales, me, analytics, freshness, operations):
         app.include_router(area.router)
     return app

@@ -120,7 +120,13 @@ class ConsumerLoop:
         projector = self.container.projector(dead_letters)
         self.projector = projector
         progress = ProgressRecorder(self.container.store)
-        consumer = make_consumer(settings, settings.consumer_group, session_timeout_ms=settings.session_timeout_ms)
+        # A client id per process, so that the group's description (the replication panel) tells them apart.
+        consumer = make_consumer(
+            settings,
+            settings.consumer_group,
+            session_timeout_ms=settings.session_timeout_ms,
+            client_id=f"mongo-projector-consume@{socket.gethostname()}:{os.getpid()}",
+        )
         self.consumer = consumer
         consumer.subscribe([settings.sales_topic], listener=_Listener(self))
         await consumer.start()

@@ -194,3 +194,17 @@ def repair(truth: Truth, copy: Copy, findings: Findings, chunk: int = 1000) -> R
     ids = findings.to_republish()
     republished = sum(truth.republish(ids[start : start + chunk]) for start in range(0, len(ids), chunk))
     return Repaired(republished=republished, strays_deleted=copy.delete(findings.stray), rewound=len(rewound))
+
+
+def repair_sale(truth: Truth, copy: Copy, sale_id: str, *, quarantined: bool = False) -> tuple[str | None, Repaired]:
+    """`reconcile` and `repair` for one id: its difference from MySQL, and what repairing it did.
+    A copy that holds what MySQL holds needs nothing (None), unless the sale is `quarantined` (a dead
+    letter of it parks its later events): then MySQL's state is republished all the same, since only
+    a repair event lifts a quarantine."""
+    findings = confirm(truth, copy, Findings(missing=[sale_id]))
+    kind = next((kind for kind in KINDS if getattr(findings, kind)), None)
+    if kind is None and quarantined and truth_of(truth, sale_id) is not None:
+        return "quarantined", Repaired(republished=truth.republish([sale_id]), strays_deleted=0)
+    if kind is None:
+        return None, Repaired(republished=0, strays_deleted=0)
+    return kind, repair(truth, copy, findings)

@@ -1,4 +1,4 @@
-"""The senior management's dashboard and the replication page of the staff.
+"""The senior management's dashboard.
 
 The dashboard page itself asks no report: it renders at once with a placeholder per figure, and its
 script fetches each report from the gateway's own API, so that each figure shows, or fails with a
@@ -18,22 +18,6 @@ from fastapi.responses import Response
 from supply_gateway.entrypoints.web.page import Page, page
 
 router = APIRouter(include_in_schema=False)
-
-
-@router.get("/ops")
-@page("ops")
-async def ops(request: Request, current: Page) -> Response:
-    return current.render(
-        "ops.html", health=await current.gateway.replication(current.caller, request.state.request_id)
-    )
-
-
-@router.get("/ops/panel")
-@page("ops", fragment=True)
-async def ops_panel(request: Request, current: Page) -> Response:
-    return current.render(
-        "_ops_panel.html", health=await current.gateway.replication(current.caller, request.state.request_id)
-    )
 
 
 PRESETS = (("7d", "Last 7 days"), ("30d", "Last 30 days"), ("year", "This year"), ("all", "All time"))

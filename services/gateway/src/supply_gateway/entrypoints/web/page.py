@@ -46,6 +46,7 @@ PAGES: Mapping[str, tuple[str, str]] = {
     "dashboard": ("GET", "/api/analytics/summary"),
     "staff": ("GET", "/api/users"),
     "ops": ("GET", "/api/ops/replication"),
+    "ops_repair": ("POST", "/api/ops/sales/{id}/repair"),
     "journey": ("GET", "/api/ops/sales/{id}/journey"),
 }
 """Each page is open to whoever may call the API route it is built on, so the policy table decides."""
