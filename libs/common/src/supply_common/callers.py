@@ -2,14 +2,19 @@
 gateway forwards the user's own token), or a service, from a service credential with the route's
 scope. Nothing else names a caller: headers such as `X-User-*` mean nothing to any service.
 
+A service may also vouch for something a request says beside a user's token (the gateway, for the
+client's address at auth): its credential then comes in `X-Service-Authorization`, since
+`Authorization` carries the user's token (`vouching_service`).
+
 The verifier is the app's `state.tokens` (a `supply_common.tokens.TokenVerifier`), set by the
 service's app factory from its composition root.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Mapping
-from typing import Annotated
+from typing import Annotated, Final
 
 from fastapi import Depends, Request
 
@@ -26,11 +31,15 @@ from supply_common.tokens import (
 )
 
 CHALLENGE = {"WWW-Authenticate": 'Bearer realm="supply-store"'}
+SERVICE_AUTHORIZATION: Final = "x-service-authorization"
+"""The header of a service credential sent beside a user's `Authorization`: `Bearer <credential>`."""
+
+log = logging.getLogger(__name__)
 
 
-def bearer_token(headers: Mapping[str, str]) -> str | None:
-    """The token of an `Authorization: Bearer ...` header, if there is one."""
-    value = headers.get("authorization")
+def bearer_token(headers: Mapping[str, str], header: str = "authorization") -> str | None:
+    """The token of a `<header>: Bearer ...` header (by default `Authorization`), if there is one."""
+    value = headers.get(header)
     if not value:
         return None
     scheme, _, token = value.partition(" ")
@@ -139,3 +148,27 @@ class ScopeCheck:
 def require_scope(scope: str) -> ScopeCheck:
     """The dependency for an operator route that needs `scope`."""
     return ScopeCheck(scope)
+
+
+async def vouching_service(verifier: TokenVerifier, headers: Mapping[str, str], scope: str) -> ServiceCaller | None:
+    """The service whose credential in `X-Service-Authorization` carries `scope`, or None: no such
+    header, or one holding anything else (a user's token, a credential without the scope, expired,
+    signed by another key) vouches for nothing, and the request is taken as from an anonymous peer.
+    A header that is present but refused is logged: a real caller's credential may have gone stale."""
+    if scope not in SCOPES:
+        raise ValueError(f"unknown scope {scope!r}")
+    token = bearer_token(headers, SERVICE_AUTHORIZATION)
+    if token is None:
+        return None
+    try:
+        caller = await verifier.verify_service(token)
+    except (InvalidToken, KeysUnavailable) as exc:
+        log.warning("service credential refused", extra={"event": "service_credential.refused", "reason": str(exc)})
+        return None
+    if scope not in caller.scopes:
+        log.warning(
+            "service credential without the scope",
+            extra={"event": "service_credential.refused", "subject": caller.subject, "scope": scope},
+        )
+        return None
+    return caller

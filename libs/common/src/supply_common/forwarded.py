@@ -3,12 +3,17 @@
 Every proxy appends the address it received the request from, so the left part of the header is
 whatever the client sent and only the entries appended by trusted hops mean anything. The client
 is the first address, walking from the right, that is not a trusted proxy.
+
+The gateway believes the proxies in front of it by their addresses (`TRUSTED_PROXIES`). Auth believes
+no address: only a caller that proves it is the gateway with a service credential
+(`supply_common.callers.vouching_service`) is `VOUCHED`, and then only the entry it appended counts.
 """
 
 from __future__ import annotations
 
 import ipaddress
 from collections.abc import Iterable
+from typing import Final
 
 
 class TrustedProxies:
@@ -41,6 +46,10 @@ class TrustedProxies:
 
     def trusts_peer(self, peer: str) -> bool:
         return self.any_peer or peer in self
+
+
+VOUCHED: Final = TrustedProxies(any_peer=True)
+"""For a peer whose word is taken on other grounds than its address (a credential): the entry it appended."""
 
 
 def client_address(peer: str, forwarded: Iterable[str], proxies: TrustedProxies) -> str:

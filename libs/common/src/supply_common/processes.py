@@ -74,12 +74,15 @@ PROCESSES: dict[str, ProcessSpec] = {
 
 SERVICE_CREDENTIALS: dict[str, tuple[str, ...]] = {
     # The panel's "repair this sale": the projector repairs with the gateway's credential, forwarded
-    # to the sales-writer's digest and republish.
-    "gateway": ("outbox:read", "copy:repair", "sales:digest", "sales:republish"),
+    # to the sales-writer's digest and republish. `auth:client-address`: auth believes the client
+    # address the gateway forwards only with it.
+    "gateway": ("outbox:read", "copy:repair", "sales:digest", "sales:republish", "auth:client-address"),
     "reconcile": ("sales:digest", "sales:republish"),
 }
-"""The callers of operator routes inside the system, and the scopes each needs. A local run issues each
-its credential at start (`.stack/service-tokens/<subject>.jwt`), and so does the test deployment."""
+"""The system's own callers that prove who they are with a service credential, and the scopes each needs:
+operator routes (`/internal/...`), and the gateway vouching to auth for the client's address. A local run
+issues each its credential at start (`.stack/service-tokens/<subject>.jwt`), and so do the test deployment
+and compose's `service-credentials`."""
 
 
 def launch(argv: Sequence[str], env: Mapping[str, str], log_file: Path, cwd: Path) -> subprocess.Popen[bytes]:

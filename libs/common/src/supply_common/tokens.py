@@ -4,7 +4,8 @@ Two kinds, told apart by their audience:
 - a user's access token (`aud` = `AUDIENCE`, a `role` claim): what the gateway verifies, and then
   forwards unchanged, so that every service behind it verifies the same token itself;
 - a service credential (`aud` = `SERVICE_AUDIENCE`, a `scope` claim, no role): what operator routes
-  (`/internal/...`) need, issued by `auth issue-service-token`. A user's token is never one.
+  (`/internal/...`) need, and what the gateway shows auth to be believed about the client's address
+  (`auth:client-address`), issued by `auth issue-service-token`. A user's token is never one.
 
 Both are EdDSA (Ed25519) JWTs checked against auth's published keys (JWKS), fetched and cached by
 `KeyStore`. A revocation check (`RevocationCheck`) is asked about every token on every use, cached or not.
@@ -41,6 +42,7 @@ SCOPES: Final[Mapping[str, str]] = {
     "sales:republish": "re-emit sales through the sales-writer's outbox (repair)",
     "outbox:read": "read the sales-writer's outbox state (backlog, relay)",
     "copy:repair": "repair one sale of the copy against MySQL (the projector's reconcile for one id)",
+    "auth:client-address": "name the client address auth counts a sign-in under (the gateway, which saw the client)",
 }
 """Every scope a service credential may carry, and what it allows."""
 
@@ -343,17 +345,32 @@ class CredentialFile:
         self.path = path
         self._seen: tuple[int, int] | None = None
         self._token = ""
+        self._expires_at: float | None = None
 
     def token(self) -> str:
-        """The credential; raises `OSError` when the file cannot be read and `ValueError` when empty."""
+        """The credential; raises `OSError` when the file cannot be read and `ValueError` when it is
+        empty or holds a credential past its `exp` (nobody would accept it: issue a new one)."""
         stat = os.stat(self.path)
         seen = (stat.st_mtime_ns, stat.st_size)
         if seen != self._seen:
             self._token = self.path.read_text().strip()
+            self._expires_at = _expiry(self._token)
             self._seen = seen
         if not self._token:
             raise ValueError(f"{self.path} holds no credential")
+        if self._expires_at is not None and self._expires_at <= time.time():
+            raise ValueError(f"the credential in {self.path} has expired: issue a new one")
         return self._token
 
-    def authorization(self) -> dict[str, str]:
-        return {"authorization": f"Bearer {self.token()}"}
+    def authorization(self, header: str = "authorization") -> dict[str, str]:
+        """`header` (by default `Authorization`) carrying the credential as a bearer token."""
+        return {header: f"Bearer {self.token()}"}
+
+
+def _expiry(token: str) -> float | None:
+    """The `exp` of a JWT, read without checking anything: whoever receives it checks it."""
+    try:
+        exp = jwt.decode(token, options={"verify_signature": False}).get("exp")
+    except jwt.PyJWTError:
+        return None
+    return float(exp) if isinstance(exp, int | float) else None

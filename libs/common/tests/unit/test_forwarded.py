@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from supply_common.forwarded import TrustedProxies, client_address
+from supply_common.forwarded import VOUCHED, TrustedProxies, client_address
 
 PROXIES = TrustedProxies(("127.0.0.1", "::1", "10.0.0.0/8", "edge-proxy"))
 
@@ -35,3 +35,9 @@ def test_behind_any_peer_only_the_entry_it_appended_counts() -> None:
     anyone = TrustedProxies(any_peer=True)
     assert client_address("192.0.2.7", ["6.6.6.6, 203.0.113.5"], anyone) == "203.0.113.5"
     assert client_address("192.0.2.7", [], anyone) == "192.0.2.7"
+
+
+def test_a_vouched_peer_names_the_client_in_the_entry_it_appended() -> None:
+    assert client_address("127.0.0.1", ["6.6.6.6, 203.0.113.5"], VOUCHED) == "203.0.113.5"
+    assert client_address("127.0.0.1", ["not-an-ip"], VOUCHED) == "127.0.0.1"
+    assert client_address("127.0.0.1", [], VOUCHED) == "127.0.0.1"

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from fastapi import Depends, FastAPI
 
-from supply_common.callers import require_roles, require_scope
+from supply_common.callers import SERVICE_AUTHORIZATION, require_roles, require_scope, vouching_service
 from supply_common.identity import Identity
 from supply_common.testing.tokens import TestIssuer
 from supply_common.tokens import CredentialFile, InvalidToken, ServiceCaller, TokenRevoked
@@ -86,6 +86,49 @@ def test_a_credential_file_is_read_again_when_it_changes(tmp_path: Path) -> None
     path.write_text("")
     with pytest.raises(ValueError, match="no credential"):
         credential.token()
+
+
+def test_a_credential_file_holding_an_expired_credential_is_no_credential(tmp_path: Path) -> None:
+    path = tmp_path / "gateway.jwt"
+    path.write_text(ISSUER.service_token("auth:client-address", ttl_s=-60) + "\n")
+    credential = CredentialFile(path)
+    with pytest.raises(ValueError, match="expired"):
+        credential.token()
+    fresh = ISSUER.service_token("auth:client-address")
+    path.write_text(fresh + "\n")
+    assert credential.authorization(SERVICE_AUTHORIZATION) == {SERVICE_AUTHORIZATION: f"Bearer {fresh}"}
+
+
+@pytest.mark.parametrize(
+    ("headers", "vouched"),
+    [
+        ({}, False),
+        ({"x-service-authorization": f"Bearer {ISSUER.token('senior_management')}"}, False),
+        ({"x-service-authorization": f"Bearer {ISSUER.service_token('outbox:read')}"}, False),
+        ({"x-service-authorization": f"Bearer {ISSUER.service_token('auth:client-address', exp=NOW - 600)}"}, False),
+        ({"x-service-authorization": f"Bearer {TestIssuer().service_token('auth:client-address')}"}, False),
+        ({"authorization": f"Bearer {ISSUER.service_token('auth:client-address')}"}, False),
+        ({"x-service-authorization": ISSUER.service_token("auth:client-address")}, False),
+        ({"x-service-authorization": f"Bearer {ISSUER.service_token('auth:client-address', subject='gw')}"}, True),
+    ],
+    ids=[
+        "nothing",
+        "a user's token",
+        "another scope",
+        "expired",
+        "foreign key",
+        "in Authorization",
+        "not a bearer",
+        "the credential",
+    ],
+)
+async def test_only_a_credential_with_the_scope_in_its_own_header_vouches(
+    headers: dict[str, str], vouched: bool
+) -> None:
+    caller = await vouching_service(ISSUER.verifier(), headers, "auth:client-address")
+    assert (caller is not None) is vouched
+    if caller is not None:
+        assert caller.subject == "gw"
 
 
 def _app() -> FastAPI:

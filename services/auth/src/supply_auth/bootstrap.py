@@ -12,7 +12,7 @@ from sqlalchemy import Engine
 
 from supply_auth.adapters.common_passwords import common_passwords
 from supply_auth.adapters.hashing import Argon2Parameters, PasswordHasher
-from supply_auth.adapters.keys import KeyStore, TokenService
+from supply_auth.adapters.keys import KeyStore, PublishedKeys, TokenService
 from supply_auth.adapters.mail import MailDrop, Mailer, MailSender, SmtpMailer
 from supply_auth.adapters.unit_of_work import AccountEventsConfig, SqlUnitOfWork
 from supply_auth.config import MAX_ACCESS_TOKEN_TTL_S, AuthSettings
@@ -21,9 +21,9 @@ from supply_auth.service_layer.accounts import Accounts
 from supply_auth.service_layer.sessions import Sessions
 from supply_auth.service_layer.staff import Staff
 from supply_common.db import make_engine
-from supply_common.forwarded import TrustedProxies
 from supply_common.kafka import make_producer
 from supply_common.outbox_relay import OutboxRelay
+from supply_common.tokens import TokenVerifier
 
 KEY_RETENTION_S = MAX_ACCESS_TOKEN_TTL_S + 60
 """How long a replaced key stays published: the longest token lifetime plus clock skew."""
@@ -40,7 +40,9 @@ class Container:
     tokens: TokenService
     hasher: PasswordHasher
     mail: MailSender
-    trusted_proxies: TrustedProxies
+    callers: TokenVerifier
+    """Checks the service credentials callers send (the gateway's, vouching for the client's address)
+    against auth's own published keys: the verifier every other service uses."""
     accounts: Accounts
     sessions: Sessions
     staff: Staff
@@ -62,6 +64,16 @@ def mailer(settings: AuthSettings) -> Mailer:
     if settings.auth_smtp_url is not None:
         return SmtpMailer(settings.auth_smtp_url.get_secret_value(), settings.auth_mail_from)
     return MailDrop(settings.mail_dir(), settings.auth_mail_from)
+
+
+def callers_verifier(settings: AuthSettings, keys: KeyStore) -> TokenVerifier:
+    """The verifier every service uses, over the keys this auth publishes (in process, no hop)."""
+    return TokenVerifier(
+        PublishedKeys(keys),
+        issuer=settings.auth_issuer,
+        audience=settings.auth_audience,
+        service_audience=settings.auth_service_audience,
+    )
 
 
 def throttle_policy(settings: AuthSettings) -> ThrottlePolicy:
@@ -140,7 +152,7 @@ def bootstrap(
         tokens=tokens,
         hasher=hasher,
         mail=sender,
-        trusted_proxies=TrustedProxies(settings.auth_trusted_proxies),
+        callers=callers_verifier(settings, keys),
         accounts=accounts,
         sessions=sessions,
         staff=Staff(uow=uow, accounts=accounts, clock=clock),

@@ -79,10 +79,6 @@ class AuthSettings(ServiceSettings, MySQLSettings, KafkaSettings, ProductionGuar
         ge=60,
         description="An address the account has not signed in from for this long is no longer known.",
     )
-    auth_trusted_proxies: tuple[str, ...] = Field(
-        ("127.0.0.1", "::1"),
-        description="Addresses or networks (CIDR) whose X-Forwarded-For (last entry) names the client address.",
-    )
 
     auth_public_base_url: str = Field(
         "http://127.0.0.1:8000",

@@ -87,12 +87,28 @@ class Harness:
         user = self.auth.accounts.create_account(email=email, password=password, name=f"Test {role}", role=role)
         return {"id": user.id, "email": email, "password": password, "role": role}
 
-    def login(self, account: dict, client: TestClient | None = None) -> dict:
+    def login(self, account: dict, client: TestClient | None = None, *, from_address: str | None = None) -> dict:
+        """Sign in, as the gateway does for a client at `from_address` if given."""
         response = (client or self.client).post(
-            "/login", json={"email": account["email"], "password": account["password"]}
+            "/login",
+            json={"email": account["email"], "password": account["password"]},
+            headers=self.from_gateway(from_address) if from_address else None,
         )
         assert response.status_code == 200, response.text
         return response.json()
+
+    def service_credential(self, *scopes: str, subject: str = "gateway", ttl_s: int = 3600) -> str:
+        """A service credential signed by this auth's key, as `auth issue-service-token` makes one."""
+        settings = self.auth.settings
+        return self.auth.tokens.issue_service(
+            subject=subject, scopes=list(scopes), audience=settings.auth_service_audience, ttl_s=ttl_s
+        )
+
+    def from_gateway(self, address: str) -> dict[str, str]:
+        """The headers the gateway adds to a client's call: the address it saw, and its credential
+        vouching for it."""
+        credential = self.service_credential("auth:client-address")
+        return {"X-Forwarded-For": address, "X-Service-Authorization": f"Bearer {credential}"}
 
     def bearer(self, account: dict) -> dict[str, str]:
         return {"Authorization": f"Bearer {self.login(account)['access_token']}"}

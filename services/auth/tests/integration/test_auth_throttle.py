@@ -3,9 +3,19 @@ from __future__ import annotations
 import threading
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
+import httpx
 import pytest
+import uvicorn
+from fastapi import FastAPI
 from fastapi.testclient import TestClient
+
+from supply_common.testing.deployment import free_port
+from supply_common.testing.tokens import TestIssuer
+
+from .conftest import Harness
 
 pytestmark = pytest.mark.integration
 
@@ -94,26 +104,16 @@ def test_the_lock_is_shared_by_every_auth_process(make_harness):
 
 
 def test_one_client_address_spraying_many_accounts_is_locked_without_locking_others(make_harness):
-    harness = make_harness(**per_address(3, 3, auth_trusted_proxies=("testclient",)))
+    harness = make_harness(**per_address(3, 3))
     victim = harness.create()
-    attacker = {"X-Forwarded-For": "198.51.100.7, 203.0.113.9"}
+    attacker = harness.from_gateway("198.51.100.7, 203.0.113.9")
 
     for i in range(3):
         assert attempt(harness.client, f"user{i}@example.com", "guess guess guess", **attacker).status_code == 401
 
     assert attempt(harness.client, "fresh@example.com", "guess guess guess", **attacker).status_code == 429
-    spoofed = {"X-Forwarded-For": "203.0.113.9, 192.0.2.1"}
+    spoofed = harness.from_gateway("203.0.113.9, 192.0.2.1")
     assert attempt(harness.client, victim["email"], victim["password"], **spoofed).status_code == 200
-
-
-def test_a_client_that_is_not_a_trusted_proxy_cannot_choose_its_address(make_harness):
-    harness = make_harness(**per_address(2, 2))
-
-    for i in range(2):
-        forwarded = {"X-Forwarded-For": f"192.0.2.{i}"}
-        assert attempt(harness.client, f"user{i}@example.com", "guess guess guess", **forwarded).status_code == 401
-
-    assert attempt(harness.client, "other@example.com", "guess guess guess").status_code == 429
 
 
 def test_failure_counters_live_in_mysql_without_raw_emails(make_harness):
@@ -139,7 +139,6 @@ def test_concurrent_guesses_cannot_outrun_the_lock(make_harness, monkeypatch):
             "auth_account_address_lock_after": 100,
             "auth_lock_base_s": 60,
             "auth_lock_max_s": 60,
-            "auth_trusted_proxies": ("testclient",),
             "mysql_pool_size": 10,
         }
     )
@@ -162,14 +161,14 @@ def test_concurrent_guesses_cannot_outrun_the_lock(make_harness, monkeypatch):
     def guess(i: int) -> None:
         client = TestClient(harness.client.app)
         start.wait()
-        response = attempt(client, account["email"], f"wrong password {i}", **{"X-Forwarded-For": f"192.0.2.{i}"})
+        response = attempt(client, account["email"], f"wrong password {i}", **harness.from_gateway(f"192.0.2.{i}"))
         statuses.append(response.status_code)
 
     threads = [threading.Thread(target=guess, args=(i,)) for i in range(guesses)]
     for thread in threads:
         thread.start()
     assert threshold_reached.wait(30)
-    right = attempt(harness.client, account["email"], account["password"], **{"X-Forwarded-For": "198.51.100.1"})
+    right = attempt(harness.client, account["email"], account["password"], **harness.from_gateway("198.51.100.1"))
     for thread in threads:
         thread.join(60)
 
@@ -184,9 +183,9 @@ def test_concurrent_guesses_cannot_outrun_the_lock(make_harness, monkeypatch):
 
 
 def test_a_correct_password_takes_back_only_its_own_count_at_the_address(make_harness):
-    harness = make_harness(**per_address(3, 4, auth_trusted_proxies=("testclient",)))
+    harness = make_harness(**per_address(3, 4))
     own = harness.create()
-    address = {"X-Forwarded-For": "198.51.100.7"}
+    address = harness.from_gateway("198.51.100.7")
     for i in range(2):
         assert attempt(harness.client, f"user{i}@example.com", "guess guess guess", **address).status_code == 401
 
@@ -206,7 +205,6 @@ STRANGER_AND_MANAGER = {
     "auth_lock_base_s": 60,
     "auth_lock_max_s": 60,
     "auth_known_address_delay_max_s": 1,
-    "auth_trusted_proxies": ("testclient",),
 }
 
 
@@ -216,21 +214,22 @@ def test_a_strangers_wrong_guesses_do_not_stop_the_manager_signing_in_from_a_kno
     most a second), while a new address of theirs waits like the stranger's."""
     harness = make_harness(**STRANGER_AND_MANAGER)
     manager = harness.create("senior_management")
-    office = {"X-Forwarded-For": "198.51.100.7"}
+    office = harness.from_gateway("198.51.100.7")
     assert attempt(harness.client, manager["email"], manager["password"], **office).status_code == 200
 
-    stranger = {"X-Forwarded-For": "203.0.113.9"}
+    stranger = harness.from_gateway("203.0.113.9")
     answers = [attempt(harness.client, manager["email"], f"guess number {i}", **stranger).status_code for i in range(3)]
     assert answers == [401, 401, 429]  # the stranger's own address is slowed, then locked
     # ...so they move on to other addresses, and the account-wide count slows, then locks, strangers.
     assert (
-        attempt(harness.client, manager["email"], "guess four", **{"X-Forwarded-For": "192.0.2.1"}).status_code == 401
+        attempt(harness.client, manager["email"], "guess four", **harness.from_gateway("192.0.2.1")).status_code == 401
     )
-    slowed = attempt(harness.client, manager["email"], "guess five", **{"X-Forwarded-For": "192.0.2.2"})
+    slowed = attempt(harness.client, manager["email"], "guess five", **harness.from_gateway("192.0.2.2"))
     assert slowed.status_code == 429
     wait_out(slowed)
-    assert attempt(harness.client, manager["email"], "guess six", **{"X-Forwarded-For": "192.0.2.3"}).status_code == 401
-    locked = attempt(harness.client, manager["email"], manager["password"], **{"X-Forwarded-For": "192.0.2.200"})
+    sixth = attempt(harness.client, manager["email"], "guess six", **harness.from_gateway("192.0.2.3"))
+    assert sixth.status_code == 401
+    locked = attempt(harness.client, manager["email"], manager["password"], **harness.from_gateway("192.0.2.200"))
     assert locked.status_code == 429
     assert int(locked.headers["Retry-After"]) > 2
 
@@ -247,9 +246,106 @@ def test_known_addresses_are_kept_hashed_per_account(make_harness):
     harness = make_harness(**STRANGER_AND_MANAGER)
     manager = harness.create("senior_management")
 
-    attempt(harness.client, manager["email"], manager["password"], **{"X-Forwarded-For": "198.51.100.7"})
+    attempt(harness.client, manager["email"], manager["password"], **harness.from_gateway("198.51.100.7"))
 
     rows = harness.sql("SELECT user_id, address FROM known_addresses")
     assert [row.user_id for row in rows] == [manager["id"]]
     assert len(rows[0].address) == 32
     assert b"198.51" not in rows[0].address
+
+
+@contextmanager
+def on_loopback(app: FastAPI) -> Iterator[httpx.Client]:
+    """A client of `app` served for real on 127.0.0.1, the address every process on the host calls
+    from, by uvicorn set as `auth serve` sets it (its own proxy-header rewriting off), without the
+    lifespan (nothing here needs the account-events relay)."""
+    port = free_port()
+    config = uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None, proxy_headers=False)
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    try:
+        deadline = time.monotonic() + 20
+        while not server.started:
+            assert thread.is_alive(), "the server stopped at start"
+            assert time.monotonic() < deadline, "the server did not start"
+            time.sleep(0.05)
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            yield client
+    finally:
+        server.should_exit = True
+        thread.join(10)
+
+
+def fail_until_locked(client, email: str, headers: dict[str, str], failures: int = 3) -> None:
+    """Wrong passwords until `failures` were counted (waiting out each slow-down in between)."""
+    counted = 0
+    while counted < failures:
+        response = attempt(client, email, f"wrong guess {counted}", **headers)
+        if response.status_code == 429:
+            assert int(response.headers["Retry-After"]) <= 2, "locked before the failures were all counted"
+            wait_out(response)
+            continue
+        assert response.status_code == 401, response.text
+        counted += 1
+
+
+OFFICE = "198.51.100.7"
+"""The manager's known address: where they signed in from before."""
+
+NOT_THE_GATEWAY: dict[str, Callable[[Harness], dict[str, str]]] = {
+    "no credential": lambda harness: {},
+    "a user's access token": lambda harness: {
+        "X-Service-Authorization": harness.bearer(harness.create())["Authorization"]
+    },
+    "a credential without the scope": lambda harness: {
+        "X-Service-Authorization": f"Bearer {harness.service_credential('outbox:read')}"
+    },
+    "an expired credential": lambda harness: {
+        "X-Service-Authorization": f"Bearer {harness.service_credential('auth:client-address', ttl_s=-60)}"
+    },
+    "a credential of another key": lambda harness: {
+        "X-Service-Authorization": f"Bearer {TestIssuer().service_token('auth:client-address', subject='gateway')}"
+    },
+    "the credential in Authorization": lambda harness: {
+        "Authorization": f"Bearer {harness.service_credential('auth:client-address')}"
+    },
+}
+
+
+@pytest.mark.parametrize("holds", list(NOT_THE_GATEWAY))
+def test_a_process_on_the_host_cannot_spend_a_managers_known_address_with_a_forged_header(make_harness, holds):
+    """A process that calls auth directly on loopback names the manager's office in X-Forwarded-For,
+    with anything but the gateway's credential: its failures are counted under its own address, which
+    is locked whatever address it claims next, and the manager still signs in from the office."""
+    harness = make_harness(**STRANGER_AND_MANAGER)
+    manager = harness.create("senior_management")
+    harness.login(manager, from_address=OFFICE)
+
+    with on_loopback(harness.client.app) as direct:
+        forged = {"X-Forwarded-For": OFFICE, **NOT_THE_GATEWAY[holds](harness)}
+        fail_until_locked(direct, manager["email"], forged)
+        elsewhere = {**forged, "X-Forwarded-For": "192.0.2.77"}
+        locked = attempt(direct, manager["email"], manager["password"], **elsewhere)
+        assert locked.status_code == 429, "another claimed address does not dodge the caller's own lock"
+        assert int(locked.headers["Retry-After"]) > 2
+
+    signed_in = attempt(harness.client, manager["email"], manager["password"], **harness.from_gateway(OFFICE))
+    assert signed_in.status_code == 200, signed_in.text
+
+
+def test_the_address_the_gateway_vouches_for_is_the_one_counted(make_harness):
+    """The same calls with the gateway's credential: now the office is where the failures happened,
+    so the office is locked for the account, and the caller's own address is not."""
+    harness = make_harness(**STRANGER_AND_MANAGER)
+    manager = harness.create("senior_management")
+    harness.login(manager, from_address=OFFICE)
+
+    with on_loopback(harness.client.app) as gateway:
+        fail_until_locked(gateway, manager["email"], harness.from_gateway(OFFICE))
+        locked = attempt(gateway, manager["email"], manager["password"], **harness.from_gateway(OFFICE))
+        assert locked.status_code == 429
+        assert int(locked.headers["Retry-After"]) > 2
+        time.sleep(STRANGER_AND_MANAGER["auth_slowdown_base_s"] + 0.1)  # the account-wide slow-down (not a lock)
+        elsewhere = attempt(gateway, manager["email"], manager["password"], **harness.from_gateway("192.0.2.77"))
+        assert elsewhere.status_code == 200, elsewhere.text

@@ -23,6 +23,7 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from supply_common import tokens as common_tokens
 from supply_common.contract.account_events import GENERATION_CLAIM, SESSION_CLAIM
 
 ALGORITHM = "EdDSA"
@@ -162,6 +163,33 @@ class KeyStore:
 
     def jwks(self) -> dict[str, list[dict[str, str]]]:
         return {"keys": [key.jwk() for key in reversed(self.published())]}
+
+
+class PublishedKeys(common_tokens.KeyStore):
+    """The keys this auth publishes, as the common verifier (`supply_common.tokens.TokenVerifier`)
+    asks for them: looked up in the key folder on every use, so a key is accepted exactly while it
+    is published, with no fetch, no cache to expire and no lock (auth is its own key set's source)."""
+
+    def __init__(self, keys: KeyStore) -> None:
+        super().__init__(self._published)
+        self.own = keys
+        self._public: dict[str, Ed25519PublicKey] = {}
+
+    async def _published(self) -> Mapping[str, Any]:
+        return self.own.jwks()
+
+    @property
+    def has_keys(self) -> bool:
+        return bool(self.own.published())
+
+    async def key(self, kid: str) -> Ed25519PublicKey:
+        signing = next((key for key in self.own.published() if key.kid == kid), None)
+        if signing is None:
+            raise common_tokens.InvalidToken("unknown signing key")
+        if kid not in self._public:
+            # One object per key: the verifier knows a remembered token's key by identity.
+            self._public[kid] = signing.public_key
+        return self._public[kid]
 
 
 class TokenService:

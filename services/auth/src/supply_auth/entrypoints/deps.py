@@ -1,5 +1,5 @@
 """What the routes get from FastAPI's dependency injection: the `Container` that `bootstrap` built
-(kept in `app.state`), its use cases, the caller's verified token and address. (No `from __future__
+(kept in `app.state`), its use cases, the caller's verified token and the client's address. (No `from __future__
 import annotations`: FastAPI must see the dependencies.)"""
 
 import logging
@@ -15,8 +15,8 @@ from supply_auth.entrypoints.problems import WWW_AUTHENTICATE
 from supply_auth.service_layer.accounts import Accounts
 from supply_auth.service_layer.sessions import Sessions
 from supply_auth.service_layer.staff import Staff
-from supply_common.forwarded import TrustedProxies
-from supply_common.forwarded import client_address as forwarded_client
+from supply_common.callers import vouching_service
+from supply_common.forwarded import VOUCHED, client_address
 from supply_common.problems import ProblemError
 
 log = logging.getLogger(__name__)
@@ -44,14 +44,18 @@ def get_staff(container: ContainerDep) -> Staff:
     return container.staff
 
 
-def client_address(request: Request, trusted_proxies: TrustedProxies) -> str:
-    """The caller's address; behind a trusted proxy (the gateway), the entry it appended."""
+CLIENT_ADDRESS_SCOPE = "auth:client-address"
+
+
+async def get_client_address(request: Request, container: ContainerDep) -> str:
+    """The address a sign-in is counted under: the peer's own, unless the peer proves it is the
+    gateway (a service credential with `auth:client-address` in `X-Service-Authorization`), whose
+    `X-Forwarded-For` entry then names the client. Anyone else's `X-Forwarded-For` means nothing,
+    from whatever address it comes."""
     peer = request.client.host if request.client else "unknown"
-    return forwarded_client(peer, request.headers.getlist("x-forwarded-for"), trusted_proxies)
-
-
-def get_client_address(request: Request, container: ContainerDep) -> str:
-    return client_address(request, container.trusted_proxies)
+    if await vouching_service(container.callers, request.headers, CLIENT_ADDRESS_SCOPE) is None:
+        return peer
+    return client_address(peer, request.headers.getlist("x-forwarded-for"), VOUCHED)
 
 
 def get_claims(

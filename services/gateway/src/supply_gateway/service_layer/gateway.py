@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
 
+from supply_common.callers import SERVICE_AUTHORIZATION
 from supply_common.identity import Identity
 from supply_common.problems import ProblemError
 from supply_common.tokens import (
@@ -83,6 +84,9 @@ class RateLimits:
             )
 
 
+CREDENTIAL_RETRY_AFTER_S = 60
+"""What a client is told to wait while the gateway has no usable credential for auth (issued by hand)."""
+
 REFRESH_GRACE_S = 3.0
 """How long a finished refresh is still shared with requests that bring the same (now used) refresh
 token from the same client: parallel requests of one page load that left before the new cookies
@@ -121,7 +125,8 @@ class Gateway:
     clock: Callable[[], float] = time.monotonic
     credential: CredentialFile | None = None
     """The gateway's service credential (`supply_common.processes.SERVICE_CREDENTIALS`): the writer's
-    outbox state, and a sale's repair (which the projector passes on to the writer)."""
+    outbox state, a sale's repair (which the projector passes on to the writer), and the client
+    address auth believes only with it."""
     prometheus: Upstream | None = None
     """Prometheus's HTTP API, for the replication panel's last hour and firing alerts; None: not set."""
     _refreshes: dict[str, _Refresh] = field(default_factory=dict)
@@ -133,6 +138,29 @@ class Gateway:
             return self.credential.authorization()
         except (OSError, ValueError) as exc:
             raise UpstreamFailure(WRITER, 502, f"the gateway's service credential cannot be read ({exc})") from exc
+
+    def _vouching(self) -> dict[str, str]:
+        """The credential that makes auth believe the client address the gateway forwards. Without a
+        usable one (no file, an empty or expired credential) the call is refused with 503 rather than
+        sent: auth would count every sign-in under the gateway's own address, where one stranger's
+        guesses lock everybody out. The file is read again as it changes, so a credential issued anew
+        is used at once, without a restart."""
+        try:
+            if self.credential is None:
+                raise ValueError("no credential file is configured (SERVICE_TOKEN_FILE)")
+            return self.credential.authorization(SERVICE_AUTHORIZATION)
+        except (OSError, ValueError) as exc:
+            log.error(
+                "no usable service credential for auth",
+                extra={"event": "service_credential.unusable", "error": str(exc)[:300]},
+            )
+            raise UpstreamFailure(
+                AUTH,
+                503,
+                "Signing in is not available right now. Please try again later.",
+                CREDENTIAL_RETRY_AFTER_S,
+                reason="no-service-credential",
+            ) from exc
 
     async def start(self) -> None:
         for upstream in self._all_upstreams():
@@ -231,6 +259,11 @@ class Gateway:
         # identity from anything but a token it checks itself.
         authorization = f"Bearer {caller.token}" if caller.token else None
         headers = upstream_request_headers(client_headers, request_id, authorization, client_address)
+        if rule.upstream == AUTH and client_address:
+            try:
+                headers.update(self._vouching())
+            except UpstreamFailure as exc:
+                raise upstream_problem(exc) from exc
         slot = None
         if rule.expensive:
             slot = caller.identity.user_id if caller.identity else f"address:{client_address}"
