@@ -33,7 +33,7 @@ FAST = {
 }
 
 
-def per_address(slowdown_after: int, lock_after: int, **settings: object) -> dict[str, object]:
+def per_address(slowdown_after: int, lock_after: int) -> dict[str, object]:
     """FAST, with these limits for each client address and the account-wide ones out of reach."""
     return {
         **FAST,
@@ -41,7 +41,6 @@ def per_address(slowdown_after: int, lock_after: int, **settings: object) -> dic
         "auth_account_lock_after": 100,
         "auth_address_slowdown_after": slowdown_after,
         "auth_address_lock_after": lock_after,
-        **settings,
     }
 
 
