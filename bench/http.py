@@ -3,8 +3,7 @@
 The creates go through `Client`: keep-alive HTTP/1.1 connections (`supply_common.http_client`, the
 gateway's upstream client), each request sent as bytes built once per body. The load generator
 shares the two cores with what it measures, so every microsecond it spends is one the services lack:
-aiohttp's client, used before, took 160-176 us of CPU per create at concurrency 16 (this one 48-54),
-most of it building and tracking request and response objects that a load generator does not need.
+no request or response objects beyond the bytes (docs/README.md says what aiohttp's client cost).
 Login (row 8, a few logins a second) keeps aiohttp.
 """
 

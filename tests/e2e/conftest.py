@@ -13,6 +13,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from pymongo import MongoClient
 from pymongo.collection import Collection
@@ -22,6 +23,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from convergence import ConvergenceReport, wait_for_convergence
 from faults import Faults
+from hostile import People, login
 from load import Load, Tally, Tokens
 
 from supply_common.testing.deployment import STACK_COMPONENTS, Deployment, free_port
@@ -244,3 +246,35 @@ def scenario(request: pytest.FixtureRequest, shared: Scenario) -> Scenario:
         shared, name=request.node.name, faults=Faults(shared.deployment), started=time.monotonic(), phases=[]
     )
     return current
+
+
+@pytest.fixture(scope="module")
+def people(shared: Scenario) -> People:
+    """The shared worker, a senior manager and two customers of their own, signed in (once a module)."""
+    deployment = shared.deployment
+    tag = secrets.token_hex(3)
+    made: dict[str, tuple[str, str]] = {}
+    for name, role in (
+        ("boss", "senior_management"),
+        ("customer", "customer"),
+        ("other", "customer"),
+    ):
+        email, password = f"{name}.{tag}@example.com", f"Hx-{secrets.token_urlsafe(12)}"
+        deployment.create_user(email, role, password)
+        made[name] = (email, password)
+    tokens = {name: login(shared.gateway, *made[name]) for name in made}
+    return People(
+        worker=login(shared.gateway, shared.worker_email, shared.password),
+        boss=tokens["boss"],
+        customer=tokens["customer"],
+        other=tokens["other"],
+        customer_email=made["customer"][0],
+        other_email=made["other"][0],
+    )
+
+
+@pytest.fixture(scope="module")
+def client(shared: Scenario) -> Iterator[httpx.Client]:
+    """A client of the gateway (once a module)."""
+    with httpx.Client(base_url=shared.gateway, timeout=30) as made:
+        yield made

@@ -19,7 +19,7 @@ import os
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry import trace
 from opentelemetry.context import Context
@@ -34,6 +34,7 @@ if TYPE_CHECKING:
 __all__ = [
     "ENDPOINT_ENV",
     "TRACEPARENT",
+    "KafkaRecord",
     "Link",
     "Span",
     "SpanKind",
@@ -43,6 +44,7 @@ __all__ = [
     "mark_failed",
     "no_parent",
     "parent_from",
+    "record_span",
     "span",
     "span_ids",
     "start",
@@ -122,6 +124,42 @@ def span(
         return
     with current.start_as_current_span(name, context=parent, kind=kind, links=links, attributes=attributes) as started:
         yield started
+
+
+class KafkaRecord(Protocol):
+    """What a span of one Kafka record is made from: its topic, key and the trace it came in."""
+
+    @property
+    def topic(self) -> str: ...
+    @property
+    def key(self) -> bytes | None: ...
+    @property
+    def traceparent(self) -> str | bytes | None: ...
+
+
+def record_span(
+    current: Tracer,
+    operation: str,
+    kind: SpanKind,
+    record: KafkaRecord,
+    attributes: Mapping[str, Any],
+    *,
+    start_time: int | None = None,
+) -> Span:
+    """A started span for one Kafka record (`publish`, `apply`, ...), named and described as
+    OpenTelemetry's messaging conventions say, continuing the trace the record's `traceparent` names."""
+    return current.start_span(
+        f"{record.topic} {operation}",
+        context=parent_from(record.traceparent),
+        kind=kind,
+        start_time=start_time,
+        attributes={
+            "messaging.system": "kafka",
+            "messaging.destination.name": record.topic,
+            "messaging.kafka.message.key": (record.key or b"").decode("latin-1"),
+            **attributes,
+        },
+    )
 
 
 def traceparent(of: Span | None = None) -> str | None:

@@ -4,7 +4,9 @@ The names the services take from here are re-exported."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Coroutine, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import Any
 
@@ -27,10 +29,25 @@ __all__ = [
     "RequestContextMiddleware",
     "create_app",
     "error_response",
+    "in_background",
     "problem_response",
 ]
 
 Lifespan = Callable[[FastAPI], AbstractAsyncContextManager[None]]
+
+
+@asynccontextmanager
+async def in_background(work: Coroutine[Any, Any, None] | None, name: str) -> AsyncIterator[None]:
+    """`work` runs as a task (named `name`) while the block runs, then is cancelled and awaited; None
+    runs nothing. For a lifespan's background loop, such as an outbox relay."""
+    task = None if work is None else asyncio.create_task(work, name=name)
+    try:
+        yield
+    finally:
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
 
 
 @asynccontextmanager

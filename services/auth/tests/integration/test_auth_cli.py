@@ -55,21 +55,18 @@ def count(env, query: str) -> int:
         engine.dispose()
 
 
+def create_user(email: str, role: str, name: str, password: str = "a sturdy passphrase"):  # noqa: S107 - a test account
+    """`create-user`, the password on standard input."""
+    return run(
+        "create-user", "--email", email, "--role", role, "--name", name, "--password-stdin", stdin=f"{password}\n"
+    )
+
+
 def test_migrate_rotate_create_user_and_demo_accounts(cli_env):
     assert run("migrate").exit_code == 0
     assert run("migrate").exit_code == 0
 
-    no_keys = run(
-        "create-user",
-        "--email",
-        "boss@example.com",
-        "--role",
-        "senior_management",
-        "--name",
-        "Boss",
-        "--password-stdin",
-        stdin="a sturdy passphrase\n",
-    )
+    no_keys = create_user("boss@example.com", "senior_management", "Boss")
     assert no_keys.exit_code != 0
     assert "rotate-keys" in str(no_keys.exception or no_keys.output)
 
@@ -78,54 +75,14 @@ def test_migrate_rotate_create_user_and_demo_accounts(cli_env):
     assert "new signing key ed25519-" in rotated.output
     assert len(list(Path(cli_env["AUTH_KEYS_DIR"]).glob("*.pem"))) == 1
 
-    created = run(
-        "create-user",
-        "--email",
-        "boss@example.com",
-        "--role",
-        "senior_management",
-        "--name",
-        "Boss",
-        "--password-stdin",
-        stdin="a sturdy passphrase\n",
-    )
+    created = create_user("boss@example.com", "senior_management", "Boss")
     assert created.exit_code == 0, created.output
     assert count(cli_env, "SELECT COUNT(*) FROM users WHERE role = 'senior_management'") == 1
-    again = run(
-        "create-user",
-        "--email",
-        "BOSS@example.com",
-        "--role",
-        "customer",
-        "--name",
-        "Boss",
-        "--password-stdin",
-        stdin="a sturdy passphrase\n",
-    )
+    again = create_user("BOSS@example.com", "customer", "Boss")
     assert again.exit_code == 1
-    weak = run(
-        "create-user",
-        "--email",
-        "w@example.com",
-        "--role",
-        "customer",
-        "--name",
-        "W",
-        "--password-stdin",
-        stdin="short\n",
-    )
+    weak = create_user("w@example.com", "customer", "W", password="short")
     assert weak.exit_code == 2
-    bad_role = run(
-        "create-user",
-        "--email",
-        "r@example.com",
-        "--role",
-        "root",
-        "--name",
-        "R",
-        "--password-stdin",
-        stdin="a sturdy passphrase\n",
-    )
+    bad_role = create_user("r@example.com", "root", "R")
     assert bad_role.exit_code == 2
 
     first = run("ensure-demo-users", "--file", str(DEMO))

@@ -33,6 +33,17 @@ FAST = {
 }
 
 
+def per_address(slowdown_after: int, lock_after: int) -> dict[str, object]:
+    """FAST, with these limits for each client address and the account-wide ones out of reach."""
+    return {
+        **FAST,
+        "auth_account_slowdown_after": 100,
+        "auth_account_lock_after": 100,
+        "auth_address_slowdown_after": slowdown_after,
+        "auth_address_lock_after": lock_after,
+    }
+
+
 def attempt(client, email, password, **headers):
     return client.post("/login", json={"email": email, "password": password}, headers=headers)
 
@@ -92,15 +103,7 @@ def test_the_lock_is_shared_by_every_auth_process(make_harness):
 
 
 def test_one_client_address_spraying_many_accounts_is_locked_without_locking_others(make_harness):
-    harness = make_harness(
-        **{
-            **FAST,
-            "auth_account_slowdown_after": 100,
-            "auth_account_lock_after": 100,
-            "auth_address_slowdown_after": 3,
-            "auth_address_lock_after": 3,
-        }
-    )
+    harness = make_harness(**per_address(3, 3))
     victim = harness.create()
     attacker = harness.from_gateway("198.51.100.7, 203.0.113.9")
 
@@ -179,15 +182,7 @@ def test_concurrent_guesses_cannot_outrun_the_lock(make_harness, monkeypatch):
 
 
 def test_a_correct_password_takes_back_only_its_own_count_at_the_address(make_harness):
-    harness = make_harness(
-        **{
-            **FAST,
-            "auth_account_slowdown_after": 100,
-            "auth_account_lock_after": 100,
-            "auth_address_slowdown_after": 3,
-            "auth_address_lock_after": 4,
-        }
-    )
+    harness = make_harness(**per_address(3, 4))
     own = harness.create()
     address = harness.from_gateway("198.51.100.7")
     for i in range(2):

@@ -23,6 +23,9 @@ from supply_common.identity import Role
 COMMON = frozenset({"password1234", "qwerty123456"})
 LINK = re.compile(r"https?://\S+")
 START = 1_800_000_000.0
+EMAIL = "ada@example.com"
+PASSWORD = "analytical engine 1843"
+STRANGER = "mallory's own passphrase"
 
 
 @dataclass
@@ -336,3 +339,11 @@ def world(
     )
     staff = Staff(uow=store.uow, accounts=accounts, clock=clock)
     return World(store, hasher, outbox, clock, accounts, sessions, staff)
+
+
+def user_id(w: World, email: str = EMAIL) -> str:
+    return next(u.id for u in w.store.state.users.values() if u.email == email)
+
+
+def manager(w: World, email: str = "boss@example.com") -> str:
+    return w.accounts.create_account(email=email, password=PASSWORD, name="Boss", role="senior_management").id

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import secrets
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
@@ -14,7 +16,7 @@ import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
-from supply_common.testing.deployment import Deployment, free_port
+from supply_common.testing.deployment import Deployment, Process, free_port
 
 from ..conftest import Accounts, Api
 
@@ -111,11 +113,20 @@ def test_security_headers_on_api_and_pages(api: Api) -> None:
         assert response.headers["x-content-type-options"] == "nosniff"
 
 
-def test_an_upstream_that_is_down_gives_a_fast_503(deployment: Deployment, accounts: Accounts) -> None:
-    dead = f"http://127.0.0.1:{free_port()}"
-    gateway = deployment.add_gateway("gateway-dead-projector", PROJECTOR_URL=dead, SALES_WRITER_URL=dead)
+@contextlib.contextmanager
+def extra_gateway(deployment: Deployment, name: str, **overrides: str) -> Iterator[Process]:
+    """A gateway of its own with these settings, in front of the deployment's upstreams, while in use."""
+    gateway = deployment.add_gateway(name, **overrides)
     deployment.start(gateway.name)
     try:
+        yield gateway
+    finally:
+        deployment.stop(gateway.name)
+
+
+def test_an_upstream_that_is_down_gives_a_fast_503(deployment: Deployment, accounts: Accounts) -> None:
+    dead = f"http://127.0.0.1:{free_port()}"
+    with extra_gateway(deployment, "gateway-dead-projector", PROJECTOR_URL=dead, SALES_WRITER_URL=dead) as gateway:
         for path in ("/api/sales", "/api/ops/replication"):
             started = time.monotonic()
             response = httpx.get(f"{gateway.url}{path}", headers=accounts.headers("technical_worker"), timeout=10)
@@ -126,8 +137,6 @@ def test_an_upstream_that_is_down_gives_a_fast_503(deployment: Deployment, accou
             else:
                 assert response.json()["status"] == "unknown"
             assert elapsed < 1.5, f"{path} took {elapsed:.2f} s"
-    finally:
-        deployment.stop(gateway.name)
 
 
 def test_without_signing_keys_protected_routes_fail_closed(deployment: Deployment, accounts: Accounts) -> None:
@@ -150,9 +159,8 @@ def test_without_signing_keys_protected_routes_fail_closed(deployment: Deploymen
 
 
 def test_login_is_rate_limited_per_address(deployment: Deployment, accounts: Accounts) -> None:
-    gateway = deployment.add_gateway("gateway-strict", RATE_CREDENTIALS_PER_MIN="10", RATE_CREDENTIALS_BURST="5")
-    deployment.start(gateway.name)
-    try:
+    strict = {"RATE_CREDENTIALS_PER_MIN": "10", "RATE_CREDENTIALS_BURST": "5"}
+    with extra_gateway(deployment, "gateway-strict", **strict) as gateway:
 
         def attempt() -> httpx.Response:
             body = {"email": f"nobody.{secrets.token_hex(4)}@example.com", "password": "wrong-password-123"}
@@ -170,22 +178,16 @@ def test_login_is_rate_limited_per_address(deployment: Deployment, accounts: Acc
         assert (
             httpx.get(f"{gateway.url}/api/auth/me", headers=accounts.headers("customer"), timeout=10).status_code == 200
         )
-    finally:
-        deployment.stop(gateway.name)
 
 
 def test_signed_in_users_are_limited_per_user(deployment: Deployment, accounts: Accounts) -> None:
-    gateway = deployment.add_gateway("gateway-user-limit", RATE_USER_PER_S="1", RATE_USER_BURST="3")
-    deployment.start(gateway.name)
-    try:
+    with extra_gateway(deployment, "gateway-user-limit", RATE_USER_PER_S="1", RATE_USER_BURST="3") as gateway:
         headers = accounts.headers("customer")
         statuses = [httpx.get(f"{gateway.url}/api/auth/me", headers=headers, timeout=10).status_code for _ in range(5)]
         assert statuses[:3] == [200, 200, 200]
         assert statuses[-1] == 429
         other = httpx.get(f"{gateway.url}/api/auth/me", headers=accounts.headers("other_customer"), timeout=10)
         assert other.status_code == 200, "another user has their own bucket"
-    finally:
-        deployment.stop(gateway.name)
 
 
 def test_bodies_over_the_limit_get_413(api: Api) -> None:

@@ -49,6 +49,12 @@ class Upstreams:
         return HttpxTransport(httpx.MockTransport(handle))
 
 
+def problem_reply(status: int, title: str, **members: Any) -> Callable[[httpx.Request], httpx.Response]:
+    """An upstream handler that answers with a problem (`application/problem+json`)."""
+    body = {"title": title, "status": status, **members}
+    return lambda request: httpx.Response(status, json=body, headers={"content-type": "application/problem+json"})
+
+
 GATEWAY_CREDENTIAL = "gateway-service-credential"
 """What the gateway's credential file holds in these tests (the upstreams are fakes: any text does)."""
 
@@ -122,6 +128,19 @@ async def with_cookies(
     client.cookies.clear()
     header = "; ".join(f"{name}={value}" for name, value in cookies.items())
     return await client.request(method, path, headers={**kwargs.pop("headers", {}), "cookie": header}, **kwargs)
+
+
+def logs_in_as(upstreams: Upstreams, role: str, refresh: str = "r1") -> None:
+    """Auth answers every login with a token pair for `role`."""
+    pair = {"access_token": SIGNER.token(role), "refresh_token": refresh, "expires_in": 300}
+    upstreams.handlers["POST auth/login"] = lambda request: httpx.Response(200, json=pair)
+
+
+async def submit_login(client: httpx.AsyncClient, next_page: str, **fields: str) -> httpx.Response:
+    """The sign-in form sent (with a CSRF cookie that matches its field) to come back to `next_page`."""
+    csrf = "c" * 32
+    data = {"email": "w@x.io", "password": "pw", "csrf_token": csrf, "next": next_page, **fields}
+    return await with_cookies(client, "POST", "/login", {"sg_csrf": csrf}, data=data)
 
 
 def set_cookies(response: httpx.Response) -> dict[str, str]:

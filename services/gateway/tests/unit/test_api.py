@@ -9,7 +9,7 @@ import httpx
 
 from supply_gateway.config import GatewaySettings
 
-from .app_support import GATEWAY_CREDENTIAL, SIGNER, bearer, running, with_cookies
+from .app_support import GATEWAY_CREDENTIAL, SIGNER, bearer, problem_reply, running, with_cookies
 from .tokens_support import unsigned
 
 
@@ -288,8 +288,7 @@ async def test_answers_name_public_urls_not_upstream_paths(gateway) -> None:
     assert created.headers["content-location"] == f"/api/sales/{sale}"
 
     def problem(status: int, instance: str) -> Callable[[httpx.Request], httpx.Response]:
-        body = {"type": "about:blank", "title": "Nope", "status": status, "detail": "no", "instance": instance}
-        return lambda r: httpx.Response(status, json=body, headers={"content-type": "application/problem+json"})
+        return problem_reply(status, "Nope", type="about:blank", detail="no", instance=instance)
 
     upstreams.handlers[f"PUT sales-writer/sales/{sale}"] = problem(412, f"/sales/{sale}")
     upstreams.handlers["PATCH auth/users/7"] = problem(409, "/users/7")

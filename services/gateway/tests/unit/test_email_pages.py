@@ -12,7 +12,7 @@ import pytest
 from supply_gateway.config import GatewaySettings
 from supply_gateway.entrypoints.app import create_app
 
-from .app_support import SIGNER, Upstreams, wired
+from .app_support import SIGNER, Upstreams, problem_reply, wired
 
 Gateway = tuple[httpx.AsyncClient, Upstreams]
 
@@ -106,14 +106,10 @@ async def test_the_link_page_sets_nothing_until_a_password_is_chosen_and_then_si
 
 async def test_a_password_auth_refuses_is_shown_by_its_field_and_the_link_stays(pages: Gateway) -> None:
     client, upstreams = pages
-    upstreams.handlers["POST auth/verify-email"] = lambda request: httpx.Response(
+    upstreams.handlers["POST auth/verify-email"] = problem_reply(
         422,
-        json={
-            "title": "Invalid request",
-            "status": 422,
-            "errors": [{"field": "password", "reason": "is on a list of common passwords; choose another"}],
-        },
-        headers={"content-type": "application/problem+json"},
+        "Invalid request",
+        errors=[{"field": "password", "reason": "is on a list of common passwords; choose another"}],
     )
     csrf = await csrf_of(client, "/verify-email?token=tok")
     form = {"token": "tok", "password": "password1234", "password_confirm": "password1234", "csrf_token": csrf}
@@ -128,10 +124,8 @@ async def test_a_password_auth_refuses_is_shown_by_its_field_and_the_link_stays(
 
 async def test_a_link_that_does_not_work_says_how_to_get_a_new_one(pages: Gateway) -> None:
     client, upstreams = pages
-    upstreams.handlers["POST auth/verify-email"] = lambda request: httpx.Response(
-        400,
-        json={"title": "Link not valid", "status": 400, "errors": [{"field": "token", "reason": "x"}]},
-        headers={"content-type": "application/problem+json"},
+    upstreams.handlers["POST auth/verify-email"] = problem_reply(
+        400, "Link not valid", errors=[{"field": "token", "reason": "x"}]
     )
     csrf = await csrf_of(client, "/verify-email?token=old")
     form = {"token": "old", "password": "a sturdy passphrase", "password_confirm": "a sturdy passphrase"}
@@ -145,10 +139,8 @@ async def test_a_link_that_does_not_work_says_how_to_get_a_new_one(pages: Gatewa
 
 async def test_signing_in_before_confirming_says_to_confirm_first(pages: Gateway) -> None:
     client, upstreams = pages
-    upstreams.handlers["POST auth/login"] = lambda request: httpx.Response(
-        403,
-        json={"title": "Email not confirmed", "status": 403, "detail": "Confirm your email first."},
-        headers={"content-type": "application/problem+json"},
+    upstreams.handlers["POST auth/login"] = problem_reply(
+        403, "Email not confirmed", detail="Confirm your email first."
     )
     csrf = await csrf_of(client, "/login")
 
@@ -180,14 +172,8 @@ async def test_a_customer_asks_for_the_link_again_from_the_sign_in_page(pages: G
 
 async def test_a_bad_address_for_a_new_link_is_named_at_its_field(pages: Gateway) -> None:
     client, upstreams = pages
-    upstreams.handlers["POST auth/resend-confirmation"] = lambda request: httpx.Response(
-        422,
-        json={
-            "title": "Invalid request",
-            "status": 422,
-            "errors": [{"field": "email", "reason": "must be an email address like name@example.com"}],
-        },
-        headers={"content-type": "application/problem+json"},
+    upstreams.handlers["POST auth/resend-confirmation"] = problem_reply(
+        422, "Invalid request", errors=[{"field": "email", "reason": "must be an email address like name@example.com"}]
     )
     csrf = await csrf_of(client, "/resend-confirmation")
 

@@ -13,7 +13,7 @@ import httpx
 
 from supply_gateway.entrypoints.web.dashboard import Period, picked_period, preset_period
 
-from .app_support import SIGNER, with_cookies
+from .app_support import SIGNER, logs_in_as, submit_login, with_cookies
 
 
 async def test_the_replication_panel_answers_401_when_the_session_ended(gateway) -> None:
@@ -24,17 +24,9 @@ async def test_the_replication_panel_answers_401_when_the_session_ended(gateway)
     refused = await with_cookies(client, "GET", "/ops/panel", {"sg_access": SIGNER.token("customer")})
     assert refused.status_code == 403
 
-    pair = {"access_token": SIGNER.token("technical_worker"), "refresh_token": "r1", "expires_in": 300}
-    upstreams.handlers["POST auth/login"] = lambda request: httpx.Response(200, json=pair)
-    csrf = "c" * 32
+    logs_in_as(upstreams, "technical_worker")
     for target, lands in (("/ops/panel", "/ops"), ("/ops/panel?x=1", "/ops"), ("/sales?store=Denver", None)):
-        signed_in = await with_cookies(
-            client,
-            "POST",
-            "/login",
-            {"sg_csrf": csrf},
-            data={"email": "w@x.io", "password": "pw", "csrf_token": csrf, "next": target},
-        )
+        signed_in = await submit_login(client, target)
         assert signed_in.headers["location"] == (lands or target)
 
 

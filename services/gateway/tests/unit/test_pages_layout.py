@@ -8,7 +8,7 @@ import httpx
 from supply_gateway.config import GatewaySettings
 from supply_gateway.entrypoints.app import create_app
 
-from .app_support import SIGNER, Upstreams, running, wired, with_cookies
+from .app_support import SIGNER, Upstreams, logs_in_as, running, submit_login, wired, with_cookies
 
 BROWSER = {"accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 
@@ -65,7 +65,6 @@ async def test_a_sign_in_leads_to_the_next_page_only_if_the_role_may_open_it() -
 
 
 async def _sign_ins_land_on(client: httpx.AsyncClient, upstreams: Upstreams) -> None:
-    csrf = "c" * 32
     for role, target, lands in (
         ("customer", "/dashboard", "/purchases"),
         ("customer", "/staff?tab=staff", "/purchases"),
@@ -74,15 +73,8 @@ async def _sign_ins_land_on(client: httpx.AsyncClient, upstreams: Upstreams) -> 
         ("senior_management", "/dashboard?period=7d", "/dashboard?period=7d"),
         ("senior_management", "/sales/new", "/dashboard"),
     ):
-        pair = {"access_token": SIGNER.token(role), "refresh_token": "r1", "expires_in": 300}
-        upstreams.handlers["POST auth/login"] = lambda request, pair=pair: httpx.Response(200, json=pair)
-        signed_in = await with_cookies(
-            client,
-            "POST",
-            "/login",
-            {"sg_csrf": csrf},
-            data={"email": "a@x.io", "password": "pw", "csrf_token": csrf, "next": target},
-        )
+        logs_in_as(upstreams, role)
+        signed_in = await submit_login(client, target)
         assert signed_in.headers.get("location") == lands, (role, target)
 
 

@@ -8,7 +8,9 @@ import httpx
 
 from .app_support import (
     SIGNER,
+    logs_in_as,
     set_cookies,
+    submit_login,
     with_cookies,
 )
 
@@ -35,16 +37,8 @@ async def test_a_form_sent_after_the_session_ended_says_nothing_was_saved(gatewa
     assert "kept@example.com" in kept.text
     assert csrf not in kept.text.split('name="stash"')[1].split(">")[0], "the CSRF token is not stashed"
 
-    pair = {"access_token": SIGNER.token("technical_worker"), "refresh_token": "r9", "expires_in": 300}
-    upstreams.handlers["POST auth/login"] = lambda request: httpx.Response(200, json=pair)
-    stash = json.dumps(sale)
-    back = await with_cookies(
-        client,
-        "POST",
-        "/login",
-        {"sg_csrf": csrf},
-        data={"email": "w@x.io", "password": "pw", "csrf_token": csrf, "next": "/sales/new", "stash": stash},
-    )
+    logs_in_as(upstreams, "technical_worker", refresh="r9")
+    back = await submit_login(client, "/sales/new", stash=json.dumps(sale))
     assert back.status_code == 200
     assert 'value="kept@example.com"' in back.text
     assert 'value="k1"' in back.text, "the same idempotency key, so a repeat cannot make the sale twice"

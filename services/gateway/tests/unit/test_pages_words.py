@@ -11,7 +11,7 @@ from supply_gateway.entrypoints.web.filters import amount, read_filters
 from supply_gateway.entrypoints.web.forms import local_input, now_input
 from supply_gateway.entrypoints.web.rendering import day, store_time
 
-from .app_support import SIGNER, with_cookies
+from .app_support import SIGNER, problem_reply, with_cookies
 
 
 @pytest.mark.parametrize(
@@ -61,14 +61,8 @@ async def test_the_sales_list_sends_typed_amounts_as_numbers_and_flags_mistakes_
     assert "The highest total is below the lowest" in flagged.text
     assert 'value="$100"' in flagged.text, "the field keeps what was typed"
 
-    upstreams.handlers["GET projector/sales"] = lambda r: httpx.Response(
-        422,
-        json={
-            "title": "Invalid",
-            "status": 422,
-            "errors": [{"field": "query.total_min", "reason": "Input should be a valid decimal"}],
-        },
-        headers={"content-type": "application/problem+json"},
+    upstreams.handlers["GET projector/sales"] = problem_reply(
+        422, "Invalid", errors=[{"field": "query.total_min", "reason": "Input should be a valid decimal"}]
     )
     refused = await with_cookies(client, "GET", "/sales?total_min=7", session)
     assert "Enter an amount like 1000.00." in refused.text

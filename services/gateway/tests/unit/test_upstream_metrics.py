@@ -1,38 +1,29 @@
-from collections.abc import Mapping
-
+import httpx
 import pytest
-from multidict import CIMultiDict
 from prometheus_client import REGISTRY
 
 from supply_gateway.adapters.upstream import Lane, Upstream, UpstreamFailure
-from supply_gateway.adapters.upstream_transport import Body, RequestTimeouts, Unreachable, UpstreamResponse
 from supply_gateway.domain.breaker import CircuitBreaker
 from supply_gateway.domain.policy import RouteClass
+
+from .httpx_transport import HttpxTransport
 
 ANALYTICS, WRITES = RouteClass.ANALYTICS, RouteClass.WRITES
 
 
 class Switch:
-    """A transport whose upstream is down until `up` is set."""
+    """An upstream that is down (connection refused) until `up` is set."""
 
     def __init__(self) -> None:
         self.up = False
 
-    async def send(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: Body,
-        timeouts: RequestTimeouts,
-        read_up_to: int | None,
-    ) -> UpstreamResponse:
-        if not self.up:
-            raise Unreachable("connection refused")
-        return UpstreamResponse(200, CIMultiDict(), content=b"{}")
+    def transport(self) -> HttpxTransport:
+        def answer(request: httpx.Request) -> httpx.Response:
+            if not self.up:
+                raise httpx.ConnectError("connection refused", request=request)
+            return httpx.Response(200, json={})
 
-    async def aclose(self) -> None:
-        pass
+        return HttpxTransport(httpx.MockTransport(answer))
 
 
 def circuit_open(route_class: str) -> float | None:
@@ -49,7 +40,10 @@ async def test_the_circuit_gauge_reads_1_while_a_lane_is_open_and_0_once_a_call_
     )
     writes = Lane("Saving sales", route_class=WRITES)
     upstream = Upstream(
-        "metrics-probe", "http://upstream.invalid", transport=switch, lanes={ANALYTICS: analytics, WRITES: writes}
+        "metrics-probe",
+        "http://upstream.invalid",
+        transport=switch.transport(),
+        lanes={ANALYTICS: analytics, WRITES: writes},
     )
     await upstream.start()
     assert (circuit_open("analytics"), circuit_open("writes"), circuit_open("default")) == (0, 0, 0)

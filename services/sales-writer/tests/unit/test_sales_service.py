@@ -9,6 +9,7 @@ import pytest
 
 from supply_common.contract import Actor, SaleBody, from_extended_json
 from supply_common.testing import SAMPLE_DATASET
+from supply_common.testing.sales import sale_body
 from supply_sales_writer.domain.importing import Parsed, Rejected
 from supply_sales_writer.domain.model import IdempotencyKeyReused, SaleNotFound, VersionMismatch
 from supply_sales_writer.service_layer.services import SalesService
@@ -21,15 +22,7 @@ NOW = datetime(2026, 1, 2, 3, 4, 5, tzinfo=UTC)
 
 
 def body(**changes: object) -> SaleBody:
-    content = {
-        "saleDate": "2024-05-01T10:00:00.123Z",
-        "items": [{"name": "pens", "tags": ["office"], "price": "2.50", "quantity": 3}],
-        "storeLocation": "London",
-        "customer": {"gender": "F", "age": 40, "email": "x@example.org", "satisfaction": 5},
-        "couponUsed": False,
-        "purchaseMethod": "Online",
-    }
-    return SaleBody.model_validate({**content, **changes})
+    return SaleBody.model_validate(sale_body(store="London", **changes))
 
 
 @pytest.fixture

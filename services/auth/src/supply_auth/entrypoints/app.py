@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -17,7 +16,7 @@ from supply_auth.entrypoints.routes import accounts, staff, tokens
 from supply_common.db import ping
 from supply_common.kafka import account_topics, ensure_topics
 from supply_common.problems import ProblemError
-from supply_common.web import ReadinessCheck, problem_response
+from supply_common.web import ReadinessCheck, in_background, problem_response
 from supply_common.web import create_app as create_service_app
 
 log = logging.getLogger(__name__)
@@ -31,16 +30,11 @@ def create_app(container: Container | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        relay = None
-        if wired.settings.auth_relay_enabled:
-            relay = asyncio.create_task(_relay(wired), name="account-events-relay")
+        relay = _relay(wired) if wired.settings.auth_relay_enabled else None
         try:
-            yield
+            async with in_background(relay, "account-events-relay"):
+                yield
         finally:
-            if relay is not None:
-                relay.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await relay
             if owned:
                 wired.close()
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictStr, field_validator
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictStr
 from pydantic.json_schema import SkipJsonSchema
 
 from supply_auth.domain.model import User
@@ -19,21 +20,25 @@ class StrictBody(BaseModel):
     model_config = ConfigDict(extra="forbid", strict=True)
 
 
+def refused(reason: str) -> AfterValidator:
+    """For a field that must stay out of a body: any value sent is refused, with `reason`."""
+
+    def refuse(value: object) -> None:
+        if value is not None:
+            raise ValueError(reason)
+
+    return AfterValidator(refuse)
+
+
 PASSWORD = Field(max_length=1024, description="12 to 128 characters, not a common password.")
 
 
 class RegisterIn(StrictBody):
     email: StrictStr = Field(max_length=320, examples=["ada@example.com"])
     name: StrictStr = Field(max_length=1000, examples=["Ada Lovelace"])
-    password: SkipJsonSchema[StrictStr | None] = None
+    password: SkipJsonSchema[Annotated[StrictStr | None, refused(NOT_AT_REGISTRATION)]] = None
     """Refused when present (422 naming `password`): a password sent here would never work, and a
     client that sends one should learn so at once rather than at its first login."""
-
-    @field_validator("password")
-    @classmethod
-    def _no_password(cls, value: str | None) -> None:
-        if value is not None:
-            raise ValueError(NOT_AT_REGISTRATION)
 
 
 class RegisteredOut(BaseModel):
@@ -52,14 +57,8 @@ class CreateUserIn(StrictBody):
     email: StrictStr = Field(max_length=320, examples=["ada@example.com"])
     name: StrictStr = Field(max_length=1000, examples=["Ada Lovelace"])
     role: Role
-    password: SkipJsonSchema[StrictStr | None] = None
+    password: SkipJsonSchema[Annotated[StrictStr | None, refused(NOT_BY_A_MANAGER)]] = None
     """Refused when present (422 naming `password`): the invited person chooses it."""
-
-    @field_validator("password")
-    @classmethod
-    def _no_password(cls, value: str | None) -> None:
-        if value is not None:
-            raise ValueError(NOT_BY_A_MANAGER)
 
 
 class ResendIn(StrictBody):

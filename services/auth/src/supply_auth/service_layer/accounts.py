@@ -8,7 +8,7 @@ import hashlib
 import logging
 import secrets
 from collections.abc import Callable, Container
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 from supply_auth.domain.model import (
@@ -56,27 +56,16 @@ def new_link_token() -> tuple[str, bytes]:
     return token, hashlib.sha256(token.encode()).digest()
 
 
+@dataclass(kw_only=True, eq=False)
 class Accounts:
-    def __init__(
-        self,
-        *,
-        uow: Callable[[], UnitOfWork],
-        hasher: Hasher,
-        sessions: Sessions,
-        common_passwords: Container[str],
-        clock: Clock,
-        mail: SendsMail,
-        public_base_url: str,
-        link_ttl_s: int,
-    ) -> None:
-        self.uow = uow
-        self.hasher = hasher
-        self.sessions = sessions
-        self.common_passwords = common_passwords
-        self.clock = clock
-        self.mail = mail
-        self.public_base_url = public_base_url
-        self.link_ttl_s = link_ttl_s
+    uow: Callable[[], UnitOfWork]
+    hasher: Hasher
+    sessions: Sessions
+    common_passwords: Container[str]
+    clock: Clock
+    mail: SendsMail
+    public_base_url: str
+    link_ttl_s: int
 
     def now(self) -> datetime:
         return utc_now(self.clock)

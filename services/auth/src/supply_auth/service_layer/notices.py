@@ -15,9 +15,14 @@ def password_link(base_url: str, token: str) -> str:
     return f"{base_url.rstrip('/')}{LINK_PAGE}?{urlencode({'token': token})}"
 
 
+def for_hours(ttl_s: int) -> str:
+    """How long a link works, in whole hours (at least one)."""
+    hours = max(1, ttl_s // 3600)
+    return f"for {hours} hour{'s' if hours != 1 else ''}"
+
+
 def choose_password(to: str, *, base_url: str, token: str, ttl_s: int) -> Mail:
     """The mail of a new account: its link lets whoever reads this address choose the password."""
-    hours = max(1, ttl_s // 3600)
     return Mail(
         to=to,
         subject="Choose your Supply Store password",
@@ -28,7 +33,7 @@ def choose_password(to: str, *, base_url: str, token: str, ttl_s: int) -> Mail:
             f"{password_link(base_url, token)}\n\n"
             "That confirms the address is yours and signs you in. The account has no password until then:\n"
             "nobody can sign in with it, whatever they typed when registering.\n\n"
-            f"The link works once, for {hours} hour{'s' if hours != 1 else ''}. Registering again sends a new link "
+            f"The link works once, {for_hours(ttl_s)}. Registering again sends a new link "
             "and the old one stops working.\n\n"
             "If you did not ask for an account, ignore this message and do not open the link: without it\n"
             "nobody can sign in with your address.\n\n"
@@ -55,7 +60,6 @@ def already_registered(to: str, *, base_url: str) -> Mail:
 def invitation(to: str, *, base_url: str, token: str, ttl_s: int) -> Mail:
     """The mail of an account made by a senior manager: its link lets whoever reads this address
     choose the password, as for a registration."""
-    hours = max(1, ttl_s // 3600)
     return Mail(
         to=to,
         subject="You are invited to Supply Store: choose your password",
@@ -65,7 +69,7 @@ def invitation(to: str, *, base_url: str, token: str, ttl_s: int) -> Mail:
             "To start, open this link and choose your password on the page it opens:\n\n"
             f"{password_link(base_url, token)}\n\n"
             "That confirms the address is yours and signs you in. Nobody else knows or chooses your password.\n\n"
-            f"The link works once, for {hours} hour{'s' if hours != 1 else ''}. If it has expired, ask the manager\n"
+            f"The link works once, {for_hours(ttl_s)}. If it has expired, ask the manager\n"
             "to send a new one.\n\n"
             "If you did not expect this, ignore this message.\n\n"
             "Supply Store\n"

@@ -76,28 +76,17 @@ def _failure(user: User | None, matches: bool) -> str:
     return "disabled" if user.disabled else "unconfirmed"
 
 
+@dataclass(kw_only=True, eq=False)
 class Sessions:
-    def __init__(
-        self,
-        *,
-        uow: Callable[[], UnitOfWork],
-        hasher: Hasher,
-        tokens: TokenIssuer,
-        throttle: ThrottlePolicy,
-        refresh_ttl_s: int,
-        clock: Clock,
-        known_address_ttl_s: int = 90 * 24 * 3600,
-        sleep: Callable[[float], None] = time.sleep,
-    ) -> None:
-        self.uow = uow
-        self.hasher = hasher
-        self.tokens = tokens
-        self.throttle = throttle
-        self.refresh_ttl_s = refresh_ttl_s
-        self.clock = clock
-        self.known_address_ttl_s = known_address_ttl_s
-        """An address the account has not signed in from for this long is no longer known."""
-        self.sleep = sleep
+    uow: Callable[[], UnitOfWork]
+    hasher: Hasher
+    tokens: TokenIssuer
+    throttle: ThrottlePolicy
+    refresh_ttl_s: int
+    clock: Clock
+    known_address_ttl_s: int = 90 * 24 * 3600
+    """An address the account has not signed in from for this long is no longer known."""
+    sleep: Callable[[float], None] = time.sleep
 
     def now(self) -> datetime:
         return utc_now(self.clock)

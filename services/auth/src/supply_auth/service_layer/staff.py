@@ -31,11 +31,11 @@ class UserPage:
     """How many users the query selects in all."""
 
 
+@dataclass(kw_only=True, eq=False)
 class Staff:
-    def __init__(self, *, uow: Callable[[], UnitOfWork], accounts: Accounts, clock: Clock) -> None:
-        self.uow = uow
-        self.accounts = accounts
-        self.clock = clock
+    uow: Callable[[], UnitOfWork]
+    accounts: Accounts
+    clock: Clock
 
     def now(self) -> datetime:
         return utc_now(self.clock)

@@ -2,11 +2,9 @@
 
 Every proxied request crosses here, so the transport is kept to what proxying needs: the request's
 bytes written, the answer's status, headers and body handed back as a small `UpstreamResponse`
-(read whole when short, streamed otherwise). Two heavier clients came before it. httpx's transport
-API, with its request and response objects, header collections and byte streams around every
-exchange, took about a quarter of the gateway's CPU per request; aiohttp's client, after it, still
-spent 332-401 us of CPU per proxied create against 219-263 us for `Http1Transport` (see
-`supply_common.http_client`). Anything else that implements `Transport` can stand in (tests do).
+(read whole when short, streamed otherwise): no request or response objects, header collections
+or byte streams around an exchange beyond those (docs/README.md says what httpx's and aiohttp's
+clients cost here before). Anything else that implements `Transport` can stand in (tests do).
 """
 
 from __future__ import annotations

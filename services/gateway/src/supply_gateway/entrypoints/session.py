@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Literal
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -51,32 +52,26 @@ def _secure(request: Request, settings: GatewaySettings) -> bool:
     return settings.cookie_secure or request.url.scheme == "https"
 
 
+_SAME_SITE: tuple[tuple[str, Literal["lax", "strict"]], ...] = ((ACCESS_COOKIE, "lax"), (REFRESH_COOKIE, "strict"))
+"""The refresh token goes only with requests from the site itself; the access token also with a
+link followed from elsewhere, so that the page it opens is signed in."""
+
+
 def set_tokens(response: Response, request: Request, settings: GatewaySettings, pair: TokenPair) -> None:
     secure = _secure(request, settings)
-    response.set_cookie(
-        ACCESS_COOKIE,
-        pair.access_token,
-        max_age=pair.expires_in,
-        path="/",
-        httponly=True,
-        secure=secure,
-        samesite="lax",
-    )
-    response.set_cookie(
-        REFRESH_COOKIE,
-        pair.refresh_token,
-        max_age=settings.refresh_cookie_max_age_s,
-        path="/",
-        httponly=True,
-        secure=secure,
-        samesite="strict",
-    )
+    sent = {
+        ACCESS_COOKIE: (pair.access_token, pair.expires_in),
+        REFRESH_COOKIE: (pair.refresh_token, settings.refresh_cookie_max_age_s),
+    }
+    for name, samesite in _SAME_SITE:
+        value, max_age = sent[name]
+        response.set_cookie(name, value, max_age=max_age, path="/", httponly=True, secure=secure, samesite=samesite)
 
 
 def clear_tokens(response: Response, request: Request, settings: GatewaySettings) -> None:
     secure = _secure(request, settings)
-    for name, samesite in ((ACCESS_COOKIE, "lax"), (REFRESH_COOKIE, "strict")):
-        response.delete_cookie(name, path="/", httponly=True, secure=secure, samesite=samesite)  # type: ignore[arg-type]
+    for name, samesite in _SAME_SITE:
+        response.delete_cookie(name, path="/", httponly=True, secure=secure, samesite=samesite)
 
 
 def apply_session(response: Response, request: Request, settings: GatewaySettings, caller: Caller) -> None:

@@ -266,16 +266,14 @@ class ConsumerLoop:
         tracer = tracing.tracer()
         assert tracer is not None
         applies = [
-            tracer.start_span(
-                f"{record.topic} apply",
-                context=tracing.parent_from(record.traceparent),
-                kind=tracing.SpanKind.CONSUMER,
-                attributes={
-                    "messaging.system": "kafka",
-                    "messaging.destination.name": record.topic,
+            tracing.record_span(
+                tracer,
+                "apply",
+                tracing.SpanKind.CONSUMER,
+                record,
+                {
                     "messaging.destination.partition.id": str(record.partition),
                     "messaging.kafka.offset": record.offset,
-                    "messaging.kafka.message.key": (record.key or b"").decode("latin-1"),
                     "messaging.consumer.group.name": self.settings.consumer_group,
                 },
             )

@@ -4,7 +4,6 @@ follow), middleware and routers."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from functools import partial
@@ -14,7 +13,7 @@ from starlette.middleware import Middleware
 
 from supply_common.db import ping
 from supply_common.revocations import following, readiness_checks
-from supply_common.web import ReadinessCheck
+from supply_common.web import ReadinessCheck, in_background
 from supply_common.web import create_app as create_service_app
 from supply_sales_writer.bootstrap import Container, bootstrap
 from supply_sales_writer.entrypoints.create_lane import CreateLane
@@ -28,15 +27,11 @@ def create_app(container: Container | None = None) -> FastAPI:
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
-        task = asyncio.create_task(container.relay.run(), name="outbox-relay") if settings.relay_enabled else None
+        relay = container.relay.run() if settings.relay_enabled else None
         try:
-            async with following(container.account_events, settings):
+            async with in_background(relay, "outbox-relay"), following(container.account_events, settings):
                 yield
         finally:
-            if task is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
             container.engine.dispose()
 
     async def database() -> None:

@@ -39,17 +39,8 @@ class BatchSpans:
         assert tracer is not None
         claimed_ns = time.time_ns()
         self.publishes: Mapping[int, tracing.Span] = {
-            row.id: tracer.start_span(
-                f"{row.topic} publish",
-                context=tracing.parent_from(row.traceparent),
-                kind=tracing.SpanKind.PRODUCER,
-                start_time=started_ns,
-                attributes={
-                    "messaging.system": "kafka",
-                    "messaging.destination.name": row.topic,
-                    "messaging.kafka.message.key": row.key.decode("latin-1"),
-                    "supply.outbox_id": row.id,
-                },
+            row.id: tracing.record_span(
+                tracer, "publish", tracing.SpanKind.PRODUCER, row, {"supply.outbox_id": row.id}, start_time=started_ns
             )
             for row in rows
             if row.traceparent

@@ -3,9 +3,8 @@
 In the default DYNAMIC format a NULL column takes no space in the record: setting `published_at`
 grows every row the relay marks, and InnoDB moves it (delete and insert within the page, with the
 undo to match). REDUNDANT reserves the space of a fixed-size column even while it is NULL, so the
-mark is an in-place update. Measured on MariaDB 10.11 (batches of 5,000 rows of about 1 KB, claim,
-mark, commit): the mark took 24-27 us a row before and 8-10 us after, the claim 4 us and 3 us.
-Payloads of this size stay inside the record in either format.
+mark is an in-place update (docs/performance.md gives what it saved). Payloads of this size stay
+inside the record in either format.
 
 Revision ID: 0002
 Revises: 0001
