@@ -177,8 +177,11 @@ def test_services_behind_the_gateway_believe_no_header_and_no_users_token_on_ope
         gateway_credential = deployment.credential_path("gateway").read_text().strip()
         stats = http.get(f"{writer}/internal/outbox/stats", headers=bearer(gateway_credential))
         assert stats.status_code == 200
-        digest = http.get(f"{writer}/internal/sales/digest", headers=bearer(gateway_credential))
-        assert digest.status_code == 403, "the gateway's credential carries outbox:read only"
+        reconcile_credential = deployment.credential_path("reconcile").read_text().strip()
+        digest = http.get(f"{writer}/internal/sales/digest", headers=bearer(reconcile_credential))
+        assert digest.status_code == 200
+        stats = http.get(f"{writer}/internal/outbox/stats", headers=bearer(reconcile_credential))
+        assert stats.status_code == 403, "the reconciler's credential carries no outbox:read"
     with pytest.raises(RuntimeError, match="service credential"):
         deployment.run(
             ["mongo-projector", "reconcile"],

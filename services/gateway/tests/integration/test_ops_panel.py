@@ -71,8 +71,14 @@ def test_staff_see_the_consumer_group_and_the_dead_letters(api: Api, customer_sa
     assert member["client_id"].startswith("mongo-projector-consume@")
     assert group["unassigned"] == []
 
+    # Other tests of the session may have dead-lettered a poison record: the listing shows what the
+    # topic holds, newest first, whatever that is.
     letters = api.call("GET", "/api/ops/dead-letters", "technical_worker").json()
-    assert (letters["status"], letters["items"], letters["count"]) == ("ok", [], 0)
+    assert letters["status"] == "ok"
+    assert letters["count"] == len(letters["items"])
+    assert [letter["at"] for letter in letters["items"]] == sorted(
+        (letter["at"] for letter in letters["items"]), reverse=True
+    )
     hour = api.call("GET", "/api/ops/history", "technical_worker").json()
     assert hour["status"] == "not_configured"
     assert api.call("GET", "/api/ops/alerts", "technical_worker").json()["status"] == "unknown"
