@@ -44,9 +44,22 @@ class _ContextFilter(logging.Filter):
         return True
 
 
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever `sys.stderr` is when a record is written, not to the one of its creation (a
+    process or test harness that swaps stderr, then closes the old one, loses no line)."""
+
+    @property
+    def stream(self) -> TextIO:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _: TextIO) -> None:
+        pass
+
+
 def json_handler(service: str, stream: TextIO | None = None) -> logging.Handler:
-    """A handler writing each record as one JSON line to `stream` (default: stderr)."""
-    handler = logging.StreamHandler(sys.stderr if stream is None else stream)
+    """A handler writing each record as one JSON line to `stream` (default: the current stderr)."""
+    handler = _StderrHandler() if stream is None else logging.StreamHandler(stream)
     handler.setFormatter(
         JsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s %(service)s %(request_id)s",

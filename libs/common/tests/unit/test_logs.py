@@ -79,3 +79,14 @@ def test_logging_with_tracing_off_loads_no_opentelemetry() -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False)
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stderr)["message"] == "a line"
+
+
+def test_the_default_handler_writes_to_the_stderr_of_the_moment(monkeypatch) -> None:
+    handler = json_handler("svc")
+    first, second = io.StringIO(), io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    handler.handle(logging.makeLogRecord({"msg": "one", "levelno": logging.INFO, "levelname": "INFO"}))
+    first.close()
+    monkeypatch.setattr(sys, "stderr", second)
+    handler.handle(logging.makeLogRecord({"msg": "two", "levelno": logging.INFO, "levelname": "INFO"}))
+    assert [json.loads(line)["message"] for line in second.getvalue().splitlines()] == ["two"]
