@@ -202,7 +202,7 @@ async def test_repair_is_for_technical_workers_with_a_csrf_token_and_names_what_
         assert forged.status_code == 403
         assert not [r for r in upstreams.seen if r.url.path.endswith("/repair")]
 
-        with caplog.at_level(logging.INFO, logger="supply_gateway.service_layer.gateway"):
+        with caplog.at_level(logging.INFO, logger="supply_gateway.service_layer.operator_views"):
             done = await with_cookies(client, "POST", f"/ops/sales/{SALE}/repair", worker, data=form)
         assert done.status_code == 200
         assert f"Sale {SALE} was stale in the copy: republished from MySQL." in html.unescape(done.text)

@@ -1,5 +1,7 @@
-"""The gateway's policy table: the one place that says which public route goes where, who may call it,
-and which route class (breaker and timeout) and limits it goes through.
+"""The gateway's policy table, whole in one module: the one place that says which public route goes
+where, who may call it, and which route class (breaker and timeout) and limits it goes through. The
+rows, the route classes, `Rule` (whose lane is its upstream's `DEFAULT_CLASS`) and `Policy` (which
+reads `POLICY` by default) are kept together so that none of it is read apart from the rest.
 
 Routing, authorization, the README section and `/docs` are all derived from `POLICY`; the breakers and
 timeouts from `ROUTE_CLASSES`.

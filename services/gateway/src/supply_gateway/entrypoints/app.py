@@ -20,7 +20,7 @@ from supply_gateway.domain.policy import PROJECTOR, WRITER
 from supply_gateway.entrypoints.proxy import ApiDispatch, api_app
 from supply_gateway.entrypoints.routes import reference
 from supply_gateway.entrypoints.security import HeaderLimitsMiddleware, SecurityHeadersMiddleware
-from supply_gateway.entrypoints.web import account, dashboard, journey, ops, sales, staff
+from supply_gateway.entrypoints.web import account, dashboard, journey, ops, sale, sales, staff
 from supply_gateway.entrypoints.web.errors import install_error_pages
 
 STATIC = Path(__file__).parent / "static"
@@ -77,7 +77,7 @@ def create_app(container: Container | None = None) -> FastAPI:
         trust_incoming_traces=False,
     )
     app.state.container = container
-    for area in (account, sales, journey, dashboard, ops, staff, reference):
+    for area in (account, sales, sale, journey, dashboard, ops, staff, reference):
         app.include_router(area.router)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     install_error_pages(app)

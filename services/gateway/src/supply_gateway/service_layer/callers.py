@@ -10,6 +10,7 @@ from typing import Any
 
 from supply_common.identity import Identity
 from supply_common.problems import FieldError, ProblemError
+from supply_gateway.adapters.upstream_transport import UpstreamResponse
 
 
 @dataclass(frozen=True)
@@ -96,3 +97,13 @@ def check_csrf(credentials: Credentials) -> None:
     cookie, submitted = credentials.csrf_cookie, credentials.csrf_submitted
     if not cookie or not submitted or not hmac.compare_digest(cookie.encode(), submitted.encode()):
         raise ProblemError(403, "CSRF check failed", "Reload the page and try again.")
+
+
+def json_or_none(response: UpstreamResponse) -> Any:
+    """An upstream answer's JSON body; None when it has no body or the body is not JSON."""
+    if not response.content:
+        return None
+    try:
+        return response.json()
+    except ValueError:
+        return None

@@ -1,16 +1,13 @@
-"""The gateway's use cases: admit a request (route, identity, role, CSRF, rate), forward it, compose
-the replication view, and keep browser sessions alive."""
+"""The gateway's use cases: admit a request (route, identity, role, CSRF, rate) and forward it; the
+composition root `Gateway`, which also keeps browser sessions alive (`sessions`) and composes the
+operators' views (`operator_views`)."""
 
 from __future__ import annotations
 
-import asyncio
-import hashlib
-import hmac
 import json
 import logging
-import re
 import time
-from collections.abc import AsyncIterable, Awaitable, Callable, Iterable, Mapping
+from collections.abc import AsyncIterable, Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -30,38 +27,16 @@ from supply_gateway.adapters.upstream import Upstream, UpstreamFailure
 from supply_gateway.adapters.upstream_transport import UpstreamResponse
 from supply_gateway.domain.concurrency import ConcurrencyCap
 from supply_gateway.domain.headers import upstream_request_headers
-from supply_gateway.domain.policy import (
-    AUTH,
-    JOURNEY,
-    OPS_ALERTS,
-    OPS_CONSUMERS,
-    OPS_DEAD_LETTERS,
-    OPS_HISTORY,
-    OPS_REPAIR,
-    PROJECTOR,
-    WRITER,
-    Match,
-    Policy,
-    RateClass,
-    Rule,
-)
+from supply_gateway.domain.policy import AUTH, Match, Policy, RateClass, Rule
 from supply_gateway.domain.ratelimit import RateLimiter
-from supply_gateway.service_layer import operations
-from supply_gateway.service_layer.callers import Caller, Credentials, Reply, TokenPair, check_csrf, token_pair
-from supply_gateway.service_layer.journey import compose_journey, nothing_known
-from supply_gateway.service_layer.problems import (
-    not_found,
-    session_unavailable,
-    too_many_at_once,
-    unauthorized,
-    upstream_problem,
-)
-from supply_gateway.service_layer.replication import compose_replication
+from supply_gateway.service_layer.callers import Caller, Credentials, Reply, check_csrf, json_or_none
+from supply_gateway.service_layer.operator_views import OperatorViews
+from supply_gateway.service_layer.problems import not_found, too_many_at_once, unauthorized, upstream_problem
+from supply_gateway.service_layer.sessions import REFRESH_GRACE_S, Refresh, SessionRefreshes
 
 log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-SALE_ID = re.compile(r"^[0-9a-f]{24}$")
 
 
 @dataclass
@@ -87,32 +62,9 @@ class RateLimits:
 CREDENTIAL_RETRY_AFTER_S = 60
 """What a client is told to wait while the gateway has no usable credential for auth (issued by hand)."""
 
-REFRESH_GRACE_S = 3.0
-"""How long a finished refresh is still shared with requests that bring the same (now used) refresh
-token from the same client: parallel requests of one page load that left before the new cookies
-arrived."""
-
-
-def _token_key(refresh_token: str) -> str:
-    return hashlib.sha256(refresh_token.encode()).hexdigest()
-
-
-REFRESH_REFUSED = frozenset({400, 401, 403, 404, 410, 422})
-"""Auth's answers to a refresh that mean the token is no good: the session is over."""
-
 
 @dataclass
-class _Refresh:
-    task: asyncio.Task[TokenPair | None]
-    client: str
-    """The client (`Credentials.client`) whose request started the refresh: the only one it is shared with."""
-    finished: float | None = None
-    produced: str | None = None
-    """The key of the refresh token the refresh gave, once it gave one."""
-
-
-@dataclass
-class Gateway:
+class Gateway(SessionRefreshes, OperatorViews):
     policy: Policy
     verifier: TokenVerifier
     upstreams: Mapping[str, Upstream]
@@ -129,15 +81,7 @@ class Gateway:
     address auth believes only with it."""
     prometheus: Upstream | None = None
     """Prometheus's HTTP API, for the replication panel's last hour and firing alerts; None: not set."""
-    _refreshes: dict[str, _Refresh] = field(default_factory=dict)
-
-    def _credential(self) -> dict[str, str]:
-        if self.credential is None:
-            raise UpstreamFailure(WRITER, 502, "the gateway has no service credential (SERVICE_TOKEN_FILE)")
-        try:
-            return self.credential.authorization()
-        except (OSError, ValueError) as exc:
-            raise UpstreamFailure(WRITER, 502, f"the gateway's service credential cannot be read ({exc})") from exc
+    _refreshes: dict[str, Refresh] = field(default_factory=dict)
 
     def _vouching(self) -> dict[str, str]:
         """The credential that makes auth believe the client address the gateway forwards. Without a
@@ -326,215 +270,4 @@ class Gateway:
             client_address=address,
             wait_for_slot=True,
         )
-        return Reply(response.status_code, response.headers, _json_or_none(response))
-
-    async def refresh_session(self, refresh_token: str, client: str = "") -> TokenPair | None:
-        """Trade a refresh token for a new pair. Requests from the same `client` that bring the same
-        refresh token while its refresh is in flight, or within `refresh_grace_s` after it gave a
-        pair, share that answer, so parallel page loads do not trip auth's reuse detection. The
-        same token from another client shares nothing: it goes to auth, which sees a used token and
-        revokes the whole login, as for any reuse. A failed refresh is not shared after it
-        finished, and `end_session` forgets a session's refreshes at once."""
-        self._drop_stale_refreshes()
-        key = _token_key(refresh_token)
-        pending = self._refreshes.get(key)
-        if pending is not None and not hmac.compare_digest(pending.client, client):
-            log.warning("refresh token replayed from another client", extra={"event": "refresh.replayed"})
-            self.end_session(refresh_token)
-            return await self._refresh(refresh_token)
-        if pending is None:
-            pending = _Refresh(asyncio.create_task(self._refresh(refresh_token)), client)
-            pending.task.add_done_callback(lambda task: self._refresh_done(key, pending, task))
-            self._refreshes[key] = pending
-        return await asyncio.shield(pending.task)
-
-    def _refresh_done(self, key: str, entry: _Refresh, task: asyncio.Task[TokenPair | None]) -> None:
-        pair = None if task.cancelled() or task.exception() is not None else task.result()
-        if pair is None:
-            if self._refreshes.get(key) is entry:
-                del self._refreshes[key]
-            return
-        entry.finished = self.clock()
-        entry.produced = _token_key(pair.refresh_token)
-
-    def _drop_stale_refreshes(self) -> None:
-        now = self.clock()
-        for key in [
-            k for k, v in self._refreshes.items() if v.finished is not None and now - v.finished > self.refresh_grace_s
-        ]:
-            del self._refreshes[key]
-
-    def end_session(self, *refresh_tokens: str | None) -> None:
-        """Forget the shared refreshes of a session that ended (logout): those of the given refresh
-        tokens, the ones that gave them, and the ones they gave."""
-        keys = {_token_key(token) for token in refresh_tokens if token}
-        while True:
-            linked = [k for k, v in self._refreshes.items() if k in keys or v.produced in keys]
-            if not linked:
-                return
-            for key in linked:
-                entry = self._refreshes.pop(key)
-                keys.add(key)
-                if entry.produced:
-                    keys.add(entry.produced)
-
-    async def _refresh(self, refresh_token: str) -> TokenPair | None:
-        """The new pair, or None when auth says the refresh token is no good (the session is over).
-        When auth cannot answer (down, slow, 5xx) the session is not ended: 503, try again."""
-        try:
-            response = await self.upstreams[AUTH].send(
-                "POST",
-                "/refresh",
-                headers={"content-type": "application/json"},
-                content=json.dumps({"refresh_token": refresh_token}).encode(),
-                stream=False,
-            )
-        except UpstreamFailure as exc:
-            raise session_unavailable(exc.retry_after_s) from exc
-        if response.status_code in REFRESH_REFUSED:
-            return None
-        if response.status_code != 200:
-            log.warning("session refresh failed", extra={"status": response.status_code})
-            retry_after = response.headers.get("retry-after", "")
-            raise session_unavailable(int(retry_after) if retry_after.isdigit() else None)
-        try:
-            return token_pair(response.json())
-        except (ValueError, KeyError, TypeError) as exc:
-            raise session_unavailable() from exc
-
-    async def composed(self, match: Match, caller: Caller, request_id: str) -> dict[str, Any]:
-        """The answer of a route the gateway composes itself (upstream `GATEWAY`)."""
-        path = match.rule.path
-        if path == JOURNEY:
-            return await self.journey(caller, request_id, match.params["id"])
-        if path == OPS_REPAIR:
-            return await self.repair_sale(caller, request_id, match.params["id"])
-        fetch = self._reader(caller, request_id)
-        if path == OPS_CONSUMERS:
-            return await operations.consumers(fetch)
-        if path == OPS_DEAD_LETTERS:
-            return await operations.dead_letters(fetch)
-        if path == OPS_HISTORY:
-            return await operations.history(self.prometheus)
-        if path == OPS_ALERTS:
-            return await operations.alerts(self.prometheus)
-        return await self.replication(caller, request_id)
-
-    async def panel(self, caller: Caller, request_id: str) -> dict[str, Any]:
-        """Every part of the replication panel at once, each from its own source."""
-        fetch = self._reader(caller, request_id)
-        health, members, letters, hour, firing = await asyncio.gather(
-            self.replication(caller, request_id),
-            operations.consumers(fetch),
-            operations.dead_letters(fetch),
-            operations.history(self.prometheus),
-            operations.alerts(self.prometheus),
-        )
-        return {"health": health, "consumers": members, "dead_letters": letters, "history": hour, "alerts": firing}
-
-    async def repair_sale(self, caller: Caller, request_id: str, sale_id: str) -> dict[str, Any]:
-        """Repair one sale as `reconcile --repair` does, through the projector (with the gateway's
-        service credential); the answer says what was found and done. Audit-logged with the user."""
-        if not SALE_ID.match(sale_id):
-            raise not_found()
-        user = caller.identity.user_id if caller.identity else None
-        headers = {**upstream_request_headers((), request_id, None), **self._credential()}
-        try:
-            response = await self.upstreams[PROJECTOR].send(
-                "POST", f"/internal/sales/{sale_id}/repair", headers=headers, stream=False
-            )
-        except UpstreamFailure as exc:
-            log.warning("sale repair failed", extra={"event": "ops.repair", "user_id": user, "sale_id": sale_id})
-            raise upstream_problem(exc) from exc
-        outcome = _json_or_none(response)
-        if response.status_code != 200 or not isinstance(outcome, dict):
-            detail = (outcome or {}).get("detail") if isinstance(outcome, dict) else None
-            log.warning(
-                "sale repair refused",
-                extra={"event": "ops.repair", "user_id": user, "sale_id": sale_id, "status": response.status_code},
-            )
-            raise ProblemError(502, "Repair failed", detail or f"The projector answered {response.status_code}.")
-        outcome["notice"] = operations.repair_words(outcome)
-        log.info(
-            "sale repair",
-            extra={
-                "event": "ops.repair",
-                "user_id": user,
-                "sale_id": sale_id,
-                "found": outcome.get("found"),
-                "republished": outcome.get("republished"),
-                "strays_deleted": outcome.get("strays_deleted"),
-                "rewound": outcome.get("rewound"),
-            },
-        )
-        return outcome
-
-    def _reader(self, caller: Caller, request_id: str) -> Callable[[str, str], Awaitable[Any]]:
-        """GET a JSON answer from an upstream for an operator view: `/internal/` routes with the
-        gateway's own service credential, the others with the caller's token."""
-        as_caller = upstream_request_headers((), request_id, f"Bearer {caller.token}" if caller.token else None)
-
-        async def fetch(upstream: str, path: str) -> Any:
-            headers = {**as_caller, **self._credential()} if path.startswith("/internal/") else as_caller
-            response = await self.upstreams[upstream].send("GET", path, headers=headers, stream=False)
-            if response.status_code != 200:
-                raise UpstreamFailure(upstream, 502, f"{upstream} answered {response.status_code}")
-            return response.json()
-
-        return fetch
-
-    async def journey(self, caller: Caller, request_id: str, sale_id: str) -> dict[str, Any]:
-        """Where a sale's changes are between MySQL and the copy (`compose_journey`); 404 when
-        neither side knows the sale."""
-        if not SALE_ID.match(sale_id):
-            raise not_found()
-        fetch = self._reader(caller, request_id)
-        results: tuple[Any, Any] = await asyncio.gather(
-            fetch(WRITER, f"/internal/sales/{sale_id}/journey"),
-            fetch(PROJECTOR, f"/sales/{sale_id}/applied"),
-            return_exceptions=True,
-        )
-        errors = [
-            {"source": source, "detail": str(result) if isinstance(result, UpstreamFailure) else "invalid answer"}
-            for source, result in zip((WRITER, PROJECTOR), results, strict=True)
-            if isinstance(result, BaseException)
-        ]
-        for result in results:
-            if isinstance(result, BaseException) and not isinstance(result, UpstreamFailure | ValueError):
-                raise result
-        writer, copy = (None if isinstance(r, BaseException) else r for r in results)
-        journey = compose_journey(sale_id, writer, copy, errors, self.trace_ui_url)
-        if nothing_known(journey):
-            raise not_found()
-        return journey
-
-    async def replication(self, caller: Caller, request_id: str) -> dict[str, Any]:
-        """One view of replication health from the writer's outbox stats (an operator route: the
-        gateway's own service credential) and the projector's freshness (the caller's token)."""
-        fetch = self._reader(caller, request_id)
-        results: tuple[Any, Any] = await asyncio.gather(
-            fetch(WRITER, "/internal/outbox/stats"), fetch(PROJECTOR, "/freshness"), return_exceptions=True
-        )
-        outbox, freshness = results
-        errors = [
-            {"source": source, "detail": str(result) if isinstance(result, UpstreamFailure) else "invalid answer"}
-            for source, result in ((WRITER, outbox), (PROJECTOR, freshness))
-            if isinstance(result, BaseException)
-        ]
-        for result in (outbox, freshness):
-            if isinstance(result, BaseException) and not isinstance(result, UpstreamFailure | ValueError):
-                raise result
-        return compose_replication(
-            None if isinstance(outbox, BaseException) else outbox,
-            None if isinstance(freshness, BaseException) else freshness,
-            errors,
-        )
-
-
-def _json_or_none(response: UpstreamResponse) -> Any:
-    if not response.content:
-        return None
-    try:
-        return response.json()
-    except ValueError:
-        return None
+        return Reply(response.status_code, response.headers, json_or_none(response))

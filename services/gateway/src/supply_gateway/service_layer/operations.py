@@ -16,7 +16,7 @@ from supply_gateway.adapters.upstream import Upstream, UpstreamFailure
 from supply_gateway.domain.policy import PROJECTOR
 
 Fetch = Callable[[str, str], Awaitable[Any]]
-"""GET a JSON answer from an upstream (`Gateway._reader`): raises `UpstreamFailure` or `ValueError`."""
+"""GET a JSON answer from an upstream (`OperatorViews._reader`): raises `UpstreamFailure` or `ValueError`."""
 
 DEAD_LETTERS_SHOWN: Final = 50
 HOUR_S: Final = 3600

@@ -11,7 +11,7 @@ from supply_common.problems import ProblemError
 from supply_gateway.entrypoints.session import REFRESH_COOKIE, clear_tokens, set_tokens
 from supply_gateway.entrypoints.web.form_errors import field_errors
 from supply_gateway.entrypoints.web.page import HOME, Page, allowed_next, page, safe_next
-from supply_gateway.entrypoints.web.sales import restore_sale_form
+from supply_gateway.entrypoints.web.sale import restore_sale_form
 from supply_gateway.service_layer.callers import Credentials, token_pair
 
 log = logging.getLogger(__name__)
