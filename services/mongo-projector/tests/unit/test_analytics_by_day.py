@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any
@@ -12,10 +11,11 @@ import pytest
 from supply_common.contract import Sale, SaleEvent, decimal_text, sale_total
 from supply_projector.domain.document import stored_document
 from supply_projector.domain.queries import DateRange
-from supply_projector.domain.rollups import Counters, contribution, counters
+from supply_projector.domain.rollups import Counters, counters
 from supply_projector.service_layer.analytics import MAX_DAYS, WindowTooLong, by_day
 
 from .events import SAMPLES
+from .stored_rollups import StoredRollups
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 NOW = datetime(2024, 1, 1, tzinfo=UTC)
@@ -30,28 +30,9 @@ def at(sale: Sale, when: datetime) -> dict[str, Any]:
     return made
 
 
-class Copy:
-    """The rollups of a handful of stored sales, and the sales themselves, as the reader sees them."""
-
-    def __init__(self, documents: Sequence[dict[str, Any]]) -> None:
-        self.documents = list(documents)
-        self.buckets: dict[str, Counters] = {}
-        for document in self.documents:
-            for bucket, values in contribution(document).items():
-                into = self.buckets.setdefault(bucket, {})
-                for path, value in values.items():
-                    into[path] = into.get(path, 0) + value
-        self.sales_read: list[tuple[datetime, datetime | None]] = []
-
+class Copy(StoredRollups):
     def months(self, first: str | None, end: str | None) -> dict[str, Counters]:
         raise AssertionError("a day report never reads month buckets")
-
-    def days(self, buckets: Sequence[str]) -> dict[str, Counters]:
-        return {bucket: self.buckets[bucket] for bucket in buckets if bucket in self.buckets}
-
-    def sales_between(self, start: datetime, end: datetime | None) -> list[dict[str, Any]]:
-        self.sales_read.append((start, end))
-        return [d for d in self.documents if start <= d["saleDate"] and (end is None or d["saleDate"] < end)]
 
 
 def day(text: str, hour: int = 0) -> datetime:

@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 
 from supply_projector.domain.queries import DateRange, SalesFilter
-from supply_projector.domain.rollups import Counters, contribution
 from supply_projector.service_layer.match_summary import MatchSummary, summarise
 
+from .stored_rollups import StoredRollups
 from .test_analytics_by_day import SAMPLES, at
 
 MARCH = DateRange(datetime(2017, 3, 1, 12, tzinfo=UTC), datetime(2017, 4, 2, 6, tzinfo=UTC))
@@ -56,35 +56,12 @@ def test_any_other_search_is_counted_from_the_sales(search: SalesFilter) -> None
     assert search.rollup_counters() is None
 
 
-class Copy:
-    """Stored sales and their rollups, as the summary reads them, remembering what it read."""
+class Copy(StoredRollups):
+    """Stored sales and their rollups, remembering how many sales each count read."""
 
     def __init__(self, documents: Sequence[dict[str, Any]]) -> None:
-        self.documents = list(documents)
-        self.buckets: dict[str, Counters] = {}
-        for document in self.documents:
-            for bucket, values in contribution(document).items():
-                into = self.buckets.setdefault(bucket, {})
-                for path, value in values.items():
-                    into[path] = into.get(path, 0) + value
+        super().__init__(documents)
         self.limits: list[int] = []
-        self.built = True
-
-    def complete(self) -> bool:
-        return self.built
-
-    def months(self, first: str | None, end: str | None) -> dict[str, Counters]:
-        return {
-            b: c
-            for b, c in self.buckets.items()
-            if b.startswith("m:") and (first is None or b >= first) and (end is None or b < end)
-        }
-
-    def days(self, buckets: Sequence[str]) -> dict[str, Counters]:
-        return {bucket: self.buckets[bucket] for bucket in buckets if bucket in self.buckets}
-
-    def sales_between(self, start: datetime, end: datetime | None) -> list[dict[str, Any]]:
-        return [d for d in self.documents if start <= d["saleDate"] and (end is None or d["saleDate"] < end)]
 
     def cents_of(self, match: dict[str, Any], limit: int) -> list[int]:
         self.limits.append(limit)
