@@ -65,7 +65,7 @@ def relay(
     settings = SalesWriterSettings()
     configure_logging("sales-writer-relay", settings.log_level)
     serve_metrics(settings.relay_metrics_port, settings.host)
-    tracing.start("sales-writer")
+    tracing.start("sales-writer-relay")
     container = bootstrap(settings)
     freeze_heap()
     try:
