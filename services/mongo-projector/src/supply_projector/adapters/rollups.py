@@ -215,6 +215,7 @@ class MongoRollups:
             changed = []
             for month in sorted(waiting):
                 found = held.get(month) or Month(month)
+                replaced = False
                 for bucket, values in by_month[month].items():
                     if bucket in moved:
                         continue
@@ -227,7 +228,9 @@ class MongoRollups:
                         found.buckets[bucket] = dict(values)
                     else:
                         found.buckets.pop(bucket, None)
-                changed.append(found)
+                    replaced = True
+                if replaced:
+                    changed.append(found)
             waiting = self._write(changed)
         return sorted(moved)
 
