@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import random
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -16,6 +17,7 @@ from supply_projector.adapters.rollups import BUILT, EARLIER_SUFFIXES, rollup_co
 from supply_projector.bootstrap import Container, bootstrap
 from supply_projector.domain.rollups import Buckets
 from supply_projector.service_layer import rollup_checks
+from supply_projector.service_layer.ports import Checkpoint
 
 from .conftest import consuming, produce, versions_of, wait_for
 from .events import new_sale, sale_event
@@ -173,4 +175,32 @@ def test_deltas_recorded_in_the_earlier_checkpoint_form_are_still_added(containe
     assert stored == {
         "d:2016-02-29": {"n": 1, "c": 2599, "store.Denver.n": 1},
         "m:2016-02": {"n": 1, "c": 2599, "store.Denver.n": 1},
+    }
+
+
+def test_consumers_adding_to_the_same_months_at_once_count_each_delta_once(container: Container) -> None:
+    """Six partitions' consumers add their deltas to the same month at the same time, each batch
+    twice (a replay): every month is written under a compare-and-set, so none is lost or doubled."""
+    container.store.ensure_indexes()
+
+    def consume(partition: int) -> None:
+        rollups = container.store.pinned().rollups()
+        for last in range(8):
+            pending = {
+                "m:2016-01": {"n": 1, "c": partition},
+                f"d:2016-01-0{partition + 1}": {"n": 1},
+                "m:2016-02": {"n": 2},
+                "d:2016-02-29": {"n": 2},
+            }
+            for _ in range(2):
+                rollups.add_to_buckets([Checkpoint(partition, last, pending)])
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(consume, range(6)))
+    stored = {bucket: held.counters for bucket, held in container.store.pinned().rollups().stored_buckets().items()}
+    assert stored == {
+        "m:2016-01": {"n": 48, "c": 8 * sum(range(6))},
+        **{f"d:2016-01-0{p + 1}": {"n": 8} for p in range(6)},
+        "m:2016-02": {"n": 96},
+        "d:2016-02-29": {"n": 96},
     }
