@@ -163,18 +163,23 @@ class MongoRollups:
                 by_month.setdefault(month_id(bucket), {})[bucket] = values
             for month, buckets in by_month.items():
                 parts.setdefault(month, []).append((str(checkpoint.partition), checkpoint.last, buckets))
-        waiting = set(parts)
+
+        def add_unseen(month: Month) -> bool:
+            unseen = [(p, last, buckets) for p, last, buckets in parts[month.id] if month.wm.get(p, -1) < last]
+            for partition, last, buckets in unseen:
+                add(month.buckets, buckets)
+                month.wm[partition] = max(month.wm.get(partition, -1), last)
+            return bool(unseen)
+
+        self._change(parts, add_unseen)
+
+    def _change(self, months: Iterable[str], change: Callable[[Month], bool]) -> None:
+        """Read these months, let `change` alter each (True: it did), and write back those it changed
+        under a compare-and-set on `rev`; a month written meanwhile is read and changed again."""
+        waiting = set(months)
         while waiting:
             held = self._read(waiting)
-            changed = []
-            for month in sorted(waiting):
-                found = held.get(month) or Month(month)
-                fresh = [(p, last, buckets) for p, last, buckets in parts[month] if found.wm.get(p, -1) < last]
-                for partition, last, buckets in fresh:
-                    add(found.buckets, buckets)
-                    found.wm[partition] = max(found.wm.get(partition, -1), last)
-                if fresh:
-                    changed.append(found)
+            changed = [month for month in (held.get(m) or Month(m) for m in sorted(waiting)) if change(month)]
             waiting = self._write(changed)
 
     def _read(self, months: Iterable[str]) -> dict[str, Month]:
@@ -209,29 +214,23 @@ class MongoRollups:
         for bucket, values in buckets.items():
             by_month.setdefault(month_id(bucket), {})[bucket] = values
         moved: set[str] = set()
-        waiting = set(by_month)
-        while waiting:
-            held = self._read(waiting)
-            changed = []
-            for month in sorted(waiting):
-                found = held.get(month) or Month(month)
-                replaced = False
-                for bucket, values in by_month[month].items():
-                    if bucket in moved:
-                        continue
-                    if bucket in revs and (
-                        bucket in found.buckets if revs[bucket] is None else found.rev != revs[bucket]
-                    ):
-                        moved.add(bucket)
-                        continue
-                    if values:
-                        found.buckets[bucket] = dict(values)
-                    else:
-                        found.buckets.pop(bucket, None)
-                    replaced = True
-                if replaced:
-                    changed.append(found)
-            waiting = self._write(changed)
+
+        def replace(month: Month) -> bool:
+            replaced = False
+            for bucket, values in by_month[month.id].items():
+                if bucket in moved:
+                    continue
+                if bucket in revs and (bucket in month.buckets if revs[bucket] is None else month.rev != revs[bucket]):
+                    moved.add(bucket)
+                    continue
+                if values:
+                    month.buckets[bucket] = dict(values)
+                else:
+                    month.buckets.pop(bucket, None)
+                replaced = True
+            return replaced
+
+        self._change(by_month, replace)
         return sorted(moved)
 
     def set_checkpoints(self, offsets: Mapping[int, int]) -> None:
