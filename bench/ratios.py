@@ -26,6 +26,10 @@ SPECS = (
     RatioSpec("gateway added p50 at 50% load", "3:p50_at_50", "3:direct_p50_at_50", 1.5, False, True, "ms"),
     RatioSpec("tracing on / off, concurrency 16", "11:traced_creates_c16", "11:creates_c16", 0.9),
     RatioSpec("tracing added p50 at 50% load", "11:traced_p50_at_50", "11:p50_at_50", 1.0, False, True, "ms"),
+    RatioSpec("tracing always-on / off, concurrency 16", "11:always_creates_c16", "11:creates_c16", None),
+    RatioSpec(
+        "tracing always-on added p50 at 50% load", "11:always_p50_at_50", "11:p50_at_50", None, False, True, "ms"
+    ),
     RatioSpec("relay drain / raw produce", "4:drain_s", "4b:msgs_s", 0.8),
     RatioSpec("projector (1 consumer) / raw bulk upsert", "5:events_s_1", "5b:upsert_s", 0.8),
     RatioSpec("projector (1 consumer) / raw bulk insert", "5:events_s_1", "5b:insert_s", None),

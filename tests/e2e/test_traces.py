@@ -28,7 +28,11 @@ EVERY_PROCESS = {"gateway", "sales-writer", "sales-writer-relay", "mongo-project
 def test_a_created_sale_is_one_trace_from_the_gateway_to_the_copy(launch: Launch) -> None:
     with OtlpReceiver() as receiver:
         scenario = launch(
-            extra_env={"OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint, "OTEL_BSP_SCHEDULE_DELAY": "100"},
+            extra_env={
+                "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
+                "OTEL_BSP_SCHEDULE_DELAY": "100",
+                "OTEL_TRACES_SAMPLER": "parentbased_always_on",  # this test's sale must be in a sampled trace
+            },
             start=False,
         )
         deployment = scenario.deployment

@@ -8,6 +8,14 @@ and exported over OTLP/HTTP (protobuf) to the endpoint; the SDK's other `OTEL_*`
 (`OTEL_SERVICE_NAME`, `OTEL_BSP_SCHEDULE_DELAY`, `OTEL_EXPORTER_OTLP_HEADERS`, ...). While on, every
 log line written inside a span carries that span's `trace_id` and `span_id` (`supply_common.logs`).
 
+Sampling is decided once, where a trace starts (the gateway, or a relay or consumer batch that
+belongs to no request), and every later hop follows it through the `traceparent` flags. The sampler
+is the standard `OTEL_TRACES_SAMPLER` (`always_on`, `always_off`, `traceidratio`,
+`parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio`) with its ratio in
+`OTEL_TRACES_SAMPLER_ARG`; unset, it is `parentbased_traceidratio` at `DEFAULT_RATIO`. Under a sampler
+that follows the parent, a hop whose trace is not sampled makes no span at all: it passes the
+context on (so that later hops know) and nothing else.
+
 The trace context never carries identity: it is a trace id, a span id and flags, and a service that
 continues a trace takes nothing else from it.
 """
@@ -22,7 +30,7 @@ from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry import trace
-from opentelemetry.context import Context
+from opentelemetry.context import Context, attach, detach
 from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, SpanKind, StatusCode, TraceFlags, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -30,9 +38,13 @@ from supply_common.logs import follow_spans
 
 if TYPE_CHECKING:
     from opentelemetry.sdk.trace.export import SpanExporter
+    from opentelemetry.sdk.trace.sampling import Sampler
 
 __all__ = [
+    "DEFAULT_RATIO",
     "ENDPOINT_ENV",
+    "SAMPLER_ARG_ENV",
+    "SAMPLER_ENV",
     "TRACEPARENT",
     "KafkaRecord",
     "Link",
@@ -45,6 +57,8 @@ __all__ = [
     "no_parent",
     "parent_from",
     "record_span",
+    "records",
+    "sampled",
     "span",
     "span_ids",
     "start",
@@ -53,50 +67,110 @@ __all__ = [
     "traceparent",
     "tracer",
     "under",
+    "unrecorded",
 ]
 
 log = logging.getLogger(__name__)
 
 ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
+SAMPLER_ENV = "OTEL_TRACES_SAMPLER"
+SAMPLER_ARG_ENV = "OTEL_TRACES_SAMPLER_ARG"
+DEFAULT_RATIO = 0.1
+"""The share of new traces recorded when `OTEL_TRACES_SAMPLER` is unset (`parentbased_traceidratio`)."""
 TRACEPARENT = "traceparent"
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
 _tracer: Tracer | None = None
 _provider: Any = None
+_follows_parent = False
+"""Whether the sampler records a span exactly when its parent was recorded (parent-based samplers),
+so that a hop under a trace not sampled can skip the SDK altogether."""
 
 
 def start(service: str, environ: Mapping[str, str] | None = None, *, exporter: SpanExporter | None = None) -> bool:
     """Trace this process as `service` (`OTEL_SERVICE_NAME` wins) when an OTLP endpoint is set, or
     into `exporter` (an SDK `SpanExporter`, each span handed over as it ends) when one is given;
     whether it does. Safe to call again: the first call's provider stays."""
-    global _tracer, _provider
+    global _tracer, _provider, _follows_parent
     if _tracer is not None:
         return True
     env = os.environ if environ is None else environ
     if exporter is None and not (env.get(ENDPOINT_ENV) or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
         return False
-    from opentelemetry.sdk.resources import Resource
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
-    resource = Resource.create({"service.name": env.get("OTEL_SERVICE_NAME") or service})
-    provider = TracerProvider(resource=resource)
+    sampler, follows_parent = _sampler(env)
+    provider = TracerProvider(resource=_resource(env.get("OTEL_SERVICE_NAME") or service), sampler=sampler)
     if exporter is None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
         provider.add_span_processor(BatchSpanProcessor(OTLPSpanExporter()))
     else:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
-    _provider, _tracer = provider, provider.get_tracer("supply_store")
+    _provider, _tracer, _follows_parent = provider, provider.get_tracer("supply_store"), follows_parent
     follow_spans(span_ids)
-    log.info("tracing on", extra={"service": service, "endpoint": env.get(ENDPOINT_ENV)})
+    log.info(
+        "tracing on",
+        extra={"service": service, "endpoint": env.get(ENDPOINT_ENV), "sampler": sampler.get_description()},
+    )
     return True
+
+
+def _sampler(env: Mapping[str, str]) -> tuple[Sampler, bool]:
+    """The sampler `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` name (the OpenTelemetry names and
+    meanings; unset or unknown: `parentbased_traceidratio` at the given ratio, else `DEFAULT_RATIO`),
+    and whether it follows the parent's decision."""
+    from opentelemetry.sdk.trace import sampling
+
+    name = (env.get(SAMPLER_ENV) or "").strip().lower()
+    given = (env.get(SAMPLER_ARG_ENV) or "").strip()
+    try:
+        ratio = float(given) if given else None
+    except ValueError:
+        ratio = None
+    if ratio is not None and not 0.0 <= ratio <= 1.0:
+        ratio = None
+    if given and ratio is None:
+        log.warning("tracing: %s is not a ratio from 0 to 1; ignored", SAMPLER_ARG_ENV, extra={"value": given})
+    fixed: dict[str, tuple[Sampler, bool]] = {
+        "always_on": (sampling.ALWAYS_ON, False),
+        "always_off": (sampling.ALWAYS_OFF, False),
+        "parentbased_always_on": (sampling.ParentBased(sampling.ALWAYS_ON), True),
+        "parentbased_always_off": (sampling.ParentBased(sampling.ALWAYS_OFF), True),
+    }
+    if name in fixed:
+        return fixed[name]
+    if name == "traceidratio":
+        return sampling.TraceIdRatioBased(1.0 if ratio is None else ratio), False
+    if name and name != "parentbased_traceidratio":
+        log.warning("tracing: unknown %s; the default sampler is used", SAMPLER_ENV, extra={"value": name})
+    elif name:  # named without a ratio: the whole ratio, as OpenTelemetry says
+        ratio = 1.0 if ratio is None else ratio
+    return sampling.ParentBased(sampling.TraceIdRatioBased(DEFAULT_RATIO if ratio is None else ratio)), True
+
+
+def _resource(service: str) -> Any:
+    """The process's SDK `Resource`, its hash computed once: the OTLP encoder looks every span's
+    resource up by hash, and the SDK's own hash serialises the attributes to JSON on each call."""
+    from opentelemetry.sdk.resources import Resource
+
+    class FixedResource(Resource):
+        def __init__(self, attributes: Any, schema_url: str | None = None) -> None:
+            super().__init__(attributes, schema_url)
+            self._hash = super().__hash__()
+
+        def __hash__(self) -> int:
+            return self._hash
+
+    created = Resource.create({"service.name": service})
+    return FixedResource(created.attributes, created.schema_url)
 
 
 def stop() -> None:
     """Export what is pending and switch tracing off (a process that stops, tests)."""
-    global _tracer, _provider
-    provider, _provider, _tracer = _provider, None, None
+    global _tracer, _provider, _follows_parent
+    provider, _provider, _tracer, _follows_parent = _provider, None, None, False
     follow_spans(None)
     if provider is not None:
         provider.force_flush()
@@ -117,9 +191,10 @@ def span(
     links: Sequence[Link] = (),
     attributes: Mapping[str, Any] | None = None,
 ) -> Iterator[Span | None]:
-    """A span made current for the block (None, and nothing done, when tracing is off)."""
+    """A span made current for the block (None, and nothing done, when tracing is off or the span
+    would not be recorded: its parent, `parent` or else the current span, is in a trace not sampled)."""
     current = _tracer
-    if current is None:
+    if current is None or (_follows_parent and _unsampled(trace.get_current_span(parent).get_span_context())):
         yield None
         return
     with current.start_as_current_span(name, context=parent, kind=kind, links=links, attributes=attributes) as started:
@@ -170,6 +245,31 @@ def traceparent(of: Span | None = None) -> str | None:
     if not context.is_valid:
         return None
     return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
+
+
+def sampled(value: str | bytes | None) -> bool:
+    """Whether a `traceparent` names a trace that was sampled (recorded where it started)."""
+    context = context_of(value)
+    return context is not None and context.trace_flags.sampled
+
+
+def records(value: str | bytes | None) -> bool:
+    """Whether a span continuing the trace a `traceparent` names may be recorded here: tracing is on,
+    and the trace was sampled or the sampler does not follow the parent's decision. A hop skips the
+    spans of a record for which this is False (the record still carries its `traceparent` on)."""
+    if _tracer is None or not value:
+        return False
+    return not _follows_parent or sampled(value)
+
+
+def unrecorded() -> bool:
+    """Whether a child of the current span would not be recorded (it is in a trace not sampled and the
+    sampler follows the parent): the caller makes no span and passes `traceparent()` on as it is."""
+    return _follows_parent and _unsampled(trace.get_current_span().get_span_context())
+
+
+def _unsampled(context: SpanContext) -> bool:
+    return context.is_valid and not context.trace_flags.sampled
 
 
 def span_ids() -> tuple[str, str] | None:
@@ -248,6 +348,14 @@ class TracingMiddleware:
         if self.trust_incoming:
             given = next((value for name, value in scope.get("headers") or () if name == b"traceparent"), None)
             parent = parent_from(given)
+            if parent is not None and _follows_parent and _unsampled(trace.get_current_span(parent).get_span_context()):
+                # Not sampled where the trace started: no span here, the context only passed on.
+                token = attach(parent)
+                try:
+                    await self.app(scope, receive, send)
+                finally:
+                    detach(token)
+                return
         method = scope["method"]
         status = 500
 

@@ -37,6 +37,7 @@ def test_a_line_inside_a_span_names_that_span_and_one_outside_names_none(
 ) -> None:
     logger, written = lines
     monkeypatch.delenv(tracing.ENDPOINT_ENV, raising=False)
+    monkeypatch.setenv(tracing.SAMPLER_ENV, "parentbased_always_on")
     exported = InMemorySpanExporter()
     assert tracing.start("svc", exporter=exported)
     try:

@@ -62,6 +62,75 @@ def test_the_public_door_starts_its_own_trace(span_receiver: OtlpReceiver) -> No
     assert server.parent_span_id == ""
 
 
+UNSAMPLED = f"00-{CALLER_TRACE}-b7ad6b7169203331-00"
+
+
+def _app_seeing_its_traceparent(seen: dict[str, str | None]) -> TestClient:
+    app = create_app(service="svc", title="t")
+
+    @app.get("/x")
+    def x() -> dict[str, str]:
+        seen["inside"] = tracing.traceparent()
+        return {}
+
+    return TestClient(app)
+
+
+def test_by_default_a_caller_not_sampled_gets_no_span_and_its_context_goes_on(
+    span_receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(tracing.SAMPLER_ENV)
+    seen: dict[str, str | None] = {}
+    with _app_seeing_its_traceparent(seen) as client:
+        assert client.get("/x", headers={"traceparent": UNSAMPLED}).status_code == 200
+        unsampled_inside = seen["inside"]
+        assert client.get("/x", headers={"traceparent": CALLER}).status_code == 200
+    tracing.stop()
+    assert unsampled_inside == UNSAMPLED
+    assert not tracing.sampled(unsampled_inside)
+    assert [(s.name, s.trace_id) for s in span_receiver.snapshot()] == [("GET /x", CALLER_TRACE)]
+
+
+@pytest.mark.parametrize(
+    ("sampler", "ratio", "new_traces_recorded", "caller_spans"),
+    [
+        ("", "0", False, 1),  # the default follows the caller: its sampled trace only
+        ("", "1", True, 1),
+        ("parentbased_traceidratio", "", True, 1),  # named without a ratio: every new trace
+        ("parentbased_always_off", "", False, 1),
+        ("always_on", "", True, 2),  # the caller's decision ignored
+        ("traceidratio", "0", False, 0),
+    ],
+)
+def test_the_standard_variables_choose_the_sampler(
+    span_receiver: OtlpReceiver,
+    monkeypatch: pytest.MonkeyPatch,
+    sampler: str,
+    ratio: str,
+    new_traces_recorded: bool,
+    caller_spans: int,
+) -> None:
+    monkeypatch.setenv(tracing.SAMPLER_ENV, sampler)
+    monkeypatch.setenv(tracing.SAMPLER_ARG_ENV, ratio)
+    with _app_seeing_its_traceparent({}) as client:
+        for _ in range(5):
+            client.get("/x")
+        client.get("/x", headers={"traceparent": UNSAMPLED})
+        client.get("/x", headers={"traceparent": CALLER})
+    tracing.stop()
+    traces = [s.trace_id for s in span_receiver.snapshot()]
+    assert len(set(traces) - {CALLER_TRACE}) == (5 if new_traces_recorded else 0)
+    assert traces.count(CALLER_TRACE) == caller_spans
+
+
+def test_a_sampled_traceparent_is_told_from_one_not_sampled() -> None:
+    assert tracing.sampled(CALLER)
+    assert tracing.sampled(CALLER.encode())
+    assert not tracing.sampled(UNSAMPLED)
+    assert not tracing.sampled(None)
+    assert not tracing.records(CALLER)  # tracing is off
+
+
 def test_traceparent_parsing_refuses_what_is_not_one() -> None:
     assert tracing.context_of(CALLER) is not None
     assert tracing.trace_id_of(CALLER.encode()) == CALLER_TRACE

@@ -45,6 +45,7 @@ def test_a_sale_created_through_the_gateway_is_one_trace_to_the_copy(
             extra_env={
                 "OTEL_EXPORTER_OTLP_ENDPOINT": receiver.endpoint,
                 "OTEL_BSP_SCHEDULE_DELAY": "100",
+                "OTEL_TRACES_SAMPLER": "parentbased_always_on",
                 "TRACE_UI_URL": "http://127.0.0.1:16686",
             },
         )

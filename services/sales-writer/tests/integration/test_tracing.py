@@ -8,6 +8,7 @@ from __future__ import annotations
 import io
 import json
 import logging
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -126,6 +127,29 @@ def test_a_traced_create_and_update_carry_the_callers_trace_to_the_topic(
 def _holds(publish: ReceivedSpan, step: ReceivedSpan) -> bool:
     """Whether a claim or mark span is that of the publish's batch."""
     return step.parent_span_id == publish.span_id or (publish.trace_id, publish.span_id) in step.links
+
+
+def test_a_create_in_a_trace_not_sampled_makes_no_span_and_passes_the_callers_context_on(
+    span_receiver: OtlpReceiver, container: Container, kit, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(tracing.SAMPLER_ENV)  # the default sampler, which follows the caller's decision
+    unsampled = f"00-{CALLER_TRACE}-{CALLER_SPAN}-00"
+    with TestClient(create_app(container)) as client:
+        created = client.post("/sales", json=kit.body(), headers=kit.worker | {"traceparent": unsampled})
+        assert created.status_code == 201
+        (record,) = kit.consume(1)
+        deadline = time.monotonic() + 20
+        while True:
+            journey = client.get(f"/internal/sales/{created.json()['id']}/journey", headers=kit.operator).json()
+            if journey["events"][0]["published_at"] is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+    tracing.stop()  # exports what is pending
+
+    assert dict(record.headers)["traceparent"] == unsampled.encode()
+    assert [row["traceparent"] for row in _rows(container)] == [unsampled]
+    assert journey["events"][0]["trace_id"] is None  # nothing to link to: the trace was not recorded
+    assert [s for s in span_receiver.snapshot() if s.trace_id == CALLER_TRACE] == []
 
 
 def test_untraced_writes_leave_no_trace_context_and_are_still_placed(

@@ -69,6 +69,7 @@ def test_closing_stops_the_publisher_and_gives_the_lock_up() -> None:
 @pytest.fixture
 def exported(monkeypatch: pytest.MonkeyPatch) -> Iterator[InMemorySpanExporter]:
     monkeypatch.delenv(tracing.ENDPOINT_ENV, raising=False)
+    monkeypatch.setenv(tracing.SAMPLER_ENV, "parentbased_always_on")
     spans = InMemorySpanExporter()
     tracing.start("sales-writer", exporter=spans)
     yield spans
@@ -106,6 +107,15 @@ def test_an_untraced_batch_has_its_claim_and_mark_as_roots(exported: InMemorySpa
     assert (claim.name, mark.name) == ("mysql: claim outbox", "mysql: mark published")
     assert (claim.parent, mark.parent) == (None, None)
     assert [link.context.span_id for link in mark.links] == [claim.context.span_id]
+
+
+def test_rows_of_traces_not_sampled_are_published_without_any_span(exported: InMemorySpanExporter) -> None:
+    rows = [row._replace(traceparent=f"00-{row.id:032x}-{row.id:016x}-00") for row in outbox_rows(2)]
+    store, publisher = FakeOutboxStore(rows), FakePublisher()
+    relay = Relay(store, publisher, FakeLock(), batch_size=4)
+    assert asyncio.run(relay.publish_once()) == 2
+    assert exported.get_finished_spans() == ()
+    assert store.published == [1, 2]
 
 
 def test_a_traced_batch_whose_ack_fails_ends_its_publish_spans_as_failed(exported: InMemorySpanExporter) -> None:

@@ -145,11 +145,13 @@ class OtlpReceiver:
 
 @contextlib.contextmanager
 def receiving_spans(monkeypatch: pytest.MonkeyPatch) -> Iterator[OtlpReceiver]:
-    """A receiver that this process's spans go to, exported promptly, while the block runs (the
-    service name left to the caller of `tracing.start`); tracing is stopped when it ends."""
+    """A receiver that this process's spans go to, exported promptly, every trace sampled, while the
+    block runs (the service name left to the caller of `tracing.start`); tracing is stopped when it ends."""
     with OtlpReceiver() as receiving:
         monkeypatch.setenv(tracing.ENDPOINT_ENV, receiving.endpoint)
         monkeypatch.setenv("OTEL_BSP_SCHEDULE_DELAY", "50")
+        monkeypatch.setenv(tracing.SAMPLER_ENV, "parentbased_always_on")
+        monkeypatch.delenv(tracing.SAMPLER_ARG_ENV, raising=False)
         monkeypatch.delenv("OTEL_SERVICE_NAME", raising=False)
         try:
             yield receiving

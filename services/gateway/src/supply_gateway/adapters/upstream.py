@@ -157,7 +157,9 @@ class Upstream:
         request_headers = {**(headers or {}), "accept-encoding": "identity"}
         lane = self.lane(route_class)
         tracer = tracing.tracer()
-        if tracer is None:
+        if tracer is None or tracing.unrecorded():
+            if tracer is not None:  # a trace not sampled: its context only goes on, so that nothing records it
+                request_headers[tracing.TRACEPARENT] = tracing.traceparent() or ""
             return await self._exchange(
                 transport, lane, method, url, request_headers, content, long_running, stream, read_up_to
             )

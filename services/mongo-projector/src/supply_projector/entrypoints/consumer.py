@@ -255,7 +255,7 @@ class ConsumerLoop:
         return applied
 
     async def _apply_with_retry(self, projector: Projector, records: list[Record]) -> BatchResult:
-        if tracing.tracer() is None or not any(record.traceparent for record in records):
+        if not any(tracing.records(record.traceparent) for record in records):
             return await self._apply_until_done(projector, records)
         return await self._apply_traced(projector, records)
 
@@ -278,7 +278,7 @@ class ConsumerLoop:
                 },
             )
             for record in records
-            if record.traceparent
+            if tracing.records(record.traceparent)
         ]
         failure: BaseException | None = None
         try:

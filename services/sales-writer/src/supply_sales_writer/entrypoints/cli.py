@@ -63,12 +63,11 @@ def relay(
 
     settings = SalesWriterSettings()
     run_worker(
-        "sales-writer",
+        "sales-writer-relay",  # its logs and its spans, told from the server's
         settings,
         settings.relay_metrics_port,
         lambda: bootstrap(settings),
         functools.partial(run_relay, create_topics=topics),
-        log_as="sales-writer-relay",
     )
 
 

@@ -131,9 +131,10 @@ class SalesService:
                 uow.commit()
             return [Created(view) for view in views]
 
-        if not any(traceparents):
+        traced = [t for t in traceparents if tracing.records(t)]
+        if not traced:
             return self.retrying(attempt)
-        first, *others = [t for t in traceparents if t]
+        first, *others = traced
         with tracing.span(
             "mysql: write creates",
             kind=tracing.SpanKind.CLIENT,

@@ -87,7 +87,7 @@ def sale_journey(sale_id: SaleIdPath, container: ContainerDep, _: OutboxReader) 
                 published_at=rfc3339(e.published_at) if e.published_at else None,
                 partition=e.partition,
                 offset=e.offset,
-                trace_id=tracing.trace_id_of(e.traceparent),
+                trace_id=tracing.trace_id_of(e.traceparent) if tracing.sampled(e.traceparent) else None,
             )
             for e in events
         ],
