@@ -174,11 +174,22 @@ class Context:
         return process
 
     def consumer(
-        self, name: str, *, mongo_database: str, topic: str, dlq: str, group: str, metrics_port: int = 0
+        self,
+        name: str,
+        *,
+        mongo_database: str,
+        topic: str,
+        dlq: str,
+        group: str,
+        metrics_port: int = 0,
+        **settings: str | int,
     ) -> ServiceProcess:
-        """A `mongo-projector consume` process (not yet started) on these collections and topics."""
+        """A `mongo-projector consume` process (not yet started) on these collections and topics, with
+        other settings of the projector's (`batch_max_records`) where given."""
         env = projector_env(mongo_database=mongo_database, topic=topic, dlq=dlq, group=group)
-        return self.service(name, PROCESSES["mongo-projector-consume"].argv, **(env | {"metrics_port": metrics_port}))
+        return self.service(
+            name, PROCESSES["mongo-projector-consume"].argv, **(env | settings | {"metrics_port": metrics_port})
+        )
 
     def command(self, name: str, cli: str, args: list[str], stdin: str | None = None, **env: str | int) -> None:
         log_file = self.out_dir / "logs" / f"{name}.log"

@@ -14,7 +14,7 @@ from conftest import Scenario
 from convergence import mysql_sales
 from sqlalchemy import Engine
 
-from supply_projector.adapters.rollups import counters_of, rollup_collections
+from supply_projector.adapters.rollups import stored_months
 from supply_projector.domain.rollups import Buckets, add, contribution
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -52,12 +52,8 @@ def mysql_buckets(engine: Engine) -> Buckets:
 def stored_buckets(scenario: Scenario) -> Buckets:
     copy = scenario.copy()
     found: Buckets = {}
-    for name in rollup_collections(copy.name):
-        for document in copy.database[name].find({}):
-            if str(document["_id"]).startswith(("d:", "m:")):
-                counters = counters_of(document)
-                if counters:
-                    found[str(document["_id"])] = counters
+    for month in stored_months(copy.database, copy.name):
+        found.update({bucket: counters for bucket, counters in month.buckets.items() if counters})
     return found
 
 

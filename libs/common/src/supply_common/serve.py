@@ -1,4 +1,5 @@
-"""Run a service's FastAPI app under uvicorn the same way in every service.
+"""Run a service's FastAPI app under uvicorn (`run_app`), or a process without one (`run_worker`), the
+same way in every service.
 
 With `WORKERS` above one, uvicorn's supervisor starts that many server processes on the shared
 socket and replaces any that dies. Two things make the processes one service: Prometheus metrics
@@ -8,6 +9,7 @@ ends with its supervisor, even a supervisor killed with SIGKILL, so that no orph
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import ctypes
 import gc
@@ -17,11 +19,13 @@ import shutil
 import signal
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Coroutine, Iterator
+from typing import Any, Protocol, TypeVar
 
 import uvicorn
 from prometheus_client import start_http_server
 
+from supply_common import tracing
 from supply_common.logs import configure_logging
 from supply_common.settings import ServiceSettings
 
@@ -90,6 +94,40 @@ def follow_supervisor() -> None:
         raise OSError(ctypes.get_errno(), "prctl(PR_SET_PDEATHSIG) failed")
     if os.getppid() != int(supervisor):  # it was gone before the request above took effect
         os.kill(os.getpid(), signal.SIGTERM)
+
+
+class Closing(Protocol):
+    def close(self) -> None: ...
+
+
+Built = TypeVar("Built", bound=Closing)
+
+
+def run_worker(
+    service: str,
+    settings: ServiceSettings,
+    metrics_port: int,
+    build: Callable[[], Built],
+    work: Callable[[Built], Coroutine[Any, Any, None]],
+    *,
+    log_as: str | None = None,
+) -> None:
+    """Run a process without an HTTP API (a consumer, the relay) the same way in every service: its
+    logs (named `log_as`, else `service`), metrics on `metrics_port`, traces as `service`; then
+    `build()` wires it, the heap is frozen, and `work` runs on what was built until it returns (on
+    SIGTERM). What was built is closed and the traces flushed however `work` ends."""
+    configure_logging(log_as or service, settings.log_level)
+    serve_metrics(metrics_port, settings.host)
+    tracing.start(service)
+    try:
+        built = build()
+        freeze_heap()
+        try:
+            asyncio.run(work(built))
+        finally:
+            built.close()
+    finally:
+        tracing.stop()
 
 
 def serve_metrics(port: int, host: str) -> bool:

@@ -4,6 +4,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 
 import httpx
@@ -16,24 +17,25 @@ from sqlalchemy.exc import OperationalError
 from supply_common.web import create_app
 
 
+def _mysql_error(code: int, message: str) -> OperationalError:
+    return OperationalError("SELECT 1", {}, pymysql.err.OperationalError(code, message))
+
+
+FAILURES: dict[str, Callable[[], Exception]] = {
+    "mysql-away": lambda: _mysql_error(2003, "Can't connect"),
+    "mongo-away": lambda: ServerSelectionTimeoutError("no servers"),
+    "other-database-error": lambda: _mysql_error(1054, "Unknown column"),
+    "bug": lambda: RuntimeError("bug"),
+}
+"""What an endpoint at `/<name>` raises."""
+
+
 def _app(raise_app_exceptions: bool = True) -> httpx.AsyncClient:
     app = create_app(service="test", title="test")
 
-    @app.get("/mysql-away")
-    def mysql_away() -> None:
-        raise OperationalError("SELECT 1", {}, pymysql.err.OperationalError(2003, "Can't connect"))
-
-    @app.get("/mongo-away")
-    def mongo_away() -> None:
-        raise ServerSelectionTimeoutError("no servers")
-
-    @app.get("/other-database-error")
-    def other_database_error() -> None:
-        raise OperationalError("SELECT 1", {}, pymysql.err.OperationalError(1054, "Unknown column"))
-
-    @app.get("/bug")
-    def bug() -> None:
-        raise RuntimeError("bug")
+    @app.get("/{name}")
+    def failing(name: str) -> None:
+        raise FAILURES[name]()
 
     transport = httpx.ASGITransport(app=app, raise_app_exceptions=raise_app_exceptions)
     return httpx.AsyncClient(transport=transport, base_url="http://test")

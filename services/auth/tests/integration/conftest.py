@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import statistics
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import sqlalchemy as sa
 from fastapi.testclient import TestClient
@@ -43,6 +45,29 @@ def settings_for(mysql_url: str, database: str, keys_dir: Path, **overrides: Any
         **overrides,
     }
     return AuthSettings(_env_file=None, **values)  # type: ignore[call-arg]
+
+
+class AtOnce:
+    """`count` clients, each on its own connection, released together by one barrier to send
+    `call(client, i)`; `join` gives their statuses once all have answered."""
+
+    def __init__(self, client: TestClient, count: int, call: Callable[[TestClient, int], httpx.Response]) -> None:
+        start = threading.Barrier(count)
+        self.statuses: list[int] = []
+
+        def one(i: int) -> None:
+            own = TestClient(client.app)
+            start.wait()
+            self.statuses.append(call(own, i).status_code)
+
+        self.threads = [threading.Thread(target=one, args=(i,)) for i in range(count)]
+        for thread in self.threads:
+            thread.start()
+
+    def join(self, timeout_s: float = 60) -> list[int]:
+        for thread in self.threads:
+            thread.join(timeout_s)
+        return self.statuses
 
 
 @dataclass
@@ -120,6 +145,9 @@ class Harness:
     def choose_password(self, token: str, password: str = DEFAULT_PASSWORD):  # type: ignore[no-untyped-def]
         """What the "Choose your password" page sends."""
         return self.client.post("/verify-email", json={"token": token, "password": password})
+
+    def at_once(self, count: int, call: Callable[[TestClient, int], httpx.Response]) -> AtOnce:
+        return AtOnce(self.client, count, call)
 
     def register_confirmed(self, email: str, password: str = DEFAULT_PASSWORD, name: str = "Test customer") -> dict:
         """Register through the API and choose the password through the link mailed, as a customer would."""

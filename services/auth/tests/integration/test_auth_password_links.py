@@ -7,13 +7,15 @@ from __future__ import annotations
 import hashlib
 import socket
 import statistics
-import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import pytest
-from fastapi.testclient import TestClient
+from sqlalchemy.engine import Engine
 
 from supply_auth.adapters import migrate
+from supply_auth.config import AuthSettings
 from supply_common.db import make_engine
 from supply_common.problems import PROBLEM_JSON
 from supply_common.testing.mail import read_inbox, text_of, token_in, wait_for_mail
@@ -25,6 +27,18 @@ pytestmark = pytest.mark.integration
 NEW = {"email": "ada@example.com", "name": "Ada Lovelace"}
 PASSWORD = "analytical engine 1843"
 STRANGER = "mallory's own passphrase"
+
+
+@contextmanager
+def at_revision(settings: AuthSettings, revision: str) -> Iterator[Engine]:
+    """The settings' database migrated to `revision` only, to hold rows as the code of that time wrote
+    them; the engine is disposed of when the block ends."""
+    engine = make_engine(settings)
+    try:
+        migrate.upgrade(engine, revision)
+        yield engine
+    finally:
+        engine.dispose()
 
 
 def register(harness, **changes):
@@ -289,9 +303,7 @@ def test_registration_answers_at_once_while_the_mail_server_does_not(make_harnes
 def test_the_migration_confirms_the_accounts_that_existed_before(mysql_url, fresh_mysql_database, tmp_path):
     database = fresh_mysql_database("auth")
     settings = settings_for(mysql_url, database, tmp_path / "keys", auth_mail_dir=tmp_path / "mail")
-    engine = make_engine(settings)
-    try:
-        migrate.upgrade(engine, "0001")
+    with at_revision(settings, "0001") as engine:
         with engine.begin() as connection:
             connection.exec_driver_sql(
                 "INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at) VALUES "
@@ -301,8 +313,6 @@ def test_the_migration_confirms_the_accounts_that_existed_before(mysql_url, fres
         migrate.upgrade(engine)
         with engine.connect() as connection:
             confirmed = connection.exec_driver_sql("SELECT email_confirmed_at FROM users").scalar_one()
-    finally:
-        engine.dispose()
     assert str(confirmed) == "2024-01-02 03:04:05"
 
 
@@ -317,19 +327,10 @@ def test_every_token_in_the_mail_drop_is_a_link_to_the_gateway_page(harness):
 def test_registrations_of_one_address_at_the_same_moment_make_one_account_with_one_working_link(make_harness):
     harness = make_harness(mysql_pool_size=8)
     attempts = 6
-    start = threading.Barrier(attempts)
-    statuses: list[int] = []
 
-    def attempt(i: int) -> None:
-        client = TestClient(harness.client.app)
-        start.wait()
-        statuses.append(client.post("/register", json={**NEW, "name": f"Registrant {i}"}).status_code)
-
-    threads = [threading.Thread(target=attempt, args=(i,)) for i in range(attempts)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(60)
+    statuses = harness.at_once(
+        attempts, lambda client, i: client.post("/register", json={**NEW, "name": f"Registrant {i}"})
+    ).join()
 
     assert statuses == [202] * attempts
     assert harness.user_count() == 1
@@ -348,9 +349,7 @@ def test_after_the_migration_a_pending_registrations_password_never_works_and_it
     harness = make_harness()
     stranger_hash = harness.auth.hasher.hash(STRANGER)
     token = "link-mailed-before-the-migration-" + "t" * 20
-    engine = make_engine(settings)
-    try:
-        migrate.upgrade(engine, "0002")
+    with at_revision(settings, "0002") as engine:
         with engine.begin() as connection:
             connection.exec_driver_sql(
                 "INSERT INTO users (id, email, name, role, password_hash, created_at, updated_at) VALUES "
@@ -364,8 +363,6 @@ def test_after_the_migration_a_pending_registrations_password_never_works_and_it
                 (hashlib.sha256(token.encode()).digest(),),
             )
         migrate.upgrade(engine)
-    finally:
-        engine.dispose()
     _, client = harness.instance(mysql_database=database, **QUIET_THROTTLE)
 
     assert client.post("/login", json={"email": NEW["email"], "password": STRANGER}).status_code == 401

@@ -10,7 +10,6 @@ import httpx
 import pytest
 import uvicorn
 from fastapi import FastAPI
-from fastapi.testclient import TestClient
 
 from supply_common.testing.deployment import free_port
 from supply_common.testing.tokens import TestIssuer
@@ -102,13 +101,19 @@ def test_the_lock_is_shared_by_every_auth_process(make_harness):
     assert attempt(other_process, account["email"], account["password"]).status_code == 429
 
 
+def spray(harness: Harness, accounts: int, client: dict[str, str]) -> None:
+    """A wrong guess at each of that many accounts, from the client the gateway's headers name: each
+    is refused as a wrong password, not yet throttled."""
+    for i in range(accounts):
+        assert attempt(harness.client, f"user{i}@example.com", "guess guess guess", **client).status_code == 401
+
+
 def test_one_client_address_spraying_many_accounts_is_locked_without_locking_others(make_harness):
     harness = make_harness(**per_address(3, 3))
     victim = harness.create()
     attacker = harness.from_gateway("198.51.100.7, 203.0.113.9")
 
-    for i in range(3):
-        assert attempt(harness.client, f"user{i}@example.com", "guess guess guess", **attacker).status_code == 401
+    spray(harness, 3, attacker)
 
     assert attempt(harness.client, "fresh@example.com", "guess guess guess", **attacker).status_code == 429
     spoofed = harness.from_gateway("203.0.113.9, 192.0.2.1")
@@ -154,22 +159,15 @@ def test_concurrent_guesses_cannot_outrun_the_lock(make_harness, monkeypatch):
 
     monkeypatch.setattr(harness.auth.hasher, "verify", counting_verify)
     guesses = 40
-    start = threading.Barrier(guesses)
-    statuses: list[int] = []
-
-    def guess(i: int) -> None:
-        client = TestClient(harness.client.app)
-        start.wait()
-        response = attempt(client, account["email"], f"wrong password {i}", **harness.from_gateway(f"192.0.2.{i}"))
-        statuses.append(response.status_code)
-
-    threads = [threading.Thread(target=guess, args=(i,)) for i in range(guesses)]
-    for thread in threads:
-        thread.start()
+    wrong = harness.at_once(
+        guesses,
+        lambda client, i: attempt(
+            client, account["email"], f"wrong password {i}", **harness.from_gateway(f"192.0.2.{i}")
+        ),
+    )
     assert threshold_reached.wait(30)
     right = attempt(harness.client, account["email"], account["password"], **harness.from_gateway("198.51.100.1"))
-    for thread in threads:
-        thread.join(60)
+    statuses = wrong.join()
 
     assert right.status_code == 429, right.text
     counts = Counter(statuses)
@@ -185,8 +183,7 @@ def test_a_correct_password_takes_back_only_its_own_count_at_the_address(make_ha
     harness = make_harness(**per_address(3, 4))
     own = harness.create()
     address = harness.from_gateway("198.51.100.7")
-    for i in range(2):
-        assert attempt(harness.client, f"user{i}@example.com", "guess guess guess", **address).status_code == 401
+    spray(harness, 2, address)
 
     # The third attempt reaches the slow-down while it runs; being right, it leaves no wait behind.
     assert attempt(harness.client, own["email"], own["password"], **address).status_code == 200

@@ -345,5 +345,11 @@ def user_id(w: World, email: str = EMAIL) -> str:
     return next(u.id for u in w.store.state.users.values() if u.email == email)
 
 
+def registered(w: World, name: str, email: str = EMAIL) -> str:
+    """Register `email` as `name`: the token of the link then mailed to it."""
+    w.accounts.register(email=email, name=name)
+    return w.outbox.token_to(email)
+
+
 def manager(w: World, email: str = "boss@example.com") -> str:
     return w.accounts.create_account(email=email, password=PASSWORD, name="Boss", role="senior_management").id

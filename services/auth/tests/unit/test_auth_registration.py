@@ -18,7 +18,7 @@ from supply_auth.service_layer.errors import (
 )
 from supply_auth.service_layer.sessions import subject
 
-from .fakes import EMAIL, PASSWORD, STRANGER, manager, user_id, world
+from .fakes import EMAIL, PASSWORD, STRANGER, manager, registered, user_id, world
 
 # -- registration and the password link ------------------------------------------------------------
 
@@ -55,10 +55,8 @@ def test_a_stranger_registers_first_and_only_the_mailbox_owner_ever_signs_in() -
 
 def test_registering_again_replaces_the_name_and_the_link() -> None:
     w = world()
-    w.accounts.register(email=EMAIL, name="Mallory")
-    first = w.outbox.token_to(EMAIL)
-    w.accounts.register(email=EMAIL, name="Ada")
-    newest = w.outbox.token_to(EMAIL)
+    first = registered(w, "Mallory")
+    newest = registered(w, "Ada")
 
     with pytest.raises(InvalidPasswordLink):
         w.accounts.set_password(first, STRANGER)
@@ -109,8 +107,7 @@ def test_a_link_works_once_and_not_after_it_expires() -> None:
 
 def test_a_password_the_policy_refuses_sets_nothing_and_the_link_keeps_working() -> None:
     w = world()
-    w.accounts.register(email=EMAIL, name="Ada")
-    token = w.outbox.token_to(EMAIL)
+    token = registered(w, "Ada")
 
     for weak in ("password1234", "short", EMAIL):
         with pytest.raises(InvalidInput) as refused:
@@ -154,8 +151,7 @@ def test_the_link_of_a_disabled_account_sets_nothing() -> None:
 
 def test_command_line_accounts_take_over_an_unconfirmed_registration_only() -> None:
     w = world()
-    w.accounts.register(email=EMAIL, name="Mallory")
-    squatter_link = w.outbox.token_to(EMAIL)
+    squatter_link = registered(w, "Mallory")
 
     made = w.accounts.create_account(email=EMAIL, password=PASSWORD, name="Ada", role="technical_worker")
 
@@ -170,8 +166,7 @@ def test_command_line_accounts_take_over_an_unconfirmed_registration_only() -> N
 def test_an_invited_person_chooses_their_own_password_through_the_mailed_link() -> None:
     w = world()
     boss = manager(w)
-    w.accounts.register(email=EMAIL, name="Mallory")
-    squatter_link = w.outbox.token_to(EMAIL)
+    squatter_link = registered(w, "Mallory")
 
     invited = w.staff.invite_user(actor_id=boss, email=EMAIL, name="Ada", role="technical_worker")
 
@@ -192,8 +187,7 @@ def test_an_invited_person_chooses_their_own_password_through_the_mailed_link() 
 def test_a_new_link_is_mailed_only_to_an_account_still_without_a_password() -> None:
     w = world()
     boss = manager(w)
-    w.accounts.register(email=EMAIL, name="Ada")
-    first = w.outbox.token_to(EMAIL)
+    first = registered(w, "Ada")
 
     assert w.accounts.resend_link(email=EMAIL.upper()) is True
     assert w.accounts.resend_link(email="nobody@example.com") is False

@@ -21,11 +21,10 @@ from supply_gateway.service_layer.operations import MEASURES
 
 from ..conftest import Accounts, Api
 from ..prometheus_support import ALERTS, FakePrometheus
-from .test_pages import assert_accessible, assert_fits, sign_in
+from .steps import SIZES, sign_in_as
+from .test_pages import assert_accessible, assert_fits
 
 pytestmark = pytest.mark.browser
-
-SIZES = {"1440": {"width": 1440, "height": 900}, "390": {"width": 390, "height": 844}}
 
 
 @pytest.fixture
@@ -109,7 +108,7 @@ def test_consumers_added_show_as_members_and_a_dead_letter_is_repaired_from_the_
     try:
         page = context.new_page()
         worker = accounts["technical_worker"]
-        sign_in(page, worker.email, worker.password)
+        sign_in_as(page, worker)
         # A sale of its own: its dead letter quarantines it, which the other tests' sales must not be.
         sale_id, version = api.create_sale(accounts["customer"].email)
         api.wait_projected(sale_id, version)
@@ -168,7 +167,7 @@ def test_a_manager_sees_the_panel_but_no_repair(
     try:
         page: Any = context.new_page()
         manager = accounts["senior_management"]
-        sign_in(page, manager.email, manager.password)
+        sign_in_as(page, manager)
         page.goto("/ops")
         expect(page.locator("#ops-members")).to_be_visible()
         expect(page.locator(".ops-repair")).to_have_count(0)

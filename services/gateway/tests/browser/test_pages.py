@@ -15,12 +15,9 @@ import pytest
 from playwright.sync_api import Browser, Page, Route, expect
 
 from ..conftest import Accounts, Api
+from .steps import DESKTOP, SIZES, sign_in_as
 
 pytestmark = pytest.mark.browser
-
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
-SIZES = {"1440": DESKTOP, "390": PHONE}
 
 
 @pytest.fixture
@@ -38,14 +35,6 @@ def pages(browser: Browser, gateway_url: str) -> Iterator[Any]:
     yield open_page
     for context in contexts:
         context.close()
-
-
-def sign_in(page: Page, email: str, password: str, next_page: str = "") -> None:
-    page.goto("/login" + (f"?next={next_page}" if next_page else ""))
-    page.fill("#email", email)
-    page.fill("#password", password)
-    page.click("button[type=submit]")
-    expect(page.locator("#logout")).to_be_visible()
 
 
 def serious_violations(page: Page, axe_script: str) -> list[dict[str, Any]]:
@@ -97,7 +86,7 @@ def test_the_dashboard_shows_each_figure_on_its_own_with_its_change_and_a_table(
 ) -> None:
     page: Page = pages(SIZES[size])
     manager = accounts["senior_management"]
-    sign_in(page, manager.email, manager.password)
+    sign_in_as(page, manager)
     expect(page).to_have_url(re.compile(r"/dashboard$"))
     page.get_by_role("link", name="Last 7 days").click()
     expect(page).to_have_url(re.compile(r"period=7d"))
@@ -131,7 +120,7 @@ def test_the_whole_history_is_drawn_on_a_time_axis_by_month(
 ) -> None:
     page: Page = pages(DESKTOP)
     manager = accounts["senior_management"]
-    sign_in(page, manager.email, manager.password, "/dashboard?period=all")
+    sign_in_as(page, manager, "/dashboard?period=all")
     wait_for_figures(page)
     months = page.locator("#chart-by-month")
     expect(months.locator("h2")).to_have_text("Revenue by month")
@@ -161,7 +150,7 @@ def test_a_figure_that_fails_says_so_plainly_and_loads_on_retry_while_the_others
 
     page.route(re.compile(r"/api/analytics/by-store"), fail_once)
     manager = accounts["senior_management"]
-    sign_in(page, manager.email, manager.password, "/dashboard?period=30d")
+    sign_in_as(page, manager, "/dashboard?period=30d")
     wait_for_figures(page)
     failed = page.locator("#chart-by-store .chart-error")
     expect(failed).to_contain_text("These figures are not available right now.")
@@ -178,7 +167,7 @@ def test_a_customer_reads_their_purchases_with_store_times_at_both_sizes(
 ) -> None:
     page: Page = pages(SIZES[size])
     customer = accounts["customer"]
-    sign_in(page, customer.email, customer.password)
+    sign_in_as(page, customer)
     expect(page).to_have_url(re.compile(r"/purchases$"))
     row = page.locator("#purchases tbody tr").first
     expect(row).to_contain_text("UTC")
@@ -202,7 +191,7 @@ def test_errors_are_pages_a_forbidden_next_page_leads_home_and_the_skip_link_wor
     page.screenshot(path=str(screenshots / "page-not-found.png"), full_page=True)
 
     customer = accounts["customer"]
-    sign_in(page, customer.email, customer.password, "/dashboard")
+    sign_in_as(page, customer, "/dashboard")
     expect(page).to_have_url(re.compile(r"/purchases$"))
 
     page.keyboard.press("Tab")
@@ -220,7 +209,7 @@ def test_row_actions_name_the_sale_they_act_on(pages: Any, accounts: Accounts, a
     )
     api.wait_projected(sale_id, version)
     worker = accounts["technical_worker"]
-    sign_in(page, worker.email, worker.password, "/sales?store=Denver&date_from=2017-12-12&date_to=2017-12-12")
+    sign_in_as(page, worker, "/sales?store=Denver&date_from=2017-12-12&date_to=2017-12-12")
     row = page.locator(f'#sales tr[data-sale-id="{sale_id}"]')
     expect(row.get_by_role("link", name="Edit sale of 12 Dec 2017, Denver")).to_be_visible()
     expect(row.get_by_role("link", name="Delete sale of 12 Dec 2017, Denver")).to_be_visible()
@@ -263,7 +252,7 @@ def test_every_page_of_every_role_has_no_serious_accessibility_violation(
             page: Page = pages(size)
             if who:
                 account = accounts[who]
-                sign_in(page, account.email, account.password)
+                sign_in_as(page, account)
             for path in paths:
                 page.goto(path)
                 if path.startswith("/dashboard") and page.locator("#kpis").count():

@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect
 from supply_common.testing.sales import sale_body
 
 from ..conftest import SUMMARY_COUNT_CAP, Accounts, Api
+from .steps import sign_in_as
 from .test_pages import assert_accessible
 
 pytestmark = pytest.mark.browser
@@ -54,21 +55,12 @@ def edited_sale(api: Api) -> tuple[str, str]:
     return sale_id, email
 
 
-def sign_in(page: Page, accounts: Accounts, name: str) -> None:
-    account = accounts[name]
-    page.goto("/login")
-    page.fill("#email", account.email)
-    page.fill("#password", account.password)
-    page.click("button[type=submit]")
-    expect(page).not_to_have_url(re.compile(r"/login"))
-
-
 def test_the_list_finds_a_sale_by_part_of_its_email_and_item_in_any_case_and_exports_the_match(
     sized: tuple[str, Page], accounts: Accounts, edited_sale: tuple[str, str], screenshots: Path
 ) -> None:
     size, page = sized
     sale_id, email = edited_sale
-    sign_in(page, accounts, "technical_worker")
+    sign_in_as(page, accounts["technical_worker"])
 
     page.goto("/sales")
     page.fill("input[name=email]", email[:12].upper())
@@ -117,7 +109,7 @@ def test_the_list_says_how_many_sales_match_exactly_or_that_there_are_more_than_
     ]
     for sale_id, version in made:
         api.wait_projected(sale_id, version)
-    sign_in(page, accounts, "technical_worker")
+    sign_in_as(page, accounts["technical_worker"])
 
     page.goto(f"/sales?date_from={day}&date_to={day}")
     expect(page.locator("#sales tbody tr")).to_have_count(len(made))
@@ -141,7 +133,7 @@ def test_the_sale_page_shows_every_field_line_totals_and_who_changed_what(
 ) -> None:
     size, page = sized
     sale_id, email = edited_sale
-    sign_in(page, accounts, "senior_management")
+    sign_in_as(page, accounts["senior_management"])
 
     page.goto(f"/sales?email={email}")
     page.locator(f'#sales tr[data-sale-id="{sale_id}"] a.sale-link').click()
@@ -168,7 +160,7 @@ def test_an_edit_conflict_lays_my_edits_on_theirs_and_an_item_row_can_be_removed
 ) -> None:
     size, page = sized
     sale_id, _ = edited_sale
-    sign_in(page, accounts, "technical_worker")
+    sign_in_as(page, accounts["technical_worker"])
     page.goto(f"/sales/{sale_id}/edit")
     current = api.call("GET", f"/api/sales/{sale_id}/current", "technical_worker").json()
     theirs = {k: v for k, v in current["sale"].items() if k != "_id"} | {"purchaseMethod": "Phone"}

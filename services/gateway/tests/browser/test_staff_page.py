@@ -13,19 +13,9 @@ from playwright.sync_api import Page, expect
 from supply_common.testing.mail import link_in, read_inbox, wait_for_mail
 
 from ..conftest import Accounts, Api
+from .steps import DESKTOP, PHONE, choose_password, sign_in_as
 
 pytestmark = pytest.mark.browser
-
-DESKTOP = {"width": 1440, "height": 900}
-PHONE = {"width": 390, "height": 844}
-
-
-def sign_in(page: Page, email: str, password: str) -> None:
-    page.goto("/login")
-    page.fill("#email", email)
-    page.fill("#password", password)
-    page.click("button[type=submit]")
-    expect(page.locator("#logout")).to_be_visible()
 
 
 def row(page: Page, email: str):  # type: ignore[no-untyped-def]
@@ -68,7 +58,7 @@ def test_a_manager_invites_a_worker_who_chooses_their_own_password(
     page.set_viewport_size(size)
     width = size["width"]
     manager = accounts["senior_management"]
-    sign_in(page, manager.email, manager.password)
+    sign_in_as(page, manager)
     page.goto("/staff")
     expect(page.locator("#tab-staff")).to_have_attribute("aria-current", "page")
     expect(page.locator("#new-account input[type=password]")).to_have_count(0)
@@ -96,14 +86,12 @@ def test_a_manager_invites_a_worker_who_chooses_their_own_password(
     password = f"Work-{secrets.token_urlsafe(10)}"
     page.goto(link_in(wait_for_mail(accounts.mail_dir, email)))
     expect(page.locator("h1")).to_have_text("Choose your password")
-    page.fill("#password", password)
-    page.fill("#password_confirm", password)
-    page.click("#set-password")
+    choose_password(page, password)
     expect(page).to_have_url(re.compile(r"/sales$"))
     expect(page.locator(".who .badge")).to_have_text("Technical worker")
     page.click("#logout")
 
-    sign_in(page, manager.email, manager.password)
+    sign_in_as(page, manager)
     page.goto(f"/staff?q={email}")
     expect(row(page, email)).to_contain_text("Confirmed")
     expect(row(page, email).locator(".last-sign-in")).to_contain_text("UTC")
@@ -118,7 +106,7 @@ def test_disabling_and_a_role_change_are_confirmed_and_the_notice_names_them(
     width = size["width"]
     email = invite(api)
     manager = accounts["senior_management"]
-    sign_in(page, manager.email, manager.password)
+    sign_in_as(page, manager)
     page.goto("/staff?sort=-created")
 
     row(page, email).get_by_role("button", name=f"Disable {email}").click()
@@ -156,7 +144,7 @@ def test_customers_are_a_tab_of_their_own_searched_and_sent_the_link_again(
     assert api.call("POST", "/api/auth/register", json={"email": email, "name": "Wes Waiting"}).status_code == 202
     wait_for_mail(accounts.mail_dir, email)
     manager = accounts["senior_management"]
-    sign_in(page, manager.email, manager.password)
+    sign_in_as(page, manager)
     page.goto("/staff")
     expect(page.locator(f'#users tr[data-email="{accounts["customer"].email}"]')).to_have_count(0)
 
@@ -181,7 +169,7 @@ def test_a_manager_is_asked_before_changing_their_own_role_and_a_refused_change_
 ) -> None:
     page.set_viewport_size(DESKTOP)
     manager = accounts["senior_management"]
-    sign_in(page, manager.email, manager.password)
+    sign_in_as(page, manager)
     page.goto("/staff")
     own = row(page, manager.email)
     own.locator("select[name=role]").select_option("technical_worker")

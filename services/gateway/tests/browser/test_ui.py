@@ -12,15 +12,9 @@ from playwright.sync_api import Page, expect
 from supply_common.testing.mail import link_in, wait_for_mail
 
 from ..conftest import Accounts, Api
+from .steps import PHONE, choose_password, sign_in, type_sale
 
 pytestmark = pytest.mark.browser
-
-
-def sign_in(page: Page, email: str, password: str) -> None:
-    page.goto("/login")
-    page.fill("#email", email)
-    page.fill("#password", password)
-    page.click("button[type=submit]")
 
 
 def sign_out(page: Page) -> None:
@@ -54,13 +48,9 @@ def test_a_new_customer_registers_chooses_a_password_from_the_mail_and_sees_thei
     page.goto(link)
     expect(page.locator("h1")).to_have_text("Choose your password")
     page.screenshot(path=str(screenshots / "customer-choose-password.png"), full_page=True)
-    page.fill("#password", password)
-    page.fill("#password_confirm", password + "x")
-    page.click("#set-password")
+    choose_password(page, password, password + "x")
     expect(page.locator('[data-field="password_confirm"]')).to_contain_text("differ")
-    page.fill("#password", password)
-    page.fill("#password_confirm", password)
-    page.click("#set-password")
+    choose_password(page, password)
     expect(page).to_have_url(re.compile(r"/purchases$"))
     sign_out(page)
 
@@ -76,9 +66,7 @@ def test_a_new_customer_registers_chooses_a_password_from_the_mail_and_sees_thei
     sign_out(page)
 
     page.goto(link)
-    page.fill("#password", "another passphrase")
-    page.fill("#password_confirm", "another passphrase")
-    page.click("#set-password")
+    choose_password(page, "another passphrase")
     expect(page.locator(".alert-error")).to_contain_text("Register again with the same email")
 
 
@@ -89,17 +77,7 @@ def test_a_technical_worker_creates_edits_and_deletes_a_sale(page: Page, account
     expect(page).to_have_url(re.compile(r"/sales$"))
 
     page.click("#new-sale")
-    page.fill("#saleDate", "2031-01-15T09:30:00.000")
-    page.select_option("#storeLocation", "London")
-    page.select_option("#purchaseMethod", "Phone")
-    page.fill("[name='customer.email']", buyer)
-    page.select_option("[name='customer.gender']", "M")
-    page.fill("[name='customer.age']", "abc")
-    page.select_option("[name='customer.satisfaction']", "5")
-    page.fill("[name='items.0.name']", "binder")
-    page.fill("[name='items.0.tags']", "school, general")
-    page.fill("[name='items.0.price']", "12.25")
-    page.fill("[name='items.0.quantity']", "2")
+    type_sale(page, buyer, {"customer.age": "abc"})
     page.click("#save")
     expect(page.locator('[data-field="customer.age"]')).to_be_visible()
     page.screenshot(path=str(screenshots / "worker-sale-validation.png"), full_page=True)
@@ -174,9 +152,7 @@ def test_a_senior_manager_sees_the_charts_and_creates_a_technical_worker(
     sign_out(page)
 
     page.goto(link_in(wait_for_mail(accounts.mail_dir, email)))
-    page.fill("#password", password)
-    page.fill("#password_confirm", password)
-    page.click("#set-password")
+    choose_password(page, password)
     expect(page).to_have_url(re.compile(r"/sales$"))
     expect(page.locator(".who .badge")).to_have_text("Technical worker")
     page.goto("/ops")
@@ -216,9 +192,6 @@ def test_the_replication_page_goes_to_sign_in_when_the_session_ends(page: Page, 
     expect(page).to_have_url(re.compile(r"/ops$"))
     expect(page.locator("header.topbar")).to_have_count(1)
     expect(page.locator("#ops-panel #ops-status")).to_be_visible()
-
-
-PHONE = {"width": 390, "height": 844}
 
 
 def assert_fits_the_phone(page: Page, path: str, screenshots: Path) -> None:
@@ -288,16 +261,7 @@ def test_a_sale_typed_while_the_session_ended_comes_back_after_signing_in_again(
     buyer = f"late.{secrets.token_hex(4)}@example.com"
     sign_in(page, worker.email, worker.password)
     page.goto("/sales/new")
-    page.fill("#saleDate", "2031-02-01T10:00:00.000")
-    page.select_option("#storeLocation", "Austin")
-    page.select_option("#purchaseMethod", "Online")
-    page.fill("[name='customer.email']", buyer)
-    page.select_option("[name='customer.gender']", "F")
-    page.fill("[name='customer.age']", "33")
-    page.select_option("[name='customer.satisfaction']", "4")
-    page.fill("[name='items.0.name']", "stapler")
-    page.fill("[name='items.0.price']", "7.50")
-    page.fill("[name='items.0.quantity']", "2")
+    type_sale(page, buyer, {"storeLocation": "Austin", "items.0.name": "stapler"})
     end_the_session(page)
     page.click("#save")
     expect(page.locator(".alert-warn")).to_contain_text("session ended")
@@ -377,9 +341,7 @@ def test_field_errors_reach_screen_readers_and_focus(page: Page, accounts: Accou
     page.fill("#email", email)
     page.click("button[type=submit]")
     page.goto(link_in(wait_for_mail(accounts.mail_dir, email)))
-    page.fill("#password", "Long-enough-pw-1")
-    page.fill("#password_confirm", "Long-enough-pw-2")
-    page.click("#set-password")
+    choose_password(page, "Long-enough-pw-1", "Long-enough-pw-2")
     expect(page.locator("#password_confirm")).to_be_focused()
     assert "differ" in described_error(page, "#password_confirm")
 

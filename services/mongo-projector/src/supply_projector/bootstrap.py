@@ -44,5 +44,5 @@ def bootstrap(settings: ProjectorSettings | None = None, *, collection: str | No
     active = ActiveCollection(database, ttl_s=settings.active_cache_s, fixed=collection)
     store = MongoStore(database, mode, active)
     reader = SalesReader(database, mode, active)
-    rollups = RollupReader(database, active.name, mode.in_query_scans)
+    rollups = RollupReader(database, active.name)
     return Container(settings, client, database, mode, active, store, reader, rollups)

@@ -4,17 +4,20 @@ before rollups gets them on start; reconcile finds and repairs a bucket that dri
 
 from __future__ import annotations
 
+import json
 import random
+from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from bson.int64 import Int64
 
 from supply_common.contract import PURCHASE_METHODS, STORES, Sale, SaleEvent
-from supply_projector.adapters.rollups import BUILT, rollup_collections
+from supply_projector.adapters.rollups import BUILT, EARLIER_SUFFIXES, rollup_collections
 from supply_projector.bootstrap import Container, bootstrap
 from supply_projector.domain.rollups import Buckets
 from supply_projector.service_layer import rollup_checks
+from supply_projector.service_layer.ports import Checkpoint
 
 from .conftest import consuming, produce, versions_of, wait_for
 from .events import new_sale, sale_event
@@ -107,6 +110,8 @@ async def test_a_copy_made_before_rollups_gets_them_on_start(container: Containe
         await wait_for(lambda: settled(container, final), what="the copy")
     for name in rollup_collections(container.active.name()):
         container.database.drop_collection(name)
+    earlier = container.active.name() + EARLIER_SUFFIXES[0]
+    container.database[earlier].insert_one({"_id": "m:2016-01", "n": Int64(3), "store": {"Denver": {"n": Int64(3)}}})
 
     more, more_final = churn(10, seed=33)
     await produce(container.settings, more)
@@ -116,6 +121,7 @@ async def test_a_copy_made_before_rollups_gets_them_on_start(container: Containe
     assert container.database[months].find_one({"_id": BUILT})["state"] == "built"
     stored, recomputed = buckets_and_recomputation(container)
     assert stored == recomputed
+    assert earlier not in container.database.list_collection_names()
 
 
 async def test_reconcile_reports_a_drifted_bucket_and_repair_replaces_it(container: Container) -> None:
@@ -126,10 +132,15 @@ async def test_reconcile_reports_a_drifted_bucket_and_repair_replaces_it(contain
     rollups = container.store.pinned().rollups()
     assert rollup_checks.check(rollups).differing == {}
 
-    months, days = rollup_collections(container.active.name())
+    months, _ = rollup_collections(container.active.name())
     month = container.database[months].find_one({"_id": {"$regex": "^m:"}})
-    container.database[months].update_one({"_id": month["_id"]}, {"$inc": {"n": 5, "store.Denver.c": -100}})
-    container.database[days].insert_one({"_id": "d:1999-01-01", "n": 1, "c": 10, "rev": 1})
+    drifted = json.loads(month["m"])
+    drifted["n"] += 5
+    drifted["store.Denver.c"] = drifted.get("store.Denver.c", 0) - 100
+    container.database[months].update_one({"_id": month["_id"]}, {"$set": {"m": json.dumps(drifted)}})
+    container.database[months].insert_one(
+        {"_id": "m:1999-01", "rev": Int64(1), "wm": {}, "m": "{}", "d": json.dumps({"d:1999-01-01": {"n": 1, "c": 10}})}
+    )
     found = rollup_checks.check(rollups)
     assert sorted(found.differing) == sorted([month["_id"], "d:1999-01-01"])
     assert rollup_checks.repair(rollups, found) == (2, 0)
@@ -143,8 +154,8 @@ def test_deltas_recorded_in_the_earlier_checkpoint_form_are_still_added(containe
     that stopped before adding them, is finished like any other."""
     container.store.ensure_indexes()
     rollups = container.store.pinned().rollups()
-    _, days = rollup_collections(container.active.name())
-    container.database[days].insert_one(
+    _, checkpoints = rollup_collections(container.active.name())
+    container.database[checkpoints].insert_one(
         {
             "_id": "checkpoint:3",
             "last": Int64(41),
@@ -164,4 +175,32 @@ def test_deltas_recorded_in_the_earlier_checkpoint_form_are_still_added(containe
     assert stored == {
         "d:2016-02-29": {"n": 1, "c": 2599, "store.Denver.n": 1},
         "m:2016-02": {"n": 1, "c": 2599, "store.Denver.n": 1},
+    }
+
+
+def test_consumers_adding_to_the_same_months_at_once_count_each_delta_once(container: Container) -> None:
+    """Six partitions' consumers add their deltas to the same month at the same time, each batch
+    twice (a replay): every month is written under a compare-and-set, so none is lost or doubled."""
+    container.store.ensure_indexes()
+
+    def consume(partition: int) -> None:
+        rollups = container.store.pinned().rollups()
+        for last in range(8):
+            pending = {
+                "m:2016-01": {"n": 1, "c": partition},
+                f"d:2016-01-0{partition + 1}": {"n": 1},
+                "m:2016-02": {"n": 2},
+                "d:2016-02-29": {"n": 2},
+            }
+            for _ in range(2):
+                rollups.add_to_buckets([Checkpoint(partition, last, pending)])
+
+    with ThreadPoolExecutor(max_workers=6) as pool:
+        list(pool.map(consume, range(6)))
+    stored = {bucket: held.counters for bucket, held in container.store.pinned().rollups().stored_buckets().items()}
+    assert stored == {
+        "m:2016-01": {"n": 48, "c": 8 * sum(range(6))},
+        **{f"d:2016-01-0{p + 1}": {"n": 8} for p in range(6)},
+        "m:2016-02": {"n": 96},
+        "d:2016-02-29": {"n": 96},
     }

@@ -48,6 +48,9 @@ class Container:
     account_events: AccountEventsReader | None = None
     """Feeds the revocations `tokens` asks (None: none followed, or `tokens` given); run by the app's lifespan."""
 
+    def close(self) -> None:
+        self.engine.dispose()
+
     def new_relay(self, **overrides: Unpack[RelayOverrides]) -> Relay:
         """Another relay over the same outbox (tests and `sales-writer relay`)."""
         producer_factory = overrides.pop("producer_factory", None)

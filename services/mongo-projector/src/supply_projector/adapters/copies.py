@@ -15,7 +15,7 @@ from pymongo import MongoClient
 
 from supply_projector.adapters.indexes import ensure_sale_indexes
 from supply_projector.adapters.mongo import ActiveCollection, MoneyModeOf, MongoStore, connect
-from supply_projector.adapters.rollups import rollup_collections
+from supply_projector.adapters.rollups import EARLIER_SUFFIXES, rollup_collections
 from supply_projector.config import ProjectorSettings
 
 
@@ -47,7 +47,7 @@ class MongoCopies:
         return collection, "alias"
 
     def drop(self, collection: str) -> None:
-        for name in (collection, *rollup_collections(collection)):
+        for name in (collection, *rollup_collections(collection), *(collection + s for s in EARLIER_SUFFIXES)):
             self.database.drop_collection(name)
 
     def count(self, collection: str) -> int:

@@ -70,8 +70,6 @@ class MongoStore:
         self.database = database
         self.mode = mode
         self.active = active or ActiveCollection(database)
-        self.known_buckets: dict[str, set[str]] = {}
-        """Per sales collection, the rollup buckets known to exist (shared with pinned stores)."""
 
     def ensure_indexes(self) -> None:
         ensure_sale_indexes(self.database, self.active.name())
@@ -97,9 +95,7 @@ class MongoStore:
             return {sale_id: version for sale_id, version in pool.map(one, sale_ids) if version is not None}
 
     def pinned(self) -> MongoStore:
-        pinned = MongoStore(self.database, self.mode, ActiveCollection(self.database, fixed=self.active.name()))
-        pinned.known_buckets = self.known_buckets
-        return pinned
+        return MongoStore(self.database, self.mode, ActiveCollection(self.database, fixed=self.active.name()))
 
     def collection(self) -> str:
         return self.active.name()
@@ -120,7 +116,7 @@ class MongoStore:
 
     def rollups(self) -> MongoRollups:
         name = self.active.name()
-        return MongoRollups(self.database, name, self._run, self.known_buckets.setdefault(name, set()))
+        return MongoRollups(self.database, name, self._run)
 
     def checkpoints(self, partitions: Sequence[int]) -> dict[int, Checkpoint]:
         return self.rollups().checkpoints(partitions) if partitions else {}

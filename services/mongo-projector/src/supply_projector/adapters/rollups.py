@@ -1,38 +1,43 @@
-"""The rollups beside a sales collection: month buckets (and the marker of complete rollups) in
-`<sales>_rollups`, day buckets and the partitions' checkpoints in `<sales>_rollup_days` (they follow
-the sales collection through a rebuild's swap, as the alias names it).
+"""The rollups beside a sales collection: one document per UTC month in `<sales>_rollup_months`
+(holding the month's bucket and the buckets of its days, each as one JSON string of its counters;
+beside them, the marker of complete rollups) and the partitions' checkpoints in
+`<sales>_rollup_checkpoints`. Both follow the sales collection through a rebuild's swap, as the
+alias names it.
 
-On FerretDB v1 only a filter with an `_id` equality reaches SQLite's index, and every statement of
-an `update` costs about a round trip inside the server: checkpoints and day buckets are read one
-`_id` at a time, a batch writes one statement per bucket it changes, and the month collection,
-which stays small (one document per month of sales; a checkpoint's pending deltas can be large, so
-they are kept with the days), is read whole. A bucket write filters on `_id` and the watermark,
-which FerretDB serves through the `_id` index too. A checkpoint's pending deltas are kept as one
-JSON string (`{bucket: {path: value}}`): FerretDB v1 encodes, stores and decodes every element of a
-document's arrays and subdocuments on each write, while a string is one value, and a string holds
-any name (field names cannot hold `.` or `$`). Checkpoints written as `[{b: bucket, k: [paths],
-v: [values]}]` by earlier versions are still read.
+Why this shape (FerretDB v1 on SQLite, the default store): the server decodes and encodes every
+element of a document's subdocuments on each read and write, and runs each statement of an `update`
+as a transaction of its own. A string is one value whatever it holds (and it holds any name: field
+names cannot hold `.` or `$`), and one document per month is one statement for every change a batch
+makes to that month and its days: a batch of sales spread over five years writes at most sixty.
+The months collection stays small (one document per month of sales), so it is read whole or by
+`_id`. A month document changes by compare-and-set on its `rev`: read, add the deltas its
+watermarks have not seen, write back if `rev` is unchanged, read again otherwise.
+
+Rollups kept in the earlier shape (nested counters, one document per bucket in `<sales>_rollups`
+and `<sales>_rollup_days`) are built again in this one by the consumer's start, which finds no
+marker here, and the earlier collections are dropped once it is done.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
 from bson.int64 import Int64
-from pymongo.collection import Collection
 from pymongo.database import Database
 from pymongo.errors import DuplicateKeyError
 
-from supply_projector.domain.rollups import Buckets, Counters
+from supply_projector.domain.rollups import Buckets, Counters, add, month_of
 from supply_projector.service_layer.ports import Checkpoint, CheckpointMoved
 from supply_projector.service_layer.rollup_checks import Stored
 
-MONTHS_SUFFIX = "_rollups"
-DAYS_SUFFIX = "_rollup_days"
+MONTHS_SUFFIX = "_rollup_months"
+CHECKPOINTS_SUFFIX = "_rollup_checkpoints"
+EARLIER_SUFFIXES = ("_rollups", "_rollup_days")
+"""The collections of the earlier shape, dropped once the rollups are built in this one."""
 BUILT = "built"
 """The marker of rollups that cover the whole copy: `{state: building | built, owner, at}`."""
 Run = Callable[[str, str, str, list[dict[str, Any]]], list[int]]
@@ -40,28 +45,17 @@ Run = Callable[[str, str, str, list[dict[str, Any]]], list[int]]
 
 
 def rollup_collections(sales: str) -> tuple[str, str]:
-    """The month (and checkpoint) collection and the day collection of a sales collection."""
-    return sales + MONTHS_SUFFIX, sales + DAYS_SUFFIX
+    """The month collection (with the marker) and the checkpoint collection of a sales collection."""
+    return sales + MONTHS_SUFFIX, sales + CHECKPOINTS_SUFFIX
 
 
 def checkpoint_id(partition: int) -> str:
     return f"checkpoint:{partition}"
 
 
-def flatten(document: Mapping[str, Any], prefix: str = "") -> Iterator[tuple[str, int]]:
-    """The counters of a stored bucket as flat paths (the watermarks and `_id` left out)."""
-    for name, value in document.items():
-        if not prefix and name in ("_id", "wm", "rev", "state", "owner", "at"):
-            continue
-        path = f"{prefix}{name}"
-        if isinstance(value, Mapping):
-            yield from flatten(value, path + ".")
-        elif isinstance(value, int) and not isinstance(value, bool):
-            yield path, int(value)
-
-
-def counters_of(document: Mapping[str, Any]) -> Counters:
-    return {path: value for path, value in flatten(document) if value}
+def month_id(bucket: str) -> str:
+    """The month document that holds a bucket (a month's or one of its days')."""
+    return "m:" + month_of(bucket)
 
 
 def _pending_document(pending: Buckets) -> str:
@@ -76,30 +70,61 @@ def _pending_of(stored: Any) -> Buckets | None:
     return {entry["b"]: dict(zip(entry["k"], (int(v) for v in entry["v"]), strict=True)) for entry in stored}
 
 
-def _each(work: Callable[..., list[Any]], calls: Iterable[tuple[Any, ...]]) -> list[list[Any]]:
-    """`work(*call)` for each call, the month and the day collections' commands side by side: the
-    server decodes, changes and encodes one while it writes the other."""
-    calls = list(calls)
-    if len(calls) < 2:
-        return [work(*call) for call in calls]
-    with ThreadPoolExecutor(max_workers=len(calls)) as pool:
-        return list(pool.map(lambda call: work(*call), calls))
+@dataclass
+class Month:
+    """A month document as read: its buckets (the month's and its days'), watermarks and `rev`
+    (None: not stored yet)."""
+
+    id: str
+    rev: int | None = None
+    wm: dict[str, int] = field(default_factory=dict)
+    buckets: Buckets = field(default_factory=dict)
+
+    @classmethod
+    def of(cls, document: Mapping[str, Any]) -> Month:
+        buckets: Buckets = {}
+        if document.get("m"):
+            buckets[str(document["_id"])] = json.loads(document["m"])
+        if document.get("d"):
+            buckets.update(json.loads(document["d"]))
+        wm = {p: int(last) for p, last in (document.get("wm") or {}).items()}
+        return cls(str(document["_id"]), int(document.get("rev", 0)), wm, buckets)
+
+    def document(self) -> dict[str, Any]:
+        """The document to store: `rev` one past the one read."""
+        days = {b: c for b, c in sorted(self.buckets.items()) if b.startswith("d:")}
+        return {
+            "_id": self.id,
+            "rev": Int64((self.rev or 0) + 1),
+            "wm": {p: Int64(last) for p, last in sorted(self.wm.items())},
+            "m": json.dumps(self.buckets.get(self.id, {}), sort_keys=True, separators=(",", ":")),
+            "d": json.dumps(days, sort_keys=True, separators=(",", ":")),
+        }
+
+
+def stored_months(database: Database[dict[str, Any]], sales: str) -> Iterator[Month]:
+    """Every month document of a sales collection's rollups."""
+    for document in database[rollup_collections(sales)[0]].find({}):
+        if str(document["_id"]).startswith("m:"):
+            yield Month.of(document)
+
+
+def _parsed(text: Any) -> Any:
+    return json.loads(text) if text else {}
 
 
 class MongoRollups:
     """The rollup half of `service_layer.ports.Store`, and `service_layer.rollup_checks.RollupStore`,
     for one sales collection."""
 
-    def __init__(self, database: Database[dict[str, Any]], sales: str, run: Run, known: set[str] | None = None) -> None:
+    def __init__(self, database: Database[dict[str, Any]], sales: str, run: Run) -> None:
         self.database = database
         self.sales = sales
-        self.months, self.days = rollup_collections(sales)
+        self.months, self.checkpoint_collection = rollup_collections(sales)
         self.run = run
-        self.known = known if known is not None else set()
-        """Buckets known to exist (they are never removed but with their whole copy)."""
 
     def checkpoints(self, partitions: Sequence[int]) -> dict[int, Checkpoint]:
-        collection = self.database[self.days]
+        collection = self.database[self.checkpoint_collection]
         found = {}
         for partition in partitions:
             document = collection.find_one({"_id": checkpoint_id(partition)})
@@ -123,134 +148,108 @@ class MongoRollups:
                     "upsert": before is None,
                 }
             )
-        reply = self.database.command({"update": self.days, "updates": updates, "ordered": True})
+        reply = self.database.command({"update": self.checkpoint_collection, "updates": updates, "ordered": True})
         if reply.get("writeErrors") or int(reply.get("n", 0)) != len(updates):
             raise CheckpointMoved(f"a checkpoint of partitions {sorted(expected)} moved meanwhile")
 
     def add_to_buckets(self, checkpoints: Sequence[Checkpoint]) -> None:
-        """One statement per bucket for all the batch's partitions; a bucket that has one partition's
-        deltas already refuses it (a duplicate key: its watermark filter does not match, and the
-        upsert's insert meets the bucket), and is then given each partition's deltas alone."""
-        parts: dict[str, list[tuple[int, int, Counters]]] = {}
+        """Each month the checkpoints' deltas touch is read, given the deltas of each partition its
+        watermark has not seen, and written back in one statement; a month another process wrote
+        meanwhile is read again."""
+        parts: dict[str, list[tuple[str, int, Buckets]]] = {}
         for checkpoint in checkpoints:
+            by_month: dict[str, Buckets] = {}
             for bucket, values in (checkpoint.pending or {}).items():
-                parts.setdefault(bucket, []).append((checkpoint.partition, checkpoint.last, values))
-        combined = sorted(parts.items())
-        fresh = [write for write in combined if write[0] not in self.known]
-        if fresh:
-            # A bucket not seen yet is most likely new (a backlog spread over many days): one insert
-            # for all of them costs far less than one upsert statement each on FerretDB v1.
-            there = set(self._insert([write for write in fresh]))
-            self.known.update(bucket for bucket, _ in fresh)
-            combined = [write for write in combined if write[0] not in {b for b, _ in fresh} or write[0] in there]
-        refused = self._add(combined)
-        alone = [
-            (bucket, [part])
-            for bucket, several in (combined[i] for i in refused)
-            if len(several) > 1
-            for part in several
-        ]
-        if alone:
-            self._add(alone)
+                by_month.setdefault(month_id(bucket), {})[bucket] = values
+            for month, buckets in by_month.items():
+                parts.setdefault(month, []).append((str(checkpoint.partition), checkpoint.last, buckets))
 
-    def _insert(self, writes: Sequence[tuple[str, list[tuple[int, int, Counters]]]]) -> list[str]:
-        """Insert buckets with these deltas; returns those that were there already."""
+        def add_unseen(month: Month) -> bool:
+            unseen = [(p, last, buckets) for p, last, buckets in parts[month.id] if month.wm.get(p, -1) < last]
+            for partition, last, buckets in unseen:
+                add(month.buckets, buckets)
+                month.wm[partition] = max(month.wm.get(partition, -1), last)
+            return bool(unseen)
 
-        def insert(collection: str) -> list[str]:
-            mine = [(b, several) for b, several in writes if (b.startswith("m:")) == (collection == self.months)]
-            documents = []
-            for bucket, several in mine:
-                document: dict[str, Any] = {"_id": bucket, "rev": Int64(1)}
-                document["wm"] = {str(p): Int64(last) for p, last, _ in several}
-                summed: Counters = {}
-                for _, _, values in several:
-                    for path, value in values.items():
-                        summed[path] = summed.get(path, 0) + value
-                for path, value in summed.items():
-                    place = document
-                    *parents, leaf = path.split(".")
-                    for parent in parents:
-                        place = place.setdefault(parent, {})
-                    place[leaf] = Int64(value)
-                documents.append(document)
-            if not documents:
-                return []
-            return [mine[i][0] for i in self.run(collection, "insert", "documents", documents)]
+        self._change(parts, add_unseen)
 
-        return [bucket for found in _each(insert, [(self.months,), (self.days,)]) for bucket in found]
+    def _change(self, months: Iterable[str], change: Callable[[Month], bool]) -> None:
+        """Read these months, let `change` alter each (True: it did), and write back those it changed
+        under a compare-and-set on `rev`; a month written meanwhile is read and changed again."""
+        waiting = set(months)
+        while waiting:
+            held = self._read(waiting)
+            changed = [month for month in (held.get(m) or Month(m) for m in sorted(waiting)) if change(month)]
+            waiting = self._write(changed)
 
-    def _add(self, writes: Sequence[tuple[str, list[tuple[int, int, Counters]]]]) -> list[int]:
-        """Returns the indexes of the writes refused (the bucket has some of the deltas)."""
-        by_collection: dict[str, list[int]] = {}
-        for index, (bucket, _) in enumerate(writes):
-            by_collection.setdefault(self.months if bucket.startswith("m:") else self.days, []).append(index)
+    def _read(self, months: Iterable[str]) -> dict[str, Month]:
+        wanted = sorted(months)
+        if not wanted:
+            return {}
+        return {str(d["_id"]): Month.of(d) for d in self.database[self.months].find({"_id": {"$in": wanted}})}
 
-        def run(collection: str, indexes: list[int]) -> list[int]:
-            entries = []
-            for index in indexes:
-                bucket, several = writes[index]
-                increments: dict[str, Any] = {"rev": Int64(1)}
-                for _, _, values in several:
-                    for path, value in values.items():
-                        increments[path] = Int64(int(increments.get(path, 0)) + value)
-                entries.append(
-                    {
-                        "q": {"_id": bucket} | {f"wm.{p}": {"$not": {"$gte": Int64(last)}} for p, last, _ in several},
-                        "u": {"$inc": increments, "$set": {f"wm.{p}": Int64(last) for p, last, _ in several}},
-                        "upsert": True,
-                    }
-                )
-            return [indexes[i] for i in self.run(collection, "update", "updates", entries)]
-
-        refused = [index for found in _each(run, by_collection.items()) for index in found]
-        self.known.update(bucket for bucket, _ in writes)
-        return refused
-
-    def _collection_of(self, bucket: str) -> Any:
-        return self.database[self.months if bucket.startswith("m:") else self.days]
+    def _write(self, months: Sequence[Month]) -> set[str]:
+        """Store these months, each only if its `rev` is still the one read; returns those that
+        another process wrote meanwhile (read again, all of them, when any update missed: the
+        command counts the matches, not which ones)."""
+        new = [month for month in months if month.rev is None]
+        stored = [month for month in months if month.rev is not None]
+        missed = {new[i].id for i in self.run(self.months, "insert", "documents", [m.document() for m in new])}
+        if stored:
+            reply = self.database.command(
+                {
+                    "update": self.months,
+                    "updates": [{"q": {"_id": m.id, "rev": Int64(m.rev or 0)}, "u": m.document()} for m in stored],
+                    "ordered": False,
+                }
+            )
+            if reply.get("writeErrors") or int(reply.get("n", 0)) != len(stored):
+                missed.update(m.id for m in stored)
+        return missed
 
     def replace_counters(self, buckets: Mapping[str, Counters], revs: Mapping[str, int | None]) -> list[str]:
-        moved = []
+        """A bucket with a `rev` given is replaced only if its month's `rev` is still that one (None:
+        the bucket was absent and still is); a month written meanwhile is read again."""
+        by_month: dict[str, dict[str, Counters]] = {}
         for bucket, values in buckets.items():
-            collection = self._collection_of(bucket)
-            held = collection.find_one({"_id": bucket}, {"wm": 1, "rev": 1}) or {}
-            rev = int(held.get("rev", 0))
-            nested: dict[str, Any] = {"wm": held.get("wm", {}), "rev": Int64(rev + 1)}
-            for path, value in values.items():
-                place = nested
-                *parents, leaf = path.split(".")
-                for parent in parents:
-                    place = place.setdefault(parent, {})
-                place[leaf] = Int64(value)
-            if bucket not in revs:
-                collection.replace_one({"_id": bucket}, nested, upsert=True)
-            elif revs[bucket] is None:
-                try:
-                    collection.insert_one({"_id": bucket, **nested})
-                except DuplicateKeyError:
-                    moved.append(bucket)
-            elif collection.replace_one({"_id": bucket, "rev": Int64(revs[bucket] or 0)}, nested).matched_count == 0:
-                moved.append(bucket)
-        return moved
+            by_month.setdefault(month_id(bucket), {})[bucket] = values
+        moved: set[str] = set()
+
+        def replace(month: Month) -> bool:
+            replaced = False
+            for bucket, values in by_month[month.id].items():
+                if bucket in moved:
+                    continue
+                if bucket in revs and (bucket in month.buckets if revs[bucket] is None else month.rev != revs[bucket]):
+                    moved.add(bucket)
+                    continue
+                if values:
+                    month.buckets[bucket] = dict(values)
+                else:
+                    month.buckets.pop(bucket, None)
+                replaced = True
+            return replaced
+
+        self._change(by_month, replace)
+        return sorted(moved)
 
     def set_checkpoints(self, offsets: Mapping[int, int]) -> None:
         """Checkpoints at these offsets with nothing pending (the buckets were built up to them)."""
-        collection = self.database[self.days]
+        collection = self.database[self.checkpoint_collection]
         for partition, last in offsets.items():
             collection.replace_one({"_id": checkpoint_id(partition)}, {"last": Int64(last)}, upsert=True)
 
     def stored_buckets(self) -> dict[str, Stored]:
-        found = {}
-        for name in (self.months, self.days):
-            for document in self.database[name].find({}):
-                if str(document["_id"]).startswith(("m:", "d:")):
-                    found[str(document["_id"])] = Stored(counters_of(document), int(document.get("rev", 0)))
-        return found
+        return {
+            bucket: Stored(values, month.rev or 0)
+            for month in stored_months(self.database, self.sales)
+            for bucket, values in month.buckets.items()
+        }
 
     def finish_pending(self) -> int:
         checkpoints = [
             Checkpoint(int(str(d["_id"]).split(":", 1)[1]), int(d["last"]), _pending_of(d.get("pending")))
-            for d in self.database[self.days].find({})
+            for d in self.database[self.checkpoint_collection].find({})
             if str(d["_id"]).startswith("checkpoint:")
         ]
         unfinished = [c for c in checkpoints if c.pending]
@@ -298,20 +297,16 @@ class MongoRollups:
         self.database[self.months].replace_one(
             {"_id": BUILT}, {"state": "built", "owner": owner, "at": datetime.now(UTC)}, upsert=True
         )
+        for suffix in EARLIER_SUFFIXES:
+            self.database.drop_collection(self.sales + suffix)
 
 
 class RollupReader:
     """The buckets analytics read, and the sales of the partial days at a window's edges."""
 
-    def __init__(
-        self,
-        database: Database[dict[str, Any]],
-        active: Callable[[], str],
-        one_by_one: Callable[[Collection[dict[str, Any]]], bool],
-    ) -> None:
+    def __init__(self, database: Database[dict[str, Any]], active: Callable[[], str]) -> None:
         self.database = database
         self.active = active
-        self.one_by_one = one_by_one
 
     def complete(self) -> bool:
         """Whether the rollups cover the whole copy: built for it (by the consumer's start or a
@@ -324,25 +319,21 @@ class RollupReader:
         """Month buckets from `first` up to (not including) `end`; None: unbounded."""
         months, _ = rollup_collections(self.active())
         found = {}
-        for document in self.database[months].find({}):
+        for document in self.database[months].find({}, {"m": 1}):
             bucket = str(document["_id"])
             if bucket.startswith("m:") and (first is None or bucket >= first) and (end is None or bucket < end):
-                found[bucket] = counters_of(document)
+                found[bucket] = _parsed(document.get("m"))
         return found
 
     def days(self, buckets: Sequence[str]) -> dict[str, Counters]:
-        _, days = rollup_collections(self.active())
-        collection = self.database[days]
         if not buckets:
             return {}
-        if not self.one_by_one(collection):
-            return {str(d["_id"]): counters_of(d) for d in collection.find({"_id": {"$in": list(buckets)}})}
-
-        def one(bucket: str) -> tuple[str, dict[str, Any] | None]:
-            return bucket, collection.find_one({"_id": bucket})
-
-        with ThreadPoolExecutor(max_workers=8) as pool:
-            return {bucket: counters_of(d) for bucket, d in pool.map(one, buckets) if d is not None}
+        months, _ = rollup_collections(self.active())
+        wanted = set(buckets)
+        found = {}
+        for document in self.database[months].find({"_id": {"$in": sorted({month_id(b) for b in wanted})}}, {"d": 1}):
+            found.update({b: c for b, c in _parsed(document.get("d")).items() if b in wanted})
+        return found
 
     def sales_between(self, start: datetime, end: datetime | None) -> list[dict[str, Any]]:
         """The documents of the sales dated in `[start, end)` (part of one day)."""

@@ -11,9 +11,8 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from supply_common import tracing
 from supply_common.logs import configure_logging
-from supply_common.serve import freeze_heap, run_app, serve_metrics
+from supply_common.serve import run_app, run_worker
 from supply_common.tokens import CredentialFile
 from supply_projector.adapters.copy_reader import MongoCopy
 from supply_projector.adapters.mongo import TOMBSTONES
@@ -39,16 +38,7 @@ def serve() -> None:
 def consume() -> None:
     """Apply `sales.events` to the MongoDB copy until SIGTERM (finish the batch, commit, leave)."""
     settings = ProjectorSettings()
-    configure_logging("mongo-projector", settings.log_level)
-    serve_metrics(settings.metrics_port, settings.host)
-    tracing.start("mongo-projector")
-    container = bootstrap(settings)
-    freeze_heap()
-    try:
-        asyncio.run(consume_loop(container))
-    finally:
-        container.close()
-        tracing.stop()
+    run_worker("mongo-projector", settings, settings.metrics_port, lambda: bootstrap(settings), consume_loop)
 
 
 @app.command()

@@ -32,7 +32,7 @@ def create_app(container: Container | None = None) -> FastAPI:
             async with in_background(relay, "outbox-relay"), following(container.account_events, settings):
                 yield
         finally:
-            container.engine.dispose()
+            container.close()
 
     async def database() -> None:
         await asyncio.to_thread(ping, container.engine)

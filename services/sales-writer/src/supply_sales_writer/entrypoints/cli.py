@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
+import functools
 import random
 import sys
 from pathlib import Path
@@ -12,9 +12,8 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn, TransferSpeedColumn
 
-from supply_common import tracing
 from supply_common.logs import configure_logging
-from supply_common.serve import freeze_heap, run_app, serve_metrics
+from supply_common.serve import run_app, run_worker
 from supply_sales_writer.config import SalesWriterSettings
 from supply_sales_writer.domain.model import OnExisting
 
@@ -63,16 +62,14 @@ def relay(
     from supply_sales_writer.entrypoints.relay import run_relay
 
     settings = SalesWriterSettings()
-    configure_logging("sales-writer-relay", settings.log_level)
-    serve_metrics(settings.relay_metrics_port, settings.host)
-    tracing.start("sales-writer")
-    container = bootstrap(settings)
-    freeze_heap()
-    try:
-        asyncio.run(run_relay(container, create_topics=topics))
-    finally:
-        container.engine.dispose()
-        tracing.stop()
+    run_worker(
+        "sales-writer",
+        settings,
+        settings.relay_metrics_port,
+        lambda: bootstrap(settings),
+        functools.partial(run_relay, create_topics=topics),
+        log_as="sales-writer-relay",
+    )
 
 
 def _chunks(path: Path, progress: Progress, task: int) -> object:
