@@ -22,6 +22,7 @@ import httpx
 from sqlalchemy import create_engine, text
 
 from supply_common.testing.deployment import Deployment
+from supply_common.testing.fixtures import Servers
 from supply_common.testing.sales import sale_body
 
 ROOT = Path(__file__).resolve().parents[3]
@@ -134,9 +135,7 @@ def main() -> None:
         return name
 
     deployment = Deployment.create(
-        mysql_url=mysql_url,
-        kafka_bootstrap=os.environ["KAFKA_BOOTSTRAP_SERVERS"],
-        mongo_url=os.environ["MONGO_URL"],
+        Servers(mysql_url, os.environ["KAFKA_BOOTSTRAP_SERVERS"], os.environ["MONGO_URL"]),
         make_database=make_database,
         extra_env={"LOG_LEVEL": "WARNING", "RATE_USER_PER_S": "100000", "RATE_USER_BURST": "100000"},
     )

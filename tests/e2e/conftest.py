@@ -27,6 +27,7 @@ from hostile import People, login
 from load import Load, Tally, Tokens
 
 from supply_common.testing.deployment import STACK_COMPONENTS, Deployment, free_port
+from supply_common.testing.fixtures import Servers
 from supply_common.testing.stack import stack_command
 
 LOAD_ENV = {
@@ -119,24 +120,20 @@ def pytest_terminal_summary(terminalreporter: Any) -> None:
 
 def _new_scenario(
     name: str,
-    mysql_url: str,
-    kafka_bootstrap: str,
-    mongo_url: str,
+    servers: Servers,
     make_database: Callable[[str], str],
     work_dir: Path,
     extra_env: Mapping[str, str] | None,
     start: bool,
 ) -> Scenario:
     deployment = Deployment.create(
-        mysql_url=mysql_url,
-        kafka_bootstrap=kafka_bootstrap,
-        mongo_url=mongo_url,
+        servers,
         make_database=make_database,
         work_dir=work_dir,
         extra_env={**LOAD_ENV, **(extra_env or {})},
     )
-    engine = create_engine(f"{mysql_url}/{deployment.names['sales_db']}?charset=utf8mb4", pool_pre_ping=True)
-    mongo: MongoClient[dict[str, Any]] = MongoClient(mongo_url, serverSelectionTimeoutMS=10_000, tz_aware=True)
+    engine = create_engine(f"{servers.mysql_url}/{deployment.names['sales_db']}?charset=utf8mb4", pool_pre_ping=True)
+    mongo: MongoClient[dict[str, Any]] = MongoClient(servers.mongo_url, serverSelectionTimeoutMS=10_000, tz_aware=True)
     email, password = f"worker.{secrets.token_hex(4)}@example.com", f"E2e-{secrets.token_urlsafe(12)}"
     scenario = Scenario(name, deployment, engine, mongo, email, password, Faults(deployment))
     try:
@@ -177,12 +174,7 @@ def _ensure_stack_running() -> None:
 
 @pytest.fixture
 def launch(
-    request: pytest.FixtureRequest,
-    mysql_url: str,
-    kafka_bootstrap: str,
-    mongo_url: str,
-    fresh_mysql_database: Callable[[str], str],
-    tmp_path: Path,
+    request: pytest.FixtureRequest, servers: Servers, fresh_mysql_database: Callable[[str], str], tmp_path: Path
 ) -> Iterator[Launch]:
     """`launch(extra_env={...})` starts a deployment of its own; all is torn down after the test."""
     made: list[Scenario] = []
@@ -190,9 +182,7 @@ def launch(
     def start(extra_env: Mapping[str, str] | None = None, start: bool = True) -> Scenario:
         scenario = _new_scenario(
             request.node.name,
-            mysql_url,
-            kafka_bootstrap,
-            mongo_url,
+            servers,
             fresh_mysql_database,
             tmp_path / f"deployment{len(made)}",
             extra_env,
@@ -210,17 +200,11 @@ def launch(
 
 @pytest.fixture(scope="session")
 def shared(
-    mysql_url: str,
-    kafka_bootstrap: str,
-    mongo_url: str,
-    session_mysql_database: Callable[[str], str],
-    tmp_path_factory: pytest.TempPathFactory,
+    servers: Servers, session_mysql_database: Callable[[str], str], tmp_path_factory: pytest.TempPathFactory
 ) -> Iterator[Scenario]:
     scenario = _new_scenario(
         "shared",
-        mysql_url,
-        kafka_bootstrap,
-        mongo_url,
+        servers,
         session_mysql_database,
         tmp_path_factory.mktemp("shared"),
         None,

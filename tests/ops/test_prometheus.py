@@ -23,6 +23,7 @@ from prometheus_client import REGISTRY
 
 from supply_common.processes import PROCESSES, Process
 from supply_common.testing.deployment import Deployment, free_port, running
+from supply_common.testing.fixtures import Servers
 from supply_common.testing.sales import sale_body
 from supply_projector.config import ProjectorSettings
 from supply_sales_writer.config import SalesWriterSettings
@@ -160,23 +161,12 @@ def api(port: int, path: str) -> Any:
 
 @pytest.mark.integration
 def test_a_live_run_is_scraped_whole_and_trips_no_alert(
-    promtool: str,
-    mysql_url: str,
-    kafka_bootstrap: str,
-    mongo_url: str,
-    session_mysql_database: Callable[[str], str],
-    tmp_path: Path,
+    promtool: str, servers: Servers, session_mysql_database: Callable[[str], str], tmp_path: Path
 ) -> None:
     """Every process of a run, the relay in its own process as on a local run, scraped with
     local.yml's jobs on the run's ports: all of them up, every metric a rule reads present once a
     sale has gone through, and no alert's expression true."""
-    deployment = Deployment.create(
-        mysql_url=mysql_url,
-        kafka_bootstrap=kafka_bootstrap,
-        mongo_url=mongo_url,
-        make_database=session_mysql_database,
-        work_dir=tmp_path / "deployment",
-    )
+    deployment = Deployment.create(servers, make_database=session_mysql_database, work_dir=tmp_path / "deployment")
     wake = f"127.0.0.1:{free_port()}"
     deployment.processes["sales-writer"].env.update(RELAY_ENABLED="false", RELAY_WAKE_ADDRESS=wake)
     ports = {name: process.port for name, process in deployment.processes.items() if process.port is not None}

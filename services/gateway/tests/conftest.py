@@ -13,6 +13,7 @@ import httpx
 import pytest
 
 from supply_common.testing.deployment import Deployment, running
+from supply_common.testing.fixtures import Servers
 from supply_common.testing.sales import sale_body
 
 
@@ -70,16 +71,12 @@ test can make a match larger than it."""
 
 @pytest.fixture(scope="session")
 def deployment(
-    mysql_url: str,
-    kafka_bootstrap: str,
-    mongo_url: str,
+    servers: Servers,
     session_mysql_database: Callable[[str], str],
     tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Deployment]:
     made = Deployment.create(
-        mysql_url=mysql_url,
-        kafka_bootstrap=kafka_bootstrap,
-        mongo_url=mongo_url,
+        servers,
         make_database=session_mysql_database,
         work_dir=Path(tmp_path_factory.mktemp("deployment")),
         extra_env={

@@ -18,6 +18,7 @@ import pytest
 from pymongo import MongoClient
 
 from supply_common.testing.deployment import Deployment, running
+from supply_common.testing.fixtures import Servers
 from supply_common.testing.otlp import (
     OtlpReceiver,
     ReceivedSpan,
@@ -34,17 +35,11 @@ CLAIM, MARK = "mysql: claim outbox", "mysql: mark published"
 
 
 def test_a_sale_created_through_the_gateway_is_one_trace_to_the_copy(
-    mysql_url: str,
-    kafka_bootstrap: str,
-    mongo_url: str,
-    fresh_mysql_database: Callable[[str], str],
-    tmp_path: Path,
+    servers: Servers, fresh_mysql_database: Callable[[str], str], tmp_path: Path
 ) -> None:
     with OtlpReceiver() as receiver:
         deployment = Deployment.create(
-            mysql_url=mysql_url,
-            kafka_bootstrap=kafka_bootstrap,
-            mongo_url=mongo_url,
+            servers,
             make_database=fresh_mysql_database,
             work_dir=tmp_path,
             extra_env={
@@ -82,7 +77,7 @@ def test_a_sale_created_through_the_gateway_is_one_trace_to_the_copy(
                 return {s.service for s in trace} >= EVERY_PROCESS and any(s.name == MARK for s in trace)
 
             spans = receiver.wait_for(through_every_process, timeout_s=60)
-            copy_has_it = _in_copy(mongo_url, deployment, sale_id)
+            copy_has_it = _in_copy(servers.mongo_url, deployment, sale_id)
             journey = httpx.get(
                 f"{gateway}/api/ops/sales/{sale_id}/journey", headers={"authorization": f"Bearer {token}"}, timeout=30
             ).json()

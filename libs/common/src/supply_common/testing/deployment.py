@@ -2,7 +2,7 @@
 
 Used by the gateway's integration and browser tests and by the repo's end-to-end suite:
 
-    deployment = Deployment.create(mysql_url=..., kafka_bootstrap=..., mongo_url=..., make_database=...)
+    deployment = Deployment.create(servers, make_database=...)   # the `servers` fixture
     deployment.migrate()
     deployment.create_user("boss@example.com", "senior_management", "Pw-long-enough-1")
     deployment.start_all()          # waits on every /readyz
@@ -34,7 +34,7 @@ from typing import Any
 from supply_common.kafka import delete_topics, ensure_topics
 from supply_common.processes import PROCESSES, SERVICE_CREDENTIALS, Process
 from supply_common.settings import KafkaSettings
-from supply_common.testing.fixtures import random_name
+from supply_common.testing.fixtures import Servers, random_name
 from supply_common.testing.stack import repo_root, stack_command
 
 BIN = Path(sys.executable).parent
@@ -69,10 +69,8 @@ class Deployment:
     @classmethod
     def create(
         cls,
+        servers: Servers,
         *,
-        mysql_url: str,
-        kafka_bootstrap: str,
-        mongo_url: str,
         make_database: Callable[[str], str],
         extra_env: Mapping[str, str] | None = None,
         work_dir: Path | None = None,
@@ -94,9 +92,9 @@ class Deployment:
             "ENVIRONMENT": "test",
             "LOG_LEVEL": "INFO",
             "SUPPLY_REPO_ROOT": str(repo_root()),
-            "MYSQL_URL": mysql_url,
-            "KAFKA_BOOTSTRAP_SERVERS": kafka_bootstrap,
-            "MONGO_URL": mongo_url,
+            "MYSQL_URL": servers.mysql_url,
+            "KAFKA_BOOTSTRAP_SERVERS": servers.kafka_bootstrap,
+            "MONGO_URL": servers.mongo_url,
             "MONGO_DATABASE": names["mongo_db"],
             "SALES_TOPIC": names["topic"],
             "DLQ_TOPIC": names["dlq_topic"],

@@ -14,6 +14,7 @@ import secrets
 import subprocess
 import warnings
 from collections.abc import Callable, Collection, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -112,6 +113,22 @@ def kafka_bootstrap(_servers: _Servers) -> Iterator[str]:
 @pytest.fixture(scope="session")
 def mongo_url(_servers: _Servers) -> str:
     return _servers.url("mongo")
+
+
+@dataclass(frozen=True)
+class Servers:
+    """Where the three servers answer: what a deployment of the services (`Deployment.create`) is
+    pointed at."""
+
+    mysql_url: str
+    """Without a database, e.g. `mysql+pymysql://user:pw@127.0.0.1:3306`."""
+    kafka_bootstrap: str
+    mongo_url: str
+
+
+@pytest.fixture(scope="session")
+def servers(mysql_url: str, kafka_bootstrap: str, mongo_url: str) -> Servers:
+    return Servers(mysql_url, kafka_bootstrap, mongo_url)
 
 
 _SESSION_NAMES: set[str] = set()
