@@ -23,14 +23,19 @@ log = logging.getLogger(__name__)
 
 VERSION = f"{METADATA_FIELD}.version"
 NEWEST = (("saleDate", ASCENDING), ("_id", ASCENDING))
+TOTAL = f"{METADATA_FIELD}.total_cents"
 # Every filter of the read API, each followed by its sort (saleDate, then _id), so that a page is read
 # in index order on MongoDB (equality, sort, range) and FerretDB's SQLite finds the page's last date from
-# the index alone; the total range is a range, served alone. The sorts by store and by total start with
-# the store's and the total's index. `item_keys` and `tag_keys` are arrays (a multikey index on MongoDB;
-# on FerretDB's SQLite an equality with an element is pushed down exactly, found by walking the date
-# index: see deploy/local/README.md).
+# the index alone. `item_keys` and `tag_keys` are arrays (a multikey index on MongoDB; on FerretDB's
+# SQLite an equality with an element is pushed down exactly, found by walking the date index: see
+# deploy/local/README.md). The sorts by store and by total start with the store's and the total's index
+# (the total's in its sorts' order: total, then _id). A total range with the newest first is the one
+# search that no index both narrows and orders: the date index holds the total after its sort, so
+# walking it in order tells which sales are in the range from the index entries alone, and the total
+# index holds the date last, so that reading a narrow range of it and ordering it by date needs no
+# sale either.
 SALE_INDEXES: tuple[tuple[tuple[str, int], ...], ...] = (
-    NEWEST,
+    (*NEWEST, (TOTAL, ASCENDING)),
     *(
         ((field, ASCENDING), *NEWEST)
         for field in (
@@ -42,7 +47,7 @@ SALE_INDEXES: tuple[tuple[tuple[str, int], ...], ...] = (
             f"{METADATA_FIELD}.tag_keys",
         )
     ),
-    ((f"{METADATA_FIELD}.total_cents", ASCENDING),),
+    ((TOTAL, ASCENDING), ("_id", ASCENDING), ("saleDate", ASCENDING)),
     ((VERSION, ASCENDING),),
 )
 NAMESPACE_EXISTS = 48
