@@ -109,14 +109,12 @@ def run_worker(
     metrics_port: int,
     build: Callable[[], Built],
     work: Callable[[Built], Coroutine[Any, Any, None]],
-    *,
-    log_as: str | None = None,
 ) -> None:
     """Run a process without an HTTP API (a consumer, the relay) the same way in every service: its
-    logs (named `log_as`, else `service`), metrics on `metrics_port`, traces as `service`; then
+    logs and traces as `service`, metrics on `metrics_port`; then
     `build()` wires it, the heap is frozen, and `work` runs on what was built until it returns (on
     SIGTERM). What was built is closed and the traces flushed however `work` ends."""
-    configure_logging(log_as or service, settings.log_level)
+    configure_logging(service, settings.log_level)
     serve_metrics(metrics_port, settings.host)
     tracing.start(service)
     try:
