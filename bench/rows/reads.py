@@ -109,15 +109,20 @@ class Gateway:
 
 
 def _account(ctx: Context, worker: Accounts, role: str, email: str) -> Accounts:
-    password = secrets.token_urlsafe(18)
-    ctx.command(
-        f"auth-create-{role}",
-        "auth",
-        ["create-user", "--email", email, "--role", role, "--name", "Bench reader", "--password-stdin"],
-        stdin=password + "\n",
-        mysql_database=worker.database,
-    )
-    return Accounts(worker.auth, worker.database, email, password)
+    """The account, created once per run: a row run again after a server went away (`run_row`) meets
+    the accounts its first attempt made in the run's one auth database."""
+    made: dict[str, Accounts] = ctx.shared.setdefault("reads_accounts", {})
+    if email not in made:
+        password = secrets.token_urlsafe(18)
+        ctx.command(
+            f"auth-create-{role}",
+            "auth",
+            ["create-user", "--email", email, "--role", role, "--name", "Bench reader", "--password-stdin"],
+            stdin=password + "\n",
+            mysql_database=worker.database,
+        )
+        made[email] = Accounts(worker.auth, worker.database, email, password)
+    return made[email]
 
 
 def sizes(ctx: Context) -> tuple[int, ...]:
