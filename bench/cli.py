@@ -123,6 +123,8 @@ def main(argv: list[str] | None = None) -> int:
         failed = True
         console.print("[red]interrupted: writing what was measured so far")
     finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):  # a second signal must not leave processes behind
+            signal.signal(signum, signal.SIG_IGN)
         ctx.sampler.stop()
         ctx.cleanup()
     run.elapsed_s = time.perf_counter() - clock
