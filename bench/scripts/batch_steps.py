@@ -31,7 +31,7 @@ from supply_projector.service_layer.projector import Projector
 
 STEPS = {
     MongoStore: ("execute", "record_checkpoints", "documents", "tombstones", "quarantined", "checkpoints"),
-    MongoRollups: ("add_to_buckets", "_read", "_write"),
+    MongoRollups: ("add_to_buckets",),
 }
 
 
