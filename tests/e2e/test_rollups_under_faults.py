@@ -57,6 +57,16 @@ def stored_buckets(scenario: Scenario) -> Buckets:
     return found
 
 
+def differences(stored: Buckets, expected: Buckets, limit: int = 10) -> str:
+    """Which buckets differ, and by what (stored minus MySQL's figures)."""
+    differing = sorted(b for b in set(stored) | set(expected) if stored.get(b) != expected.get(b))
+    lines = [f"{len(differing)} buckets differ from MySQL's figures (stored minus expected):"]
+    for bucket in differing[:limit]:
+        off = add({bucket: dict(stored.get(bucket, {}))}, {bucket: expected.get(bucket, {})}, -1)
+        lines.append(f"  {bucket}: {off.get(bucket, {})}")
+    return "\n".join(lines)
+
+
 def test_rollups_equal_mysql_after_the_projector_is_killed_mid_batch_under_edits_and_deletes(
     scenario: Scenario,
 ) -> None:
@@ -68,10 +78,7 @@ def test_rollups_equal_mysql_after_the_projector_is_killed_mid_batch_under_edits
 
     deadline = time.monotonic() + 30
     while (stored := stored_buckets(scenario)) != (expected := mysql_buckets(scenario.engine)):
-        assert time.monotonic() < deadline, (
-            f"{len(set(stored) ^ set(expected))} buckets only on one side, "
-            f"{sum(1 for b in set(stored) & set(expected) if stored[b] != expected[b])} differing"
-        )
+        assert time.monotonic() < deadline, differences(stored, expected)
         time.sleep(0.5)
     assert expected, "the load left no sale to count"
 

@@ -6,6 +6,7 @@ from supply_projector.service_layer.reconcile import (
     INVALID,
     Entry,
     Repaired,
+    await_applied,
     classify,
     reconcile,
     repair,
@@ -172,3 +173,46 @@ def test_one_sale_is_repaired_as_the_whole_reconcile_would_and_left_alone_when_e
     assert repair_sale(truth, copy, same, quarantined=True) == ("quarantined", Repaired(1, 0))
     assert truth.republished == [stale, ahead, same]
     assert repair_sale(truth, copy, stray, quarantined=True) == (None, Repaired(0, 0))
+
+
+def test_repair_waits_until_the_copy_holds_what_was_republished() -> None:
+    """The rollups are checked against the copy only once the repair events are applied: a copy
+    edited by hand moved them too, and the repair event moves them from the edited document."""
+    truth = FakeTruth([Entry(sid(1), 2, "h"), Entry(sid(2), 1, "h")])
+    copy = FakeCopy([Entry(sid(1), 2, "edited")])
+    applied_per_poll = [Entry(sid(1), 2, "h"), Entry(sid(2), 1, "h")]
+    agreed: list[int] = []
+    slept: list[float] = []
+
+    def sleep(seconds: float) -> None:  # the consumer applies one republished sale per poll
+        slept.append(seconds)
+        entry = applied_per_poll.pop(0)
+        copy.rows[entry.id] = entry
+
+    left = await_applied(
+        truth, copy, [sid(2), sid(1)], timeout_s=10, poll_s=0.5, progress=agreed.append, clock=lambda: 0.0, sleep=sleep
+    )
+    assert left == []
+    assert slept == [0.5, 0.5]
+    assert sum(agreed) == 2
+
+
+def test_waiting_for_a_repair_gives_up_after_the_timeout_with_the_ids_left() -> None:
+    truth = FakeTruth([Entry(sid(1), 1, "h"), Entry(sid(3), 1, "h")])
+    copy = FakeCopy([Entry(sid(3), 1, "h"), Entry(sid(9), 1, "h")])
+    now = [0.0]
+
+    def sleep(seconds: float) -> None:
+        now[0] += seconds
+
+    left = await_applied(
+        truth, copy, [sid(1), sid(3), sid(9)], timeout_s=2, poll_s=1, clock=lambda: now[0], sleep=sleep
+    )
+    assert left == [sid(1), sid(9)]  # still missing, and a stray the copy still holds
+    assert now[0] == 2
+
+
+def test_a_sale_deleted_in_mysql_meanwhile_counts_as_applied_once_the_copy_drops_it_too() -> None:
+    truth = FakeTruth([])
+    copy = FakeCopy([])
+    assert await_applied(truth, copy, [sid(4)], timeout_s=0, sleep=lambda _: None) == []

@@ -117,6 +117,26 @@ def _reconcile_rollups(rollups: rollup_checks.RollupStore, repair: bool, show: i
         typer.echo(f"rollups repair: replaced {replaced}, changed meanwhile (left; run again) {moved}")
 
 
+def _await_repair(writer: WriterClient, copy: MongoCopy, ids: list[str], wait_s: float) -> None:
+    """Wait for the consumers to apply the republished sales; exit 1 (the rollups unchecked) if they
+    do not within `wait_s`."""
+    if not ids:
+        return
+    with Progress(
+        TextColumn("repair applied"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
+    ) as bar:
+        task = bar.add_task("ids", total=len(ids))
+        left = drift.await_applied(writer, copy, ids, timeout_s=wait_s, progress=lambda n: bar.advance(task, n))
+    if left:
+        more = f" (+{len(left) - 5} more)" if len(left) > 5 else ""
+        typer.echo(
+            f"rollups not checked: {len(left)} republished sales not applied to the copy after {wait_s:.0f} s "
+            f"({' '.join(left[:5])}{more}); is `mongo-projector consume` running? Run reconcile again.",
+            err=True,
+        )
+        raise typer.Exit(1)
+
+
 RECONCILE_SCOPES = ("sales:digest", "sales:republish")
 
 
@@ -145,9 +165,15 @@ def reconcile(
     ),
     writer_url: str = typer.Option("http://127.0.0.1:8002", envvar="SALES_WRITER_URL", help="The sales-writer."),
     show: int = typer.Option(20, help="Ids listed per kind."),
+    wait: float = typer.Option(
+        120.0,
+        help="With --repair: seconds to wait for the consumers to apply the republished sales before "
+        "the rollups are checked against the copy.",
+    ),
 ) -> None:
     """Compare the copy with MySQL (the sales-writer's digest) in id order and report the drift; then
-    the analytics rollups with a recomputation from the copy."""
+    the analytics rollups with a recomputation from the copy (after a repair, once the copy holds
+    what was republished: the rollups are checked against the repaired copy)."""
     settings = ProjectorSettings()
     credential = _reconcile_credential(settings)
     container = bootstrap(settings)
@@ -175,6 +201,7 @@ def reconcile(
                     f"repair: republished {done.republished}, strays deleted {done.strays_deleted}, "
                     f"rewound to MySQL's version {done.rewound}"
                 )
+                _await_repair(writer, copy, findings.to_republish(), wait)
         _reconcile_rollups(container.store.pinned().rollups(), repair, show)
     finally:
         container.close()

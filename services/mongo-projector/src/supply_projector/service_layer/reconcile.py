@@ -11,11 +11,17 @@ version), so repair first rewinds the copy's version of the sale to MySQL's and 
 at or above it; the content is left as it is until the repair event replaces it. Every finding is
 checked once more before it is reported, so changes that land during the walk are not taken for
 drift.
+
+The analytics rollups count what the projector applied, so drift made outside it (a document
+edited, deleted or planted in the copy by hand) leaves them off too, and a repair event moves them
+from the drifted document, not from the one they counted. Repair therefore waits until the copy
+holds what was republished (`await_applied`) before the rollups are checked against the copy.
 """
 
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Final, Protocol
@@ -194,6 +200,34 @@ def repair(truth: Truth, copy: Copy, findings: Findings, chunk: int = 1000) -> R
     ids = findings.to_republish()
     republished = sum(truth.republish(ids[start : start + chunk]) for start in range(0, len(ids), chunk))
     return Repaired(republished=republished, strays_deleted=copy.delete(findings.stray), rewound=len(rewound))
+
+
+def await_applied(
+    truth: Truth,
+    copy: Copy,
+    ids: Sequence[str],
+    *,
+    timeout_s: float,
+    poll_s: float = 0.5,
+    progress: Callable[[int], None] | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> list[str]:
+    """Wait until the copy holds what MySQL holds for each of these ids (a republished sale is
+    applied, or a later change of it is); returns those still differing after `timeout_s`.
+    `progress` is called with the number of ids that have just come to agree."""
+    waiting = sorted(set(ids))
+    deadline = clock() + timeout_s
+    while waiting:
+        still = confirm(truth, copy, Findings(missing=waiting))
+        differing = sorted({*still.to_republish(), *still.stray})
+        if progress is not None and len(differing) < len(waiting):
+            progress(len(waiting) - len(differing))
+        waiting = differing
+        if not waiting or clock() >= deadline:
+            break
+        sleep(poll_s)
+    return waiting
 
 
 def repair_sale(truth: Truth, copy: Copy, sale_id: str, *, quarantined: bool = False) -> tuple[str | None, Repaired]:
