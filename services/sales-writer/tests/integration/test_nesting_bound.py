@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +11,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from supply_common.processes import Process
 from supply_common.testing import SAMPLE_DATASET
 from supply_common.testing.deployment import command, free_port
 from supply_common.testing.tokens import ISSUER_FOR_TESTS
@@ -112,28 +111,14 @@ def server(settings: SalesWriterSettings, tmp_path: Path) -> Iterator[tuple[str,
         "LOG_LEVEL": "WARNING",
         "AUTH_JWKS_URL": settings.auth_jwks_url,
     }
-    with (tmp_path / "server.log").open("wb") as log:
-        process = subprocess.Popen([command("sales-writer"), "serve"], env=env, cwd=tmp_path, stdout=log, stderr=log)
-    url = f"http://127.0.0.1:{port}"
+    process = Process(
+        "sales-writer", [command("sales-writer"), "serve"], env, tmp_path / "server.log", port, cwd=tmp_path
+    )
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            assert process.poll() is None, (tmp_path / "server.log").read_text()
-            try:
-                if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                pass
-            assert time.monotonic() < deadline, "the sales-writer did not become ready"
-            time.sleep(0.1)
-        yield url, process.pid
+        process.start().wait_ready(30)
+        yield process.url, process.pid
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        process.stop()
 
 
 def test_a_real_server_refuses_20_kb_of_nested_arrays_within_a_few_mb_of_its_peak(server: tuple[str, int], kit) -> None:
