@@ -14,6 +14,8 @@ import pytest
 
 from supply_common.testing.stack import repo_root
 
+from .steps import SIZES
+
 CHROMIUM = Path("/usr/bin/chromium")
 QUIET_FLAGS = [
     "--headless",
@@ -102,6 +104,15 @@ def page(browser, gateway_url: str) -> Iterator[object]:  # type: ignore[no-unty
     page = context.new_page()
     yield page
     context.close()
+
+
+@pytest.fixture(params=list(SIZES))
+def width(request: pytest.FixtureRequest, page) -> int:  # type: ignore[no-untyped-def]
+    """The test runs once at each screen size every page is checked at (`steps.SIZES`), with `page`
+    set to it: its width in px."""
+    size = SIZES[request.param]
+    page.set_viewport_size(size)
+    return size["width"]
 
 
 @pytest.fixture(scope="session")

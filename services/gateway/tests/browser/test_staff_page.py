@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from supply_common.testing.mail import link_in, read_inbox, wait_for_mail
 
 from ..conftest import Accounts, Api
-from .steps import DESKTOP, PHONE, choose_password, sign_in_as
+from .steps import DESKTOP, choose_password, sign_in_as
 
 pytestmark = pytest.mark.browser
 
@@ -51,12 +51,9 @@ def assert_fits(page: Page) -> None:
         assert hidden <= 1, f"the account table hides {hidden} px to the right"
 
 
-@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["1440x900", "390x844"])
 def test_a_manager_invites_a_worker_who_chooses_their_own_password(
-    page: Page, accounts: Accounts, screenshots: Path, size: dict[str, int]
+    page: Page, accounts: Accounts, screenshots: Path, width: int
 ) -> None:
-    page.set_viewport_size(size)
-    width = size["width"]
     manager = accounts["senior_management"]
     sign_in_as(page, manager)
     page.goto("/staff")
@@ -98,12 +95,9 @@ def test_a_manager_invites_a_worker_who_chooses_their_own_password(
     expect(row(page, email).get_by_role("button", name=re.compile("Resend"))).to_have_count(0)
 
 
-@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["1440x900", "390x844"])
 def test_disabling_and_a_role_change_are_confirmed_and_the_notice_names_them(
-    page: Page, accounts: Accounts, api: Api, screenshots: Path, size: dict[str, int]
+    page: Page, accounts: Accounts, api: Api, screenshots: Path, width: int
 ) -> None:
-    page.set_viewport_size(size)
-    width = size["width"]
     email = invite(api)
     manager = accounts["senior_management"]
     sign_in_as(page, manager)
@@ -134,12 +128,9 @@ def test_disabling_and_a_role_change_are_confirmed_and_the_notice_names_them(
     expect(row(page, email)).to_contain_text("Active")
 
 
-@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["1440x900", "390x844"])
 def test_customers_are_a_tab_of_their_own_searched_and_sent_the_link_again(
-    page: Page, accounts: Accounts, api: Api, screenshots: Path, size: dict[str, int]
+    page: Page, accounts: Accounts, api: Api, screenshots: Path, width: int
 ) -> None:
-    page.set_viewport_size(size)
-    width = size["width"]
     email = f"waiting.{secrets.token_hex(4)}@example.com"
     assert api.call("POST", "/api/auth/register", json={"email": email, "name": "Wes Waiting"}).status_code == 202
     wait_for_mail(accounts.mail_dir, email)
@@ -190,11 +181,9 @@ def test_a_manager_is_asked_before_changing_their_own_role_and_a_refused_change_
     page.screenshot(path=str(screenshots / "manager-role-change-refused.png"), full_page=True)
 
 
-@pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["1440x900", "390x844"])
 def test_a_customer_whose_link_never_came_asks_for_it_again_from_the_sign_in_page(
-    page: Page, accounts: Accounts, api: Api, screenshots: Path, size: dict[str, int]
+    page: Page, accounts: Accounts, api: Api, screenshots: Path, width: int
 ) -> None:
-    page.set_viewport_size(size)
     email = f"lost.{secrets.token_hex(4)}@example.com"
     assert api.call("POST", "/api/auth/register", json={"email": email, "name": "Lou Lost"}).status_code == 202
     wait_for_mail(accounts.mail_dir, email)
@@ -207,7 +196,7 @@ def test_a_customer_whose_link_never_came_asks_for_it_again_from_the_sign_in_pag
     expect(page.locator("h1")).to_have_text("Check your inbox")
     expect(page.locator("#check-inbox .alert-ok")).to_contain_text("a new link is on its way")
     assert_fits(page)
-    page.screenshot(path=str(screenshots / f"customer-resend-{size['width']}.png"), full_page=True)
+    page.screenshot(path=str(screenshots / f"customer-resend-{width}.png"), full_page=True)
 
     wait_for_mail(accounts.mail_dir, email, count=2)
     assert len(read_inbox(accounts.mail_dir, email)) == 2
