@@ -31,6 +31,14 @@ def invite(api: Api, role: str = "technical_worker") -> str:
     return email
 
 
+def registered(api: Api, accounts: Accounts, name: str) -> str:
+    """A customer who registered as `name` and was mailed their link, not yet followed: their address."""
+    email = f"{name.split()[-1].lower()}.{secrets.token_hex(4)}@example.com"
+    assert api.call("POST", "/api/auth/register", json={"email": email, "name": name}).status_code == 202
+    wait_for_mail(accounts.mail_dir, email)
+    return email
+
+
 def assert_whole_and_visible(page: Page, selector: str) -> None:
     """The element is entirely on screen and its text is not cut off (the 1440 px "Dis" button)."""
     element = page.locator(selector).first
@@ -131,9 +139,7 @@ def test_disabling_and_a_role_change_are_confirmed_and_the_notice_names_them(
 def test_customers_are_a_tab_of_their_own_searched_and_sent_the_link_again(
     page: Page, accounts: Accounts, api: Api, screenshots: Path, width: int
 ) -> None:
-    email = f"waiting.{secrets.token_hex(4)}@example.com"
-    assert api.call("POST", "/api/auth/register", json={"email": email, "name": "Wes Waiting"}).status_code == 202
-    wait_for_mail(accounts.mail_dir, email)
+    email = registered(api, accounts, "Wes Waiting")
     manager = accounts["senior_management"]
     sign_in_as(page, manager)
     page.goto("/staff")
@@ -184,9 +190,7 @@ def test_a_manager_is_asked_before_changing_their_own_role_and_a_refused_change_
 def test_a_customer_whose_link_never_came_asks_for_it_again_from_the_sign_in_page(
     page: Page, accounts: Accounts, api: Api, screenshots: Path, width: int
 ) -> None:
-    email = f"lost.{secrets.token_hex(4)}@example.com"
-    assert api.call("POST", "/api/auth/register", json={"email": email, "name": "Lou Lost"}).status_code == 202
-    wait_for_mail(accounts.mail_dir, email)
+    email = registered(api, accounts, "Lou Lost")
 
     page.goto("/login")
     page.click("#resend-link")
