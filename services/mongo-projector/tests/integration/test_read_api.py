@@ -255,6 +255,11 @@ async def test_pages_of_one_give_every_sale_once_when_sales_share_a_date(
     assert await _all_pages(client, "/sales", STAFF, limit="1", sort="date_desc") == ascending[::-1]
     customer = ISSUER.bearer("customer", sub="c", email=email)
     assert await _all_pages(client, "/me/sales", customer, limit="1") == ascending[::-1]
+    # The count and revenue are of all the customer's purchases, whether one page holds them or not.
+    revenue = decimal_text(sum((sale_total(list(s.items)) for s in sales), Decimal(0)))
+    for limit in ("1", "5", "20"):
+        mine = (await client.get("/me/sales", params={"limit": limit}, headers=customer)).json()
+        assert (mine["count"], mine["revenue"]) == (len(sales), revenue), limit
 
 
 async def test_customers_are_matched_by_email_whatever_its_case_and_any_address_can_be_searched(

@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from supply_common.contract import decimal_text
+from supply_common.contract import METADATA_FIELD, decimal_text
 from supply_common.problems import field_error
 from supply_projector.domain.queries import MAX_PAGE, InvalidCursor, customer_match
 from supply_projector.entrypoints.deps import Customer, Reader, cursor_of, only_known_params
@@ -24,7 +24,7 @@ def my_sales(
     cursor: Annotated[str | None, Query(max_length=512)] = None,
 ) -> dict[str, Any]:
     """The caller's own purchases (matched by `customer.email`, whatever its case), newest first,
-    with totals."""
+    with their count and revenue (from the first page itself when it holds them all)."""
     if not identity.email:
         return {"items": [], "next_cursor": None, "count": 0, "revenue": "0"}
     query = customer_match(identity.email)
@@ -32,8 +32,11 @@ def my_sales(
         found, following = reader.page(query, "date_desc", cursor_of(cursor), limit)
     except InvalidCursor as exc:
         raise field_error("query.cursor", str(exc)) from exc
-    count = reader.count(query).get(None, 0)
-    revenue = reader.total(query, "_supply.total_cents").get(None, 0)
+    if cursor is None and following is None:  # the page holds every purchase: nothing more to read
+        count, revenue = len(found), sum(int(d[METADATA_FIELD]["total_cents"]) for d in found)
+    else:
+        count = reader.count(query).get(None, 0)
+        revenue = reader.total(query, f"{METADATA_FIELD}.total_cents").get(None, 0)
     return {
         "items": [sale_view(d) for d in found],
         "next_cursor": following.encode() if following else None,
