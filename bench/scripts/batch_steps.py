@@ -1,6 +1,6 @@
 """Where a projector batch's time goes: generated sales applied by the projector's use case (no Kafka)
 in batches to a fresh database, with the time of each store step (the sales' write, the checkpoint,
-the months' read and write, the lookups) summed over the run.
+the rollup documents' read and write, the lookups) summed over the run.
 
     uv run python -m bench.scripts.batch_steps --sales 3000 --batch 500 --dates spread
 

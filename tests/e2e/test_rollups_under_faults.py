@@ -14,7 +14,7 @@ from conftest import Scenario
 from convergence import mysql_sales
 from sqlalchemy import Engine
 
-from supply_projector.adapters.rollups import stored_months
+from supply_projector.adapters.rollups import stored_units
 from supply_projector.domain.rollups import Buckets, add, contribution
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(300)]
@@ -52,8 +52,8 @@ def mysql_buckets(engine: Engine) -> Buckets:
 def stored_buckets(scenario: Scenario) -> Buckets:
     copy = scenario.copy()
     found: Buckets = {}
-    for month in stored_months(copy.database, copy.name):
-        found.update({bucket: counters for bucket, counters in month.buckets.items() if counters})
+    for unit in stored_units(copy.database, copy.name):
+        found.update({bucket: counters for bucket, counters in unit.buckets.items() if counters})
     return found
 
 

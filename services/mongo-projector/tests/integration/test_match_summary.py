@@ -175,7 +175,7 @@ async def test_while_the_rollups_are_being_built_a_search_they_serve_is_counted_
     summary_of: Any,
 ) -> None:
     ask, container = summary_of
-    months, _ = rollup_collections(container.active.name())
+    months = rollup_collections(container.active.name()).months
     container.database[months].update_one({"_id": BUILT}, {"$set": {"state": "building"}})
     assert from_copy(container, {"store": STORES[0]})[0] > CAP
     assert await ask({"store": STORES[0]}) == {"count": CAP, "total": None, "kind": "lower_bound", "more": True}

@@ -1,6 +1,8 @@
 """The rollups against FerretDB or MongoDB and a real topic: whatever the topic replays, duplicates,
 reorders, deletes and re-creates, the buckets equal a recomputation from the copy; a copy made
-before rollups gets them on start; reconcile finds and repairs a bucket that drifted."""
+before rollups, or with rollups in an earlier shape, gets them on start; a batch stopped between a
+month's document and its days' document is finished by the next attempt; reconcile finds and
+repairs a bucket that drifted."""
 
 from __future__ import annotations
 
@@ -8,16 +10,18 @@ import json
 import random
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import pytest
 from bson.int64 import Int64
 
 from supply_common.contract import PURCHASE_METHODS, STORES, Sale, SaleEvent
-from supply_projector.adapters.rollups import BUILT, EARLIER_SUFFIXES, rollup_collections
+from supply_projector.adapters.rollups import BUILT, MongoRollups, document_id, rollup_collections
 from supply_projector.bootstrap import Container, bootstrap
 from supply_projector.domain.rollups import Buckets
 from supply_projector.service_layer import rollup_checks
-from supply_projector.service_layer.ports import Checkpoint
+from supply_projector.service_layer.ports import Checkpoint, Record
+from supply_projector.service_layer.projector import Projector
 
 from .conftest import consuming, produce, versions_of, wait_for
 from .events import new_sale, sale_event
@@ -103,25 +107,50 @@ async def test_replays_duplicates_reorders_deletes_and_recreates_count_once(cont
     assert buckets_and_recomputation(container) == (stored, recomputed)
 
 
-async def test_a_copy_made_before_rollups_gets_them_on_start(container: Container) -> None:
+EARLIER_SHAPES = {
+    "none": {},
+    "one nested document per bucket": {
+        "_rollups": [{"_id": "m:2016-01", "n": Int64(3), "store": {"Denver": {"n": Int64(3)}}}],
+        "_rollup_days": [{"_id": "d:2016-01-05", "n": Int64(3)}],
+    },
+    "one document per month with its days": {
+        "_rollup_months": [
+            {"_id": BUILT, "state": "built", "owner": "consumer", "at": datetime(2026, 1, 1, tzinfo=UTC)},
+            {
+                "_id": "m:2016-01",
+                "rev": Int64(4),
+                "wm": {"0": Int64(7)},
+                "m": json.dumps({"n": 3, "c": 900}),
+                "d": json.dumps({"d:2016-01-05": {"n": 3, "c": 900}}),
+            },
+        ],
+    },
+}
+
+
+@pytest.mark.parametrize("shape", EARLIER_SHAPES)
+async def test_a_copy_made_before_rollups_gets_them_on_start(container: Container, shape: str) -> None:
+    """A copy without rollups in the current shape (none at all, or only in an earlier shape, even
+    one marked complete) gets them built from the copy on start; the earlier collections go."""
     events, final = churn(20, seed=32)
     await produce(container.settings, events)
     async with consuming(container):
         await wait_for(lambda: settled(container, final), what="the copy")
-    for name in rollup_collections(container.active.name()):
+    sales = container.active.name()
+    for name in rollup_collections(sales):
         container.database.drop_collection(name)
-    earlier = container.active.name() + EARLIER_SUFFIXES[0]
-    container.database[earlier].insert_one({"_id": "m:2016-01", "n": Int64(3), "store": {"Denver": {"n": Int64(3)}}})
+    for suffix, documents in EARLIER_SHAPES[shape].items():
+        container.database[sales + suffix].insert_many(documents)
 
     more, more_final = churn(10, seed=33)
     await produce(container.settings, more)
     async with consuming(container):
         await wait_for(lambda: settled(container, final | more_final), what="the rest")
-    months, _ = rollup_collections(container.active.name())
-    assert container.database[months].find_one({"_id": BUILT})["state"] == "built"
+    assert container.database[rollup_collections(sales).months].find_one({"_id": BUILT})["state"] == "built"
     stored, recomputed = buckets_and_recomputation(container)
     assert stored == recomputed
-    assert earlier not in container.database.list_collection_names()
+    left = set(container.database.list_collection_names())
+    assert not {sales + suffix for suffix in EARLIER_SHAPES[shape]} & left
 
 
 async def test_reconcile_reports_a_drifted_bucket_and_repair_replaces_it(container: Container) -> None:
@@ -132,14 +161,14 @@ async def test_reconcile_reports_a_drifted_bucket_and_repair_replaces_it(contain
     rollups = container.store.pinned().rollups()
     assert rollup_checks.check(rollups).differing == {}
 
-    months, _ = rollup_collections(container.active.name())
-    month = container.database[months].find_one({"_id": {"$regex": "^m:"}})
+    names = rollup_collections(container.active.name())
+    month = container.database[names.months].find_one({"_id": {"$regex": "^m:"}})
     drifted = json.loads(month["m"])
     drifted["n"] += 5
     drifted["store.Denver.c"] = drifted.get("store.Denver.c", 0) - 100
-    container.database[months].update_one({"_id": month["_id"]}, {"$set": {"m": json.dumps(drifted)}})
-    container.database[months].insert_one(
-        {"_id": "m:1999-01", "rev": Int64(1), "wm": {}, "m": "{}", "d": json.dumps({"d:1999-01-01": {"n": 1, "c": 10}})}
+    container.database[names.months].update_one({"_id": month["_id"]}, {"$set": {"m": json.dumps(drifted)}})
+    container.database[names.days].insert_one(
+        {"_id": "d:1999-01", "rev": Int64(1), "wm": {}, "d": json.dumps({"d:1999-01-01": {"n": 1, "c": 10}})}
     )
     found = rollup_checks.check(rollups)
     assert sorted(found.differing) == sorted([month["_id"], "d:1999-01-01"])
@@ -154,7 +183,7 @@ def test_deltas_recorded_in_the_earlier_checkpoint_form_are_still_added(containe
     that stopped before adding them, is finished like any other."""
     container.store.ensure_indexes()
     rollups = container.store.pinned().rollups()
-    _, checkpoints = rollup_collections(container.active.name())
+    checkpoints = rollup_collections(container.active.name()).checkpoints
     container.database[checkpoints].insert_one(
         {
             "_id": "checkpoint:3",
@@ -204,3 +233,70 @@ def test_consumers_adding_to_the_same_months_at_once_count_each_delta_once(conta
         "m:2016-02": {"n": 96},
         "d:2016-02-29": {"n": 96},
     }
+
+
+class Stopped(Exception):
+    """The process stopped here."""
+
+
+def revs(container: Container) -> dict[str, int]:
+    """Each rollup document's `rev`, by collection and id."""
+    names = rollup_collections(container.active.name())
+    return {
+        f"{name}/{document['_id']}": int(document["rev"])
+        for name in (names.months, names.days)
+        for document in container.database[name].find({"_id": {"$ne": BUILT}}, {"rev": 1})
+    }
+
+
+@pytest.mark.parametrize("then", ["the batch again", "a take-over"])
+async def test_a_batch_stopped_between_a_month_and_its_days_is_finished_by_the_next_attempt(
+    container: Container, monkeypatch: pytest.MonkeyPatch, then: str
+) -> None:
+    """A batch's sales of one month add to the month's document and to its days' document, each
+    written once; a stop after the month's write leaves the deltas in the checkpoint, and the next
+    attempt (the batch again, or a take-over of the partition) writes the days' document only."""
+    container.store.ensure_indexes()
+    rng = random.Random(35)
+    march = datetime(2016, 3, 1, tzinfo=UTC)
+    sales = [new_sale(rng).model_copy(update={"saleDate": march + timedelta(days=n % 4, hours=n)}) for n in range(6)]
+    first = [sale_event(sale, 1, "create") for sale in sales]
+    second = [sale_event(moved(sale, rng).model_copy(update={"saleDate": sale.saleDate}), 2) for sale in sales]
+    topic = container.settings.sales_topic
+    records = [Record(topic, 0, n, e.key, e.to_bytes()) for n, e in enumerate(first + second)]
+    names = rollup_collections(container.active.name())
+
+    await Projector(container.store, None).apply(records[:6])
+    assert revs(container) == {f"{names.months}/m:2016-03": 1, f"{names.days}/d:2016-03": 1}
+    stored, recomputed = buckets_and_recomputation(container)
+    assert stored == recomputed
+    assert set(stored) == {"m:2016-03", *(f"d:2016-03-0{d}" for d in range(1, 5))}
+
+    write_to = MongoRollups._write_to
+
+    def stop_before_the_days(self: MongoRollups, collection: str, units: Any) -> set[str]:
+        if collection == self.days and units:
+            raise Stopped
+        return write_to(self, collection, units)
+
+    monkeypatch.setattr(MongoRollups, "_write_to", stop_before_the_days)
+    projector = Projector(container.store, None)
+    with pytest.raises(Stopped):
+        await projector.apply(records[6:])
+    monkeypatch.undo()
+    assert revs(container) == {f"{names.months}/m:2016-03": 2, f"{names.days}/d:2016-03": 1}
+    recorded = container.store.pinned().checkpoints([0])[0]
+    assert recorded.last == 11
+    assert {document_id(bucket) for bucket in recorded.pending or {}} == {"m:2016-03", "d:2016-03"}
+    now, recomputed = buckets_and_recomputation(container)
+    assert now["m:2016-03"] == recomputed["m:2016-03"]
+    days_before = {bucket: c for bucket, c in stored.items() if bucket.startswith("d:")}
+    assert {bucket: c for bucket, c in now.items() if bucket.startswith("d:")} == days_before
+
+    if then == "the batch again":
+        await projector.apply(records[6:])
+    else:
+        await Projector(container.store, None).take_over([0])
+    assert revs(container) == {f"{names.months}/m:2016-03": 2, f"{names.days}/d:2016-03": 2}
+    stored, recomputed = buckets_and_recomputation(container)
+    assert stored == recomputed

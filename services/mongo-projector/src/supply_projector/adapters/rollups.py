@@ -1,21 +1,30 @@
-"""The rollups beside a sales collection: one document per UTC month in `<sales>_rollup_months`
-(holding the month's bucket and the buckets of its days, each as one JSON string of its counters;
-beside them, the marker of complete rollups) and the partitions' checkpoints in
-`<sales>_rollup_checkpoints`. Both follow the sales collection through a rebuild's swap, as the
-alias names it.
+"""The rollups beside a sales collection, in three collections named after it:
+`<sales>_rollup_month_buckets` holds one document per UTC month of sale dates (`m:YYYY-MM`: the
+month's bucket, as one JSON string of its counters) and the marker of complete rollups;
+`<sales>_rollup_day_buckets` holds one document per month for the days of that month (`d:YYYY-MM`:
+the buckets of its days, as one JSON string of `{d:YYYY-MM-DD: counters}`); `<sales>_rollup_checkpoints`
+holds the partitions' checkpoints. All three follow the sales collection through a rebuild's swap, as
+the alias names it.
 
 Why this shape (FerretDB v1 on SQLite, the default store): the server decodes and encodes every
 element of a document's subdocuments on each read and write, and runs each statement of an `update`
 as a transaction of its own. A string is one value whatever it holds (and it holds any name: field
-names cannot hold `.` or `$`), and one document per month is one statement for every change a batch
-makes to that month and its days: a batch of sales spread over five years writes at most sixty.
-The months collection stays small (one document per month of sales), so it is read whole or by
-`_id`. A month document changes by compare-and-set on its `rev`: read, add the deltas its
-watermarks have not seen, write back if `rev` is unchanged, read again otherwise.
+names cannot hold `.` or `$`). One document for a month's bucket and one for its days' buckets is
+one statement each for every change a batch makes to that month: a batch of sales spread over five
+years writes at most sixty of each. Analytics read every month of a window, so the month documents
+hold nothing else: they are read by an `_id` range without decoding any day; the days of a window's
+edge months are read by `_id`.
 
-Rollups kept in the earlier shape (nested counters, one document per bucket in `<sales>_rollups`
-and `<sales>_rollup_days`) are built again in this one by the consumer's start, which finds no
-marker here, and the earlier collections are dropped once it is done.
+Each document is a unit of its own, with its own `rev` and, per partition, its own watermark `wm`
+(the last offset whose deltas it holds). It changes by compare-and-set on its `rev`: read, add the
+deltas its watermarks have not seen, write back if `rev` is unchanged, read again otherwise. A batch
+that stops between a month's two documents leaves its deltas recorded in the checkpoint; finishing
+them adds to the document that missed them only, since the other's watermark has them.
+
+Rollups kept in an earlier shape (nested counters, one document per bucket in `<sales>_rollups` and
+`<sales>_rollup_days`; one document per month holding the month and its days in
+`<sales>_rollup_months`) are built again in this one by the consumer's start, which finds no marker
+here, and the earlier collections are dropped once it is done.
 """
 
 from __future__ import annotations
@@ -24,7 +33,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from bson.int64 import Int64
 from pymongo.database import Database
@@ -34,32 +43,44 @@ from supply_projector.domain.rollups import Buckets, Counters, add, month_of
 from supply_projector.service_layer.ports import Checkpoint, CheckpointMoved
 from supply_projector.service_layer.rollup_checks import Stored
 
-MONTHS_SUFFIX = "_rollup_months"
+MONTHS_SUFFIX = "_rollup_month_buckets"
+DAYS_SUFFIX = "_rollup_day_buckets"
 CHECKPOINTS_SUFFIX = "_rollup_checkpoints"
-EARLIER_SUFFIXES = ("_rollups", "_rollup_days")
-"""The collections of the earlier shape, dropped once the rollups are built in this one."""
+EARLIER_SUFFIXES = ("_rollups", "_rollup_days", "_rollup_months")
+"""The collections of the earlier shapes, dropped once the rollups are built in this one."""
 BUILT = "built"
 """The marker of rollups that cover the whole copy: `{state: building | built, owner, at}`."""
 Run = Callable[[str, str, str, list[dict[str, Any]]], list[int]]
 """Runs an unordered write command to completion; returns the indexes refused as duplicate keys."""
+MONTHS = {"$gte": "m:", "$lt": "m;"}
+"""Every month document's `_id` (`;` follows `:`), and not the marker's."""
 
 
-def rollup_collections(sales: str) -> tuple[str, str]:
-    """The month collection (with the marker) and the checkpoint collection of a sales collection."""
-    return sales + MONTHS_SUFFIX, sales + CHECKPOINTS_SUFFIX
+class RollupCollections(NamedTuple):
+    months: str
+    """The months' documents, and the marker."""
+    days: str
+    """The documents of each month's days."""
+    checkpoints: str
+
+
+def rollup_collections(sales: str) -> RollupCollections:
+    """The rollup collections of a sales collection."""
+    return RollupCollections(sales + MONTHS_SUFFIX, sales + DAYS_SUFFIX, sales + CHECKPOINTS_SUFFIX)
 
 
 def checkpoint_id(partition: int) -> str:
     return f"checkpoint:{partition}"
 
 
-def month_id(bucket: str) -> str:
-    """The month document that holds a bucket (a month's or one of its days')."""
-    return "m:" + month_of(bucket)
+def document_id(bucket: str) -> str:
+    """The document that holds a bucket: its month's (`m:YYYY-MM`) for a month bucket, the days' of
+    its month (`d:YYYY-MM`) for a day bucket."""
+    return bucket[:2] + month_of(bucket)
 
 
-def _pending_document(pending: Buckets) -> str:
-    return json.dumps(pending, sort_keys=True, separators=(",", ":"))
+def _json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"))
 
 
 def _pending_of(stored: Any) -> Buckets | None:
@@ -71,42 +92,53 @@ def _pending_of(stored: Any) -> Buckets | None:
 
 
 @dataclass
-class Month:
-    """A month document as read: its buckets (the month's and its days'), watermarks and `rev`
-    (None: not stored yet)."""
+class Unit:
+    """One rollup document as read: a month's (`m:YYYY-MM`, holding the month's bucket) or the days'
+    of a month (`d:YYYY-MM`, holding its days' buckets), with its watermarks and `rev` (None: not
+    stored yet)."""
 
     id: str
     rev: int | None = None
     wm: dict[str, int] = field(default_factory=dict)
     buckets: Buckets = field(default_factory=dict)
 
+    @property
+    def is_month(self) -> bool:
+        return self.id.startswith("m:")
+
     @classmethod
-    def of(cls, document: Mapping[str, Any]) -> Month:
+    def of(cls, document: Mapping[str, Any]) -> Unit:
+        unit = str(document["_id"])
         buckets: Buckets = {}
-        if document.get("m"):
-            buckets[str(document["_id"])] = json.loads(document["m"])
-        if document.get("d"):
-            buckets.update(json.loads(document["d"]))
+        if unit.startswith("m:"):
+            if document.get("m"):
+                buckets[unit] = json.loads(document["m"])
+        elif document.get("d"):
+            buckets = json.loads(document["d"])
         wm = {p: int(last) for p, last in (document.get("wm") or {}).items()}
-        return cls(str(document["_id"]), int(document.get("rev", 0)), wm, buckets)
+        return cls(unit, int(document.get("rev", 0)), wm, buckets)
 
     def document(self) -> dict[str, Any]:
         """The document to store: `rev` one past the one read."""
-        days = {b: c for b, c in sorted(self.buckets.items()) if b.startswith("d:")}
-        return {
+        stored: dict[str, Any] = {
             "_id": self.id,
             "rev": Int64((self.rev or 0) + 1),
             "wm": {p: Int64(last) for p, last in sorted(self.wm.items())},
-            "m": json.dumps(self.buckets.get(self.id, {}), sort_keys=True, separators=(",", ":")),
-            "d": json.dumps(days, sort_keys=True, separators=(",", ":")),
         }
+        if self.is_month:
+            stored["m"] = _json(self.buckets.get(self.id, {}))
+        else:
+            stored["d"] = _json(self.buckets)
+        return stored
 
 
-def stored_months(database: Database[dict[str, Any]], sales: str) -> Iterator[Month]:
-    """Every month document of a sales collection's rollups."""
-    for document in database[rollup_collections(sales)[0]].find({}):
-        if str(document["_id"]).startswith("m:"):
-            yield Month.of(document)
+def stored_units(database: Database[dict[str, Any]], sales: str) -> Iterator[Unit]:
+    """Every month document and days document of a sales collection's rollups."""
+    names = rollup_collections(sales)
+    for document in database[names.months].find({"_id": MONTHS}):
+        yield Unit.of(document)
+    for document in database[names.days].find({}):
+        yield Unit.of(document)
 
 
 def _parsed(text: Any) -> Any:
@@ -120,7 +152,7 @@ class MongoRollups:
     def __init__(self, database: Database[dict[str, Any]], sales: str, run: Run) -> None:
         self.database = database
         self.sales = sales
-        self.months, self.checkpoint_collection = rollup_collections(sales)
+        self.months, self.days, self.checkpoint_collection = rollup_collections(sales)
         self.run = run
 
     def checkpoints(self, partitions: Sequence[int]) -> dict[int, Checkpoint]:
@@ -142,9 +174,7 @@ class MongoRollups:
                         "_id": checkpoint_id(checkpoint.partition),
                         "last": {"$exists": False} if before is None else Int64(before),
                     },
-                    "u": {
-                        "$set": {"last": Int64(checkpoint.last), "pending": _pending_document(checkpoint.pending or {})}
-                    },
+                    "u": {"$set": {"last": Int64(checkpoint.last), "pending": _json(checkpoint.pending or {})}},
                     "upsert": before is None,
                 }
             )
@@ -153,84 +183,98 @@ class MongoRollups:
             raise CheckpointMoved(f"a checkpoint of partitions {sorted(expected)} moved meanwhile")
 
     def add_to_buckets(self, checkpoints: Sequence[Checkpoint]) -> None:
-        """Each month the checkpoints' deltas touch is read, given the deltas of each partition its
-        watermark has not seen, and written back in one statement; a month another process wrote
-        meanwhile is read again."""
+        """Each month document and days document the checkpoints' deltas touch is read, given the
+        deltas of each partition its watermark has not seen, and written back in one statement; a
+        document another process wrote meanwhile is read again."""
         parts: dict[str, list[tuple[str, int, Buckets]]] = {}
         for checkpoint in checkpoints:
-            by_month: dict[str, Buckets] = {}
+            by_unit: dict[str, Buckets] = {}
             for bucket, values in (checkpoint.pending or {}).items():
-                by_month.setdefault(month_id(bucket), {})[bucket] = values
-            for month, buckets in by_month.items():
-                parts.setdefault(month, []).append((str(checkpoint.partition), checkpoint.last, buckets))
+                by_unit.setdefault(document_id(bucket), {})[bucket] = values
+            for unit, buckets in by_unit.items():
+                parts.setdefault(unit, []).append((str(checkpoint.partition), checkpoint.last, buckets))
 
-        def add_unseen(month: Month) -> bool:
-            unseen = [(p, last, buckets) for p, last, buckets in parts[month.id] if month.wm.get(p, -1) < last]
+        def add_unseen(unit: Unit) -> bool:
+            unseen = [(p, last, buckets) for p, last, buckets in parts[unit.id] if unit.wm.get(p, -1) < last]
             for partition, last, buckets in unseen:
-                add(month.buckets, buckets)
-                month.wm[partition] = max(month.wm.get(partition, -1), last)
+                add(unit.buckets, buckets)
+                unit.wm[partition] = max(unit.wm.get(partition, -1), last)
             return bool(unseen)
 
         self._change(parts, add_unseen)
 
-    def _change(self, months: Iterable[str], change: Callable[[Month], bool]) -> None:
-        """Read these months, let `change` alter each (True: it did), and write back those it changed
-        under a compare-and-set on `rev`; a month written meanwhile is read and changed again."""
-        waiting = set(months)
+    def _change(self, units: Iterable[str], change: Callable[[Unit], bool]) -> None:
+        """Read these documents, let `change` alter each (True: it did), and write back those it
+        changed under a compare-and-set on `rev`; a document written meanwhile is read and changed
+        again."""
+        waiting = set(units)
         while waiting:
             held = self._read(waiting)
-            changed = [month for month in (held.get(m) or Month(m) for m in sorted(waiting)) if change(month)]
+            changed = [unit for unit in (held.get(u) or Unit(u) for u in sorted(waiting)) if change(unit)]
             waiting = self._write(changed)
 
-    def _read(self, months: Iterable[str]) -> dict[str, Month]:
-        wanted = sorted(months)
-        if not wanted:
-            return {}
-        return {str(d["_id"]): Month.of(d) for d in self.database[self.months].find({"_id": {"$in": wanted}})}
+    def _collection(self, unit: str) -> str:
+        return self.months if unit.startswith("m:") else self.days
 
-    def _write(self, months: Sequence[Month]) -> set[str]:
-        """Store these months, each only if its `rev` is still the one read; returns those that
-        another process wrote meanwhile (read again, all of them, when any update missed: the
-        command counts the matches, not which ones)."""
-        new = [month for month in months if month.rev is None]
-        stored = [month for month in months if month.rev is not None]
-        missed = {new[i].id for i in self.run(self.months, "insert", "documents", [m.document() for m in new])}
+    def _read(self, units: Iterable[str]) -> dict[str, Unit]:
+        wanted: dict[str, list[str]] = {}
+        for unit in sorted(units):
+            wanted.setdefault(self._collection(unit), []).append(unit)
+        return {
+            str(d["_id"]): Unit.of(d)
+            for collection, ids in wanted.items()
+            for d in self.database[collection].find({"_id": {"$in": ids}})
+        }
+
+    def _write(self, units: Sequence[Unit]) -> set[str]:
+        """Store these documents (the months', then the days'), each only if its `rev` is still the
+        one read; returns those that another process wrote meanwhile."""
+        months = [unit for unit in units if unit.is_month]
+        days = [unit for unit in units if not unit.is_month]
+        return self._write_to(self.months, months) | self._write_to(self.days, days)
+
+    def _write_to(self, collection: str, units: Sequence[Unit]) -> set[str]:
+        """New documents in one insert, the others in one update of a statement each (all of them
+        read again when any update missed: the command counts the matches, not which ones)."""
+        new = [unit for unit in units if unit.rev is None]
+        stored = [unit for unit in units if unit.rev is not None]
+        missed = {new[i].id for i in self.run(collection, "insert", "documents", [u.document() for u in new])}
         if stored:
             reply = self.database.command(
                 {
-                    "update": self.months,
-                    "updates": [{"q": {"_id": m.id, "rev": Int64(m.rev or 0)}, "u": m.document()} for m in stored],
+                    "update": collection,
+                    "updates": [{"q": {"_id": u.id, "rev": Int64(u.rev or 0)}, "u": u.document()} for u in stored],
                     "ordered": False,
                 }
             )
             if reply.get("writeErrors") or int(reply.get("n", 0)) != len(stored):
-                missed.update(m.id for m in stored)
+                missed.update(u.id for u in stored)
         return missed
 
     def replace_counters(self, buckets: Mapping[str, Counters], revs: Mapping[str, int | None]) -> list[str]:
-        """A bucket with a `rev` given is replaced only if its month's `rev` is still that one (None:
-        the bucket was absent and still is); a month written meanwhile is read again."""
-        by_month: dict[str, dict[str, Counters]] = {}
+        """A bucket with a `rev` given is replaced only if its document's `rev` is still that one
+        (None: the bucket was absent and still is); a document written meanwhile is read again."""
+        by_unit: dict[str, dict[str, Counters]] = {}
         for bucket, values in buckets.items():
-            by_month.setdefault(month_id(bucket), {})[bucket] = values
+            by_unit.setdefault(document_id(bucket), {})[bucket] = values
         moved: set[str] = set()
 
-        def replace(month: Month) -> bool:
+        def replace(unit: Unit) -> bool:
             replaced = False
-            for bucket, values in by_month[month.id].items():
+            for bucket, values in by_unit[unit.id].items():
                 if bucket in moved:
                     continue
-                if bucket in revs and (bucket in month.buckets if revs[bucket] is None else month.rev != revs[bucket]):
+                if bucket in revs and (bucket in unit.buckets if revs[bucket] is None else unit.rev != revs[bucket]):
                     moved.add(bucket)
                     continue
                 if values:
-                    month.buckets[bucket] = dict(values)
+                    unit.buckets[bucket] = dict(values)
                 else:
-                    month.buckets.pop(bucket, None)
+                    unit.buckets.pop(bucket, None)
                 replaced = True
             return replaced
 
-        self._change(by_month, replace)
+        self._change(by_unit, replace)
         return sorted(moved)
 
     def set_checkpoints(self, offsets: Mapping[int, int]) -> None:
@@ -241,9 +285,9 @@ class MongoRollups:
 
     def stored_buckets(self) -> dict[str, Stored]:
         return {
-            bucket: Stored(values, month.rev or 0)
-            for month in stored_months(self.database, self.sales)
-            for bucket, values in month.buckets.items()
+            bucket: Stored(values, unit.rev or 0)
+            for unit in stored_units(self.database, self.sales)
+            for bucket, values in unit.buckets.items()
         }
 
     def finish_pending(self) -> int:
@@ -311,27 +355,23 @@ class RollupReader:
     def complete(self) -> bool:
         """Whether the rollups cover the whole copy: built for it (by the consumer's start or a
         rebuild) and kept since in the same batches as the sales."""
-        months, _ = rollup_collections(self.active())
-        found = self.database[months].find_one({"_id": BUILT}, {"state": 1})
+        found = self.database[rollup_collections(self.active()).months].find_one({"_id": BUILT}, {"state": 1})
         return found is not None and found.get("state") == "built"
 
     def months(self, first: str | None, end: str | None) -> dict[str, Counters]:
         """Month buckets from `first` up to (not including) `end`; None: unbounded."""
-        months, _ = rollup_collections(self.active())
-        found = {}
-        for document in self.database[months].find({}, {"m": 1}):
-            bucket = str(document["_id"])
-            if bucket.startswith("m:") and (first is None or bucket >= first) and (end is None or bucket < end):
-                found[bucket] = _parsed(document.get("m"))
-        return found
+        span = {"$gte": first or MONTHS["$gte"], "$lt": end or MONTHS["$lt"]}
+        found = self.database[rollup_collections(self.active()).months].find({"_id": span}, {"m": 1})
+        return {str(document["_id"]): _parsed(document.get("m")) for document in found}
 
     def days(self, buckets: Sequence[str]) -> dict[str, Counters]:
+        """Day buckets by id (absent ones left out), from the days documents of their months."""
         if not buckets:
             return {}
-        months, _ = rollup_collections(self.active())
         wanted = set(buckets)
+        units = sorted({document_id(b) for b in wanted})
         found = {}
-        for document in self.database[months].find({"_id": {"$in": sorted({month_id(b) for b in wanted})}}, {"d": 1}):
+        for document in self.database[rollup_collections(self.active()).days].find({"_id": {"$in": units}}, {"d": 1}):
             found.update({b: c for b, c in _parsed(document.get("d")).items() if b in wanted})
         return found
 
