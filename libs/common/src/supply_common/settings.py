@@ -168,6 +168,6 @@ def repo_root() -> Path:
     if configured:
         return Path(configured)
     for candidate in (Path.cwd(), *Path.cwd().parents):
-        if (candidate / "deploy" / "local" / "stack").is_file():
+        if (candidate / "deploy" / "local" / "stack" / "__main__.py").is_file():
             return candidate
     return Path.cwd()

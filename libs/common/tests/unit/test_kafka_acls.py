@@ -1,30 +1,17 @@
 """Compose's Kafka grants the services the same ACLs as the local stack's: the stack's table
-(`KAFKA_ACLS` in deploy/local/stack) against the `acl` lines of deploy/compose/kafka-start.sh; and it
+(`KAFKA_ACLS` in deploy/local/stack/kafka.py) against the `acl` lines of deploy/compose/kafka-start.sh; and it
 makes a SCRAM user for each service principal, whose password is the one the service logs in with."""
 
 from __future__ import annotations
 
-import importlib.machinery
-import importlib.util
 import re
 import shlex
-from types import ModuleType
 
 import yaml
 
-from supply_common.testing.stack import repo_root
+from supply_common.testing.stack import repo_root, stack_package
 
 SERVICES = {"sales-writer", "mongo-projector", "auth", "gateway"}  # `tests` and `admin` exist only in the local stack
-
-
-def stack_script() -> ModuleType:
-    path = repo_root() / "deploy" / "local" / "stack"
-    loader = importlib.machinery.SourceFileLoader("local_stack", str(path))
-    spec = importlib.util.spec_from_loader("local_stack", loader)
-    assert spec is not None
-    module = importlib.util.module_from_spec(spec)
-    loader.exec_module(module)
-    return module
 
 
 def grants(args: list[str]) -> set[tuple[str, str, str, str]]:
@@ -60,7 +47,7 @@ def compose_grants() -> set[tuple[str, str, str, str]]:
 
 def test_compose_grants_the_services_what_the_local_stack_grants() -> None:
     local: set[tuple[str, str, str, str]] = set()
-    for principal, permission, operations, resources in stack_script().KAFKA_ACLS:
+    for principal, permission, operations, resources in stack_package().KAFKA_ACLS:
         if principal in SERVICES:
             flag = f"--{permission}-principal"
             local |= grants(
@@ -74,7 +61,7 @@ def test_compose_makes_each_service_principal_a_user_with_the_password_its_servi
     script = (repo_root() / "deploy" / "compose" / "kafka-start.sh").read_text()
     users = dict(re.findall(r"--add-scram \"SCRAM-SHA-512=\[name=([\w-]+),password=\$\{(\w+)\}\]\"", script))
     assert set(users) == SERVICES | {"admin"}
-    assert set(users) <= set(stack_script().KAFKA_PRINCIPALS)
+    assert set(users) <= set(stack_package().KAFKA_PRINCIPALS)
 
     compose = yaml.safe_load((repo_root() / "docker-compose.yml").read_text())
     logins: dict[str, set[str]] = {}

@@ -1,11 +1,13 @@
-"""Talk to `deploy/local/stack` from Python: find it, start parts of it, read its env."""
+"""Talk to `deploy/local/stack` from Python: find it, start parts of it, read its env, load its tables."""
 
 from __future__ import annotations
 
+import importlib.util
 import os
 import subprocess
 import sys
 from pathlib import Path
+from types import ModuleType
 
 
 def repo_root() -> Path:
@@ -15,9 +17,26 @@ def repo_root() -> Path:
         return Path(configured)
     for start in (Path.cwd(), Path(__file__).resolve()):
         for candidate in (start, *start.parents):
-            if (candidate / "deploy" / "local" / "stack").is_file():
+            if (candidate / "deploy" / "local" / "stack" / "__main__.py").is_file():
                 return candidate
     raise FileNotFoundError("cannot find deploy/local/stack; set SUPPLY_REPO_ROOT")
+
+
+def stack_package() -> ModuleType:
+    """`deploy/local/stack` imported as the package `supply_stack` (its components, its ACL table)."""
+    loaded = sys.modules.get("supply_stack")
+    if loaded is not None:
+        return loaded
+    path = repo_root() / "deploy" / "local" / "stack"
+    spec = importlib.util.spec_from_file_location(
+        "supply_stack", path / "__init__.py", submodule_search_locations=[str(path)]
+    )
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
 
 
 def stack_command(*args: str, check: bool = True, capture: bool = False) -> subprocess.CompletedProcess[str]:

@@ -1,0 +1,154 @@
+"""Jaeger v2 built from its Go module: the traces of a local run (STACK_TRACING=1)."""
+
+# ruff: noqa: S603
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import urllib.request
+from typing import TYPE_CHECKING
+
+from .component import Component
+from .host import HOST, StackError, env_int, find_program, run, step
+
+if TYPE_CHECKING:
+    from .stack import Stack
+
+JAEGER_MODULE = "github.com/jaegertracing/jaeger"
+JAEGER_VERSION = "v1.75.0"  # the approved release: the module proxy serves v1.76.0 too, not approved
+"""The module's v1.x tags carry the v2 binary (`cmd/jaeger`)."""
+
+
+class Jaeger(Component):
+    """Jaeger v2 (`cmd/jaeger`, the all-in-one: OTLP in, traces kept in memory, UI and query API),
+    built with Go from the module proxy like FerretDB. Its UI and API answer on STACK_JAEGER_PORT
+    (default 16686), OTLP/HTTP on STACK_JAEGER_OTLP_PORT (default 4318), both on loopback only. The
+    Go module carries no built UI, so the UI page is Jaeger's placeholder and traces are read from its
+    query API (`/api/services`, `/api/traces?service=...`, `/api/traces/{trace id}`). Its own tracing
+    is off (it would export to an OTLP endpoint of its own that nothing serves).
+
+    Not started by default: `make run TRACING=1` (STACK_TRACING=1) adds it, and `deploy/local/run`
+    then points every service's exporter at it (OTEL_EXPORTER_OTLP_ENDPOINT) and the gateway's
+    journey links at its UI (TRACE_UI_URL)."""
+
+    name = "jaeger"
+    default_port = 16686
+    port_env = "STACK_JAEGER_PORT"
+    ready_timeout = 60.0
+
+    def __init__(self, stack: Stack) -> None:
+        super().__init__(stack)
+        self.binary = self.home / "bin" / "jaeger"
+        self.config = self.home / "config.yaml"
+        self.otlp_port = env_int("STACK_JAEGER_OTLP_PORT", 4318)
+        self.grpc_port = env_int("STACK_JAEGER_GRPC_PORT", 16685)
+
+    def install(self) -> None:
+        stamp = self.binary.with_name("build-id")
+        if self.binary.exists() and stamp.exists() and stamp.read_text().strip() == JAEGER_VERSION:
+            return
+        go = find_program("go", ("/usr/local/go/bin",))
+        if go is None:
+            raise StackError(f"{self.name}: Go (1.24 or newer) is needed to build Jaeger; it is not on PATH")
+        build = self.home / "build"
+        with step(self.name, f"building {JAEGER_VERSION} with go (long: its module pulls in every storage client)"):
+            # Built inside its own module, whose replace directives `go install ...@version` refuses.
+            module = subprocess.run(
+                [go, "mod", "download", "-json", f"{JAEGER_MODULE}@{JAEGER_VERSION}"],
+                capture_output=True,
+                text=True,
+                check=False,
+                cwd="/",
+            )
+            if module.returncode != 0:
+                raise StackError(f"{self.name}: go mod download failed:\n{module.stdout}{module.stderr}")
+            shutil.rmtree(build, ignore_errors=True)
+            shutil.copytree(json.loads(module.stdout)["Dir"], build, copy_function=shutil.copyfile)
+            for directory, _, _ in os.walk(build):
+                os.chmod(directory, 0o700)
+            target = self.binary.with_suffix(".tmp")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            run(
+                [go, "build", "-buildvcs=false", "-trimpath", "-o", str(target), "./cmd/jaeger"],
+                self.setup_log,
+                cwd=build,
+            )
+            target.rename(self.binary)
+            stamp.write_text(JAEGER_VERSION + "\n")
+            shutil.rmtree(build, ignore_errors=True)
+
+    def prepare(self) -> None:
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.config.write_text(JAEGER_CONFIG.format(host=HOST, ui=self.port, otlp=self.otlp_port, grpc=self.grpc_port))
+
+    def command(self) -> list[str]:
+        return [str(self.binary), f"--config={self.config}"]
+
+    def owns(self, argv: list[str]) -> bool:
+        return argv[0] == str(self.binary)
+
+    def ports(self) -> list[int]:
+        return [self.port, self.otlp_port, self.grpc_port]
+
+    def answers(self) -> bool:
+        try:
+            with urllib.request.urlopen(f"{self.url()}/api/services", timeout=2) as response:  # noqa: S310 - loopback
+                return bool(response.status == 200)
+        except OSError:
+            return False
+
+    def url(self) -> str:
+        """Address of its UI and query API."""
+        return f"http://{HOST}:{self.port}"
+
+    def otlp_endpoint(self) -> str:
+        """What OTEL_EXPORTER_OTLP_ENDPOINT takes (the exporters add /v1/traces)."""
+        return f"http://{HOST}:{self.otlp_port}"
+
+
+JAEGER_CONFIG = """\
+# Written by deploy/local/stack: Jaeger v2 all-in-one, traces in memory, loopback only.
+service:
+  extensions: [jaeger_storage, jaeger_query]
+  pipelines:
+    traces:
+      receivers: [otlp]
+      processors: [batch]
+      exporters: [jaeger_storage_exporter]
+  telemetry:
+    metrics:
+      level: none
+    logs:
+      level: info
+extensions:
+  jaeger_query:
+    enable_tracing: false
+    storage:
+      traces: memory_store
+    http:
+      endpoint: {host}:{ui}
+    grpc:
+      endpoint: {host}:{grpc}
+  jaeger_storage:
+    backends:
+      memory_store:
+        memory:
+          max_traces: 100000
+receivers:
+  otlp:
+    protocols:
+      http:
+        endpoint: {host}:{otlp}
+processors:
+  batch:
+exporters:
+  jaeger_storage_exporter:
+    trace_storage: memory_store
+"""
+
+
+def tracing_requested() -> bool:
+    """Whether the stack runs Jaeger too (`make run TRACING=1`)."""
+    return os.environ.get("STACK_TRACING", "").strip() in {"1", "true", "yes"}
