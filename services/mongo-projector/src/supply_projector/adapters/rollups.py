@@ -32,7 +32,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
 
 from bson.int64 import Int64
@@ -300,6 +300,10 @@ class MongoRollups:
         if unfinished:
             self.add_to_buckets(unfinished)
         return len(unfinished)
+
+    def sales_on(self, day: str) -> Iterator[dict[str, Any]]:
+        start = datetime.strptime(day[2:], "%Y-%m-%d").replace(tzinfo=UTC)
+        yield from self.database[self.sales].find({"saleDate": {"$gte": start, "$lt": start + timedelta(days=1)}})
 
     def sale_documents(self) -> Iterator[dict[str, Any]]:
         collection = self.database[self.sales]

@@ -19,8 +19,10 @@ from supply_projector.adapters.copy_reader import MongoCopy
 from supply_projector.adapters.mongo import TOMBSTONES
 from supply_projector.adapters.writer_client import WriterClient
 from supply_projector.bootstrap import Container
+from supply_projector.domain.rollups import day_bucket
 from supply_projector.entrypoints.deps import Offsets, SaleId, Settings, Staff, get_container
 from supply_projector.service_layer import reconcile as drift
+from supply_projector.service_layer import rollup_checks
 
 router = APIRouter(tags=["operations"])
 log = logging.getLogger(__name__)
@@ -97,12 +99,35 @@ async def dead_letters(
     }
 
 
+CHANGED_OUTSIDE = ("missing", "corrupted", "stray")
+"""What a copy changed outside the projector looks like (a document lost, edited or planted by hand,
+or kept past a restore of MySQL): the rollups count what the projector applied, and the repair event
+moves them from what the copy holds, so the sale's days are counted again once it is applied."""
+REPAIR_APPLIED_WAIT_S = 5.0
+
+
+def _recount_its_days(
+    container: Container, writer: WriterClient, copy: MongoCopy, sale_id: str, before: dict[str, Any] | None
+) -> None:
+    if drift.await_applied(writer, copy, [sale_id], timeout_s=REPAIR_APPLIED_WAIT_S):
+        log.warning("repair not applied in time; its rollups are left to reconcile", extra={"sale_id": sale_id})
+        return
+    after = container.store.documents([sale_id]).get(sale_id)
+    days = {day_bucket(document["saleDate"]) for document in (before, after) if document is not None}
+    replaced, moved = rollup_checks.recount(container.store.pinned().rollups(), days)
+    log.info(
+        "rollups recounted", extra={"sale_id": sale_id, "days": sorted(days), "replaced": replaced, "moved": moved}
+    )
+
+
 @router.post("/internal/sales/{sale_id}/repair")
 def repair_sale(sale_id: SaleId, request: Request, settings: Settings, caller: Repairer) -> dict[str, Any]:
     """Compare one sale with MySQL (the sales-writer's digest) and repair it as `reconcile --repair`
     does: republish what MySQL holds (rewinding a copy ahead of it first), or delete it from the
     copy when MySQL has no such sale; a quarantined sale is republished even when the copy matches,
-    which lifts its quarantine (`found`: `quarantined`). The sales-writer is called with the caller's own credential,
+    which lifts its quarantine (`found`: `quarantined`). A sale found missing, corrupted or stray
+    also has its days' analytics buckets counted again from the copy once the repair is applied
+    (waited for a few seconds). The sales-writer is called with the caller's own credential,
     which must also carry `sales:digest` and `sales:republish`."""
     container: Container = get_container(request)
     credential = bearer_token(request.headers) or ""
@@ -110,7 +135,10 @@ def repair_sale(sale_id: SaleId, request: Request, settings: Settings, caller: R
     with WriterClient(settings.sales_writer_url, credential=lambda: credential, attempts=2) as writer:
         try:
             quarantined = sale_id in container.store.quarantined([sale_id])
+            before = container.store.documents([sale_id]).get(sale_id)
             kind, done = drift.repair_sale(writer, copy, sale_id, quarantined=quarantined)
+            if kind in CHANGED_OUTSIDE:
+                _recount_its_days(container, writer, copy, sale_id, before)
         except httpx.HTTPError as exc:
             raise ProblemError(502, "Sales-writer unavailable", f"The sales-writer refused or failed ({exc}).") from exc
     log.info(
