@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import secrets
 import shutil
@@ -21,6 +20,7 @@ from .host import (
     StackError,
     env_int,
     find_program,
+    go_module_source,
     read_from,
     recv_exact,
     run,
@@ -155,20 +155,7 @@ class FerretDB(Component):
         `go install ...@version` alone gives a binary that panics at start-up: the module zip lacks
         build/version/version.txt.
         """
-        module = subprocess.run(
-            [go, "mod", "download", "-json", f"{FERRETDB_MODULE}@{FERRETDB_VERSION}"],
-            capture_output=True,
-            text=True,
-            check=False,
-            cwd="/",
-        )
-        if module.returncode != 0:
-            raise StackError(f"{self.name}: go mod download failed:\n{module.stdout}{module.stderr}")
-        info = json.loads(module.stdout)
-        shutil.rmtree(build, ignore_errors=True)
-        shutil.copytree(info["Dir"], build, copy_function=shutil.copyfile)
-        for directory, _, _ in os.walk(build):
-            os.chmod(directory, 0o700)
+        info = go_module_source(go, FERRETDB_MODULE, FERRETDB_VERSION, build, self.name)
         version_dir = build / "build" / "version"
         (version_dir / "version.txt").write_text(FERRETDB_VERSION + "\n")
         commit = info.get("Origin", {}).get("Hash")

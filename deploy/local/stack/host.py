@@ -5,6 +5,7 @@ folder's private files."""
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shlex
 import shutil
@@ -243,3 +244,20 @@ def recv_exact(sock: socket.socket, size: int) -> bytes:
             raise ConnectionError("connection closed")
         chunks += chunk
     return bytes(chunks)
+
+
+def go_module_source(go: str, module: str, version: str, into: Path, name: str) -> dict[str, Any]:
+    """Copy a Go module's source, as the module proxy serves it, into `into` (replaced; its folders
+    writable by their owner, so that it can be patched and built); returns `go mod download`'s
+    description of the module (its `Origin` names the commit)."""
+    found = subprocess.run(
+        [go, "mod", "download", "-json", f"{module}@{version}"], capture_output=True, text=True, check=False, cwd="/"
+    )
+    if found.returncode != 0:
+        raise StackError(f"{name}: go mod download failed:\n{found.stdout}{found.stderr}")
+    info: dict[str, Any] = json.loads(found.stdout)
+    shutil.rmtree(into, ignore_errors=True)
+    shutil.copytree(info["Dir"], into, copy_function=shutil.copyfile)
+    for directory, _, _ in os.walk(into):
+        os.chmod(directory, 0o700)
+    return info

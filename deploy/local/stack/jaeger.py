@@ -1,17 +1,14 @@
 """Jaeger v2 built from its Go module: the traces of a local run (STACK_TRACING=1)."""
 
-# ruff: noqa: S603
 from __future__ import annotations
 
-import json
 import os
 import shutil
-import subprocess
 import urllib.request
 from typing import TYPE_CHECKING
 
 from .component import Component
-from .host import HOST, StackError, env_int, find_program, run, step
+from .host import HOST, StackError, env_int, find_program, go_module_source, run, step
 
 if TYPE_CHECKING:
     from .stack import Stack
@@ -55,19 +52,7 @@ class Jaeger(Component):
         build = self.home / "build"
         with step(self.name, f"building {JAEGER_VERSION} with go (long: its module pulls in every storage client)"):
             # Built inside its own module, whose replace directives `go install ...@version` refuses.
-            module = subprocess.run(
-                [go, "mod", "download", "-json", f"{JAEGER_MODULE}@{JAEGER_VERSION}"],
-                capture_output=True,
-                text=True,
-                check=False,
-                cwd="/",
-            )
-            if module.returncode != 0:
-                raise StackError(f"{self.name}: go mod download failed:\n{module.stdout}{module.stderr}")
-            shutil.rmtree(build, ignore_errors=True)
-            shutil.copytree(json.loads(module.stdout)["Dir"], build, copy_function=shutil.copyfile)
-            for directory, _, _ in os.walk(build):
-                os.chmod(directory, 0o700)
+            go_module_source(go, JAEGER_MODULE, JAEGER_VERSION, build, self.name)
             target = self.binary.with_suffix(".tmp")
             target.parent.mkdir(parents=True, exist_ok=True)
             run(
