@@ -14,6 +14,7 @@ from supply_projector.adapters.rollups import RollupReader
 from supply_projector.config import ProjectorSettings
 from supply_projector.service_layer.ports import DeadLetters
 from supply_projector.service_layer.projector import Projector
+from supply_projector.service_layer.vocabulary import Vocabulary
 
 
 @dataclass
@@ -26,6 +27,7 @@ class Container:
     store: MongoStore
     reader: SalesReader
     rollups: RollupReader
+    vocabulary: Vocabulary
 
     def projector(self, dead_letters: DeadLetters | None) -> Projector:
         return Projector(self.store, dead_letters)
@@ -45,4 +47,4 @@ def bootstrap(settings: ProjectorSettings | None = None, *, collection: str | No
     store = MongoStore(database, mode, active)
     reader = SalesReader(database, mode, active)
     rollups = RollupReader(database, active.name)
-    return Container(settings, client, database, mode, active, store, reader, rollups)
+    return Container(settings, client, database, mode, active, store, reader, rollups, Vocabulary(rollups))

@@ -85,6 +85,30 @@ async def test_the_summary_counts_and_totals_the_whole_match_not_a_page(client: 
     assert (await client.get("/sales/summary", headers=CUSTOMER)).status_code == 403
 
 
+async def test_a_word_no_sale_holds_finds_nothing_and_a_sale_that_brings_it_is_found_at_once(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    """Such a search is answered from the rollups' item names and tags, without reading the sales."""
+    word = f"zither{ObjectId()}"
+    assert await ids(client, item=word[:9]) == set()
+    assert await ids(client, tag=word) == set()
+    export = await client.get("/sales/export", params={"item": word}, headers=STAFF)
+    assert export.status_code == 200
+    assert len(list(csv.reader(io.StringIO(export.text)))) == 1  # the header alone
+
+    template = SAMPLES[0]
+    item = template.items[0].model_copy(update={"name": f"Concert {word}", "tags": [word]})
+    sale = template.model_copy(update={"id": str(ObjectId()), "items": [item]})
+    await produce(container.settings, [sale_event(sale, 1, "create")])
+    async with consuming(container):
+        await wait_for(lambda: sale.id in versions_of(container), what="the new sale")
+    assert await ids(client, item=word[:9].upper()) == {sale.id}
+    assert await ids(client, item="concert zith") == {sale.id}
+    assert await ids(client, tag=word) == {sale.id}
+    summary = (await client.get("/sales/summary", params={"item": word}, headers=STAFF)).json()
+    assert (summary["count"], summary["total"]) == (1, decimal_text(total(sale)))
+
+
 @pytest.mark.parametrize(
     ("sort", "key"),
     [

@@ -19,6 +19,7 @@ from supply_projector.adapters.rollups import RollupReader
 from supply_projector.bootstrap import Container
 from supply_projector.config import ProjectorSettings
 from supply_projector.domain.queries import Cursor, DateRange, InvalidCursor, date_bound
+from supply_projector.service_layer.vocabulary import Vocabulary
 
 
 def get_container(request: Request) -> Container:
@@ -38,6 +39,10 @@ def get_rollups(request: Request) -> RollupReader:
     return get_container(request).rollups
 
 
+def get_vocabulary(request: Request) -> Vocabulary:
+    return get_container(request).vocabulary
+
+
 def get_offsets(request: Request) -> KafkaOffsets:
     offsets: KafkaOffsets = request.app.state.offsets
     return offsets
@@ -46,6 +51,7 @@ def get_offsets(request: Request) -> KafkaOffsets:
 Settings = Annotated[ProjectorSettings, Depends(get_settings)]
 Reader = Annotated[SalesReader, Depends(get_reader)]
 Rollups = Annotated[RollupReader, Depends(get_rollups)]
+Words = Annotated[Vocabulary, Depends(get_vocabulary)]
 Offsets = Annotated[KafkaOffsets, Depends(get_offsets)]
 
 Staff = Annotated[Identity, Depends(require_roles("technical_worker", "senior_management"))]

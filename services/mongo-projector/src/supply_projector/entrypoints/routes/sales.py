@@ -30,6 +30,7 @@ from supply_projector.entrypoints.deps import (
     Settings,
     Staff,
     StoreName,
+    Words,
     cursor_of,
     dates_of,
     only_known_params,
@@ -71,18 +72,12 @@ def sales_search(
 Search = Annotated[SalesFilter, Depends(sales_search)]
 
 
-def sales_filter(search: Search) -> dict[str, Any]:
-    return search.filter()
-
-
-Filter = Annotated[dict[str, Any], Depends(sales_filter)]
-
-
 @router.get("/sales", dependencies=[only_known_params(*SALES_PARAMS)])
 def list_sales(
     reader: Reader,
+    vocabulary: Words,
     _: Staff,
-    query: Filter,
+    search: Search,
     sort: SortOrder = "date_desc",
     limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
     cursor: Annotated[str | None, Query(max_length=512)] = None,
@@ -90,7 +85,12 @@ def list_sales(
     """Search the sales, newest first by default (or by `total` or `store`, each `_asc` or
     `_desc`); follow `next_cursor` for the next page and `prev_cursor` for the one before."""
     try:
-        found, following, preceding = reader.page_both_ways(query, sort, cursor_of(cursor), limit)
+        position = cursor_of(cursor)
+        found, following, preceding = (
+            ([], None, None)  # a word no sale holds: nothing to read
+            if vocabulary.rules_out(search)
+            else reader.page_both_ways(search.filter(), sort, position, limit)
+        )
     except InvalidCursor as exc:
         raise field_error("query.cursor", str(exc)) from exc
     return {
@@ -101,7 +101,9 @@ def list_sales(
 
 
 @router.get("/sales/summary", dependencies=[only_known_params(*SALE_FILTERS)])
-def sales_summary(reader: Reader, rollups: Rollups, settings: Settings, _: Staff, search: Search) -> dict[str, Any]:
+def sales_summary(
+    reader: Reader, rollups: Rollups, vocabulary: Words, settings: Settings, _: Staff, search: Search
+) -> dict[str, Any]:
     """How many sales the search matches over the whole match (not one page), and their total, at a
     cost that never grows with the match: `{count, total, kind, more}`.
 
@@ -115,7 +117,10 @@ def sales_summary(reader: Reader, rollups: Rollups, settings: Settings, _: Staff
       (`/sales/export`, same filters) gives every sale of the match.
 
     `more` is false whenever `count` and `total` are exact."""
-    found = match_summary.summarise(search, rollups, reader, settings.summary_count_cap)
+    if vocabulary.rules_out(search):  # a word no sale holds: nothing to read
+        found = match_summary.MatchSummary(0, 0, "exact_by_reading")
+    else:
+        found = match_summary.summarise(search, rollups, reader, settings.summary_count_cap)
     return {
         "count": found.count,
         "total": None if found.cents is None else decimal_text(Decimal(found.cents) / 100),
@@ -130,10 +135,13 @@ def sales_summary(reader: Reader, rollups: Rollups, settings: Settings, _: Staff
     response_class=StreamingResponse,
     responses={200: {"content": {"text/csv": {}}, "description": "One line per sale, with a header."}},
 )
-def export_sales(reader: Reader, _: Staff, query: Filter, sort: SortOrder = "date_desc") -> StreamingResponse:
+def export_sales(
+    reader: Reader, vocabulary: Words, _: Staff, search: Search, sort: SortOrder = "date_desc"
+) -> StreamingResponse:
     """Every sale the search matches as CSV, in the search's order, streamed as it is read."""
+    sales = iter(()) if vocabulary.rules_out(search) else reader.each(search.filter(), sort)
     return StreamingResponse(
-        csv_lines(reader.each(query, sort)),
+        csv_lines(sales),
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": 'attachment; filename="sales.csv"'},
     )
