@@ -88,7 +88,8 @@ async def test_the_summary_counts_and_totals_the_whole_match_not_a_page(client: 
 async def test_a_word_no_sale_holds_finds_nothing_and_a_sale_that_brings_it_is_found_at_once(
     container: Container, client: httpx.AsyncClient
 ) -> None:
-    """Such a search is answered from the rollups' item names and tags, without reading the sales."""
+    """Such a search is answered from the rollups' item names and tags (that it reads no sale is
+    checked in tests/unit/test_vocabulary.py); here, that the answers stay right before and after."""
     word = f"zither{ObjectId()}"
     assert await ids(client, item=word[:9]) == set()
     assert await ids(client, tag=word) == set()
