@@ -44,7 +44,7 @@ class Reads:
             if "date_from" in params
             else q.DateRange()
         )
-        found = q.SalesFilter(
+        search = q.SalesFilter(
             store=params.get("store"),
             method=params.get("method"),
             coupon=True if params.get("coupon") == "true" else None,
@@ -54,8 +54,11 @@ class Reads:
             dates=dates,
             total_min=Decimal(params["total_min"]) if "total_min" in params else None,
             total_max=Decimal(params["total_max"]) if "total_max" in params else None,
-        ).filter()
-        return self.reader.page(found, params.get("sort", "date_desc"), None, PAGE)
+        )
+        resolved = self._projection.vocabulary.resolve(search)  # the route's words lookup, as it runs it
+        if resolved is None:
+            return []
+        return self.reader.page(resolved.filter(), params.get("sort", "date_desc"), None, PAGE)
 
     def sale(self, sale_id: str) -> object:
         return self.reader.document(sale_id)

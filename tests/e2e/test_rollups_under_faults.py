@@ -35,14 +35,13 @@ def mysql_buckets(engine: Engine) -> Buckets:
             "purchaseMethod": sale.purchaseMethod,
             "couponUsed": sale.couponUsed,
             "customer": {"satisfaction": sale.customer.satisfaction},
-            "items": [{"tags": list(item.tags)} for item in sale.items],
+            "items": [
+                {"name": item.name, "tags": list(item.tags), "price": item.price, "quantity": item.quantity}
+                for item in sale.items
+            ],
             "_supply": {
                 "total_cents": cents(sum((item.price * item.quantity for item in sale.items), Decimal(0))),
                 "item_count": sum(item.quantity for item in sale.items),
-                "lines": [
-                    {"name": item.name, "quantity": item.quantity, "revenue_cents": cents(item.price * item.quantity)}
-                    for item in sale.items
-                ],
             },
         }
         add(summed, contribution(document))

@@ -11,6 +11,7 @@ from pymongo.database import Database
 from supply_projector.adapters.mongo import ActiveCollection, MoneyModeOf, MongoStore, connect
 from supply_projector.adapters.reads import SalesReader
 from supply_projector.adapters.rollups import RollupReader
+from supply_projector.adapters.words import MongoWords
 from supply_projector.config import ProjectorSettings
 from supply_projector.service_layer.ports import DeadLetters
 from supply_projector.service_layer.projector import Projector
@@ -47,4 +48,5 @@ def bootstrap(settings: ProjectorSettings | None = None, *, collection: str | No
     store = MongoStore(database, mode, active)
     reader = SalesReader(database, mode, active)
     rollups = RollupReader(database, active.name)
-    return Container(settings, client, database, mode, active, store, reader, rollups, Vocabulary(rollups))
+    vocabulary = Vocabulary(MongoWords(database, active.name))
+    return Container(settings, client, database, mode, active, store, reader, rollups, vocabulary)

@@ -19,6 +19,7 @@ from supply_projector.adapters.rollups import BUILT, rollup_collections
 from supply_projector.bootstrap import Container, bootstrap
 from supply_projector.config import ProjectorSettings
 from supply_projector.domain.queries import DateRange, SalesFilter, date_bound
+from supply_projector.domain.search import matches, search_key
 from supply_projector.entrypoints.app import create_app
 from supply_projector.service_layer.analytics import window_counters
 
@@ -107,17 +108,22 @@ async def summary_of(settings: ProjectorSettings) -> AsyncIterator[Any]:
 
 
 def from_copy(container: Container, params: dict[str, str]) -> tuple[int, str]:
-    """Count and total of the search read from every document of the copy that it matches."""
+    """Count and total of the search read from every document of the copy that it matches (the item
+    word compared here with every name, not through the words lookup)."""
     bounds = {name: date_bound(datetime.fromisoformat(params[name])) for name in WINDOW if name in params}
     search = SalesFilter(
         store=params.get("store"),
         method=params.get("method"),
         coupon=None if "coupon" not in params else params["coupon"] == "true",
-        item=params.get("item"),
         email=params.get("email"),
         dates=DateRange(bounds.get("date_from"), bounds.get("date_to")),
     )
-    found = list(container.database[container.active.name()].find(search.filter(), {"_supply.total_cents": 1}))
+    word = search_key(params.get("item", ""))
+    found = [
+        document
+        for document in container.database[container.active.name()].find(search.filter())
+        if not word or any(matches(word, item["name"]) for item in document["items"])
+    ]
     cents = sum(int(document["_supply"]["total_cents"]) for document in found)
     return len(found), decimal_text(Decimal(cents) / 100)
 

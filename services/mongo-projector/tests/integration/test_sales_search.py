@@ -15,7 +15,8 @@ from bson import ObjectId
 from supply_common.contract import Sale, decimal_text, sale_total
 from supply_common.testing.tokens import ISSUER_FOR_TESTS as ISSUER
 from supply_projector.adapters.kafka import KafkaOffsets
-from supply_projector.adapters.search_backfill import backfill_search_keys
+from supply_projector.adapters.search_backfill import backfill_search
+from supply_projector.adapters.words import FILLED, words_collection
 from supply_projector.bootstrap import Container
 from supply_projector.entrypoints.app import create_app
 
@@ -164,7 +165,7 @@ async def test_the_export_is_every_matching_sale_as_csv_in_the_search_order(clie
     assert (await client.get("/sales/export", headers=CUSTOMER)).status_code == 403
 
 
-async def test_the_copy_keeps_the_dataset_shape_with_the_search_keys_under_the_metadata_field(
+async def test_the_copy_keeps_the_dataset_shape_with_the_item_names_under_the_metadata_field(
     container: Container, client: httpx.AsyncClient
 ) -> None:
     stored = container.database[container.active.name()].find_one({"_id": ObjectId(SAMPLES[0].id)})
@@ -178,20 +179,44 @@ async def test_the_copy_keeps_the_dataset_shape_with_the_search_keys_under_the_m
         "purchaseMethod",
         "_supply",
     }
-    assert "notepad" in [item.name for item in SAMPLES[0].items]
-    assert {"n", "note", "notepad"} <= set(stored["_supply"]["item_keys"])
+    assert stored["_supply"]["names"] == list(dict.fromkeys(item.name for item in SAMPLES[0].items))
+    assert not {"item_keys", "tag_keys", "lines"} & set(stored["_supply"])
+    words = container.database[words_collection(container.active.name())]
+    assert words.find_one({"_id": "item:notepad|notepad"}) is not None
     view = (await client.get(f"/sales/{SAMPLES[0].id}", headers=STAFF)).json()
-    assert "item_keys" not in str(view)
+    assert set(view) == {"id", "version", "total", "sale"}
 
 
-async def test_copies_written_before_search_keys_get_them_in_place(
+async def test_a_name_first_seen_in_a_sale_just_applied_is_found_at_once(
     container: Container, client: httpx.AsyncClient
 ) -> None:
-    sales = container.database[container.active.name()]
-    sales.update_many({}, {"$unset": {"_supply.item_keys": "", "_supply.tag_keys": ""}})
+    sale = SAMPLES[1].model_copy(
+        update={"id": str(ObjectId()), "items": [SAMPLES[1].items[0].model_copy(update={"name": "Zebra Stapler"})]}
+    )
+    assert await ids(client, item="stap") == set()
+    await produce(container.settings, [sale_event(sale, 1, "create")])
+    async with consuming(container):
+        await wait_for(lambda: sale.id in versions_of(container))
+    assert await ids(client, item="STAP") == {sale.id}
+    assert await ids(client, item="zebra s") == {sale.id}
+
+
+async def test_copies_written_by_an_earlier_version_get_their_names_and_words_in_place(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    """An earlier version kept every word start of every name in each document, and no lookup."""
+    name = container.active.name()
+    sales = container.database[name]
+    earlier = {"_supply.item_keys": ["n", "no"], "_supply.tag_keys": ["o"], "_supply.lines": [{"name": "x"}]}
+    sales.update_many({}, {"$unset": {"_supply.names": ""}, "$set": earlier})
+    container.database.drop_collection(words_collection(name))
     assert await ids(client, item="note") == set()
 
-    assert backfill_search_keys(container.database, container.active.name(), batch=4) == len(SAMPLES)
+    container.store.ensure_indexes()  # what a consumer's start does: the lookup has no marker
 
-    assert await ids(client, item="note") == {s.id for s in SAMPLES if any(i.name == "notepad" for i in s.items)}
-    assert backfill_search_keys(container.database, container.active.name()) == 0
+    notepads = {s.id for s in SAMPLES if any(i.name == "notepad" for i in s.items)}
+    assert await ids(client, item="note") == notepads != set()
+    stored = sales.find_one({"_id": ObjectId(SAMPLES[0].id)})
+    assert not {"item_keys", "tag_keys", "lines"} & set(stored["_supply"])
+    assert container.database[words_collection(name)].find_one({"_id": FILLED}) is not None
+    assert backfill_search(container.database, name, container.store.pinned().words(), batch=4) == 0

@@ -13,28 +13,32 @@ from supply_common.contract import METADATA_FIELD, Sale, sale_total, to_document
 from supply_projector.domain import money
 from supply_projector.domain.document import stored_document
 from supply_projector.domain.queries import Cursor, DateRange, InvalidCursor, SalesFilter, date_bound, page_query
-from supply_projector.domain.search import KEY_LENGTH, prefixes
+from supply_projector.domain.search import key_range, matches, word_entries, word_starts
 
 from .events import BASE_TIME, SAMPLES, event
 
 
 def test_filter_is_built_from_typed_values_only() -> None:
-    query = SalesFilter(
-        store="Denver",
-        coupon=False,
-        email="A@Example.com",
-        item="pens",
-        tag="office",
-        dates=DateRange(datetime(2015, 1, 1, tzinfo=UTC), datetime(2016, 1, 1, tzinfo=UTC)),
-        total_min=Decimal("10.5"),
-        total_max=Decimal("20"),
-    ).filter()
+    query = (
+        SalesFilter(
+            store="Denver",
+            coupon=False,
+            email="A@Example.com",
+            item="pens",
+            tag="office",
+            dates=DateRange(datetime(2015, 1, 1, tzinfo=UTC), datetime(2016, 1, 1, tzinfo=UTC)),
+            total_min=Decimal("10.5"),
+            total_max=Decimal("20"),
+        )
+        .with_names({"item": ["Pens", "pens"], "tag": ["office"]})
+        .filter()
+    )
     assert query == {
         "storeLocation": "Denver",
         "couponUsed": False,
         "customer.email": {"$gte": "a@example.com", "$lt": "a@example.con"},
-        "_supply.item_keys": "pens",
-        "_supply.tag_keys": "office",
+        "$or": [{"_supply.names": "Pens"}, {"_supply.names": "pens"}],
+        "_supply.tags": "office",
         "saleDate": {"$gte": datetime(2015, 1, 1, tzinfo=UTC), "$lt": datetime(2016, 1, 1, tzinfo=UTC)},
         "_supply.total_cents": {"$gte": 1050, "$lte": 2000},
     }
@@ -42,8 +46,8 @@ def test_filter_is_built_from_typed_values_only() -> None:
 
 def test_an_operator_looking_string_is_compared_as_a_string() -> None:
     assert SalesFilter(email="$ne").filter() == {"customer.email": {"$gte": "$ne", "$lt": "$nf"}}
-    query = SalesFilter(item='{"$ne": null}', tag="$gt").filter()
-    assert query == {"_supply.item_keys": '{"$ne": null}', "_supply.tag_keys": "$gt"}
+    query = SalesFilter(item='{"$ne": null}', tag="$gt").with_names({"item": ['{"$ne": null}'], "tag": ["$gt"]})
+    assert query.filter() == {"_supply.names": '{"$ne": null}', "_supply.tags": "$gt"}
 
 
 @pytest.mark.parametrize(
@@ -146,25 +150,48 @@ def test_the_page_before_a_cursor_is_read_in_the_opposite_order() -> None:
 
 
 @pytest.mark.parametrize(
-    ("given", "query"),
+    ("given", "words"),
     [
-        (SalesFilter(item="  NOTE "), {"_supply.item_keys": "note"}),
-        (SalesFilter(item="Printer   Pa"), {"_supply.item_keys": "printer pa"}),
-        (SalesFilter(tag="Office"), {"_supply.tag_keys": "office"}),
+        (SalesFilter(item="  NOTE "), {"item": "note"}),
+        (SalesFilter(item="Printer   Pa"), {"item": "printer pa"}),
+        (SalesFilter(tag="Office"), {"tag": "office"}),
         (SalesFilter(item=" ", tag=" "), {}),
-        (SalesFilter(email="Ann.B"), {"customer.email": {"$gte": "ann.b", "$lt": "ann.c"}}),
+        (SalesFilter(email="Ann.B"), {}),
     ],
 )
-def test_searches_are_by_word_start_in_any_case(given: SalesFilter, query: dict) -> None:
-    assert given.filter() == query
+def test_searches_are_by_word_start_in_any_case(given: SalesFilter, words: dict) -> None:
+    assert given.words() == words
 
 
-def test_the_keys_hold_each_prefix_from_each_word_start() -> None:
-    assert prefixes(["Printer Paper", "pens"]) == [
-        "p", "pr", "pri", "prin", "print", "printe", "printer", "printer p", "printer pa", "printer pap",
-        "printer pape", "printer paper", "pa", "pap", "pape", "paper", "pe", "pen", "pens",
-    ]  # fmt: skip
-    assert max(len(key) for key in prefixes(["x" * 100])) == KEY_LENGTH
+def test_a_word_search_needs_its_names_and_matches_any_of_them() -> None:
+    with pytest.raises(ValueError, match="item search"):
+        SalesFilter(item="pen").filter()
+    assert SalesFilter(email="Ann.B").filter() == {"customer.email": {"$gte": "ann.b", "$lt": "ann.c"}}
+    both = SalesFilter(item="pe", tag="o").with_names({"item": ["pens", "Pencil"], "tag": ["office", "Outdoor"]})
+    assert both.filter() == {
+        "$and": [
+            {"$or": [{"_supply.names": "pens"}, {"_supply.names": "Pencil"}]},
+            {"$or": [{"_supply.tags": "office"}, {"_supply.tags": "Outdoor"}]},
+        ]
+    }
+
+
+def test_a_name_is_found_from_each_of_its_word_starts_and_only_from_those() -> None:
+    assert word_starts("  Printer   Paper ") == ["printer paper", "paper"]
+    assert word_starts(" ") == []
+    assert matches("printer pa", "Printer Paper")
+    assert matches("pap", "Printer PAPER")
+    assert not matches("rinter", "Printer Paper")
+    assert not matches("", "Printer Paper")
+    entries = word_entries("item", ["Printer Paper", "Printer Paper", "pens"])
+    assert entries == {
+        "item:printer paper|Printer Paper": "Printer Paper",
+        "item:paper|Printer Paper": "Printer Paper",
+        "item:pens|pens": "pens",
+    }
+    bounds = key_range("item", "pap")
+    inside = [entry for entry in entries if bounds["$gte"] <= entry < bounds["$lt"]]
+    assert inside == ["item:paper|Printer Paper"]
 
 
 @pytest.mark.parametrize("sale", SAMPLES)

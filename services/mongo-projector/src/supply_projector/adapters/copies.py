@@ -16,6 +16,7 @@ from pymongo import MongoClient
 from supply_projector.adapters.indexes import ensure_sale_indexes
 from supply_projector.adapters.mongo import ActiveCollection, MoneyModeOf, MongoStore, connect
 from supply_projector.adapters.rollups import EARLIER_SUFFIXES, rollup_collections
+from supply_projector.adapters.words import words_collection
 from supply_projector.config import ProjectorSettings
 
 
@@ -40,14 +41,17 @@ class MongoCopies:
     def finish(self, collection: str) -> None:
         """Indexes, and the rollups marked as covering the whole copy."""
         ensure_sale_indexes(self.database, collection)
-        self.store(collection).rollups().mark_built("rebuild")
+        store = self.store(collection)
+        store.rollups().mark_built("rebuild")
+        store.words().mark_filled()  # every sale's names went in with it
 
     def swap_in(self, collection: str) -> tuple[str, str]:
         self.alias.point_to(collection)
         return collection, "alias"
 
     def drop(self, collection: str) -> None:
-        for name in (collection, *rollup_collections(collection), *(collection + s for s in EARLIER_SUFFIXES)):
+        earlier = (collection + s for s in EARLIER_SUFFIXES)
+        for name in (collection, *rollup_collections(collection), words_collection(collection), *earlier):
             self.database.drop_collection(name)
 
     def count(self, collection: str) -> int:

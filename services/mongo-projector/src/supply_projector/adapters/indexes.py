@@ -26,8 +26,8 @@ NEWEST = (("saleDate", ASCENDING), ("_id", ASCENDING))
 TOTAL = f"{METADATA_FIELD}.total_cents"
 # Every filter of the read API, each followed by its sort (saleDate, then _id), so that a page is read
 # in index order on MongoDB (equality, sort, range) and FerretDB's SQLite finds the page's last date from
-# the index alone. `item_keys` and `tag_keys` are arrays (a multikey index on MongoDB; on FerretDB's
-# SQLite an equality with an element is pushed down exactly, found by walking the date index: see
+# the index alone. `names` and `tags` are arrays (a multikey index on MongoDB; on FerretDB's SQLite an
+# equality with an element is pushed down exactly, found by walking the date index: see
 # deploy/local/README.md). The sorts by store and by total start with the store's and the total's index
 # (the total's in its sorts' order: total, then _id). A total range with the newest first is the one
 # search that no index both narrows and orders: the date index holds the total after its sort, so
@@ -43,8 +43,8 @@ SALE_INDEXES: tuple[tuple[tuple[str, int], ...], ...] = (
             "purchaseMethod",
             "couponUsed",
             "customer.email",
-            f"{METADATA_FIELD}.item_keys",
-            f"{METADATA_FIELD}.tag_keys",
+            f"{METADATA_FIELD}.names",
+            f"{METADATA_FIELD}.tags",
         )
     ),
     ((TOTAL, ASCENDING), ("_id", ASCENDING), ("saleDate", ASCENDING)),

@@ -32,9 +32,12 @@ from pymongo.errors import OperationFailure, WriteError
 from supply_common.contract import METADATA_FIELD
 from supply_projector.adapters.indexes import ensure_sale_indexes
 from supply_projector.adapters.rollups import MongoRollups
+from supply_projector.adapters.search_backfill import fill_words_if_needed
 from supply_projector.adapters.server import ActiveCollection, MoneyModeOf
+from supply_projector.adapters.words import MongoWords
 from supply_projector.domain import money
 from supply_projector.domain.changes import Delete, Op, Write, verdict
+from supply_projector.domain.search import Field
 from supply_projector.service_layer.ports import Checkpoint, Executed, Parked, Progress, Unstorable
 
 log = logging.getLogger(__name__)
@@ -66,15 +69,24 @@ class MongoStore:
         database: Database[dict[str, Any]],
         mode: MoneyModeOf,
         active: ActiveCollection | None = None,
+        known_words: dict[str, set[tuple[Field, str]]] | None = None,
     ) -> None:
         self.database = database
         self.mode = mode
         self.active = active or ActiveCollection(database)
+        self._known_words: dict[str, set[tuple[Field, str]]] = known_words if known_words is not None else {}
 
     def ensure_indexes(self) -> None:
-        ensure_sale_indexes(self.database, self.active.name())
+        """The indexes, and the words lookup of a copy written by an earlier version (on the first
+        start after an upgrade; a word search finds that copy's sales once it is done)."""
+        name = self.active.name()
+        ensure_sale_indexes(self.database, name)
         self.database[TOMBSTONES].create_index([("deleted_at", ASCENDING)])
         self.database[PARKED].create_index([("sale_id", ASCENDING)])
+        fill_words_if_needed(self.database, name, self.pinned().words())
+
+    def words(self) -> MongoWords:
+        return MongoWords(self.database, self.active.name, self._run, self._known_words)
 
     def versions(self, sale_ids: Sequence[str]) -> dict[str, int] | None:
         if not sale_ids:
@@ -95,7 +107,8 @@ class MongoStore:
             return {sale_id: version for sale_id, version in pool.map(one, sale_ids) if version is not None}
 
     def pinned(self) -> MongoStore:
-        return MongoStore(self.database, self.mode, ActiveCollection(self.database, fixed=self.active.name()))
+        fixed = ActiveCollection(self.database, fixed=self.active.name())
+        return MongoStore(self.database, self.mode, fixed, self._known_words)
 
     def collection(self) -> str:
         return self.active.name()
@@ -135,7 +148,9 @@ class MongoStore:
 
     def execute(self, ops: Sequence[Op]) -> Executed:
         """Raises `Unstorable` naming the writes that do not encode (the driver refuses the whole
-        command for one such document, before sending it); the others may have been carried out."""
+        command for one such document, before sending it); the others may have been carried out.
+        The words lookup gets the names of the written sales first (`adapters.words`)."""
+        self.words().record(op.change.document for op in ops if isinstance(op, Write) and op.change.document)
         try:
             return self._execute(ops)
         except (BSONError, OverflowError) as exc:

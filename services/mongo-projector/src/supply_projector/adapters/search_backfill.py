@@ -1,49 +1,95 @@
-"""Search keys for documents written before the projector wrote them: computed from each document's
-own items and set under the version the document holds, so that a newer version applied meanwhile
-(which brings its own keys) is never given an older one's."""
+"""Word search for documents written by an earlier version: each document gets its item names
+(`_supply.names`) and loses the fields earlier versions searched and summed with (`item_keys`,
+`tag_keys`, `lines`), under the version it holds, so that a newer version applied meanwhile (which
+brings its own fields) is never given an older one's; and the words lookup gets every name and
+tag of the copy, then its `filled` marker. The consumer runs it on start when the lookup has no
+marker; `mongo-projector backfill-search` runs it on demand."""
 
 from __future__ import annotations
 
+import logging
+import time
+from collections.abc import Callable
 from typing import Any
 
 from bson import ObjectId
 from pymongo.database import Database
 
 from supply_common.contract import METADATA_FIELD
-from supply_projector.domain.search import search_keys
+from supply_projector.adapters.words import MongoWords, names_of
+
+log = logging.getLogger(__name__)
 
 VERSION = f"{METADATA_FIELD}.version"
+EARLIER_FIELDS = ("item_keys", "tag_keys", "lines")
 
 
-def missing_keys(document: dict[str, Any]) -> dict[str, list[str]] | None:
-    """The keys a document lacks or holds out of date (None: it holds the right ones)."""
-    items = [item for item in document.get("items") or [] if isinstance(item, dict)]
-    wanted = search_keys(
-        (str(item.get("name", "")) for item in items), (str(tag) for item in items for tag in item.get("tags") or [])
-    )
-    held = document.get(METADATA_FIELD) or {}
-    return None if all(held.get(field) == keys for field, keys in wanted.items()) else wanted
+def update_of(document: dict[str, Any]) -> dict[str, Any] | None:
+    """The update that gives a document this version's search fields (None: it has them)."""
+    meta = document.get(METADATA_FIELD) or {}
+    names = names_of(document)["item"]
+    stale = [field for field in EARLIER_FIELDS if field in meta]
+    if meta.get("names") == names and not stale:
+        return None
+    update: dict[str, Any] = {"$set": {f"{METADATA_FIELD}.names": names}}
+    if stale:
+        update["$unset"] = {f"{METADATA_FIELD}.{field}": "" for field in stale}
+    return update
 
 
-def backfill_search_keys(database: Database[dict[str, Any]], collection: str, batch: int = 500) -> int:
-    """Walk the collection in `_id` order, a batch at a time; how many documents got keys."""
+def backfill_search(
+    database: Database[dict[str, Any]],
+    collection: str,
+    words: MongoWords,
+    batch: int = 500,
+    progress: Callable[[int, int], None] | None = None,
+) -> int:
+    """Walk the collection in `_id` order, a batch at a time; how many documents were updated.
+    `progress(seen, updated)` after each batch."""
     sales = database[collection]
-    projection = {"items.name": 1, "items.tags": 1, METADATA_FIELD: 1}
+    words.forget()
+    fields = ("version", "names", *EARLIER_FIELDS)
+    projection = {"items.name": 1, "items.tags": 1, **{f"{METADATA_FIELD}.{field}": 1 for field in fields}}
     after: ObjectId | None = None
-    updated = 0
+    seen = updated = 0
     while True:
         query = {} if after is None else {"_id": {"$gt": after}}
         page = list(sales.find(query, projection).sort("_id", 1).limit(batch))
         if not page:
-            return updated
+            break
         after = page[-1]["_id"]
+        seen += len(page)
+        words.record(page)
         updates = []
         for document in page:
-            keys = missing_keys(document)
+            update = update_of(document)
             version = (document.get(METADATA_FIELD) or {}).get("version")
-            if keys is not None and version is not None:
-                fields = {f"{METADATA_FIELD}.{field}": value for field, value in keys.items()}
-                updates.append({"q": {"_id": document["_id"], VERSION: version}, "u": {"$set": fields}})
+            if update is not None and version is not None:
+                updates.append({"q": {"_id": document["_id"], VERSION: version}, "u": update})
         if updates:
             reply = database.command({"update": collection, "updates": updates, "ordered": False})
             updated += int(reply.get("nModified", reply.get("n", 0)))
+        if progress is not None:
+            progress(seen, updated)
+    words.mark_filled()
+    return updated
+
+
+def fill_words_if_needed(database: Database[dict[str, Any]], collection: str, words: MongoWords) -> None:
+    """On a consumer's start: a copy whose words lookup has no `filled` marker is walked once (fast
+    for a new copy: there is nothing to walk)."""
+    if words.filled():
+        return
+    started = time.monotonic()
+    last = [started]
+
+    def report(seen: int, updated: int) -> None:
+        if time.monotonic() - last[0] >= 5:
+            last[0] = time.monotonic()
+            log.info("filling the words lookup", extra={"collection": collection, "seen": seen, "updated": updated})
+
+    updated = backfill_search(database, collection, words, progress=report)
+    log.info(
+        "words lookup filled",
+        extra={"collection": collection, "updated": updated, "seconds": round(time.monotonic() - started, 1)},
+    )

@@ -2,11 +2,10 @@
 
 Under `_supply` (METADATA_FIELD):
 - `version`, `hash` (sale_hash), `event_id`, `occurred_at`, `applied_at`: replication metadata;
-- `total` (money), `total_cents` (int64), `item_count` (sum of quantities), `month` ("YYYY-MM"),
-  `tags` (all item tags, deduplicated), `lines` ([{name, quantity, revenue_cents}]):
-  what analytics aggregate with `$match`/`$unwind`/`$group`/`$sum` only;
-- `item_keys`, `tag_keys`: the prefixes partial search compares with (`domain.search`).
-Money is summed as integer cents because `$sum` must be exact on every server. Prices and `total`
+- `total` (money), `total_cents` (int64), `item_count` (sum of quantities), `month` ("YYYY-MM");
+- `names` (the items' names) and `tags` (their tags), each deduplicated in the order met: what the
+  word searches compare with (`domain.search`) and their indexes hold.
+Money is summed as integer cents because sums must be exact on every server. Prices and `total`
 stay `Decimal` here: the store writes them in its server's type (`money.encode`), so a server
 without Decimal128 gets its doubles straight from the exact value.
 """
@@ -20,7 +19,6 @@ from typing import Any
 from bson.int64 import Int64
 
 from supply_common.contract import METADATA_FIELD, Sale, SaleEvent, decimal_text, sale_hash, sale_total, to_document
-from supply_projector.domain.search import search_keys
 
 
 def exact(amount: Decimal) -> Decimal:
@@ -48,9 +46,6 @@ def money_text(cents_value: int) -> str:
 
 def metadata(sale: Sale, event: SaleEvent, applied_at: datetime) -> dict[str, Any]:
     total = sale_total(list(sale.items))
-    tags: list[str] = []
-    for item in sale.items:
-        tags.extend(tag for tag in item.tags if tag not in tags)
     return {
         "version": event.version,
         "hash": sale_hash(sale),
@@ -61,16 +56,8 @@ def metadata(sale: Sale, event: SaleEvent, applied_at: datetime) -> dict[str, An
         "total_cents": int64(cents(total), "total_cents"),
         "item_count": sum(item.quantity for item in sale.items),
         "month": sale.saleDate.astimezone(UTC).strftime("%Y-%m"),
-        "tags": tags,
-        "lines": [
-            {
-                "name": item.name,
-                "quantity": item.quantity,
-                "revenue_cents": int64(cents(item.price * item.quantity), "revenue_cents"),
-            }
-            for item in sale.items
-        ],
-        **search_keys((item.name for item in sale.items), tags),
+        "names": list(dict.fromkeys(item.name for item in sale.items)),
+        "tags": list(dict.fromkeys(tag for item in sale.items for tag in item.tags)),
     }
 
 

@@ -55,5 +55,19 @@ def decode(document: dict[str, Any], mode: MoneyMode) -> dict[str, Any]:
     return document if mode == "decimal128" else _walk(document, to_double=False)
 
 
+def amount(value: Any) -> Decimal:
+    """An amount as any server or the projection holds it (Decimal, Decimal128, a double whose
+    shortest text is the exact decimal, an integer), exactly."""
+    if isinstance(value, Decimal):
+        return value
+    if isinstance(value, Decimal128):
+        return value.to_decimal()
+    if isinstance(value, float):
+        return Decimal(repr(value))
+    if isinstance(value, int):
+        return Decimal(value)
+    raise TypeError(f"not an amount: {type(value).__name__}")
+
+
 def query_value(amount: Decimal, mode: MoneyMode) -> Decimal128 | float:
     return decimal128(amount) if mode == "decimal128" else float(amount)

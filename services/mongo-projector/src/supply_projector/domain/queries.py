@@ -9,7 +9,8 @@ from __future__ import annotations
 import base64
 import binascii
 import json
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from typing import Any, Literal
@@ -19,13 +20,15 @@ from bson import ObjectId
 from supply_common.email_address import normalise_email
 from supply_projector.domain.document import cents
 from supply_projector.domain.rollups import key
-from supply_projector.domain.search import email_prefix, search_key
+from supply_projector.domain.search import Field, email_prefix, search_key
 
 SortOrder = Literal["date_desc", "date_asc", "total_desc", "total_asc", "store_asc", "store_desc"]
 MAX_PAGE = 100
 
 META = "_supply"
 TOTAL = f"{META}.total_cents"
+NAMES = f"{META}.names"
+TAGS = f"{META}.tags"
 SORT_KEYS: dict[str, tuple[str, ...]] = {
     "date": ("saleDate",),
     "total": (TOTAL,),
@@ -79,7 +82,9 @@ def customer_match(email: str) -> dict[str, Any]:
 @dataclass(frozen=True)
 class SalesFilter:
     """Staff's search. `item` and `tag`: a word start of an item's name or tag, in any case (see
-    `domain.search`); `email`: the start of the customer's email, in any case."""
+    `domain.search`); `email`: the start of the customer's email, in any case. `item_names` and
+    `tag_names`: the names `item` and `tag` match, as the words lookup gives them (`with_names`);
+    a search with a word is turned into a filter only once they are known."""
 
     store: str | None = None
     method: str | None = None
@@ -90,9 +95,26 @@ class SalesFilter:
     dates: DateRange = DateRange()
     total_min: Decimal | None = None
     total_max: Decimal | None = None
+    item_names: tuple[str, ...] | None = None
+    tag_names: tuple[str, ...] | None = None
+
+    def words(self) -> dict[Field, str]:
+        """The search keys of the word searches it holds (`domain.search.search_key`)."""
+        searched: tuple[tuple[Field, str | None], ...] = (("item", self.item), ("tag", self.tag))
+        return {field: key for field, text in searched if text is not None and (key := search_key(text))}
+
+    def with_names(self, names: Mapping[Field, Sequence[str]]) -> SalesFilter:
+        """The search with the names its words match."""
+        return replace(
+            self,
+            item_names=tuple(names["item"]) if "item" in names else None,
+            tag_names=tuple(names["tag"]) if "tag" in names else None,
+        )
 
     def filter(self) -> dict[str, Any]:
-        """A string compared with a field is never an operator, whatever it holds (`$ne`, braces)."""
+        """A string compared with a field is never an operator, whatever it holds (`$ne`, braces).
+        A word is an equality of `_supply.names` or `_supply.tags` with one of the names it matches
+        (`$or` of equalities rather than `$in`: FerretDB's SQLite pushdown serves the former)."""
         query: dict[str, Any] = {}
         for name, value in (
             ("storeLocation", self.store),
@@ -101,10 +123,21 @@ class SalesFilter:
         ):
             if value is not None:
                 query[name] = value
-        for name, text in ((f"{META}.item_keys", self.item), (f"{META}.tag_keys", self.tag)):
-            key = search_key(text) if text is not None else ""
-            if key:
-                query[name] = key
+        words = self.words()
+        either: list[dict[str, Any]] = []
+        for field, path, names in (("item", NAMES, self.item_names), ("tag", TAGS, self.tag_names)):
+            if field not in words:
+                continue
+            if names is None:
+                raise ValueError(f"the names that the {field} search matches are not known yet")
+            if len(names) == 1:
+                query[path] = names[0]
+            else:
+                either.append({"$or": [{path: name} for name in names]} if names else {path: {"$in": []}})
+        if len(either) == 1:
+            query.update(either[0])
+        elif either:
+            query["$and"] = either
         if self.email is not None and self.email.strip():
             query.update(email_prefix(self.email))
         query.update(self.dates.filter())
@@ -124,8 +157,7 @@ class SalesFilter:
         search (item, tag, email, a total range, two dimensions together): it must be counted from
         the sales themselves."""
         if (
-            (self.item is not None and search_key(self.item))
-            or (self.tag is not None and search_key(self.tag))
+            self.words()
             or (self.email is not None and self.email.strip())
             or self.total_min is not None
             or self.total_max is not None

@@ -20,7 +20,9 @@ from datetime import UTC, datetime
 from typing import Any
 
 from supply_common.contract import METADATA_FIELD
+from supply_projector.domain import money
 from supply_projector.domain.changes import Change, verdict
+from supply_projector.domain.document import cents
 
 Counters = dict[str, int]
 Buckets = dict[str, Counters]
@@ -58,8 +60,8 @@ def month_of(bucket: str) -> str:
 def counters(document: Mapping[str, Any]) -> Counters:
     """The counters of one stored sale document."""
     meta = document[METADATA_FIELD]
-    cents = int(meta["total_cents"])
-    found: Counters = {"n": 1, "c": cents, "q": int(meta["item_count"])}
+    total = int(meta["total_cents"])
+    found: Counters = {"n": 1, "c": total, "q": int(meta["item_count"])}
 
     def add(path: str, value: int) -> None:
         found[path] = found.get(path, 0) + value
@@ -70,16 +72,18 @@ def counters(document: Mapping[str, Any]) -> Counters:
         ("coupon", "true" if document["couponUsed"] else "false"),
     ):
         add(f"{dimension}.{key(str(value))}.n", 1)
-        add(f"{dimension}.{key(str(value))}.c", cents)
+        add(f"{dimension}.{key(str(value))}.c", total)
     add(f"sat.{int(document['customer']['satisfaction'])}", 1)
     tagged: dict[str, int] = {}
-    for line, item in zip(meta["lines"], document["items"], strict=True):
-        name = key(str(line["name"]))
+    for item in document["items"]:
+        name = key(str(item["name"]))
+        quantity = int(item["quantity"])
+        revenue = cents(money.amount(item["price"]) * quantity)
         add(f"item.{name}.n", 1)
-        add(f"item.{name}.q", int(line["quantity"]))
-        add(f"item.{name}.c", int(line["revenue_cents"]))
+        add(f"item.{name}.q", quantity)
+        add(f"item.{name}.c", revenue)
         for tag in dict.fromkeys(item.get("tags") or ()):
-            tagged[tag] = tagged.get(tag, 0) + int(line["revenue_cents"])
+            tagged[tag] = tagged.get(tag, 0) + revenue
     for tag, tag_cents in tagged.items():
         add(f"tag.{key(str(tag))}.n", 1)
         add(f"tag.{key(str(tag))}.c", tag_cents)

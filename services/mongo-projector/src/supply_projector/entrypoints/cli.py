@@ -14,9 +14,9 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from supply_common.logs import configure_logging
 from supply_common.serve import run_app, run_worker
 from supply_common.tokens import CredentialFile
+from supply_projector.adapters import search_backfill
 from supply_projector.adapters.copy_reader import MongoCopy
 from supply_projector.adapters.mongo import TOMBSTONES
-from supply_projector.adapters.search_backfill import backfill_search_keys
 from supply_projector.adapters.writer_client import WriterClient
 from supply_projector.bootstrap import bootstrap
 from supply_projector.config import ProjectorSettings
@@ -65,16 +65,18 @@ def rebuild(
 
 @app.command("backfill-search")
 def backfill_search() -> None:
-    """Give the documents written before partial search its keys, in place (`rebuild` does it too,
-    by replaying the topic). Safe while the consumers run, and to run again."""
+    """Give the documents written by an earlier version this version's search fields, in place, and
+    the words lookup every name and tag of the copy (a consumer's first start after an upgrade does
+    it too, and `rebuild` by replaying the topic). Safe while the consumers run, and to run again."""
     settings = ProjectorSettings()
     configure_logging("mongo-projector", settings.log_level)
     container = bootstrap(settings)
     try:
-        updated = backfill_search_keys(container.database, container.active.name())
+        store = container.store.pinned()
+        updated = search_backfill.backfill_search(container.database, store.collection(), store.words())
     finally:
         container.close()
-    typer.echo(f"search keys set on {updated} sales")
+    typer.echo(f"search fields set on {updated} sales; words lookup filled")
 
 
 @app.command()

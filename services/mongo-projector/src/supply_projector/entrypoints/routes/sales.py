@@ -86,10 +86,11 @@ def list_sales(
     `_desc`); follow `next_cursor` for the next page and `prev_cursor` for the one before."""
     try:
         position = cursor_of(cursor)
+        resolved = vocabulary.resolve(search)
         found, following, preceding = (
             ([], None, None)  # a word no sale holds: nothing to read
-            if vocabulary.rules_out(search)
-            else reader.page_both_ways(search.filter(), sort, position, limit)
+            if resolved is None
+            else reader.page_both_ways(resolved.filter(), sort, position, limit)
         )
     except InvalidCursor as exc:
         raise field_error("query.cursor", str(exc)) from exc
@@ -117,10 +118,11 @@ def sales_summary(
       (`/sales/export`, same filters) gives every sale of the match.
 
     `more` is false whenever `count` and `total` are exact."""
-    if vocabulary.rules_out(search):  # a word no sale holds: nothing to read
+    resolved = vocabulary.resolve(search)
+    if resolved is None:  # a word no sale holds: nothing to read
         found = match_summary.MatchSummary(0, 0, "exact_by_reading")
     else:
-        found = match_summary.summarise(search, rollups, reader, settings.summary_count_cap)
+        found = match_summary.summarise(resolved, rollups, reader, settings.summary_count_cap)
     return {
         "count": found.count,
         "total": None if found.cents is None else decimal_text(Decimal(found.cents) / 100),
@@ -139,7 +141,8 @@ def export_sales(
     reader: Reader, vocabulary: Words, _: Staff, search: Search, sort: SortOrder = "date_desc"
 ) -> StreamingResponse:
     """Every sale the search matches as CSV, in the search's order, streamed as it is read."""
-    sales = iter(()) if vocabulary.rules_out(search) else reader.each(search.filter(), sort)
+    resolved = vocabulary.resolve(search)
+    sales = iter(()) if resolved is None else reader.each(resolved.filter(), sort)
     return StreamingResponse(
         csv_lines(sales),
         media_type="text/csv; charset=utf-8",
