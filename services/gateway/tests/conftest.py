@@ -132,6 +132,21 @@ class Api:
         body = response.json()
         return body["id"], int(body["version"])
 
+    def stored_sale(self, sale_id: str) -> tuple[dict[str, Any], int]:
+        """The sale as the sales-writer holds it (without its `_id`), and its version."""
+        response = self.call("GET", f"/api/sales/{sale_id}/current", "technical_worker")
+        assert response.status_code == 200, response.text
+        body = response.json()
+        return {k: v for k, v in body["sale"].items() if k != "_id"}, int(body["version"])
+
+    def replace_sale(self, sale_id: str, version: int, sale: dict[str, Any]) -> int:
+        """`sale` saved over `version` by a technical worker; the version it became."""
+        response = self.call(
+            "PUT", f"/api/sales/{sale_id}", "technical_worker", json=sale, headers={"if-match": f'"{version}"'}
+        )
+        assert response.status_code == 200, response.text
+        return int(response.json()["version"])
+
     def wait_projected(self, sale_id: str, version: int, timeout_s: float = 20) -> dict[str, Any]:
         deadline = time.monotonic() + timeout_s
         while True:

@@ -1,5 +1,6 @@
 """What the browser tests do again and again as a person would (sign in, choose a password through
-the mailed link, type a sale), and the two screen sizes every page is checked at."""
+the mailed link, type a sale, invite someone from the staff page), and the two screen sizes every
+page is checked at."""
 
 from __future__ import annotations
 
@@ -33,6 +34,14 @@ def choose_password(page: Page, password: str, confirm: str | None = None) -> No
     page.fill("#password", password)
     page.fill("#password_confirm", password if confirm is None else confirm)
     page.click("#set-password")
+
+
+def send_invitation(page: Page, name: str, email: str, role: str) -> None:
+    """On the staff page: send the form that invites `name` at `email` to an account with `role`."""
+    page.fill("#new-account #name", name)
+    page.fill("#new-account #email", email)
+    page.select_option("#new-account #role", role)
+    page.click("#create-account")
 
 
 A_SALE = {

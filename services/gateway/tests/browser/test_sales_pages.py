@@ -43,15 +43,8 @@ def edited_sale(api: Api) -> tuple[str, str]:
         {"name": "pens", "tags": ["writing"], "price": "1.25", "quantity": 2},
     ]
     sale_id, version = api.create_sale(email, store="Austin", items=items)
-    changed = api.call(
-        "PUT",
-        f"/api/sales/{sale_id}",
-        "technical_worker",
-        json=sale_body(email=email, store="Seattle", items=items, couponUsed=True),
-        headers={"if-match": f'"{version}"'},
-    )
-    assert changed.status_code == 200, changed.text
-    api.wait_projected(sale_id, version + 1)
+    changed = api.replace_sale(sale_id, version, sale_body(email=email, store="Seattle", items=items, couponUsed=True))
+    api.wait_projected(sale_id, changed)
     return sale_id, email
 
 
@@ -162,16 +155,8 @@ def test_an_edit_conflict_lays_my_edits_on_theirs_and_an_item_row_can_be_removed
     sale_id, _ = edited_sale
     sign_in_as(page, accounts["technical_worker"])
     page.goto(f"/sales/{sale_id}/edit")
-    current = api.call("GET", f"/api/sales/{sale_id}/current", "technical_worker").json()
-    theirs = {k: v for k, v in current["sale"].items() if k != "_id"} | {"purchaseMethod": "Phone"}
-    changed = api.call(
-        "PUT",
-        f"/api/sales/{sale_id}",
-        "technical_worker",
-        json=theirs,
-        headers={"if-match": f'"{current["version"]}"'},
-    )
-    assert changed.status_code == 200, changed.text
+    current, version = api.stored_sale(sale_id)
+    api.replace_sale(sale_id, version, current | {"purchaseMethod": "Phone"})
 
     page.fill("[name='items.0.quantity']", "6")
     page.click("#save")
@@ -185,7 +170,7 @@ def test_an_edit_conflict_lays_my_edits_on_theirs_and_an_item_row_can_be_removed
     expect(page.locator("[name='items.1.name']")).not_to_have_value("pens")
     page.click("#save")
     expect(page).to_have_url(re.compile(r"/sales\?saved="))
-    saved = api.call("GET", f"/api/sales/{sale_id}/current", "technical_worker").json()
-    assert saved["version"] == current["version"] + 2
-    assert saved["sale"]["purchaseMethod"] == "Phone"
-    assert [(i["name"], i["quantity"]) for i in saved["sale"]["items"]] == [("Spiral notepad", 6)]
+    saved, saved_version = api.stored_sale(sale_id)
+    assert saved_version == version + 2
+    assert saved["purchaseMethod"] == "Phone"
+    assert [(i["name"], i["quantity"]) for i in saved["items"]] == [("Spiral notepad", 6)]

@@ -13,7 +13,7 @@ from playwright.sync_api import Page, expect
 from supply_common.testing.mail import link_in, read_inbox, wait_for_mail
 
 from ..conftest import Accounts, Api
-from .steps import DESKTOP, choose_password, sign_in_as
+from .steps import DESKTOP, choose_password, send_invitation, sign_in_as
 
 pytestmark = pytest.mark.browser
 
@@ -74,10 +74,7 @@ def test_a_manager_invites_a_worker_who_chooses_their_own_password(
     page.screenshot(path=str(screenshots / f"staff-{width}.png"), full_page=True)
 
     email = f"nia.{secrets.token_hex(4)}@example.com"
-    page.fill("#new-account #name", "Nia Worker")
-    page.fill("#new-account #email", email)
-    page.select_option("#new-account #role", "technical_worker")
-    page.click("#create-account")
+    send_invitation(page, "Nia Worker", email, "technical_worker")
     expect(page.locator(".alert-ok")).to_contain_text(f"Invitation sent to {email}")
     page.fill("#staff-q", email)
     page.click(".staff-search button[type=submit]")

@@ -12,7 +12,7 @@ from playwright.sync_api import Page, expect
 from supply_common.testing.mail import link_in, wait_for_mail
 
 from ..conftest import Accounts, Api
-from .steps import PHONE, choose_password, sign_in, type_sale
+from .steps import PHONE, choose_password, send_invitation, sign_in, type_sale
 
 pytestmark = pytest.mark.browser
 
@@ -109,16 +109,8 @@ def test_an_edit_conflict_is_shown_with_a_reload(page: Page, accounts: Accounts,
     sale_id, version = api.create_sale(f"conflict.{secrets.token_hex(3)}@example.com")
     sign_in(page, worker.email, worker.password)
     page.goto(f"/sales/{sale_id}/edit")
-    current = api.call("GET", f"/api/sales/{sale_id}/current", "technical_worker").json()["sale"]
-    current.pop("_id")
-    changed = api.call(
-        "PUT",
-        f"/api/sales/{sale_id}",
-        "technical_worker",
-        json={**current, "couponUsed": True},
-        headers={"if-match": f'"{version}"'},
-    )
-    assert changed.status_code == 200, changed.text
+    current, _ = api.stored_sale(sale_id)
+    api.replace_sale(sale_id, version, current | {"couponUsed": True})
     page.fill("[name='items.0.quantity']", "7")
     page.click("#save")
     expect(page.locator("#conflict")).to_contain_text("Someone else changed this sale")
@@ -143,10 +135,7 @@ def test_a_senior_manager_sees_the_charts_and_creates_a_technical_worker(
     email = f"new.worker.{secrets.token_hex(4)}@example.com"
     password = f"Work-{secrets.token_urlsafe(10)}"
     page.goto("/staff")
-    page.fill("#new-account #name", "Nia Worker")
-    page.fill("#new-account #email", email)
-    page.select_option("#new-account #role", "technical_worker")
-    page.click("#create-account")
+    send_invitation(page, "Nia Worker", email, "technical_worker")
     expect(page.locator(".alert-ok")).to_contain_text(email)
     page.screenshot(path=str(screenshots / "manager-staff.png"), full_page=True)
     sign_out(page)

@@ -40,6 +40,18 @@ def _answer(body: bytes, extra: bytes = b"") -> bytes:
     )
 
 
+def _replying(reply: bytes) -> Handler:
+    """A server that reads a request, writes `reply` whatever it was, and hangs up."""
+
+    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        await _read_request(reader)
+        writer.write(reply)
+        await writer.drain()
+        writer.close()
+
+    return handle
+
+
 @pytest.fixture
 async def upstream_at() -> AsyncIterator[Callable[[str], Awaitable[Upstream]]]:
     started: list[Upstream] = []
@@ -189,13 +201,7 @@ async def test_a_streamed_answer_that_fails_half_way_gives_its_connection_back()
 
 
 async def test_a_short_answer_is_read_before_returning(upstream_at) -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
-        writer.write(_answer(b'{"id": "1"}'))
-        await writer.drain()
-        writer.close()
-
-    server, url = await _serve(handle)
+    server, url = await _serve(_replying(_answer(b'{"id": "1"}')))
     async with server:
         upstream = await upstream_at(url)
         response = await upstream.send("POST", "/sales", content=b"{}", read_up_to=1000)
@@ -228,13 +234,7 @@ async def test_no_answer_in_time_is_a_504(upstream_at) -> None:
     ids=["closed", "not-http", "cut-short"],
 )
 async def test_no_valid_answer_is_a_502(upstream_at, reply: bytes) -> None:
-    async def handle(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await _read_request(reader)
-        writer.write(reply)
-        await writer.drain()
-        writer.close()
-
-    assert await _failure_status(upstream_at, handle) == 502
+    assert await _failure_status(upstream_at, _replying(reply)) == 502
 
 
 async def _failure_status(upstream_at, handle) -> int:

@@ -183,3 +183,24 @@ async def test_a_bad_address_for_a_new_link_is_named_at_its_field(pages: Gateway
     assert "must be an email address like name@example.com" in response.text
     assert 'aria-invalid="true"' in response.text
     assert 'value="nope"' in response.text
+
+
+async def test_too_many_attempts_say_to_wait_before_trying_again(pages: Gateway) -> None:
+    client, upstreams = pages
+    for route in ("login", "register", "verify-email"):
+        upstreams.handlers[f"POST auth/{route}"] = lambda request: httpx.Response(
+            429,
+            json={"title": "Too many requests", "status": 429},
+            headers={"content-type": "application/problem+json", "retry-after": "30"},
+        )
+    csrf = await csrf_of(client, "/login")
+    password = {"password": "a sturdy passphrase", "password_confirm": "a sturdy passphrase", "csrf_token": csrf}
+
+    sign_in = await client.post("/login", data={"email": "a@example.com", "password": "x", "csrf_token": csrf})
+    register = await client.post("/register", data={"name": "Ada", "email": "ada@example.com", "csrf_token": csrf})
+    link = await client.post("/verify-email", data={"token": "tok", **password})
+
+    assert [sign_in.status_code, register.status_code, link.status_code] == [429, 429, 429]
+    assert "Too many sign-in attempts. Wait" in sign_in.text
+    assert "Too many attempts. Wait" in register.text
+    assert "Too many attempts. Wait 30 seconds and try again." in link.text

@@ -1,5 +1,6 @@
 """The sales list's search, totals, sorts and pages; a sale's page with its history; the edit
-conflict that lays one's edits on the newer version; removing an item row."""
+conflict that lays one's edits on the newer version; removing an item row; a delete that finds the
+sale changed since its page was opened."""
 
 from __future__ import annotations
 
@@ -294,3 +295,27 @@ async def test_the_remove_button_takes_its_item_row_out_of_the_form_and_saves_no
     assert 'value="bag"' in shown.text
     assert 'value="pens"' not in shown.text
     assert '<input type="hidden" name="version" value="3">' in shown.text
+
+
+async def test_deleting_a_sale_changed_meanwhile_asks_again_with_the_sale_as_stored_now(gateway) -> None:
+    client, upstreams = gateway
+    upstreams.handlers[f"GET sales-writer/sales/{SALE_ID}"] = json_reply({"id": SALE_ID, "version": 1, "sale": sale()})
+    asked = await with_cookies(client, "GET", f"/sales/{SALE_ID}/delete", session())
+    assert asked.status_code == 200
+    assert "Denver · Online" in asked.text
+    assert '<input type="hidden" name="version" value="1">' in asked.text
+    assert 'role="alert"' not in asked.text
+
+    upstreams.handlers[f"DELETE sales-writer/sales/{SALE_ID}"] = json_reply(
+        {"status": 412, "title": "Precondition failed", "current_version": 2}, 412
+    )
+    upstreams.handlers[f"GET sales-writer/sales/{SALE_ID}"] = json_reply(
+        {"id": SALE_ID, "version": 2, "sale": sale(storeLocation="Austin")}
+    )
+    form = {"csrf_token": CSRF, "version": "1"}
+    shown = await with_cookies(client, "POST", f"/sales/{SALE_ID}/delete", session(), data=form)
+
+    assert shown.status_code == 412
+    assert "This sale was changed since you opened it. Check it again before deleting." in shown.text
+    assert "Austin · Online" in shown.text
+    assert '<input type="hidden" name="version" value="2">' in shown.text, "confirming now deletes what it shows"

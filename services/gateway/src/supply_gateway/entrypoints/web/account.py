@@ -9,13 +9,12 @@ from fastapi.responses import RedirectResponse, Response
 
 from supply_common.problems import ProblemError
 from supply_gateway.entrypoints.session import REFRESH_COOKIE, clear_tokens, set_tokens
-from supply_gateway.entrypoints.web.form_errors import field_errors
+from supply_gateway.entrypoints.web.form_errors import FIX_FIELDS, field_errors, too_many
 from supply_gateway.entrypoints.web.page import HOME, Page, allowed_next, page, safe_next
 from supply_gateway.entrypoints.web.sale import restore_sale_form
 from supply_gateway.service_layer.callers import Credentials, token_pair
 
 log = logging.getLogger(__name__)
-FIX_FIELDS = "Please correct the marked fields."
 router = APIRouter(include_in_schema=False)
 
 UNCONFIRMED = (
@@ -70,9 +69,7 @@ async def login(request: Request, current: Page) -> Response:
     except ProblemError as exc:
         status = exc.problem.status
         if status == 429:
-            message = (
-                f"Too many sign-in attempts. Wait {exc.headers.get('Retry-After', 'a few')} seconds and try again."
-            )
+            message = too_many("sign-in attempts", exc.headers.get("Retry-After"))
         elif status in (400, 401):
             message = "That email and password do not match an account."
         elif status == 403:
@@ -105,7 +102,7 @@ async def login(request: Request, current: Page) -> Response:
 def _refusal_page(current: Page, template: str, values: dict[str, str], exc: ProblemError) -> Response:
     """A sign-up form again, saying why auth refused it."""
     if exc.problem.status == 429:
-        message = f"Too many attempts. Wait {exc.headers.get('Retry-After', 'a few')} seconds and try again."
+        message = too_many("attempts", exc.headers.get("Retry-After"))
     elif exc.problem.status == 422:
         message = FIX_FIELDS
     else:
@@ -180,7 +177,7 @@ async def choose_password(request: Request, current: Page) -> Response:
         errors = field_errors(reply.problem())
         return current.render("verify_email.html", 422, token=token, errors=errors, error=FIX_FIELDS)
     if reply.status == 429:
-        message = f"Too many attempts. Wait {reply.headers.get('retry-after', 'a few')} seconds and try again."
+        message = too_many("attempts", reply.headers.get("retry-after"))
         return current.render("verify_email.html", 429, token=token, errors={}, error=message)
     message = (
         "This link does not work: it was used already, a newer one was sent, or it expired. "

@@ -8,6 +8,15 @@ from supply_common.problems import ProblemError
 from supply_gateway.entrypoints.web.forms import plain_errors
 from supply_gateway.service_layer.callers import Reply
 
+FIX_FIELDS = "Please correct the marked fields."
+"""The message of a form the API refused field by field."""
+
+
+def too_many(attempts: str, retry_after: str | None) -> str:
+    """The message of a form refused for too many `attempts` (429), with the wait the API asked for
+    when it said."""
+    return f"Too many {attempts}. Wait {retry_after or 'a few'} seconds and try again."
+
 
 def field_errors(problem: ProblemError) -> dict[str, str]:
     """The API's reasons by field, as it gave them."""
@@ -16,7 +25,7 @@ def field_errors(problem: ProblemError) -> dict[str, str]:
 
 def form_message(problem: ProblemError) -> str:
     if problem.problem.errors:
-        return "Please correct the marked fields."
+        return FIX_FIELDS
     return problem.problem.detail or problem.problem.title
 
 

@@ -162,9 +162,7 @@ def _previous(versions: list[dict[str, Any]], entry: dict[str, Any]) -> dict[str
 @router.get("/sales/{sale_id}/delete")
 @page("sale_delete")
 async def sale_delete_form(request: Request, current: Page) -> Response:
-    sale_id = request.path_params["sale_id"]
-    body = await current.api_ok("GET", f"/api/sales/{sale_id}/current")
-    return current.render("sale_delete.html", sale_id=sale_id, version=body["version"], sale=body["sale"])
+    return await _delete_confirmation(current, request.path_params["sale_id"])
 
 
 @router.post("/sales/{sale_id}/delete")
@@ -178,16 +176,18 @@ async def sale_delete(request: Request, current: Page) -> Response:
         deleted_version = int(version) + 1 if version.isdigit() else ""
         return _to_list(deleted=sale_id, v=deleted_version)
     if reply.status == 412:
-        fresh = await current.api_ok("GET", f"/api/sales/{sale_id}/current")
-        return current.render(
-            "sale_delete.html",
-            412,
-            sale_id=sale_id,
-            version=fresh["version"],
-            sale=fresh["sale"],
-            conflict="This sale was changed since you opened it. Check it again before deleting.",
-        )
+        changed = "This sale was changed since you opened it. Check it again before deleting."
+        return await _delete_confirmation(current, sale_id, 412, conflict=changed)
     raise reply.problem()
+
+
+async def _delete_confirmation(current: Page, sale_id: str, status: int = 200, conflict: str | None = None) -> Response:
+    """The page that asks to confirm deleting the sale as it is stored now, whose version the form
+    sends back."""
+    stored = await current.api_ok("GET", f"/api/sales/{sale_id}/current")
+    return current.render(
+        "sale_delete.html", status, sale_id=sale_id, version=stored["version"], sale=stored["sale"], conflict=conflict
+    )
 
 
 async def restore_sale_form(current: Page, target: str, stash: str, pair: TokenPair) -> Response | None:
