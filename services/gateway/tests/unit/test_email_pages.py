@@ -201,6 +201,6 @@ async def test_too_many_attempts_say_to_wait_before_trying_again(pages: Gateway)
     link = await client.post("/verify-email", data={"token": "tok", **password})
 
     assert [sign_in.status_code, register.status_code, link.status_code] == [429, 429, 429]
-    assert "Too many sign-in attempts. Wait" in sign_in.text
-    assert "Too many attempts. Wait" in register.text
+    assert "Too many sign-in attempts. Wait 30 seconds and try again." in sign_in.text
+    assert "Too many attempts. Wait 30 seconds and try again." in register.text
     assert "Too many attempts. Wait 30 seconds and try again." in link.text

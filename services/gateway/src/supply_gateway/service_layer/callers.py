@@ -68,7 +68,10 @@ class Reply:
         return 200 <= self.status < 300
 
     def problem(self) -> ProblemError:
+        """The answer as a problem to raise, with its `Retry-After` (a page says how long to wait, an
+        API answer passes it on)."""
         body = self.body if isinstance(self.body, dict) else {}
+        retry_after = self.headers.get("retry-after") or self.headers.get("Retry-After")
         errors = [
             FieldError(field=str(entry["field"]), reason=str(entry.get("reason", "")))
             for entry in body.get("errors") or []
@@ -79,6 +82,7 @@ class Reply:
             str(body.get("title") or "Request failed"),
             body.get("detail"),
             errors=errors,
+            headers={"Retry-After": str(retry_after)} if retry_after else None,
             extra={
                 k: v for k, v in body.items() if k not in {"type", "title", "status", "detail", "instance", "errors"}
             },
