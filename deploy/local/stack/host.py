@@ -13,6 +13,7 @@ import socket
 import stat
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -231,6 +232,15 @@ def port_open(port: int, timeout: float = 1.0) -> bool:
     try:
         with socket.create_connection((HOST, port), timeout=timeout):
             return True
+    except OSError:
+        return False
+
+
+def http_ok(url: str) -> bool:
+    """Whether a GET of url on loopback answers 200 within two seconds."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+            return bool(response.status == 200)
     except OSError:
         return False
 

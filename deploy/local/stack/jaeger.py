@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import os
 import shutil
-import urllib.request
 from typing import TYPE_CHECKING
 
 from .component import Component
-from .host import HOST, StackError, env_int, find_program, go_module_source, run, step
+from .host import HOST, StackError, env_int, find_program, go_module_source, http_ok, run, step
 
 if TYPE_CHECKING:
     from .stack import Stack
@@ -78,11 +77,7 @@ class Jaeger(Component):
         return [self.port, self.otlp_port, self.grpc_port]
 
     def answers(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url()}/api/services", timeout=2) as response:  # noqa: S310 - loopback
-                return bool(response.status == 200)
-        except OSError:
-            return False
+        return http_ok(f"{self.url()}/api/services")
 
     def url(self) -> str:
         """Address of its UI and query API."""
