@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 
 from supply_common.contract import STORES, Sale, SaleEvent
+from supply_projector.domain import money
 from supply_projector.domain.changes import Op
 from supply_projector.domain.document import stored_document
 from supply_projector.domain.rollups import contribution, counters, delta, key, name_of, total, walk
@@ -46,6 +47,22 @@ def test_a_sale_adds_its_counters_to_its_day_and_its_month() -> None:
     assert day[f"sat.{sale.customer.satisfaction}"] == 1
     assert day[f"coupon.{'true' if sale.couponUsed else 'false'}.n"] == 1
     assert sum(v for k, v in day.items() if k.startswith("item.") and k.endswith(".c")) == cents
+
+
+@pytest.mark.parametrize("sale", SAMPLES)
+def test_a_sale_counts_the_same_cents_whatever_type_the_server_stores_its_prices_in(sale: Sale) -> None:
+    """Line revenue is computed from the stored prices: exact from the projection's Decimal, from
+    MongoDB's Decimal128 and from FerretDB's doubles alike."""
+    biggest = sale.items[0].model_copy(update={"price": Decimal("999999.99"), "quantity": 7})
+    odd = sale.model_copy(update={"items": [biggest, *sale.items[1:]]})
+    for case in (sale, odd):
+        made = document(case)
+        expected = counters(made)
+        assert counters(money.encode(made, "decimal128")) == expected
+        assert counters(money.encode(made, "double")) == expected
+        for name in {key(item.name) for item in case.items}:
+            cents = sum(int(item.price * item.quantity * 100) for item in case.items if key(item.name) == name)
+            assert expected[f"item.{name}.c"] == cents
 
 
 def test_names_from_the_data_never_put_a_dot_or_a_dollar_in_a_field_name() -> None:
