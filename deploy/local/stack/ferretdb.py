@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import os
 import secrets
-import shutil
 import socket
 import struct
 import subprocess
@@ -19,11 +18,13 @@ from .host import (
     SCRIPT_DIR,
     StackError,
     env_int,
+    find_go,
     find_program,
+    go_build,
+    go_built,
     go_module_source,
     read_from,
     recv_exact,
-    run,
     step,
     write_private,
     write_secret,
@@ -121,33 +122,17 @@ class FerretDB(Component):
         return digest.hexdigest()
 
     def install(self) -> None:
-        stamp = self.binary.with_name("build-id")
-        if self.binary.exists() and stamp.exists() and stamp.read_text().strip() == self.build_id():
+        if go_built(self.binary, self.build_id()):
             return
-        go = find_program("go", ("/usr/local/go/bin",))
-        if go is None:
-            raise StackError(f"{self.name}: Go (1.24 or newer) is needed to build FerretDB; it is not on PATH")
+        go = find_go(self.name, "to build FerretDB")
         build = self.home / "build"
         with step(self.name, f"building {FERRETDB_VERSION} with go"):
             self.fetch_source(go, build)
-            target = self.binary.with_suffix(".tmp")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            run(
-                [go, "build", "-buildvcs=false", "-trimpath", "-o", str(target), "./cmd/ferretdb"],
-                self.setup_log,
-                cwd=build,
-            )
-            run([str(target), "--version"], self.setup_log)
-            target.rename(self.binary)
-            stamp.write_text(self.build_id() + "\n")
-            shutil.rmtree(build, ignore_errors=True)
+            go_build(go, build, "./cmd/ferretdb", self.binary, self.build_id(), self.setup_log, try_with=["--version"])
 
     def write_source(self, target: Path) -> None:
         """The patched source tree in target (replaced), to read or to run FerretDB's Go tests in."""
-        go = find_program("go", ("/usr/local/go/bin",))
-        if go is None:
-            raise StackError(f"{self.name}: Go is needed to fetch FerretDB's source; it is not on PATH")
-        self.fetch_source(go, target.resolve())
+        self.fetch_source(find_go(self.name, "to fetch FerretDB's source"), target.resolve())
 
     def fetch_source(self, go: str, build: Path) -> None:
         """Copy the module source into build, add the version files a release build generates, apply patches.

@@ -13,6 +13,7 @@ import socket
 import stat
 import subprocess
 import time
+import urllib.request
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
@@ -235,6 +236,15 @@ def port_open(port: int, timeout: float = 1.0) -> bool:
         return False
 
 
+def http_ok(url: str) -> bool:
+    """Whether a GET of url on loopback answers 200 within two seconds."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:  # noqa: S310 - loopback
+            return bool(response.status == 200)
+    except OSError:
+        return False
+
+
 def recv_exact(sock: socket.socket, size: int) -> bytes:
     """Read exactly size bytes from a socket."""
     chunks = bytearray()
@@ -261,3 +271,33 @@ def go_module_source(go: str, module: str, version: str, into: Path, name: str) 
     for directory, _, _ in os.walk(into):
         os.chmod(directory, 0o700)
     return info
+
+
+def find_go(name: str, purpose: str) -> str:
+    """Path of the Go toolchain; a StackError that says what it was needed for when there is none."""
+    go = find_program("go", ("/usr/local/go/bin",))
+    if go is None:
+        raise StackError(f"{name}: Go (1.24 or newer) is needed {purpose}; it is not on PATH")
+    return go
+
+
+def go_built(binary: Path, build_id: str) -> bool:
+    """Whether binary is there and go_build stamped it with build_id."""
+    stamp = binary.with_name("build-id")
+    return binary.exists() and stamp.exists() and stamp.read_text().strip() == build_id
+
+
+def go_build(
+    go: str, source: Path, package: str, binary: Path, build_id: str, log: Path, try_with: Sequence[str] = ()
+) -> None:
+    """Build `package` (`./cmd/<name>`) of the module source in `source` into binary, stamped with
+    build_id, then remove `source`. The new program replaces binary only once it is built and, when
+    try_with names arguments, has run with them and exited 0."""
+    target = binary.with_suffix(".tmp")
+    target.parent.mkdir(parents=True, exist_ok=True)
+    run([go, "build", "-buildvcs=false", "-trimpath", "-o", str(target), package], log, cwd=source)
+    if try_with:
+        run([str(target), *try_with], log)
+    target.rename(binary)
+    binary.with_name("build-id").write_text(build_id + "\n")
+    shutil.rmtree(source, ignore_errors=True)

@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import os
-import shutil
-import urllib.request
 from typing import TYPE_CHECKING
 
 from .component import Component
-from .host import HOST, StackError, env_int, find_program, go_module_source, run, step
+from .host import HOST, env_int, find_go, go_build, go_built, go_module_source, http_ok, step
 
 if TYPE_CHECKING:
     from .stack import Stack
@@ -43,26 +41,14 @@ class Jaeger(Component):
         self.grpc_port = env_int("STACK_JAEGER_GRPC_PORT", 16685)
 
     def install(self) -> None:
-        stamp = self.binary.with_name("build-id")
-        if self.binary.exists() and stamp.exists() and stamp.read_text().strip() == JAEGER_VERSION:
+        if go_built(self.binary, JAEGER_VERSION):
             return
-        go = find_program("go", ("/usr/local/go/bin",))
-        if go is None:
-            raise StackError(f"{self.name}: Go (1.24 or newer) is needed to build Jaeger; it is not on PATH")
+        go = find_go(self.name, "to build Jaeger")
         build = self.home / "build"
         with step(self.name, f"building {JAEGER_VERSION} with go (long: its module pulls in every storage client)"):
             # Built inside its own module, whose replace directives `go install ...@version` refuses.
             go_module_source(go, JAEGER_MODULE, JAEGER_VERSION, build, self.name)
-            target = self.binary.with_suffix(".tmp")
-            target.parent.mkdir(parents=True, exist_ok=True)
-            run(
-                [go, "build", "-buildvcs=false", "-trimpath", "-o", str(target), "./cmd/jaeger"],
-                self.setup_log,
-                cwd=build,
-            )
-            target.rename(self.binary)
-            stamp.write_text(JAEGER_VERSION + "\n")
-            shutil.rmtree(build, ignore_errors=True)
+            go_build(go, build, "./cmd/jaeger", self.binary, JAEGER_VERSION, self.setup_log)
 
     def prepare(self) -> None:
         self.home.mkdir(parents=True, exist_ok=True)
@@ -78,11 +64,7 @@ class Jaeger(Component):
         return [self.port, self.otlp_port, self.grpc_port]
 
     def answers(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url()}/api/services", timeout=2) as response:  # noqa: S310 - loopback
-                return bool(response.status == 200)
-        except OSError:
-            return False
+        return http_ok(f"{self.url()}/api/services")
 
     def url(self) -> str:
         """Address of its UI and query API."""

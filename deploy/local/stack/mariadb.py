@@ -101,31 +101,21 @@ class MariaDB(Component):
         return {**os.environ, "UMASK": "0600", "UMASK_DIR": "0700"}
 
     def started(self) -> bool:
-        return succeeds(
-            [
-                self.program("mariadb-admin"),
-                "--no-defaults",
-                "--protocol=socket",
-                f"--socket={self.socket}",
-                "--user=root",
-                "--connect-timeout=2",
-                "ping",
-            ],
-        )
+        return self.pings("--protocol=socket", f"--socket={self.socket}", "--user=root")
 
     def answers(self) -> bool:
-        return succeeds(
-            [
-                self.program("mariadb-admin"),
-                "--no-defaults",
-                "--protocol=tcp",
-                f"--host={HOST}",
-                f"--port={self.port}",
-                f"--user={MYSQL_APP_USER}",
-                "--connect-timeout=2",
-                "ping",
-            ],
+        return self.pings(
+            "--protocol=tcp",
+            f"--host={HOST}",
+            f"--port={self.port}",
+            f"--user={MYSQL_APP_USER}",
             env={**os.environ, "MYSQL_PWD": self.password()},
+        )
+
+    def pings(self, *connection: str, env: dict[str, str] | None = None) -> bool:
+        """Whether the server answers mariadb-admin's ping over `connection` within two seconds."""
+        return succeeds(
+            [self.program("mariadb-admin"), "--no-defaults", *connection, "--connect-timeout=2", "ping"], env=env
         )
 
     def after_ready(self) -> None:

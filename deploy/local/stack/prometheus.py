@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import urllib.request
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from .component import Component
-from .host import HOST, REPO_ROOT, Apt, StackError, as_root, find_program, run
+from .host import HOST, REPO_ROOT, Apt, StackError, as_root, find_program, http_ok, run
 
 if TYPE_CHECKING:
     from .stack import Stack
@@ -70,11 +69,7 @@ class Prometheus(Component):
         return Path(argv[0]).name == "prometheus" and f"--storage.tsdb.path={self.data_dir}" in argv
 
     def answers(self) -> bool:
-        try:
-            with urllib.request.urlopen(f"{self.url()}/-/ready", timeout=2) as response:  # noqa: S310 - loopback
-                return bool(response.status == 200)
-        except OSError:
-            return False
+        return http_ok(f"{self.url()}/-/ready")
 
     def url(self) -> str:
         """Address of its web UI and HTTP API."""

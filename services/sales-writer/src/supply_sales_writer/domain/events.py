@@ -34,8 +34,7 @@ def change_event(
     repair: bool = False,
 ) -> EncodedEvent:
     """The event is encoded straight from the sale's canonical `document` (none for a delete): its
-    bytes are those of `SaleEvent.for_change(...).to_bytes()`, without building the model (a third of
-    a create's domain work before)."""
+    bytes are those of `SaleEvent.for_change(...).to_bytes()`, without building the model."""
     data = document if event_type != "sale.deleted" else None
     value = encode_change(event_type, sale_id, version, occurred_at, data, actor, repair=repair)
     return EncodedEvent(sale_id.encode(), value, occurred_at, version, event_type, actor)
