@@ -212,11 +212,33 @@ async def test_copies_written_by_an_earlier_version_get_their_names_and_words_in
     container.database.drop_collection(words_collection(name))
     assert await ids(client, item="note") == set()
 
-    container.store.ensure_indexes()  # what a consumer's start does: the lookup has no marker
+    newer = SAMPLES[1].model_copy(update={"id": str(ObjectId())})
+    await produce(container.settings, [sale_event(newer, 1, "create")])
+    async with consuming(container):  # the lookup has no marker: the consumer walks the copy beside
+        await wait_for(lambda: container.database[words_collection(name)].find_one({"_id": FILLED}) is not None)
+        await wait_for(lambda: newer.id in versions_of(container))
 
-    notepads = {s.id for s in SAMPLES if any(i.name == "notepad" for i in s.items)}
+    notepads = {s.id for s in [*SAMPLES, newer] if any(i.name == "notepad" for i in s.items)}
     assert await ids(client, item="note") == notepads != set()
+    assert newer.id in await ids(client, item=SAMPLES[1].items[0].name)
     stored = sales.find_one({"_id": ObjectId(SAMPLES[0].id)})
     assert not {"item_keys", "tag_keys", "lines"} & set(stored["_supply"])
     assert container.database[words_collection(name)].find_one({"_id": FILLED}) is not None
     assert backfill_search(container.database, name, container.store.pinned().words(), batch=4) == 0
+
+
+async def test_a_walk_told_to_stop_leaves_the_lookup_unmarked_for_the_next_start(
+    container: Container, client: httpx.AsyncClient
+) -> None:
+    name = container.active.name()
+    container.database.drop_collection(words_collection(name))
+    pages = iter(range(2))
+
+    def stop() -> bool:
+        return next(pages, None) is None  # two pages, then stop
+
+    words = container.store.pinned().words()
+    assert backfill_search(container.database, name, words, batch=2, stop=stop) is None
+    assert not words.filled()
+    assert backfill_search(container.database, name, words, batch=2) == 0  # nothing to update: the names are there
+    assert words.filled()

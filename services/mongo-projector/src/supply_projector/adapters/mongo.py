@@ -16,7 +16,7 @@ FerretDB v1 facts this adapter works around (checked against v1.24):
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -77,13 +77,15 @@ class MongoStore:
         self._known_words: dict[str, set[tuple[Field, str]]] = known_words if known_words is not None else {}
 
     def ensure_indexes(self) -> None:
-        """The indexes, and the words lookup of a copy written by an earlier version (on the first
-        start after an upgrade; a word search finds that copy's sales once it is done)."""
-        name = self.active.name()
-        ensure_sale_indexes(self.database, name)
+        ensure_sale_indexes(self.database, self.active.name())
         self.database[TOMBSTONES].create_index([("deleted_at", ASCENDING)])
         self.database[PARKED].create_index([("sale_id", ASCENDING)])
-        fill_words_if_needed(self.database, name, self.pinned().words())
+
+    def upgrade_search(self, stop: Callable[[], bool] = lambda: False) -> None:
+        """A copy written by an earlier version gets this version's search fields and words lookup
+        (`adapters.search_backfill`), until `stop` says to stop; nothing to do for any other."""
+        pinned = self.pinned()
+        fill_words_if_needed(self.database, pinned.collection(), pinned.words(), stop)
 
     def words(self) -> MongoWords:
         return MongoWords(self.database, self.active.name, self._run, self._known_words)

@@ -2,8 +2,9 @@
 (`_supply.names`) and loses the fields earlier versions searched and summed with (`item_keys`,
 `tag_keys`, `lines`), under the version it holds, so that a newer version applied meanwhile (which
 brings its own fields) is never given an older one's; and the words lookup gets every name and
-tag of the copy, then its `filled` marker. The consumer runs it on start when the lookup has no
-marker; `mongo-projector backfill-search` runs it on demand."""
+tag of the copy, then its `filled` marker. A consumer runs it beside consuming when the lookup has
+no marker (a word search finds the sales it has passed; it starts over after a stop: the documents
+done are only read again); `mongo-projector backfill-search` runs it on demand."""
 
 from __future__ import annotations
 
@@ -43,9 +44,11 @@ def backfill_search(
     words: MongoWords,
     batch: int = 500,
     progress: Callable[[int, int], None] | None = None,
-) -> int:
-    """Walk the collection in `_id` order, a batch at a time; how many documents were updated.
-    `progress(seen, updated)` after each batch."""
+    stop: Callable[[], bool] = lambda: False,
+) -> int | None:
+    """Walk the collection in `_id` order, a batch at a time; how many documents were updated (None:
+    `stop` said to stop first, and the lookup is not marked filled). `progress(seen, updated)` after
+    each batch."""
     sales = database[collection]
     words.forget()
     fields = ("version", "names", *EARLIER_FIELDS)
@@ -53,6 +56,8 @@ def backfill_search(
     after: ObjectId | None = None
     seen = updated = 0
     while True:
+        if stop():
+            return None
         query = {} if after is None else {"_id": {"$gt": after}}
         page = list(sales.find(query, projection).sort("_id", 1).limit(batch))
         if not page:
@@ -75,9 +80,11 @@ def backfill_search(
     return updated
 
 
-def fill_words_if_needed(database: Database[dict[str, Any]], collection: str, words: MongoWords) -> None:
-    """On a consumer's start: a copy whose words lookup has no `filled` marker is walked once (fast
-    for a new copy: there is nothing to walk)."""
+def fill_words_if_needed(
+    database: Database[dict[str, Any]], collection: str, words: MongoWords, stop: Callable[[], bool] = lambda: False
+) -> None:
+    """Beside a consumer: a copy whose words lookup has no `filled` marker is walked once (at once for
+    a new copy: there is nothing to walk)."""
     if words.filled():
         return
     started = time.monotonic()
@@ -88,7 +95,10 @@ def fill_words_if_needed(database: Database[dict[str, Any]], collection: str, wo
             last[0] = time.monotonic()
             log.info("filling the words lookup", extra={"collection": collection, "seen": seen, "updated": updated})
 
-    updated = backfill_search(database, collection, words, progress=report)
+    updated = backfill_search(database, collection, words, progress=report, stop=stop)
+    if updated is None:
+        log.info("filling the words lookup stopped; the next start goes on", extra={"collection": collection})
+        return
     log.info(
         "words lookup filled",
         extra={"collection": collection, "updated": updated, "seconds": round(time.monotonic() - started, 1)},

@@ -76,7 +76,7 @@ def backfill_search() -> None:
         updated = search_backfill.backfill_search(container.database, store.collection(), store.words())
     finally:
         container.close()
-    typer.echo(f"search fields set on {updated} sales; words lookup filled")
+    typer.echo(f"search fields set on {updated or 0} sales; words lookup filled")
 
 
 @app.command()

@@ -8,8 +8,9 @@ import logging
 import os
 import signal
 import socket
+import threading
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import timedelta
 from pathlib import Path
 
@@ -131,6 +132,8 @@ class ConsumerLoop:
         consumer.subscribe([settings.sales_topic], listener=_Listener(self))
         await consumer.start()
         log.info("consuming", extra={"topic": settings.sales_topic, "group": settings.consumer_group})
+        left = threading.Event()  # this run ended, by a stop or an error
+        upgrading = asyncio.ensure_future(self._upgrade_search(lambda: left.is_set() or self.stopping.is_set()))
         try:
             purged_at = counted_at = float("-inf")
             while not self.stopping.is_set():
@@ -180,7 +183,18 @@ class ConsumerLoop:
             await progress.close()
             await consumer.stop()
             await dead_letters.stop()
+            left.set()  # the walk stops at its next page
+            await upgrading
             log.info("consumer stopped", extra={"batches": self.batches})
+
+    async def _upgrade_search(self, stop: Callable[[], bool]) -> None:
+        """A copy written by an earlier version gets this version's search fields beside consuming
+        (`MongoStore.upgrade_search`): both write under the version guard, so neither undoes the
+        other; a word search finds the copy's older sales as the walk passes them."""
+        try:
+            await asyncio.to_thread(self.container.store.upgrade_search, stop)
+        except PyMongoError as exc:
+            log.warning("filling the words lookup failed; the next start goes on", extra={"error": repr(exc)[:300]})
 
     async def _rollups_for_the_copy(self) -> None:
         """A copy without rollups (made before there were any) gets them from the copy itself before
