@@ -16,7 +16,6 @@ from typing import Any
 
 from pymongo.database import Database
 
-from supply_common.contract import METADATA_FIELD
 from supply_projector.domain.search import Field, key_range, matches, word_entries
 
 FILLED = "~filled"
@@ -92,9 +91,3 @@ class MongoWords:
     def mark_filled(self) -> None:
         marker = {"$set": {"at": datetime.now(UTC)}}
         self.database[self.collection()].update_one({"_id": FILLED}, marker, upsert=True)
-
-
-def stored_names(document: Mapping[str, Any]) -> list[str] | None:
-    meta = document.get(METADATA_FIELD)
-    names = meta.get("names") if isinstance(meta, Mapping) else None
-    return names if isinstance(names, list) else None
