@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from supply_common.testing.fixtures import not_here
 from supply_common.testing.stack import stack_package
 
 host = stack_package().host
@@ -28,7 +29,8 @@ def go() -> str:
     try:
         return str(host.find_go("test", "to build a test program"))
     except host.StackError:
-        pytest.skip("no Go toolchain on this machine")
+        not_here("no Go toolchain on this machine")  # under CI a failure: the stack builds FerretDB with it
+        raise
 
 
 def module_source(folder: Path) -> Path:
