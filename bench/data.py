@@ -19,13 +19,18 @@ from supply_common.contract import METADATA_FIELD, Sale, SaleEvent, rfc3339, sal
 from supply_common.testing.sales import random_sale_body
 
 
-def bodies(count: int, seed: int = 1) -> list[dict[str, Any]]:
+def bodies(count: int, seed: int = 1, dated: datetime | None = None) -> list[dict[str, Any]]:
+    """Sales dated over five years from 2013 (as the dataset), or all at `dated` (as sales made now)."""
     rng = random.Random(seed)
-    return [random_sale_body(rng) for _ in range(count)]
+    drawn = [random_sale_body(rng) for _ in range(count)]
+    if dated is not None:
+        for body in drawn:
+            body["saleDate"] = rfc3339(dated)
+    return drawn
 
 
-def encoded_bodies(count: int, seed: int = 1) -> list[bytes]:
-    return [json.dumps(body, separators=(",", ":")).encode() for body in bodies(count, seed)]
+def encoded_bodies(count: int, seed: int = 1, dated: datetime | None = None) -> list[bytes]:
+    return [json.dumps(body, separators=(",", ":")).encode() for body in bodies(count, seed, dated)]
 
 
 def sales(count: int, seed: int = 1) -> list[dict[str, Any]]:

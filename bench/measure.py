@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
 import uvloop
 
@@ -17,8 +18,9 @@ from bench.model import LatencyPoint, Row
 BODIES = 4_000
 
 
-def bodies() -> list[bytes]:
-    return data.encoded_bodies(BODIES, seed=41)
+def bodies(dated: datetime | None = None) -> list[bytes]:
+    """The sales the rows create: dated over five years, or all at `dated`."""
+    return data.encoded_bodies(BODIES, seed=41, dated=dated)
 
 
 def run_async(factory: Callable[[], Awaitable[LoopResult]]) -> LoopResult:
