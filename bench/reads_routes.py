@@ -95,6 +95,10 @@ def sale_routes() -> list[Route]:
         _sales_route("sales", "GET /api/sales (newest first)", "fast", lambda _: {}),
         _sales_route("sales.asc", "GET /api/sales?sort=date_asc", "fast", lambda _: {"sort": "date_asc"}),
     ]
+    for sort in ("total_desc", "total_asc", "store_asc", "store_desc"):
+        routes.append(
+            _sales_route(f"sales.{sort}", f"GET /api/sales?sort={sort}", "fast", lambda _, s=sort: {"sort": s})
+        )
     for name, value in EQUALITY_FILTERS.items():
         routes.append(
             _sales_route(f"sales.{name}", f"GET /api/sales?{name}={value}", "fast", lambda _, n=name, v=value: {n: v})

@@ -67,6 +67,10 @@ def shapes(sample: dict[str, Any], vocabulary: Vocabulary) -> dict[str, tuple[di
     return {
         "newest first": ({}, "date_desc"),
         "oldest first": ({}, "date_asc"),
+        "total, highest first": ({}, "total_desc"),
+        "total, lowest first": ({}, "total_asc"),
+        "store, A to Z": ({}, "store_asc"),
+        "store, Z to A": ({}, "store_desc"),
         "store": (SalesFilter(store=sample["storeLocation"]).filter(), "date_desc"),
         "purchase method": (SalesFilter(method=sample["purchaseMethod"]).filter(), "date_desc"),
         "coupon": (SalesFilter(coupon=True).filter(), "date_desc"),
