@@ -122,3 +122,17 @@ async def test_the_journey_page_shows_each_step_to_a_technical_worker(gateway) -
 
     manager = {"sg_access": SIGNER.token("senior_management", sub="m1")}
     assert (await with_cookies(client, "GET", f"/sales/{SALE}/journey", manager)).status_code == 403
+
+
+async def test_a_copy_that_took_the_change_before_the_relay_read_its_acknowledgment(gateway) -> None:
+    """The relay stamps a change published once it reads the broker's acknowledgment; the copy can
+    take it from the broker first. The delay is given as it is, and the page says so instead of
+    showing a negative one."""
+    client, upstreams = gateway
+    _answering(upstreams, copy={**COPY_ANSWER, "applied_at": "2026-01-01T10:05:00.015Z"})
+    journey = (await client.get(f"/api/ops/sales/{SALE}/journey", headers=bearer("technical_worker"))).json()
+    assert journey["steps"][1]["apply_ms"] == -5.0
+    worker = {"sg_access": SIGNER.token("technical_worker", sub="w1")}
+    text = " ".join((await with_cookies(client, "GET", f"/sales/{SALE}/journey", worker)).text.split())
+    assert "(ahead of the relay's acknowledgment)" in text
+    assert "+-" not in text
