@@ -18,6 +18,7 @@ from bench.stats import Latencies
 from supply_common.contract import SALE_FILTERS
 from supply_common.testing import dataset
 from supply_gateway.domain.policy import ANALYTICS_REPORTS, POLICY
+from supply_projector.domain.queries import SORTS
 
 SUBJECT = Subject(("5bd761dcae323e45a93ccfe8", "5bd761dcae323e45a93ccfe9"), "cauho@witwuta.sv")
 
@@ -26,12 +27,12 @@ def _route(key: str) -> Route:
     return next(route for route in routes() if route.key == key)
 
 
-def test_every_filter_alone_both_sorts_and_every_analytics_report_in_each_window_are_measured() -> None:
+def test_every_filter_alone_every_sort_and_every_analytics_report_in_each_window_are_measured() -> None:
     queries = [parse_qs(urlsplit(route.path(SUBJECT, 0)).query) for route in routes() if route.key.startswith("sales")]
     named = {name for query in queries for name in query}
     assert named == set(SALE_FILTERS)
-    assert {"date_asc"} == {value for query in queries for value in query.get("sort", [])}
-    assert {} in queries  # unfiltered, newest first
+    assert set(SORTS) - {"date_desc"} == {value for query in queries for value in query.get("sort", [])}
+    assert {} in queries  # unfiltered, newest first (date_desc, the default)
     assert all(
         len(query) == 1 or set(query) in ({"date_from", "date_to"}, {"total_min", "total_max"})
         for query in queries
