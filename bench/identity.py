@@ -103,16 +103,19 @@ def start_auth(ctx: Context) -> Accounts:
     return accounts
 
 
-def start_gateway(ctx: Context, accounts: Accounts, writer_url: str) -> ServiceProcess:
-    """The gateway with its per-user rate limit lifted, so the bench measures the proxy and not the limiter."""
+def start_gateway(
+    ctx: Context, accounts: Accounts, writer_url: str, ports: dict[str, int] = PORTS, name: str = "gateway"
+) -> ServiceProcess:
+    """The gateway with its per-user rate limit lifted, so the bench measures the proxy and not the limiter
+    (`ports` and `name` for one of several running side by side)."""
     require("gateway", "serve")
     gateway = ctx.service(
-        "gateway",
+        name,
         PROCESSES["gateway"].argv,
-        port=PORTS["gateway"],
+        port=ports["gateway"],
         auth_url=accounts.auth.url,
         sales_writer_url=writer_url,
-        projector_url=f"http://127.0.0.1:{PORTS['mongo-projector']}",
+        projector_url=f"http://127.0.0.1:{ports['mongo-projector']}",
         rate_user_per_s=1_000_000,
         rate_user_burst=1_000_000,
         workers=os.environ.get("BENCH_GATEWAY_WORKERS", "1"),

@@ -46,9 +46,11 @@ class Pipeline:
     processes: list[ServiceProcess] = field(default_factory=list)
     projector: ServiceProcess | None = None
     paused: bool = False
+    ports: dict[str, int] = field(default_factory=lambda: dict(PORTS))
+    """Where its processes listen: `PORTS` unless it runs beside another pipeline (`bench.services.ports`)."""
 
     @classmethod
-    def start(cls, ctx: Context, suffix: str, projector: bool = True) -> Pipeline:
+    def start(cls, ctx: Context, suffix: str, projector: bool = True, ports: dict[str, int] = PORTS) -> Pipeline:
         require("sales-writer", "serve", "relay", "migrate")
         if projector:
             require("mongo-projector", "consume")
@@ -63,6 +65,7 @@ class Pipeline:
             mongo_db=ctx.mongo_database(suffix),
             accounts=accounts,
             operator=service_credential(ctx, "bench", "outbox:read"),
+            ports=dict(ports),
         )
         outbox: dict[str, str] = {
             "mysql_database": pipeline.sales_db,
@@ -70,18 +73,18 @@ class Pipeline:
             "dlq_topic": pipeline.dlq,
         }
         if RELAY_APART:
-            outbox["relay_wake_address"] = f"127.0.0.1:{PORTS['relay-notices']}"
+            outbox["relay_wake_address"] = f"127.0.0.1:{ports['relay-notices']}"
             relay = ctx.service(
                 f"sales-writer-relay-{suffix}",
                 PROCESSES["sales-writer-relay"].argv,
-                relay_metrics_port=PORTS["relay-metrics"],
+                relay_metrics_port=ports["relay-metrics"],
                 **outbox,
             )
             pipeline.processes.append(relay.start(ctx.sampler, "sales-writer relay"))
         writer = ctx.service(
             f"sales-writer-{suffix}",
             PROCESSES["sales-writer"].argv,
-            port=PORTS["sales-writer"],
+            port=ports["sales-writer"],
             workers=WRITER_WORKERS,
             relay_enabled=str(not RELAY_APART).lower(),
             auth_jwks_url=accounts.jwks_url,
@@ -95,7 +98,7 @@ class Pipeline:
                 topic=pipeline.topic,
                 dlq=pipeline.dlq,
                 group=pipeline.group,
-                metrics_port=PORTS["projector-metrics"],
+                metrics_port=ports["projector-metrics"],
             )
             pipeline.projector = consumer.start(ctx.sampler, "mongo-projector consume")
             pipeline.processes.append(pipeline.projector)
@@ -128,14 +131,14 @@ class Pipeline:
     @property
     def projector_metrics_url(self) -> str:
         """The consumer's Prometheus metrics (commit-to-written lag among them)."""
-        return f"http://127.0.0.1:{PORTS['projector-metrics']}/metrics"
+        return f"http://127.0.0.1:{self.ports['projector-metrics']}/metrics"
 
     @property
     def relay_metrics_url(self) -> str:
         """The relay's Prometheus metrics (commit-to-published latency among them): its own port when
         it runs apart, the server processes' `/metrics` when it runs inside them."""
         if RELAY_APART:
-            return f"http://127.0.0.1:{PORTS['relay-metrics']}/metrics"
+            return f"http://127.0.0.1:{self.ports['relay-metrics']}/metrics"
         return f"{self.writer_url}/metrics"
 
     def worker(self) -> dict[str, str]:
@@ -144,7 +147,7 @@ class Pipeline:
 
     @property
     def writer_url(self) -> str:
-        return f"http://127.0.0.1:{PORTS['sales-writer']}"
+        return f"http://127.0.0.1:{self.ports['sales-writer']}"
 
     def settle(self, timeout_s: float = 120.0) -> None:
         """Wait until the whole pipeline is idle (the projector running again if it was paused): the

@@ -27,6 +27,14 @@ PORTS = {
     "relay-metrics": PORT_BASE + 6,
 }
 NAIVE_PORT = PORT_BASE + 10
+SET_STRIDE = 20
+"""Ports of the n-th set of services running side by side (`ports(n)`) start `n * SET_STRIDE` above
+`PORTS`, clear of the naive dual write's."""
+
+
+def ports(index: int) -> dict[str, int]:
+    """The ports of the `index`-th set of services that run side by side (0: `PORTS`)."""
+    return {name: port + index * SET_STRIDE for name, port in PORTS.items()}
 
 
 class ServiceMissing(Exception):

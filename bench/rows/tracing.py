@@ -1,11 +1,13 @@
 """Row 11: POST /api/sales through the gateway with tracing off, then on with the documented default
 sampler (`parentbased_traceidratio` at `tracing.DEFAULT_RATIO`: what operators run), then on with every
 trace recorded (`parentbased_always_on`), every process exporting its spans over OTLP/HTTP to a
-receiver in a process of its own (as a collector would be); each phase on a pipeline of its own:
-creates/s at each concurrency and latency at fractions of the untraced maximum, and the CPU the
-service processes spent per sale created in the phase (from the first create until the projector
-has applied the last: what tracing costs, read from the processes themselves, so that it holds on a
-loaded machine where rates swing). The verdict is the default's; always-on is reported beside it."""
+receiver in a process of its own (as a collector would be). Each series has a pipeline and a gateway
+of its own, the three running side by side and measured in turns (so that a cold start and the
+machine's drift weigh on each alike): creates/s at each concurrency and latency at fractions of the
+untraced maximum, and the CPU each series' processes spent per sale created (from the first create
+until the projector has applied the last: what tracing costs, read from the processes themselves, so
+that it holds on a loaded machine where rates swing). The verdict is the default's; always-on is
+reported beside it."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ import os
 import subprocess
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
 
 import psutil
 
@@ -22,7 +25,7 @@ from bench.context import Context
 from bench.identity import Accounts, start_auth, start_gateway
 from bench.model import Row
 from bench.pipeline import Pipeline
-from bench.services import ServiceProcess
+from bench.services import ServiceProcess, ports
 from supply_common import tracing
 
 ROW_ID = "11"
@@ -117,33 +120,60 @@ def _added_p50(row: Row, prefix: str) -> float | None:
     return None
 
 
-def _phase(ctx: Context, row: Row, accounts: Accounts, series: str, prefix: str, maxima: dict[str, float]) -> None:
-    """One phase on a pipeline of its own, started with the environment of the moment."""
-    pipeline = Pipeline.start(ctx, series.replace("-", ""))
-    gateway = start_gateway(ctx, accounts, pipeline.writer_url)
-    try:
-        payloads = measure.bodies()
-        target = measure.Target(
-            series, f"{gateway.url}/api/sales", accounts.bearer, prefix=prefix, prepare=pipeline.alone
+@dataclass
+class _Phase:
+    """One series: its pipeline and gateway, started with the series' environment, and what its
+    processes had spent when the measurements began."""
+
+    series: str
+    prefix: str
+    pipeline: Pipeline
+    gateway: ServiceProcess
+    sales: int = 0
+    spent: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def start(cls, ctx: Context, accounts: Accounts, index: int, series: str, prefix: str) -> _Phase:
+        """The series' pipeline and gateway on the `index`-th set of ports, with the environment of the moment."""
+        suffix = series.replace("-", "")
+        pipeline = Pipeline.start(ctx, suffix, ports=ports(index))
+        try:
+            gateway = start_gateway(ctx, accounts, pipeline.writer_url, pipeline.ports, f"gateway-{suffix}")
+        except BaseException:
+            pipeline.stop()
+            raise
+        return cls(series, prefix, pipeline, gateway)
+
+    @property
+    def processes(self) -> list[ServiceProcess]:
+        return [self.gateway, *self.pipeline.processes]
+
+    def target(self) -> measure.Target:
+        url = f"{self.gateway.url}/api/sales"
+        return measure.Target(
+            self.series, url, self.pipeline.accounts.bearer, prefix=self.prefix, prepare=self.pipeline.alone
         )
-        processes = [gateway, *pipeline.processes]
-        pipeline.settle()
-        sales, spent = _sales(ctx, pipeline), _cpu_s(processes)
-        maxima.update(measure.max_rates(ctx, row, [target], payloads))
-        measure.latency_curve(ctx, row, [target], payloads, maxima["untraced"])
-        pipeline.settle()
-        created, now = max(1, _sales(ctx, pipeline) - sales), _cpu_s(processes)
-        per_sale = {name: 1000 * (now[name] - spent.get(name, 0.0)) / created for name in now}
-        label = f"service CPU per sale, all processes ({series})"
-        row.figure(f"{prefix}cpu_ms", label, "ms", False).samples.append(sum(per_sale.values()))
-        for process in processes:
-            kind = process.name.removesuffix(f"-{pipeline.suffix}")
-            row.figure(f"{prefix}cpu_ms_{kind}", f"CPU per sale, {kind} ({series})", "ms", False).samples.append(
-                per_sale.get(process.name, 0.0)
-            )
-    finally:
-        gateway.stop()
-        pipeline.stop()
+
+    def begin(self, ctx: Context) -> None:
+        """Settle the pipeline, then note its sales and its processes' CPU."""
+        self.pipeline.settle()
+        self.sales, self.spent = _sales(ctx, self.pipeline), _cpu_s(self.processes)
+
+    def end(self, ctx: Context, row: Row) -> None:
+        """Settle the pipeline (the copy has every sale), then record the CPU its processes spent per sale."""
+        self.pipeline.settle()
+        created, now = max(1, _sales(ctx, self.pipeline) - self.sales), _cpu_s(self.processes)
+        per_sale = {name: 1000 * (now[name] - self.spent.get(name, 0.0)) / created for name in now}
+        label = f"service CPU per sale, all processes ({self.series})"
+        row.figure(f"{self.prefix}cpu_ms", label, "ms", False).samples.append(sum(per_sale.values()))
+        for process in self.processes:
+            kind = process.name.removesuffix(f"-{self.pipeline.suffix}")
+            figure = row.figure(f"{self.prefix}cpu_ms_{kind}", f"CPU per sale, {kind} ({self.series})", "ms", False)
+            figure.samples.append(per_sale.get(process.name, 0.0))
+
+    def stop(self) -> None:
+        self.gateway.stop()
+        self.pipeline.stop()
 
 
 def _verdict(row: Row, series: str, prefix: str, maxima: dict[str, float]) -> tuple[bool, str]:
@@ -159,24 +189,34 @@ def _verdict(row: Row, series: str, prefix: str, maxima: dict[str, float]) -> tu
 
 def run(ctx: Context) -> Row:
     row = Row(ROW_ID, TITLE)
-    for other in ctx.shared.pop("pipelines", {}).values():  # they hold the ports the phases use
+    for other in ctx.shared.pop("pipelines", {}).values():  # they hold the ports of the first set
         other.stop()
     accounts = start_auth(ctx)
-    maxima: dict[str, float] = {}
+    phases: list[_Phase] = []
     with _receiver() as (endpoint, received):
-        for series, prefix, env in PHASES:
-            before = received()
-            with _environment(**(env | {tracing.ENDPOINT_ENV: endpoint} if prefix else env)):
-                _phase(ctx, row, accounts, series, prefix, maxima)
-            if prefix:
-                row.figure(f"{prefix}spans", f"spans received ({series})", "spans").samples.append(received() - before)
+        try:
+            for index, (series, prefix, env) in enumerate(PHASES):
+                with _environment(**(env | {tracing.ENDPOINT_ENV: endpoint} if prefix else env)):
+                    phases.append(_Phase.start(ctx, accounts, index, series, prefix))
+            payloads, targets = measure.bodies(), [phase.target() for phase in phases]
+            for phase in phases:
+                phase.begin(ctx)
+            spans = received()
+            maxima = measure.max_rates(ctx, row, targets, payloads)
+            measure.latency_curve(ctx, row, targets, payloads, maxima["untraced"])
+            for phase in phases:
+                phase.end(ctx, row)
+            row.figure("spans", "spans received (traced and always-on)", "spans").samples.append(received() - spans)
+        finally:
+            for phase in phases:
+                phase.stop()
     meets, default = _verdict(row, "traced", "traced_", maxima)
     _, always = _verdict(row, "always-on", "always_", maxima)
     row.note = (
         f"{'meets' if meets else 'misses'} the target (>= 0.9x, <= +1 ms) with the default sampler"
         f" (parentbased_traceidratio {tracing.DEFAULT_RATIO:g}): {default}; every trace recorded: {always};"
         " through the gateway, the relay and the projector consumer each in its own process, all exporting to"
-        " an OTLP/HTTP receiver in a process of its own; the phases run one after the other on pipelines of"
-        " their own (projector paused while measured), latency at fractions of the untraced maximum"
+        " an OTLP/HTTP receiver in a process of its own; three pipelines side by side, measured in turns"
+        " (projector paused while measured), latency at fractions of the untraced maximum"
     )
     return row
