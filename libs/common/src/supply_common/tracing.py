@@ -14,7 +14,9 @@ is the standard `OTEL_TRACES_SAMPLER` (`always_on`, `always_off`, `traceidratio`
 `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio`) with its ratio in
 `OTEL_TRACES_SAMPLER_ARG`; unset, it is `parentbased_traceidratio` at `DEFAULT_RATIO`. Under a sampler
 that follows the parent, a hop whose trace is not sampled makes no span at all: it passes the
-context on (so that later hops know) and nothing else.
+`traceparent` on as it came (so that later hops know) and nothing else, without calling the SDK; where
+a trace starts under the default sampler, the trace id is drawn first and the SDK called only when its
+sampler, deciding by that id, records it.
 
 The trace context never carries identity: it is a trace id, a span id and flags, and a service that
 continues a trace takes nothing else from it.
@@ -24,13 +26,15 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import re
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
 
 from opentelemetry import trace
-from opentelemetry.context import Context, attach, detach
+from opentelemetry.context import Context
 from opentelemetry.trace import Link, NonRecordingSpan, Span, SpanContext, SpanKind, StatusCode, TraceFlags, Tracer
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -85,23 +89,34 @@ _provider: Any = None
 _follows_parent = False
 """Whether the sampler records a span exactly when its parent was recorded (parent-based samplers),
 so that a hop under a trace not sampled can skip the SDK altogether."""
+_root_bound: int | None = None
+"""Under `parentbased_traceidratio`: a new trace is recorded when its id's low 64 bits are below this
+(the SDK's `TraceIdRatioBased.bound`), so the decision can be taken before calling the SDK."""
+_LOW_64 = (1 << 64) - 1
+_passed: ContextVar[str | None] = ContextVar("supply_unsampled_traceparent", default=None)
+"""The `traceparent` of the trace not sampled that the task works for, under a sampler that follows
+the parent: passed on as it is, with no SDK span current."""
+_drawn: ContextVar[int | None] = ContextVar("supply_drawn_trace_id", default=None)
+"""The trace id drawn for a trace that starts here, for the SDK's root span to take."""
 
 
 def start(service: str, environ: Mapping[str, str] | None = None, *, exporter: SpanExporter | None = None) -> bool:
     """Trace this process as `service` (`OTEL_SERVICE_NAME` wins) when an OTLP endpoint is set, or
     into `exporter` (an SDK `SpanExporter`, each span handed over as it ends) when one is given;
     whether it does. Safe to call again: the first call's provider stays."""
-    global _tracer, _provider, _follows_parent
+    global _tracer, _provider, _follows_parent, _root_bound
     if _tracer is not None:
         return True
     env = os.environ if environ is None else environ
     if exporter is None and not (env.get(ENDPOINT_ENV) or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
         return False
-    from opentelemetry.sdk.trace import TracerProvider
+    from opentelemetry.sdk.trace import TracerProvider, sampling
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
     sampler, follows_parent = _sampler(env)
-    provider = TracerProvider(resource=_resource(env.get("OTEL_SERVICE_NAME") or service), sampler=sampler)
+    provider = TracerProvider(
+        resource=_resource(env.get("OTEL_SERVICE_NAME") or service), sampler=sampler, id_generator=_drawn_ids()
+    )
     if exporter is None:
         from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter
 
@@ -109,6 +124,8 @@ def start(service: str, environ: Mapping[str, str] | None = None, *, exporter: S
     else:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     _provider, _tracer, _follows_parent = provider, provider.get_tracer("supply_store"), follows_parent
+    root = getattr(sampler, "_root", None)
+    _root_bound = root.bound if follows_parent and isinstance(root, sampling.TraceIdRatioBased) else None
     follow_spans(span_ids)
     log.info(
         "tracing on",
@@ -167,10 +184,22 @@ def _resource(service: str) -> Any:
     return FixedResource(created.attributes, created.schema_url)
 
 
+def _drawn_ids() -> Any:
+    """The SDK's random ids, except that a root span takes the trace id drawn for it (`_drawn`)."""
+    from opentelemetry.sdk.trace.id_generator import RandomIdGenerator
+
+    class DrawnIds(RandomIdGenerator):
+        def generate_trace_id(self) -> int:
+            drawn = _drawn.get()
+            return drawn if drawn is not None else super().generate_trace_id()
+
+    return DrawnIds()
+
+
 def stop() -> None:
     """Export what is pending and switch tracing off (a process that stops, tests)."""
-    global _tracer, _provider, _follows_parent
-    provider, _provider, _tracer, _follows_parent = _provider, None, None, False
+    global _tracer, _provider, _follows_parent, _root_bound
+    provider, _provider, _tracer, _follows_parent, _root_bound = _provider, None, None, False, None
     follow_spans(None)
     if provider is not None:
         provider.force_flush()
@@ -194,7 +223,7 @@ def span(
     """A span made current for the block (None, and nothing done, when tracing is off or the span
     would not be recorded: its parent, `parent` or else the current span, is in a trace not sampled)."""
     current = _tracer
-    if current is None or (_follows_parent and _unsampled(trace.get_current_span(parent).get_span_context())):
+    if current is None or (_follows_parent and _not_recorded_under(parent)):
         yield None
         return
     with current.start_as_current_span(name, context=parent, kind=kind, links=links, attributes=attributes) as started:
@@ -243,7 +272,7 @@ def traceparent(of: Span | None = None) -> str | None:
         return None
     context = (of or trace.get_current_span()).get_span_context()
     if not context.is_valid:
-        return None
+        return _passed.get() if of is None else None
     return f"00-{context.trace_id:032x}-{context.span_id:016x}-{int(context.trace_flags):02x}"
 
 
@@ -265,18 +294,33 @@ def records(value: str | bytes | None) -> bool:
 def unrecorded() -> bool:
     """Whether a child of the current span would not be recorded (it is in a trace not sampled and the
     sampler follows the parent): the caller makes no span and passes `traceparent()` on as it is."""
-    return _follows_parent and _unsampled(trace.get_current_span().get_span_context())
+    return _follows_parent and _not_recorded_under(None)
 
 
-def _unsampled(context: SpanContext) -> bool:
-    return context.is_valid and not context.trace_flags.sampled
+def _not_recorded_under(parent: Context | None) -> bool:
+    """Whether a span under `parent` (None: the current span, or the trace not sampled passed on) is
+    in a trace not sampled."""
+    context = trace.get_current_span(parent).get_span_context()
+    if context.is_valid:
+        return not context.trace_flags.sampled
+    return parent is None and _passed.get() is not None
+
+
+def _unsampled_header(value: bytes | None) -> str | None:
+    """An incoming `traceparent` naming a trace not sampled, as text; None for any other value."""
+    text = value.decode("latin-1") if value else ""
+    found = _TRACEPARENT.match(text)
+    if found is None or int(found.group(3), 16) & 1 or found.group(1) == "0" * 32 or found.group(2) == "0" * 16:
+        return None
+    return text
 
 
 def span_ids() -> tuple[str, str] | None:
     """The current span's trace id (32 hex digits) and span id (16), or None outside any span."""
     context = trace.get_current_span().get_span_context()
     if not context.is_valid:
-        return None
+        passed = _passed.get()
+        return None if passed is None else (passed[3:35], passed[36:52])
     return f"{context.trace_id:032x}", f"{context.span_id:016x}"
 
 
@@ -328,6 +372,14 @@ def mark_failed(target: Span | None, error: BaseException | str) -> None:
         target.set_status(StatusCode.ERROR, error if isinstance(error, str) else type(error).__name__)
 
 
+def _trace_id() -> int:
+    """A new random trace id (never the invalid 0), as the SDK draws one."""
+    while True:
+        drawn = random.getrandbits(128)
+        if drawn:
+            return drawn
+
+
 class TracingMiddleware:
     """ASGI: a server span per HTTP request, named by method and route template once routed.
 
@@ -345,17 +397,25 @@ class TracingMiddleware:
             await self.app(scope, receive, send)
             return
         parent = None
+        drawn: int | None = None
         if self.trust_incoming:
             given = next((value for name, value in scope.get("headers") or () if name == b"traceparent"), None)
-            parent = parent_from(given)
-            if parent is not None and _follows_parent and _unsampled(trace.get_current_span(parent).get_span_context()):
-                # Not sampled where the trace started: no span here, the context only passed on.
-                token = attach(parent)
-                try:
-                    await self.app(scope, receive, send)
-                finally:
-                    detach(token)
-                return
+            passed = _unsampled_header(given) if _follows_parent else None
+            if passed is None:
+                parent = parent_from(given)
+        elif _root_bound is not None:
+            drawn = _trace_id()
+            passed = None if drawn & _LOW_64 < _root_bound else f"00-{drawn:032x}-{random.getrandbits(64):016x}-00"
+        else:
+            passed = None
+        if passed is not None:
+            # Not sampled where the trace started: no span here, the context only passed on.
+            token = _passed.set(passed)
+            try:
+                await self.app(scope, receive, send)
+            finally:
+                _passed.reset(token)
+            return
         method = scope["method"]
         status = 500
 
@@ -366,9 +426,12 @@ class TracingMiddleware:
             await send(message)
 
         attributes = {"http.request.method": method, "url.path": scope["path"]}
-        with current.start_as_current_span(
-            method, context=parent, kind=SpanKind.SERVER, attributes=attributes, record_exception=False
-        ) as server:
+        chosen = _drawn.set(drawn)
+        try:
+            server = current.start_span(method, context=parent, kind=SpanKind.SERVER, attributes=attributes)
+        finally:
+            _drawn.reset(chosen)
+        with trace.use_span(server, end_on_exit=True, record_exception=False):
             try:
                 await self.app(scope, receive, sending)
             finally:

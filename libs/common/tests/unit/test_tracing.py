@@ -138,3 +138,60 @@ def test_traceparent_parsing_refuses_what_is_not_one() -> None:
     for bad in (None, "", "00-xyz", f"01-{CALLER_TRACE}-b7ad6b7169203331-01", no_trace):
         assert tracing.context_of(bad) is None
         assert tracing.trace_id_of(bad) is None
+
+
+def test_the_public_door_records_a_new_trace_as_the_ratio_sampler_decides_by_its_id(
+    span_receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(tracing.SAMPLER_ENV)
+    monkeypatch.setenv(tracing.SAMPLER_ARG_ENV, "0.5")
+    app = create_app(service="door", title="t", trust_incoming_traces=False)
+    inside: list[str | None] = []
+
+    @app.get("/x")
+    def x() -> dict[str, str]:
+        inside.append(tracing.traceparent())
+        return {}
+
+    with TestClient(app) as client:
+        for _ in range(40):
+            assert client.get("/x").status_code == 200
+    tracing.stop()
+    recorded = {s.trace_id for s in span_receiver.snapshot() if s.name == "GET /x"}
+    sampled = {tracing.trace_id_of(t) for t in inside if tracing.sampled(t)}
+    assert len({tracing.trace_id_of(t) for t in inside}) == 40  # every request a trace of its own
+    assert recorded == sampled
+    assert 0 < len(recorded) < 40
+    bound = round(0.5 * 2**64)  # the SDK's TraceIdRatioBased rule: the id's low 64 bits under the bound
+    for value in inside:
+        trace_id = tracing.trace_id_of(value)
+        assert trace_id is not None
+        assert (int(trace_id, 16) & (2**64 - 1) < bound) == tracing.sampled(value)
+
+
+def test_inside_a_trace_not_sampled_nothing_is_made_and_log_lines_carry_its_ids(
+    span_receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(tracing.SAMPLER_ENV)
+    app = create_app(service="svc", title="t")
+    seen: dict[str, object] = {}
+
+    @app.get("/x")
+    def x() -> dict[str, str]:
+        with tracing.span("work") as work:
+            seen["span"] = work
+        seen["unrecorded"] = tracing.unrecorded()
+        seen["ids"] = tracing.span_ids()
+        with tracing.span("a root of its own", parent=tracing.no_parent()) as root:
+            seen["root"] = root
+        return {}
+
+    with TestClient(app) as client:
+        assert client.get("/x", headers={"traceparent": UNSAMPLED}).status_code == 200
+    tracing.stop()
+    assert seen["span"] is None
+    assert seen["unrecorded"] is True
+    assert seen["ids"] == (CALLER_TRACE, "b7ad6b7169203331")
+    assert seen["root"] is not None  # a span given its parent is decided by that parent, not passed over
+    assert tracing.span_ids() is None  # nothing is left behind once the request is done
+    assert all(s.trace_id != CALLER_TRACE for s in span_receiver.snapshot())
