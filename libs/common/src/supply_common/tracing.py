@@ -1,5 +1,6 @@
-"""Traces across the services with OpenTelemetry: W3C trace context over HTTP (`traceparent`), kept in
-the outbox row with the change, and sent as a Kafka record header.
+"""Traces across the services with OpenTelemetry, whole in one module (the provider, the sampling
+decisions taken before the SDK and every hook that reads them share its state): W3C trace context
+over HTTP (`traceparent`), kept in the outbox row with the change, and sent as a Kafka record header.
 
 Off unless `OTEL_EXPORTER_OTLP_ENDPOINT` is set: then `start` loads nothing, no provider is installed,
 `tracer()` is None and every hook here returns before doing any work, so the request and event paths

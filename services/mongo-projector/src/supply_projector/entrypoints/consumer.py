@@ -66,8 +66,8 @@ class ConsumerLoop:
     one more cycle; taken as they come, the next batch holds everything up to the end of the write
     and the copy trails the topic by about one write, not two.
 
-    A batch's offsets are committed while the next batch is written (a commit takes about 7 ms
-    here, as long as writing a small batch): one commit at a time, in batch order, each awaited
+    A batch's offsets are committed while the next batch is written (a commit to the broker takes
+    about as long as writing a small batch): one commit at a time, in batch order, each awaited
     before the next starts, and the one in flight awaited before a rebalance or a stop commits
     what is left."""
 
