@@ -21,7 +21,7 @@ from supply_projector.adapters.rollups import BUILT, MongoRollups, document_id, 
 from supply_projector.bootstrap import Container, bootstrap
 from supply_projector.domain.rollups import Buckets
 from supply_projector.service_layer import rollup_checks
-from supply_projector.service_layer.ports import Checkpoint, Record
+from supply_projector.service_layer.ports import Checkpoint, CheckpointMoved, Record
 from supply_projector.service_layer.projector import Projector
 
 from .conftest import consuming, produce, versions_of, wait_for
@@ -244,6 +244,46 @@ def test_deltas_recorded_in_the_earlier_checkpoint_form_are_still_added(containe
         "d:2016-02-29": {"n": 1, "c": 2599, "store.Denver.n": 1},
         "m:2016-02": {"n": 1, "c": 2599, "store.Denver.n": 1},
     }
+
+
+def test_a_batch_records_every_partition_in_one_statement_and_a_moved_one_refuses_them_all(
+    container: Container,
+) -> None:
+    container.store.ensure_indexes()
+    rollups = container.store.pinned().rollups()
+    deltas = {"d:2016-03-01": {"n": 1, "c": 100}}
+    first = [Checkpoint(p, 10 + p, deltas) for p in range(6)]
+    rollups.record_checkpoints(first, {})
+    recorded = rollups.checkpoints(list(range(6)))
+    assert {p: (c.last, c.pending) for p, c in recorded.items()} == {p: (10 + p, deltas) for p in range(6)}
+    with pytest.raises(CheckpointMoved):  # partition 2 is new to this caller: another recorded it
+        rollups.record_checkpoints([Checkpoint(1, 20), Checkpoint(2, 20)], {1: 11, 2: None})
+    with pytest.raises(CheckpointMoved):  # partition 4 moved on meanwhile
+        rollups.record_checkpoints([Checkpoint(3, 30), Checkpoint(4, 30)], {3: 13, 4: 9})
+    assert {p: c.last for p, c in rollups.checkpoints([1, 2, 3, 4]).items()} == {1: 11, 2: 12, 3: 13, 4: 14}
+    rollups.record_checkpoints([Checkpoint(3, 30), Checkpoint(4, 31)], {3: 13, 4: 14})
+    assert {p: c.last for p, c in rollups.checkpoints([3, 4, 6]).items()} == {3: 30, 4: 31}
+
+
+def test_checkpoints_kept_a_document_each_are_moved_into_one(container: Container) -> None:
+    """Checkpoints written by an earlier version (a document per partition) are read, moved into the
+    one document once (a partition already there keeps its own), and removed."""
+    container.store.ensure_indexes()
+    rollups = container.store.pinned().rollups()
+    names = rollup_collections(container.active.name())
+    rollups.record_checkpoints([Checkpoint(2, 50)], {})
+    pending = {"m:2016-03": {"n": 1}}
+    container.database[names.checkpoints].insert_many(
+        [
+            {"_id": "checkpoint:0", "last": Int64(7), "pending": json.dumps(pending)},
+            {"_id": "checkpoint:2", "last": Int64(40)},
+        ]
+    )
+    found = rollups.checkpoints([0, 1, 2])
+    assert {p: (c.last, c.pending) for p, c in found.items()} == {0: (7, pending), 2: (50, {})}
+    assert [d["_id"] for d in container.database[names.checkpoints].find({})] == ["partitions"]
+    rollups.record_checkpoints([Checkpoint(0, 8), Checkpoint(1, 3)], {0: 7, 1: None})
+    assert {p: c.last for p, c in rollups.checkpoints([0, 1, 2]).items()} == {0: 8, 1: 3, 2: 50}
 
 
 def test_consumers_adding_to_the_same_months_at_once_count_each_delta_once(container: Container) -> None:

@@ -3,8 +3,10 @@
 month's bucket, as one JSON string of its counters) and the marker of complete rollups;
 `<sales>_rollup_day_buckets` holds one document per month for the days of that month (`d:YYYY-MM`:
 the buckets of its days, as one JSON string of `{d:YYYY-MM-DD: counters}`); `<sales>_rollup_checkpoints`
-holds the partitions' checkpoints. All three follow the sales collection through a rebuild's swap, as
-the alias names it.
+holds the partitions' checkpoints, all in one document (`partitions`, a field `p<N>` each), so that a
+batch records the checkpoints of all its partitions in one statement: at live rates every batch holds
+every partition, and each statement is a transaction of its own on FerretDB. All three follow the
+sales collection through a rebuild's swap, as the alias names it.
 
 Why this shape (FerretDB v1 on SQLite, the default store): the server decodes and encodes every
 element of a document's subdocuments on each read and write, and runs each statement of an `update`
@@ -20,6 +22,10 @@ Each document is a unit of its own, with its own `rev` and, per partition, its o
 deltas its watermarks have not seen, write back if `rev` is unchanged, read again otherwise. A batch
 that stops between a month's two documents leaves its deltas recorded in the checkpoint; finishing
 them adds to the document that missed them only, since the other's watermark has them.
+
+Checkpoints kept in the earlier shape (a document `checkpoint:<N>` per partition) are moved into the
+one document the first time they are read, each by a compare-and-set on its absence there, then
+removed.
 
 Rollups kept in an earlier shape (nested counters, one document per bucket in `<sales>_rollups` and
 `<sales>_rollup_days`; one document per month holding the month and its days in
@@ -69,8 +75,25 @@ def rollup_collections(sales: str) -> RollupCollections:
     return RollupCollections(sales + MONTHS_SUFFIX, sales + DAYS_SUFFIX, sales + CHECKPOINTS_SUFFIX)
 
 
+PARTITIONS = "partitions"
+"""The document that holds every partition's checkpoint, as the field `partition_field(N)`."""
+
+
 def checkpoint_id(partition: int) -> str:
+    """A partition's checkpoint document in the earlier shape (one document each)."""
     return f"checkpoint:{partition}"
+
+
+def partition_field(partition: int) -> str:
+    return f"p{partition}"
+
+
+def _checkpoint(partition: int, stored: Mapping[str, Any]) -> Checkpoint:
+    return Checkpoint(partition, int(stored["last"]), _pending_of(stored.get("pending")))
+
+
+def _stored(checkpoint: Checkpoint) -> dict[str, Any]:
+    return {"last": Int64(checkpoint.last), "pending": _json(checkpoint.pending or {})}
 
 
 def document_id(bucket: str) -> str:
@@ -156,30 +179,48 @@ class MongoRollups:
         self.run = run
 
     def checkpoints(self, partitions: Sequence[int]) -> dict[int, Checkpoint]:
-        collection = self.database[self.checkpoint_collection]
-        found = {}
-        for partition in partitions:
-            document = collection.find_one({"_id": checkpoint_id(partition)})
-            if document is not None:
-                found[partition] = Checkpoint(partition, int(document["last"]), _pending_of(document.get("pending")))
-        return found
+        """The checkpoints of these partitions that are recorded; those still in the earlier shape are
+        moved into the one document first."""
+        stored = self._partitions()
+        if any(partition_field(p) not in stored for p in partitions) and self._move_earlier():
+            stored = self._partitions()
+        return {p: _checkpoint(p, stored[partition_field(p)]) for p in partitions if partition_field(p) in stored}
 
-    def record_checkpoints(self, checkpoints: Sequence[Checkpoint], expected: Mapping[int, int | None]) -> None:
-        updates = []
+    def _partitions(self) -> dict[str, Any]:
+        return self.database[self.checkpoint_collection].find_one({"_id": PARTITIONS}) or {}
+
+    def _move_earlier(self) -> bool:
+        """Move the checkpoints kept one document each into the one document (a partition recorded
+        there meanwhile keeps what it has), then remove them; whether there were any."""
+        collection = self.database[self.checkpoint_collection]
+        earlier = [d for d in collection.find({"_id": {"$gte": "checkpoint:", "$lt": "checkpoint;"}}) if "last" in d]
+        for document in earlier:
+            partition = int(str(document["_id"]).split(":", 1)[1])
+            checkpoint = _checkpoint(partition, document)
+            self.record_checkpoints([checkpoint], {}, moved_ok=True)
+            collection.delete_one({"_id": document["_id"]})
+        return bool(earlier)
+
+    def record_checkpoints(
+        self, checkpoints: Sequence[Checkpoint], expected: Mapping[int, int | None], *, moved_ok: bool = False
+    ) -> None:
+        """One statement for all of them: each partition's checkpoint is set only if it is still the one
+        `expected` says (None: not recorded); otherwise none is, and `CheckpointMoved` is raised (unless
+        `moved_ok`)."""
+        if not checkpoints:
+            return
+        condition: dict[str, Any] = {"_id": PARTITIONS}
+        fields: dict[str, Any] = {}
         for checkpoint in checkpoints:
             before = expected.get(checkpoint.partition)
-            updates.append(
-                {
-                    "q": {
-                        "_id": checkpoint_id(checkpoint.partition),
-                        "last": {"$exists": False} if before is None else Int64(before),
-                    },
-                    "u": {"$set": {"last": Int64(checkpoint.last), "pending": _json(checkpoint.pending or {})}},
-                    "upsert": before is None,
-                }
-            )
-        reply = self.database.command({"update": self.checkpoint_collection, "updates": updates, "ordered": True})
-        if reply.get("writeErrors") or int(reply.get("n", 0)) != len(updates):
+            field = partition_field(checkpoint.partition)
+            condition[f"{field}.last"] = {"$exists": False} if before is None else Int64(before)
+            fields[field] = _stored(checkpoint)
+        # Upserted only while every partition is new: the document may not be there yet.
+        upsert = all(expected.get(c.partition) is None for c in checkpoints)
+        update = {"q": condition, "u": {"$set": fields}, "upsert": upsert}
+        reply = self.database.command({"update": self.checkpoint_collection, "updates": [update], "ordered": True})
+        if (reply.get("writeErrors") or int(reply.get("n", 0)) != 1) and not moved_ok:
             raise CheckpointMoved(f"a checkpoint of partitions {sorted(expected)} moved meanwhile")
 
     def add_to_buckets(self, checkpoints: Sequence[Checkpoint]) -> None:
@@ -279,9 +320,9 @@ class MongoRollups:
 
     def set_checkpoints(self, offsets: Mapping[int, int]) -> None:
         """Checkpoints at these offsets with nothing pending (the buckets were built up to them)."""
-        collection = self.database[self.checkpoint_collection]
-        for partition, last in offsets.items():
-            collection.replace_one({"_id": checkpoint_id(partition)}, {"last": Int64(last)}, upsert=True)
+        if offsets:
+            fields = {partition_field(p): {"last": Int64(last)} for p, last in offsets.items()}
+            self.database[self.checkpoint_collection].update_one({"_id": PARTITIONS}, {"$set": fields}, upsert=True)
 
     def stored_buckets(self) -> dict[str, Stored]:
         return {
@@ -291,11 +332,9 @@ class MongoRollups:
         }
 
     def finish_pending(self) -> int:
-        checkpoints = [
-            Checkpoint(int(str(d["_id"]).split(":", 1)[1]), int(d["last"]), _pending_of(d.get("pending")))
-            for d in self.database[self.checkpoint_collection].find({})
-            if str(d["_id"]).startswith("checkpoint:")
-        ]
+        self._move_earlier()
+        stored = self._partitions()
+        checkpoints = [_checkpoint(int(f[1:]), v) for f, v in stored.items() if f.startswith("p") and f[1:].isdigit()]
         unfinished = [c for c in checkpoints if c.pending]
         if unfinished:
             self.add_to_buckets(unfinished)
