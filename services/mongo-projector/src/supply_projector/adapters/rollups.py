@@ -79,9 +79,8 @@ PARTITIONS = "partitions"
 """The document that holds every partition's checkpoint, as the field `partition_field(N)`."""
 
 
-def checkpoint_id(partition: int) -> str:
-    """A partition's checkpoint document in the earlier shape (one document each)."""
-    return f"checkpoint:{partition}"
+EARLIER_CHECKPOINTS = {"$gte": "checkpoint:", "$lt": "checkpoint;"}
+"""The `_id`s of the checkpoints kept in the earlier shape (`checkpoint:<N>`, a document each)."""
 
 
 def partition_field(partition: int) -> str:
@@ -193,7 +192,7 @@ class MongoRollups:
         """Move the checkpoints kept one document each into the one document (a partition recorded
         there meanwhile keeps what it has), then remove them; whether there were any."""
         collection = self.database[self.checkpoint_collection]
-        earlier = [d for d in collection.find({"_id": {"$gte": "checkpoint:", "$lt": "checkpoint;"}}) if "last" in d]
+        earlier = [d for d in collection.find({"_id": EARLIER_CHECKPOINTS}) if "last" in d]
         for document in earlier:
             partition = int(str(document["_id"]).split(":", 1)[1])
             checkpoint = _checkpoint(partition, document)
