@@ -111,10 +111,10 @@ def start(service: str, environ: Mapping[str, str] | None = None, *, exporter: S
     env = os.environ if environ is None else environ
     if exporter is None and not (env.get(ENDPOINT_ENV) or env.get("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT")):
         return False
-    from opentelemetry.sdk.trace import TracerProvider, sampling
+    from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
-    sampler, follows_parent = _sampler(env)
+    sampler, follows_parent, root_bound = _sampler(env)
     provider = TracerProvider(
         resource=_resource(env.get("OTEL_SERVICE_NAME") or service), sampler=sampler, id_generator=_drawn_ids()
     )
@@ -125,8 +125,7 @@ def start(service: str, environ: Mapping[str, str] | None = None, *, exporter: S
     else:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     _provider, _tracer, _follows_parent = provider, provider.get_tracer("supply_store"), follows_parent
-    root = getattr(sampler, "_root", None)
-    _root_bound = root.bound if follows_parent and isinstance(root, sampling.TraceIdRatioBased) else None
+    _root_bound = root_bound
     follow_spans(span_ids)
     log.info(
         "tracing on",
@@ -135,10 +134,11 @@ def start(service: str, environ: Mapping[str, str] | None = None, *, exporter: S
     return True
 
 
-def _sampler(env: Mapping[str, str]) -> tuple[Sampler, bool]:
+def _sampler(env: Mapping[str, str]) -> tuple[Sampler, bool, int | None]:
     """The sampler `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` name (the OpenTelemetry names and
     meanings; unset or unknown: `parentbased_traceidratio` at the given ratio, else `DEFAULT_RATIO`),
-    and whether it follows the parent's decision."""
+    whether it follows the parent's decision, and for `parentbased_traceidratio` the bound its root
+    decision takes (`_root_bound`)."""
     from opentelemetry.sdk.trace import sampling
 
     name = (env.get(SAMPLER_ENV) or "").strip().lower()
@@ -151,21 +151,22 @@ def _sampler(env: Mapping[str, str]) -> tuple[Sampler, bool]:
         ratio = None
     if given and ratio is None:
         log.warning("tracing: %s is not a ratio from 0 to 1; ignored", SAMPLER_ARG_ENV, extra={"value": given})
-    fixed: dict[str, tuple[Sampler, bool]] = {
-        "always_on": (sampling.ALWAYS_ON, False),
-        "always_off": (sampling.ALWAYS_OFF, False),
-        "parentbased_always_on": (sampling.ParentBased(sampling.ALWAYS_ON), True),
-        "parentbased_always_off": (sampling.ParentBased(sampling.ALWAYS_OFF), True),
+    fixed: dict[str, tuple[Sampler, bool, int | None]] = {
+        "always_on": (sampling.ALWAYS_ON, False, None),
+        "always_off": (sampling.ALWAYS_OFF, False, None),
+        "parentbased_always_on": (sampling.ParentBased(sampling.ALWAYS_ON), True, None),
+        "parentbased_always_off": (sampling.ParentBased(sampling.ALWAYS_OFF), True, None),
     }
     if name in fixed:
         return fixed[name]
     if name == "traceidratio":
-        return sampling.TraceIdRatioBased(1.0 if ratio is None else ratio), False
+        return sampling.TraceIdRatioBased(1.0 if ratio is None else ratio), False, None
     if name and name != "parentbased_traceidratio":
         log.warning("tracing: unknown %s; the default sampler is used", SAMPLER_ENV, extra={"value": name})
     elif name:  # named without a ratio: the whole ratio, as OpenTelemetry says
         ratio = 1.0 if ratio is None else ratio
-    return sampling.ParentBased(sampling.TraceIdRatioBased(DEFAULT_RATIO if ratio is None else ratio)), True
+    root = sampling.TraceIdRatioBased(DEFAULT_RATIO if ratio is None else ratio)
+    return sampling.ParentBased(root), True, root.bound
 
 
 def _resource(service: str) -> Any:
