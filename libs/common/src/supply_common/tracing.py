@@ -310,11 +310,19 @@ def _not_recorded_under(parent: Context | None) -> bool:
 
 def _unsampled_header(value: bytes | None) -> str | None:
     """An incoming `traceparent` naming a trace not sampled, as text; None for any other value."""
-    text = value.decode("latin-1") if value else ""
-    found = _TRACEPARENT.match(text)
-    if found is None or int(found.group(3), 16) & 1 or found.group(1) == "0" * 32 or found.group(2) == "0" * 16:
+    found = _traceparent_fields(value)
+    return None if found is None or int(found[3], 16) & 1 else found[0]
+
+
+def _traceparent_fields(value: str | bytes | None) -> tuple[str, str, str, str] | None:
+    """A W3C `traceparent` (version 00, neither id all zeros) as its text, trace id, span id and
+    flags; None for anything else."""
+    if isinstance(value, bytes):
+        value = value.decode("latin-1")
+    found = _TRACEPARENT.match(value) if value else None
+    if found is None or found.group(1) == "0" * 32 or found.group(2) == "0" * 16:
         return None
-    return text
+    return found.group(0), found.group(1), found.group(2), found.group(3)
 
 
 def span_ids() -> tuple[str, str] | None:
@@ -328,22 +336,17 @@ def span_ids() -> tuple[str, str] | None:
 
 def trace_id_of(value: str | bytes | None) -> str | None:
     """The trace id (32 hex digits) a `traceparent` names, or None for anything else."""
-    if isinstance(value, bytes):
-        value = value.decode("latin-1")
-    found = _TRACEPARENT.match(value) if value else None
-    return found.group(1) if found and found.group(1) != "0" * 32 else None
+    found = _traceparent_fields(value)
+    return None if found is None else found[1]
 
 
 def context_of(value: str | bytes | None) -> SpanContext | None:
     """The remote span context a `traceparent` names, or None when it names none."""
-    if isinstance(value, bytes):
-        value = value.decode("latin-1")
-    found = _TRACEPARENT.match(value) if value else None
+    found = _traceparent_fields(value)
     if found is None:
         return None
-    trace_id, span_id, flags = (int(part, 16) for part in found.groups())
-    context = SpanContext(trace_id, span_id, is_remote=True, trace_flags=TraceFlags(flags))
-    return context if context.is_valid else None
+    _, trace_id, span_id, flags = found
+    return SpanContext(int(trace_id, 16), int(span_id, 16), is_remote=True, trace_flags=TraceFlags(int(flags, 16)))
 
 
 def parent_from(value: str | bytes | None) -> Context | None:
