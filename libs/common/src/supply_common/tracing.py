@@ -13,11 +13,15 @@ Sampling is decided once, where a trace starts (the gateway, or a relay or consu
 belongs to no request), and every later hop follows it through the `traceparent` flags. The sampler
 is the standard `OTEL_TRACES_SAMPLER` (`always_on`, `always_off`, `traceidratio`,
 `parentbased_always_on`, `parentbased_always_off`, `parentbased_traceidratio`) with its ratio in
-`OTEL_TRACES_SAMPLER_ARG`; unset, it is `parentbased_traceidratio` at `DEFAULT_RATIO`. Under a sampler
-that follows the parent, a hop whose trace is not sampled makes no span at all: it passes the
-`traceparent` on as it came (so that later hops know) and nothing else, without calling the SDK; where
-a trace starts under the default sampler, the trace id is drawn first and the SDK called only when its
-sampler, deciding by that id, records it.
+`OTEL_TRACES_SAMPLER_ARG`, or `parentbased_ratelimiting` (Jaeger's rate-limiting sampler under the
+parent-based rule) with new traces a second in the same variable; unset, it is
+`parentbased_ratelimiting` at `DEFAULT_TRACES_PER_S` per process: every request while traffic is
+below that (an operator finds the trace of the sale in hand), a steady number of traces under load,
+whose cost and volume do not grow with the traffic as a fixed ratio's do. Under a sampler that
+follows the parent, a hop whose trace is not sampled makes no span at all: it passes the
+`traceparent` on as it came (so that later hops know) and nothing else, without calling the SDK;
+where a trace starts under the default sampler or a ratio, the trace id is drawn and the decision
+taken first, and the SDK called only for a trace that is recorded.
 
 The trace context never carries identity: it is a trace id, a span id and flags, and a service that
 continues a trace takes nothing else from it.
@@ -29,7 +33,9 @@ import logging
 import os
 import random
 import re
-from collections.abc import Iterator, Mapping, Sequence
+import threading
+import time
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Protocol
@@ -46,8 +52,9 @@ if TYPE_CHECKING:
     from opentelemetry.sdk.trace.sampling import Sampler
 
 __all__ = [
-    "DEFAULT_RATIO",
+    "DEFAULT_TRACES_PER_S",
     "ENDPOINT_ENV",
+    "RATE_LIMITING",
     "SAMPLER_ARG_ENV",
     "SAMPLER_ENV",
     "TRACEPARENT",
@@ -80,8 +87,9 @@ log = logging.getLogger(__name__)
 ENDPOINT_ENV = "OTEL_EXPORTER_OTLP_ENDPOINT"
 SAMPLER_ENV = "OTEL_TRACES_SAMPLER"
 SAMPLER_ARG_ENV = "OTEL_TRACES_SAMPLER_ARG"
-DEFAULT_RATIO = 0.1
-"""The share of new traces recorded when `OTEL_TRACES_SAMPLER` is unset (`parentbased_traceidratio`)."""
+RATE_LIMITING = "parentbased_ratelimiting"
+DEFAULT_TRACES_PER_S = 10.0
+"""New traces a process records at most each second when `OTEL_TRACES_SAMPLER` is unset (`RATE_LIMITING`)."""
 TRACEPARENT = "traceparent"
 _TRACEPARENT = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})$")
 
@@ -90,9 +98,10 @@ _provider: Any = None
 _follows_parent = False
 """Whether the sampler records a span exactly when its parent was recorded (parent-based samplers),
 so that a hop under a trace not sampled can skip the SDK altogether."""
-_root_bound: int | None = None
-"""Under `parentbased_traceidratio`: a new trace is recorded when its id's low 64 bits are below this
-(the SDK's `TraceIdRatioBased.bound`), so the decision can be taken before calling the SDK."""
+_new_trace: Callable[[int], bool] | None = None
+"""Under the default sampler or `parentbased_traceidratio`: whether a trace starting here with the
+given id is recorded, decided as the SDK's sampler decides (a token of the rate limit; the id's low 64
+bits below the ratio's bound), so that the decision can be taken before calling the SDK."""
 _LOW_64 = (1 << 64) - 1
 _passed: ContextVar[str | None] = ContextVar("supply_unsampled_traceparent", default=None)
 """The `traceparent` of the trace not sampled that the task works for, under a sampler that follows
@@ -105,7 +114,7 @@ def start(service: str, environ: Mapping[str, str] | None = None, *, exporter: S
     """Trace this process as `service` (`OTEL_SERVICE_NAME` wins) when an OTLP endpoint is set, or
     into `exporter` (an SDK `SpanExporter`, each span handed over as it ends) when one is given;
     whether it does. Safe to call again: the first call's provider stays."""
-    global _tracer, _provider, _follows_parent, _root_bound
+    global _tracer, _provider, _follows_parent, _new_trace
     if _tracer is not None:
         return True
     env = os.environ if environ is None else environ
@@ -114,7 +123,7 @@ def start(service: str, environ: Mapping[str, str] | None = None, *, exporter: S
     from opentelemetry.sdk.trace import TracerProvider
     from opentelemetry.sdk.trace.export import BatchSpanProcessor, SimpleSpanProcessor
 
-    sampler, follows_parent, root_bound = _sampler(env)
+    sampler, follows_parent, new_trace = _sampler(env)
     provider = TracerProvider(
         resource=_resource(env.get("OTEL_SERVICE_NAME") or service), sampler=sampler, id_generator=_drawn_ids()
     )
@@ -125,7 +134,7 @@ def start(service: str, environ: Mapping[str, str] | None = None, *, exporter: S
     else:
         provider.add_span_processor(SimpleSpanProcessor(exporter))
     _provider, _tracer, _follows_parent = provider, provider.get_tracer("supply_store"), follows_parent
-    _root_bound = root_bound
+    _new_trace = new_trace
     follow_spans(span_ids)
     log.info(
         "tracing on",
@@ -134,24 +143,16 @@ def start(service: str, environ: Mapping[str, str] | None = None, *, exporter: S
     return True
 
 
-def _sampler(env: Mapping[str, str]) -> tuple[Sampler, bool, int | None]:
+def _sampler(env: Mapping[str, str]) -> tuple[Sampler, bool, Callable[[int], bool] | None]:
     """The sampler `OTEL_TRACES_SAMPLER` / `OTEL_TRACES_SAMPLER_ARG` name (the OpenTelemetry names and
-    meanings; unset or unknown: `parentbased_traceidratio` at the given ratio, else `DEFAULT_RATIO`),
-    whether it follows the parent's decision, and for `parentbased_traceidratio` the bound its root
-    decision takes (`_root_bound`)."""
+    meanings, and `RATE_LIMITING`; unset or unknown: `RATE_LIMITING` at the given rate, else
+    `DEFAULT_TRACES_PER_S`), whether it follows the parent's decision, and where the decision for a new
+    trace can be taken before calling the SDK, that decision (`_new_trace`)."""
     from opentelemetry.sdk.trace import sampling
 
     name = (env.get(SAMPLER_ENV) or "").strip().lower()
     given = (env.get(SAMPLER_ARG_ENV) or "").strip()
-    try:
-        ratio = float(given) if given else None
-    except ValueError:
-        ratio = None
-    if ratio is not None and not 0.0 <= ratio <= 1.0:
-        ratio = None
-    if given and ratio is None:
-        log.warning("tracing: %s is not a ratio from 0 to 1; ignored", SAMPLER_ARG_ENV, extra={"value": given})
-    fixed: dict[str, tuple[Sampler, bool, int | None]] = {
+    fixed: dict[str, tuple[Sampler, bool, Callable[[int], bool] | None]] = {
         "always_on": (sampling.ALWAYS_ON, False, None),
         "always_off": (sampling.ALWAYS_OFF, False, None),
         "parentbased_always_on": (sampling.ParentBased(sampling.ALWAYS_ON), True, None),
@@ -159,14 +160,81 @@ def _sampler(env: Mapping[str, str]) -> tuple[Sampler, bool, int | None]:
     }
     if name in fixed:
         return fixed[name]
-    if name == "traceidratio":
-        return sampling.TraceIdRatioBased(1.0 if ratio is None else ratio), False, None
-    if name and name != "parentbased_traceidratio":
+    if name in {"traceidratio", "parentbased_traceidratio"}:
+        ratio = _argument(given, "a ratio from 0 to 1", lambda v: 0.0 <= v <= 1.0)
+        root = sampling.TraceIdRatioBased(1.0 if ratio is None else ratio)  # no ratio: the whole, as OpenTelemetry says
+        if name == "traceidratio":
+            return root, False, None
+        return sampling.ParentBased(root), True, lambda trace_id: trace_id & _LOW_64 < root.bound
+    if name and name != RATE_LIMITING:
         log.warning("tracing: unknown %s; the default sampler is used", SAMPLER_ENV, extra={"value": name})
-    elif name:  # named without a ratio: the whole ratio, as OpenTelemetry says
-        ratio = 1.0 if ratio is None else ratio
-    root = sampling.TraceIdRatioBased(DEFAULT_RATIO if ratio is None else ratio)
-    return sampling.ParentBased(root), True, root.bound
+    per_s = _argument(given, "a number of traces a second, 0 or more", lambda v: v >= 0.0)
+    limit = _RateLimit(DEFAULT_TRACES_PER_S if per_s is None else per_s)
+    return sampling.ParentBased(_rate_limiting(limit)), True, lambda _trace_id: limit.take()
+
+
+def _argument(given: str, meaning: str, valid: Callable[[float], bool]) -> float | None:
+    """`OTEL_TRACES_SAMPLER_ARG` as a number the sampler takes; None (and a warning) for anything else."""
+    if not given:
+        return None
+    try:
+        value = float(given)
+    except ValueError:
+        value = None
+    if value is None or not valid(value):
+        log.warning("tracing: %s is not %s; ignored", SAMPLER_ARG_ENV, meaning, extra={"value": given})
+        return None
+    return value
+
+
+class _RateLimit:
+    """A token bucket: `per_s` tokens a second, holding at most one second's worth (at least one token),
+    so that after a quiet spell a burst records no more than a second's share."""
+
+    def __init__(self, per_s: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.per_s = per_s
+        self.capacity = max(per_s, 1.0) if per_s > 0 else 0.0
+        self.tokens = self.capacity
+        self.clock = clock
+        self.at = clock()
+        self._lock = threading.Lock()
+
+    def take(self) -> bool:
+        """Whether a token was there (and is now taken)."""
+        with self._lock:
+            now = self.clock()
+            self.tokens = min(self.capacity, self.tokens + (now - self.at) * self.per_s)
+            self.at = now
+            if self.tokens < 1.0:
+                return False
+            self.tokens -= 1.0
+            return True
+
+
+def _rate_limiting(limit: _RateLimit) -> Sampler:
+    """The SDK's root sampler for `RATE_LIMITING`: a new trace is recorded when the limit has a token,
+    or when its id was drawn where the token was already taken (`TracingMiddleware`)."""
+    from opentelemetry.sdk.trace import sampling
+
+    class RateLimiting(sampling.Sampler):
+        def should_sample(
+            self,
+            parent_context: Context | None,
+            trace_id: int,
+            name: str,
+            kind: SpanKind | None = None,
+            attributes: Any = None,
+            links: Sequence[Link] | None = None,
+            trace_state: Any = None,
+        ) -> sampling.SamplingResult:
+            if _drawn.get() == trace_id or limit.take():
+                return sampling.SamplingResult(sampling.Decision.RECORD_AND_SAMPLE, attributes)
+            return sampling.SamplingResult(sampling.Decision.DROP)
+
+        def get_description(self) -> str:
+            return f"RateLimiting{{{limit.per_s:g}/s}}"
+
+    return RateLimiting()
 
 
 def _resource(service: str) -> Any:
@@ -200,8 +268,8 @@ def _drawn_ids() -> Any:
 
 def stop() -> None:
     """Export what is pending and switch tracing off (a process that stops, tests)."""
-    global _tracer, _provider, _follows_parent, _root_bound
-    provider, _provider, _tracer, _follows_parent, _root_bound = _provider, None, None, False, None
+    global _tracer, _provider, _follows_parent, _new_trace
+    provider, _provider, _tracer, _follows_parent, _new_trace = _provider, None, None, False, None
     follow_spans(None)
     if provider is not None:
         provider.force_flush()
@@ -408,9 +476,9 @@ class TracingMiddleware:
             passed = _unsampled_header(given) if _follows_parent else None
             if passed is None:
                 parent = parent_from(given)
-        elif _root_bound is not None:
+        elif _new_trace is not None:
             drawn = _trace_id()
-            passed = None if drawn & _LOW_64 < _root_bound else f"00-{drawn:032x}-{random.getrandbits(64):016x}-00"
+            passed = None if _new_trace(drawn) else f"00-{drawn:032x}-{random.getrandbits(64):016x}-00"
         else:
             passed = None
         if passed is not None:

@@ -3,6 +3,8 @@ service's spans reach an OTLP receiver over the network, continuing the caller's
 
 from __future__ import annotations
 
+import time
+
 import pytest
 from fastapi.testclient import TestClient
 
@@ -92,26 +94,29 @@ def test_by_default_a_caller_not_sampled_gets_no_span_and_its_context_goes_on(
 
 
 @pytest.mark.parametrize(
-    ("sampler", "ratio", "new_traces_recorded", "caller_spans"),
+    ("sampler", "argument", "new_traces", "caller_spans"),
     [
-        ("", "0", False, 1),  # the default follows the caller: its sampled trace only
-        ("", "1", True, 1),
-        ("parentbased_traceidratio", "", True, 1),  # named without a ratio: every new trace
-        ("parentbased_always_off", "", False, 1),
-        ("always_on", "", True, 2),  # the caller's decision ignored
-        ("traceidratio", "0", False, 0),
+        ("", "0", 0, 1),  # the default follows the caller: its sampled trace only
+        ("", "100", 5, 1),  # the default's argument: new traces a second
+        ("parentbased_ratelimiting", "2", 2, 1),  # five at once: the first two
+        ("parentbased_ratelimiting", "-1", 5, 1),  # not a rate: the default's ten a second
+        ("parentbased_traceidratio", "1", 5, 1),
+        ("parentbased_traceidratio", "", 5, 1),  # named without a ratio: every new trace
+        ("parentbased_always_off", "", 0, 1),
+        ("always_on", "", 5, 2),  # the caller's decision ignored
+        ("traceidratio", "0", 0, 0),
     ],
 )
 def test_the_standard_variables_choose_the_sampler(
     span_receiver: OtlpReceiver,
     monkeypatch: pytest.MonkeyPatch,
     sampler: str,
-    ratio: str,
-    new_traces_recorded: bool,
+    argument: str,
+    new_traces: int,
     caller_spans: int,
 ) -> None:
     monkeypatch.setenv(tracing.SAMPLER_ENV, sampler)
-    monkeypatch.setenv(tracing.SAMPLER_ARG_ENV, ratio)
+    monkeypatch.setenv(tracing.SAMPLER_ARG_ENV, argument)
     with _app_seeing_its_traceparent({}) as client:
         for _ in range(5):
             client.get("/x")
@@ -119,8 +124,67 @@ def test_the_standard_variables_choose_the_sampler(
         client.get("/x", headers={"traceparent": CALLER})
     tracing.stop()
     traces = [s.trace_id for s in span_receiver.snapshot()]
-    assert len(set(traces) - {CALLER_TRACE}) == (5 if new_traces_recorded else 0)
+    assert len(set(traces) - {CALLER_TRACE}) == new_traces
     assert traces.count(CALLER_TRACE) == caller_spans
+
+
+class _Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def test_the_rate_limit_grants_its_rate_and_holds_at_most_a_seconds_worth() -> None:
+    clock = _Clock()
+    limit = tracing._RateLimit(10, clock)
+    assert sum(limit.take() for _ in range(15)) == 10  # a second's worth at once
+    clock.now += 0.25
+    assert sum(limit.take() for _ in range(15)) == 2  # a quarter of a second: two and a half tokens
+    clock.now += 60
+    assert sum(limit.take() for _ in range(15)) == 10  # a quiet minute saves no more than a second's worth
+    slow = tracing._RateLimit(0.5, clock)
+    assert [slow.take(), slow.take()] == [True, False]
+    clock.now += 1.9
+    assert not slow.take()
+    clock.now += 0.2
+    assert slow.take()
+    never = tracing._RateLimit(0, clock)
+    clock.now += 1000
+    assert not never.take()
+
+
+def test_the_public_door_records_new_traces_up_to_the_rate_and_the_sdk_agrees(
+    span_receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(tracing.SAMPLER_ENV)
+    monkeypatch.setenv(tracing.SAMPLER_ARG_ENV, "3")
+    app = create_app(service="door", title="t", trust_incoming_traces=False)
+    inside: list[str | None] = []
+
+    @app.get("/x")
+    def x() -> dict[str, str]:
+        inside.append(tracing.traceparent())
+        with tracing.span("a batch of no request", parent=tracing.no_parent()) as root:
+            inside.append(tracing.traceparent(root))
+        return {}
+
+    started = time.monotonic()
+    with TestClient(app) as client:
+        for _ in range(10):
+            assert client.get("/x").status_code == 200
+    elapsed = time.monotonic() - started
+    tracing.stop()
+    requests, roots = inside[0::2], inside[1::2]
+    recorded = {s.trace_id for s in span_receiver.snapshot() if s.name == "GET /x"}
+    sampled = {tracing.trace_id_of(t) for t in requests if tracing.sampled(t)}
+    assert recorded == sampled  # the door's decision and the SDK's are one: no token taken twice
+    assert len({tracing.trace_id_of(t) for t in requests}) == 10  # every request a trace of its own
+    # Three tokens at the start, three more a second; the requests' and the other roots' share them.
+    granted = len(recorded) + sum(tracing.sampled(root) for root in roots)
+    assert 3 <= granted <= 3 + int(3 * elapsed)
+    assert len(recorded) >= 1
 
 
 def test_a_sampled_traceparent_is_told_from_one_not_sampled() -> None:
@@ -143,7 +207,7 @@ def test_traceparent_parsing_refuses_what_is_not_one() -> None:
 def test_the_public_door_records_a_new_trace_as_the_ratio_sampler_decides_by_its_id(
     span_receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.delenv(tracing.SAMPLER_ENV)
+    monkeypatch.setenv(tracing.SAMPLER_ENV, "parentbased_traceidratio")
     monkeypatch.setenv(tracing.SAMPLER_ARG_ENV, "0.5")
     app = create_app(service="door", title="t", trust_incoming_traces=False)
     inside: list[str | None] = []
