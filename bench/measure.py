@@ -4,7 +4,8 @@ latency at fractions of a maximum (open loop)."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Awaitable, Callable, Sequence
+import itertools
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -54,9 +55,10 @@ def max_rates(ctx: Context, row: Row, targets: Sequence[Target], payloads: list[
     """Creates/s at each concurrency of the profile, the targets taking turns (so that they are compared
     under the same conditions of the machine). Returns each target's best median (its measured maximum)."""
     profile = ctx.profile
+    turns = itertools.count()
     for rep in range(profile.reps_service):
         for concurrency in profile.concurrency_http:
-            for target in targets:
+            for target in _rotated(targets, next(turns)):
                 result = _measure(
                     ctx,
                     target,
@@ -82,15 +84,25 @@ def max_rates(ctx: Context, row: Row, targets: Sequence[Target], payloads: list[
     }
 
 
-def latency_curve(ctx: Context, row: Row, targets: Sequence[Target], payloads: list[bytes], maximum: float) -> None:
+def latency_curve(
+    ctx: Context,
+    row: Row,
+    targets: Sequence[Target],
+    payloads: list[bytes],
+    maximum: float,
+    more_at: Mapping[float, int] | None = None,
+) -> None:
     """Open loop at each fraction of `maximum`, the targets taking turns at each rate; p50/p99/p999
-    from the scheduled start."""
+    from the scheduled start. `more_at`: fractions measured that many times the profile's repetitions
+    (the point a verdict reads, where one more measurement costs less than a verdict decided by noise)."""
     profile = ctx.profile
     rates = [(fraction, maximum * fraction) for fraction in profile.fractions]
     curves = {target.name: [LatencyPoint(fraction, rate) for fraction, rate in rates] for target in targets}
-    for rep in range(profile.reps_service):
-        for index in range(len(profile.fractions)):
-            for target in targets:
+    reps = [profile.reps_service * (more_at or {}).get(fraction, 1) for fraction in profile.fractions]
+    turns = itertools.count()
+    for rep in range(max(reps)):
+        for index in (i for i, wanted in enumerate(reps) if rep < wanted):
+            for target in _rotated(targets, next(turns)):
                 point = curves[target.name][index]
                 result = _measure(
                     ctx,
@@ -106,6 +118,14 @@ def latency_curve(ctx: Context, row: Row, targets: Sequence[Target], payloads: l
             row.figure(f"{target.prefix}p50_at_{key}", f"p50 {label}", "ms", False).samples.extend(point.p50_ms)
             row.figure(f"{target.prefix}p99_at_{key}", f"p99 {label}", "ms", False).samples.extend(point.p99_ms)
         row.curves[target.name] = curves[target.name]
+
+
+def _rotated(targets: Sequence[Target], turn: int) -> list[Target]:
+    """The targets in the order of one turn: each turn starts with the next one, so that each follows
+    every other alike (what a measurement leaves behind, a catching-up projector or spans still being
+    exported, falls on each target in turn, not always on the first)."""
+    start = turn % len(targets) if targets else 0
+    return [*targets[start:], *targets[:start]]
 
 
 def _measure(

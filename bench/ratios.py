@@ -26,6 +26,10 @@ SPECS = (
     RatioSpec("gateway added p50 at 50% load", "3:p50_at_50", "3:direct_p50_at_50", 1.5, False, True, "ms"),
     RatioSpec("tracing on / off, concurrency 16", "11:traced_creates_c16", "11:creates_c16", 0.9),
     RatioSpec("tracing added p50 at 50% load", "11:traced_p50_at_50", "11:p50_at_50", 1.0, False, True, "ms"),
+    RatioSpec("tracing, one trace in ten / off, concurrency 16", "11:ratio_creates_c16", "11:creates_c16", None),
+    RatioSpec(
+        "tracing, one in ten, added p50 at 50% load", "11:ratio_p50_at_50", "11:p50_at_50", None, False, True, "ms"
+    ),
     RatioSpec("tracing always-on / off, concurrency 16", "11:always_creates_c16", "11:creates_c16", None),
     RatioSpec(
         "tracing always-on added p50 at 50% load", "11:always_p50_at_50", "11:p50_at_50", None, False, True, "ms"
