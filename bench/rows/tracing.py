@@ -4,7 +4,7 @@ what operators run), on with one new trace in ten (`parentbased_traceidratio` 0.
 whose cost grows with the traffic) and on with every trace recorded (`parentbased_always_on`), every
 process exporting its spans over OTLP/HTTP to a receiver in a process of its own (as a collector
 would be). Each series has a pipeline and a gateway
-of its own, the three running side by side and measured in turns (so that a cold start and the
+of its own, the four running side by side and measured in turns (so that a cold start and the
 machine's drift weigh on each alike): creates/s at each concurrency and latency at fractions of the
 untraced maximum, and the CPU each series' processes spent per sale created (from the first create
 until the projector has applied the last: what tracing costs, read from the processes themselves, so
@@ -227,7 +227,7 @@ def run(ctx: Context) -> Row:
         f" ({tracing.RATE_LIMITING} {tracing.DEFAULT_TRACES_PER_S:g}/s): {default};"
         f" one new trace in {1 / RATIO:g} (parentbased_traceidratio): {ratio}; every trace recorded: {always};"
         " through the gateway, the relay and the projector consumer each in its own process, all exporting to"
-        " an OTLP/HTTP receiver in a process of its own; three pipelines side by side, measured in turns"
+        " an OTLP/HTTP receiver in a process of its own; four pipelines side by side, measured in turns"
         " (projector paused while measured), latency at fractions of the untraced maximum"
     )
     return row
