@@ -3,13 +3,12 @@ sampler (`parentbased_ratelimiting` at `tracing.DEFAULT_TRACES_PER_S` new traces
 what operators run), on with one new trace in ten (`parentbased_traceidratio` 0.1: a fixed ratio,
 whose cost grows with the traffic) and on with every trace recorded (`parentbased_always_on`), every
 process exporting its spans over OTLP/HTTP to a receiver in a process of its own (as a collector
-would be). Each series has a pipeline and a gateway
-of its own, the four running side by side and measured in turns (so that a cold start and the
-machine's drift weigh on each alike): creates/s at each concurrency and latency at fractions of the
-untraced maximum, and the CPU each series' processes spent per sale created (from the first create
-until the projector has applied the last: what tracing costs, read from the processes themselves, so
-that it holds on a loaded machine where rates swing). The verdict is the default's; the ratio and
-always-on are reported beside it."""
+would be). Each series has a pipeline and a gateway of its own, the four running side by side and
+measured in turns (so that a cold start and the machine's drift weigh on each alike): creates/s at
+each concurrency and latency at fractions of the untraced maximum, and the CPU each series'
+processes spent per sale created (from the first create until the projector has applied the last:
+what tracing costs, read from the processes themselves, so that it holds on a loaded machine where
+rates swing). The verdict is the default's; the ratio and always-on are reported beside it."""
 
 from __future__ import annotations
 
