@@ -8,16 +8,9 @@ import pytest
 
 from supply_common.contract.account_events import AccountEvent, account_event
 from supply_common.revocations import Revocations
+from supply_common.testing.clock import ManualClock
 
 NOW = datetime(2026, 12, 6, 12, 0, tzinfo=UTC)
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = NOW.timestamp()
-
-    def __call__(self) -> float:
-        return self.now
 
 
 def event(
@@ -48,7 +41,7 @@ def claims(user: str = "U1", *, gen: int | None = 0, sid: str | None = "S1") -> 
 
 
 def test_tokens_of_an_earlier_generation_are_refused_and_later_ones_accepted() -> None:
-    revocations = Revocations(Clock())
+    revocations = Revocations(ManualClock(NOW.timestamp()))
     revocations.apply(event(generation=2, kind="account.role_changed"))
     assert revocations.is_revoked(claims(gen=1))
     assert revocations.is_revoked(claims(gen=None))  # issued before tokens carried a generation
@@ -57,7 +50,7 @@ def test_tokens_of_an_earlier_generation_are_refused_and_later_ones_accepted() -
 
 
 def test_a_revoked_session_refuses_its_tokens_only_and_only_while_they_could_live() -> None:
-    clock = Clock()
+    clock = ManualClock(NOW.timestamp())
     revocations = Revocations(clock)
     revocations.apply(event(sessions=(("S1", NOW + timedelta(minutes=6)),)))
     assert revocations.is_revoked(claims(sid="S1"))
@@ -69,7 +62,7 @@ def test_a_revoked_session_refuses_its_tokens_only_and_only_while_they_could_liv
 
 
 def test_an_older_event_applied_late_or_twice_takes_nothing_back() -> None:
-    revocations = Revocations(Clock())
+    revocations = Revocations(ManualClock(NOW.timestamp()))
     newer = event(generation=3, sessions=(("S1", NOW + timedelta(minutes=6)),), kind="account.disabled")
     older = event(generation=1, kind="account.role_changed")
     for applied in (newer, older, newer, older):
@@ -80,7 +73,7 @@ def test_an_older_event_applied_late_or_twice_takes_nothing_back() -> None:
 
 
 def test_accounts_with_nothing_to_refuse_are_not_kept() -> None:
-    revocations = Revocations(Clock())
+    revocations = Revocations(ManualClock(NOW.timestamp()))
     revocations.apply(event(kind="account.enabled"))
     assert len(revocations) == 0
 

@@ -9,6 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from supply_common import tracing
+from supply_common.testing.clock import ManualClock
 from supply_common.testing.otlp import OtlpReceiver
 from supply_common.web import create_app
 
@@ -128,16 +129,8 @@ def test_the_standard_variables_choose_the_sampler(
     assert traces.count(CALLER_TRACE) == caller_spans
 
 
-class _Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_the_rate_limit_grants_its_rate_and_holds_at_most_a_seconds_worth() -> None:
-    clock = _Clock()
+    clock = ManualClock(100.0)
     limit = tracing._RateLimit(10, clock)
     assert sum(limit.take() for _ in range(15)) == 10  # a second's worth at once
     clock.now += 0.25
@@ -155,23 +148,30 @@ def test_the_rate_limit_grants_its_rate_and_holds_at_most_a_seconds_worth() -> N
     assert not never.take()
 
 
+def _door(inside: list[str | None], *, with_a_root: bool = False) -> TestClient:
+    """The public door, its one route noting the `traceparent` it runs under (and, `with_a_root`, that
+    of a span starting a trace of its own, as a batch of no request does)."""
+    app = create_app(service="door", title="t", trust_incoming_traces=False)
+
+    @app.get("/x")
+    def x() -> dict[str, str]:
+        inside.append(tracing.traceparent())
+        if with_a_root:
+            with tracing.span("a batch of no request", parent=tracing.no_parent()) as root:
+                inside.append(tracing.traceparent(root))
+        return {}
+
+    return TestClient(app)
+
+
 def test_the_public_door_records_new_traces_up_to_the_rate_and_the_sdk_agrees(
     span_receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(tracing.SAMPLER_ENV)
     monkeypatch.setenv(tracing.SAMPLER_ARG_ENV, "3")
-    app = create_app(service="door", title="t", trust_incoming_traces=False)
     inside: list[str | None] = []
-
-    @app.get("/x")
-    def x() -> dict[str, str]:
-        inside.append(tracing.traceparent())
-        with tracing.span("a batch of no request", parent=tracing.no_parent()) as root:
-            inside.append(tracing.traceparent(root))
-        return {}
-
     started = time.monotonic()
-    with TestClient(app) as client:
+    with _door(inside, with_a_root=True) as client:
         for _ in range(10):
             assert client.get("/x").status_code == 200
     elapsed = time.monotonic() - started
@@ -209,15 +209,8 @@ def test_the_public_door_records_a_new_trace_as_the_ratio_sampler_decides_by_its
 ) -> None:
     monkeypatch.setenv(tracing.SAMPLER_ENV, "parentbased_traceidratio")
     monkeypatch.setenv(tracing.SAMPLER_ARG_ENV, "0.5")
-    app = create_app(service="door", title="t", trust_incoming_traces=False)
     inside: list[str | None] = []
-
-    @app.get("/x")
-    def x() -> dict[str, str]:
-        inside.append(tracing.traceparent())
-        return {}
-
-    with TestClient(app) as client:
+    with _door(inside) as client:
         for _ in range(40):
             assert client.get("/x").status_code == 200
     tracing.stop()

@@ -19,6 +19,7 @@ from supply_auth.service_layer.ports import DuplicateEmail, Mail, TransactionCon
 from supply_auth.service_layer.sessions import Sessions
 from supply_auth.service_layer.staff import Staff
 from supply_common.identity import Role
+from supply_common.testing.clock import ManualClock
 
 COMMON = frozenset({"password1234", "qwerty123456"})
 LINK = re.compile(r"https?://\S+")
@@ -272,16 +273,10 @@ class Outbox:
         return found.group(0).split("token=", 1)[1]
 
 
-class Clock:
+class Clock(ManualClock):
     def __init__(self) -> None:
-        self.now = START
+        super().__init__(START)
         self.slept: list[float] = []
-
-    def __call__(self) -> float:
-        return self.now
-
-    def advance(self, seconds: float) -> None:
-        self.now += seconds
 
     def sleep(self, seconds: float) -> None:
         """What the use cases' `sleep` does here: time passes, and the test sees how long it was held."""

@@ -9,14 +9,7 @@ import jwt
 import pytest
 
 from supply_auth.adapters.keys import InvalidToken, KeyStore, NoSigningKey, TokenService
-
-
-class Clock:
-    def __init__(self, now: float) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from supply_common.testing.clock import ManualClock
 
 
 def test_an_empty_folder_has_no_signer_unless_asked_to_create_one(tmp_path):
@@ -34,7 +27,7 @@ def test_keys_are_private_files(tmp_path):
 
 
 def test_rotation_makes_a_new_signer_and_keeps_the_old_key_published_until_its_tokens_expire(tmp_path):
-    clock = Clock(1_800_000_000)
+    clock = ManualClock(1_800_000_000)
     store = KeyStore(tmp_path, retention_s=360, clock=clock)
     first = store.rotate()
     clock.now += 10
@@ -51,7 +44,7 @@ def test_rotation_makes_a_new_signer_and_keeps_the_old_key_published_until_its_t
 
 
 def test_rotation_twice_within_a_second_still_orders_keys(tmp_path):
-    store = KeyStore(tmp_path, retention_s=360, clock=Clock(1_800_000_000.5))
+    store = KeyStore(tmp_path, retention_s=360, clock=ManualClock(1_800_000_000.5))
     kids = [store.rotate().kid for _ in range(3)]
     assert store.signer().kid == kids[-1]
     assert [k.kid for k in store.all_keys()] == kids

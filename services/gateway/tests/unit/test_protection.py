@@ -1,21 +1,14 @@
 import asyncio
 
+from supply_common.testing.clock import ManualClock
 from supply_gateway.domain.breaker import CircuitBreaker, State
 from supply_gateway.domain.concurrency import ConcurrencyCap
 from supply_gateway.domain.headers import client_response_headers, upstream_request_headers
 from supply_gateway.domain.ratelimit import Limit, RateLimiter
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = 0.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
 def test_the_bucket_allows_a_burst_then_refuses_with_a_retry_after() -> None:
-    clock = Clock()
+    clock = ManualClock()
     limiter = RateLimiter(Limit.per_minute(10, burst=5), clock=clock)
     assert all(limiter.check("1.2.3.4").allowed for _ in range(5))
     refused = limiter.check("1.2.3.4")
@@ -28,14 +21,14 @@ def test_the_bucket_allows_a_burst_then_refuses_with_a_retry_after() -> None:
 
 
 def test_the_bucket_refills_up_to_the_burst_only() -> None:
-    clock = Clock()
+    clock = ManualClock()
     limiter = RateLimiter(Limit(1.0, burst=3), clock=clock)
     clock.now += 1000
     assert sum(limiter.check("k").allowed for _ in range(10)) == 3
 
 
 def test_the_limiter_forgets_the_oldest_keys_beyond_its_bound() -> None:
-    limiter = RateLimiter(Limit(1.0, burst=1), max_keys=2, clock=Clock())
+    limiter = RateLimiter(Limit(1.0, burst=1), max_keys=2, clock=ManualClock())
     for key in ("a", "b", "c"):
         limiter.check(key)
     assert limiter.check("a").allowed, "a was forgotten, so it starts with a full bucket"
@@ -43,7 +36,7 @@ def test_the_limiter_forgets_the_oldest_keys_beyond_its_bound() -> None:
 
 
 def test_the_breaker_opens_after_consecutive_failures_and_half_opens_after_the_cooldown() -> None:
-    clock = Clock()
+    clock = ManualClock()
     breaker = CircuitBreaker(threshold=3, cooldown_s=5, clock=clock)
     for _ in range(2):
         assert breaker.allow()

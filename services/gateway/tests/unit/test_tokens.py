@@ -6,26 +6,19 @@ import pytest
 
 from supply_common.contract.account_events import account_event
 from supply_common.revocations import Revocations
+from supply_common.testing.clock import ManualClock
 from supply_common.tokens import InvalidToken, KeyStore, KeysUnavailable, TokenExpired, TokenVerifier
 
 from .tokens_support import Signer, jwks, tamper_role, unsigned
 
 
-class FakeClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
-        return self.now
-
-
-def verifier_for(*signers: Signer, clock: FakeClock | None = None) -> tuple[TokenVerifier, KeyStore]:
+def verifier_for(*signers: Signer, clock: ManualClock | None = None) -> tuple[TokenVerifier, KeyStore]:
     document = jwks(*signers)
 
     async def fetch() -> dict:
         return document
 
-    keys = KeyStore(fetch, clock=clock or FakeClock())
+    keys = KeyStore(fetch, clock=clock or ManualClock(1000.0))
     return TokenVerifier(keys), keys
 
 
@@ -116,7 +109,7 @@ async def test_an_unknown_kid_refetches_the_keys_at_most_once_per_interval() -> 
         calls.append(1)
         return published["doc"]
 
-    clock = FakeClock()
+    clock = ManualClock(1000.0)
     keys = KeyStore(fetch, min_refetch_s=10, clock=clock)
     verifier = TokenVerifier(keys)
     await verifier.verify(old.token())
@@ -138,7 +131,7 @@ async def test_no_keys_fails_closed() -> None:
     async def fetch() -> dict:
         raise OSError("auth is down")
 
-    verifier = TokenVerifier(KeyStore(fetch, clock=FakeClock()))
+    verifier = TokenVerifier(KeyStore(fetch, clock=ManualClock(1000.0)))
     with pytest.raises(KeysUnavailable):
         await verifier.verify(Signer().token())
 
@@ -152,7 +145,7 @@ async def test_cached_keys_are_used_while_auth_is_down_until_they_are_too_stale(
             raise OSError("down")
         return jwks(signer)
 
-    clock = FakeClock()
+    clock = ManualClock(1000.0)
     verifier = TokenVerifier(KeyStore(fetch, ttl_s=60, max_stale_s=600, clock=clock))
     await verifier.verify(signer.token())
     state["up"] = False
@@ -167,7 +160,7 @@ async def test_a_key_set_without_ed25519_keys_is_unusable() -> None:
     async def fetch() -> dict:
         return {"keys": [{"kty": "oct", "kid": "key-1", "k": "c2VjcmV0"}]}
 
-    verifier = TokenVerifier(KeyStore(fetch, clock=FakeClock()))
+    verifier = TokenVerifier(KeyStore(fetch, clock=ManualClock(1000.0)))
     with pytest.raises(KeysUnavailable):
         await verifier.verify(Signer().token())
 
@@ -189,7 +182,9 @@ class DecodeCounter:
 async def test_a_verified_token_is_remembered_until_its_expiry(monkeypatch: pytest.MonkeyPatch) -> None:
     signer = Signer()
     now = {"t": time.time()}
-    verifier = TokenVerifier(KeyStore(_serving({"doc": jwks(signer)}), clock=FakeClock()), wall_clock=lambda: now["t"])
+    verifier = TokenVerifier(
+        KeyStore(_serving({"doc": jwks(signer)}), clock=ManualClock(1000.0)), wall_clock=lambda: now["t"]
+    )
     decodes = DecodeCounter(monkeypatch)
     token = signer.token("technical_worker", sub="7", exp=int(now["t"]) + 60)
 
@@ -206,7 +201,7 @@ async def test_a_verified_token_is_remembered_until_its_expiry(monkeypatch: pyte
 async def test_a_remembered_token_is_refused_once_its_key_is_no_longer_published() -> None:
     old, new = Signer("old"), Signer("new")
     published = {"doc": jwks(old)}
-    clock = FakeClock()
+    clock = ManualClock(1000.0)
     keys = KeyStore(_serving(published), ttl_s=60, clock=clock)
     verifier = TokenVerifier(keys)
     token = old.token("senior_management")
@@ -220,7 +215,7 @@ async def test_a_remembered_token_is_refused_once_its_key_is_no_longer_published
 
 async def test_only_the_most_recent_tokens_are_remembered(monkeypatch: pytest.MonkeyPatch) -> None:
     signer = Signer()
-    verifier = TokenVerifier(KeyStore(_serving({"doc": jwks(signer)}), clock=FakeClock()), cache_size=2)
+    verifier = TokenVerifier(KeyStore(_serving({"doc": jwks(signer)}), clock=ManualClock(1000.0)), cache_size=2)
     decodes = DecodeCounter(monkeypatch)
     tokens = [signer.token(sub=str(n)) for n in range(3)]
     for token in tokens:
@@ -243,7 +238,7 @@ def _serving(published: dict) -> Callable[[], Awaitable[dict]]:
 async def test_a_token_revoked_after_it_was_first_accepted_is_refused_from_then_on() -> None:
     signer = Signer()
     revocations = Revocations()
-    keys = KeyStore(lambda: _document(signer), clock=FakeClock())
+    keys = KeyStore(lambda: _document(signer), clock=ManualClock(1000.0))
     verifier = TokenVerifier(keys, revocation=revocations)
     token = signer.token("technical_worker", sub="42", gen=0, sid="S1")
     later_login = signer.token("technical_worker", sub="42", gen=1, sid="S2")
