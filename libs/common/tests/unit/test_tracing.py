@@ -68,12 +68,17 @@ def test_the_public_door_starts_its_own_trace(span_receiver: OtlpReceiver) -> No
 UNSAMPLED = f"00-{CALLER_TRACE}-b7ad6b7169203331-00"
 
 
-def _app_seeing_its_traceparent(seen: dict[str, str | None]) -> TestClient:
-    app = create_app(service="svc", title="t")
+def _app(inside: list[str | None], *, door: bool = False, with_a_root: bool = False) -> TestClient:
+    """A service (or, `door`, the public door) whose one route notes the `traceparent` it runs under
+    (and, `with_a_root`, that of a span starting a trace of its own, as a batch of no request does)."""
+    app = create_app(service="door" if door else "svc", title="t", trust_incoming_traces=not door)
 
     @app.get("/x")
     def x() -> dict[str, str]:
-        seen["inside"] = tracing.traceparent()
+        inside.append(tracing.traceparent())
+        if with_a_root:
+            with tracing.span("a batch of no request", parent=tracing.no_parent()) as root:
+                inside.append(tracing.traceparent(root))
         return {}
 
     return TestClient(app)
@@ -83,10 +88,10 @@ def test_by_default_a_caller_not_sampled_gets_no_span_and_its_context_goes_on(
     span_receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(tracing.SAMPLER_ENV)
-    seen: dict[str, str | None] = {}
-    with _app_seeing_its_traceparent(seen) as client:
+    seen: list[str | None] = []
+    with _app(seen) as client:
         assert client.get("/x", headers={"traceparent": UNSAMPLED}).status_code == 200
-        unsampled_inside = seen["inside"]
+        unsampled_inside = seen[0]
         assert client.get("/x", headers={"traceparent": CALLER}).status_code == 200
     tracing.stop()
     assert unsampled_inside == UNSAMPLED
@@ -118,7 +123,7 @@ def test_the_standard_variables_choose_the_sampler(
 ) -> None:
     monkeypatch.setenv(tracing.SAMPLER_ENV, sampler)
     monkeypatch.setenv(tracing.SAMPLER_ARG_ENV, argument)
-    with _app_seeing_its_traceparent({}) as client:
+    with _app([]) as client:
         for _ in range(5):
             client.get("/x")
         client.get("/x", headers={"traceparent": UNSAMPLED})
@@ -148,22 +153,6 @@ def test_the_rate_limit_grants_its_rate_and_holds_at_most_a_seconds_worth() -> N
     assert not never.take()
 
 
-def _door(inside: list[str | None], *, with_a_root: bool = False) -> TestClient:
-    """The public door, its one route noting the `traceparent` it runs under (and, `with_a_root`, that
-    of a span starting a trace of its own, as a batch of no request does)."""
-    app = create_app(service="door", title="t", trust_incoming_traces=False)
-
-    @app.get("/x")
-    def x() -> dict[str, str]:
-        inside.append(tracing.traceparent())
-        if with_a_root:
-            with tracing.span("a batch of no request", parent=tracing.no_parent()) as root:
-                inside.append(tracing.traceparent(root))
-        return {}
-
-    return TestClient(app)
-
-
 def test_the_public_door_records_new_traces_up_to_the_rate_and_the_sdk_agrees(
     span_receiver: OtlpReceiver, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -171,7 +160,7 @@ def test_the_public_door_records_new_traces_up_to_the_rate_and_the_sdk_agrees(
     monkeypatch.setenv(tracing.SAMPLER_ARG_ENV, "3")
     inside: list[str | None] = []
     started = time.monotonic()
-    with _door(inside, with_a_root=True) as client:
+    with _app(inside, door=True, with_a_root=True) as client:
         for _ in range(10):
             assert client.get("/x").status_code == 200
     elapsed = time.monotonic() - started
@@ -210,7 +199,7 @@ def test_the_public_door_records_a_new_trace_as_the_ratio_sampler_decides_by_its
     monkeypatch.setenv(tracing.SAMPLER_ENV, "parentbased_traceidratio")
     monkeypatch.setenv(tracing.SAMPLER_ARG_ENV, "0.5")
     inside: list[str | None] = []
-    with _door(inside) as client:
+    with _app(inside, door=True) as client:
         for _ in range(40):
             assert client.get("/x").status_code == 200
     tracing.stop()
