@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import logging
 import os
 import signal
@@ -30,8 +31,22 @@ from supply_projector.service_layer.rollup_checks import build_if_missing
 
 log = logging.getLogger(__name__)
 PURGE_EVERY_S = 3600.0
+TRIM_EVERY_S = 1.0
+"""How often, at most, the consumer hands back to the system the memory its batches freed."""
 QUARANTINE_COUNT_EVERY_S = 15.0
 """How often the consumer counts the quarantined sales for its metrics (a scrape's interval)."""
+
+
+def _trimmer() -> Callable[[], object] | None:
+    """glibc's `malloc_trim(0)`, or None where there is none. A batch's work runs in worker threads,
+    each allocating from a glibc arena of its own that keeps what is freed (a batch's documents
+    encoded and decoded, several MB), so without it the process grows well past what it holds."""
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return None
+    trim = getattr(libc, "malloc_trim", None)
+    return None if trim is None else lambda: trim(0)
 
 
 class _Listener(ConsumerRebalanceListener):
@@ -134,8 +149,9 @@ class ConsumerLoop:
         log.info("consuming", extra={"topic": settings.sales_topic, "group": settings.consumer_group})
         left = threading.Event()  # this run ended, by a stop or an error
         upgrading = asyncio.ensure_future(self._upgrade_search(lambda: left.is_set() or self.stopping.is_set()))
+        trim = _trimmer()
         try:
-            purged_at = counted_at = float("-inf")
+            purged_at = counted_at = trimmed_at = float("-inf")
             while not self.stopping.is_set():
                 self._beat()
                 if time.monotonic() - purged_at > PURGE_EVERY_S:
@@ -167,6 +183,9 @@ class ConsumerLoop:
                             self.pending[tp] = messages[-1].offset + 1
                     self.batches += 1
                     await self._commit_behind()
+                if trim is not None and time.monotonic() - trimmed_at > TRIM_EVERY_S:
+                    trimmed_at = time.monotonic()
+                    trim()
                 for tp in consumer.assignment():
                     high = consumer.highwater(tp)
                     if high is not None:
