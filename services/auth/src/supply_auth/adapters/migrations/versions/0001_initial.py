@@ -14,8 +14,6 @@ from sqlalchemy.dialects.mysql import DATETIME
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 TS = DATETIME(fsp=6)
 TABLE_OPTIONS: dict[str, Any] = {

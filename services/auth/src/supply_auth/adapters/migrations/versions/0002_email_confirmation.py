@@ -15,8 +15,6 @@ from sqlalchemy.dialects.mysql import DATETIME
 
 revision = "0002"
 down_revision = "0001"
-branch_labels = None
-depends_on = None
 
 TS = DATETIME(fsp=6)
 

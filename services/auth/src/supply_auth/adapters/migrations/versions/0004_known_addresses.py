@@ -17,8 +17,6 @@ from sqlalchemy.dialects.mysql import DATETIME
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

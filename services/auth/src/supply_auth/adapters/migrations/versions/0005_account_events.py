@@ -17,8 +17,6 @@ from sqlalchemy.dialects import mysql
 
 revision = "0005"
 down_revision = "0004"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

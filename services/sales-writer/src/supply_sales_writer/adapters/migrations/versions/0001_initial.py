@@ -10,8 +10,6 @@ from sqlalchemy.dialects import mysql
 
 revision = "0001"
 down_revision = None
-branch_labels = None
-depends_on = None
 
 SaleId = mysql.CHAR(24, charset="ascii", collation="ascii_bin")
 Moment = mysql.DATETIME(fsp=3)

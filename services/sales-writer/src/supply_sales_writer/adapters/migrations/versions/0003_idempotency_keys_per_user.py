@@ -15,8 +15,6 @@ from sqlalchemy.dialects import mysql
 
 revision = "0003"
 down_revision = "0002"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:

@@ -16,8 +16,6 @@ from sqlalchemy.dialects import mysql
 
 revision = "0004"
 down_revision = "0003"
-branch_labels = None
-depends_on = None
 
 
 def upgrade() -> None:
