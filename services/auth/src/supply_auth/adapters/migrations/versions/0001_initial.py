@@ -6,21 +6,13 @@ Revises:
 
 from __future__ import annotations
 
-from typing import Any
-
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.mysql import DATETIME
+
+from supply_auth.adapters.migrations.conventions import TABLE_OPTIONS, TS
 
 revision = "0001"
 down_revision = None
-
-TS = DATETIME(fsp=6)
-TABLE_OPTIONS: dict[str, Any] = {
-    "mysql_engine": "InnoDB",
-    "mysql_charset": "utf8mb4",
-    "mysql_collate": "utf8mb4_unicode_ci",
-}
 
 
 def upgrade() -> None:

@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.mysql import DATETIME
+
+from supply_auth.adapters.migrations.conventions import TABLE_OPTIONS, TS
 
 revision = "0002"
 down_revision = "0001"
-
-TS = DATETIME(fsp=6)
 
 
 def upgrade() -> None:
@@ -29,9 +28,7 @@ def upgrade() -> None:
         sa.Column("created_at", TS, nullable=False),
         sa.Column("expires_at", TS, nullable=False),
         sa.UniqueConstraint("token_hash", name="uq_email_confirmations_token_hash"),
-        mysql_engine="InnoDB",
-        mysql_charset="utf8mb4",
-        mysql_collate="utf8mb4_unicode_ci",
+        **TABLE_OPTIONS,
     )
 
 

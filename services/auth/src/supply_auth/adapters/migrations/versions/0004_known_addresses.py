@@ -13,22 +13,21 @@ from __future__ import annotations
 
 import sqlalchemy as sa
 from alembic import op
-from sqlalchemy.dialects.mysql import DATETIME
+
+from supply_auth.adapters.migrations.conventions import TABLE_OPTIONS, TS
 
 revision = "0004"
 down_revision = "0003"
 
 
 def upgrade() -> None:
-    op.add_column("users", sa.Column("last_login_at", DATETIME(fsp=6), nullable=True))
+    op.add_column("users", sa.Column("last_login_at", TS, nullable=True))
     op.create_table(
         "known_addresses",
         sa.Column("user_id", sa.CHAR(26), sa.ForeignKey("users.id", ondelete="CASCADE"), primary_key=True),
         sa.Column("address", sa.BINARY(32), primary_key=True),
-        sa.Column("last_seen_at", DATETIME(fsp=6), nullable=False),
-        mysql_engine="InnoDB",
-        mysql_charset="utf8mb4",
-        mysql_collate="utf8mb4_unicode_ci",
+        sa.Column("last_seen_at", TS, nullable=False),
+        **TABLE_OPTIONS,
     )
 
 
