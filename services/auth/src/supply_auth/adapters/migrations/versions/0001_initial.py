@@ -1,8 +1,4 @@
-"""users, refresh token families, refresh tokens, login attempts
-
-Revision ID: 0001
-Revises:
-"""
+"""users, refresh token families, refresh tokens, login attempts"""
 
 from __future__ import annotations
 

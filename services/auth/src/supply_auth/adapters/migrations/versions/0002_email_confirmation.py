@@ -1,11 +1,7 @@
 """email confirmation: users.email_confirmed_at and the pending confirmation links
 
 Accounts that exist already are confirmed: they were made before addresses were checked, and
-their owners have been signing in with them.
-
-Revision ID: 0002
-Revises: 0001
-"""
+their owners have been signing in with them."""
 
 from __future__ import annotations
 

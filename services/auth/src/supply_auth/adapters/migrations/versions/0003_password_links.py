@@ -3,11 +3,7 @@
 `email_confirmations` becomes `password_links` (the pending links keep working: they now lead to
 the page where the address's owner chooses the password). `users.password_hash` may be NULL: an
 account nobody has set a password for. Accounts still unconfirmed lose the password given at
-registration, so that whoever registered someone else's address can never sign in with it.
-
-Revision ID: 0003
-Revises: 0002
-"""
+registration, so that whoever registered someone else's address can never sign in with it."""
 
 from __future__ import annotations
 

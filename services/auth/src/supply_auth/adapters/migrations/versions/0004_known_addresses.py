@@ -3,11 +3,7 @@ account signed in from before, and the staff page shows when each account last s
 
 `known_addresses` holds, per user, the SHA-256 of each client address a sign-in succeeded from and
 when it last did. `users.last_login_at` is the time of the last successful sign-in (NULL: none since
-this migration).
-
-Revision ID: 0004
-Revises: 0003
-"""
+this migration)."""
 
 from __future__ import annotations
 

@@ -3,11 +3,7 @@
 `outbox` holds the events written in the same transaction as the account change they describe (the
 relay publishes them, in id order, and marks them). `users.token_generation` rises whenever every
 access token issued so far to the account must be refused (disabled, role changed, new password);
-access tokens carry it in their `gen` claim.
-
-Revision ID: 0005
-Revises: 0004
-"""
+access tokens carry it in their `gen` claim."""
 
 from __future__ import annotations
 

@@ -1,8 +1,4 @@
-"""Sales, items, tags, deleted ids, outbox, idempotency keys.
-
-Revision ID: 0001
-Revises:
-"""
+"""Sales, items, tags, deleted ids, outbox, idempotency keys."""
 
 import sqlalchemy as sa
 from alembic import op

@@ -4,11 +4,7 @@ In the default DYNAMIC format a NULL column takes no space in the record: settin
 grows every row the relay marks, and InnoDB moves it (delete and insert within the page, with the
 undo to match). REDUNDANT reserves the space of a fixed-size column even while it is NULL, so the
 mark is an in-place update (docs/performance.md gives what it saved). Payloads of this size stay
-inside the record in either format.
-
-Revision ID: 0002
-Revises: 0001
-"""
+inside the record in either format."""
 
 from alembic import op
 

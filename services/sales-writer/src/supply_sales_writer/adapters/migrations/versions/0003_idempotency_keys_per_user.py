@@ -3,11 +3,7 @@
 A key was global: another user sending a key already used got 422 "reused", which told them the
 key existed. Rows written before this revision keep an empty user_id; a create finds such a row
 only if its request fingerprint (which covers the user id) is the caller's own, and the rows expire
-with the keys' retention (24 h by default).
-
-Revision ID: 0003
-Revises: 0002
-"""
+with the keys' retention (24 h by default)."""
 
 import sqlalchemy as sa
 from alembic import op

@@ -4,11 +4,7 @@
 relay sends it on as a Kafka header and the trace goes on from the request to the projector.
 `published_partition` and `published_offset` are set with `published_at` by the relay; they are
 fixed-size, so in the REDUNDANT row format (0002) the mark still rewrites the row in place. A
-sale's journey finds its rows by the record key (`ix_outbox_msg_key`).
-
-Revision ID: 0004
-Revises: 0003
-"""
+sale's journey finds its rows by the record key (`ix_outbox_msg_key`)."""
 
 import sqlalchemy as sa
 from alembic import op

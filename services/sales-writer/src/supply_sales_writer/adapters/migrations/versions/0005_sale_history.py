@@ -1,9 +1,5 @@
 """A sale's history: one row per version (who made it, when, the change's envelope), written in the
-same transaction as the change.
-
-Revision ID: 0005
-Revises: 0004
-"""
+same transaction as the change."""
 
 import sqlalchemy as sa
 from alembic import op
