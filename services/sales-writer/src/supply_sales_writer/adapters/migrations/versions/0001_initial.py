@@ -4,12 +4,10 @@ import sqlalchemy as sa
 from alembic import op
 from sqlalchemy.dialects import mysql
 
+from supply_sales_writer.adapters.migrations.conventions import Hash, Moment, SaleId
+
 revision = "0001"
 down_revision = None
-
-SaleId = mysql.CHAR(24, charset="ascii", collation="ascii_bin")
-Moment = mysql.DATETIME(fsp=3)
-Hash = mysql.CHAR(64, charset="ascii", collation="ascii_bin")
 
 
 def upgrade() -> None:
