@@ -31,7 +31,14 @@ from supply_gateway.domain.policy import AUTH, Match, Policy, RateClass, Rule
 from supply_gateway.domain.ratelimit import RateLimiter
 from supply_gateway.service_layer.callers import Caller, Credentials, Reply, check_csrf, json_or_none
 from supply_gateway.service_layer.operator_views import OperatorViews
-from supply_gateway.service_layer.problems import not_found, too_many_at_once, unauthorized, upstream_problem
+from supply_gateway.service_layer.problems import (
+    not_found,
+    too_many_at_once,
+    too_many_requests,
+    unauthorized,
+    unavailable,
+    upstream_problem,
+)
 from supply_gateway.service_layer.sessions import REFRESH_GRACE_S, Refresh, SessionRefreshes
 
 log = logging.getLogger(__name__)
@@ -50,13 +57,7 @@ class RateLimits:
         key = caller.identity.user_id if rate_class is RateClass.USER and caller.identity else address
         decision = self.by_class[rate_class].check(key)
         if not decision.allowed:
-            raise ProblemError(
-                429,
-                "Too many requests",
-                f"Slow down: try again in {decision.retry_after_s} s.",
-                headers={"Retry-After": str(decision.retry_after_s)},
-                extra={"retry_after_s": decision.retry_after_s},
-            )
+            raise too_many_requests(f"Slow down: try again in {decision.retry_after_s} s.", decision.retry_after_s)
 
 
 CREDENTIAL_RETRY_AFTER_S = 60
@@ -149,12 +150,7 @@ class Gateway(SessionRefreshes, OperatorViews):
         except InvalidToken as exc:
             raise unauthorized(f"The access token is not valid ({exc}).") from exc
         except (KeysUnavailable, RevocationsUnknown) as exc:
-            raise ProblemError(
-                503,
-                "Service unavailable",
-                "Tokens cannot be checked right now; try again shortly.",
-                headers={"Retry-After": "5"},
-            ) from exc
+            raise unavailable("Tokens cannot be checked right now; try again shortly.") from exc
 
     def authorize(self, rule: Rule, caller: Caller) -> None:
         if rule.is_public:

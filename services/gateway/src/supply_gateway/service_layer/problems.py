@@ -1,6 +1,6 @@
 """The problem documents the gateway answers with itself: not signed in, no such route, an upstream
-that gave no answer, too many calls at once, a session that cannot be renewed now. Their `detail` is
-for people (no internal names); their `type` is for machines."""
+that gave no answer, too many calls (or at once), tokens that cannot be checked or a session that
+cannot be renewed now. Their `detail` is for people (no internal names); their `type` is for machines."""
 
 from __future__ import annotations
 
@@ -31,25 +31,36 @@ def upstream_problem(failure: UpstreamFailure) -> ProblemError:
     )
 
 
+def too_many_requests(detail: str, retry_after_s: int, *, type_: str = "about:blank", **extra: object) -> ProblemError:
+    """A 429 that says when to try again: in `Retry-After`, and as `retry_after_s` in the body."""
+    return ProblemError(
+        429,
+        "Too many requests",
+        detail,
+        type_=type_,
+        headers={"Retry-After": str(retry_after_s)},
+        extra={"retry_after_s": retry_after_s, **extra},
+    )
+
+
 BUSY_RETRY_AFTER_S = 1
 
 
 def too_many_at_once(limit: int) -> ProblemError:
-    return ProblemError(
-        429,
-        "Too many requests",
+    return too_many_requests(
         f"You already have {limit} searches, lists or reports under way. Wait for one to finish and try again.",
+        BUSY_RETRY_AFTER_S,
         type_=PROBLEM_TYPE + "too-many-at-once",
-        headers={"Retry-After": str(BUSY_RETRY_AFTER_S)},
-        extra={"retry_after_s": BUSY_RETRY_AFTER_S, "limit": limit},
+        limit=limit,
     )
 
 
+def unavailable(detail: str, retry_after_s: int = 5) -> ProblemError:
+    """A 503 the gateway answers for a part it needs (token checks, session renewal) that will be back."""
+    return ProblemError(503, "Service unavailable", detail, headers={"Retry-After": str(retry_after_s)})
+
+
 def session_unavailable(retry_after_s: int | None = None) -> ProblemError:
-    retry = str(retry_after_s or 5)
-    return ProblemError(
-        503,
-        "Service unavailable",
-        "Your session cannot be renewed right now; you are still signed in. Try again in a moment.",
-        headers={"Retry-After": retry},
+    return unavailable(
+        "Your session cannot be renewed right now; you are still signed in. Try again in a moment.", retry_after_s or 5
     )

@@ -77,19 +77,26 @@ async def sale_edit_form(request: Request, current: Page) -> Response:
 @router.post("/sales/{sale_id}/edit")
 @page("sale_edit")
 async def sale_update(request: Request, current: Page) -> Response:
-    sale_id = request.path_params["sale_id"]
-    form = await current.check_form()
-    version = form.get("version", "")
+    sale_id, form, version = await _opened_at_version(request, current)
     if REMOVE_ITEM in form:
         return _without_item(current, form, sale_id, version)
-    reply = await current.api(
-        "PUT", f"/api/sales/{sale_id}", json_body=sale_body(form), headers={"if-match": f'"{version}"'}
-    )
+    reply = await current.api("PUT", f"/api/sales/{sale_id}", json_body=sale_body(form), headers=_if_match(version))
     if reply.ok and isinstance(reply.body, dict):
         return _to_list(saved=sale_id, v=reply.body.get("version", ""))
     if reply.status == 412:
         return await _edit_conflict(current, sale_id, version, form)
     return _refused(current, reply, form, sale_id, version)
+
+
+async def _opened_at_version(request: Request, current: Page) -> tuple[str, dict[str, str], str]:
+    """The sale a form changes, the form (its CSRF token checked) and the version it was opened at,
+    which the change must still find (`_if_match`)."""
+    form = await current.check_form()
+    return request.path_params["sale_id"], form, form.get("version", "")
+
+
+def _if_match(version: str) -> dict[str, str]:
+    return {"if-match": f'"{version}"'}
 
 
 def _to_list(**outcome: Any) -> Response:
@@ -168,10 +175,8 @@ async def sale_delete_form(request: Request, current: Page) -> Response:
 @router.post("/sales/{sale_id}/delete")
 @page("sale_delete")
 async def sale_delete(request: Request, current: Page) -> Response:
-    sale_id = request.path_params["sale_id"]
-    form = await current.check_form()
-    version = form.get("version", "")
-    reply = await current.api("DELETE", f"/api/sales/{sale_id}", headers={"if-match": f'"{version}"'})
+    sale_id, _, version = await _opened_at_version(request, current)
+    reply = await current.api("DELETE", f"/api/sales/{sale_id}", headers=_if_match(version))
     if reply.ok:
         deleted_version = int(version) + 1 if version.isdigit() else ""
         return _to_list(deleted=sale_id, v=deleted_version)
