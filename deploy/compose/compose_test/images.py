@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import os
 import re
 import shutil
@@ -122,16 +121,13 @@ def kafka_libs() -> Path:
 
 def load_stack() -> ModuleType:
     """deploy/local/stack, the package: its FerretDB build (version, patches) is the one used here."""
-    path = ROOT / "deploy" / "local" / "stack"
-    spec = importlib.util.spec_from_file_location(
-        "supply_local_stack", path / "__init__.py", submodule_search_locations=[str(path)]
-    )
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    # This script runs on the system's Python, outside the workspace: the loader is read from its source.
+    common = str(ROOT / "libs" / "common" / "src")
+    if common not in sys.path:
+        sys.path.insert(0, common)
+    from supply_common.testing.stack import import_stack
+
+    return import_stack(ROOT)
 
 
 def ferretdb_binary() -> Path:

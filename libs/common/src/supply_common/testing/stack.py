@@ -24,10 +24,16 @@ def repo_root() -> Path:
 
 def stack_package() -> ModuleType:
     """`deploy/local/stack` imported as the package `supply_stack` (its components, its ACL table)."""
+    return import_stack(repo_root())
+
+
+def import_stack(root: Path) -> ModuleType:
+    """`root`'s `deploy/local/stack` imported as the package `supply_stack`, once per process. Needs
+    nothing outside the standard library, so a script run without the workspace can use it too."""
     loaded = sys.modules.get("supply_stack")
     if loaded is not None:
         return loaded
-    path = repo_root() / "deploy" / "local" / "stack"
+    path = root / "deploy" / "local" / "stack"
     spec = importlib.util.spec_from_file_location(
         "supply_stack", path / "__init__.py", submodule_search_locations=[str(path)]
     )
