@@ -9,6 +9,7 @@ from collections import Counter
 from collections.abc import Sequence
 
 import httpx
+import pytest
 from sqlalchemy import select
 from sqlalchemy.exc import DataError, IntegrityError
 
@@ -21,7 +22,7 @@ from supply_sales_writer.service_layer.services import Created
 
 from .conftest import EVERY_INSERT_MODE, Kit
 
-pytestmark = EVERY_INSERT_MODE
+pytestmark = [pytest.mark.integration, EVERY_INSERT_MODE]
 
 CALLERS = 40
 

@@ -3,6 +3,7 @@ bound parameters only)."""
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -35,19 +36,13 @@ def is_lock_conflict(error: OperationalError) -> bool:
     return code in LOCK_CONFLICTS
 
 
+_USER_FIELDS = tuple(field.name for field in dataclasses.fields(User))
+"""A `users` row has a column of each name (`add` writes `user.__dict__`), and `updated_at`."""
+
+
 def _user(row: sa.Row) -> User:
-    return User(
-        id=row.id,
-        email=row.email,
-        name=row.name,
-        role=row.role,
-        password_hash=row.password_hash,
-        disabled=bool(row.disabled),
-        created_at=row.created_at,
-        email_confirmed_at=row.email_confirmed_at,
-        last_login_at=row.last_login_at,
-        token_generation=row.token_generation,
-    )
+    values = {name: row._mapping[name] for name in _USER_FIELDS}
+    return User(**{**values, "disabled": bool(row.disabled)})
 
 
 class UserRepository:

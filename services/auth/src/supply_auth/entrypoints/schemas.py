@@ -108,11 +108,7 @@ class StaffUserOut(UserOut):
     @classmethod
     def of(cls, user: User) -> StaffUserOut:
         return cls(
-            id=user.id,
-            email=user.email,
-            name=user.name,
-            role=user.role,
-            created_at=_utc(user.created_at),
+            **UserOut.of(user).model_dump(),
             disabled=user.disabled,
             email_confirmed=user.email_confirmed,
             last_login_at=_utc(user.last_login_at) if user.last_login_at else None,

@@ -28,6 +28,17 @@ from supply_projector.service_layer import rollup_checks
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="Supply Store mongo-projector.")
 
 
+def _settings() -> ProjectorSettings:
+    settings = ProjectorSettings()
+    configure_logging("mongo-projector", settings.log_level)
+    return settings
+
+
+def _bar(label: str) -> Progress:
+    """A progress bar left on screen when done: the label, the bar, how many of how many, the time taken."""
+    return Progress(TextColumn(label), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False)
+
+
 @app.command()
 def serve() -> None:
     """Serve the read API (sales, analytics, freshness)."""
@@ -46,11 +57,8 @@ def rebuild(
     grace: float = typer.Option(None, help="Seconds to wait after the swap before the last pass."),
 ) -> None:
     """Replay `sales.events` from offset 0 into a fresh collection and swap it in."""
-    settings = ProjectorSettings()
-    configure_logging("mongo-projector", settings.log_level)
-    with Progress(
-        TextColumn("rebuild"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
-    ) as bar:
+    settings = _settings()
+    with _bar("rebuild") as bar:
         task = bar.add_task("events", total=None)
 
         def advance(done: int, total: int) -> None:
@@ -68,9 +76,7 @@ def backfill_search() -> None:
     """Give the documents written by an earlier version this version's search fields, in place, and
     the words lookup every name and tag of the copy (a consumer's first start after an upgrade does
     it too, and `rebuild` by replaying the topic). Safe while the consumers run, and to run again."""
-    settings = ProjectorSettings()
-    configure_logging("mongo-projector", settings.log_level)
-    container = bootstrap(settings)
+    container = bootstrap(_settings())
     try:
         store = container.store.pinned()
         updated = search_backfill.backfill_search(container.database, store.collection(), store.words())
@@ -124,9 +130,7 @@ def _await_repair(writer: WriterClient, copy: MongoCopy, ids: list[str], wait_s:
     do not within `wait_s`."""
     if not ids:
         return
-    with Progress(
-        TextColumn("repair applied"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
-    ) as bar:
+    with _bar("repair applied") as bar:
         task = bar.add_task("ids", total=len(ids))
         left = drift.await_applied(writer, copy, ids, timeout_s=wait_s, progress=lambda n: bar.advance(task, n))
     if left:
@@ -182,9 +186,7 @@ def reconcile(
     copy = MongoCopy(container.database[container.active.name()], container.database[TOMBSTONES])
     try:
         with WriterClient(writer_url, credential=credential.token) as writer:
-            with Progress(
-                TextColumn("reconcile"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), transient=False
-            ) as bar:
+            with _bar("reconcile") as bar:
                 task = bar.add_task("ids", total=copy.estimated_count() or None)
                 findings = drift.reconcile(writer, copy, progress=lambda n: bar.advance(task, n))
                 bar.update(task, total=bar.tasks[0].completed)

@@ -63,6 +63,11 @@ def sale_response(view: dict[str, Any], status: int = 200, location: bool = Fals
     return Response(orjson.dumps(view), status_code=status, headers=headers, media_type="application/json")
 
 
+def header_problem(status: int, title: str, detail: str, *, header: str, reason: str) -> ProblemError:
+    """A problem with one request header, which `errors` names as `header.<name>`."""
+    return ProblemError(status, title, detail, errors=[FieldError(field=f"header.{header}", reason=reason)])
+
+
 @contextlib.contextmanager
 def as_problems() -> Iterator[None]:
     try:
@@ -70,16 +75,15 @@ def as_problems() -> Iterator[None]:
     except SaleNotFound as exc:
         raise ProblemError(404, "Not found", f"There is no sale {exc.sale_id}.") from None
     except PreconditionRequired:
-        raise ProblemError(
+        raise header_problem(
             428,
             "Precondition required",
             'Send If-Match: "<version>" with the version you read (the ETag of GET /sales/{id}).',
-            errors=[FieldError(field="header.If-Match", reason="required")],
+            header="If-Match",
+            reason="required",
         ) from None
     except MalformedPrecondition as exc:
-        raise ProblemError(
-            400, "Bad precondition", str(exc), errors=[FieldError(field="header.If-Match", reason=str(exc))]
-        ) from None
+        raise header_problem(400, "Bad precondition", str(exc), header="If-Match", reason=str(exc)) from None
     except VersionMismatch as exc:
         raise ProblemError(
             412,
@@ -89,11 +93,12 @@ def as_problems() -> Iterator[None]:
             extra={"current_version": exc.current},
         ) from None
     except IdempotencyKeyReused:
-        raise ProblemError(
+        raise header_problem(
             422,
             "Idempotency-Key reused",
             "This Idempotency-Key was used with a different request.",
-            errors=[FieldError(field="header.Idempotency-Key", reason="already used with a different request")],
+            header="Idempotency-Key",
+            reason="already used with a different request",
         ) from None
 
 
