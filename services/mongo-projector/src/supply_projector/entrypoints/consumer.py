@@ -37,14 +37,24 @@ QUARANTINE_COUNT_EVERY_S = 15.0
 """How often the consumer counts the quarantined sales for its metrics (a scrape's interval)."""
 
 
-def _trimmer() -> Callable[[], object] | None:
-    """glibc's `malloc_trim(0)`, or None where there is none. A batch's work runs in worker threads,
-    each allocating from a glibc arena of its own that keeps what is freed (a batch's documents
-    encoded and decoded, several MB), so without it the process grows well past what it holds."""
+ARENAS = 2
+"""How many glibc malloc arenas the consumer keeps (glibc's default: eight a core)."""
+_M_ARENA_MAX = -8  # glibc's malloc.h
+
+
+def _native_memory() -> Callable[[], object] | None:
+    """Bound what glibc keeps of the memory a batch frees; returns `malloc_trim(0)` to call between
+    batches, or None where there is no glibc. A batch's work runs in worker threads, each allocating
+    from a glibc arena of its own that keeps what is freed (a batch's documents encoded and decoded,
+    several MB), so without either the process grows well past what it holds. Called before the
+    worker threads start, so that they share `ARENAS` arenas."""
     try:
         libc = ctypes.CDLL("libc.so.6")
     except OSError:
         return None
+    mallopt = getattr(libc, "mallopt", None)
+    if mallopt is not None:
+        mallopt(_M_ARENA_MAX, ARENAS)
     trim = getattr(libc, "malloc_trim", None)
     return None if trim is None else lambda: trim(0)
 
@@ -86,8 +96,10 @@ class ConsumerLoop:
     before the next starts, and the one in flight awaited before a rebalance or a stop commits
     what is left."""
 
-    def __init__(self, container: Container) -> None:
+    def __init__(self, container: Container, trim: Callable[[], object] | None = None) -> None:
         self.container = container
+        self.trim = trim
+        """Hands back to the system what the batches freed (`_native_memory`), called at most once a second."""
         self.settings = container.settings
         self.stopping = asyncio.Event()
         self.lock = asyncio.Lock()
@@ -149,7 +161,6 @@ class ConsumerLoop:
         log.info("consuming", extra={"topic": settings.sales_topic, "group": settings.consumer_group})
         left = threading.Event()  # this run ended, by a stop or an error
         upgrading = asyncio.ensure_future(self._upgrade_search(lambda: left.is_set() or self.stopping.is_set()))
-        trim = _trimmer()
         try:
             purged_at = counted_at = trimmed_at = float("-inf")
             while not self.stopping.is_set():
@@ -183,9 +194,9 @@ class ConsumerLoop:
                             self.pending[tp] = messages[-1].offset + 1
                     self.batches += 1
                     await self._commit_behind()
-                if trim is not None and time.monotonic() - trimmed_at > TRIM_EVERY_S:
+                if self.trim is not None and time.monotonic() - trimmed_at > TRIM_EVERY_S:
                     trimmed_at = time.monotonic()
-                    trim()
+                    self.trim()
                 for tp in consumer.assignment():
                     high = consumer.highwater(tp)
                     if high is not None:
@@ -353,7 +364,7 @@ class ConsumerLoop:
 async def consume(container: Container) -> None:
     """Run until SIGTERM or SIGINT; finish the batch in hand, commit, leave the group. A broker or
     store that is away at start-up (or drops the group) is waited for, never a reason to exit."""
-    loop = ConsumerLoop(container)
+    loop = ConsumerLoop(container, _native_memory())
     running = asyncio.get_running_loop()
     for sig in (signal.SIGTERM, signal.SIGINT):
         running.add_signal_handler(sig, loop.stop)
