@@ -10,7 +10,7 @@ from pymongo.database import Database
 
 from supply_projector.adapters.mongo import ActiveCollection, MoneyModeOf, MongoStore, connect
 from supply_projector.adapters.reads import SalesReader
-from supply_projector.adapters.rollups import RollupReader
+from supply_projector.adapters.rollup_reader import RollupReader
 from supply_projector.adapters.words import MongoWords
 from supply_projector.config import ProjectorSettings
 from supply_projector.service_layer.ports import DeadLetters

@@ -163,10 +163,6 @@ def stored_units(database: Database[dict[str, Any]], sales: str) -> Iterator[Uni
         yield Unit.of(document)
 
 
-def _parsed(text: Any) -> Any:
-    return json.loads(text) if text else {}
-
-
 class MongoRollups:
     """The rollup half of `service_layer.ports.Store`, and `service_layer.rollup_checks.RollupStore`,
     for one sales collection."""
@@ -385,41 +381,3 @@ class MongoRollups:
         )
         for suffix in EARLIER_SUFFIXES:
             self.database.drop_collection(self.sales + suffix)
-
-
-class RollupReader:
-    """The buckets analytics read, and the sales of the partial days at a window's edges."""
-
-    def __init__(self, database: Database[dict[str, Any]], active: Callable[[], str]) -> None:
-        self.database = database
-        self.active = active
-
-    def complete(self) -> bool:
-        """Whether the rollups cover the whole copy: built for it (by the consumer's start or a
-        rebuild) and kept since in the same batches as the sales."""
-        found = self.database[rollup_collections(self.active()).months].find_one({"_id": BUILT}, {"state": 1})
-        return found is not None and found.get("state") == "built"
-
-    def months(self, first: str | None, end: str | None) -> dict[str, Counters]:
-        """Month buckets from `first` up to (not including) `end`; None: unbounded."""
-        span = {"$gte": first or MONTHS["$gte"], "$lt": end or MONTHS["$lt"]}
-        found = self.database[rollup_collections(self.active()).months].find({"_id": span}, {"m": 1})
-        return {str(document["_id"]): _parsed(document.get("m")) for document in found}
-
-    def days(self, buckets: Sequence[str]) -> dict[str, Counters]:
-        """Day buckets by id (absent ones left out), from the days documents of their months."""
-        if not buckets:
-            return {}
-        wanted = set(buckets)
-        units = sorted({document_id(b) for b in wanted})
-        found = {}
-        for document in self.database[rollup_collections(self.active()).days].find({"_id": {"$in": units}}, {"d": 1}):
-            found.update({b: c for b, c in _parsed(document.get("d")).items() if b in wanted})
-        return found
-
-    def sales_between(self, start: datetime, end: datetime | None) -> list[dict[str, Any]]:
-        """The documents of the sales dated in `[start, end)` (part of one day)."""
-        bounds: dict[str, Any] = {"$gte": start}
-        if end is not None:
-            bounds["$lt"] = end
-        return list(self.database[self.active()].find({"saleDate": bounds}))

@@ -15,7 +15,7 @@ from supply_common.identity import Identity
 from supply_common.problems import FieldError, ProblemError, field_error
 from supply_projector.adapters.kafka import KafkaOffsets
 from supply_projector.adapters.reads import SalesReader
-from supply_projector.adapters.rollups import RollupReader
+from supply_projector.adapters.rollup_reader import RollupReader
 from supply_projector.bootstrap import Container
 from supply_projector.config import ProjectorSettings
 from supply_projector.domain.queries import Cursor, DateRange, InvalidCursor, date_bound
