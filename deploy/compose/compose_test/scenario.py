@@ -157,23 +157,26 @@ class Writes:
         say(f"copy converged: {len(self.live)} sales at their versions, {len(self.deleted)} deleted ones gone")
 
 
+NAME_LOOKUP_FAILED = "Temporary failure in name resolution"
+"""What a container says when podman's network DNS (dnsname's dnsmasq, reloaded as each container
+joins) did not answer a lookup in time: seen right after `up`, once, from `auth create-user`."""
+
+
 def worker_token(auth_container: str) -> str:
+    """A technical worker made with auth's CLI in its container, signed in through the gateway. The CLI
+    is run again (at most three times) when its lookup of the database's name failed in the network's
+    DNS, not in the system under test."""
     email, password = f"compose-{secrets.token_hex(4)}@example.com", secrets.token_urlsafe(18)
-    podman(
-        "exec",
-        "-i",
-        auth_container,
-        "auth",
-        "create-user",
-        "--email",
-        email,
-        "--role",
-        "technical_worker",
-        "--name",
-        "Compose Test",
-        "--password-stdin",
-        stdin=password + "\n",
-    )
+    create = ("exec", "-i", auth_container, "auth", "create-user", "--email", email, "--role", "technical_worker")
+    for attempt in range(1, 4):
+        try:
+            podman(*create, "--name", "Compose Test", "--password-stdin", stdin=password + "\n")
+            break
+        except Failed as failure:
+            if NAME_LOOKUP_FAILED not in str(failure) or attempt == 3:
+                raise
+            say(f"auth create-user: the network's DNS did not resolve the database's name; again ({attempt}/3)")
+            time.sleep(2)
     _, _, tokens = call("POST", "/api/auth/login", body={"email": email, "password": password})
     return str(tokens["access_token"])
 
