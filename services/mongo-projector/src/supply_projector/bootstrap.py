@@ -31,7 +31,7 @@ class Container:
     vocabulary: Vocabulary
 
     def projector(self, dead_letters: DeadLetters | None) -> Projector:
-        return Projector(self.store, dead_letters)
+        return Projector(self.store, dead_letters, flush_every_s=self.settings.rollup_flush_interval_s)
 
     def close(self) -> None:
         self.client.close()

@@ -22,6 +22,15 @@ class ProjectorSettings(ServiceSettings, RevocationSettings, MongoSettings, Call
     poll_timeout_ms: int = Field(500, ge=10)
     session_timeout_ms: int = Field(30_000, ge=6_000, description="How soon a dead consumer's partitions move.")
     retry_max_backoff_s: float = Field(10.0, gt=0)
+    rollup_flush_interval_s: float = Field(
+        1.0,
+        ge=0,
+        le=10,
+        description=(
+            "While more records wait, how long `consume` may sum applied batches before adding them to the"
+            " analytics rollups (0: each batch); once nothing waits, at once."
+        ),
+    )
     tombstone_retention_days: int = Field(30, ge=1, description="Tombstones older than this are purged.")
     money_mode: Literal["auto", "decimal128", "double"] = Field(
         "auto", description="How prices are stored: auto picks double on FerretDB v1, else Decimal128."

@@ -17,9 +17,14 @@ APPLY_SECONDS = Histogram(
     "Time to apply one batch to MongoDB.",
     buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
 )
+ROLLUP_FLUSH_SECONDS = Histogram(
+    "projector_rollup_flush_seconds",
+    "Time to add the deltas of the batches applied since the last flush to the rollups' buckets.",
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+)
 END_TO_END_SECONDS = Histogram(
     "projector_end_to_end_lag_seconds",
-    "From the sale's commit in MySQL (occurred_at) until its batch is written to the copy.",
+    "From the sale's commit in MySQL (occurred_at) until its batch's sales are written to the copy.",
     # Fine below a quarter of a second, where a live copy should stay, so that percentiles read from
     # the buckets are within a few milliseconds there.
     buckets=(

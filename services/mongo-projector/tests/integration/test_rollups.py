@@ -246,6 +246,34 @@ def test_deltas_recorded_in_the_earlier_checkpoint_form_are_still_added(containe
     }
 
 
+def test_a_sealed_checkpoint_takes_no_more_deltas_into_its_sum(container: Container) -> None:
+    """A consumer summing its batches' deltas extends the checkpoint's `pending` only while nobody
+    sealed it; whoever finishes the deltas seals it first, and the next batch records its own alone."""
+    container.store.ensure_indexes()
+    rollups = container.store.pinned().rollups()
+    first = {"d:2016-03-01": {"n": 1, "c": 100}, "m:2016-03": {"n": 1, "c": 100}}
+    both = {"d:2016-03-01": {"n": 1, "c": 100}, "d:2016-03-02": {"n": 2, "c": 50}, "m:2016-03": {"n": 3, "c": 150}}
+    rollups.record_checkpoints([Checkpoint(0, 4, first)], {})
+    rollups.record_checkpoints([Checkpoint(0, 9, both)], {0: 4}, extending=[0])
+    assert rollups.checkpoints([0])[0] == Checkpoint(0, 9, both)
+    with pytest.raises(CheckpointMoved):  # sealed at an offset it is not at
+        rollups.seal([Checkpoint(0, 4)])
+    assert rollups.finish_pending() == 1  # seals, then adds
+    assert rollups.checkpoints([0])[0] == Checkpoint(0, 9, both, sealed=True)
+    with pytest.raises(CheckpointMoved):
+        rollups.record_checkpoints([Checkpoint(0, 12, {"m:2016-03": {"n": 4, "c": 170}})], {0: 9}, extending=[0])
+    alone = {"m:2016-03": {"n": 1, "c": 20}}
+    rollups.record_checkpoints([Checkpoint(0, 12, alone)], {0: 9})
+    assert rollups.checkpoints([0])[0] == Checkpoint(0, 12, alone)
+    assert rollups.finish_pending() == 1
+    assert rollups.finish_pending() == 1  # adding them again changes nothing
+    assert {bucket: held.counters for bucket, held in rollups.stored_buckets().items()} == {
+        "d:2016-03-01": {"n": 1, "c": 100},
+        "d:2016-03-02": {"n": 2, "c": 50},
+        "m:2016-03": {"n": 4, "c": 170},
+    }
+
+
 def test_a_batch_records_every_partition_in_one_statement_and_a_moved_one_refuses_them_all(
     container: Container,
 ) -> None:

@@ -3,8 +3,8 @@ compare-and-sets as MongoDB."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import Collection, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import pytest
@@ -56,12 +56,25 @@ class MemoryStore:
     def checkpoints(self, partitions: Sequence[int]) -> dict[int, Checkpoint]:
         return {p: self.checkpoint[p] for p in partitions if p in self.checkpoint}
 
-    def record_checkpoints(self, checkpoints: Sequence[Checkpoint], expected: Mapping[int, int | None]) -> None:
+    def record_checkpoints(
+        self, checkpoints: Sequence[Checkpoint], expected: Mapping[int, int | None], extending: Collection[int] = ()
+    ) -> None:
         for checkpoint in checkpoints:
             held = self.checkpoint.get(checkpoint.partition)
             if (held.last if held is not None else None) != expected.get(checkpoint.partition):
                 raise CheckpointMoved(str(checkpoint.partition))
+            if held is not None and held.sealed and checkpoint.partition in extending:
+                raise CheckpointMoved(f"{checkpoint.partition} is sealed")
+        for checkpoint in checkpoints:
             self.checkpoint[checkpoint.partition] = checkpoint
+
+    def seal(self, checkpoints: Sequence[Checkpoint]) -> None:
+        for checkpoint in checkpoints:
+            held = self.checkpoint.get(checkpoint.partition)
+            if held is None or held.last != checkpoint.last:
+                raise CheckpointMoved(str(checkpoint.partition))
+        for checkpoint in checkpoints:
+            self.checkpoint[checkpoint.partition] = replace(self.checkpoint[checkpoint.partition], sealed=True)
 
     def add_to_buckets(self, checkpoints: Sequence[Checkpoint]) -> None:
         for checkpoint in checkpoints:

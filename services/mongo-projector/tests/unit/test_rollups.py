@@ -156,10 +156,10 @@ class CrashingStore(MemoryStore):
             self.step = ""
             raise Crash(f"{step} {phase}")
 
-    def record_checkpoints(self, checkpoints: Sequence[Checkpoint], expected: Any) -> None:
+    def record_checkpoints(self, checkpoints: Sequence[Checkpoint], expected: Any, extending: Any = ()) -> None:
         self.calls += self.step == "record_checkpoints"
         self._maybe_crash("record_checkpoints", "before")
-        super().record_checkpoints(checkpoints, expected)
+        super().record_checkpoints(checkpoints, expected, extending)
         self._maybe_crash("record_checkpoints", "after")
 
     def execute(self, ops: Sequence[Op]) -> Executed:
@@ -184,29 +184,44 @@ class CrashingStore(MemoryStore):
         self._maybe_crash("add_to_buckets", "after")
 
 
-async def run(store: MemoryStore, records: list[Record], rng: random.Random) -> None:
+async def run(store: MemoryStore, records: list[Record], rng: random.Random, *, hold: bool = False) -> None:
     """Consume like the loop: batches of random sizes, commit after each; after a crash, a new
-    process starts from the committed offset with other batch boundaries."""
-    committed = 0
-    projector = Projector(store, None)
+    process starts from the committed offset with other batch boundaries. `hold`: the projector adds
+    the deltas to the buckets only when told to, now and then between batches, and the last one is
+    killed with deltas held: a new one takes its partitions over."""
+
+    def start() -> Projector:
+        return Projector(store, None, flush_every_s=3600.0 if hold else 0.0)
+
+    committed = batches = 0
+    projector = start()
     while committed < len(records):
-        size = rng.randint(1, 7)
+        size = rng.randint(1, 3 if hold else 7)  # held: more batches, so that some wait together
         try:
             await projector.apply(records[committed : committed + size])
+            committed += size
+            batches += 1
+            if hold and batches % 2 == 0:
+                await projector.flush()
         except Crash:
-            projector = Projector(store, None)
+            projector = start()
+    while hold:
+        try:
+            await start().take_over([0, 1])
+            return
+        except Crash:
             continue
-        committed += size
 
 
 def recomputed(store: MemoryStore) -> dict[str, dict[str, int]]:
     return total(contribution(d) for d in store.copy.values())
 
 
+@pytest.mark.parametrize("hold", [False, True])
 @pytest.mark.parametrize("seed", range(6))
-async def test_buckets_equal_a_recomputation_whatever_the_batches(seed: int) -> None:
+async def test_buckets_equal_a_recomputation_whatever_the_batches(seed: int, hold: bool) -> None:
     store = MemoryStore()
-    await run(store, history(seed), random.Random(seed))
+    await run(store, history(seed), random.Random(seed), hold=hold)
     assert store.buckets == recomputed(store)
     assert store.buckets  # something is left to count
 
@@ -226,13 +241,52 @@ async def test_buckets_equal_a_recomputation_whatever_the_batches(seed: int) -> 
 )
 @pytest.mark.parametrize("at", [1, 2, 3])
 @pytest.mark.parametrize("seed", range(3))
+@pytest.mark.parametrize("hold", [False, True])
 async def test_a_crash_between_any_two_steps_then_a_replay_still_counts_each_change_once(
-    step: str, when: str, at: int, seed: int
+    step: str, when: str, at: int, seed: int, hold: bool
 ) -> None:
     store = CrashingStore()
     store.step, store.when, store.at = step, when, at
-    await run(store, history(seed), random.Random(seed + 100))
+    await run(store, history(seed), random.Random(seed + 100), hold=hold)
     assert store.step == "", "the crash was injected"
+    assert store.buckets == recomputed(store)
+
+
+async def test_held_deltas_are_recorded_summed_and_added_once_at_the_flush() -> None:
+    """Batches whose deltas are held record the sum of them all in the checkpoint; the buckets get
+    nothing until the flush, and then each change once."""
+    store = MemoryStore()
+    records = [r for r in history(4) if r.partition == 0]
+    projector = Projector(store, None, flush_every_s=3600.0)
+    for at in range(0, 6, 2):
+        await projector.apply(records[at : at + 2])
+    assert store.buckets == {}
+    assert store.checkpoint[0].last == 5
+    assert store.checkpoint[0].pending == recomputed(store)
+    await projector.flush()
+    assert store.buckets == recomputed(store)
+    await projector.flush()  # nothing held: nothing added twice
+    assert store.buckets == recomputed(store)
+
+
+async def test_a_consumer_that_lost_its_partition_with_deltas_held_adds_none_twice() -> None:
+    """The new owner seals the sum the old one recorded before adding it, so the old one cannot add
+    to it any more: its next batch is refused, and what it still holds adds nothing twice."""
+    from supply_projector.service_layer.ports import CheckpointMoved
+
+    store = MemoryStore()
+    mine = [r for r in history(5) if r.partition == 0]
+    zombie, owner = Projector(store, None, flush_every_s=3600.0), Projector(store, None, flush_every_s=3600.0)
+    await zombie.apply(mine[:2])
+    await owner.take_over([0])  # seals and adds what the zombie recorded
+    assert store.checkpoint[0].sealed
+    with pytest.raises(CheckpointMoved):
+        await zombie.apply(mine[2:4])
+    await zombie.flush()  # forgotten with the refused batch: nothing is added
+    await owner.apply(mine[:5])
+    await owner.flush()
+    await owner.apply(mine[5:])
+    await owner.flush()
     assert store.buckets == recomputed(store)
 
 

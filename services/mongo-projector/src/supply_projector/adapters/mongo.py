@@ -16,7 +16,7 @@ FerretDB v1 facts this adapter works around (checked against v1.24):
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -136,8 +136,13 @@ class MongoStore:
     def checkpoints(self, partitions: Sequence[int]) -> dict[int, Checkpoint]:
         return self.rollups().checkpoints(partitions) if partitions else {}
 
-    def record_checkpoints(self, checkpoints: Sequence[Checkpoint], expected: Mapping[int, int | None]) -> None:
-        self.rollups().record_checkpoints(checkpoints, expected)
+    def record_checkpoints(
+        self, checkpoints: Sequence[Checkpoint], expected: Mapping[int, int | None], extending: Collection[int] = ()
+    ) -> None:
+        self.rollups().record_checkpoints(checkpoints, expected, extending)
+
+    def seal(self, checkpoints: Sequence[Checkpoint]) -> None:
+        self.rollups().seal(checkpoints)
 
     def add_to_buckets(self, checkpoints: Sequence[Checkpoint]) -> None:
         self.rollups().add_to_buckets(checkpoints)

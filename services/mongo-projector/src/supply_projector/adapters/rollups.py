@@ -3,7 +3,8 @@
 month's bucket, as one JSON string of its counters) and the marker of complete rollups;
 `<sales>_rollup_day_buckets` holds one document per month for the days of that month (`d:YYYY-MM`:
 the buckets of its days, as one JSON string of `{d:YYYY-MM-DD: counters}`); `<sales>_rollup_checkpoints`
-holds the partitions' checkpoints, all in one document (`partitions`, a field `p<N>` each), so that a
+holds the partitions' checkpoints, all in one document (`partitions`, a field `p<N>` each: `last`,
+`pending` and, once someone other than the consumer that recorded it adds it, `sealed`), so that a
 batch records the checkpoints of all its partitions in one statement: at live rates every batch holds
 every partition, and each statement is a transaction of its own on FerretDB. All three follow the
 sales collection through a rebuild's swap, as the alias names it.
@@ -36,7 +37,7 @@ here, and the earlier collections are dropped once it is done.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, NamedTuple
@@ -88,7 +89,7 @@ def partition_field(partition: int) -> str:
 
 
 def _checkpoint(partition: int, stored: Mapping[str, Any]) -> Checkpoint:
-    return Checkpoint(partition, int(stored["last"]), _pending_of(stored.get("pending")))
+    return Checkpoint(partition, int(stored["last"]), _pending_of(stored.get("pending")), bool(stored.get("sealed")))
 
 
 def _stored(checkpoint: Checkpoint) -> dict[str, Any]:
@@ -197,11 +198,16 @@ class MongoRollups:
         return bool(earlier)
 
     def record_checkpoints(
-        self, checkpoints: Sequence[Checkpoint], expected: Mapping[int, int | None], *, moved_ok: bool = False
+        self,
+        checkpoints: Sequence[Checkpoint],
+        expected: Mapping[int, int | None],
+        extending: Collection[int] = (),
+        *,
+        moved_ok: bool = False,
     ) -> None:
         """One statement for all of them: each partition's checkpoint is set only if it is still the one
-        `expected` says (None: not recorded); otherwise none is, and `CheckpointMoved` is raised (unless
-        `moved_ok`)."""
+        `expected` says (None: not recorded) and, for those `extending` the deltas recorded, not sealed;
+        otherwise none is, and `CheckpointMoved` is raised (unless `moved_ok`)."""
         if not checkpoints:
             return
         condition: dict[str, Any] = {"_id": PARTITIONS}
@@ -210,6 +216,8 @@ class MongoRollups:
             before = expected.get(checkpoint.partition)
             field = partition_field(checkpoint.partition)
             condition[f"{field}.last"] = {"$exists": False} if before is None else Int64(before)
+            if checkpoint.partition in extending:
+                condition[f"{field}.sealed"] = {"$exists": False}
             fields[field] = _stored(checkpoint)
         # Upserted only while every partition is new: the document may not be there yet.
         upsert = all(expected.get(c.partition) is None for c in checkpoints)
@@ -217,6 +225,20 @@ class MongoRollups:
         reply = self.database.command({"update": self.checkpoint_collection, "updates": [update], "ordered": True})
         if (reply.get("writeErrors") or int(reply.get("n", 0)) != 1) and not moved_ok:
             raise CheckpointMoved(f"a checkpoint of partitions {sorted(expected)} moved meanwhile")
+
+    def seal(self, checkpoints: Sequence[Checkpoint]) -> None:
+        """One statement for all of them, each only if its partition's `last` is still the same."""
+        if not checkpoints:
+            return
+        condition: dict[str, Any] = {"_id": PARTITIONS}
+        for checkpoint in checkpoints:
+            condition[f"{partition_field(checkpoint.partition)}.last"] = Int64(checkpoint.last)
+        fields = {f"{partition_field(c.partition)}.sealed": True for c in checkpoints}
+        reply = self.database.command(
+            {"update": self.checkpoint_collection, "updates": [{"q": condition, "u": {"$set": fields}}]}
+        )
+        if reply.get("writeErrors") or int(reply.get("n", 0)) != 1:
+            raise CheckpointMoved(f"a checkpoint of partitions {sorted(c.partition for c in checkpoints)} moved")
 
     def add_to_buckets(self, checkpoints: Sequence[Checkpoint]) -> None:
         """Each month document and days document the checkpoints' deltas touch is read, given the
@@ -327,13 +349,21 @@ class MongoRollups:
         }
 
     def finish_pending(self) -> int:
+        """Seal the checkpoints that hold deltas (a consumer may be summing into them), then add them."""
         self._move_earlier()
-        stored = self._partitions()
-        checkpoints = [_checkpoint(int(f[1:]), v) for f, v in stored.items() if f.startswith("p") and f[1:].isdigit()]
-        unfinished = [c for c in checkpoints if c.pending]
-        if unfinished:
-            self.add_to_buckets(unfinished)
-        return len(unfinished)
+        while True:
+            stored = self._partitions()
+            checkpoints = [
+                _checkpoint(int(f[1:]), v) for f, v in stored.items() if f.startswith("p") and f[1:].isdigit()
+            ]
+            unfinished = [c for c in checkpoints if c.pending]
+            try:
+                self.seal([c for c in unfinished if not c.sealed])
+            except CheckpointMoved:
+                continue  # a batch recorded meanwhile: read them again
+            if unfinished:
+                self.add_to_buckets(unfinished)
+            return len(unfinished)
 
     def sales_on(self, day: str) -> Iterator[dict[str, Any]]:
         start = datetime.strptime(day[2:], "%Y-%m-%d").replace(tzinfo=UTC)

@@ -65,6 +65,7 @@ class _Listener(ConsumerRebalanceListener):
 
     async def on_partitions_revoked(self, revoked: Iterable[TopicPartition]) -> None:
         async with self.loop.lock:
+            await self.loop.flush_rollups()
             await self.loop.settle_commit()
             await self.loop.commit_pending()
             # Fetched but not applied: whoever owns these partitions next reads them again from the
@@ -78,7 +79,7 @@ class _Listener(ConsumerRebalanceListener):
         if self.loop.projector is not None:
             try:
                 await self.loop.projector.take_over(partitions)
-            except PyMongoError as exc:  # the first batch of each partition finishes them too
+            except (PyMongoError, CheckpointMoved) as exc:  # the first batch of each partition finishes them too
                 log.warning("finishing recorded rollup deltas failed", extra={"error": repr(exc)[:300]})
 
 
@@ -125,6 +126,16 @@ class ConsumerLoop:
         except CommitFailedError:
             log.warning("commit refused after a rebalance; the records will be applied again (idempotent)")
             self.pending.clear()
+
+    async def flush_rollups(self) -> None:
+        """Add the deltas the applied batches recorded to the rollups now. A failure is logged: they
+        stay recorded in the checkpoints, and whoever applies the partition next adds them."""
+        if self.projector is None:
+            return
+        try:
+            await self.projector.flush()
+        except PyMongoError as exc:
+            log.warning("adding recorded deltas to the rollups failed", extra={"error": repr(exc)[:300]})
 
     async def settle_commit(self) -> None:
         """Wait for the commit in flight; its failure is raised here."""
@@ -194,6 +205,8 @@ class ConsumerLoop:
                             self.pending[tp] = messages[-1].offset + 1
                     self.batches += 1
                     await self._commit_behind()
+                    if not self.prefetched:  # nothing waits: the rollups catch up with the copy now
+                        await self.flush_rollups()
                 if self.trim is not None and time.monotonic() - trimmed_at > TRIM_EVERY_S:
                     trimmed_at = time.monotonic()
                     self.trim()
@@ -206,6 +219,7 @@ class ConsumerLoop:
                         metrics.CONSUMER_LAG.labels(str(tp.partition)).set(max(high - applied, 0))
         finally:
             async with self.lock:
+                await self.flush_rollups()
                 with contextlib.suppress(Exception):
                     await self.settle_commit()  # a failed commit is retried just below
                 await self.commit_pending()

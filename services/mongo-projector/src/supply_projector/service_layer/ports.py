@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Protocol
@@ -58,12 +58,19 @@ class Progress:
 @dataclass(frozen=True)
 class Checkpoint:
     """Per partition, beside the rollups: `last`, the highest offset whose bucket deltas are
-    recorded, and `pending`, the deltas of the batch that ends at `last` (None once known to be in
-    every bucket). A bucket that has them holds `last` or more as its watermark of the partition."""
+    recorded, and `pending`, the deltas recorded since the buckets last had all of them (None once
+    known to be in every bucket). A bucket that has them holds `last` or more as its watermark of the
+    partition.
+
+    A consumer may record several batches' deltas summed in `pending` before it adds them to the
+    buckets (`Projector.flush_every_s`). Whoever else adds them (a take-over, a check) first seals
+    the checkpoint (`sealed`): a sum that someone may have added in part is never added to again,
+    and the next batch records its own deltas alone."""
 
     partition: int
     last: int
     pending: Buckets | None = None
+    sealed: bool = False
 
 
 class CheckpointMoved(Exception):
@@ -101,9 +108,17 @@ class Store(Protocol):
 
     def checkpoints(self, partitions: Sequence[int]) -> dict[int, Checkpoint]: ...
 
-    def record_checkpoints(self, checkpoints: Sequence[Checkpoint], expected: Mapping[int, int | None]) -> None:
+    def record_checkpoints(
+        self, checkpoints: Sequence[Checkpoint], expected: Mapping[int, int | None], extending: Collection[int] = ()
+    ) -> None:
         """Write each checkpoint if its partition's `last` is still `expected` (None: no checkpoint
-        yet); raises `CheckpointMoved` if one is not."""
+        yet) and, for the partitions `extending` (whose `pending` adds to the one recorded), it is not
+        sealed; raises `CheckpointMoved` if one is not."""
+        ...
+
+    def seal(self, checkpoints: Sequence[Checkpoint]) -> None:
+        """Mark these checkpoints sealed if each partition's `last` is still theirs; raises
+        `CheckpointMoved` if one is not."""
         ...
 
     def add_to_buckets(self, checkpoints: Sequence[Checkpoint]) -> None:

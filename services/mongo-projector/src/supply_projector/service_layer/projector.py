@@ -6,6 +6,13 @@ deltas are first recorded in the partition's checkpoint (compare-and-set on its 
 then the sales are written, then the deltas are added to each bucket under the bucket's watermark
 of the partition. A batch replayed after a stop anywhere in between finishes the recorded deltas,
 and its changes at or below `last` only move the copy's state on.
+
+The deltas may be added a few batches at a time (`flush_every_s`): the sales are in the copy as soon
+as their batch is written, and adding to the buckets, which reads and writes each bucket document a
+batch touches, is done once for all the batches of the interval. Until then each batch records the
+sum of its deltas and those still waiting, so a stop anywhere leaves them all recorded; whoever else
+adds them seals the checkpoint first (`Checkpoint.sealed`), so that a sum someone may have added in
+part is never added to again.
 """
 
 from __future__ import annotations
@@ -23,7 +30,7 @@ from supply_common.contract import SaleEvent
 from supply_projector import metrics
 from supply_projector.domain.changes import Change, Plan, plan
 from supply_projector.domain.document import stored_document
-from supply_projector.domain.rollups import Held, walk
+from supply_projector.domain.rollups import Held, add, walk
 from supply_projector.service_layer.ports import (
     Checkpoint,
     DeadLetters,
@@ -108,15 +115,23 @@ class Projector:
         *,
         clock: Callable[[], datetime] = lambda: datetime.now(UTC),
         follow_checkpoints: bool = True,
+        flush_every_s: float = 0.0,
     ) -> None:
         self.store = store
         self.dead_letters = dead_letters
         self.clock = clock
         self.follow_checkpoints = follow_checkpoints
         """False for a reader that starts every partition at its beginning (a rebuild)."""
+        self.flush_every_s = flush_every_s
+        """How long the recorded deltas of written batches may wait to be added to the buckets (0:
+        each batch adds its own); `flush` adds them whenever the caller is idle."""
         self._rewound: dict[tuple[str, int], int] = {}
         self._recorded: dict[tuple[str, int], int | None] = {}
         """(collection, partition) -> the checkpoint's `last` as this projector last read or wrote it."""
+        self._held: dict[tuple[str, int], Checkpoint] = {}
+        """(collection, partition) -> the checkpoint this projector recorded last, while its deltas
+        wait to be added to the buckets."""
+        self._flushed_at = time.monotonic()
 
     async def apply(self, records: Sequence[Record]) -> BatchResult:
         """What the batch needs to know of the copy is read at once (quarantine, tombstones, the
@@ -144,7 +159,7 @@ class Projector:
             )
         except BaseException:
             for partition in partitions:  # read them again: another attempt may have moved them
-                self._recorded.pop((store.collection(), partition), None)
+                self._forget(store.collection(), partition)
             raise
         result.rewind = rewind
         metrics.APPLY_SECONDS.observe(time.perf_counter() - started)
@@ -178,7 +193,7 @@ class Projector:
         deltas a stopped consumer recorded but may not have added."""
         store = await asyncio.to_thread(self.store.pinned)  # may read the alias
         for partition in partitions:
-            self._recorded.pop((store.collection(), partition), None)
+            self._forget(store.collection(), partition)
         checkpoints = await asyncio.to_thread(store.checkpoints, list(partitions))
         await asyncio.to_thread(self._finish_pending, store, checkpoints, partitions)
 
@@ -203,14 +218,20 @@ class Projector:
         for record in records:
             ends[record.partition] = max(ends.get(record.partition, -1), record.offset)
         decided, executed, marks = self._write(store, batch, held, recorded, ends)
-        if marks:
-            store.add_to_buckets(marks)
+        written_at = self.clock()
+        for mark in marks:  # what waits for the buckets now (the deltas of a batch may cancel those before)
+            if mark.pending:
+                self._held[(store.collection(), mark.partition)] = mark
+            else:
+                self._held.pop((store.collection(), mark.partition), None)
+        if self._flush_due():
+            self._flush(store)
         self._settle_poison(store, batch, loop)
         result.stale = decided.stale + executed.stale
         result.applied = len(batch.changes) - result.stale
         result.dead_lettered = len(batch.failures)
         result.parked = len(batch.parked)
-        self._count(result, batch.changes)
+        self._count(result, batch.changes, written_at)
         return result
 
     def _decode(self, records: Sequence[Record], batch: _Batch, result: BatchResult) -> None:
@@ -250,13 +271,47 @@ class Projector:
 
     def _finish_pending(self, store: Store, checkpoints: dict[int, Checkpoint], read: Sequence[int]) -> None:
         """Bucket deltas an earlier attempt recorded but may not have added (it stopped between the
-        two) are added now; adding them again changes nothing."""
+        two, or was summing batches) are sealed, then added; adding them again changes nothing."""
         unfinished = [c for c in checkpoints.values() if c.pending]
+        store.seal([c for c in unfinished if not c.sealed])
         if unfinished:
             store.add_to_buckets(unfinished)
         for partition in read:
             found = checkpoints.get(partition)
             self._recorded[(store.collection(), partition)] = found.last if found is not None else None
+            self._held.pop((store.collection(), partition), None)
+
+    def _forget(self, collection: str, partition: int) -> None:
+        """Read the partition's checkpoint again before its next batch (and finish what it holds)."""
+        self._recorded.pop((collection, partition), None)
+        self._held.pop((collection, partition), None)
+
+    def _flush_due(self) -> bool:
+        return self.flush_every_s <= 0 or time.monotonic() - self._flushed_at >= self.flush_every_s
+
+    def _flush(self, store: Store) -> None:
+        """Add the held deltas of the store's collection to the buckets. Those of another collection
+        (the copy was swapped for a rebuilt one meanwhile) are left to its checkpoints."""
+        self._flushed_at = time.monotonic()
+        collection = store.collection()
+        held = {key: mark for key, mark in self._held.items() if key[0] == collection}
+        self._held = {}
+        if not held:
+            return
+        try:
+            with metrics.ROLLUP_FLUSH_SECONDS.time():
+                store.add_to_buckets([held[key] for key in sorted(held)])
+        except BaseException:
+            for _, partition in held:
+                self._forget(collection, partition)
+            raise
+
+    async def flush(self) -> None:
+        """Add what the batches applied so far recorded for the buckets, if any waits (the consumer
+        calls it when idle, before giving partitions up and when it stops)."""
+        if self._held:
+            store = await asyncio.to_thread(self.store.pinned)
+            await asyncio.to_thread(self._flush, store)
 
     def _write(
         self,
@@ -272,19 +327,25 @@ class Projector:
         write is guarded, so what the refused command carried out is not done twice)."""
         done = {p: last for p, last in recorded.items() if last is not None}
         expected = dict(recorded)
+        collection = store.collection()
         versions = {sale_id: v for sale_id, h in held.items() if (v := h.version) is not None}
         tombstones = {sale_id: t for sale_id, h in held.items() if (t := h.tombstone) is not None}
+        waiting = {p: mark.pending or {} for (c, p), mark in self._held.items() if c == collection}
         while True:
             deltas, _ = walk(batch.changes, held, done)
-            marks = [Checkpoint(p, end, deltas.get(p, {})) for p, end in ends.items() if end > done.get(p, -1)]
+            marks = [
+                Checkpoint(p, end, add(add({}, waiting.get(p, {})), deltas.get(p, {})))
+                for p, end in ends.items()
+                if end > done.get(p, -1)
+            ]
             if marks:
-                store.record_checkpoints(marks, expected)
+                store.record_checkpoints(marks, expected, extending=waiting.keys())
                 for mark in marks:
                     expected[mark.partition] = mark.last
                     self._recorded[(store.collection(), mark.partition)] = mark.last
             decided = plan(batch.changes, versions, tombstones)
             try:
-                return decided, store.execute(decided.ops), [m for m in marks if m.pending]
+                return decided, store.execute(decided.ops), marks
             except Unstorable as refusal:
                 refused = {(op.change.partition, op.change.offset): op.change for op in decided.ops}
                 refused = {at: change for at, change in refused.items() if change.sale_id in refusal.reasons}
@@ -310,12 +371,11 @@ class Projector:
         if lifted:
             store.update_quarantine({}, set(lifted))
 
-    def _count(self, result: BatchResult, changes: Sequence[Change]) -> None:
+    def _count(self, result: BatchResult, changes: Sequence[Change], finished: datetime) -> None:
         metrics.EVENTS.labels("applied").inc(result.applied)
         metrics.EVENTS.labels("stale").inc(result.stale)
         metrics.EVENTS.labels("dead_lettered").inc(result.dead_lettered)
         metrics.EVENTS.labels("parked").inc(result.parked)
-        finished = self.clock()
         for change in changes:
             if change.occurred_at is not None:
                 metrics.END_TO_END_SECONDS.observe(max((finished - change.occurred_at).total_seconds(), 0.0))
