@@ -308,7 +308,8 @@ class Projector:
 
     async def flush(self) -> None:
         """Add what the batches applied so far recorded for the buckets, if any waits (the consumer
-        calls it when idle, before giving partitions up and when it stops)."""
+        calls it after a batch when no more records wait, before giving partitions up and when it
+        stops)."""
         if self._held:
             store = await asyncio.to_thread(self.store.pinned)
             await asyncio.to_thread(self._flush, store)
