@@ -3,18 +3,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import httpx
 from multidict import CIMultiDict
 
 from supply_gateway.adapters.upstream_transport import (
     BadAnswer,
-    Body,
-    RequestTimeouts,
     TimedOut,
     TransportError,
     Unreachable,
+    UpstreamRequest,
     UpstreamResponse,
 )
 
@@ -23,19 +20,12 @@ class HttpxTransport:
     def __init__(self, transport: httpx.AsyncBaseTransport) -> None:
         self.transport = transport
 
-    async def send(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: Body,
-        timeouts: RequestTimeouts,
-        read_up_to: int | None,
-    ) -> UpstreamResponse:
-        request = httpx.Request(method, url, headers=headers, content=body)
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        read_up_to = request.read_up_to
+        outgoing = httpx.Request(request.method, request.url, headers=request.headers, content=request.body)
         try:
-            response = await self.transport.handle_async_request(request)
-            response.request = request
+            response = await self.transport.handle_async_request(outgoing)
+            response.request = outgoing
             answer_headers = CIMultiDict(response.headers.multi_items())
             length = response.headers.get("content-length")
             if read_up_to is None or (length is not None and int(length) <= read_up_to):

@@ -17,6 +17,7 @@ from supply_gateway.adapters.upstream_transport import (
     Transport,
     TransportError,
     Unreachable,
+    UpstreamRequest,
     UpstreamResponse,
 )
 from supply_gateway.domain.breaker import CircuitBreaker, State
@@ -194,6 +195,7 @@ class Upstream:
             read_s=limits.long_read_s if long_running else limits.read_s,
             pool_s=limits.pool_s,
         )
+        request = UpstreamRequest(method, url, request_headers, content, timeouts, read_up_to if stream else None)
         breaker = lane.breaker
         attempts = 2 if replayable(method, request_headers, content) else 1
         for attempt in range(1, attempts + 1):
@@ -201,9 +203,7 @@ class Upstream:
                 retry_after_s = max(1, math.ceil(breaker.retry_after_s()))
                 raise self._refusal(lane, 503, "circuit-open", retry_after_s)
             try:
-                response = await transport.send(
-                    method, url, request_headers, content, timeouts, read_up_to if stream else None
-                )
+                response = await transport.send(request)
             except TransportError as exc:
                 breaker.record_failure()
                 self._circuit_open[lane.route_class].set(breaker.state is not State.CLOSED)

@@ -1,10 +1,11 @@
 """How the gateway reaches its upstreams: a pool of keep-alive connections, and the answers it gives back.
 
-Every proxied request crosses here, so the transport is kept to what proxying needs: the request's
-bytes written, the answer's status, headers and body handed back as a small `UpstreamResponse`
-(read whole when short, streamed otherwise): no request or response objects, header collections
-or byte streams around an exchange beyond those (docs/README.md says what httpx's and aiohttp's
-clients cost here before). Anything else that implements `Transport` can stand in (tests do).
+Every proxied request crosses here, so the transport is kept to what proxying needs: a small
+`UpstreamRequest` in and its bytes written, the answer's status, headers and body handed back as a
+small `UpstreamResponse` (read whole when short, streamed otherwise): no request or response
+objects, header collections or byte streams around an exchange beyond those (docs/README.md says
+what httpx's and aiohttp's clients cost here before). Anything else that implements `Transport` can
+stand in (tests do).
 """
 
 from __future__ import annotations
@@ -40,6 +41,19 @@ class RequestTimeouts:
     connect_s: float | None
     read_s: float | None
     pool_s: float | None
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamRequest:
+    """One request to send to an upstream, at an absolute `url`. An answer whose Content-Length is
+    at most `read_up_to` bytes (any answer when None) comes back read; others stream."""
+
+    method: str
+    url: str
+    headers: Mapping[str, str]
+    body: Body
+    timeouts: RequestTimeouts
+    read_up_to: int | None
 
 
 class TransportError(Exception):
@@ -114,17 +128,9 @@ class UpstreamResponse:
 
 
 class Transport(Protocol):
-    async def send(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: Body,
-        timeouts: RequestTimeouts,
-        read_up_to: int | None,
-    ) -> UpstreamResponse:
-        """Send one request. An answer whose Content-Length is at most `read_up_to` bytes (any answer
-        when None) comes back read, so that failing to read it raises here; others stream."""
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        """Send one request. An answer to read (`UpstreamRequest.read_up_to`) comes back read, so
+        that failing to read it raises here; others stream."""
         ...
 
     async def aclose(self) -> None: ...
@@ -147,17 +153,10 @@ class Http1Transport:
         authority, slash, target = rest.partition("/")
         return self._pools.get(authority), authority, slash + target
 
-    async def send(
-        self,
-        method: str,
-        url: str,
-        headers: Mapping[str, str],
-        body: Body,
-        timeouts: RequestTimeouts,
-        read_up_to: int | None,
-    ) -> UpstreamResponse:
-        pool, authority, target = self._pool(url)
-        head = request_head(method, target, authority, headers.items(), body)
+    async def send(self, request: UpstreamRequest) -> UpstreamResponse:
+        method, body, timeouts, read_up_to = request.method, request.body, request.timeouts, request.read_up_to
+        pool, authority, target = self._pool(request.url)
+        head = request_head(method, target, authority, request.headers.items(), body)
         streamed = None if body is None or isinstance(body, bytes) else body
         try:
             connection = await pool.acquire(connect_s=timeouts.connect_s, pool_s=timeouts.pool_s)
