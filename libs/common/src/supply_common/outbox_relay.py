@@ -19,6 +19,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable, Sequence
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal, NamedTuple
 
@@ -57,34 +58,25 @@ def add_records(connection: Connection, records: Sequence[tuple[str, bytes, byte
         )
 
 
+@dataclass(eq=False)
 class OutboxRelay:
     """Publishes the outbox of `engine`'s database with a producer made by `producer_factory` while it
     holds the publish lock; `run()` keeps doing so until cancelled. `wake()` (from any thread, after a
     commit that wrote rows) makes it look at once instead of at its next poll."""
 
-    def __init__(
-        self,
-        engine: Engine,
-        producer_factory: ProducerFactory,
-        *,
-        lock: PublishLock | None = None,
-        batch_size: int = 200,
-        poll_interval_s: float = 0.25,
-        retention: timedelta = timedelta(days=1),
-        purge_interval_s: float = 60.0,
-    ) -> None:
-        self.engine = engine
-        self.producer_factory = producer_factory
-        self.lock = lock or PublishLock(engine)
-        self.batch_size = batch_size
-        self.poll_interval_s = poll_interval_s
-        self.retention = retention
-        self.purge_interval_s = purge_interval_s
-        self.healthy = False
-        self.last_error: str | None = None
-        self.published = 0
-        self._producer: AIOKafkaProducer | None = None
-        self._waker = Wakeup()
+    engine: Engine
+    producer_factory: ProducerFactory
+    lock: PublishLock
+    _: KW_ONLY
+    batch_size: int = 200
+    poll_interval_s: float = 0.25
+    retention: timedelta = timedelta(days=1)
+    purge_interval_s: float = 60.0
+    healthy: bool = field(default=False, init=False)
+    last_error: str | None = field(default=None, init=False)
+    published: int = field(default=0, init=False)
+    _producer: AIOKafkaProducer | None = field(default=None, init=False, repr=False)
+    _waker: Wakeup = field(default_factory=Wakeup, init=False, repr=False)
 
     def status(self) -> Literal["ok", "degraded"]:
         """Whether its last cycle worked (publishing, or finding another relay holding the lock)."""

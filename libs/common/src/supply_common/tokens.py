@@ -20,7 +20,7 @@ import os
 import time
 import urllib.request
 from collections.abc import Awaitable, Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any, Final, Protocol
 
@@ -127,29 +127,22 @@ def jwks_from_url(url: str, timeout_s: float = 5.0) -> JwksFetcher:
     return fetch_async
 
 
+@dataclass(eq=False)
 class KeyStore:
     """Caches auth's keys. An unknown `kid` triggers a refetch, at most once per `min_refetch_s`;
     cached keys are refreshed after `ttl_s` and, if auth cannot be reached, used until `max_stale_s`."""
 
-    def __init__(
-        self,
-        fetch: JwksFetcher,
-        *,
-        ttl_s: float = 300.0,
-        min_refetch_s: float = 10.0,
-        max_stale_s: float = 3600.0,
-        clock: Callable[[], float] = time.monotonic,
-    ) -> None:
-        self._fetch = fetch
-        self.ttl_s = ttl_s
-        self.min_refetch_s = min_refetch_s
-        self.max_stale_s = max_stale_s
-        self.clock = clock
-        self._keys: dict[str, Ed25519PublicKey] = {}
-        self._fetched_at: float | None = None
-        self._attempted_at: float | None = None
-        self._lock = asyncio.Lock()
-        self.fetches = 0
+    fetch: JwksFetcher
+    _: KW_ONLY
+    ttl_s: float = 300.0
+    min_refetch_s: float = 10.0
+    max_stale_s: float = 3600.0
+    clock: Callable[[], float] = time.monotonic
+    fetches: int = field(default=0, init=False)
+    _keys: dict[str, Ed25519PublicKey] = field(default_factory=dict, init=False, repr=False)
+    _fetched_at: float | None = field(default=None, init=False, repr=False)
+    _attempted_at: float | None = field(default=None, init=False, repr=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False, repr=False)
 
     @property
     def has_keys(self) -> bool:
@@ -169,7 +162,7 @@ class KeyStore:
     async def _refresh_locked(self) -> None:
         self._attempted_at = self.clock()
         self.fetches += 1
-        document = await self._fetch()
+        document = await self.fetch()
         keys = parse_jwks(document)
         if not keys:
             raise KeysUnavailable("the key set holds no Ed25519 signing key")
@@ -213,6 +206,7 @@ class _Verified:
     key: Ed25519PublicKey
 
 
+@dataclass(eq=False)
 class TokenVerifier:
     """Checks signature (EdDSA only), `iss`, `aud`, `exp`, then the revocation check, and turns the
     claims into an `Identity` (user tokens) or a `ServiceCaller` (service credentials).
@@ -223,27 +217,19 @@ class TokenVerifier:
     revoked, and checked afresh whenever the key store no longer holds the very key that verified it
     (rotation, refetch)."""
 
-    def __init__(
-        self,
-        keys: KeyStore,
-        *,
-        issuer: str = ISSUER,
-        audience: str = AUDIENCE,
-        service_audience: str = SERVICE_AUDIENCE,
-        leeway_s: float = 5,
-        cache_size: int = 4096,
-        wall_clock: Callable[[], float] = time.time,
-        revocation: RevocationCheck = NO_REVOCATION,
-    ) -> None:
-        self.keys = keys
-        self.issuer = issuer
-        self.audience = audience
-        self.service_audience = service_audience
-        self.leeway_s = leeway_s
-        self.cache_size = cache_size
-        self.wall_clock = wall_clock
-        self.revocation = revocation
-        self._verified: dict[str, dict[str, _Verified]] = {audience: {}, service_audience: {}}
+    keys: KeyStore
+    _: KW_ONLY
+    issuer: str = ISSUER
+    audience: str = AUDIENCE
+    service_audience: str = SERVICE_AUDIENCE
+    leeway_s: float = 5
+    cache_size: int = 4096
+    wall_clock: Callable[[], float] = time.time
+    revocation: RevocationCheck = NO_REVOCATION
+    _verified: dict[str, dict[str, _Verified]] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._verified = {self.audience: {}, self.service_audience: {}}
 
     async def verify(self, token: str) -> Identity:
         """The user a forwarded access token names (`InvalidToken`, `KeysUnavailable` otherwise)."""

@@ -23,6 +23,7 @@ from supply_auth.service_layer.staff import Staff
 from supply_common.db import make_engine
 from supply_common.kafka import make_producer
 from supply_common.outbox_relay import OutboxRelay
+from supply_common.publish_lock import PublishLock
 from supply_common.tokens import TokenVerifier
 
 KEY_RETENTION_S = MAX_ACCESS_TOKEN_TTL_S + 60
@@ -120,7 +121,9 @@ def bootstrap(
 
     # The relay runs in the server process: account changes are few, so a process of its own would
     # buy nothing, and a commit here wakes it directly.
-    relay = OutboxRelay(engine, lambda: make_producer(settings, request_timeout_ms=5_000, linger_ms=0))
+    relay = OutboxRelay(
+        engine, lambda: make_producer(settings, request_timeout_ms=5_000, linger_ms=0), PublishLock(engine)
+    )
     events = AccountEventsConfig(settings.account_events_topic, REVOKED_SESSION_WINDOW, committed=relay.wake)
 
     def uow() -> SqlUnitOfWork:

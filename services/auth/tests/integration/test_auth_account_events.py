@@ -20,6 +20,7 @@ from supply_auth.entrypoints.app import create_app
 from supply_common.contract.account_events import AccountEvent
 from supply_common.kafka import account_topics, ensure_topics, make_producer, make_reader
 from supply_common.outbox_relay import OutboxRelay
+from supply_common.publish_lock import PublishLock
 from supply_common.testing.deployment import free_port
 from supply_common.testing.fixtures import random_name
 
@@ -89,7 +90,7 @@ class Published:
         """Start a relay of auth's outbox (on the real broker unless given another producer)."""
         settings = self.auth.settings
         factory = producer_factory or (lambda: make_producer(settings, request_timeout_ms=5_000, linger_ms=0))
-        self.auth.relay = OutboxRelay(self.auth.engine, factory, poll_interval_s=0.1)
+        self.auth.relay = OutboxRelay(self.auth.engine, factory, PublishLock(self.auth.engine), poll_interval_s=0.1)
         started = RelayThread(self.auth.relay)
         self.relays.append(started)
         return started

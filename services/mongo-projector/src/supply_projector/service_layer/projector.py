@@ -21,7 +21,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime
 
 from bson import ObjectId
@@ -105,33 +105,26 @@ class _Batch:
             self.reasons[sale_id] = str(error)
 
 
+@dataclass(eq=False)
 class Projector:
     """The use case: one batch in, the copy updated, counts out. Safe to run again on the same batch."""
 
-    def __init__(
-        self,
-        store: Store,
-        dead_letters: DeadLetters | None,
-        *,
-        clock: Callable[[], datetime] = lambda: datetime.now(UTC),
-        follow_checkpoints: bool = True,
-        flush_every_s: float = 0.0,
-    ) -> None:
-        self.store = store
-        self.dead_letters = dead_letters
-        self.clock = clock
-        self.follow_checkpoints = follow_checkpoints
-        """False for a reader that starts every partition at its beginning (a rebuild)."""
-        self.flush_every_s = flush_every_s
-        """How long the recorded deltas of written batches may wait to be added to the buckets (0:
-        each batch adds its own); `flush` adds them whenever the caller is idle."""
-        self._rewound: dict[tuple[str, int], int] = {}
-        self._recorded: dict[tuple[str, int], int | None] = {}
-        """(collection, partition) -> the checkpoint's `last` as this projector last read or wrote it."""
-        self._held: dict[tuple[str, int], Checkpoint] = {}
-        """(collection, partition) -> the checkpoint this projector recorded last, while its deltas
-        wait to be added to the buckets."""
-        self._flushed_at = time.monotonic()
+    store: Store
+    dead_letters: DeadLetters | None
+    _: KW_ONLY
+    clock: Callable[[], datetime] = lambda: datetime.now(UTC)
+    follow_checkpoints: bool = True
+    """False for a reader that starts every partition at its beginning (a rebuild)."""
+    flush_every_s: float = 0.0
+    """How long the recorded deltas of written batches may wait to be added to the buckets (0:
+    each batch adds its own); `flush` adds them whenever the caller is idle."""
+    _rewound: dict[tuple[str, int], int] = field(default_factory=dict, init=False, repr=False)
+    _recorded: dict[tuple[str, int], int | None] = field(default_factory=dict, init=False, repr=False)
+    """(collection, partition) -> the checkpoint's `last` as this projector last read or wrote it."""
+    _held: dict[tuple[str, int], Checkpoint] = field(default_factory=dict, init=False, repr=False)
+    """(collection, partition) -> the checkpoint this projector recorded last, while its deltas
+    wait to be added to the buckets."""
+    _flushed_at: float = field(default_factory=time.monotonic, init=False, repr=False)
 
     async def apply(self, records: Sequence[Record]) -> BatchResult:
         """What the batch needs to know of the copy is read at once (quarantine, tombstones, the

@@ -31,7 +31,7 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass, field
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Literal, TypedDict, TypeVar
@@ -96,43 +96,31 @@ class RelayOptions(TypedDict, total=False):
     after_publish: AfterPublish | None
 
 
+@dataclass(eq=False)
 class Relay:
     """Claims rows of the `outbox`, hands them to the `publisher` and marks them once acknowledged,
     while it holds the publish `lock`; `run()` keeps doing so until cancelled."""
 
-    def __init__(
-        self,
-        outbox: OutboxStore,
-        publisher: Publisher,
-        lock: PublishLock,
-        *,
-        batch_size: int = 500,
-        poll_interval_s: float = 0.2,
-        min_cycle_s: float = 0.0,
-        retention: timedelta = timedelta(hours=24),
-        maintenance: Callable[[], object] | None = None,
-        maintenance_interval_s: float = 60.0,
-        after_publish: AfterPublish | None = None,
-    ) -> None:
-        self.outbox = outbox
-        self.publisher = publisher
-        self.lock = lock
-        self.batch_size = batch_size
-        self.poll_interval_s = poll_interval_s
-        self.min_cycle_s = min_cycle_s
-        self.retention = retention
-        self.maintenance = maintenance
-        self.maintenance_interval_s = maintenance_interval_s
-        self.after_publish = after_publish
-        self.healthy = False
-        self.last_error: str | None = None
-        self._publishing = False
-        self._claim_waits = False
-        self._waker = Wakeup()
-        self._wakeup: asyncio.Event | None = None
-        self._next_maintenance = 0.0
-        self._next_gauges = 0.0
-        self._cycle_started = float("-inf")
+    outbox: OutboxStore
+    publisher: Publisher
+    lock: PublishLock
+    _: KW_ONLY
+    batch_size: int = 500
+    poll_interval_s: float = 0.2
+    min_cycle_s: float = 0.0
+    retention: timedelta = timedelta(hours=24)
+    maintenance: Callable[[], object] | None = None
+    maintenance_interval_s: float = 60.0
+    after_publish: AfterPublish | None = None
+    healthy: bool = field(default=False, init=False)
+    last_error: str | None = field(default=None, init=False)
+    _publishing: bool = field(default=False, init=False, repr=False)
+    _claim_waits: bool = field(default=False, init=False, repr=False)
+    _waker: Wakeup = field(default_factory=Wakeup, init=False, repr=False)
+    _wakeup: asyncio.Event | None = field(default=None, init=False, repr=False)
+    _next_maintenance: float = field(default=0.0, init=False, repr=False)
+    _next_gauges: float = field(default=0.0, init=False, repr=False)
+    _cycle_started: float = field(default=float("-inf"), init=False, repr=False)
 
     def status(self) -> Literal["ok", "degraded"]:
         """Whether its last cycle worked (publishing, or finding the lock taken on standby)."""
