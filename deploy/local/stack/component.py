@@ -32,13 +32,35 @@ if TYPE_CHECKING:
 
 
 class Component:
-    """A server process owned by this script: install, prepare, launch, probe and stop."""
+    """A server process owned by this script: install, prepare, launch, probe and stop.
 
-    name = ""
-    default_port = 0
-    port_env = ""
-    stop_signal = signal.SIGTERM
-    ready_timeout = 60.0
+    A subclass declares itself in its class line, e.g. `class Kafka(Component, name="kafka",
+    default_port=9092, port_env="STACK_KAFKA_PORT", ready_timeout=120.0)`, and sets up its own
+    attributes in `setup`."""
+
+    name: str
+    default_port: int
+    port_env: str
+    """Variable that overrides `default_port` (empty: none)."""
+    stop_signal: signal.Signals
+    ready_timeout: float
+
+    def __init_subclass__(
+        cls,
+        *,
+        name: str,
+        default_port: int,
+        port_env: str = "",
+        stop_signal: signal.Signals = signal.SIGTERM,
+        ready_timeout: float = 60.0,
+        **kwargs: Any,
+    ) -> None:
+        super().__init_subclass__(**kwargs)
+        cls.name = name
+        cls.default_port = default_port
+        cls.port_env = port_env
+        cls.stop_signal = stop_signal
+        cls.ready_timeout = ready_timeout
 
     def __init__(self, stack: Stack) -> None:
         self.stack = stack
@@ -50,8 +72,12 @@ class Component:
         self.process: subprocess.Popen[bytes] | None = None
         self.launched_at = 0.0
         self.log_mark = 0
+        self.setup()
 
     # -- to implement
+
+    def setup(self) -> None:
+        """Set the component's own attributes (the last step of __init__)."""
 
     def install(self) -> None:
         """Install what the component needs (idempotent)."""

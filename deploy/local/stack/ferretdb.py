@@ -10,7 +10,6 @@ import socket
 import struct
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .component import Component
 from .host import (
@@ -30,9 +29,6 @@ from .host import (
     write_secret,
 )
 from .postgres import Postgres
-
-if TYPE_CHECKING:
-    from .stack import Stack
 
 FERRETDB_MODULE = "github.com/FerretDB/FerretDB"
 FERRETDB_VERSION = "v1.24.2"
@@ -89,20 +85,15 @@ def mongo_answers(port: int, timeout: float = 2.0) -> bool:
     return bool(ok == 1.0)
 
 
-class FerretDB(Component):
+class FerretDB(Component, name="ferretdb", default_port=27017, port_env="STACK_MONGO_PORT"):
     """FerretDB v1 (MongoDB wire protocol) on SQLite or PostgreSQL."""
 
-    name = "ferretdb"
-    default_port = 27017
-    port_env = "STACK_MONGO_PORT"
-
-    def __init__(self, stack: Stack) -> None:
-        super().__init__(stack)
+    def setup(self) -> None:
         self.binary = self.home / "bin" / "ferretdb"
         self.sqlite_dir = self.home / "sqlite"
         self.state_dir = self.home / "state"
         self.backend = ferretdb_backend()
-        self.password_file = stack.secrets_dir / "mongo_password"
+        self.password_file = self.stack.secrets_dir / "mongo_password"
         self.auth_stamp = self.home / "auth.stamp"
 
     def password(self) -> str:

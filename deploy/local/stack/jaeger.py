@@ -3,20 +3,16 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
 
 from .component import Component
 from .host import HOST, env_int, find_go, go_build, go_built, go_module_source, http_ok, step
-
-if TYPE_CHECKING:
-    from .stack import Stack
 
 JAEGER_MODULE = "github.com/jaegertracing/jaeger"
 JAEGER_VERSION = "v1.75.0"  # the approved release: the module proxy serves v1.76.0 too, not approved
 """The module's v1.x tags carry the v2 binary (`cmd/jaeger`)."""
 
 
-class Jaeger(Component):
+class Jaeger(Component, name="jaeger", default_port=16686, port_env="STACK_JAEGER_PORT"):
     """Jaeger v2 (`cmd/jaeger`, the all-in-one: OTLP in, traces kept in memory, UI and query API),
     built with Go from the module proxy like FerretDB. Its UI and API answer on STACK_JAEGER_PORT
     (default 16686), OTLP/HTTP on STACK_JAEGER_OTLP_PORT (default 4318), both on loopback only. The
@@ -28,13 +24,7 @@ class Jaeger(Component):
     then points every service's exporter at it (OTEL_EXPORTER_OTLP_ENDPOINT) and the gateway's
     journey links at its UI (TRACE_UI_URL)."""
 
-    name = "jaeger"
-    default_port = 16686
-    port_env = "STACK_JAEGER_PORT"
-    ready_timeout = 60.0
-
-    def __init__(self, stack: Stack) -> None:
-        super().__init__(stack)
+    def setup(self) -> None:
         self.binary = self.home / "bin" / "jaeger"
         self.config = self.home / "config.yaml"
         self.otlp_port = env_int("STACK_JAEGER_OTLP_PORT", 4318)

@@ -12,7 +12,6 @@ import struct
 import uuid
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .component import Component
 from .host import (
@@ -30,9 +29,6 @@ from .host import (
     write_private,
     write_secret,
 )
-
-if TYPE_CHECKING:
-    from .stack import Stack
 
 KAFKA_FILES = SCRIPT_DIR / "kafka"
 
@@ -89,22 +85,16 @@ def kafka_answers(port: int, timeout: float = 2.0) -> bool:
     return bool(correlation_id == 1 and error_code == 0)
 
 
-class Kafka(Component):
+class Kafka(Component, name="kafka", default_port=9092, port_env="STACK_KAFKA_PORT", ready_timeout=120.0):
     """Single Kafka 4 node in KRaft mode (broker and controller in one JVM)."""
 
-    name = "kafka"
-    default_port = 9092
-    port_env = "STACK_KAFKA_PORT"
-    ready_timeout = 120.0
-
-    def __init__(self, stack: Stack) -> None:
-        super().__init__(stack)
+    def setup(self) -> None:
         self.controller_port = env_int("STACK_KAFKA_CONTROLLER_PORT", self.port + 1)
         self.libs = self.home / "libs"
         self.data = self.home / "data"
         self.properties = self.home / "server.properties"
         self.cluster_id_file = self.home / "cluster.id"
-        self.server_log_dir = stack.log_dir / "kafka"
+        self.server_log_dir = self.stack.log_dir / "kafka"
         self.server_log = self.server_log_dir / "server.log"
         self.pom = KAFKA_FILES / "pom.xml"
         self.log4j = KAFKA_FILES / "log4j2.properties"

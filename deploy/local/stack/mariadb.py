@@ -6,31 +6,22 @@ import os
 import secrets
 import shutil
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .component import Component
 from .host import HOST, Apt, StackError, find_program, owner_only, run, step, succeeds, write_secret
-
-if TYPE_CHECKING:
-    from .stack import Stack
 
 MYSQL_APP_USER = "supply"
 MYSQL_DATABASES = ("auth", "sales")
 MYSQL_TEST_DATABASE_PATTERN = r"test\_%"
 
 
-class MariaDB(Component):
+class MariaDB(Component, name="mariadb", default_port=3306, port_env="STACK_MYSQL_PORT"):
     """Private MariaDB instance with the application databases and user."""
 
-    name = "mariadb"
-    default_port = 3306
-    port_env = "STACK_MYSQL_PORT"
-
-    def __init__(self, stack: Stack) -> None:
-        super().__init__(stack)
+    def setup(self) -> None:
         self.datadir = self.home / "data"
-        self.socket = stack.run_dir / "mariadb.sock"
-        self.password_file = stack.secrets_dir / "mysql_app_password"
+        self.socket = self.stack.run_dir / "mariadb.sock"
+        self.password_file = self.stack.secrets_dir / "mysql_app_password"
 
     def password(self) -> str:
         """Application user's password, generated on first use."""

@@ -9,31 +9,22 @@ import shutil
 import signal
 import subprocess
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .component import Component
 from .host import HOST, Apt, StackError, run, step, succeeds, write_secret
-
-if TYPE_CHECKING:
-    from .stack import Stack
 
 PG_USER = "ferretdb"
 PG_DATABASE = "ferretdb"
 
 
-class Postgres(Component):
+class Postgres(Component, name="postgres", default_port=5432, port_env="STACK_PG_PORT", stop_signal=signal.SIGINT):
     """Private PostgreSQL cluster used as FerretDB's backend when STACK_FERRETDB_BACKEND=pg."""
 
-    name = "postgres"
-    default_port = 5432
-    port_env = "STACK_PG_PORT"
-    stop_signal = signal.SIGINT
-
-    def __init__(self, stack: Stack) -> None:
-        super().__init__(stack)
+    def setup(self) -> None:
         self.datadir = self.home / "data"
         self.socket_dir = self.home / "run"
-        self.password_file = stack.secrets_dir / "postgres_password"
+        self.password_file = self.stack.secrets_dir / "postgres_password"
 
     def bindir(self) -> Path | None:
         """bin directory of the newest Debian PostgreSQL."""

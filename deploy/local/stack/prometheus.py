@@ -3,18 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from .component import Component
 from .host import HOST, REPO_ROOT, Apt, StackError, as_root, find_program, http_ok, run
 
-if TYPE_CHECKING:
-    from .stack import Stack
-
 PROMETHEUS_FILES = REPO_ROOT / "deploy" / "prometheus"
 
 
-class Prometheus(Component):
+class Prometheus(Component, name="prometheus", default_port=9090, port_env="STACK_PROMETHEUS_PORT", ready_timeout=30.0):
     """Debian's Prometheus with deploy/prometheus's rules, scraping the processes of a local run, on
     STACK_PROMETHEUS_PORT (default 9090).
 
@@ -22,13 +18,7 @@ class Prometheus(Component):
     own instance as a system service on the same port: that one is never started (policy-rc.d during
     the install, disabled after it) and this script runs its own, with its data under the stack."""
 
-    name = "prometheus"
-    default_port = 9090
-    port_env = "STACK_PROMETHEUS_PORT"
-    ready_timeout = 30.0
-
-    def __init__(self, stack: Stack) -> None:
-        super().__init__(stack)
+    def setup(self) -> None:
         self.data_dir = self.home / "data"
         self.config = PROMETHEUS_FILES / "local.yml"
 
