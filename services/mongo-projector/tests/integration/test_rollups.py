@@ -237,8 +237,8 @@ def test_deltas_recorded_in_the_earlier_checkpoint_form_are_still_added(containe
         "d:2016-02-29": {"n": 1, "c": 2599, "store.Denver.n": 1},
         "m:2016-02": {"n": 1, "c": 2599, "store.Denver.n": 1},
     }
-    assert rollups.finish_pending() == 1
-    assert rollups.finish_pending() == 1  # adding them again changes nothing
+    assert rollup_checks.finish_pending(rollups) == 1
+    assert rollup_checks.finish_pending(rollups) == 1  # adding them again changes nothing
     stored = {bucket: held.counters for bucket, held in rollups.stored_buckets().items()}
     assert stored == {
         "d:2016-02-29": {"n": 1, "c": 2599, "store.Denver.n": 1},
@@ -258,15 +258,15 @@ def test_a_sealed_checkpoint_takes_no_more_deltas_into_its_sum(container: Contai
     assert rollups.checkpoints([0])[0] == Checkpoint(0, 9, both)
     with pytest.raises(CheckpointMoved):  # sealed at an offset it is not at
         rollups.seal([Checkpoint(0, 4)])
-    assert rollups.finish_pending() == 1  # seals, then adds
+    assert rollup_checks.finish_pending(rollups) == 1  # seals, then adds
     assert rollups.checkpoints([0])[0] == Checkpoint(0, 9, both, sealed=True)
     with pytest.raises(CheckpointMoved):
         rollups.record_checkpoints([Checkpoint(0, 12, {"m:2016-03": {"n": 4, "c": 170}})], {0: 9}, extending=[0])
     alone = {"m:2016-03": {"n": 1, "c": 20}}
     rollups.record_checkpoints([Checkpoint(0, 12, alone)], {0: 9})
     assert rollups.checkpoints([0])[0] == Checkpoint(0, 12, alone)
-    assert rollups.finish_pending() == 1
-    assert rollups.finish_pending() == 1  # adding them again changes nothing
+    assert rollup_checks.finish_pending(rollups) == 1
+    assert rollup_checks.finish_pending(rollups) == 1  # adding them again changes nothing
     assert {bucket: held.counters for bucket, held in rollups.stored_buckets().items()} == {
         "d:2016-03-01": {"n": 1, "c": 100},
         "d:2016-03-02": {"n": 2, "c": 50},

@@ -9,14 +9,7 @@ batch records the checkpoints of all its partitions in one statement: at live ra
 every partition, and each statement is a transaction of its own on FerretDB. All three follow the
 sales collection through a rebuild's swap, as the alias names it.
 
-Why this shape (FerretDB v1 on SQLite, the default store): the server decodes and encodes every
-element of a document's subdocuments on each read and write, and runs each statement of an `update`
-as a transaction of its own. A string is one value whatever it holds (and it holds any name: field
-names cannot hold `.` or `$`). One document for a month's bucket and one for its days' buckets is
-one statement each for every change a batch makes to that month: a batch of sales spread over five
-years writes at most sixty of each. Analytics read every month of a window, so the month documents
-hold nothing else: they are read by an `_id` range without decoding any day; the days of a window's
-edge months are read by `_id`.
+Why this shape: docs/README.md ("The rollups' documents").
 
 Each document is a unit of its own, with its own `rev` and, per partition, its own watermark `wm`
 (the last offset whose deltas it holds). It changes by compare-and-set on its `rev`: read, add the
@@ -94,6 +87,11 @@ def _checkpoint(partition: int, stored: Mapping[str, Any]) -> Checkpoint:
 
 def _stored(checkpoint: Checkpoint) -> dict[str, Any]:
     return {"last": Int64(checkpoint.last), "pending": _json(checkpoint.pending or {})}
+
+
+def _at(last: int | None) -> Any:
+    """The condition that a partition's recorded `last` is this one (None: none recorded)."""
+    return {"$exists": False} if last is None else Int64(last)
 
 
 def document_id(bucket: str) -> str:
@@ -215,7 +213,7 @@ class MongoRollups:
         for checkpoint in checkpoints:
             before = expected.get(checkpoint.partition)
             field = partition_field(checkpoint.partition)
-            condition[f"{field}.last"] = {"$exists": False} if before is None else Int64(before)
+            condition[f"{field}.last"] = _at(before)
             if checkpoint.partition in extending:
                 condition[f"{field}.sealed"] = {"$exists": False}
             fields[field] = _stored(checkpoint)
@@ -232,7 +230,7 @@ class MongoRollups:
             return
         condition: dict[str, Any] = {"_id": PARTITIONS}
         for checkpoint in checkpoints:
-            condition[f"{partition_field(checkpoint.partition)}.last"] = Int64(checkpoint.last)
+            condition[f"{partition_field(checkpoint.partition)}.last"] = _at(checkpoint.last)
         fields = {f"{partition_field(c.partition)}.sealed": True for c in checkpoints}
         reply = self.database.command(
             {"update": self.checkpoint_collection, "updates": [{"q": condition, "u": {"$set": fields}}]}
@@ -348,22 +346,11 @@ class MongoRollups:
             for bucket, values in unit.buckets.items()
         }
 
-    def finish_pending(self) -> int:
-        """Seal the checkpoints that hold deltas (a consumer may be summing into them), then add them."""
+    def all_checkpoints(self) -> list[Checkpoint]:
         self._move_earlier()
-        while True:
-            stored = self._partitions()
-            checkpoints = [
-                _checkpoint(int(f[1:]), v) for f, v in stored.items() if f.startswith("p") and f[1:].isdigit()
-            ]
-            unfinished = [c for c in checkpoints if c.pending]
-            try:
-                self.seal([c for c in unfinished if not c.sealed])
-            except CheckpointMoved:
-                continue  # a batch recorded meanwhile: read them again
-            if unfinished:
-                self.add_to_buckets(unfinished)
-            return len(unfinished)
+        return [
+            _checkpoint(int(f[1:]), v) for f, v in self._partitions().items() if f.startswith("p") and f[1:].isdigit()
+        ]
 
     def sales_on(self, day: str) -> Iterator[dict[str, Any]]:
         start = datetime.strptime(day[2:], "%Y-%m-%d").replace(tzinfo=UTC)

@@ -31,6 +31,7 @@ from supply_projector import metrics
 from supply_projector.domain.changes import Change, Plan, plan
 from supply_projector.domain.document import stored_document
 from supply_projector.domain.rollups import Held, add, walk
+from supply_projector.service_layer.pending import seal_and_add
 from supply_projector.service_layer.ports import (
     Checkpoint,
     DeadLetters,
@@ -265,10 +266,7 @@ class Projector:
     def _finish_pending(self, store: Store, checkpoints: dict[int, Checkpoint], read: Sequence[int]) -> None:
         """Bucket deltas an earlier attempt recorded but may not have added (it stopped between the
         two, or was summing batches) are sealed, then added; adding them again changes nothing."""
-        unfinished = [c for c in checkpoints.values() if c.pending]
-        store.seal([c for c in unfinished if not c.sealed])
-        if unfinished:
-            store.add_to_buckets(unfinished)
+        seal_and_add(store, checkpoints.values())
         for partition in read:
             found = checkpoints.get(partition)
             self._recorded[(store.collection(), partition)] = found.last if found is not None else None
@@ -336,7 +334,7 @@ class Projector:
                 store.record_checkpoints(marks, expected, extending=waiting.keys())
                 for mark in marks:
                     expected[mark.partition] = mark.last
-                    self._recorded[(store.collection(), mark.partition)] = mark.last
+                    self._recorded[(collection, mark.partition)] = mark.last
             decided = plan(batch.changes, versions, tombstones)
             try:
                 return decided, store.execute(decided.ops), marks

@@ -12,11 +12,13 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from supply_projector.domain.rollups import Buckets, Counters, add, contribution, month_of
+from supply_projector.service_layer.pending import seal_and_add
+from supply_projector.service_layer.ports import Checkpoint, CheckpointMoved
 
 log = logging.getLogger(__name__)
 
@@ -39,9 +41,13 @@ class RollupStore(Protocol):
 
     def stored_buckets(self) -> dict[str, Stored]: ...
 
-    def finish_pending(self) -> int:
-        """Add every checkpoint's pending deltas (idempotent); returns how many checkpoints had some."""
+    def all_checkpoints(self) -> list[Checkpoint]:
+        """The checkpoint of every partition recorded."""
         ...
+
+    def seal(self, checkpoints: Sequence[Checkpoint]) -> None: ...
+
+    def add_to_buckets(self, checkpoints: Sequence[Checkpoint]) -> None: ...
 
     def replace_counters(self, buckets: Mapping[str, Counters], revs: Mapping[str, int | None]) -> list[str]:
         """Set the counters of buckets whose `rev` is still the given one (None: absent); returns the
@@ -57,6 +63,15 @@ class RollupStore(Protocol):
     def refresh_claim(self, owner: str) -> None: ...
 
     def mark_built(self, owner: str) -> None: ...
+
+
+def finish_pending(store: RollupStore) -> int:
+    """Add every checkpoint's pending deltas, sealed first (`pending`); how many checkpoints had some."""
+    while True:
+        try:
+            return seal_and_add(store, store.all_checkpoints())
+        except CheckpointMoved:
+            continue  # a batch recorded meanwhile: read them again
 
 
 def recompute(store: RollupStore, progress_every: int = 5000) -> Buckets:
@@ -109,7 +124,7 @@ def _differences(stored: Mapping[str, Stored], recomputed: Buckets) -> set[str]:
 
 
 def check(store: RollupStore) -> RollupFindings:
-    store.finish_pending()
+    finish_pending(store)
     first_stored, first = store.stored_buckets(), recompute(store)
     differing = _differences(first_stored, first)
     findings = RollupFindings(buckets=len(set(first_stored) | set(first)))
@@ -132,7 +147,7 @@ def repair(store: RollupStore, findings: RollupFindings) -> tuple[int, int]:
     # A batch records its deltas before it writes its sales: one whose sales the recomputation read
     # but whose deltas are not added yet moves its buckets' rev here, so they are left, not replaced
     # with figures that already count it.
-    store.finish_pending()
+    finish_pending(store)
     moved = store.replace_counters(findings.differing, findings.revs)
     return len(findings.differing) - len(moved), len(moved)
 
@@ -143,7 +158,7 @@ def recount(store: RollupStore, days: Iterable[str]) -> tuple[int, int]:
     a change of one sale made outside the projector can leave off, found without reading every sale
     as `check` does. Each is replaced only if it did not change since it was read. Returns (replaced,
     changed meanwhile and left)."""
-    store.finish_pending()
+    finish_pending(store)
     wanted = sorted(set(days))
     stored = store.stored_buckets()
     buckets: dict[str, Counters] = {}
@@ -164,6 +179,6 @@ def recount(store: RollupStore, days: Iterable[str]) -> tuple[int, int]:
     changed = {bucket: values for bucket, values in buckets.items() if _counters(stored, bucket) != values}
     if not changed:
         return 0, 0
-    store.finish_pending()  # a batch whose sales were just read moves its buckets' rev: they are left
+    finish_pending(store)  # a batch whose sales were just read moves its buckets' rev: they are left
     moved = store.replace_counters(changed, {b: stored[b].rev if b in stored else None for b in changed})
     return len(changed) - len(moved), len(moved)
