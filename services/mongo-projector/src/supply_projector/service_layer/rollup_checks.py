@@ -12,12 +12,12 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from supply_projector.domain.rollups import Buckets, Counters, add, contribution, month_of
-from supply_projector.service_layer.pending import seal_and_add
+from supply_projector.service_layer.pending import Finishing, seal_and_add
 from supply_projector.service_layer.ports import Checkpoint, CheckpointMoved
 
 log = logging.getLogger(__name__)
@@ -32,7 +32,7 @@ class Stored:
     rev: int
 
 
-class RollupStore(Protocol):
+class RollupStore(Finishing, Protocol):
     def sale_documents(self) -> Iterator[dict[str, Any]]: ...
 
     def sales_on(self, day: str) -> Iterator[dict[str, Any]]:
@@ -44,10 +44,6 @@ class RollupStore(Protocol):
     def all_checkpoints(self) -> list[Checkpoint]:
         """The checkpoint of every partition recorded."""
         ...
-
-    def seal(self, checkpoints: Sequence[Checkpoint]) -> None: ...
-
-    def add_to_buckets(self, checkpoints: Sequence[Checkpoint]) -> None: ...
 
     def replace_counters(self, buckets: Mapping[str, Counters], revs: Mapping[str, int | None]) -> list[str]:
         """Set the counters of buckets whose `rev` is still the given one (None: absent); returns the
@@ -66,7 +62,8 @@ class RollupStore(Protocol):
 
 
 def finish_pending(store: RollupStore) -> int:
-    """Add every checkpoint's pending deltas, sealed first (`pending`); how many checkpoints had some."""
+    """Add every checkpoint's pending deltas, sealed first (`service_layer.pending`); how many checkpoints
+    had some."""
     while True:
         try:
             return seal_and_add(store, store.all_checkpoints())
